@@ -1,0 +1,28 @@
+package heartbeat
+
+import "errors"
+
+// Sentinel errors wrapped by the errors this package returns; test with
+// errors.Is.
+var (
+	// ErrConfig reports an invalid configuration or argument.
+	ErrConfig = errors.New("invalid configuration")
+	// ErrVersion reports a frame of an unsupported version.
+	ErrVersion = errors.New("unsupported version")
+	// ErrMalformed reports a frame whose fields are inconsistent or out of range.
+	ErrMalformed = errors.New("malformed frame")
+	// ErrTooLarge reports a frame or payload above the documented limits.
+	ErrTooLarge = errors.New("frame too large")
+	// ErrCluster reports a frame from another cluster.
+	ErrCluster = errors.New("frame from another cluster")
+	// ErrAuth reports a frame whose authentication failed: unknown key ID,
+	// wrong tag, or missing/unexpected authentication.
+	ErrAuth = errors.New("authentication failed")
+	// ErrReplay reports a frame whose sequence number was already seen in the
+	// sender's current epoch.
+	ErrReplay = errors.New("replayed frame")
+	// ErrStale reports a frame from an earlier start (epoch) of the sender.
+	ErrStale = errors.New("stale epoch")
+	// ErrClosed reports use of a closed Node.
+	ErrClosed = errors.New("node closed")
+)

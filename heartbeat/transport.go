@@ -1,0 +1,106 @@
+package heartbeat
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/mdlayher/packet"
+)
+
+// Conn carries encoded heartbeat frames on one critical interface.
+//
+// A Conn is used by one reader goroutine and one writer at a time; Close may
+// be called concurrently with both.
+type Conn interface {
+	// WriteFrame sends one encoded frame. On Ethernet, src and dst are the
+	// link-layer addresses for the header; other transports ignore them.
+	WriteFrame(b []byte, src, dst net.HardwareAddr) error
+	// ReadFrame blocks until a frame arrives, copies it into b and returns its length.
+	ReadFrame(b []byte) (int, error)
+	// Close unblocks ReadFrame and releases the transport.
+	Close() error
+}
+
+// Prober sends Early Interface Failure Detection probes on one interface.
+type Prober interface {
+	// Probe sends one ARP request (IPv4 target) or neighbour solicitation (IPv6 target).
+	Probe(target netip.Addr) error
+	// ReadReply blocks until a neighbour answers and returns the neighbour's address.
+	ReadReply() (netip.Addr, error)
+	// Close unblocks ReadReply and releases the prober.
+	Close() error
+}
+
+// NeighbourSource lists the neighbours already resolved on an interface.
+type NeighbourSource interface {
+	Neighbours(ifname string) ([]netip.Addr, error)
+}
+
+// ethernetHeaderLen is the length of an untagged Ethernet II header.
+const ethernetHeaderLen = 14
+
+// errNotEthernet is wrapped by errors about frames that are not Ethernet
+// frames of the expected EtherType.
+var errNotEthernet = errors.New("not a heartbeat Ethernet frame")
+
+// NewEthernetConn returns a Conn over pc, a net.PacketConn that carries whole
+// Ethernet frames (an AF_PACKET SOCK_RAW socket or a simulated segment port).
+// It writes frames with the given EtherType and drops any other.
+//
+// WriteFrame prepends the 14-byte Ethernet header (dst, src, EtherType) and
+// sends to dst; ReadFrame strips the header of a received frame and returns
+// its payload, which may carry trailing padding up to the Ethernet minimum
+// (UnmarshalBinary accepts zero padding). The Conn owns pc: Close closes it.
+func NewEthernetConn(pc net.PacketConn, etherType uint16) Conn {
+	return &ethernetConn{pc: pc, etherType: etherType}
+}
+
+type ethernetConn struct {
+	pc        net.PacketConn
+	etherType uint16
+
+	wmu  sync.Mutex
+	wbuf []byte
+	rmu  sync.Mutex
+	rbuf []byte
+}
+
+func (c *ethernetConn) WriteFrame(b []byte, src, dst net.HardwareAddr) error {
+	if len(src) != 6 || len(dst) != 6 {
+		return fmt.Errorf("heartbeat: ethernet addresses must be 6 bytes (src %d, dst %d): %w", len(src), len(dst), ErrConfig)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	w := append(c.wbuf[:0], dst...)
+	w = append(w, src...)
+	w = binary.BigEndian.AppendUint16(w, c.etherType)
+	w = append(w, b...)
+	c.wbuf = w
+	_, err := c.pc.WriteTo(w, &packet.Addr{HardwareAddr: dst})
+	return err
+}
+
+func (c *ethernetConn) ReadFrame(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, 1<<16)
+	}
+	for {
+		n, _, err := c.pc.ReadFrom(c.rbuf)
+		if err != nil {
+			return 0, err
+		}
+		f := c.rbuf[:n]
+		if len(f) < ethernetHeaderLen || binary.BigEndian.Uint16(f[12:14]) != c.etherType {
+			continue // not ours: dropped, as documented
+		}
+		return copy(b, f[ethernetHeaderLen:]), nil
+	}
+}
+
+func (c *ethernetConn) Close() error { return c.pc.Close() }
