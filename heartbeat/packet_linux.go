@@ -1,0 +1,52 @@
+//go:build linux
+
+package heartbeat
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// ListenEthernet opens an AF_PACKET raw socket on ifi that carries heartbeat
+// frames with the given EtherType (DefaultEtherType, 0xC14B, in the seed) and
+// returns it as a Conn built by NewEthernetConn.
+//
+// A classic BPF filter attached before the socket is bound makes the kernel
+// hand over only frames of that EtherType that arrived on the interface:
+// frames of every other EtherType, and copies of frames sent from this host
+// (by this unit or another socket), never reach user space. The socket is
+// opened in the network namespace of the calling thread. It needs
+// CAP_NET_RAW.
+func ListenEthernet(ifi *net.Interface, etherType uint16) (Conn, error) {
+	if ifi == nil {
+		return nil, fmt.Errorf("heartbeat: listen ethernet: nil interface: %w", ErrConfig)
+	}
+	filter, err := etherTypeFilter(etherType)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: listen ethernet on %s: %w", ifi.Name, err)
+	}
+	pc, err := packet.Listen(ifi, packet.Raw, int(etherType), &packet.Config{Filter: filter})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: listen ethernet on %s: %w", ifi.Name, err)
+	}
+	return NewEthernetConn(pc, etherType), nil
+}
+
+// etherTypeFilter assembles the socket filter of ListenEthernet: accept a
+// frame whose EtherType is etherType and that was not sent by this host.
+func etherTypeFilter(etherType uint16) ([]bpf.RawInstruction, error) {
+	return bpf.Assemble([]bpf.Instruction{
+		// EtherType: bytes 12 and 13 of the Ethernet header.
+		bpf.LoadAbsolute{Off: 12, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(etherType), SkipTrue: 3},
+		// skb->pkt_type: drop what this host transmitted.
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
+}

@@ -1,0 +1,347 @@
+//go:build linux
+
+package heartbeat
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// NewProber opens an AF_PACKET socket on ifi that sends Early Interface
+// Failure Detection probes and reads the answers: an ARP request for an IPv4
+// target, an ICMPv6 neighbour solicitation for an IPv6 one.
+//
+// Requests are broadcast (ARP) or sent to the target's solicited-node
+// multicast group (NDP), so a neighbour whose MAC changed still hears them.
+// The sender addresses are the interface's MAC at the time of each probe (it
+// follows a virtual MAC moved onto the interface), its first IPv4 address
+// (0.0.0.0, an RFC 5227 probe, when it has none) and its link-local IPv6
+// address (else its first IPv6 address, else ::), read when NewProber is
+// called.
+//
+// ReadReply returns the sender of every ARP reply addressed to one of those
+// IPv4 sources and the target of every solicited neighbour advertisement
+// addressed to the IPv6 source, whoever asked: a reply from the peer unit's
+// own address is reported like any other. Frames this host sent are never
+// reported. The socket is opened in the network namespace of the calling
+// thread and needs CAP_NET_RAW.
+func NewProber(ifi *net.Interface) (Prober, error) {
+	if ifi == nil {
+		return nil, fmt.Errorf("heartbeat: prober: nil interface: %w", ErrConfig)
+	}
+	v4, v6, err := sourceAddrs(ifi)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: prober on %s: %w", ifi.Name, err)
+	}
+	filter, err := replyFilter()
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: prober on %s: %w", ifi.Name, err)
+	}
+	pc, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, &packet.Config{Filter: filter})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: prober on %s: %w", ifi.Name, err)
+	}
+	return &prober{ifi: ifi, pc: pc, v4: v4, v6: v6, rbuf: make([]byte, 1500)}, nil
+}
+
+// prober is the Linux Prober.
+type prober struct {
+	ifi    *net.Interface
+	pc     *packet.Conn
+	v4, v6 netip.Addr // sender protocol addresses
+
+	rmu  sync.Mutex // serialises ReadReply's use of rbuf
+	rbuf []byte
+}
+
+// Probe sends one ARP request (IPv4 target) or neighbour solicitation (IPv6
+// target) to target.
+func (p *prober) Probe(target netip.Addr) error {
+	target = target.Unmap().WithZone("")
+	if !target.IsValid() || target.IsUnspecified() || target.IsMulticast() {
+		return fmt.Errorf("heartbeat: probe %s on %s: not a unicast address: %w", target, p.ifi.Name, ErrConfig)
+	}
+	mac := p.hardwareAddr()
+	var frame []byte
+	var err error
+	if target.Is4() {
+		frame, err = arpRequest(mac, p.v4, target)
+	} else {
+		frame, err = neighbourSolicitation(mac, p.v6, target)
+	}
+	if err != nil {
+		return fmt.Errorf("heartbeat: probe %s on %s: %w", target, p.ifi.Name, err)
+	}
+	if _, err := p.pc.WriteTo(frame, &packet.Addr{HardwareAddr: frame[:6]}); err != nil {
+		return fmt.Errorf("heartbeat: probe %s on %s: %w", target, p.ifi.Name, err)
+	}
+	return nil
+}
+
+// ReadReply blocks until a neighbour answers a probe and returns its address.
+func (p *prober) ReadReply() (netip.Addr, error) {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	for {
+		n, _, err := p.pc.ReadFrom(p.rbuf)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("heartbeat: probe reply on %s: %w", p.ifi.Name, err)
+		}
+		if a, ok := parseReply(p.rbuf[:n], p.v4, p.v6); ok {
+			return a, nil
+		}
+	}
+}
+
+// Close closes the socket; a blocked ReadReply returns an error that wraps
+// net.ErrClosed.
+func (p *prober) Close() error { return p.pc.Close() }
+
+// hardwareAddr returns the interface's current MAC, asked of the kernel
+// through the socket (so in the socket's namespace, from any thread).
+func (p *prober) hardwareAddr() net.HardwareAddr {
+	mac := p.ifi.HardwareAddr
+	rc, err := p.pc.SyscallConn()
+	if err != nil {
+		return mac
+	}
+	_ = rc.Control(func(fd uintptr) {
+		// struct ifreq with ifr_hwaddr, a struct sockaddr.
+		var req struct {
+			name   [unix.IFNAMSIZ]byte
+			family uint16
+			data   [14]byte
+			_      [8]byte
+		}
+		copy(req.name[:unix.IFNAMSIZ-1], p.ifi.Name)
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.SIOCGIFHWADDR, uintptr(unsafe.Pointer(&req)))
+		if errno == 0 && req.family == unix.ARPHRD_ETHER {
+			mac = net.HardwareAddr(bytes.Clone(req.data[:6]))
+		}
+	})
+	return mac
+}
+
+// sourceAddrs picks the probe sender addresses of ifi.
+func sourceAddrs(ifi *net.Interface) (v4, v6 netip.Addr, err error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, netip.Addr{}, err
+	}
+	v4, v6 = netip.IPv4Unspecified(), netip.IPv6Unspecified()
+	var linkLocal netip.Addr
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		switch {
+		case ip.Is4():
+			if v4.IsUnspecified() {
+				v4 = ip
+			}
+		case ip.IsLinkLocalUnicast():
+			if !linkLocal.IsValid() {
+				linkLocal = ip
+			}
+		default:
+			if v6.IsUnspecified() {
+				v6 = ip
+			}
+		}
+	}
+	if linkLocal.IsValid() {
+		v6 = linkLocal
+	}
+	return v4, v6, nil
+}
+
+// replyFilter assembles the socket filter of NewProber: accept ARP replies
+// and ICMPv6 neighbour advertisements (without extension headers) that were
+// not sent by this host.
+func replyFilter() ([]bpf.RawInstruction, error) {
+	const (
+		accept = 11
+		drop   = 12
+	)
+	return bpf.Assemble([]bpf.Instruction{
+		/* 0 */ bpf.LoadAbsolute{Off: 12, Size: 2}, // EtherType
+		/* 1 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_ARP, SkipFalse: 4 - 2},
+		/* 2 */ bpf.LoadAbsolute{Off: 14 + 6, Size: 2}, // ARP operation
+		/* 3 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(arp.OperationReply), SkipTrue: 9 - 4, SkipFalse: drop - 4},
+		/* 4 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IPV6, SkipFalse: drop - 5},
+		/* 5 */ bpf.LoadAbsolute{Off: 14 + 6, Size: 1}, // IPv6 next header
+		/* 6 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.IPPROTO_ICMPV6, SkipFalse: drop - 7},
+		/* 7 */ bpf.LoadAbsolute{Off: 14 + 40, Size: 1}, // ICMPv6 type
+		/* 8 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: icmpNeighbourAdvertisement, SkipFalse: drop - 9},
+		/* 9 */ bpf.LoadExtension{Num: bpf.ExtType},
+		/* 10 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: drop - 11},
+		/* accept */ bpf.RetConstant{Val: 0xffff},
+		/* drop */ bpf.RetConstant{Val: 0},
+	})
+}
+
+const (
+	icmpNeighbourSolicitation  = 135
+	icmpNeighbourAdvertisement = 136
+	ipv6HeaderLen              = 40
+)
+
+// arpRequest returns an Ethernet frame carrying a broadcast ARP request from
+// mac and src for target.
+func arpRequest(mac net.HardwareAddr, src, target netip.Addr) ([]byte, error) {
+	req, err := arp.NewPacket(arp.OperationRequest, mac, src, make(net.HardwareAddr, 6), target)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := req.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	f := ethernet.Frame{
+		Destination: ethernet.Broadcast,
+		Source:      mac,
+		EtherType:   ethernet.EtherTypeARP,
+		Payload:     pb,
+	}
+	return f.MarshalBinary()
+}
+
+// neighbourSolicitation returns an Ethernet frame carrying an IPv6 neighbour
+// solicitation from mac and src for target, sent to target's solicited-node
+// multicast group. From the unspecified address (no address of our own yet)
+// it carries no source link-layer option, as RFC 4861 requires.
+func neighbourSolicitation(mac net.HardwareAddr, src, target netip.Addr) ([]byte, error) {
+	dst, err := ndp.SolicitedNodeMulticast(target)
+	if err != nil {
+		return nil, err
+	}
+	ns := &ndp.NeighborSolicitation{TargetAddress: target}
+	if !src.IsUnspecified() {
+		ns.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: mac}}
+	}
+	icmp, err := ndp.MarshalMessageChecksum(ns, src, dst)
+	if err != nil {
+		return nil, err
+	}
+	d := dst.As16()
+	f := ethernet.Frame{
+		Destination: net.HardwareAddr{0x33, 0x33, d[12], d[13], d[14], d[15]},
+		Source:      mac,
+		EtherType:   ethernet.EtherTypeIPv6,
+		Payload:     appendIPv6(make([]byte, 0, ipv6HeaderLen+len(icmp)), src, dst, icmp),
+	}
+	return f.MarshalBinary()
+}
+
+// appendIPv6 appends an IPv6 packet with hop limit 255 (RFC 4861 section 7.1)
+// carrying the ICMPv6 message icmp.
+func appendIPv6(b []byte, src, dst netip.Addr, icmp []byte) []byte {
+	b = append(b, 0x60, 0, 0, 0) // version 6, traffic class 0, flow label 0
+	b = binary.BigEndian.AppendUint16(b, uint16(len(icmp)))
+	b = append(b, unix.IPPROTO_ICMPV6, 255)
+	b = append(b, src.AsSlice()...)
+	b = append(b, dst.AsSlice()...)
+	return append(b, icmp...)
+}
+
+// parseReply returns the neighbour's address if frame is an ARP reply to v4
+// or a valid solicited neighbour advertisement to v6.
+func parseReply(frame []byte, v4, v6 netip.Addr) (netip.Addr, bool) {
+	var f ethernet.Frame
+	if err := f.UnmarshalBinary(frame); err != nil {
+		return netip.Addr{}, false
+	}
+	switch f.EtherType {
+	case ethernet.EtherTypeARP:
+		var p arp.Packet
+		if err := p.UnmarshalBinary(f.Payload); err != nil {
+			return netip.Addr{}, false
+		}
+		if p.Operation != arp.OperationReply || p.TargetIP != v4 || !p.SenderIP.Is4() ||
+			p.SenderIP.IsUnspecified() || p.SenderIP.IsMulticast() {
+			return netip.Addr{}, false
+		}
+		return p.SenderIP, true
+	case ethernet.EtherTypeIPv6:
+		return parseAdvertisement(f.Payload, v6)
+	}
+	return netip.Addr{}, false
+}
+
+// parseAdvertisement validates an IPv6 packet carrying a neighbour
+// advertisement (RFC 4861 section 7.1.2) sent to v6 (or to all nodes, the
+// answer to a solicitation from ::) and returns the advertised address.
+func parseAdvertisement(b []byte, v6 netip.Addr) (netip.Addr, bool) {
+	if len(b) < ipv6HeaderLen || b[0]>>4 != 6 || b[6] != unix.IPPROTO_ICMPV6 || b[7] != 255 {
+		return netip.Addr{}, false
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if len(b) < ipv6HeaderLen+plen {
+		return netip.Addr{}, false
+	}
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	icmp := b[ipv6HeaderLen : ipv6HeaderLen+plen]
+	if len(icmp) < 4 || icmp[0] != icmpNeighbourAdvertisement || icmp[1] != 0 {
+		return netip.Addr{}, false
+	}
+	allNodes := netip.IPv6LinkLocalAllNodes()
+	if dst != v6 && !(v6.IsUnspecified() && dst == allNodes) {
+		return netip.Addr{}, false
+	}
+	if icmpv6Checksum(src, dst, icmp) != 0 {
+		return netip.Addr{}, false
+	}
+	m, err := ndp.ParseMessage(icmp)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	na, ok := m.(*ndp.NeighborAdvertisement)
+	if !ok || !na.Solicited || na.TargetAddress.IsMulticast() {
+		return netip.Addr{}, false
+	}
+	return na.TargetAddress, true
+}
+
+// icmpv6Checksum returns the one's complement sum of the IPv6 pseudo-header
+// and icmp, folded and complemented: 0 for a message whose checksum field is
+// correct.
+func icmpv6Checksum(src, dst netip.Addr, icmp []byte) uint16 {
+	var sum uint32
+	add := func(b []byte) {
+		for len(b) >= 2 {
+			sum += uint32(binary.BigEndian.Uint16(b))
+			b = b[2:]
+		}
+		if len(b) == 1 {
+			sum += uint32(b[0]) << 8
+		}
+	}
+	s, d := src.As16(), dst.As16()
+	add(s[:])
+	add(d[:])
+	sum += uint32(len(icmp)) + unix.IPPROTO_ICMPV6
+	add(icmp)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
