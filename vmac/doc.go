@@ -2,4 +2,65 @@
 // network, detects another cluster using the same identity, and (on Linux)
 // moves the cluster's MAC and virtual IP addresses onto a unit's interfaces
 // at takeover.
+//
+// # Schemes
+//
+// Every derivation returns a 6-byte unicast MAC or an error wrapping
+// ErrOutOfRange; inputs never wrap around.
+//
+//	NetDefendMAC(c, p)      10:00:00:c1:4a:nn, nn = c<<2 | p        c 0..63, p 0..3
+//	FortiGateMAC(g, v, i)   00:09:0f:09:gg:xx  for g 0..255          g 0..1023,
+//	                        e0:23:ff:fc:gg:xx  for g 256..511        v 1..2,
+//	                        e0:23:ff:fd:gg:xx  for g 512..767        i 0..127
+//	                        e0:23:ff:fe:gg:xx  for g 768..1023
+//	                        gg = g mod 256, xx = i (+0x80 for virtual cluster 2)
+//	VRRPMAC(id)             00:00:5e:00:01:id  (VRRP IPv4, CARP)     id 1..255
+//	VRRPv6MAC(id)           00:00:5e:00:02:id  (VRRP IPv6)           id 1..255
+//	LocalMAC(c, i)          02:cc:cc:cc:cc:ii  (c big-endian)        c uint32, i 0..255
+//
+// The NetDefendOS manual leaves the formula for nn open; the one above is
+// this package's choice (see NetDefendMAC). The FortiGate one follows
+// Fortinet's published formula (see FortiGateMAC). LocalMAC is locally
+// administered and holds any 32-bit cluster ID.
+//
+// # Collisions
+//
+// The cluster ID must be unique on a network. A Guard is fed the frames and
+// heartbeats a unit receives and returns a *CollisionError (wrapping
+// ErrCollision) when another station uses our virtual MAC while we hold it,
+// or when heartbeats carrying our cluster ID come from a unit that is not
+// ours. It is pure and does no I/O.
+//
+// # The takeover toolbox (Linux)
+//
+// SetMAC, AddMacvlan, AddVIPs, AddPrefixes and RemoveVIPs change a unit's
+// interfaces through rtnetlink. Each call opens its own netlink socket on the
+// calling thread, so it acts in that thread's network namespace. Each
+// returns a *Handle whose Release undoes exactly what the call changed, and
+// a call that fails part way undoes its own earlier steps before returning:
+// nothing is left half-applied. On other platforms they return an error
+// wrapping ErrNotSupported.
+//
+// The caller's loop, on a role change:
+//
+//	// becoming primary
+//	mac, _ := vmac.NetDefendMAC(clusterID, port)
+//	guard.SetHolding(true)
+//	hmac, err := vmac.SetMAC("eth0", mac) // or AddMacvlan("eth0", "vmac0", mac, vmac.MacvlanBridge)
+//	if err != nil { ... stay standby ... }
+//	hvip, err := vmac.AddVIPs("eth0", vip4, vip6)
+//	if err != nil { hmac.Release(); ... }
+//	// ... then announce (package garp) and commit the session table.
+//
+//	// demoted
+//	guard.SetHolding(false)
+//	hvip.Release()
+//	hmac.Release()
+//
+// A virtual IP given as a plain address (AddVIPs) must lie inside a subnet
+// already configured on the interface, whose prefix length it takes; an
+// address on no such subnet is refused with ErrNoSubnet. AddPrefixes takes
+// the prefix length explicitly. IPv6 addresses are added with IFA_F_NODAD so
+// they are usable at once. Adding an address that is present and removing
+// one that is absent both succeed.
 package vmac

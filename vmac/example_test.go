@@ -1,0 +1,81 @@
+package vmac_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/hakit/hakit/vmac"
+)
+
+func ExampleNetDefendMAC() {
+	// Cluster ID 5, the interface on port 2: nn = 5<<2 | 2 = 0x16.
+	mac, err := vmac.NetDefendMAC(5, 2)
+	fmt.Println(mac, err)
+	_, err = vmac.NetDefendMAC(64, 0)
+	fmt.Println(err)
+	// Output:
+	// 10:00:00:c1:4a:16 <nil>
+	// vmac: NetDefendOS cluster ID 64 not in 0..63: out of range
+}
+
+func ExampleFortiGateMAC() {
+	for _, in := range [][3]int{{0, 1, 0}, {88, 1, 2}, {256, 1, 2}, {1023, 2, 1}} {
+		mac, _ := vmac.FortiGateMAC(in[0], in[1], in[2])
+		fmt.Printf("group %d vcluster %d index %d: %v\n", in[0], in[1], in[2], mac)
+	}
+	// Output:
+	// group 0 vcluster 1 index 0: 00:09:0f:09:00:00
+	// group 88 vcluster 1 index 2: 00:09:0f:09:58:02
+	// group 256 vcluster 1 index 2: e0:23:ff:fc:00:02
+	// group 1023 vcluster 2 index 1: e0:23:ff:fe:ff:81
+}
+
+func ExampleVRRPMAC() {
+	v4, _ := vmac.VRRPMAC(1)
+	v6, _ := vmac.VRRPv6MAC(200)
+	fmt.Println(v4, v6)
+	// Output: 00:00:5e:00:01:01 00:00:5e:00:02:c8
+}
+
+func ExampleVRRPv6MAC() {
+	mac, _ := vmac.VRRPv6MAC(10)
+	fmt.Println(mac)
+	// Output: 00:00:5e:00:02:0a
+}
+
+func ExampleLocalMAC() {
+	// A cluster ID no vendor scheme can hold.
+	mac, _ := vmac.LocalMAC(100000, 3)
+	fmt.Println(mac)
+	// Output: 02:00:01:86:a0:03
+}
+
+func ExampleGuard() {
+	vm, _ := vmac.NetDefendMAC(7, 0)
+	peer, _ := net.ParseMAC("02:00:00:00:00:02")
+	g, _ := vmac.NewGuard(vmac.GuardConfig{
+		ClusterID:   7,
+		Self:        1,
+		Members:     map[uint32][]net.HardwareAddr{1: nil, 2: {peer}},
+		VirtualMACs: []net.HardwareAddr{vm},
+	})
+
+	// A heartbeat from our peer, then one from a unit of another cluster
+	// configured with our cluster ID.
+	fmt.Println(g.CheckHeartbeat("eth0", 7, 2, peer))
+	stranger, _ := net.ParseMAC("02:00:00:00:00:99")
+	err := g.CheckHeartbeat("eth0", 7, 4, stranger)
+	var ce *vmac.CollisionError
+	if errors.As(err, &ce) {
+		fmt.Println(ce.Kind, ce.UnitID, ce.From)
+	}
+
+	// As primary we hold the virtual MAC: nobody else may send from it.
+	g.SetHolding(true)
+	fmt.Println(errors.Is(g.CheckFrame("eth0", vm), vmac.ErrCollision))
+	// Output:
+	// <nil>
+	// foreign-unit 4 02:00:00:00:00:99
+	// true
+}

@@ -1,0 +1,229 @@
+package vmac
+
+import (
+	"errors"
+	"fmt"
+	"net"
+)
+
+// ErrCollision is wrapped by every *CollisionError.
+var ErrCollision = errors.New("cluster identity collision")
+
+// CollisionKind says what gave a collision away.
+type CollisionKind int
+
+// Collision kinds. The zero value is invalid.
+const (
+	// ForeignVirtualMAC: a frame arrived whose source is one of our
+	// virtual MACs while this unit holds them, so another station sends
+	// with our address.
+	ForeignVirtualMAC CollisionKind = iota + 1
+	// ForeignUnit: a heartbeat carries our cluster ID from a unit ID that is
+	// not in our membership.
+	ForeignUnit
+	// ImpostorUnit: a heartbeat carries our cluster ID and a member's unit
+	// ID (possibly our own) but comes from a source MAC that member does not
+	// use.
+	ImpostorUnit
+)
+
+// String names the kind.
+func (k CollisionKind) String() string {
+	switch k {
+	case ForeignVirtualMAC:
+		return "foreign-virtual-mac"
+	case ForeignUnit:
+		return "foreign-unit"
+	case ImpostorUnit:
+		return "impostor-unit"
+	default:
+		return fmt.Sprintf("CollisionKind(%d)", int(k))
+	}
+}
+
+// CollisionError reports evidence that another cluster (or a misconfigured
+// unit) on the segment uses our cluster identity. It wraps ErrCollision.
+type CollisionError struct {
+	Kind      CollisionKind
+	ClusterID uint32           // our cluster ID, which the other party uses too
+	UnitID    uint32           // the unit ID the heartbeat claimed (heartbeat kinds only)
+	MAC       net.HardwareAddr // ForeignVirtualMAC: our virtual MAC seen as a source
+	From      net.HardwareAddr // source MAC of the offending frame
+	Interface string           // where it was seen, as the caller named it
+}
+
+// Error describes the collision.
+func (e *CollisionError) Error() string {
+	switch e.Kind {
+	case ForeignVirtualMAC:
+		return fmt.Sprintf("vmac: cluster %d: our virtual MAC %v sent by another station on %q: %v", e.ClusterID, e.MAC, e.Interface, ErrCollision)
+	case ForeignUnit:
+		return fmt.Sprintf("vmac: cluster %d: heartbeat from unit %d, not a member, source %v on %q: %v", e.ClusterID, e.UnitID, e.From, e.Interface, ErrCollision)
+	default:
+		return fmt.Sprintf("vmac: cluster %d: heartbeat claiming unit %d from unexpected source %v on %q: %v", e.ClusterID, e.UnitID, e.From, e.Interface, ErrCollision)
+	}
+}
+
+// Unwrap returns ErrCollision.
+func (e *CollisionError) Unwrap() error { return ErrCollision }
+
+// GuardConfig describes our cluster's identity for a Guard.
+type GuardConfig struct {
+	// ClusterID is our cluster ID.
+	ClusterID uint32
+	// Self is this unit's ID; it must be a key of Members.
+	Self uint32
+	// Members maps every unit ID in our cluster to the source MACs its
+	// heartbeats may come from. An empty list means any source is accepted
+	// for that unit (use it when heartbeat source MACs are derived from
+	// roles and change on failover). For Self, list our own interfaces'
+	// MACs to catch a second unit configured with our unit ID.
+	Members map[uint32][]net.HardwareAddr
+	// VirtualMACs are the virtual MACs our cluster presents.
+	VirtualMACs []net.HardwareAddr
+}
+
+// GuardStats counts what a Guard was fed and what it found.
+type GuardStats struct {
+	Frames         uint64 // frames checked
+	Heartbeats     uint64 // heartbeats checked
+	OtherClusters  uint64 // heartbeats of other cluster IDs (not collisions)
+	ForeignMAC     uint64 // ForeignVirtualMAC collisions
+	ForeignUnits   uint64 // ForeignUnit collisions
+	ImpostorUnits  uint64 // ImpostorUnit collisions
+	MalformedInput uint64 // inputs ignored for a bad source MAC
+}
+
+// Guard detects that another cluster on the segment uses our cluster
+// identity. It is pure: the caller feeds it what it sees and acts on the
+// *CollisionError it returns (log it, raise an alarm, refuse to take over).
+// It does no I/O and keeps no time. A Guard is not safe for concurrent use.
+//
+// Two kinds of evidence are checked:
+//
+//   - CheckFrame, for frames received on a segment (not ones this unit sent):
+//     while this unit holds the virtual MACs (SetHolding(true)), any
+//     received frame whose source is one of them was sent by someone else.
+//     While another unit of ours holds them, a frame from a virtual MAC is
+//     expected and proves nothing, so only heartbeats can tell.
+//   - CheckHeartbeat, for every heartbeat received: our cluster ID from a
+//     unit ID outside Members, or from a member's ID but a source MAC that
+//     member does not use, is a collision. Other cluster IDs are counted and
+//     ignored.
+type Guard struct {
+	cluster uint32
+	self    uint32
+	members map[uint32]map[[6]byte]bool // unit -> allowed sources (nil/empty: any)
+	vmacs   map[[6]byte]bool
+	holding bool
+	stats   GuardStats
+}
+
+// NewGuard returns a Guard for cfg. It checks that every MAC is a 6-byte
+// unicast address and that Self is a member.
+func NewGuard(cfg GuardConfig) (*Guard, error) {
+	g := &Guard{
+		cluster: cfg.ClusterID,
+		self:    cfg.Self,
+		members: make(map[uint32]map[[6]byte]bool, len(cfg.Members)),
+		vmacs:   make(map[[6]byte]bool, len(cfg.VirtualMACs)),
+	}
+	if _, ok := cfg.Members[cfg.Self]; !ok {
+		return nil, fmt.Errorf("vmac: guard: self unit %d is not a member: %w", cfg.Self, ErrInvalid)
+	}
+	for unit, macs := range cfg.Members {
+		set := make(map[[6]byte]bool, len(macs))
+		for _, m := range macs {
+			k, ok := key(m)
+			if !ok || m[0]&1 != 0 {
+				return nil, fmt.Errorf("vmac: guard: unit %d source MAC %q: %w", unit, m, ErrInvalid)
+			}
+			set[k] = true
+		}
+		g.members[unit] = set
+	}
+	for _, m := range cfg.VirtualMACs {
+		if err := checkUnicastMAC(m); err != nil {
+			return nil, fmt.Errorf("vmac: guard: virtual %w", err)
+		}
+		k, _ := key(m)
+		g.vmacs[k] = true
+	}
+	return g, nil
+}
+
+// SetHolding tells the Guard whether this unit currently carries the
+// virtual MACs (it is the primary and applied them).
+func (g *Guard) SetHolding(holding bool) { g.holding = holding }
+
+// CheckFrame checks the source MAC of a frame received on interface ifname.
+// The caller must not feed frames this unit sent itself (on Linux, skip
+// PACKET_OUTGOING). It returns a *CollisionError when this unit holds the
+// virtual MACs and src is one of them, else nil.
+func (g *Guard) CheckFrame(ifname string, src net.HardwareAddr) error {
+	g.stats.Frames++
+	k, ok := key(src)
+	if !ok {
+		g.stats.MalformedInput++
+		return nil
+	}
+	if !g.holding || !g.vmacs[k] {
+		return nil
+	}
+	g.stats.ForeignMAC++
+	return &CollisionError{
+		Kind:      ForeignVirtualMAC,
+		ClusterID: g.cluster,
+		MAC:       cloneMAC(src),
+		From:      cloneMAC(src),
+		Interface: ifname,
+	}
+}
+
+// CheckHeartbeat checks a heartbeat received on interface ifname that
+// claims cluster clusterID and unit unitID and came from source MAC src. The
+// caller feeds every heartbeat that passed authentication (a forged one
+// proves nothing) and none it sent itself.
+func (g *Guard) CheckHeartbeat(ifname string, clusterID, unitID uint32, src net.HardwareAddr) error {
+	g.stats.Heartbeats++
+	k, ok := key(src)
+	if !ok {
+		g.stats.MalformedInput++
+		return nil
+	}
+	if clusterID != g.cluster {
+		g.stats.OtherClusters++
+		return nil
+	}
+	allowed, member := g.members[unitID]
+	switch {
+	case !member:
+		g.stats.ForeignUnits++
+		return &CollisionError{Kind: ForeignUnit, ClusterID: g.cluster, UnitID: unitID, From: cloneMAC(src), Interface: ifname}
+	case unitID == g.self && len(allowed) == 0:
+		// We do not receive our own heartbeats: this one is from a second
+		// unit configured with our ID.
+		g.stats.ImpostorUnits++
+		return &CollisionError{Kind: ImpostorUnit, ClusterID: g.cluster, UnitID: unitID, From: cloneMAC(src), Interface: ifname}
+	case len(allowed) > 0 && !allowed[k]:
+		g.stats.ImpostorUnits++
+		return &CollisionError{Kind: ImpostorUnit, ClusterID: g.cluster, UnitID: unitID, From: cloneMAC(src), Interface: ifname}
+	}
+	return nil
+}
+
+// Stats returns the counters.
+func (g *Guard) Stats() GuardStats { return g.stats }
+
+func key(m net.HardwareAddr) ([6]byte, bool) {
+	var k [6]byte
+	if len(m) != 6 {
+		return k, false
+	}
+	copy(k[:], m)
+	return k, true
+}
+
+func cloneMAC(m net.HardwareAddr) net.HardwareAddr {
+	return append(net.HardwareAddr(nil), m...)
+}
