@@ -1,0 +1,260 @@
+package heartbeat
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+)
+
+// Version is the version of the heartbeat frame this package writes and the
+// only one it reads.
+const Version = 1
+
+// DefaultEtherType is the EtherType of heartbeat frames unless configured
+// otherwise (the seed's 0xC14B).
+const DefaultEtherType = 0xC14B
+
+// Frame size limits, in bytes, of the heartbeat PDU (the Ethernet payload).
+const (
+	// HeaderLen is the length of the fixed part of a frame.
+	HeaderLen = 32
+	// TagLen is the length of the truncated HMAC-SHA256 tag (128 bits).
+	TagLen = 16
+	// MaxPayload is the largest caller payload a frame carries.
+	MaxPayload = 256
+	// MaxFrameLen is the longest encoded frame: header, IPv6 address,
+	// the largest payload and a tag.
+	MaxFrameLen = HeaderLen + 16 + MaxPayload + TagLen
+	// MinEthernetPayload is the Ethernet minimum payload: a shorter frame may
+	// arrive padded with zeros up to this length, and UnmarshalBinary accepts
+	// that padding.
+	MinEthernetPayload = 46
+)
+
+// maxInterval is the largest advertised interval the frame can carry.
+const maxInterval = time.Duration(1<<32-1) * time.Microsecond
+
+// Role is the role a unit advertises in its heartbeats, as its caller (the
+// election) sets it. Heartbeat does not interpret it beyond deriving MAC
+// addresses. The zero value is invalid.
+type Role uint8
+
+// The roles a unit can advertise.
+const (
+	// RoleInit is a unit that has not yet taken a role (starting up).
+	RoleInit Role = 1
+	// RolePrimary is the unit that carries the traffic.
+	RolePrimary Role = 2
+	// RoleSecondary is a standby (subordinate) unit.
+	RoleSecondary Role = 3
+)
+
+// Valid reports whether r is one of the defined roles.
+func (r Role) Valid() bool { return r >= RoleInit && r <= RoleSecondary }
+
+// String returns the role's name.
+func (r Role) String() string {
+	switch r {
+	case RoleInit:
+		return "init"
+	case RolePrimary:
+		return "primary"
+	case RoleSecondary:
+		return "secondary"
+	}
+	return fmt.Sprintf("Role(%d)", uint8(r))
+}
+
+// Frame is one heartbeat PDU, the payload of an Ethernet frame of the
+// heartbeat EtherType (or of a UDP datagram). See the package documentation
+// for the wire layout. Frame is a value type; its zero value is not a valid
+// frame (Role is zero).
+type Frame struct {
+	// ClusterID identifies the cluster; frames of other clusters are dropped.
+	ClusterID uint16
+	// UnitID identifies the sending unit within the cluster.
+	UnitID uint16
+	// Role is the sender's advertised role.
+	Role Role
+	// Interface identifies the sending interface on the sender (its index in
+	// the sender's list of critical interfaces).
+	Interface uint16
+	// Epoch identifies one start of the sender; it must grow from one start
+	// to the next (e.g. the start time in nanoseconds). A receiver rejects
+	// frames of an epoch older than the newest it has accepted.
+	Epoch uint64
+	// Seq is the sequence number, increasing by one per frame and interface
+	// within an epoch.
+	Seq uint64
+	// Interval is the sender's heartbeat interval, carried in whole
+	// microseconds (0 to about 71 minutes).
+	Interval time.Duration
+	// Addr is the sender's own address on the sending interface, or the zero
+	// Addr. A receiver probes it during Early Interface Failure Detection.
+	// It must have no zone.
+	Addr netip.Addr
+	// Payload is opaque caller data (at most MaxPayload bytes) that
+	// heartbeat carries and does not interpret. UnmarshalBinary copies it,
+	// reusing the slice's capacity; an empty payload decodes as nil.
+	Payload []byte
+	// KeyID is the ID of the key that authenticates the frame, or 0 for an
+	// unauthenticated frame (no tag on the wire).
+	KeyID uint8
+	// Tag is the truncated HMAC-SHA256 of the frame, present on the wire
+	// when KeyID is not 0. A Keyring computes and checks it.
+	Tag [TagLen]byte
+}
+
+// Len returns the length of f's encoding, without Ethernet padding.
+func (f *Frame) Len() int {
+	n := HeaderLen + f.addrLen() + len(f.Payload)
+	if f.KeyID != 0 {
+		n += TagLen
+	}
+	return n
+}
+
+func (f *Frame) addrLen() int {
+	switch {
+	case f.Addr.Is4():
+		return 4
+	case f.Addr.IsValid():
+		return 16
+	}
+	return 0
+}
+
+func (f *Frame) check() error {
+	switch {
+	case !f.Role.Valid():
+		return fmt.Errorf("heartbeat: invalid role %d: %w", f.Role, ErrMalformed)
+	case len(f.Payload) > MaxPayload:
+		return fmt.Errorf("heartbeat: payload of %d bytes exceeds %d: %w", len(f.Payload), MaxPayload, ErrTooLarge)
+	case f.Interval < 0 || f.Interval > maxInterval || f.Interval%time.Microsecond != 0:
+		return fmt.Errorf("heartbeat: interval %v is not a whole number of microseconds in [0, %v]: %w", f.Interval, maxInterval, ErrMalformed)
+	case f.Addr.Zone() != "":
+		return fmt.Errorf("heartbeat: address %v has a zone: %w", f.Addr, ErrMalformed)
+	}
+	return nil
+}
+
+// AppendBinary appends the encoding of f to b. It writes f.Tag as it is: use
+// a Keyring to compute it.
+func (f *Frame) AppendBinary(b []byte) ([]byte, error) {
+	if err := f.check(); err != nil {
+		return b, err
+	}
+	al := f.addrLen()
+	b = append(b, Version, byte(f.Role), f.KeyID, byte(al))
+	b = binary.BigEndian.AppendUint16(b, f.ClusterID)
+	b = binary.BigEndian.AppendUint16(b, f.UnitID)
+	b = binary.BigEndian.AppendUint16(b, f.Interface)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(f.Payload)))
+	b = binary.BigEndian.AppendUint32(b, uint32(f.Interval/time.Microsecond))
+	b = binary.BigEndian.AppendUint64(b, f.Epoch)
+	b = binary.BigEndian.AppendUint64(b, f.Seq)
+	switch al {
+	case 4:
+		a := f.Addr.As4()
+		b = append(b, a[:]...)
+	case 16:
+		a := f.Addr.As16()
+		b = append(b, a[:]...)
+	}
+	b = append(b, f.Payload...)
+	if f.KeyID != 0 {
+		b = append(b, f.Tag[:]...)
+	}
+	return b, nil
+}
+
+// MarshalBinary returns the encoding of f.
+func (f *Frame) MarshalBinary() ([]byte, error) {
+	return f.AppendBinary(make([]byte, 0, f.Len()))
+}
+
+// encodedLen parses the length-determining fields of an encoded frame and
+// returns the frame's length without padding.
+func encodedLen(b []byte) (int, error) {
+	if len(b) < HeaderLen {
+		return 0, io.ErrUnexpectedEOF
+	}
+	if b[0] != Version {
+		return 0, fmt.Errorf("heartbeat: frame version %d, want %d: %w", b[0], Version, ErrVersion)
+	}
+	al := int(b[3])
+	if al != 0 && al != 4 && al != 16 {
+		return 0, fmt.Errorf("heartbeat: address length %d: %w", al, ErrMalformed)
+	}
+	pl := int(binary.BigEndian.Uint16(b[10:12]))
+	if pl > MaxPayload {
+		return 0, fmt.Errorf("heartbeat: payload of %d bytes exceeds %d: %w", pl, MaxPayload, ErrTooLarge)
+	}
+	n := HeaderLen + al + pl
+	if b[2] != 0 {
+		n += TagLen
+	}
+	if len(b) < n {
+		return 0, io.ErrUnexpectedEOF
+	}
+	if len(b) > n {
+		// Only Ethernet padding may follow the frame.
+		if len(b) > MinEthernetPayload {
+			return 0, fmt.Errorf("heartbeat: %d bytes after a %d-byte frame: %w", len(b)-n, n, ErrMalformed)
+		}
+		for _, c := range b[n:] {
+			if c != 0 {
+				return 0, fmt.Errorf("heartbeat: non-zero padding after a %d-byte frame: %w", n, ErrMalformed)
+			}
+		}
+	}
+	return n, nil
+}
+
+// UnmarshalBinary decodes one frame from b, which may carry zero padding up
+// to MinEthernetPayload bytes. It returns io.ErrUnexpectedEOF when b is
+// short, and an error wrapping ErrVersion, ErrMalformed or ErrTooLarge for a
+// bad version, inconsistent fields, or trailing bytes. It copies the payload
+// into f.Payload's storage and does not retain b. On error f is unchanged.
+func (f *Frame) UnmarshalBinary(b []byte) error {
+	n, err := encodedLen(b)
+	if err != nil {
+		return err
+	}
+	role := Role(b[1])
+	if !role.Valid() {
+		return fmt.Errorf("heartbeat: invalid role %d: %w", b[1], ErrMalformed)
+	}
+	al := int(b[3])
+	pl := int(binary.BigEndian.Uint16(b[10:12]))
+	var addr netip.Addr
+	switch al {
+	case 4:
+		addr = netip.AddrFrom4([4]byte(b[HeaderLen : HeaderLen+4]))
+	case 16:
+		addr = netip.AddrFrom16([16]byte(b[HeaderLen : HeaderLen+16]))
+	}
+	f.Role = role
+	f.KeyID = b[2]
+	f.ClusterID = binary.BigEndian.Uint16(b[4:6])
+	f.UnitID = binary.BigEndian.Uint16(b[6:8])
+	f.Interface = binary.BigEndian.Uint16(b[8:10])
+	f.Interval = time.Duration(binary.BigEndian.Uint32(b[12:16])) * time.Microsecond
+	f.Epoch = binary.BigEndian.Uint64(b[16:24])
+	f.Seq = binary.BigEndian.Uint64(b[24:32])
+	f.Addr = addr
+	p := b[HeaderLen+al : HeaderLen+al+pl]
+	if len(p) == 0 {
+		f.Payload = nil
+	} else {
+		f.Payload = append(f.Payload[:0], p...)
+	}
+	if f.KeyID != 0 {
+		f.Tag = [TagLen]byte(b[n-TagLen : n])
+	} else {
+		f.Tag = [TagLen]byte{}
+	}
+	return nil
+}
