@@ -21,7 +21,8 @@
 // for the port's own MACs (HardwareAddr and AddHardwareAddr), broadcast and
 // multicast, or everything when promiscuous. FDB and Lookup show what the
 // switch has learned, which is how a test sees a virtual MAC move or a
-// gratuitous ARP take effect.
+// gratuitous ARP take effect. Learned entries last forever or, with
+// Config.AgeingTime, until the address has been silent that long.
 //
 // Faults are per port: SetLoss drops frames at random from a source seeded
 // by Config.Seed (the same seed and the same writes drop the same frames),

@@ -56,6 +56,10 @@ type Config struct {
 	// HeaderLen+MTU+4 bytes long (room for one VLAN tag). Zero means
 	// DefaultMTU.
 	MTU int
+	// AgeingTime is how long the switch remembers a MAC address it has not
+	// seen since; zero means forever. (A Linux bridge ages entries after
+	// 300 s, which is why gratuitous ARP is repeated periodically.)
+	AgeingTime time.Duration
 	// QueueLen is the depth of each port's receive queue; frames arriving
 	// at a full queue are dropped and counted as Overflow. Zero means
 	// DefaultQueueLen.
@@ -139,12 +143,13 @@ type Segment struct {
 	base     time.Time
 	maxFrame int
 	queueLen int
+	ageing   time.Duration
 	fire     func() // s.deliver, bound once so arming a timer does not allocate
 
 	mu        sync.Mutex
 	rng       *rand.Rand
 	ports     []*Port // in attach order, which is the flooding order
-	fdb       map[mac]*Port
+	fdb       map[mac]fdbEntry
 	nextPart  int
 	stats     SegmentStats
 	gone      Stats // counters of closed ports, kept for Segment.Stats
@@ -181,7 +186,8 @@ func New(cfg *Config) *Segment {
 		maxFrame: HeaderLen + c.MTU + vlanTagLen,
 		queueLen: c.QueueLen,
 		rng:      rand.New(rand.NewPCG(uint64(c.Seed), 0x68616b6974)),
-		fdb:      make(map[mac]*Port),
+		ageing:   c.AgeingTime,
+		fdb:      make(map[mac]fdbEntry),
 	}
 	s.fire = s.deliver
 	return s
@@ -235,9 +241,12 @@ func (s *Segment) Port(name string) *Port {
 func (s *Segment) FDB() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	m := make(map[string]string, len(s.fdb))
-	for k, p := range s.fdb {
-		m[k.String()] = p.name
+	for k, e := range s.fdb {
+		if !s.expired(e, now) {
+			m[k.String()] = e.port.name
+		}
 	}
 	return m
 }
@@ -251,8 +260,8 @@ func (s *Segment) Lookup(hw net.HardwareAddr) (port string, ok bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.fdb[m]
-	if !ok {
+	p := s.lookup(m, s.now())
+	if p == nil {
 		return "", false
 	}
 	return p.name, true
@@ -295,11 +304,37 @@ func (s *Segment) Stats() SegmentStats {
 // forget removes every forwarding entry that points at p. Called with s.mu
 // held.
 func (s *Segment) forget(p *Port) {
-	for k, q := range s.fdb {
-		if q == p {
+	for k, e := range s.fdb {
+		if e.port == p {
 			delete(s.fdb, k)
 		}
 	}
+}
+
+// fdbEntry is what the switch learned about a MAC: the port it was last seen
+// on, and when.
+type fdbEntry struct {
+	port *Port
+	seen time.Duration
+}
+
+// expired reports whether e has aged out at now.
+func (s *Segment) expired(e fdbEntry, now time.Duration) bool {
+	return s.ageing > 0 && now-e.seen >= s.ageing
+}
+
+// lookup returns the port m was learned on, or nil if it was not or its
+// entry has aged out (and is then removed). Called with s.mu held.
+func (s *Segment) lookup(m mac, now time.Duration) *Port {
+	e, ok := s.fdb[m]
+	if !ok {
+		return nil
+	}
+	if s.expired(e, now) {
+		delete(s.fdb, m)
+		return nil
+	}
+	return e.port
 }
 
 // now returns the clock's time as an offset from the segment's creation.
@@ -322,12 +357,12 @@ func (s *Segment) send(p *Port, b []byte) {
 		delay += p.reorderExtra
 	}
 	dst, src := mac(b[0:6]), mac(b[6:12])
-	if src[0]&1 == 0 {
-		s.fdb[src] = p
-	}
 	now := s.now()
+	if src[0]&1 == 0 {
+		s.fdb[src] = fdbEntry{port: p, seen: now}
+	}
 	if dst[0]&1 == 0 {
-		if q, ok := s.fdb[dst]; ok {
+		if q := s.lookup(dst, now); q != nil {
 			if q == p {
 				// A switch never sends a frame back out of its ingress port.
 				s.stats.Dropped.Filtered++

@@ -582,3 +582,41 @@ func TestDeliveryOrderMatchesNaiveModel(t *testing.T) {
 	slices.SortStableFunc(want, func(x, y got) int { return int(x.at - y.at) })
 	require.Equal(t, want, rb.frames)
 }
+
+func TestFDBAgeing(t *testing.T) {
+	sim := clock.NewSim(time.Time{})
+	seg := simnet.New(&simnet.Config{Clock: sim, AgeingTime: 300 * time.Second})
+	a := seg.Attach("a", macA)
+	b := seg.Attach("b", macB)
+	c := seg.Attach("c", macC)
+	c.SetPromiscuous(true)
+	rc := record(sim, c)
+	record(sim, b)
+
+	write(t, b, frame(bcast, macB, 1))
+	sim.RunFor(299 * time.Second)
+	port, ok := seg.Lookup(macB)
+	require.True(t, ok)
+	require.Equal(t, "b", port)
+	rc.reset()
+	write(t, a, frame(macB, macA, 2)) // known: c does not see it
+	sim.RunFor(time.Second)
+	require.Empty(t, rc.frames)
+
+	// 300 s after b last spoke its entry is gone and unicast floods again.
+	_, ok = seg.Lookup(macB)
+	require.False(t, ok)
+	require.NotContains(t, seg.FDB(), macB.String())
+	require.Contains(t, seg.FDB(), macA.String(), "a spoke a second ago")
+	write(t, a, frame(macB, macA, 3))
+	sim.RunFor(time.Second)
+	require.Equal(t, []uint32{3}, rc.seqs())
+
+	// A refresh keeps the entry alive.
+	for range 5 {
+		write(t, b, frame(bcast, macB, 4))
+		sim.RunFor(200 * time.Second)
+		_, ok = seg.Lookup(macB)
+		require.True(t, ok)
+	}
+}
