@@ -123,6 +123,11 @@ func SetMAC(ifname string, mac net.HardwareAddr) (*Handle, error) {
 // carrying mac, in the given mode, and brings it up (keepalived's use_vmac).
 // Release deletes the child. A child with that name that already exists is an
 // error.
+//
+// Put the virtual IP addresses on the child, and set arp_ignore=1 and
+// arp_announce=2 on the parent (as keepalived does for use_vmac): otherwise
+// the parent answers ARP for the child's addresses, or sends ARP requests
+// with them as sender, with its own MAC, and neighbours learn the wrong MAC.
 func AddMacvlan(parent, name string, mac net.HardwareAddr, mode MacvlanMode) (*Handle, error) {
 	if err := checkUnicastMAC(mac); err != nil {
 		return nil, err
