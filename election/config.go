@@ -19,6 +19,12 @@ type Config struct {
 	// AgeMargin is the age difference below which two units count as
 	// equally old.
 	AgeMargin time.Duration
+	// SplitAgeMargin is the age margin used to settle a split brain. A link
+	// failure resets a unit's age, so with a margin short enough the unit
+	// that had the link failure loses, even if the partition lasted far less
+	// than AgeMargin. It must be well above the heartbeat transit time, as
+	// units estimate their peers' ages from arrival times.
+	SplitAgeMargin time.Duration
 
 	// Interval is the heartbeat interval: how often peers' candidates
 	// arrive and how often the caller should call Tick.
@@ -73,6 +79,8 @@ func DefaultConfig(unit uint16) Config {
 		// FortiGate's ha-uptime-diff-margin: units started within 5 minutes
 		// of each other (a cluster powered on together) count as equally old.
 		AgeMargin: 5 * time.Minute,
+		// Above any transit jitter, below any partition worth settling.
+		SplitAgeMargin: 2 * time.Second,
 		// Seed 003: 10 heartbeats per second on every critical interface.
 		Interval: 100 * time.Millisecond,
 		// Seed 003: 2 missed heartbeats (0.2 s) then 0.6 s of EIFD probing.
@@ -106,6 +114,8 @@ func (c *Config) Validate() error {
 		return bad("unit ID 0")
 	case c.AgeMargin < 0:
 		return bad("negative age margin %v", c.AgeMargin)
+	case c.SplitAgeMargin < 0 || c.SplitAgeMargin > c.AgeMargin:
+		return bad("split-brain age margin %v outside [0, age margin %v]", c.SplitAgeMargin, c.AgeMargin)
 	case c.Interval <= 0:
 		return bad("heartbeat interval %v", c.Interval)
 	case c.DetectTime < c.Interval:

@@ -621,7 +621,9 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 		if !m.inSplit {
 			m.splitSince = now
 		}
-		s := m.fallback(now, m.splitSince).Select(set)
+		o := m.fallback(now, m.splitSince)
+		o.AgeMargin = min(o.AgeMargin, m.cfg.SplitAgeMargin)
+		s := o.Select(set)
 		if !m.inSplit {
 			m.inSplit = true
 			m.counters.SplitBrains++
