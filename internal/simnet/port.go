@@ -49,7 +49,9 @@ func (p *Port) Name() string { return p.name }
 // truncated. ReadFrom blocks until a frame arrives, the read deadline passes
 // (an error satisfying os.ErrDeadlineExceeded) or the port is closed
 // (net.ErrClosed). While a handler is set, frames go to the handler and
-// ReadFrom only waits.
+// ReadFrom only waits. On a clock.Sim, frames and deadlines arrive only as
+// the clock is advanced, so never call ReadFrom on the goroutine advancing
+// it: use SetHandler there.
 func (p *Port) ReadFrom(b []byte) (int, net.Addr, error) {
 	rd := p.rd.wait()
 	select {
