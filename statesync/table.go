@@ -22,6 +22,25 @@ import (
 type Table struct {
 	seed   uint64
 	shards [numShards]shard
+	genMu  sync.Mutex
+	gens   [256]uint8 // current bulk generation per origin
+}
+
+// curGen returns the current bulk-sync generation of origin.
+func (t *Table) curGen(origin uint8) uint8 {
+	t.genMu.Lock()
+	defer t.genMu.Unlock()
+	return t.gens[origin]
+}
+
+// nextGen starts a new bulk-sync generation for origin and returns it.
+// Keeping it in the table (not the receiver) keeps generations distinct
+// across receiver restarts.
+func (t *Table) nextGen(origin uint8) uint8 {
+	t.genMu.Lock()
+	defer t.genMu.Unlock()
+	t.gens[origin]++
+	return t.gens[origin]
 }
 
 const (

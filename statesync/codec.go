@@ -1,0 +1,613 @@
+package statesync
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/netip"
+)
+
+// Version is the version of the wire format this package speaks.
+const Version = 1
+
+// EtherType is the default EtherType of sync frames on raw Ethernet, next to
+// the heartbeats' 0xC14B.
+const EtherType = 0xC14C
+
+// HeaderLen is the length of the datagram header.
+const HeaderLen = 24
+
+// TagLen is the length of the truncated HMAC-SHA256 tag of an authenticated
+// datagram (128 bits).
+const TagLen = 16
+
+// MaxRanges is the most missing ranges one acknowledgement carries.
+const MaxRanges = 32
+
+var magic = [2]byte{'h', 's'}
+
+// Errors wrapped by the errors of this package.
+var (
+	// ErrNotSync: the datagram does not start with the statesync magic.
+	ErrNotSync = errors.New("not a statesync datagram")
+	// ErrVersion: the peer speaks another version of the wire format.
+	ErrVersion = errors.New("unsupported protocol version")
+	// ErrMalformed: a field has a value the format does not allow.
+	ErrMalformed = errors.New("malformed datagram")
+	// ErrAuth: authentication is required and missing, or the tag does
+	// not match, or the key ID is unknown.
+	ErrAuth = errors.New("authentication failed")
+	// ErrReplay: the datagram is older than what was already accepted.
+	ErrReplay = errors.New("replayed or stale datagram")
+)
+
+// Type is the type of a datagram. The zero Type is invalid.
+type Type uint8
+
+// Datagram types.
+const (
+	// TypeData carries records of a stream, with a data sequence number.
+	TypeData Type = 1
+	// TypeAck is the receiver's acknowledgement: cumulative ACK, missing
+	// ranges, and the request for a full resync.
+	TypeAck Type = 2
+	// TypeProbe is the sender's announcement of its highest sequence
+	// number, sent when acknowledgements stop coming, so that a lost tail
+	// is noticed.
+	TypeProbe Type = 3
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeData:
+		return "data"
+	case TypeAck:
+		return "ack"
+	case TypeProbe:
+		return "probe"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+const flagAuth = 1
+
+// Header is the fixed part at the start of every datagram.
+//
+//	0      2        3     4      5       6       8       16    24
+//	+------+--------+-----+------+-------+-------+-------+-----+
+//	| "hs" | version| type| flags| key ID| length| epoch | seq |
+//	+------+--------+-----+------+-------+-------+-------+-----+
+//
+// All integers are big-endian.
+type Header struct {
+	// Version is the wire format version; Version for this package.
+	Version uint8
+	// Type is the datagram type.
+	Type Type
+	// Auth reports whether the datagram ends with a TagLen-byte
+	// HMAC-SHA256 tag over all bytes before it.
+	Auth bool
+	// KeyID names the key of the tag (0 when not authenticated).
+	KeyID uint8
+	// Length is the length of the whole datagram, header and tag
+	// included; bytes after it (Ethernet padding) are ignored.
+	Length uint16
+	// Epoch identifies the stream: for data and probes, the sender's
+	// stream; for acknowledgements, the receiver's control stream. An
+	// epoch only ever grows; a new epoch starts a new stream.
+	Epoch uint64
+	// Seq is the data sequence number (TypeData, from 1) or the control
+	// sequence number (TypeAck, TypeProbe, from 1) within the epoch.
+	Seq uint64
+}
+
+// AppendBinary appends the encoded header to b.
+func (h Header) AppendBinary(b []byte) ([]byte, error) {
+	var f uint8
+	if h.Auth {
+		f |= flagAuth
+	}
+	b = append(b, magic[0], magic[1], h.Version, uint8(h.Type), f, h.KeyID)
+	b = binary.BigEndian.AppendUint16(b, h.Length)
+	b = binary.BigEndian.AppendUint64(b, h.Epoch)
+	return binary.BigEndian.AppendUint64(b, h.Seq), nil
+}
+
+// MarshalBinary returns the encoded header.
+func (h Header) MarshalBinary() ([]byte, error) {
+	return h.AppendBinary(make([]byte, 0, HeaderLen))
+}
+
+// UnmarshalBinary decodes a header from the first HeaderLen bytes of b. A
+// datagram of another protocol version gives an error wrapping ErrVersion.
+func (h *Header) UnmarshalBinary(b []byte) error {
+	if len(b) < 3 {
+		return fmt.Errorf("statesync: header: %w", io.ErrUnexpectedEOF)
+	}
+	if b[0] != magic[0] || b[1] != magic[1] {
+		return fmt.Errorf("statesync: header: %w", ErrNotSync)
+	}
+	if b[2] != Version {
+		return fmt.Errorf("statesync: peer speaks version %d, want %d: %w", b[2], Version, ErrVersion)
+	}
+	if len(b) < HeaderLen {
+		return fmt.Errorf("statesync: header: %w", io.ErrUnexpectedEOF)
+	}
+	t := Type(b[3])
+	if t < TypeData || t > TypeProbe {
+		return fmt.Errorf("statesync: unknown datagram type %d: %w", b[3], ErrMalformed)
+	}
+	if b[4]&^flagAuth != 0 || (b[4]&flagAuth == 0 && b[5] != 0) {
+		return fmt.Errorf("statesync: header flags %#x key %d: %w", b[4], b[5], ErrMalformed)
+	}
+	*h = Header{
+		Version: b[2],
+		Type:    t,
+		Auth:    b[4]&flagAuth != 0,
+		KeyID:   b[5],
+		Length:  binary.BigEndian.Uint16(b[6:8]),
+		Epoch:   binary.BigEndian.Uint64(b[8:16]),
+		Seq:     binary.BigEndian.Uint64(b[16:24]),
+	}
+	return nil
+}
+
+// Op is the operation of a record. The zero Op is invalid.
+type Op uint8
+
+// Record operations.
+const (
+	// OpUpsert inserts or replaces a session.
+	OpUpsert Op = 1
+	// OpDelete removes a session (Record.Session.Key).
+	OpDelete Op = 2
+	// OpBulkBegin starts bulk sync generation Record.Gen, which will send
+	// Record.Total sessions.
+	OpBulkBegin Op = 3
+	// OpBulkEnd ends bulk sync generation Record.Gen: sessions of the
+	// stream's origin not written since the matching OpBulkBegin no longer
+	// exist at the source.
+	OpBulkEnd Op = 4
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpUpsert:
+		return "upsert"
+	case OpDelete:
+		return "delete"
+	case OpBulkBegin:
+		return "bulk-begin"
+	case OpBulkEnd:
+		return "bulk-end"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Record is one change carried in a data datagram.
+//
+// Encoding (big-endian). Every record starts with its Op byte. Upsert and
+// Delete continue with the key:
+//
+//	fam(1) proto(1) zone(2) sport(2) dport(2) src(0|4|16) dst(0|4|16)
+//
+// where fam holds a 2-bit family per address (0 none, 1 IPv4, 2 IPv6):
+// bits 0-1 Src, 2-3 Dst, 4-5 ReplySrc, 6-7 ReplyDst (the reply bits are
+// zero in a Delete). An Upsert then carries
+//
+//	state(1) status(4) expires(4) mark(4) version(8) packets(8) bytes(8)
+//
+// and, when either reply family is not zero, the NAT tuple:
+//
+//	rsport(2) rdport(2) rsrc(0|4|16) rdst(0|4|16)
+//
+// BulkBegin is op(1) gen(1) total(8); BulkEnd is op(1) gen(1). An IPv4
+// Upsert without NAT takes 54 bytes.
+type Record struct {
+	// Op is the operation.
+	Op Op
+	// Session is the session for OpUpsert, and carries the key for
+	// OpDelete (other fields zero).
+	Session Session
+	// Gen is the bulk generation for OpBulkBegin and OpBulkEnd.
+	Gen uint8
+	// Total is the number of sessions a bulk sync will send (OpBulkBegin).
+	Total uint64
+}
+
+func addrLen(fam uint8) int {
+	switch fam {
+	case famV4:
+		return 4
+	case famV6:
+		return 16
+	}
+	return 0
+}
+
+func appendAddr(b []byte, a netip.Addr) []byte {
+	switch {
+	case a.Is4():
+		a4 := a.As4()
+		return append(b, a4[:]...)
+	case a.Is6():
+		a16 := a.As16()
+		return append(b, a16[:]...)
+	}
+	return b
+}
+
+// EncodedLen returns the length of the encoded record.
+func (r *Record) EncodedLen() int {
+	switch r.Op {
+	case OpBulkBegin:
+		return 10
+	case OpBulkEnd:
+		return 2
+	}
+	k := &r.Session.Key
+	n := 9 + addrLen(famOf(k.Src.Addr())) + addrLen(famOf(k.Dst.Addr()))
+	if r.Op == OpUpsert {
+		n += 37
+		if r.Session.NAT() {
+			n += 4 + addrLen(famOf(r.Session.ReplySrc.Addr())) + addrLen(famOf(r.Session.ReplyDst.Addr()))
+		}
+	}
+	return n
+}
+
+// AppendBinary appends the encoded record to b. It does not allocate when b
+// has room.
+func (r Record) AppendBinary(b []byte) ([]byte, error) {
+	return r.appendTo(b)
+}
+
+func (r *Record) appendTo(b []byte) ([]byte, error) {
+	switch r.Op {
+	case OpBulkBegin:
+		b = append(b, byte(r.Op), r.Gen)
+		return binary.BigEndian.AppendUint64(b, r.Total), nil
+	case OpBulkEnd:
+		return append(b, byte(r.Op), r.Gen), nil
+	case OpUpsert, OpDelete:
+	default:
+		return b, fmt.Errorf("statesync: encode record: invalid op %d: %w", r.Op, ErrMalformed)
+	}
+	s := &r.Session
+	k := &s.Key
+	fam := famOf(k.Src.Addr()) | famOf(k.Dst.Addr())<<2
+	nat := r.Op == OpUpsert && s.NAT()
+	if nat {
+		fam |= famOf(s.ReplySrc.Addr())<<4 | famOf(s.ReplyDst.Addr())<<6
+	}
+	b = append(b, byte(r.Op), fam, k.Proto)
+	b = binary.BigEndian.AppendUint16(b, k.Zone)
+	b = binary.BigEndian.AppendUint16(b, k.Src.Port())
+	b = binary.BigEndian.AppendUint16(b, k.Dst.Port())
+	b = appendAddr(b, k.Src.Addr())
+	b = appendAddr(b, k.Dst.Addr())
+	if r.Op == OpDelete {
+		return b, nil
+	}
+	b = append(b, s.State)
+	b = binary.BigEndian.AppendUint32(b, s.Status)
+	b = binary.BigEndian.AppendUint32(b, s.Expires)
+	b = binary.BigEndian.AppendUint32(b, s.Mark)
+	b = binary.BigEndian.AppendUint64(b, s.Version)
+	b = binary.BigEndian.AppendUint64(b, s.Packets)
+	b = binary.BigEndian.AppendUint64(b, s.Bytes)
+	if nat {
+		b = binary.BigEndian.AppendUint16(b, s.ReplySrc.Port())
+		b = binary.BigEndian.AppendUint16(b, s.ReplyDst.Port())
+		b = appendAddr(b, s.ReplySrc.Addr())
+		b = appendAddr(b, s.ReplyDst.Addr())
+	}
+	return b, nil
+}
+
+// MarshalBinary returns the encoded record.
+func (r Record) MarshalBinary() ([]byte, error) {
+	return r.appendTo(make([]byte, 0, r.EncodedLen()))
+}
+
+// UnmarshalBinary decodes a record that takes all of b.
+func (r *Record) UnmarshalBinary(b []byte) error {
+	n, err := r.decode(b)
+	if err != nil {
+		return err
+	}
+	if n != len(b) {
+		return fmt.Errorf("statesync: record: %d trailing bytes: %w", len(b)-n, ErrMalformed)
+	}
+	return nil
+}
+
+func readAddr(b []byte, fam uint8) netip.Addr {
+	switch fam {
+	case famV4:
+		return netip.AddrFrom4([4]byte(b))
+	case famV6:
+		return netip.AddrFrom16([16]byte(b))
+	}
+	return netip.Addr{}
+}
+
+var errShortRecord = fmt.Errorf("statesync: record: %w", io.ErrUnexpectedEOF)
+
+// decode decodes the record at the start of b and returns its length.
+func (r *Record) decode(b []byte) (int, error) {
+	if len(b) < 1 {
+		return 0, errShortRecord
+	}
+	op := Op(b[0])
+	switch op {
+	case OpBulkBegin:
+		if len(b) < 10 {
+			return 0, errShortRecord
+		}
+		*r = Record{Op: op, Gen: b[1], Total: binary.BigEndian.Uint64(b[2:10])}
+		return 10, nil
+	case OpBulkEnd:
+		if len(b) < 2 {
+			return 0, errShortRecord
+		}
+		*r = Record{Op: op, Gen: b[1]}
+		return 2, nil
+	case OpUpsert, OpDelete:
+	default:
+		return 0, fmt.Errorf("statesync: record: unknown op %d: %w", b[0], ErrMalformed)
+	}
+	if len(b) < 9 {
+		return 0, errShortRecord
+	}
+	fam := b[1]
+	for i := 0; i < 8; i += 2 {
+		if fam>>i&3 == 3 {
+			return 0, fmt.Errorf("statesync: record: address family bits %#x: %w", fam, ErrMalformed)
+		}
+	}
+	if op == OpDelete && fam>>4 != 0 {
+		return 0, fmt.Errorf("statesync: record: delete with NAT tuple: %w", ErrMalformed)
+	}
+	sf, df := fam&3, fam>>2&3
+	n := 9 + addrLen(sf) + addrLen(df)
+	if len(b) < n {
+		return 0, errShortRecord
+	}
+	*r = Record{Op: op}
+	s := &r.Session
+	s.Key.Proto = b[2]
+	s.Key.Zone = binary.BigEndian.Uint16(b[3:5])
+	sport := binary.BigEndian.Uint16(b[5:7])
+	dport := binary.BigEndian.Uint16(b[7:9])
+	p := 9
+	s.Key.Src = netip.AddrPortFrom(readAddr(b[p:p+addrLen(sf)], sf), sport)
+	p += addrLen(sf)
+	s.Key.Dst = netip.AddrPortFrom(readAddr(b[p:p+addrLen(df)], df), dport)
+	p += addrLen(df)
+	if op == OpDelete {
+		return p, nil
+	}
+	if len(b) < p+37 {
+		return 0, errShortRecord
+	}
+	s.State = b[p]
+	s.Status = binary.BigEndian.Uint32(b[p+1:])
+	s.Expires = binary.BigEndian.Uint32(b[p+5:])
+	s.Mark = binary.BigEndian.Uint32(b[p+9:])
+	s.Version = binary.BigEndian.Uint64(b[p+13:])
+	s.Packets = binary.BigEndian.Uint64(b[p+21:])
+	s.Bytes = binary.BigEndian.Uint64(b[p+29:])
+	p += 37
+	rsf, rdf := fam>>4&3, fam>>6&3
+	if rsf == 0 && rdf == 0 {
+		return p, nil
+	}
+	if len(b) < p+4+addrLen(rsf)+addrLen(rdf) {
+		return 0, errShortRecord
+	}
+	rsport := binary.BigEndian.Uint16(b[p:])
+	rdport := binary.BigEndian.Uint16(b[p+2:])
+	p += 4
+	s.ReplySrc = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rsf)], rsf), rsport)
+	p += addrLen(rsf)
+	s.ReplyDst = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rdf)], rdf), rdport)
+	p += addrLen(rdf)
+	return p, nil
+}
+
+// Range is an inclusive range of data sequence numbers.
+type Range struct {
+	First, Last uint64
+}
+
+// Ack is the payload of a TypeAck datagram.
+//
+//	epoch(8) cum(8) flags(1) n(1) n × (first(8) last(8))
+//
+// flags bit 0 is NeedSync; other bits must be zero.
+type Ack struct {
+	// Epoch is the data stream being acknowledged.
+	Epoch uint64
+	// Cum acknowledges every data sequence number up to and including
+	// it; 0 acknowledges nothing.
+	Cum uint64
+	// NeedSync asks the sender for a full resync (a new stream starting
+	// with a bulk sync): the receiver restarted, or cannot continue the
+	// stream.
+	NeedSync bool
+	// Missing lists ranges above Cum that the receiver asks to be resent
+	// (at most MaxRanges, ascending, not overlapping).
+	Missing []Range
+}
+
+// AppendBinary appends the encoded acknowledgement to b.
+func (a Ack) AppendBinary(b []byte) ([]byte, error) {
+	if len(a.Missing) > MaxRanges {
+		return b, fmt.Errorf("statesync: ack: %d ranges, at most %d: %w", len(a.Missing), MaxRanges, ErrMalformed)
+	}
+	b = binary.BigEndian.AppendUint64(b, a.Epoch)
+	b = binary.BigEndian.AppendUint64(b, a.Cum)
+	var f uint8
+	if a.NeedSync {
+		f = 1
+	}
+	b = append(b, f, uint8(len(a.Missing)))
+	for _, r := range a.Missing {
+		b = binary.BigEndian.AppendUint64(b, r.First)
+		b = binary.BigEndian.AppendUint64(b, r.Last)
+	}
+	return b, nil
+}
+
+// MarshalBinary returns the encoded acknowledgement.
+func (a Ack) MarshalBinary() ([]byte, error) {
+	return a.AppendBinary(make([]byte, 0, 18+16*len(a.Missing)))
+}
+
+// UnmarshalBinary decodes an acknowledgement taking all of b. It reuses the
+// capacity of a.Missing.
+func (a *Ack) UnmarshalBinary(b []byte) error {
+	if len(b) < 18 {
+		return fmt.Errorf("statesync: ack: %w", io.ErrUnexpectedEOF)
+	}
+	n := int(b[17])
+	if b[16]&^1 != 0 || n > MaxRanges {
+		return fmt.Errorf("statesync: ack flags %#x ranges %d: %w", b[16], n, ErrMalformed)
+	}
+	if len(b) != 18+16*n {
+		if len(b) < 18+16*n {
+			return fmt.Errorf("statesync: ack: %w", io.ErrUnexpectedEOF)
+		}
+		return fmt.Errorf("statesync: ack: trailing bytes: %w", ErrMalformed)
+	}
+	a.Epoch = binary.BigEndian.Uint64(b[0:8])
+	a.Cum = binary.BigEndian.Uint64(b[8:16])
+	a.NeedSync = b[16]&1 != 0
+	a.Missing = a.Missing[:0]
+	prev := a.Cum
+	for i := range n {
+		p := 18 + 16*i
+		r := Range{binary.BigEndian.Uint64(b[p:]), binary.BigEndian.Uint64(b[p+8:])}
+		if r.First <= prev || r.Last < r.First {
+			return fmt.Errorf("statesync: ack range %d-%d after %d: %w", r.First, r.Last, prev, ErrMalformed)
+		}
+		prev = r.Last
+		a.Missing = append(a.Missing, r)
+	}
+	if n == 0 {
+		a.Missing = nil
+	}
+	return nil
+}
+
+// Probe is the payload of a TypeProbe datagram: head(8), the highest data
+// sequence number the sender has sent in the stream of the header's epoch.
+type Probe struct {
+	Head uint64
+}
+
+// AppendBinary appends the encoded probe to b.
+func (p Probe) AppendBinary(b []byte) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(b, p.Head), nil
+}
+
+// MarshalBinary returns the encoded probe.
+func (p Probe) MarshalBinary() ([]byte, error) { return p.AppendBinary(make([]byte, 0, 8)) }
+
+// UnmarshalBinary decodes a probe taking all of b.
+func (p *Probe) UnmarshalBinary(b []byte) error {
+	if len(b) != 8 {
+		if len(b) < 8 {
+			return fmt.Errorf("statesync: probe: %w", io.ErrUnexpectedEOF)
+		}
+		return fmt.Errorf("statesync: probe: trailing bytes: %w", ErrMalformed)
+	}
+	p.Head = binary.BigEndian.Uint64(b)
+	return nil
+}
+
+// framer seals and opens datagrams: the header's length field and the
+// optional HMAC-SHA256 tag. It is not safe for concurrent use.
+type framer struct {
+	keyID uint8
+	mac   hash.Hash // nil: no authentication
+	sum   [sha256.Size]byte
+}
+
+func newFramer(key []byte, keyID uint8) framer {
+	f := framer{keyID: keyID}
+	if len(key) > 0 {
+		f.mac = hmac.New(sha256.New, key)
+	}
+	return f
+}
+
+// begin appends a header to b (length and tag filled in by seal).
+func (f *framer) begin(b []byte, t Type, epoch, seq uint64) []byte {
+	h := Header{Version: Version, Type: t, Epoch: epoch, Seq: seq, Auth: f.mac != nil}
+	if h.Auth {
+		h.KeyID = f.keyID
+	}
+	b, _ = h.AppendBinary(b)
+	return b
+}
+
+// seal completes the datagram b begun by begin.
+func (f *framer) seal(b []byte) []byte {
+	n := len(b)
+	if f.mac != nil {
+		n += TagLen
+	}
+	binary.BigEndian.PutUint16(b[6:8], uint16(n))
+	if f.mac != nil {
+		f.mac.Reset()
+		f.mac.Write(b)
+		b = append(b, f.mac.Sum(f.sum[:0])[:TagLen]...)
+	}
+	return b
+}
+
+// open checks a datagram's header, length and tag, and returns the header
+// and the payload (aliasing b).
+func (f *framer) open(b []byte) (Header, []byte, error) {
+	var h Header
+	if err := h.UnmarshalBinary(b); err != nil {
+		return h, nil, err
+	}
+	n := int(h.Length)
+	min := HeaderLen
+	if h.Auth {
+		min += TagLen
+	}
+	if n < min || n > len(b) {
+		if n > len(b) {
+			return h, nil, fmt.Errorf("statesync: datagram length %d, have %d: %w", n, len(b), io.ErrUnexpectedEOF)
+		}
+		return h, nil, fmt.Errorf("statesync: datagram length %d: %w", n, ErrMalformed)
+	}
+	b = b[:n]
+	if f.mac == nil {
+		if h.Auth {
+			return h, nil, fmt.Errorf("statesync: authenticated datagram but no key configured: %w", ErrAuth)
+		}
+		return h, b[HeaderLen:], nil
+	}
+	if !h.Auth {
+		return h, nil, fmt.Errorf("statesync: unauthenticated datagram: %w", ErrAuth)
+	}
+	if h.KeyID != f.keyID {
+		return h, nil, fmt.Errorf("statesync: unknown key ID %d: %w", h.KeyID, ErrAuth)
+	}
+	body := b[:n-TagLen]
+	f.mac.Reset()
+	f.mac.Write(body)
+	if !hmac.Equal(f.mac.Sum(f.sum[:0])[:TagLen], b[n-TagLen:]) {
+		return h, nil, fmt.Errorf("statesync: bad tag: %w", ErrAuth)
+	}
+	return h, body[HeaderLen:], nil
+}

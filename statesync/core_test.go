@@ -1,0 +1,269 @@
+package statesync
+
+import (
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// pipe is an in-memory lossy, reordering, delaying link between a sender
+// and a receiver, driven by virtual time in steps of 1 ms.
+type pipe struct {
+	t        *testing.T
+	now      time.Time
+	rng      *rand.Rand
+	loss     float64 // share of datagrams dropped, each direction
+	reorder  float64 // share of datagrams delayed by an extra 1-5 ms
+	src      *Table
+	dst      *Table
+	s        *Sender
+	r        *Receiver
+	inflight []flight
+	buf      [][]byte
+	events   []Event
+}
+
+type flight struct {
+	at    time.Time
+	toRcv bool
+	b     []byte
+	order int
+}
+
+func newPipe(t *testing.T, loss, reorder float64) *pipe {
+	t.Helper()
+	p := &pipe{t: t, now: t0, rng: rand.New(rand.NewPCG(7, 9)), loss: loss, reorder: reorder,
+		src: NewTable(0), dst: NewTable(0)}
+	var err error
+	p.s, err = NewSender(p.now, &SenderConfig{Table: p.src, Key: []byte("k3y"), KeyID: 3, Window: 512,
+		OnEvent: func(e Event) { p.events = append(p.events, e) }})
+	require.NoError(t, err)
+	p.newReceiver()
+	return p
+}
+
+func (p *pipe) newReceiver() {
+	var err error
+	p.r, err = NewReceiver(p.now, &ReceiverConfig{Table: p.dst, Key: []byte("k3y"), KeyID: 3, Window: 512,
+		OnEvent: func(e Event) { p.events = append(p.events, e) }})
+	require.NoError(p.t, err)
+}
+
+var order int
+
+func (p *pipe) send(toRcv bool, bufs [][]byte) {
+	for _, b := range bufs {
+		if p.rng.Float64() < p.loss {
+			continue
+		}
+		d := time.Millisecond
+		if p.rng.Float64() < p.reorder {
+			d += time.Duration(1+p.rng.IntN(5)) * time.Millisecond
+		}
+		order++
+		p.inflight = append(p.inflight, flight{at: p.now.Add(d), toRcv: toRcv, b: append([]byte(nil), b...), order: order})
+	}
+}
+
+// step advances virtual time by 1 ms: delivers due datagrams, ticks both.
+func (p *pipe) step() {
+	p.now = p.now.Add(time.Millisecond)
+	sort.SliceStable(p.inflight, func(i, j int) bool { return p.inflight[i].at.Before(p.inflight[j].at) })
+	var keep []flight
+	for _, f := range p.inflight {
+		if f.at.After(p.now) {
+			keep = append(keep, f)
+			continue
+		}
+		if f.toRcv {
+			if p.r != nil {
+				require.NoError(p.t, p.r.Step(p.now, f.b))
+			}
+		} else {
+			_ = p.s.Step(p.now, f.b) // stale acks of an old stream are fine
+		}
+	}
+	p.inflight = keep
+	p.s.Tick(p.now)
+	p.send(true, p.s.Output(p.buf[:0]))
+	if p.r != nil {
+		p.r.Tick(p.now)
+		p.send(false, p.r.Output(p.buf[:0]))
+	}
+}
+
+func (p *pipe) upsert(s Session) {
+	s = p.src.Upsert(s)
+	p.s.Upsert(p.now, s)
+	p.send(true, p.s.Output(p.buf[:0]))
+}
+
+func (p *pipe) delete(k Key) {
+	if _, ok := p.src.Delete(k); ok {
+		p.s.Delete(p.now, k)
+		p.send(true, p.s.Output(p.buf[:0]))
+	}
+}
+
+// settle runs until the receiver is in sync and the sender acked, or fails.
+func (p *pipe) settle(limit time.Duration) {
+	p.t.Helper()
+	end := p.now.Add(limit)
+	for p.now.Before(end) {
+		p.step()
+		if p.r.InSync() && p.s.Acked() && len(p.inflight) == 0 {
+			return
+		}
+	}
+	sent, total, run := p.s.Progress()
+	p.t.Fatalf("not settled after %v: inSync=%v acked=%v bulk=%d/%d running=%v sender=%+v receiver=%+v",
+		limit, p.r.InSync(), p.s.Acked(), sent, total, run, p.s.Stats(), p.r.Stats())
+}
+
+// requireEqualTables checks 0 missing, 0 extra, 0 differing.
+func requireEqualTables(t *testing.T, src, dst *Table) {
+	t.Helper()
+	missing, differing, extra := 0, 0, 0
+	src.Range(func(s Session) bool {
+		got, ok := dst.Get(s.Key)
+		switch {
+		case !ok:
+			missing++
+		case got != s:
+			differing++
+		}
+		return true
+	})
+	dst.Range(func(s Session) bool {
+		if _, ok := src.Get(s.Key); !ok {
+			extra++
+		}
+		return true
+	})
+	require.Zero(t, missing, "missing")
+	require.Zero(t, extra, "extra")
+	require.Zero(t, differing, "differing")
+	require.Equal(t, src.Len(), dst.Len())
+}
+
+// churn applies n random changes over keys sessions, stepping time.
+func (p *pipe) churn(n, keys int, rng *rand.Rand) {
+	for i := range n {
+		k := rng.IntN(keys)
+		s := testSession(k)
+		if rng.IntN(4) == 0 {
+			p.delete(s.Key)
+		} else {
+			s.Packets = uint64(i)
+			p.upsert(s)
+		}
+		if i%50 == 0 {
+			p.step()
+		}
+	}
+}
+
+func TestReplicationLossless(t *testing.T) {
+	p := newPipe(t, 0, 0)
+	p.churn(5000, 2000, rand.New(rand.NewPCG(1, 1)))
+	p.settle(5 * time.Second)
+	requireEqualTables(t, p.src, p.dst)
+	require.Zero(t, p.s.Stats().Resyncs)
+}
+
+func TestReplicationLossReorder(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		loss, reorder float64
+	}{
+		{"loss5", 0.05, 0},
+		{"loss5-reorder10", 0.05, 0.10},
+		{"loss20-reorder20", 0.20, 0.20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPipe(t, tc.loss, tc.reorder)
+			for i := range 3000 { // present before the receiver joins
+				p.src.Upsert(testSession(i))
+			}
+			p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Key: []byte("k3y"), KeyID: 3, Window: 512})
+			p.churn(20000, 6000, rand.New(rand.NewPCG(2, 2)))
+			p.settle(20 * time.Second)
+			requireEqualTables(t, p.src, p.dst)
+		})
+	}
+}
+
+func TestReplicationReceiverRestartMidBulk(t *testing.T) {
+	p := newPipe(t, 0.05, 0.1)
+	for i := range 20000 {
+		p.src.Upsert(testSession(i))
+	}
+	// Stale entries on the replica that the source does not have.
+	for i := 30000; i < 30100; i++ {
+		p.dst.Store(testSession(i))
+	}
+	p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Key: []byte("k3y"), KeyID: 3, Window: 512})
+	for range 5 {
+		p.step()
+	}
+	got, total, running := p.r.Progress()
+	require.True(t, running)
+	require.Less(t, got, total)
+	// The receiver restarts (keeping its table, as the conntrack mirror
+	// would), while updates keep coming.
+	p.newReceiver()
+	p.churn(3000, 25000, rand.New(rand.NewPCG(3, 3)))
+	p.settle(20 * time.Second)
+	requireEqualTables(t, p.src, p.dst)
+	require.NotZero(t, p.s.Stats().Resyncs)
+}
+
+func TestReplicationWindowOverflowResyncs(t *testing.T) {
+	p := newPipe(t, 0, 0)
+	p.settle(time.Second)
+	r := p.r
+	p.r = nil // receiver unreachable
+	p.churn(50000, 4000, rand.New(rand.NewPCG(4, 4)))
+	for range 100 {
+		p.step()
+	}
+	require.NotZero(t, p.s.Stats().Resyncs)
+	require.NotZero(t, p.s.Stats().Suppressed)
+	var sawResync bool
+	for _, e := range p.events {
+		sawResync = sawResync || e.Kind == EventResync
+	}
+	require.True(t, sawResync)
+	p.r = r
+	p.inflight = nil
+	p.settle(10 * time.Second)
+	requireEqualTables(t, p.src, p.dst)
+}
+
+func TestCommitAppliesBufferedBeyondGap(t *testing.T) {
+	p := newPipe(t, 0, 0)
+	p.settle(time.Second)
+	// Lose one datagram, deliver later ones; the sender then dies.
+	for i := range 200 {
+		p.s.Upsert(p.now, p.src.Upsert(testSession(i)))
+	}
+	p.s.Flush(p.now)
+	out := p.s.Output(nil)
+	require.Greater(t, len(out), 3)
+	for i, b := range out {
+		if i == 1 {
+			continue
+		}
+		require.NoError(t, p.r.Step(p.now, b))
+	}
+	require.Equal(t, uint64(len(out)-2), p.r.Stats().Buffered)
+	res := p.r.Commit(p.now)
+	require.Equal(t, len(out)-2, res.Applied)
+	require.Equal(t, uint64(1), res.Lost)
+	require.Error(t, p.r.Step(p.now, out[1]))
+}

@@ -1,0 +1,490 @@
+package statesync
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// ReceiverConfig configures a Receiver. The zero value of each optional
+// field means its default.
+type ReceiverConfig struct {
+	// Table is where received sessions are stored (required). Several
+	// receivers (one per sending unit, in active-active) may share it if
+	// each has its own Origin.
+	Table *Table
+	// Origin tags the entries this receiver writes; the end of a bulk
+	// sync removes the entries of this origin that the sender did not
+	// send. Table.Upsert and Table.Store write origin 0, so the default 0
+	// (active-passive) makes the replica exactly the sender's table. In
+	// active-active, give each receiver sharing a table a distinct
+	// nonzero Origin, so that it removes only entries it wrote.
+	Origin uint8
+	// Window is how many datagrams beyond a gap are kept until the gap is
+	// filled (default 4096; should match the sender's).
+	Window int
+	// Key and KeyID: as for the sender; both ends must agree.
+	Key   []byte
+	KeyID uint8
+	// Epoch is the receiver's control epoch (of its acknowledgements); 0
+	// means now in Unix nanoseconds.
+	Epoch uint64
+	// AckDelay is the longest time received data waits for an
+	// acknowledgement (default 2 ms).
+	AckDelay time.Duration
+	// NackInterval is the least time between two requests for the same
+	// missing datagrams (default 10 ms).
+	NackInterval time.Duration
+	// Timeout: when nothing was heard from the sender for this long, the
+	// receiver is no longer in sync (default 1 s).
+	Timeout time.Duration
+	// Logger receives sync state changes; nil discards.
+	Logger *slog.Logger
+	// OnEvent, if not nil, is called synchronously with every event; it
+	// must not call the Receiver.
+	OnEvent func(Event)
+}
+
+func (c *ReceiverConfig) withDefaults() (ReceiverConfig, error) {
+	d := *c
+	if d.Table == nil {
+		return d, errors.New("statesync: ReceiverConfig.Table is nil")
+	}
+	if d.Window == 0 {
+		d.Window = 4096
+	}
+	if d.Window < 4 {
+		return d, fmt.Errorf("statesync: window %d too small", d.Window)
+	}
+	if d.AckDelay == 0 {
+		d.AckDelay = 2 * time.Millisecond
+	}
+	if d.NackInterval == 0 {
+		d.NackInterval = 10 * time.Millisecond
+	}
+	if d.Timeout == 0 {
+		d.Timeout = time.Second
+	}
+	return d, nil
+}
+
+// ReceiverStats counts what a Receiver did.
+type ReceiverStats struct {
+	Datagrams uint64 // data datagrams applied
+	Records   uint64 // records applied
+	Acks      uint64 // acknowledgements sent
+	Probes    uint64 // probes accepted
+	Buffered  uint64 // datagrams that arrived ahead of a gap
+	Streams   uint64 // streams (epochs) started
+	Resyncs   uint64 // resyncs requested by this receiver
+	Duplicate uint64 // datagrams received twice (resends, reordering)
+	// Drops of received datagrams, by reason.
+	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow uint64
+}
+
+type rslot struct {
+	seq uint64 // 0: empty
+	b   []byte
+}
+
+// CommitResult reports what Commit did.
+type CommitResult struct {
+	// Applied is the number of datagrams that were waiting beyond a gap
+	// and were applied by the commit.
+	Applied int
+	// Lost is the number of datagrams the sender sent (as far as the
+	// receiver knows) that never arrived.
+	Lost uint64
+	// InSync reports whether the receiver was in sync before the commit.
+	InSync bool
+}
+
+// Receiver is the receiving half of a replication stream: a pure state
+// machine that validates, orders and applies datagrams to the table,
+// acknowledges them, asks for what is missing, and tells whether it holds
+// the sender's whole table.
+//
+// A Receiver is not safe for concurrent use. Datagrams returned by Output
+// stay valid until the next call of any other method.
+type Receiver struct {
+	cfg ReceiverConfig
+	fr  framer
+	ev  emitter
+
+	epoch    uint64 // sender's stream
+	next     uint64 // next sequence number to apply
+	head     uint64 // highest sequence number known to exist
+	ring     []rslot
+	probeSeq uint64
+
+	gen        uint8 // table generation stamped on entries
+	bulkGen    uint8 // the sender's generation of the running bulk sync
+	bulkActive bool
+	bulkDone   bool
+	bulkTotal  uint64
+	bulkGot    uint64
+	inSync     bool
+	needSync   bool
+	committed  bool
+
+	lastHeard time.Time
+	lastAck   time.Time
+	lastNack  time.Time
+	unacked   bool
+	ackNow    bool
+
+	ctlEpoch, ctlSeq uint64
+	ack              Ack
+	ackBuf           []byte
+	out              [][]byte
+	recs             []Record
+	stats            ReceiverStats
+}
+
+// NewReceiver returns a Receiver that will follow whatever stream it hears
+// first.
+func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Receiver{
+		cfg:  c,
+		fr:   newFramer(c.Key, c.KeyID),
+		ev:   emitter{on: c.OnEvent, log: c.Logger},
+		ring: make([]rslot, c.Window),
+		gen:  c.Table.curGen(c.Origin),
+	}
+	r.ctlEpoch = c.Epoch
+	if r.ctlEpoch == 0 {
+		r.ctlEpoch = uint64(now.UnixNano())
+	}
+	return r, nil
+}
+
+// InSync reports whether the receiver holds the sender's whole table: the
+// current stream's bulk sync completed and the sender was heard within the
+// timeout (as of the last Tick or Step). The election uses it to decide
+// whether this unit may take over with sessions intact.
+func (r *Receiver) InSync() bool { return r.inSync }
+
+// Stats returns the counters.
+func (r *Receiver) Stats() ReceiverStats { return r.stats }
+
+// Progress returns the current or last bulk sync's progress: records
+// applied since it began and the total the sender announced, and whether it
+// is still running.
+func (r *Receiver) Progress() (got, total uint64, running bool) {
+	return r.bulkGot, r.bulkTotal, r.bulkActive
+}
+
+// Lag returns how many datagrams the receiver knows exist but has not
+// applied yet.
+func (r *Receiver) Lag() uint64 {
+	if r.head < r.next {
+		return 0
+	}
+	return r.head - r.next + 1
+}
+
+func (r *Receiver) setSync(now time.Time, in bool, reason string) {
+	if in == r.inSync {
+		return
+	}
+	r.inSync = in
+	k := EventInSync
+	if !in {
+		k = EventOutOfSync
+	}
+	r.ev.emit(Event{Kind: k, Reason: reason, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal}, "receiver")
+}
+
+func (r *Receiver) newStream(now time.Time, epoch uint64) {
+	r.epoch = epoch
+	r.next, r.head = 1, 0
+	for i := range r.ring {
+		r.ring[i].seq = 0
+	}
+	r.probeSeq = 0
+	r.bulkActive, r.bulkDone = false, false
+	r.needSync = false
+	r.stats.Streams++
+	r.setSync(now, false, "new stream")
+}
+
+// Step processes a datagram from the sender. Bad input is counted and
+// returned as an error; it never changes the table.
+func (r *Receiver) Step(now time.Time, b []byte) error {
+	if r.committed {
+		r.stats.DropReplay++
+		return fmt.Errorf("statesync: receiver already committed: %w", ErrReplay)
+	}
+	h, payload, err := r.fr.open(b)
+	if err == nil && h.Type == TypeAck {
+		err = fmt.Errorf("statesync: receiver got an ack: %w", ErrMalformed)
+	}
+	if err == nil && h.Epoch < r.epoch {
+		err = fmt.Errorf("statesync: epoch %d older than %d: %w", h.Epoch, r.epoch, ErrReplay)
+	}
+	if err != nil {
+		r.countDrop(err)
+		return err
+	}
+	if h.Type == TypeProbe {
+		var p Probe
+		if err := p.UnmarshalBinary(payload); err != nil {
+			r.countDrop(err)
+			return err
+		}
+		if h.Epoch == r.epoch && h.Seq <= r.probeSeq {
+			r.stats.DropReplay++
+			return fmt.Errorf("statesync: probe %d not after %d: %w", h.Seq, r.probeSeq, ErrReplay)
+		}
+		if h.Epoch > r.epoch {
+			r.newStream(now, h.Epoch)
+		}
+		r.probeSeq = h.Seq
+		r.stats.Probes++
+		r.lastHeard = now
+		r.head = max(r.head, p.Head)
+		r.ackNow = true
+		r.refreshSync(now)
+		return nil
+	}
+	// Validate the whole datagram before anything changes.
+	if h.Seq == 0 {
+		r.stats.DropMalformed++
+		return fmt.Errorf("statesync: data sequence number 0: %w", ErrMalformed)
+	}
+	recs, err := decodeRecords(r.recs[:0], payload)
+	r.recs = recs
+	if err != nil {
+		r.countDrop(err)
+		if h.Epoch == r.epoch && h.Seq == r.next {
+			// An authentic datagram we cannot use: the stream cannot go
+			// on. Ask for a new one rather than stall.
+			r.requestResync(now, "undecodable datagram in sequence")
+		}
+		return err
+	}
+	if h.Epoch > r.epoch {
+		r.newStream(now, h.Epoch)
+	}
+	r.lastHeard = now
+	r.head = max(r.head, h.Seq)
+	switch {
+	case h.Seq < r.next:
+		r.stats.Duplicate++
+		r.ackNow = true // our acknowledgement may have been lost
+		return nil
+	case h.Seq >= r.next+uint64(len(r.ring)):
+		r.stats.DropWindow++
+		return nil
+	case h.Seq > r.next:
+		slot := &r.ring[h.Seq%uint64(len(r.ring))]
+		if slot.seq == h.Seq {
+			r.stats.Duplicate++
+			return nil
+		}
+		slot.seq = h.Seq
+		slot.b = append(slot.b[:0], payload...)
+		r.stats.Buffered++
+		r.unacked = true
+		return nil
+	}
+	r.apply(now, recs)
+	r.next++
+	r.drain(now)
+	r.unacked = true
+	r.refreshSync(now)
+	return nil
+}
+
+// decodeRecords decodes every record of a payload, appending to recs.
+func decodeRecords(recs []Record, b []byte) ([]Record, error) {
+	for len(b) > 0 {
+		recs = append(recs, Record{})
+		n, err := recs[len(recs)-1].decode(b)
+		if err != nil {
+			return recs[:0], err
+		}
+		b = b[n:]
+	}
+	return recs, nil
+}
+
+// drain applies the buffered datagrams that are now in sequence.
+func (r *Receiver) drain(now time.Time) int {
+	n := 0
+	for {
+		slot := &r.ring[r.next%uint64(len(r.ring))]
+		if slot.seq != r.next {
+			return n
+		}
+		slot.seq = 0
+		// Validated when it arrived.
+		recs, _ := decodeRecords(r.recs[:0], slot.b)
+		r.recs = recs
+		r.apply(now, recs)
+		r.next++
+		n++
+	}
+}
+
+func (r *Receiver) apply(now time.Time, recs []Record) {
+	t := r.cfg.Table
+	for i := range recs {
+		rec := &recs[i]
+		switch rec.Op {
+		case OpUpsert:
+			t.upsert(&rec.Session, false, r.cfg.Origin, r.gen)
+			if r.bulkActive {
+				r.bulkGot++
+			}
+		case OpDelete:
+			t.Delete(rec.Session.Key)
+		case OpBulkBegin:
+			r.gen = t.nextGen(r.cfg.Origin)
+			r.bulkGen = rec.Gen
+			r.bulkActive, r.bulkDone = true, false
+			r.bulkTotal, r.bulkGot = rec.Total, 0
+			r.setSync(now, false, "bulk sync")
+			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total}, "receiver")
+		case OpBulkEnd:
+			if r.bulkActive && rec.Gen == r.bulkGen {
+				t.sweep(r.cfg.Origin, r.gen)
+				r.bulkActive, r.bulkDone = false, true
+				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal}, "receiver")
+			}
+		}
+		r.stats.Records++
+	}
+	r.stats.Datagrams++
+}
+
+func (r *Receiver) refreshSync(now time.Time) {
+	switch {
+	case !r.bulkDone:
+		r.setSync(now, false, "bulk sync incomplete")
+	case now.Sub(r.lastHeard) >= r.cfg.Timeout:
+		r.setSync(now, false, "sender silent")
+	default:
+		r.setSync(now, true, "")
+	}
+}
+
+func (r *Receiver) requestResync(now time.Time, reason string) {
+	if !r.needSync {
+		r.stats.Resyncs++
+	}
+	r.needSync = true
+	r.ackNow = true
+	r.setSync(now, false, reason)
+}
+
+// Tick does the time-driven work: acknowledges received data, asks for
+// missing datagrams, and updates the in-sync state. Call it every
+// millisecond or so.
+func (r *Receiver) Tick(now time.Time) {
+	if r.committed || r.epoch == 0 {
+		return
+	}
+	r.refreshSync(now)
+	gaps := r.head >= r.next
+	due := r.ackNow ||
+		r.unacked && now.Sub(r.lastAck) >= r.cfg.AckDelay ||
+		gaps && now.Sub(r.lastNack) >= r.cfg.NackInterval
+	if !due {
+		return
+	}
+	r.ack.Epoch, r.ack.Cum, r.ack.NeedSync = r.epoch, r.next-1, r.needSync
+	r.ack.Missing = r.ack.Missing[:0]
+	if gaps {
+		r.lastNack = now
+		r.ack.Missing = r.missing(r.ack.Missing)
+	}
+	r.ctlSeq++
+	b := r.fr.begin(r.ackBuf[:0], TypeAck, r.ctlEpoch, r.ctlSeq)
+	b, _ = r.ack.AppendBinary(b)
+	r.ackBuf = r.fr.seal(b)
+	r.out = append(r.out, r.ackBuf)
+	r.stats.Acks++
+	r.lastAck = now
+	r.unacked, r.ackNow = false, false
+}
+
+// missing appends the ranges between next and head that are not buffered.
+func (r *Receiver) missing(dst []Range) []Range {
+	w := uint64(len(r.ring))
+	last := min(r.head, r.next+w-1)
+	for q := r.next; q <= last && len(dst) < MaxRanges; q++ {
+		if r.ring[q%w].seq == q {
+			continue
+		}
+		first := q
+		for q < last && r.ring[(q+1)%w].seq != q+1 {
+			q++
+		}
+		dst = append(dst, Range{first, q})
+	}
+	return dst
+}
+
+// Output appends the datagrams to send to dst and forgets them. They stay
+// valid until the next call of another method.
+func (r *Receiver) Output(dst [][]byte) [][]byte {
+	dst = append(dst, r.out...)
+	clear(r.out)
+	r.out = r.out[:0]
+	return dst
+}
+
+// Commit applies everything received and not yet applied, including the
+// datagrams waiting beyond a gap that can no longer be filled, and returns
+// what it did. It is the last thing a standby does with the stream before it
+// takes over: when Commit returns, every record received is in the table,
+// so the caller may bring the addresses up (and the conntrack mirror may
+// inject the table). After Commit the receiver drops further datagrams.
+func (r *Receiver) Commit(now time.Time) CommitResult {
+	res := CommitResult{InSync: r.inSync}
+	if r.committed {
+		return res
+	}
+	r.committed = true
+	w := uint64(len(r.ring))
+	last := min(r.head, r.next+w-1)
+	for q := r.next; q <= last; q++ {
+		slot := &r.ring[q%w]
+		if slot.seq != q {
+			res.Lost++
+			continue
+		}
+		slot.seq = 0
+		recs, _ := decodeRecords(r.recs[:0], slot.b)
+		r.recs = recs
+		r.apply(now, recs)
+		res.Applied++
+	}
+	if r.head >= r.next+w {
+		res.Lost += r.head - (r.next + w) + 1
+	}
+	r.next = max(r.next, last+1)
+	return res
+}
+
+func (r *Receiver) countDrop(err error) {
+	switch {
+	case errors.Is(err, ErrAuth):
+		r.stats.DropAuth++
+	case errors.Is(err, ErrVersion):
+		r.stats.DropVersion++
+	case errors.Is(err, ErrReplay):
+		r.stats.DropReplay++
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrMalformed), errors.Is(err, ErrNotSync):
+		r.stats.DropMalformed++
+	default:
+		r.stats.DropMalformed++
+	}
+}
