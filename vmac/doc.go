@@ -41,21 +41,23 @@
 // nothing is left half-applied. On other platforms they return an error
 // wrapping ErrNotSupported.
 //
-// The caller's loop, on a role change:
+// Apply composes them: it applies a list of Takeover values (per interface:
+// the virtual MAC on the interface or on a macvlan child, and the virtual
+// IPs) all or nothing. The caller's loop, on a role change:
 //
 //	// becoming primary
 //	mac, _ := vmac.NetDefendMAC(clusterID, port)
 //	guard.SetHolding(true)
-//	hmac, err := vmac.SetMAC("eth0", mac) // or AddMacvlan("eth0", "vmac0", mac, vmac.MacvlanBridge)
-//	if err != nil { ... stay standby ... }
-//	hvip, err := vmac.AddVIPs("eth0", vip4, vip6)
-//	if err != nil { hmac.Release(); ... }
+//	h, err := vmac.Apply(vmac.Takeover{Interface: "eth0", MAC: mac, VIPs: vips})
+//	if err != nil {
+//		guard.SetHolding(false) // nothing was left applied: stay standby
+//		return err
+//	}
 //	// ... then announce (package garp) and commit the session table.
 //
 //	// demoted
 //	guard.SetHolding(false)
-//	hvip.Release()
-//	hmac.Release()
+//	err = h.Release()
 //
 // A virtual IP given as a plain address (AddVIPs) must lie inside a subnet
 // already configured on the interface, whose prefix length it takes; an

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
@@ -366,4 +369,53 @@ func removeVIPs(ifname string, vips []netip.Addr) error {
 		}
 		return errors.Join(errs...)
 	})
+}
+
+// resolveVIPs gives each address the prefix length of the subnet of ifname
+// it lies in, without changing anything.
+func resolveVIPs(ifname string, vips []netip.Addr) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	err := withConn(func(c *rtnetlink.Conn) error {
+		l, err := linkByName(c, ifname)
+		if err != nil {
+			return err
+		}
+		have, err := listAddrs(c, l.Index)
+		if err != nil {
+			return err
+		}
+		for _, a := range vips {
+			p, ok := subnetFor(have, a)
+			if !ok {
+				return fmt.Errorf("vmac: virtual IP %v on %q: %w", a, ifname, ErrNoSubnet)
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// setSysctl writes value to /proc/sys/<key> (key slash-separated) and
+// returns the step that writes the old value back. /proc/sys/net belongs to
+// the network namespace of the thread that opens it.
+func setSysctl(key, value string) (undo func() error, err error) {
+	path := filepath.Join("/proc/sys", filepath.Clean("/"+key))
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("vmac: sysctl %s: %w", key, err)
+	}
+	prev := strings.TrimSpace(string(old))
+	if prev == value {
+		return func() error { return nil }, nil
+	}
+	if err := os.WriteFile(path, []byte(value), 0); err != nil {
+		return nil, fmt.Errorf("vmac: sysctl %s=%s: %w", key, value, err)
+	}
+	return func() error {
+		if err := os.WriteFile(path, []byte(prev), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("vmac: restore sysctl %s=%s: %w", key, prev, err)
+		}
+		return nil
+	}, nil
 }

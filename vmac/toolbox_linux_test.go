@@ -129,7 +129,7 @@ func TestSetMACAndRestore(t *testing.T) {
 }
 
 func TestMacvlan(t *testing.T) {
-	tb, h, l := bed(t)
+	_, h, l := bed(t)
 	vm, err := vmac.VRRPMAC(7)
 	require.NoError(t, err)
 	before := links(t, h)
@@ -156,30 +156,6 @@ func TestMacvlan(t *testing.T) {
 		return nil
 	})
 	require.Contains(t, links(t, h), "vmac7")
-
-	// The child carries traffic: a VIP on it answers a neighbour with the
-	// virtual MAC. The parent must neither answer ARP for the child's
-	// address nor use it as the sender of its own ARP requests.
-	h.Sysctl("net.ipv4.conf.eth0.arp_ignore", "1")
-	h.Sysctl("net.ipv4.conf.eth0.arp_announce", "2")
-	vip := netip.MustParsePrefix("198.18.0.100/24")
-	do(t, h, func() error {
-		_, err := vmac.AddPrefixes("vmac7", vip) // released with the child
-		return err
-	})
-	b := tb.Host("b")
-	tb.Link(b, l.Bridge(), "eth0")
-	b.AddAddr("eth0", addrB)
-	out, err := b.Run("ping", "-c", "1", "-W", "2", vip.Addr().String())
-	require.NoError(t, err, out)
-	var found bool
-	for _, n := range b.Neighbours("eth0") {
-		if n.IP == vip.Addr() {
-			found = true
-			require.Equal(t, vm.String(), n.MAC.String())
-		}
-	}
-	require.True(t, found, "b has a neighbour entry for the VIP")
 
 	do(t, h, hd.Release)
 	after := links(t, h)

@@ -22,3 +22,7 @@ func addMacvlan(string, string, net.HardwareAddr, MacvlanMode) (*Handle, error) 
 func addVIPs(string, []netip.Addr, []netip.Prefix) (*Handle, error) { return nil, errPlatform() }
 
 func removeVIPs(string, []netip.Addr) error { return errPlatform() }
+
+func resolveVIPs(string, []netip.Addr) ([]netip.Prefix, error) { return nil, errPlatform() }
+
+func setSysctl(string, string) (func() error, error) { return nil, errPlatform() }
