@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -602,6 +603,10 @@ func (b *Bed) Link(h *Host, br *Bridge, ifname string) *Link {
 		b.failf("link %s/%s-%s: %w", h.name, ifname, br.name, err)
 		return nil
 	}
+	if err := l.settle(); err != nil {
+		b.failf("link %s/%s-%s: %w", h.name, ifname, br.name, err)
+		return nil
+	}
 	ifi := h.Interface(ifname)
 	if ifi == nil {
 		return nil
@@ -647,7 +652,9 @@ func (l *Link) SetMAC(mac net.HardwareAddr) {
 
 // Down sets the bridge end down: the cable pulled at the switch. The bridge
 // stops forwarding to and from the port (and forgets the MACs it learnt
-// there), and the host end loses carrier.
+// there), and the host end loses carrier. Like Up, HostDown and HostUp, it
+// returns once the kernel has settled the new state on both ends and the
+// bridge port.
 func (l *Link) Down() { l.bed.tb.Helper(); l.set(l.bridge.ns, l.peer, "down") }
 
 // Up sets the bridge end up again; the port forwards at once.
@@ -663,7 +670,95 @@ func (l *Link) set(ns, ifname, state string) {
 	l.bed.tb.Helper()
 	if _, err := run("", "ip", "-n", ns, "link", "set", ifname, state); err != nil {
 		l.bed.failf("link %s/%s: %w", l.host.name, l.ifname, err)
+		return
 	}
+	if err := l.settle(); err != nil {
+		l.bed.failf("link %s/%s: %w", l.host.name, l.ifname, err)
+	}
+}
+
+// settleTimeout bounds the wait for the kernel to settle a link.
+const settleTimeout = 5 * time.Second
+
+// settle waits until the kernel has finished what the last change of the
+// link set in motion. Carrier, the transmit queue and the bridge port state
+// follow an up or down through the kernel's link watch, which runs
+// asynchronously: a frame sent right after ip link set up may be dropped
+// until it has run. After settle, frames flow (or do not) as the link's
+// state says, and FDB and Neighbours show the current state.
+func (l *Link) settle() error {
+	deadline := time.Now().Add(settleTimeout)
+	for {
+		host, err := run("", "ip", "-j", "-n", l.host.ns, "link", "show", "dev", l.ifname)
+		if err != nil {
+			return err
+		}
+		peer, err := run("", "ip", "-j", "-n", l.bridge.ns, "link", "show", "dev", l.peer)
+		if err != nil {
+			return err
+		}
+		port, err := run("", "bridge", "-j", "-n", l.bridge.ns, "link", "show", "dev", l.peer)
+		if err != nil {
+			return err
+		}
+		ok, why, err := settled([]byte(host), []byte(peer), []byte(port))
+		if err != nil {
+			return fmt.Errorf("reading link state: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("link did not settle within %v: %s", settleTimeout, why)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// settled reports whether a link whose two ends and bridge port are
+// described by the JSON of ip -j link show (host, peer) and bridge -j link
+// show (port) is in a steady state: with both ends up, both operationally
+// up with their queues attached and the port forwarding; otherwise, both
+// ends operationally down and the port disabled. why describes the state
+// when it is not steady.
+func settled(host, peer, port []byte) (ok bool, why string, err error) {
+	type ifstate struct {
+		Flags     []string `json:"flags"`
+		Qdisc     string   `json:"qdisc"`
+		Operstate string   `json:"operstate"`
+		State     string   `json:"state"` // bridge port state
+	}
+	one := func(data []byte) (ifstate, error) {
+		var v []ifstate
+		if err := json.Unmarshal(data, &v); err != nil {
+			return ifstate{}, err
+		}
+		if len(v) != 1 {
+			return ifstate{}, fmt.Errorf("%d interfaces in %s", len(v), bytes.TrimSpace(data))
+		}
+		return v[0], nil
+	}
+	h, err := one(host)
+	if err != nil {
+		return false, "", err
+	}
+	p, err := one(peer)
+	if err != nil {
+		return false, "", err
+	}
+	pt, err := one(port)
+	if err != nil {
+		return false, "", err
+	}
+	why = fmt.Sprintf("host end %s (qdisc %s), bridge end %s (qdisc %s), port %s",
+		h.Operstate, h.Qdisc, p.Operstate, p.Qdisc, pt.State)
+	if slices.Contains(h.Flags, "UP") && slices.Contains(p.Flags, "UP") {
+		ok = h.Operstate == "UP" && p.Operstate == "UP" &&
+			h.Qdisc != "noop" && p.Qdisc != "noop" && pt.State == "forwarding"
+	} else {
+		ok = h.Operstate != "UP" && p.Operstate != "UP" && pt.State == "disabled"
+	}
+	return ok, why, nil
 }
 
 // FDBEntry is one entry of a bridge's forwarding (learning) table.

@@ -162,3 +162,39 @@ func TestOpenOrError(t *testing.T) {
 	}
 	require.NoError(t, b.Close())
 }
+
+func TestSettled(t *testing.T) {
+	iface := func(flags, qdisc, oper string) []byte {
+		return []byte(`[{"ifname":"x","flags":[` + flags + `],"qdisc":"` + qdisc + `","operstate":"` + oper + `"}]`)
+	}
+	port := func(state string) []byte {
+		return []byte(`[{"ifname":"x","flags":[],"state":"` + state + `"}]`)
+	}
+	up := `"BROADCAST","UP","LOWER_UP"`
+	upNoCarrier := `"NO-CARRIER","BROADCAST","UP"`
+	down := `"BROADCAST"`
+	for _, tc := range []struct {
+		name             string
+		host, peer, port []byte
+		want             bool
+	}{
+		{"up and forwarding", iface(up, "noqueue", "UP"), iface(up, "noqueue", "UP"), port("forwarding"), true},
+		{"queue not attached yet", iface(up, "noop", "UP"), iface(up, "noqueue", "UP"), port("forwarding"), false},
+		{"host end not running yet", iface(up, "noqueue", "LOWERLAYERDOWN"), iface(up, "noqueue", "UP"), port("forwarding"), false},
+		{"port not forwarding yet", iface(up, "noqueue", "UP"), iface(up, "noqueue", "UP"), port("disabled"), false},
+		{"pulled at the switch", iface(upNoCarrier, "noqueue", "LOWERLAYERDOWN"), iface(down, "noqueue", "DOWN"), port("disabled"), true},
+		{"pulled, host end not told yet", iface(up, "noqueue", "UP"), iface(down, "noqueue", "DOWN"), port("disabled"), false},
+		{"host down", iface(down, "noqueue", "DOWN"), iface(upNoCarrier, "noqueue", "LOWERLAYERDOWN"), port("disabled"), true},
+		{"host down, port not told yet", iface(down, "noqueue", "DOWN"), iface(up, "noqueue", "UP"), port("forwarding"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, why, err := settled(tc.host, tc.peer, tc.port)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, ok, why)
+		})
+	}
+	_, _, err := settled([]byte(`[]`), port("x"), port("x"))
+	require.Error(t, err)
+	_, _, err = settled([]byte(`nope`), port("x"), port("x"))
+	require.Error(t, err)
+}
