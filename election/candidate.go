@@ -13,7 +13,7 @@ const Version = 1
 
 // CandidateLen is the length in bytes of an encoded Candidate (version 1).
 // It is small enough to ride in every heartbeat's payload.
-const CandidateLen = 20
+const CandidateLen = 28
 
 // Sentinel errors wrapped by the errors this package returns.
 var (
@@ -76,6 +76,7 @@ func (r Role) String() string {
 //	8-9    handover partner (Peer), 0 for none
 //	10-11  deposed unit (Deposes), 0 for none
 //	12-19  age in milliseconds
+//	20-27  tenure in milliseconds
 type Candidate struct {
 	// Unit is the unit's stable identifier, unique in the cluster; 0 is
 	// invalid. It is the last tie-break of the order.
@@ -93,6 +94,10 @@ type Candidate struct {
 	// Age is how long the unit has been running, carried with millisecond
 	// resolution. Older wins when the difference exceeds the age margin.
 	Age time.Duration
+	// Tenure is how long the unit has held its current role, carried with
+	// millisecond resolution. It settles split brains: the primary that held
+	// the role longer keeps it.
+	Tenure time.Duration
 	// Maintenance reports that the unit asked not to be primary (a planned
 	// handover); it ranks after every unit that did not.
 	Maintenance bool
@@ -136,8 +141,8 @@ func (c Candidate) Validate() error {
 		return fmt.Errorf("election: candidate: unit ID 0: %w", ErrInvalid)
 	case !c.Role.IsValid():
 		return fmt.Errorf("election: candidate: unit %d: %v: %w", c.Unit, c.Role, ErrInvalid)
-	case c.Age < 0:
-		return fmt.Errorf("election: candidate: unit %d: negative age %v: %w", c.Unit, c.Age, ErrInvalid)
+	case c.Age < 0 || c.Tenure < 0:
+		return fmt.Errorf("election: candidate: unit %d: negative age %v or tenure %v: %w", c.Unit, c.Age, c.Tenure, ErrInvalid)
 	case c.Yield && c.Ready:
 		return fmt.Errorf("election: candidate: unit %d: both yielding and ready: %w", c.Unit, ErrInvalid)
 	case (c.Yield || c.Ready) != (c.Peer != 0):
@@ -174,6 +179,7 @@ func (c Candidate) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, c.Peer)
 	b = binary.BigEndian.AppendUint16(b, c.Deposes)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Age/time.Millisecond))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Tenure/time.Millisecond))
 	return b, nil
 }
 
@@ -206,9 +212,9 @@ func (c *Candidate) UnmarshalBinary(b []byte) error {
 	if f&^flagMask != 0 {
 		return fmt.Errorf("election: candidate: unknown flags %#02x: %w", f&^flagMask, ErrInvalid)
 	}
-	ms := binary.BigEndian.Uint64(b[12:20])
-	if ms > maxAgeMillis {
-		return fmt.Errorf("election: candidate: age %d ms out of range: %w", ms, ErrInvalid)
+	ms, ts := binary.BigEndian.Uint64(b[12:20]), binary.BigEndian.Uint64(b[20:28])
+	if ms > maxAgeMillis || ts > maxAgeMillis {
+		return fmt.Errorf("election: candidate: age %d ms or tenure %d ms out of range: %w", ms, ts, ErrInvalid)
 	}
 	d := Candidate{
 		Role:        Role(b[1]),
@@ -224,6 +230,7 @@ func (c *Candidate) UnmarshalBinary(b []byte) error {
 		Peer:        binary.BigEndian.Uint16(b[8:10]),
 		Deposes:     binary.BigEndian.Uint16(b[10:12]),
 		Age:         time.Duration(ms) * time.Millisecond,
+		Tenure:      time.Duration(ts) * time.Millisecond,
 	}
 	if err := d.Validate(); err != nil {
 		return err

@@ -15,7 +15,7 @@ func fullCandidate() Candidate {
 	return Candidate{
 		Unit: 7, Role: Primary, Priority: 200, Monitored: 3, InSync: true,
 		Age: 90 * time.Minute, Maintenance: true, Degraded: true, Yield: true,
-		Reclaim: true, Peer: 4, Deposes: 9,
+		Reclaim: true, Peer: 4, Deposes: 9, Tenure: 30 * time.Second,
 	}
 }
 
@@ -45,7 +45,8 @@ func TestCandidateEncoding(t *testing.T) {
 		200,        // priority
 		0, 7, 0, 3, // unit, monitored
 		0, 4, 0, 9, // peer, deposes
-		0, 0, 0, 0, 0, 0x52, 0x65, 0xc0, // 5 400 000 ms
+		0, 0, 0, 0, 0, 0x52, 0x65, 0xc0, // age 5 400 000 ms
+		0, 0, 0, 0, 0, 0, 0x75, 0x30, // tenure 30 000 ms
 	}
 	require.Equal(t, want, b)
 }
@@ -74,6 +75,7 @@ func TestCandidateInvalid(t *testing.T) {
 		{"names itself", mod(func(b []byte) []byte { b[11] = 2; return b }), ErrInvalid},
 		{"ready primary", mod(func(b []byte) []byte { b[1] = byte(Primary); b[2] = flagReady; b[9] = 1; return b }), ErrInvalid},
 		{"age overflow", mod(func(b []byte) []byte { b[12] = 0xff; return b }), ErrInvalid},
+		{"tenure overflow", mod(func(b []byte) []byte { b[20] = 0x80; return b }), ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -181,6 +181,7 @@ type Counters struct {
 type peer struct {
 	c           Candidate // as heard
 	born        time.Time // estimated start, so Age can be taken at any time
+	heardAt     time.Time // when c was heard
 	since       time.Time // present since
 	betterSince time.Time // better than this primary since (zero: not better)
 }
@@ -277,6 +278,7 @@ func (m *Machine) Candidate(now time.Time) Candidate {
 		Monitored:   m.status.Monitored,
 		InSync:      m.status.InSync || m.role == Primary,
 		Age:         max(now.Sub(m.start), 0),
+		Tenure:      max(now.Sub(m.roleSince), 0),
 		Maintenance: m.maintenance,
 		Degraded:    len(m.malfunction) > 0 || !m.witnessOK,
 		Reclaim:     m.reclaim && m.role != Primary,
@@ -330,7 +332,7 @@ func (m *Machine) Observe(now time.Time, c Candidate) error {
 	} else if d := born.Sub(p.born); d > ageJitter || d < -ageJitter {
 		p.born = born
 	}
-	p.c = c
+	p.c, p.heardAt = c, now
 	return nil
 }
 
@@ -451,7 +453,7 @@ func (m *Machine) Tick(now time.Time) Output {
 	}
 	out.Role = m.role
 	adv := m.Candidate(now)
-	adv.Age = 0
+	adv.Age, adv.Tenure = 0, 0
 	if adv != m.lastAdv {
 		out.Send = true
 		m.lastAdv = adv
@@ -473,6 +475,7 @@ func (m *Machine) buildView(now time.Time) {
 	for _, p := range m.peers {
 		c := p.c
 		c.Age = now.Sub(p.born)
+		c.Tenure += now.Sub(p.heardAt)
 		v = append(v, c)
 	}
 	for _, c := range v {
@@ -622,7 +625,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 			m.splitSince = now
 		}
 		o := m.fallback(now, m.splitSince)
-		o.AgeMargin = min(o.AgeMargin, m.cfg.SplitAgeMargin)
+		o.SplitBrain, o.AgeMargin = true, min(o.AgeMargin, m.cfg.SplitAgeMargin)
 		s := o.Select(set)
 		if !m.inSplit {
 			m.inSplit = true

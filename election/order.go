@@ -25,6 +25,9 @@ const (
 	RuleInSync
 	// RuleAge: an older unit wins, if it is older by more than the margin.
 	RuleAge
+	// RuleTenure: among primaries settling a split brain, the one that has
+	// held the role longer wins, if longer by more than the margin.
+	RuleTenure
 	// RulePriority: a higher priority wins.
 	RulePriority
 	// RuleUnit: the lower unit ID wins (the last tie-break).
@@ -46,6 +49,8 @@ func (r Rule) String() string {
 		return "session table in sync"
 	case RuleAge:
 		return "older"
+	case RuleTenure:
+		return "primary for longer"
 	case RulePriority:
 		return "higher priority"
 	case RuleUnit:
@@ -82,21 +87,39 @@ type Order struct {
 	// AgeMargin is the age difference below which two units count as
 	// equally old. Zero means only the oldest survives the age filter.
 	AgeMargin time.Duration
-	// IgnoreAge skips the age filter. The negotiation uses it to settle
-	// split brains: ages are estimated from heartbeat arrival times, so two
-	// units may disagree about an age difference close to the margin, while
-	// every other criterion reads the same on every unit.
+	// SplitBrain selects the order that settles a split brain among units
+	// claiming primary: after the health filters (1-4), age, then Tenure
+	// (both with AgeMargin), then priority and unit ID; Override does not
+	// apply. A link failure or a restart resets a unit's age, and a unit
+	// that went active only during a partition has the shorter tenure, so
+	// the unit that had the trouble stands down, and a unit whose heartbeat
+	// link flaps cannot take the role at every flap.
+	SplitBrain bool
+	// IgnoreAge skips the age and tenure filters. Both are estimated from
+	// heartbeat arrival times, so two units may disagree about a difference
+	// within a transit time of the margin, while every other criterion reads
+	// the same on every unit; the negotiation falls back to it when a
+	// decision does not settle.
 	IgnoreAge bool
 }
+
+var (
+	rulesDefault  = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleAge, RulePriority, RuleUnit}
+	rulesOverride = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleAge, RuleUnit}
+	rulesSplit    = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleAge, RuleTenure, RulePriority, RuleUnit}
+	rulesNoAge    = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleUnit}
+)
 
 func (o Order) rules() []Rule {
 	switch {
 	case o.IgnoreAge:
-		return []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleUnit}
+		return rulesNoAge
+	case o.SplitBrain:
+		return rulesSplit
 	case o.Override:
-		return []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleAge, RuleUnit}
+		return rulesOverride
 	}
-	return []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleAge, RulePriority, RuleUnit}
+	return rulesDefault
 }
 
 // Selection is the outcome of choosing the best of a set of candidates, with
@@ -133,6 +156,9 @@ func (s Selection) Reason() string {
 	case RuleAge:
 		return fmt.Sprintf("%s by more than the %v margin, %v > %v", head, s.AgeMargin,
 			w.Age.Truncate(time.Second), r.Age.Truncate(time.Second))
+	case RuleTenure:
+		return fmt.Sprintf("%s by more than the %v margin, %v > %v", head, s.AgeMargin,
+			w.Tenure.Truncate(time.Second), r.Tenure.Truncate(time.Second))
 	case RulePriority:
 		return fmt.Sprintf("%s, %d > %d", head, w.Priority, r.Priority)
 	case RuleUnit:
@@ -252,6 +278,12 @@ func (o Order) best(cands []Candidate, idx []int, drop func(i int, at Rule)) int
 				a = max(a, cands[i].Age)
 			}
 			keep(rule, func(c Candidate) bool { return c.Age >= a-o.AgeMargin })
+		case RuleTenure:
+			a := cands[idx[0]].Tenure
+			for _, i := range idx {
+				a = max(a, cands[i].Tenure)
+			}
+			keep(rule, func(c Candidate) bool { return c.Tenure >= a-o.AgeMargin })
 		case RulePriority:
 			p := cands[idx[0]].Priority
 			for _, i := range idx {
