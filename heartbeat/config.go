@@ -1,0 +1,229 @@
+package heartbeat
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Mode selects how Early Interface Failure Detection reaches a verdict.
+// The zero value is invalid; a zero Mode in a Config means ModeEarly.
+type Mode uint8
+
+// The detection modes.
+const (
+	// ModeEarly follows the seed's schedule and, in addition, declares a
+	// peer down as soon as the evidence is conclusive: the peer is silent on
+	// every interface, a neighbour answered on an interface (so that
+	// interface works) and the peer's own address did not answer as many
+	// probes as the link's recent loss requires. See the package
+	// documentation.
+	ModeEarly Mode = 1
+	// ModeStrict follows the seed's schedule exactly: verdicts only when the
+	// probe window ends (0.8 s after the last heartbeat with the defaults).
+	ModeStrict Mode = 2
+)
+
+// String returns the mode's name.
+func (m Mode) String() string {
+	switch m {
+	case ModeEarly:
+		return "early"
+	case ModeStrict:
+		return "strict"
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
+// Clock is what the Node needs from time; clock.Real() and *clock.Sim of
+// hakit's internal/clock satisfy it, and so does any equivalent.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// AfterFunc calls f once after d and returns a function that cancels it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// Config configures a Monitor and a Node. A nil *Config means
+// DefaultConfig(); zero fields take their defaults (see DefaultConfig).
+type Config struct {
+	// ClusterID identifies the cluster; frames of other clusters are
+	// dropped. It must be unique on a network.
+	ClusterID uint16
+	// UnitID identifies this unit within the cluster.
+	UnitID uint16
+	// Role is the role advertised until SetRole changes it.
+	Role Role
+	// Epoch identifies this start of the unit: it must be larger than the
+	// Epoch of the unit's previous start. Zero means the Node uses its
+	// clock's time in nanoseconds (a Monitor keeps zero).
+	Epoch uint64
+	// EtherType is the EtherType of heartbeat frames; it is authenticated.
+	EtherType uint16
+	// Keys are the shared keys: the first one seals, all of them verify.
+	// None means frames are not authenticated.
+	Keys []Key
+	// Interval is the heartbeat interval on every interface.
+	Interval time.Duration
+	// Misses is the number of intervals without a heartbeat on an
+	// interface after which the peer is suspect there and EIFD starts.
+	Misses int
+	// ProbeWindow is how long EIFD probes before its verdict.
+	ProbeWindow time.Duration
+	// ProbeInterval is the spacing of repeated probes during EIFD; a probe
+	// of the peer not answered within it counts as unanswered.
+	ProbeInterval time.Duration
+	// Mode selects strict or early verdicts.
+	Mode Mode
+	// Neighbours lists the resolved neighbours of an interface; EIFD
+	// probes them. Nil means none are known (only the peer's own address
+	// is probed).
+	Neighbours NeighbourSource
+	// Clock drives the Node's timers; nil means the real clock. A Monitor
+	// does not use it.
+	Clock Clock
+	// Logger receives the Node's logs; nil discards them.
+	Logger *slog.Logger
+	// Unicast, for two-unit clusters, sends heartbeats to the derived
+	// unicast address of the one peer known on an interface (see
+	// DestinationMAC) instead of the cluster's group address. The transport
+	// must then deliver frames addressed to this unit's SourceMAC, which
+	// changes with its role. False (the default) always sends to GroupMAC.
+	Unicast bool
+	// OnReport, if set, is called by the Node with every Report, in order,
+	// from the Node's goroutines with no lock held. It must not block and
+	// must not call Close.
+	OnReport func(Report)
+}
+
+// DefaultConfig returns the defaults, each with its reason.
+func DefaultConfig() *Config {
+	return &Config{
+		// Cluster and unit 0 are valid IDs; a second unit must pick another.
+		ClusterID: 0,
+		UnitID:    0,
+		// A unit starts without a role until the election gives it one.
+		Role: RoleInit,
+		// The seed's frame type.
+		EtherType: DefaultEtherType,
+		// "10 heartbeats per second on each critical interface."
+		Interval: 100 * time.Millisecond,
+		// "misses 2 heartbeats (no heartbeats over 0.2 seconds)".
+		Misses: 2,
+		// "no ARP reply after 0.6 more seconds (0.8 seconds in total)".
+		ProbeWindow: 600 * time.Millisecond,
+		// Zero means a quarter of Interval (25ms here): an unanswered probe
+		// of the peer is known a quarter interval after it was sent (ARP on
+		// a LAN answers in well under a millisecond), which keeps the early
+		// verdict ahead of keepalived at the same rate, and it scales when
+		// only Interval is changed.
+		ProbeInterval: 0,
+		// Early verdicts: a dead peer is declared as soon as the evidence is
+		// conclusive for the loss the link has shown (see the package doc).
+		Mode: ModeEarly,
+	}
+}
+
+// withDefaults returns a copy of c with zero fields set to their defaults.
+func (c *Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c == nil {
+		c = d
+	}
+	r := *c
+	if r.Role == 0 {
+		r.Role = d.Role
+	}
+	if r.EtherType == 0 {
+		r.EtherType = d.EtherType
+	}
+	if r.Interval == 0 {
+		r.Interval = d.Interval
+	}
+	if r.Misses == 0 {
+		r.Misses = d.Misses
+	}
+	if r.ProbeWindow == 0 {
+		r.ProbeWindow = d.ProbeWindow
+	}
+	if r.ProbeInterval == 0 {
+		r.ProbeInterval = r.Interval / 4
+	}
+	if r.Mode == 0 {
+		r.Mode = d.Mode
+	}
+	return r
+}
+
+// Validate reports the first invalid field of c after defaults are applied,
+// as an error wrapping ErrConfig.
+func (c *Config) Validate() error {
+	r := c.withDefaults()
+	return r.validate()
+}
+
+func (c *Config) validate() error {
+	switch {
+	case !c.Role.Valid():
+		return fmt.Errorf("heartbeat: invalid role %d: %w", c.Role, ErrConfig)
+	case c.Interval < time.Millisecond:
+		return fmt.Errorf("heartbeat: interval %v is below 1ms: %w", c.Interval, ErrConfig)
+	case c.Interval > time.Minute:
+		return fmt.Errorf("heartbeat: interval %v is above 1m: %w", c.Interval, ErrConfig)
+	case c.Interval%time.Microsecond != 0:
+		return fmt.Errorf("heartbeat: interval %v is not a whole number of microseconds: %w", c.Interval, ErrConfig)
+	case c.Misses < 1:
+		return fmt.Errorf("heartbeat: misses %d is below 1: %w", c.Misses, ErrConfig)
+	case c.Misses > 1000:
+		return fmt.Errorf("heartbeat: misses %d is above 1000: %w", c.Misses, ErrConfig)
+	case c.ProbeWindow <= 0:
+		return fmt.Errorf("heartbeat: probe window %v must be positive: %w", c.ProbeWindow, ErrConfig)
+	case c.ProbeInterval <= 0 || c.ProbeInterval > c.ProbeWindow:
+		return fmt.Errorf("heartbeat: probe interval %v must be positive and at most the probe window %v: %w", c.ProbeInterval, c.ProbeWindow, ErrConfig)
+	case c.Mode != ModeEarly && c.Mode != ModeStrict:
+		return fmt.Errorf("heartbeat: invalid mode %d: %w", c.Mode, ErrConfig)
+	}
+	if len(c.Keys) > 0 {
+		if _, err := NewKeyring(c.EtherType, c.Keys[0], c.Keys[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface is one critical interface of a unit. Every Interface is
+// critical: the peer is expected on each.
+type Interface struct {
+	// Name names the interface in reports and for the NeighbourSource.
+	Name string
+	// Addr is this unit's own address on the interface, advertised in its
+	// heartbeats so that the peer can probe it; the zero Addr advertises
+	// none.
+	Addr netip.Addr
+	// Conn carries the heartbeats (used by the Node, not the Monitor).
+	Conn Conn
+	// Prober sends EIFD probes; nil means probes on this interface are not
+	// sent (used by the Node, not the Monitor).
+	Prober Prober
+}
+
+func validateInterfaces(ifaces []Interface) error {
+	if len(ifaces) == 0 {
+		return fmt.Errorf("heartbeat: no interfaces: %w", ErrConfig)
+	}
+	if len(ifaces) > 1<<16 {
+		return fmt.Errorf("heartbeat: %d interfaces: %w", len(ifaces), ErrConfig)
+	}
+	seen := make(map[string]bool, len(ifaces))
+	for _, ifc := range ifaces {
+		switch {
+		case ifc.Name == "":
+			return fmt.Errorf("heartbeat: interface without a name: %w", ErrConfig)
+		case seen[ifc.Name]:
+			return fmt.Errorf("heartbeat: duplicate interface %q: %w", ifc.Name, ErrConfig)
+		}
+		seen[ifc.Name] = true
+	}
+	return nil
+}

@@ -1,0 +1,792 @@
+package heartbeat
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// State is the health of a peer as seen on one interface. The zero value is
+// invalid.
+type State uint8
+
+// The states a Report carries.
+const (
+	// Alive: heartbeats arrive on the interface.
+	Alive State = 1
+	// Suspect: Misses intervals passed without a heartbeat; Early Interface
+	// Failure Detection is probing the interface's neighbours and the peer.
+	Suspect State = 2
+	// LocalFault: verdict that this unit's interface is broken: no probed
+	// neighbour answered within the probe window, or there was nothing to
+	// probe (the Reason says which).
+	LocalFault State = 3
+	// PeerFault: verdict that the peer's interface is broken: neighbours
+	// answer here but the peer's heartbeats do not arrive, while they still
+	// arrive on another interface.
+	PeerFault State = 4
+	// PeerDown: verdict that the peer is down: silent on every interface
+	// while this interface is confirmed healthy.
+	PeerDown State = 5
+)
+
+// String returns the state's name.
+func (s State) String() string {
+	switch s {
+	case Alive:
+		return "alive"
+	case Suspect:
+		return "suspect"
+	case LocalFault:
+		return "local-fault"
+	case PeerFault:
+		return "peer-fault"
+	case PeerDown:
+		return "peer-down"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// Verdict reports whether s is a verdict (LocalFault, PeerFault, PeerDown).
+func (s State) Verdict() bool { return s >= LocalFault && s <= PeerDown }
+
+// Report is a change of a peer's state on one interface.
+type Report struct {
+	// Peer is the peer's unit ID.
+	Peer uint16
+	// Interface is the name of the local interface.
+	Interface string
+	// State is the new state.
+	State State
+	// Reason explains the change in words.
+	Reason string
+	// At is when the change happened (the now passed to the Monitor).
+	At time.Time
+}
+
+// String formats the report for logs.
+func (r Report) String() string {
+	return fmt.Sprintf("peer %d on %s: %v (%s)", r.Peer, r.Interface, r.State, r.Reason)
+}
+
+// Transmit is a heartbeat frame to send.
+type Transmit struct {
+	// Interface is the interface's name and Index its position in the
+	// list given to NewMonitor.
+	Interface string
+	Index     int
+	// Data is the encoded frame (the Ethernet payload).
+	Data []byte
+	// Src and Dst are the derived Ethernet addresses.
+	Src, Dst net.HardwareAddr
+}
+
+// Probe is an EIFD probe to send: an ARP request (IPv4) or a neighbour
+// solicitation (IPv6) for Target.
+type Probe struct {
+	// Interface is the interface's name and Index its position in the
+	// list given to NewMonitor.
+	Interface string
+	Index     int
+	// Target is the address to resolve.
+	Target netip.Addr
+}
+
+// Output is what a Monitor call asks its caller to do and tell.
+type Output struct {
+	// Frames are heartbeats to send now.
+	Frames []Transmit
+	// Probes are EIFD probes to send now.
+	Probes []Probe
+	// Reports are state changes, in order.
+	Reports []Report
+}
+
+// Drops counts received frames dropped, by reason.
+type Drops struct {
+	// Malformed: truncated, oversized, bad version or inconsistent fields.
+	Malformed uint64
+	// OtherCluster: a valid frame of another cluster ID.
+	OtherCluster uint64
+	// Auth: unauthenticated when keys are configured, authenticated when
+	// none are, an unknown key ID, or a bad tag.
+	Auth uint64
+	// Replay: a sequence number not above the newest accepted in the
+	// sender's current epoch on that interface.
+	Replay uint64
+	// Stale: an epoch older than the sender's newest on that interface.
+	Stale uint64
+	// Own: this unit's own unit ID (a looped-back frame, or a duplicate
+	// unit ID in the cluster).
+	Own uint64
+	// UnknownInterface: a frame for an interface the Monitor does not have.
+	UnknownInterface uint64
+}
+
+// Counters are a Monitor's (and Node's) running totals.
+type Counters struct {
+	// Sent and Received count heartbeat frames (Received: accepted ones).
+	Sent, Received uint64
+	// Dropped counts rejected frames by reason.
+	Dropped Drops
+	// SendErrors counts frames or probes the transport failed to send
+	// (Node only).
+	SendErrors uint64
+	// ProbesSent and ProbeReplies count EIFD probes and their replies.
+	ProbesSent, ProbeReplies uint64
+	// Suspicions counts Alive→Suspect changes, Recoveries suspicions ended
+	// by heartbeats before a verdict.
+	Suspicions, Recoveries uint64
+	// Verdicts counts LocalFault, PeerFault and PeerDown reports;
+	// EarlyVerdicts the PeerDown verdicts reached before the window ended.
+	Verdicts, EarlyVerdicts uint64
+}
+
+// PeerStatus is what a Monitor knows of one peer.
+type PeerStatus struct {
+	// Unit is the peer's unit ID, Role the role it advertises.
+	Unit uint16
+	Role Role
+	// Payload is a copy of the payload of its newest accepted frame.
+	Payload []byte
+	// Links is its state on each local interface, in interface order.
+	Links []LinkStatus
+}
+
+// LinkStatus is a peer's state on one interface.
+type LinkStatus struct {
+	// Interface is the local interface's name.
+	Interface string
+	// State is the current state.
+	State State
+	// Addr is the peer's advertised address there (may be the zero Addr).
+	Addr netip.Addr
+	// LastHeard is when the newest frame was accepted (zero if never).
+	LastHeard time.Time
+	// Loss is the share of the peer's recent heartbeats that did not
+	// arrive, from sequence gaps over the last lossWindowLen frames.
+	Loss float64
+}
+
+// maxTargets bounds the neighbours probed per interface.
+const maxTargets = 16
+
+// falseVerdictBudget bounds, per heartbeat interval, the estimated
+// probability that loss alone produces an early PeerDown verdict.
+const falseVerdictBudget = 1e-9
+
+// Monitor is the pure heartbeat core: it builds the frames to send, checks
+// received ones, counts misses per peer and interface, runs EIFD and reaches
+// verdicts. It takes time as an argument and never reads a clock; it does no
+// I/O except calling the configured NeighbourSource when EIFD starts. It is
+// not safe for concurrent use.
+type Monitor struct {
+	cfg     Config
+	keyring *Keyring
+	ports   []*port
+	byName  map[string]int
+	peers   map[uint16]*peer
+	order   []uint16
+	role    Role
+	payload []byte
+	rx      Frame
+	c       Counters
+	started bool
+}
+
+type port struct {
+	name     string
+	addr     netip.Addr
+	seq      uint64
+	nextSend time.Time
+}
+
+type peer struct {
+	id      uint16
+	role    Role
+	payload []byte
+	links   []*link
+}
+
+type link struct {
+	state     State
+	heard     bool
+	lastRx    time.Time
+	epoch     uint64
+	seq       uint64
+	addr      netip.Addr
+	loss      lossWindow
+	suspectAt time.Time
+	nextProbe time.Time
+	targets   []netip.Addr
+	localOK   bool
+	peerOK    bool
+	peerSent  int
+	unanswerd int
+}
+
+// NewMonitor returns a Monitor for the given critical interfaces (their Conn
+// and Prober are not used). A nil cfg means DefaultConfig().
+func NewMonitor(cfg *Config, ifaces ...Interface) (*Monitor, error) {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if err := validateInterfaces(ifaces); err != nil {
+		return nil, err
+	}
+	m := &Monitor{
+		cfg:    c,
+		byName: make(map[string]int, len(ifaces)),
+		peers:  make(map[uint16]*peer),
+		role:   c.Role,
+	}
+	if len(c.Keys) > 0 {
+		k, err := NewKeyring(c.EtherType, c.Keys[0], c.Keys[1:]...)
+		if err != nil {
+			return nil, err
+		}
+		m.keyring = k
+	}
+	for i, ifc := range ifaces {
+		m.ports = append(m.ports, &port{name: ifc.Name, addr: ifc.Addr.WithZone("")})
+		m.byName[ifc.Name] = i
+	}
+	return m, nil
+}
+
+// SetRole sets the role advertised from the next heartbeat on.
+func (m *Monitor) SetRole(r Role) error {
+	if !r.Valid() {
+		return fmt.Errorf("heartbeat: invalid role %d: %w", r, ErrConfig)
+	}
+	m.role = r
+	return nil
+}
+
+// SetPayload sets the opaque payload carried from the next heartbeat on
+// (copied; at most MaxPayload bytes).
+func (m *Monitor) SetPayload(p []byte) error {
+	if len(p) > MaxPayload {
+		return fmt.Errorf("heartbeat: payload of %d bytes exceeds %d: %w", len(p), MaxPayload, ErrTooLarge)
+	}
+	m.payload = append(m.payload[:0], p...)
+	return nil
+}
+
+// Counters returns the running totals.
+func (m *Monitor) Counters() Counters { return m.c }
+
+// Peers returns the status of every peer heard, by unit ID.
+func (m *Monitor) Peers() []PeerStatus {
+	out := make([]PeerStatus, 0, len(m.order))
+	for _, id := range m.order {
+		p := m.peers[id]
+		ps := PeerStatus{Unit: id, Role: p.role, Payload: slices.Clone(p.payload)}
+		for i, l := range p.links {
+			ls := LinkStatus{Interface: m.ports[i].name, State: l.state, Addr: l.addr, Loss: l.loss.rate()}
+			if l.heard {
+				ls.LastHeard = l.lastRx
+			}
+			ps.Links = append(ps.Links, ls)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// Next returns when Tick must be called next: the earliest heartbeat to
+// send, miss deadline, probe round or window end. Before the first Tick it
+// returns the zero Time.
+func (m *Monitor) Next() time.Time {
+	if !m.started {
+		return time.Time{}
+	}
+	next := m.ports[0].nextSend
+	early := func(t time.Time) {
+		if t.Before(next) {
+			next = t
+		}
+	}
+	for _, p := range m.ports[1:] {
+		early(p.nextSend)
+	}
+	for _, id := range m.order {
+		for _, l := range m.peers[id].links {
+			switch l.state {
+			case Alive:
+				early(l.lastRx.Add(m.missSpan()))
+			case Suspect:
+				early(l.nextProbe)
+				early(l.suspectAt.Add(m.cfg.ProbeWindow))
+			}
+		}
+	}
+	return next
+}
+
+func (m *Monitor) missSpan() time.Duration { return time.Duration(m.cfg.Misses) * m.cfg.Interval }
+
+// Tick advances the Monitor to now: it emits the heartbeats due, starts EIFD
+// on interfaces whose peer missed Misses intervals, repeats probes, and
+// reaches the verdicts due.
+func (m *Monitor) Tick(now time.Time) Output {
+	var out Output
+	if !m.started {
+		m.started = true
+		for _, p := range m.ports {
+			p.nextSend = now
+		}
+	}
+	for i, p := range m.ports {
+		if now.Before(p.nextSend) {
+			continue
+		}
+		m.emit(i, &out)
+		p.nextSend = p.nextSend.Add(m.cfg.Interval)
+		if !p.nextSend.After(now) {
+			p.nextSend = now.Add(m.cfg.Interval)
+		}
+	}
+	for _, id := range m.order {
+		m.tickPeer(now, m.peers[id], &out)
+	}
+	return out
+}
+
+func (m *Monitor) emit(i int, out *Output) {
+	p := m.ports[i]
+	f := Frame{
+		ClusterID: m.cfg.ClusterID,
+		UnitID:    m.cfg.UnitID,
+		Role:      m.role,
+		Interface: uint16(i),
+		Epoch:     m.cfg.Epoch,
+		Seq:       p.seq + 1,
+		Interval:  m.cfg.Interval,
+		Addr:      p.addr,
+		Payload:   m.payload,
+	}
+	buf := make([]byte, 0, f.Len()+TagLen)
+	var err error
+	if m.keyring != nil {
+		buf, err = m.keyring.Seal(buf, &f)
+	} else {
+		buf, err = f.AppendBinary(buf)
+	}
+	if err != nil {
+		// Unreachable: every field was validated when set.
+		panic("heartbeat: encoding our own frame: " + err.Error())
+	}
+	p.seq++
+	m.c.Sent++
+	out.Frames = append(out.Frames, Transmit{
+		Interface: p.name, Index: i, Data: buf,
+		Src: SourceMAC(m.cfg.ClusterID, m.cfg.UnitID, m.role),
+		Dst: m.destination(i),
+	})
+}
+
+func (m *Monitor) destination(i int) net.HardwareAddr {
+	if !m.cfg.Unicast {
+		return GroupMAC(m.cfg.ClusterID)
+	}
+	var ls []Listener
+	for _, id := range m.order {
+		if p := m.peers[id]; p.links[i].heard {
+			ls = append(ls, Listener{Unit: id, Role: p.role})
+		}
+	}
+	return DestinationMAC(m.cfg.ClusterID, ls...)
+}
+
+func (m *Monitor) tickPeer(now time.Time, p *peer, out *Output) {
+	end := func(l *link) time.Time { return l.suspectAt.Add(m.cfg.ProbeWindow) }
+	for i, l := range p.links {
+		if l.state == Alive && !now.Before(l.lastRx.Add(m.missSpan())) {
+			m.suspect(now, p, i, out)
+		}
+		if l.state != Suspect {
+			continue
+		}
+		for !now.Before(l.nextProbe) && l.nextProbe.Before(end(l)) {
+			if l.peerSent > 0 && !l.peerOK {
+				l.unanswerd++
+			}
+			m.probeRound(p, i, out)
+			l.nextProbe = l.nextProbe.Add(m.cfg.ProbeInterval)
+		}
+		m.early(now, p, out)
+		if l.state == Suspect && !now.Before(end(l)) {
+			m.windowVerdict(now, p, i, out)
+		}
+	}
+}
+
+func (m *Monitor) suspect(now time.Time, p *peer, i int, out *Output) {
+	l := p.links[i]
+	name := m.ports[i].name
+	l.state = Suspect
+	l.suspectAt = now
+	l.nextProbe = now.Add(m.cfg.ProbeInterval)
+	l.localOK, l.peerOK = false, false
+	l.peerSent, l.unanswerd = 0, 0
+	l.targets = l.targets[:0]
+	var nerr error
+	if m.cfg.Neighbours != nil {
+		var ns []netip.Addr
+		ns, nerr = m.cfg.Neighbours.Neighbours(name)
+		for _, a := range ns {
+			a = a.WithZone("")
+			if !a.IsValid() || a == l.addr || a == m.ports[i].addr || slices.Contains(l.targets, a) {
+				continue
+			}
+			if len(l.targets) == maxTargets {
+				break
+			}
+			l.targets = append(l.targets, a)
+		}
+	}
+	m.c.Suspicions++
+	reason := fmt.Sprintf("no heartbeat for %v (%d intervals); probing %d neighbours", m.missSpan(), m.cfg.Misses, len(l.targets))
+	if l.addr.IsValid() {
+		reason += " and the peer at " + l.addr.String()
+	}
+	if nerr != nil {
+		reason += fmt.Sprintf(" (neighbour list: %v)", nerr)
+	}
+	m.report(now, p, i, Suspect, reason, out)
+	m.probeRound(p, i, out)
+}
+
+func (m *Monitor) probeRound(p *peer, i int, out *Output) {
+	l := p.links[i]
+	name := m.ports[i].name
+	if !l.localOK {
+		for _, t := range l.targets {
+			out.Probes = append(out.Probes, Probe{Interface: name, Index: i, Target: t})
+			m.c.ProbesSent++
+		}
+	}
+	if l.addr.IsValid() && !l.peerOK {
+		for range probeBurst {
+			out.Probes = append(out.Probes, Probe{Interface: name, Index: i, Target: l.addr})
+		}
+		l.peerSent++
+		m.c.ProbesSent += probeBurst
+	}
+}
+
+// silent reports whether p sends no heartbeat on any interface.
+func silent(p *peer) bool {
+	for _, l := range p.links {
+		if l.state == Alive {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
+	l := p.links[i]
+	w := m.cfg.ProbeWindow
+	switch {
+	case len(l.targets) == 0 && !l.addr.IsValid():
+		m.verdict(now, p, i, LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the seed's rule: a local fault)", out)
+	case !l.localOK:
+		m.verdict(now, p, i, LocalFault, fmt.Sprintf("no reply from %d probed neighbours within %v", len(l.targets)+btoi(l.addr.IsValid()), w), out)
+	case silent(p):
+		reason := "silent on every interface; neighbours answer here"
+		if l.peerOK {
+			reason += " and so does the peer's address (its heartbeats stopped)"
+		}
+		m.verdict(now, p, i, PeerDown, reason, out)
+	default:
+		m.verdict(now, p, i, PeerFault, "neighbours answer but no heartbeats arrive here, while they do on another interface", out)
+	}
+}
+
+// early declares p down before the window ends when, in ModeEarly, p is
+// silent everywhere, nothing of p answered, and on some interface a
+// neighbour answered while the peer's address left as many probes
+// unanswered as that link's loss requires.
+func (m *Monitor) early(now time.Time, p *peer, out *Output) {
+	if m.cfg.Mode != ModeEarly || !silent(p) {
+		return
+	}
+	at := -1
+	for i, l := range p.links {
+		if l.state == Suspect && l.peerOK {
+			return
+		}
+		if at < 0 && l.state == Suspect && l.localOK && l.addr.IsValid() && l.unanswerd >= m.probesNeeded(l) {
+			at = i
+		}
+	}
+	if at < 0 {
+		return
+	}
+	l := p.links[at]
+	reason := fmt.Sprintf("silent on every interface; on %s neighbours answer but the peer's address %v left %d probes unanswered (loss %.1f%%)",
+		m.ports[at].name, l.addr, l.unanswerd, 100*l.loss.rate())
+	for i, l := range p.links {
+		if l.state == Suspect || l.state == PeerFault {
+			m.c.EarlyVerdicts++
+			m.verdict(now, p, i, PeerDown, reason, out)
+		}
+	}
+}
+
+// probeBurst is the number of probes sent to the peer's address per round,
+// so that one round is answered unless every one of them (or its reply) is
+// lost.
+const probeBurst = 3
+
+// shortWindow is the number of recent sequence numbers whose loss is taken
+// at face value, so that the onset of loss raises the estimate within
+// seconds rather than after lossWindowLen frames.
+const shortWindow = 64
+
+// probesNeeded returns how many unanswered probe rounds to the peer an early
+// verdict needs on l, given the loss l showed recently, or MaxInt when the
+// window would end first.
+//
+// The loss estimate p is the larger of an upper bound over the long window
+// (share lost + 2 standard errors + 1/n) and the share lost in the last
+// shortWindow frames. A false verdict needs the Misses heartbeats before the
+// suspicion lost, every heartbeat due during K probe rounds lost, and in each
+// round all probeBurst probes or their replies lost; K is the smallest count
+// for which that probability is at most falseVerdictBudget.
+func (m *Monitor) probesNeeded(l *link) int {
+	n := float64(l.loss.n)
+	if n == 0 {
+		return math.MaxInt
+	}
+	ph := float64(l.loss.n-l.loss.recv) / n
+	p := ph + 2*math.Sqrt(ph*(1-ph)/n) + 1/n
+	if ns := min(l.loss.n, shortWindow); ns > 0 {
+		p = max(p, float64(l.loss.missedLast(ns))/float64(ns))
+	}
+	if p >= 1 {
+		return math.MaxInt
+	}
+	round := math.Pow(1-(1-p)*(1-p), probeBurst)
+	for k := 1; time.Duration(k)*m.cfg.ProbeInterval < m.cfg.ProbeWindow; k++ {
+		hb := m.cfg.Misses + int(time.Duration(k)*m.cfg.ProbeInterval/m.cfg.Interval)
+		if math.Pow(p, float64(hb))*math.Pow(round, float64(k)) <= falseVerdictBudget {
+			return k
+		}
+	}
+	return math.MaxInt
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (m *Monitor) verdict(now time.Time, p *peer, i int, s State, reason string, out *Output) {
+	m.c.Verdicts++
+	m.report(now, p, i, s, reason, out)
+}
+
+func (m *Monitor) report(now time.Time, p *peer, i int, s State, reason string, out *Output) {
+	p.links[i].state = s
+	out.Reports = append(out.Reports, Report{Peer: p.id, Interface: m.ports[i].name, State: s, Reason: reason, At: now})
+}
+
+// ProbeReply records that target answered an EIFD probe on the interface
+// named ifname. Replies from addresses that were not probed are ignored.
+func (m *Monitor) ProbeReply(now time.Time, ifname string, from netip.Addr) Output {
+	var out Output
+	i, ok := m.byName[ifname]
+	if !ok {
+		return out
+	}
+	from = from.WithZone("")
+	m.c.ProbeReplies++
+	for _, id := range m.order {
+		p := m.peers[id]
+		l := p.links[i]
+		if l.state != Suspect {
+			continue
+		}
+		switch {
+		case l.addr.IsValid() && from == l.addr:
+			l.peerOK, l.localOK = true, true
+		case slices.Contains(l.targets, from):
+			l.localOK = true
+		default:
+			continue
+		}
+		m.early(now, p, &out)
+	}
+	return out
+}
+
+// Receive checks the frame b received on the interface named ifname and,
+// if it is valid, counts it as a heartbeat of its sender there. A rejected
+// frame is counted in Counters().Dropped, changes no state, and its reason
+// is returned as an error.
+func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error) {
+	var out Output
+	i, ok := m.byName[ifname]
+	if !ok {
+		m.c.Dropped.UnknownInterface++
+		return out, fmt.Errorf("heartbeat: frame on unknown interface %q: %w", ifname, ErrConfig)
+	}
+	f := &m.rx
+	if err := f.UnmarshalBinary(b); err != nil {
+		m.c.Dropped.Malformed++
+		return out, err
+	}
+	if f.ClusterID != m.cfg.ClusterID {
+		m.c.Dropped.OtherCluster++
+		return out, fmt.Errorf("heartbeat: frame of cluster %d, want %d: %w", f.ClusterID, m.cfg.ClusterID, ErrCluster)
+	}
+	switch {
+	case m.keyring != nil:
+		if err := m.keyring.Verify(b); err != nil {
+			if errors.Is(err, ErrAuth) || errors.Is(err, io.ErrUnexpectedEOF) {
+				m.c.Dropped.Auth++
+			} else {
+				m.c.Dropped.Malformed++
+			}
+			return out, err
+		}
+	case f.KeyID != 0:
+		m.c.Dropped.Auth++
+		return out, fmt.Errorf("heartbeat: authenticated frame (key %d) but no keys configured: %w", f.KeyID, ErrAuth)
+	}
+	if f.UnitID == m.cfg.UnitID {
+		m.c.Dropped.Own++
+		return out, fmt.Errorf("heartbeat: frame with our own unit ID %d: %w", f.UnitID, ErrMalformed)
+	}
+	p := m.peers[f.UnitID]
+	if p != nil {
+		l := p.links[i]
+		if l.heard && f.Epoch < l.epoch {
+			m.c.Dropped.Stale++
+			return out, fmt.Errorf("heartbeat: unit %d epoch %d older than %d: %w", f.UnitID, f.Epoch, l.epoch, ErrStale)
+		}
+		if l.heard && f.Epoch == l.epoch && f.Seq <= l.seq {
+			m.c.Dropped.Replay++
+			return out, fmt.Errorf("heartbeat: unit %d sequence %d not above %d: %w", f.UnitID, f.Seq, l.seq, ErrReplay)
+		}
+	} else {
+		p = &peer{id: f.UnitID}
+		for range m.ports {
+			p.links = append(p.links, &link{state: Alive, lastRx: now})
+		}
+		m.peers[f.UnitID] = p
+		m.order = append(m.order, f.UnitID)
+		slices.Sort(m.order)
+	}
+	m.c.Received++
+	l := p.links[i]
+	if !l.heard || f.Epoch != l.epoch {
+		l.loss.reset()
+	}
+	l.loss.record(f.Seq)
+	first, prev := !l.heard, l.state
+	l.heard = true
+	l.epoch, l.seq = f.Epoch, f.Seq
+	l.lastRx = now
+	l.addr = f.Addr
+	p.role = f.Role
+	p.payload = append(p.payload[:0], f.Payload...)
+	switch {
+	case first:
+		m.report(now, p, i, Alive, "first heartbeat", &out)
+	case prev == Suspect:
+		m.c.Recoveries++
+		m.report(now, p, i, Alive, "heartbeats resumed during EIFD: no verdict", &out)
+	case prev != Alive:
+		m.report(now, p, i, Alive, "heartbeats resumed after "+prev.String(), &out)
+	}
+	return out, nil
+}
+
+// lossWindowLen is the number of sequence numbers over which loss is
+// measured.
+const lossWindowLen = 1024
+
+// lossWindow tracks which of the last lossWindowLen sequence numbers of a
+// sender arrived.
+type lossWindow struct {
+	bits [lossWindowLen / 64]uint64
+	hi   uint64
+	n    int // positions covered, up to lossWindowLen
+	recv int // of which received
+}
+
+func (w *lossWindow) reset() { *w = lossWindow{} }
+
+func (w *lossWindow) record(seq uint64) {
+	if w.n == 0 {
+		w.hi, w.n, w.recv = seq, 1, 1
+		w.set(seq, true)
+		return
+	}
+	if seq <= w.hi {
+		return
+	}
+	if seq-w.hi >= lossWindowLen {
+		w.bits = [lossWindowLen / 64]uint64{}
+		w.hi, w.n, w.recv = seq, lossWindowLen, 1
+		w.set(seq, true)
+		return
+	}
+	for s := w.hi + 1; s <= seq; s++ {
+		if w.n == lossWindowLen {
+			if w.get(s) {
+				w.recv--
+			}
+		} else {
+			w.n++
+		}
+		w.set(s, s == seq)
+	}
+	w.recv++
+	w.hi = seq
+}
+
+func (w *lossWindow) get(s uint64) bool {
+	i := s % lossWindowLen
+	return w.bits[i/64]&(1<<(i%64)) != 0
+}
+
+func (w *lossWindow) set(s uint64, v bool) {
+	i := s % lossWindowLen
+	if v {
+		w.bits[i/64] |= 1 << (i % 64)
+	} else {
+		w.bits[i/64] &^= 1 << (i % 64)
+	}
+}
+
+// missedLast returns how many of the last k sequence numbers (up to hi, k at
+// most w.n) did not arrive.
+func (w *lossWindow) missedLast(k int) int {
+	missed := 0
+	for i := range uint64(k) {
+		if !w.get(w.hi - i) {
+			missed++
+		}
+	}
+	return missed
+}
+
+func (w *lossWindow) rate() float64 {
+	if w.n == 0 {
+		return 0
+	}
+	return float64(w.n-w.recv) / float64(w.n)
+}

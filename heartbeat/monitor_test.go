@@ -1,0 +1,362 @@
+package heartbeat
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const ms = time.Millisecond
+
+// states lists the (interface, state) pairs of reports, in order.
+func states(rs []Report) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Interface+":"+r.State.String())
+	}
+	return out
+}
+
+func strictConfig() Config {
+	c := *DefaultConfig()
+	c.ClusterID = 7
+	c.Mode = ModeStrict
+	return c
+}
+
+func earlyConfig() Config {
+	c := strictConfig()
+	c.Mode = ModeEarly
+	return c
+}
+
+// warm runs the harness long enough for every link to be alive and its loss
+// estimate settled.
+func warm(h *harness) time.Time {
+	h.clk.RunFor(2 * time.Minute)
+	for _, id := range h.ids {
+		require.Empty(h.t, h.verdicts(id))
+	}
+	return h.clk.Now()
+}
+
+func TestSeedSchedule(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		// fault is applied to the harness of units 1 and 2 on two
+		// interfaces; the observer is unit 1, the peer unit 2.
+		fault func(h *harness)
+		// want is the observer's reports after the fault, with offsets
+		// from the observer's last heartbeat of the peer on iface.
+		iface int
+		want  []string
+		at    []time.Duration
+	}{
+		{
+			name:  "peer interface broken: peer-fault at 0.8s",
+			cfg:   strictConfig(),
+			fault: func(h *harness) { h.units[2].cut[1] = true },
+			iface: 1,
+			want:  []string{"eth1:suspect", "eth1:peer-fault"},
+			at:    []time.Duration{200 * ms, 800 * ms},
+		},
+		{
+			name:  "own interface broken: local-fault at 0.8s",
+			cfg:   strictConfig(),
+			fault: func(h *harness) { h.units[1].cut[1] = true },
+			iface: 1,
+			want:  []string{"eth1:suspect", "eth1:local-fault"},
+			at:    []time.Duration{200 * ms, 800 * ms},
+		},
+		{
+			name:  "peer dead, strict: peer-down at 0.8s on both",
+			cfg:   strictConfig(),
+			fault: func(h *harness) { h.units[2].down = true },
+			iface: 0,
+			want:  []string{"eth0:suspect", "eth1:suspect", "eth0:peer-down", "eth1:peer-down"},
+			at:    []time.Duration{200 * ms, 200 * ms, 800 * ms, 800 * ms},
+		},
+		{
+			name:  "peer dead, early: peer-down one probe interval after suspect",
+			cfg:   earlyConfig(),
+			fault: func(h *harness) { h.units[2].down = true },
+			iface: 0,
+			want:  []string{"eth0:suspect", "eth1:suspect", "eth0:peer-down", "eth1:peer-down"},
+			at:    []time.Duration{200 * ms, 200 * ms, 225 * ms, 225 * ms},
+		},
+		{
+			name:  "peer mute but answering ARP, early: no early verdict, peer-down at 0.8s",
+			cfg:   earlyConfig(),
+			fault: func(h *harness) { h.units[2].mute = true },
+			iface: 0,
+			want:  []string{"eth0:suspect", "eth1:suspect", "eth0:peer-down", "eth1:peer-down"},
+			at:    []time.Duration{200 * ms, 200 * ms, 800 * ms, 800 * ms},
+		},
+		{
+			name: "peer dead and no neighbour answers: local-fault at 0.8s",
+			cfg:  earlyConfig(),
+			fault: func(h *harness) {
+				h.units[2].down = true
+				h.neighbours[0], h.neighbours[1] = false, false
+			},
+			iface: 0,
+			want:  []string{"eth0:suspect", "eth1:suspect", "eth0:local-fault", "eth1:local-fault"},
+			at:    []time.Duration{200 * ms, 200 * ms, 800 * ms, 800 * ms},
+		},
+		{
+			name:  "peer interface broken, early mode: same as strict",
+			cfg:   earlyConfig(),
+			fault: func(h *harness) { h.units[2].cut[1] = true },
+			iface: 1,
+			want:  []string{"eth1:suspect", "eth1:peer-fault"},
+			at:    []time.Duration{200 * ms, 800 * ms},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, 2, tt.cfg, 1, 2)
+			start := warm(h)
+			// Fault right after a heartbeat of 2 reached 1, mid-interval.
+			h.clk.RunFor(30 * ms)
+			tt.fault(h)
+			h.clk.RunFor(2 * time.Second)
+			last := h.lastFrom(1, 2, tt.iface)
+			require.True(t, last.After(start))
+			got := h.reportsSince(1, last.Add(time.Nanosecond))
+			require.Equal(t, tt.want, states(got))
+			for i, r := range got {
+				require.Equal(t, tt.at[i], r.At.Sub(last), "report %d: %v", i, r)
+			}
+		})
+	}
+}
+
+func TestResumeCancelsSuspicion(t *testing.T) {
+	for _, mode := range []Mode{ModeStrict, ModeEarly} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfg := strictConfig()
+			cfg.Mode = mode
+			h := newHarness(t, 1, cfg, 1, 2)
+			warm(h)
+			// The peer goes mute for 350ms, then sends again.
+			h.units[2].mute = true
+			h.clk.RunFor(350 * ms)
+			h.units[2].mute = false
+			h.clk.RunFor(2 * time.Second)
+			require.Empty(t, h.verdicts(1))
+			rs := h.units[1].reports
+			require.Equal(t, []string{"eth0:alive", "eth0:suspect", "eth0:alive"}, states(rs))
+			c := h.units[1].m.Counters()
+			require.Equal(t, uint64(1), c.Suspicions)
+			require.Equal(t, uint64(1), c.Recoveries)
+			require.Zero(t, c.Verdicts)
+		})
+	}
+}
+
+func TestNoNeighbours(t *testing.T) {
+	cfg := strictConfig()
+	cfg.Neighbours = staticNeighbours{}
+	h := newHarness(t, 1, cfg, 1, 2)
+	// No address advertised either: nothing at all to probe.
+	for _, u := range h.units {
+		for _, p := range u.m.ports {
+			p.addr = netip.Addr{}
+		}
+	}
+	warm(h)
+	h.units[2].down = true
+	h.clk.RunFor(time.Second)
+	v := h.verdicts(1)
+	require.Len(t, v, 1)
+	require.Equal(t, LocalFault, v[0].State)
+	require.Contains(t, v[0].Reason, "nothing to probe")
+}
+
+func TestPeerAddressOnlyEarly(t *testing.T) {
+	// Without a neighbour list, the peer's own address is the only target:
+	// it cannot confirm the local interface while the peer is dead, so the
+	// window decides: local fault (nothing answered).
+	cfg := earlyConfig()
+	cfg.Neighbours = staticNeighbours{}
+	h := newHarness(t, 1, cfg, 1, 2)
+	warm(h)
+	h.units[2].down = true
+	h.clk.RunFor(time.Second)
+	v := h.verdicts(1)
+	require.Len(t, v, 1)
+	require.Equal(t, LocalFault, v[0].State)
+}
+
+func TestRestartAcceptedWithinOneInterval(t *testing.T) {
+	h := newHarness(t, 1, strictConfig(), 1, 2)
+	warm(h)
+	// Unit 2 restarts: a new Monitor with a higher epoch and sequence from 1.
+	old := h.units[2]
+	old.down = true
+	cfg := old.m.cfg
+	cfg.Epoch = 2
+	m, err := NewMonitor(&cfg, Interface{Name: "eth0", Addr: unitAddr(2, 0)})
+	require.NoError(t, err)
+	restarted := &hunit{id: 2, m: m, cut: []bool{false}}
+	h.units[2] = restarted
+	at := h.clk.Now()
+	h.tick(restarted)
+	h.clk.RunFor(100 * ms)
+	require.Equal(t, uint64(0), h.units[1].m.Counters().Dropped.Stale+h.units[1].m.Counters().Dropped.Replay)
+	require.False(t, h.lastFrom(1, 2, 0).Before(at), "first frame after the restart accepted")
+	require.LessOrEqual(t, h.lastFrom(1, 2, 0).Sub(at), 100*ms)
+	require.Empty(t, h.verdicts(1))
+}
+
+// TestLossNoVerdict is the required soak: 10 virtual minutes at 20% random
+// loss of every frame, probe and reply, 100ms interval, defaults (early
+// mode): suspicions come and go, no verdict is reached.
+func TestLossNoVerdict(t *testing.T) {
+	for _, mode := range []Mode{ModeEarly, ModeStrict} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfg := strictConfig()
+			cfg.Mode = mode
+			h := newHarness(t, 1, cfg, 1, 2)
+			warm(h)
+			h.loss = 0.2
+			h.clk.RunFor(10 * time.Minute)
+			for _, id := range h.ids {
+				c := h.units[id].m.Counters()
+				t.Logf("unit %d: %+v", id, c)
+				require.Empty(t, h.verdicts(id))
+				require.NotZero(t, c.Suspicions, "the test must exercise EIFD")
+			}
+		})
+	}
+}
+
+func TestEarlyVerdictUnderLoss(t *testing.T) {
+	// With 20% loss the early verdict needs more unanswered probes but
+	// still comes no later than the window.
+	h := newHarness(t, 1, earlyConfig(), 1, 2)
+	h.loss = 0.2
+	warm(h)
+	h.units[2].down = true
+	h.clk.RunFor(2 * time.Second)
+	v := h.verdicts(1)
+	require.Len(t, v, 1)
+	require.Equal(t, PeerDown, v[0].State)
+	d := v[0].At.Sub(h.lastFrom(1, 2, 0))
+	require.LessOrEqual(t, d, 800*ms)
+	require.Greater(t, d, 225*ms, "loss must raise the number of probes needed")
+}
+
+func TestProbesNeeded(t *testing.T) {
+	m, err := NewMonitor(nil, Interface{Name: "eth0"})
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		// frames received, and every lossEvery-th one lost (0: none).
+		frames, lossEvery int
+		want              int // 0: no early verdict (the window decides)
+	}{
+		{"no history", 0, 0, 0},
+		{"first frame", 1, 0, 0},
+		{"10 frames", 10, 0, 4},
+		{"100 frames", 100, 0, 1},
+		{"idle link, full window", 5000, 0, 1},
+		{"1% loss", 5000, 100, 2},
+		{"20% loss", 5000, 5, 6},
+		{"50% loss", 5000, 2, 23},
+		{"10% loss", 5000, 10, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := &link{}
+			for s := 1; s <= tt.frames; s++ {
+				if tt.lossEvery == 0 || s%tt.lossEvery != 0 {
+					l.loss.record(uint64(s))
+				}
+			}
+			k := m.probesNeeded(l)
+			if tt.want == 0 {
+				require.Greater(t, k, 1000, "got %d", k)
+				return
+			}
+			require.Equal(t, tt.want, k)
+		})
+	}
+}
+
+func TestLossWindow(t *testing.T) {
+	var w lossWindow
+	for s := uint64(1); s <= 100; s++ {
+		if s%10 != 0 {
+			w.record(s)
+		}
+	}
+	require.Equal(t, 99, w.n) // 1..99 covered; 100 has not arrived
+	require.InDelta(t, 9.0/99, w.rate(), 1e-9)
+	require.Equal(t, 6, w.missedLast(64)) // 40, 50, ... 90 of 36..99
+	for s := uint64(101); s <= 3000; s++ {
+		w.record(s)
+	}
+	require.Equal(t, lossWindowLen, w.n)
+	require.Zero(t, w.rate())
+	w.record(10000)
+	require.Equal(t, 1, w.recv)
+}
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, (*Config)(nil).Validate())
+	require.NoError(t, DefaultConfig().Validate())
+	tests := []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"role", func(c *Config) { c.Role = 9 }},
+		{"interval too short", func(c *Config) { c.Interval = time.Microsecond }},
+		{"interval too long", func(c *Config) { c.Interval = time.Hour }},
+		{"negative misses", func(c *Config) { c.Misses = -1 }},
+		{"negative window", func(c *Config) { c.ProbeWindow = -time.Second }},
+		{"probe interval above window", func(c *Config) { c.ProbeInterval = time.Second }},
+		{"mode", func(c *Config) { c.Mode = 7 }},
+		{"short key", func(c *Config) { c.Keys = []Key{{ID: 1, Secret: []byte("short")}} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mod(c)
+			require.ErrorIs(t, c.Validate(), ErrConfig)
+			_, err := NewMonitor(c, Interface{Name: "eth0"})
+			require.ErrorIs(t, err, ErrConfig)
+		})
+	}
+	_, err := NewMonitor(nil)
+	require.ErrorIs(t, err, ErrConfig)
+	_, err = NewMonitor(nil, Interface{Name: "a"}, Interface{Name: "a"})
+	require.ErrorIs(t, err, ErrConfig)
+}
+
+func TestIntervals(t *testing.T) {
+	// Suspect after Misses intervals, verdict Window later, for several
+	// intervals and miss counts.
+	for _, tc := range []struct {
+		interval time.Duration
+		misses   int
+	}{{10 * ms, 3}, {10 * ms, 1}, {time.Second, 2}, {100 * ms, 5}} {
+		t.Run(tc.interval.String(), func(t *testing.T) {
+			cfg := strictConfig()
+			cfg.Interval, cfg.Misses = tc.interval, tc.misses
+			h := newHarness(t, 1, cfg, 1, 2)
+			warm(h)
+			h.units[2].down = true
+			h.clk.RunFor(5 * tc.interval)
+			h.clk.RunFor(time.Duration(tc.misses)*tc.interval + 2*time.Second)
+			last := h.lastFrom(1, 2, 0)
+			rs := h.reportsSince(1, last.Add(1))
+			require.Equal(t, []string{"eth0:suspect", "eth0:peer-down"}, states(rs))
+			require.Equal(t, time.Duration(tc.misses)*tc.interval, rs[0].At.Sub(last))
+			require.Equal(t, time.Duration(tc.misses)*tc.interval+600*ms, rs[1].At.Sub(last))
+		})
+	}
+}
