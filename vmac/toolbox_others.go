@@ -26,3 +26,5 @@ func removeVIPs(string, []netip.Addr) error { return errPlatform() }
 func resolveVIPs(string, []netip.Addr) ([]netip.Prefix, error) { return nil, errPlatform() }
 
 func setSysctl(string, string) (func() error, error) { return nil, errPlatform() }
+
+func listenFrames(string, []net.HardwareAddr) (net.PacketConn, error) { return nil, errPlatform() }
