@@ -111,7 +111,7 @@ var (
 // Validate reports why a cannot be marshalled, or nil.
 func (a Announcement) Validate() error {
 	if err := checkMAC(a.MAC); err != nil {
-		return err
+		return fmt.Errorf("garp: %w: %w", err, ErrInvalid)
 	}
 	switch a.Kind {
 	case GARPRequest, GARPReply:
@@ -131,7 +131,7 @@ func (a Announcement) Validate() error {
 	}
 	if a.Kind != Learn {
 		if err := checkAddr(a.Addr); err != nil {
-			return err
+			return fmt.Errorf("garp: %w: %w", err, ErrInvalid)
 		}
 	}
 	if a.Router && a.Kind != UnsolicitedNA {
@@ -140,28 +140,29 @@ func (a Announcement) Validate() error {
 	return nil
 }
 
-// checkMAC accepts 6-byte unicast MACs other than all-zero.
+// checkMAC accepts 6-byte unicast MACs other than all-zero. Its errors are
+// bare reasons, for the callers to prefix and wrap.
 func checkMAC(mac net.HardwareAddr) error {
-	if len(mac) != 6 {
-		return fmt.Errorf("garp: MAC %q is not 6 bytes: %w", mac, ErrInvalid)
-	}
-	if mac[0]&1 != 0 {
-		return fmt.Errorf("garp: MAC %v is multicast: %w", mac, ErrInvalid)
-	}
-	if bytes.Equal(mac, zeroMAC) {
-		return fmt.Errorf("garp: MAC %v is zero: %w", mac, ErrInvalid)
+	switch {
+	case len(mac) != 6:
+		return fmt.Errorf("MAC %q is not 6 bytes", mac)
+	case mac[0]&1 != 0:
+		return fmt.Errorf("MAC %v is multicast", mac)
+	case bytes.Equal(mac, zeroMAC):
+		return fmt.Errorf("MAC %v is zero", mac)
 	}
 	return nil
 }
 
-// checkAddr accepts the addresses a host may own on a LAN.
+// checkAddr accepts the addresses a host may own on a LAN. Its errors are
+// bare reasons, for the callers to prefix and wrap.
 func checkAddr(ip netip.Addr) error {
 	switch {
 	case !ip.IsValid():
-		return fmt.Errorf("garp: zero address: %w", ErrInvalid)
+		return errors.New("zero address")
 	case ip.IsUnspecified(), ip.IsMulticast(), ip.IsLoopback(),
 		ip.Is4() && ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return fmt.Errorf("garp: address %v cannot be announced: %w", ip, ErrInvalid)
+		return fmt.Errorf("address %v cannot be announced", ip)
 	}
 	return nil
 }
@@ -372,7 +373,7 @@ type builderKey struct {
 // Append appends a's frame to dst.
 func (b *Builder) Append(dst []byte, a Announcement) ([]byte, error) {
 	if len(a.MAC) != 6 {
-		return dst, checkMAC(a.MAC)
+		return dst, fmt.Errorf("garp: %w: %w", checkMAC(a.MAC), ErrInvalid)
 	}
 	k := builderKey{kind: a.Kind, mac: [6]byte(a.MAC), addr: a.Addr, router: a.Router}
 	if f, ok := b.cache[k]; ok {
