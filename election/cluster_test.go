@@ -367,3 +367,38 @@ func TestSimFailoverUnderLoss(t *testing.T) {
 	took := c.settle(2 * time.Second)
 	t.Logf("failover under 20%% loss per port: %v", took)
 }
+
+// TestSimFlappingSyncLink: the higher-priority unit (Override, preemption
+// on) has a heartbeat link that flaps, cut for 1.5 s every 3 s. It goes
+// active alone at every cut, and loses the split brain at every heal to the
+// primary that held the role longer; it is never present long enough to
+// preempt. The cluster's primary never moves.
+func TestSimFlappingSyncLink(t *testing.T) {
+	c := newSimCluster(t, 2, 9, func(unit uint16) Config {
+		cfg := DefaultConfig(unit)
+		cfg.Override, cfg.Preempt = true, true
+		if unit == 2 {
+			cfg.Priority = 200
+		}
+		return cfg
+	})
+	c.unit(1).start()
+	c.settle(electBound)
+	elected := c.sim.Now()
+	c.unit(2).start()
+	c.run(2*time.Second, nil)
+	require.Equal(t, []uint16{1}, c.primaries())
+	for range 100 {
+		c.seg.Isolate(c.unit(2).port)
+		c.run(1500*time.Millisecond, nil)
+		c.seg.Join()
+		c.run(healBound, nil)
+		require.Equal(t, []uint16{1}, c.primaries())
+		c.run(1500*time.Millisecond-healBound, nil)
+	}
+	for _, ch := range c.changesSince(elected) {
+		require.NotEqual(t, uint16(1), ch.unit, "unit 1 changed role after the election: %+v", ch)
+	}
+	require.Equal(t, uint64(100), c.unit(1).d.Counters().SplitBrains)
+	require.Equal(t, 100, c.unit(1).reannounces)
+}

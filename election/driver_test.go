@@ -1,0 +1,111 @@
+package election
+
+import (
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDriver runs two Drivers on the real clock inside a synctest bubble,
+// wired by channels, as a caller would wire them to heartbeats.
+func TestDriver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		wires := [2]chan []byte{make(chan []byte, 64), make(chan []byte, 64)}
+		var ds [2]*Driver
+		var mu sync.Mutex
+		changes := map[uint16][]Output{}
+		for i := range ds {
+			unit := uint16(i + 1)
+			out := wires[i]
+			d, err := NewDriver(DefaultConfig(unit), nil, func(o Output) {
+				if o.Changed {
+					mu.Lock()
+					changes[unit] = append(changes[unit], o)
+					mu.Unlock()
+				}
+				if o.Send {
+					out <- ds[unit-1].AppendCandidate(nil)
+				}
+			})
+			require.NoError(t, err)
+			ds[i] = d
+		}
+		for i, d := range ds {
+			d.Local(Status{Monitored: 1, InSync: true})
+			d.Start()
+			wg.Add(2)
+			go func() { // periodic heartbeats
+				defer wg.Done()
+				tk := time.NewTicker(100 * time.Millisecond)
+				defer tk.Stop()
+				for {
+					select {
+					case <-done:
+						return
+					case <-tk.C:
+						wires[i] <- d.AppendCandidate(nil)
+					}
+				}
+			}()
+			go func() { // delivery to the other unit
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					case b := <-wires[i]:
+						require.NoError(t, ds[1-i].ObserveBinary(b))
+					}
+				}
+			}()
+		}
+		time.Sleep(2 * time.Second)
+		require.Equal(t, Primary, ds[0].Role())
+		require.Equal(t, Secondary, ds[1].Role())
+		ds[0].Handover()
+		time.Sleep(time.Second)
+		require.Equal(t, Secondary, ds[0].Role())
+		require.Equal(t, Primary, ds[1].Role())
+		require.Equal(t, uint64(1), ds[0].Counters().Handovers)
+		require.Equal(t, Candidate{Unit: 1, Role: Secondary, Priority: 128, Monitored: 1, InSync: true,
+			Age: 3 * time.Second, Tenure: ds[0].Candidate().Tenure, Maintenance: true}, ds[0].Candidate())
+		close(done)
+		wg.Wait()
+		for _, d := range ds {
+			d.Close()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, changes[1], 2)
+		require.Len(t, changes[2], 2)
+	})
+}
+
+func TestDriverRejectsBadConfig(t *testing.T) {
+	_, err := NewDriver(Config{}, nil, nil)
+	require.ErrorIs(t, err, ErrConfig)
+}
+
+func BenchmarkTick8(b *testing.B) {
+	now := time.Unix(0, 0)
+	m, err := New(now, DefaultConfig(1))
+	require.NoError(b, err)
+	m.Local(now, Status{Monitored: 2, InSync: true})
+	for u := uint16(2); u <= 8; u++ {
+		require.NoError(b, m.Observe(now, Candidate{Unit: u, Role: Secondary, Priority: 128, Monitored: 2, InSync: true}))
+	}
+	now = now.Add(time.Second)
+	m.Tick(now)
+	enc, _ := Candidate{Unit: 2, Role: Secondary, Priority: 128, Monitored: 2, InSync: true}.MarshalBinary()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(100 * time.Millisecond)
+		_ = m.ObserveBinary(now, enc)
+		m.Tick(now)
+	}
+}
