@@ -1,6 +1,7 @@
 package vmac_test
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -162,4 +163,35 @@ func TestApplyNoop(t *testing.T) {
 	require.Equal(t, l.MAC().String(), links(t, h)["eth0"].Address)
 	var nilHandle *vmac.Handle
 	require.NoError(t, nilHandle.Release())
+}
+
+// TestReleaseAfterInterfaceGone: the interface disappears between takeover
+// and release (a hot-unplugged NIC, a deleted VLAN); there is nothing left to
+// undo, so Release succeeds and touches nothing else.
+func TestReleaseAfterInterfaceGone(t *testing.T) {
+	_, h, l := bed(t)
+	out, err := h.Run("ip", "link", "add", "link", "eth0", "name", "mv1", "up", "type", "macvlan", "mode", "bridge")
+	require.NoError(t, err, out)
+	vm, _ := vmac.VRRPMAC(9)
+	var hm, hv, ha *vmac.Handle
+	do(t, h, func() error {
+		var err error
+		hm, err = vmac.SetMAC("mv1", vm)
+		require.NoError(t, err)
+		hv, err = vmac.AddPrefixes("mv1", netip.MustParsePrefix("198.18.0.70/24"))
+		require.NoError(t, err)
+		ha, err = vmac.Apply(vmac.Takeover{Interface: "mv1", Macvlan: "mv2", MAC: net.HardwareAddr{0x02, 0, 0, 0, 0, 0x72}, MacvlanMode: vmac.MacvlanPrivate})
+		return err
+	})
+	out, err = h.Run("ip", "link", "del", "mv2")
+	require.NoError(t, err, out)
+	out, err = h.Run("ip", "link", "del", "mv1")
+	require.NoError(t, err, out)
+	do(t, h, func() error {
+		require.NoError(t, hv.Release())
+		require.NoError(t, hm.Release())
+		require.NoError(t, ha.Release())
+		return nil
+	})
+	require.Equal(t, l.MAC().String(), links(t, h)["eth0"].Address)
 }

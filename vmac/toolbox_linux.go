@@ -49,6 +49,21 @@ func linkByName(c *rtnetlink.Conn, name string) (rtnetlink.LinkMessage, error) {
 	return rtnetlink.LinkMessage{}, fmt.Errorf("vmac: interface %q: %w", name, ErrNoInterface)
 }
 
+// linkByIndex finds the interface with index idx. (rtnetlink's Link.Get
+// hides the kernel's ENODEV when there is none.)
+func linkByIndex(c *rtnetlink.Conn, idx uint32) (rtnetlink.LinkMessage, error) {
+	links, err := c.Link.List()
+	if err != nil {
+		return rtnetlink.LinkMessage{}, fmt.Errorf("vmac: list interfaces: %w", err)
+	}
+	for _, l := range links {
+		if l.Index == idx {
+			return l, nil
+		}
+	}
+	return rtnetlink.LinkMessage{}, fmt.Errorf("vmac: interface index %d: %w", idx, ErrNoInterface)
+}
+
 // gone reports whether err says the interface or address no longer exists,
 // which leaves nothing to undo.
 func gone(err error) bool {
@@ -114,7 +129,7 @@ func setMAC(ifname string, mac net.HardwareAddr) (*Handle, error) {
 		idx := l.Index
 		h.push(func() error {
 			return withConn(func(c *rtnetlink.Conn) error {
-				l, err := c.Link.Get(idx)
+				l, err := linkByIndex(c, idx)
 				if err != nil {
 					if gone(err) {
 						return nil
@@ -317,6 +332,24 @@ func addVIPs(ifname string, vips []netip.Addr, prefixes []netip.Prefix) (*Handle
 		}
 		want = append(want, prefixes...)
 		idx := l.Index
+		// One undo step removes every address this call added, newest
+		// first, over one socket.
+		var added []netip.Prefix
+		h.push(func() error {
+			if len(added) == 0 {
+				return nil
+			}
+			return withConn(func(c *rtnetlink.Conn) error {
+				var errs []error
+				for i := len(added) - 1; i >= 0; i-- {
+					p := added[i]
+					if err := c.Address.Delete(addrMessage(idx, p)); err != nil && !gone(err) {
+						errs = append(errs, fmt.Errorf("vmac: remove %v from %q: %w", p, ifname, err))
+					}
+				}
+				return errors.Join(errs...)
+			})
+		})
 		for _, p := range want {
 			if hasAddr(have, p.Addr()) {
 				continue // already there: idempotent, and not ours to remove
@@ -329,14 +362,7 @@ func addVIPs(ifname string, vips []netip.Addr, prefixes []netip.Prefix) (*Handle
 				return fmt.Errorf("vmac: add %v to %q: %w", p, ifname, err)
 			}
 			have = append(have, ifaddr{prefix: p})
-			h.push(func() error {
-				return withConn(func(c *rtnetlink.Conn) error {
-					if err := c.Address.Delete(addrMessage(idx, p)); err != nil && !gone(err) {
-						return fmt.Errorf("vmac: remove %v from %q: %w", p, ifname, err)
-					}
-					return nil
-				})
-			})
+			added = append(added, p)
 		}
 		return nil
 	})
