@@ -1,0 +1,228 @@
+package conntrack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	ct "github.com/ti-mo/conntrack"
+
+	"github.com/hakit/hakit/internal/testbed"
+	"github.com/hakit/hakit/statesync"
+)
+
+// dumpSessions returns the kernel's table of h as sessions.
+func dumpSessions(t *testing.T, h *testbed.Host) map[statesync.Key]statesync.Session {
+	t.Helper()
+	var flows []ct.Flow
+	require.NoError(t, h.Do(func() error {
+		c, err := ct.Dial(nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		flows, err = c.Dump(nil)
+		return err
+	}))
+	out := make(map[statesync.Key]statesync.Session)
+	for _, f := range flows {
+		s, err := FlowToSession(f, time.Now())
+		if err == nil {
+			out[s.Key] = s
+		}
+	}
+	return out
+}
+
+func dialInjector(t *testing.T, h *testbed.Host) *Injector {
+	t.Helper()
+	var in *Injector
+	require.NoError(t, h.Do(func() error {
+		var err error
+		in, err = DialInjector(nil)
+		return err
+	}))
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
+// TestInjectKernel needs root: it injects sessions into a namespace's
+// conntrack table and reads them back.
+func TestInjectKernel(t *testing.T) {
+	bed := testbed.New(t)
+	h := bed.Host("fw")
+	in := dialInjector(t, h)
+
+	now := time.Now()
+	exp := statesync.Deadline(now.Add(time.Hour))
+	sessions := []statesync.Session{
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40000"), Dst: ap("198.18.2.2:80")},
+			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusConfirmed | ct.StatusAssured | ct.StatusSeenReply),
+			Expires: exp, Mark: 0x42},
+		{Key: statesync.Key{Zone: 5, Proto: 6, Src: ap("198.18.1.2:40001"), Dst: ap("198.18.2.2:80")},
+			State: statesync.TCPStateFinWait, Status: uint32(ct.StatusSeenReply), Expires: exp},
+		{Key: statesync.Key{Proto: 17, Src: ap("[2001:db8::1]:5000"), Dst: ap("[2001:db8::2]:53")}, Expires: exp},
+		{Key: statesync.Key{Proto: 1, Src: ap("198.18.1.2:4660"), Dst: ap("198.18.2.2:2048")}, Expires: exp},
+		{Key: statesync.Key{Proto: 132, Src: ap("198.18.1.2:5000"), Dst: ap("198.18.2.2:3868")}, State: 3, Expires: exp},
+		// Source NAT: the reply goes to the firewall's address.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40002"), Dst: ap("198.18.2.2:80")},
+			ReplySrc: ap("198.18.2.2:80"), ReplyDst: ap("198.18.2.1:61000"),
+			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusSrcNAT | ct.StatusAssured | ct.StatusSeenReply), Expires: exp},
+		// Counted and skipped.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40003"), Dst: ap("198.18.2.2:80")}, Expires: 1},
+		{Key: statesync.Key{Proto: 47, Src: ap("198.18.1.2:0"), Dst: ap("198.18.2.2:0")}, Expires: exp},
+	}
+	n, err := in.Inject(now, sessions...)
+	require.NoError(t, err)
+	require.Equal(t, 6, n)
+	require.Equal(t, InjectorStats{Created: 6, InjectedNAT: 1, Expired: 1, Skipped: 1}, in.Stats())
+
+	got := dumpSessions(t, h)
+	require.Len(t, got, 6)
+	for _, want := range sessions[:6] {
+		s, ok := got[want.Key]
+		require.True(t, ok, "%v missing", want.Key)
+		require.Equal(t, want.State, s.State, "%v", want.Key)
+		require.Equal(t, want.Mark, s.Mark)
+		require.Equal(t, want.ReplySrc, s.ReplySrc)
+		require.Equal(t, want.ReplyDst, s.ReplyDst)
+		require.InDelta(t, float64(want.Expires), float64(s.Expires), 5)
+		require.Equal(t, want.Status&uint32(creatable), s.Status&uint32(creatable))
+	}
+
+	// Injecting again updates: a later deadline and a new state.
+	sessions[0].Expires = statesync.Deadline(now.Add(2 * time.Hour))
+	sessions[0].State = statesync.TCPStateCloseWait
+	sessions[1].Status = 0 // cannot clear SEEN_REPLY: retried without status
+	n, err = in.Inject(now, sessions[:2]...)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, uint64(2), in.Stats().Updated)
+	got = dumpSessions(t, h)
+	require.Equal(t, statesync.TCPStateCloseWait, got[sessions[0].Key].State)
+	require.InDelta(t, float64(sessions[0].Expires), float64(got[sessions[0].Key].Expires), 5)
+
+	// Delete, twice (the second is a no-op).
+	require.NoError(t, in.Delete(sessions[0]))
+	require.NoError(t, in.Delete(sessions[0]))
+	require.Equal(t, uint64(1), in.Stats().Deleted)
+	require.NotContains(t, dumpSessions(t, h), sessions[0].Key)
+
+	// Commit injects a whole table.
+	table := statesync.NewTable(0)
+	for i := range 100 {
+		table.Upsert(statesync.Session{
+			Key:     statesync.Key{Proto: 17, Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.3.1"), uint16(10000+i)), Dst: ap("198.18.2.2:53")},
+			Expires: exp,
+		})
+	}
+	n, err = in.Commit(now, table)
+	require.NoError(t, err)
+	require.Equal(t, 100, n)
+	require.Len(t, dumpSessions(t, h), 105)
+}
+
+// TestFollowKernel needs root: a Follower dumps the entries that predate
+// it, then follows NEW, UPDATE and DESTROY events of real traffic.
+func TestFollowKernel(t *testing.T) {
+	bed := testbed.New(t)
+	h := bed.Host("fw")
+	h.Sysctl("net.netfilter.nf_conntrack_events", "1") // see DialFollower
+	// Tracking in a namespace starts when a rule uses conntrack.
+	_, err := h.Run("nft", "add table inet t; add chain inet t out { type filter hook output priority 0; ct state new counter; }")
+	require.NoError(t, err)
+
+	in := dialInjector(t, h)
+	old := statesync.Session{Key: statesync.Key{Proto: 17, Src: ap("198.18.1.2:5000"), Dst: ap("198.18.2.2:53")},
+		Expires: statesync.Deadline(time.Now().Add(time.Hour))}
+	_, err = in.Inject(time.Now(), old)
+	require.NoError(t, err)
+
+	table := statesync.NewTable(0)
+	changes := make(chan statesync.Session, 1024)
+	deleted := make(chan statesync.Key, 1024)
+	var f *Follower
+	require.NoError(t, h.Do(func() error {
+		var err error
+		f, err = DialFollower(table, &Config{OnChange: func(s statesync.Session, del bool) {
+			if del {
+				deleted <- s.Key
+				return
+			}
+			changes <- s
+		}})
+		return err
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+	})
+
+	waitFor := func(what string, pred func(statesync.Session) bool) statesync.Session {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case s := <-changes:
+				if pred(s) {
+					return s
+				}
+			case err := <-done:
+				t.Fatalf("Run returned %v", err)
+			case <-timeout:
+				t.Fatalf("no change: %s", what)
+			}
+		}
+	}
+	waitFor("dumped", func(s statesync.Session) bool { return s.Key == old.Key })
+
+	// A TCP connection on the loopback: NEW, then established.
+	var ln net.Listener
+	var c net.Conn
+	require.NoError(t, h.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		c, err = net.Dial("tcp4", ln.Addr().String())
+		return err
+	}))
+	defer ln.Close()
+	sc, err := ln.Accept()
+	require.NoError(t, err)
+	defer sc.Close()
+	dst := netip.MustParseAddrPort(ln.Addr().String())
+	src := netip.MustParseAddrPort(c.LocalAddr().String())
+	key := statesync.Key{Proto: 6, Src: src, Dst: dst}
+	s := waitFor("established", func(s statesync.Session) bool {
+		return s.Key == key && s.State == statesync.TCPStateEstablished
+	})
+	require.NotZero(t, s.Expires)
+	require.Greater(t, s.Version, uint64(1))
+
+	// A DESTROY event removes the session.
+	require.NoError(t, in.Delete(old))
+	select {
+	case k := <-deleted:
+		require.Equal(t, old.Key, k)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no destroy: %+v, kernel: %v", f.Stats(), dumpSessions(t, h))
+	}
+	_, ok := table.Get(old.Key)
+	require.False(t, ok)
+	c.Close()
+	st := f.Stats()
+	require.GreaterOrEqual(t, st.Dumped, uint64(1))
+	require.GreaterOrEqual(t, st.New, uint64(1))
+	require.GreaterOrEqual(t, st.Updates, uint64(1))
+	require.GreaterOrEqual(t, st.Destroys, uint64(1))
+	require.False(t, errors.Is(ctx.Err(), context.Canceled))
+}
