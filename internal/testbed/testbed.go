@@ -706,6 +706,12 @@ func (l *Link) settle() error {
 			return fmt.Errorf("reading link state: %w", err)
 		}
 		if ok {
+			ok, why, err = l.ipv6Ready()
+			if err != nil {
+				return fmt.Errorf("reading link state: %w", err)
+			}
+		}
+		if ok {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -713,6 +719,103 @@ func (l *Link) settle() error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// ipv6Ready reports whether the IPv6 link-local address of the host end
+// is usable when the link is up (unless IPv6 or its address generation is
+// off on the interface). The kernel adds and validates it from a work
+// queue, a moment after the carrier came up. Other addresses are the
+// test's business: AddAddr adds them without duplicate address detection.
+func (l *Link) ipv6Ready() (ok bool, why string, err error) {
+	host, err := run("", "ip", "-j", "-n", l.host.ns, "link", "show", "dev", l.ifname)
+	if err != nil {
+		return false, "", err
+	}
+	if !slices.Contains(linkFlags([]byte(host)), "UP") {
+		return true, "", nil
+	}
+	out, err := run("", "ip", "-j", "-6", "-n", l.host.ns, "addr", "show", "dev", l.ifname)
+	if err != nil {
+		return false, "", err
+	}
+	state, err := linkLocalState([]byte(out))
+	if err != nil {
+		return false, "", err
+	}
+	switch state {
+	case llTentative:
+		return false, "the IPv6 link-local address of the host end is tentative", nil
+	case llDone:
+		return true, "", nil
+	}
+	// No link-local address: fine if IPv6 or address generation is off.
+	var disabled, genMode []byte
+	err = doIn(filepath.Join(netnsDir, l.host.ns), func() error {
+		dir := filepath.Join("/proc/sys/net/ipv6/conf", l.ifname)
+		var err error
+		if disabled, err = os.ReadFile(filepath.Join(dir, "disable_ipv6")); err != nil {
+			return err
+		}
+		genMode, err = os.ReadFile(filepath.Join(dir, "addr_gen_mode"))
+		return err
+	})
+	if err != nil {
+		return false, "", err
+	}
+	if string(bytes.TrimSpace(disabled)) != "0" || string(bytes.TrimSpace(genMode)) == "1" {
+		return true, "", nil
+	}
+	return false, "the host end has no IPv6 link-local address yet", nil
+}
+
+// linkFlags returns the flags of the one interface in the JSON of
+// ip -j link show, or nil.
+func linkFlags(data []byte) []string {
+	var v []struct {
+		Flags []string `json:"flags"`
+	}
+	if json.Unmarshal(data, &v) != nil || len(v) != 1 {
+		return nil
+	}
+	return v[0].Flags
+}
+
+// The states of an interface's IPv6 link-local address.
+const (
+	llNone      = iota // no link-local address
+	llTentative        // being validated by duplicate address detection
+	llDone             // usable, or failed duplicate address detection: nothing to wait for
+)
+
+// linkLocalState reads the JSON of ip -j -6 addr show dev X and returns
+// the state of the interface's link-local address.
+func linkLocalState(data []byte) (int, error) {
+	var v []struct {
+		AddrInfo []struct {
+			Family    string `json:"family"`
+			Local     string `json:"local"`
+			Tentative bool   `json:"tentative"`
+			DADFailed bool   `json:"dadfailed"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal(emptyJSON(data), &v); err != nil {
+		return llNone, err
+	}
+	state := llNone
+	for _, i := range v {
+		for _, a := range i.AddrInfo {
+			ip, err := netip.ParseAddr(a.Local)
+			if a.Family != "inet6" || err != nil || !ip.IsLinkLocalUnicast() {
+				continue
+			}
+			if a.Tentative && !a.DADFailed {
+				state = max(state, llTentative)
+			} else {
+				state = llDone
+			}
+		}
+	}
+	return state, nil
 }
 
 // settled reports whether a link whose two ends and bridge port are

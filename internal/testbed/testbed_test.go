@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -197,4 +198,44 @@ func TestSettled(t *testing.T) {
 	require.Error(t, err)
 	_, _, err = settled([]byte(`nope`), port("x"), port("x"))
 	require.Error(t, err)
+}
+
+func TestLinkLocalState(t *testing.T) {
+	addr := func(infos ...string) []byte {
+		return []byte(`[{"ifindex":2,"ifname":"eth0","addr_info":[` + strings.Join(infos, ",") + `]}]`)
+	}
+	const (
+		global    = `{"family":"inet6","local":"2001:db8::1","prefixlen":64,"scope":"global","tentative":true}`
+		ll        = `{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}`
+		llTent    = `{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link","tentative":true}`
+		llFailed  = `{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link","tentative":true,"dadfailed":true}`
+		llUnknown = `{"family":"inet6","local":"not an address","scope":"link"}`
+	)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"empty output", []byte(""), llNone},
+		{"no addresses", []byte(`[]`), llNone},
+		{"only a tentative global", addr(global), llNone},
+		{"link-local usable", addr(global, ll), llDone},
+		{"link-local tentative", addr(llTent), llTentative},
+		{"link-local failed DAD", addr(llFailed), llDone},
+		{"garbage address ignored", addr(llUnknown), llNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := linkLocalState(tc.data)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+	_, err := linkLocalState([]byte(`{`))
+	require.Error(t, err)
+}
+
+func TestLinkFlags(t *testing.T) {
+	require.Equal(t, []string{"UP", "LOWER_UP"}, linkFlags([]byte(`[{"flags":["UP","LOWER_UP"]}]`)))
+	require.Nil(t, linkFlags([]byte(`[]`)))
+	require.Nil(t, linkFlags([]byte(`nope`)))
 }
