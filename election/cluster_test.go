@@ -255,7 +255,7 @@ func TestSimWitness(t *testing.T) {
 	c.seg.Isolate(c.unit(2).port)
 	c.run(5*time.Second, nil)
 	require.Equal(t, []uint16{1}, c.primaries())
-	require.NotZero(t, c.unit(2).d.Counters().WitnessVetoes)
+	require.Equal(t, uint64(1), c.unit(2).d.Counters().WitnessVetoes, "one episode")
 	c.seg.Join()
 	reach[2] = true
 	c.run(5*time.Second, nil)

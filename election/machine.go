@@ -167,7 +167,8 @@ type Counters struct {
 	Handovers uint64
 	// HandoverTimeouts counts handovers the successor did not accept in time.
 	HandoverTimeouts uint64
-	// WitnessVetoes counts promotions refused because the witness failed.
+	// WitnessVetoes counts episodes in which the failing witness kept this
+	// unit from becoming primary.
 	WitnessVetoes uint64
 	// Depositions counts peer interface malfunction verdicts that deposed
 	// the primary.
@@ -209,6 +210,7 @@ type Machine struct {
 	maintenance bool
 	reclaim     bool
 	witnessOK   bool
+	vetoing     bool   // a witness veto episode is in progress
 	deposes     uint16 // primary we hold a peer malfunction verdict against
 	lostPrimary uint16 // the last primary declared lost, for reasons
 
@@ -441,6 +443,9 @@ func (m *Machine) Resume(now time.Time, reclaim bool) {
 // heartbeat at once when Output.Send is set.
 func (m *Machine) Tick(now time.Time) Output {
 	m.witnessOK = m.cfg.Witness == nil || m.cfg.Witness()
+	if m.witnessOK {
+		m.vetoing = false
+	}
 	m.buildView(now)
 	var out Output
 	switch m.role {
@@ -735,7 +740,13 @@ func other(s Selection, self uint16) uint16 {
 	return s.RunnerUp.Unit
 }
 
+// veto records that the witness kept this unit from becoming primary; an
+// episode is counted and reported once.
 func (m *Machine) veto(now time.Time) {
+	if m.vetoing {
+		return
+	}
+	m.vetoing = true
 	m.counters.WitnessVetoes++
 	m.event(now, Event{Kind: EventWitnessVeto, Reason: "witness unreachable: not becoming primary"})
 }
