@@ -21,7 +21,8 @@
 // The NetDefendOS manual leaves the formula for nn open; the one above is
 // this package's choice (see NetDefendMAC). The FortiGate one follows
 // Fortinet's published formula (see FortiGateMAC). LocalMAC is locally
-// administered and holds any 32-bit cluster ID.
+// administered and holds any 32-bit cluster ID. Identify goes the other way,
+// from an address to the scheme and inputs that produce it.
 //
 // # Collisions
 //

@@ -79,3 +79,16 @@ func ExampleGuard() {
 	// foreign-unit 4 02:00:00:00:00:99
 	// true
 }
+
+func ExampleIdentify() {
+	for _, s := range []string{"00:09:0f:09:58:02", "10:00:00:c1:4a:16", "00:00:5e:00:01:0a", "52:54:00:12:34:56"} {
+		mac, _ := net.ParseMAC(s)
+		id, ok := vmac.Identify(mac)
+		fmt.Printf("%s: %v %+v\n", s, ok, id)
+	}
+	// Output:
+	// 00:09:0f:09:58:02: true {Scheme:fortigate Cluster:88 VCluster:1 Index:2}
+	// 10:00:00:c1:4a:16: true {Scheme:netdefend Cluster:5 VCluster:0 Index:2}
+	// 00:00:5e:00:01:0a: true {Scheme:vrrp Cluster:10 VCluster:0 Index:0}
+	// 52:54:00:12:34:56: false {Scheme:Scheme(0) Cluster:0 VCluster:0 Index:0}
+}

@@ -182,8 +182,11 @@ func (g *Guard) CheckFrame(ifname string, src net.HardwareAddr) error {
 
 // CheckHeartbeat checks a heartbeat received on interface ifname that
 // claims cluster clusterID and unit unitID and came from source MAC src. The
-// caller feeds every heartbeat that passed authentication (a forged one
-// proves nothing) and none it sent itself.
+// caller feeds every heartbeat whose header it could parse, none it sent
+// itself, and also those that fail authentication with our key: another
+// cluster configured with our cluster ID but its own key is exactly what
+// this detects. So a report is an alarm for the operator, evidence of a
+// misconfiguration or of forged frames; it must never change roles.
 func (g *Guard) CheckHeartbeat(ifname string, clusterID, unitID uint32, src net.HardwareAddr) error {
 	g.stats.Heartbeats++
 	k, ok := key(src)
