@@ -689,7 +689,8 @@ const settleTimeout = 5 * time.Second
 func (l *Link) settle() error {
 	deadline := time.Now().Add(settleTimeout)
 	for {
-		host, err := run("", "ip", "-j", "-n", l.host.ns, "link", "show", "dev", l.ifname)
+		// ip addr show gives the link's state and its addresses at once.
+		host, err := run("", "ip", "-j", "-n", l.host.ns, "addr", "show", "dev", l.ifname)
 		if err != nil {
 			return err
 		}
@@ -706,7 +707,7 @@ func (l *Link) settle() error {
 			return fmt.Errorf("reading link state: %w", err)
 		}
 		if ok {
-			ok, why, err = l.ipv6Ready()
+			ok, why, err = l.ipv6Ready([]byte(host))
 			if err != nil {
 				return fmt.Errorf("reading link state: %w", err)
 			}
@@ -726,19 +727,12 @@ func (l *Link) settle() error {
 // off on the interface). The kernel adds and validates it from a work
 // queue, a moment after the carrier came up. Other addresses are the
 // test's business: AddAddr adds them without duplicate address detection.
-func (l *Link) ipv6Ready() (ok bool, why string, err error) {
-	host, err := run("", "ip", "-j", "-n", l.host.ns, "link", "show", "dev", l.ifname)
-	if err != nil {
-		return false, "", err
-	}
-	if !slices.Contains(linkFlags([]byte(host)), "UP") {
+// host is the JSON of ip -j addr show dev for the host end.
+func (l *Link) ipv6Ready(host []byte) (ok bool, why string, err error) {
+	if !slices.Contains(linkFlags(host), "UP") {
 		return true, "", nil
 	}
-	out, err := run("", "ip", "-j", "-6", "-n", l.host.ns, "addr", "show", "dev", l.ifname)
-	if err != nil {
-		return false, "", err
-	}
-	state, err := linkLocalState([]byte(out))
+	state, err := linkLocalState(host)
 	if err != nil {
 		return false, "", err
 	}
@@ -769,7 +763,7 @@ func (l *Link) ipv6Ready() (ok bool, why string, err error) {
 }
 
 // linkFlags returns the flags of the one interface in the JSON of
-// ip -j link show, or nil.
+// ip -j link show (or addr show), or nil.
 func linkFlags(data []byte) []string {
 	var v []struct {
 		Flags []string `json:"flags"`
@@ -787,7 +781,7 @@ const (
 	llDone             // usable, or failed duplicate address detection: nothing to wait for
 )
 
-// linkLocalState reads the JSON of ip -j -6 addr show dev X and returns
+// linkLocalState reads the JSON of ip -j addr show dev X and returns
 // the state of the interface's link-local address.
 func linkLocalState(data []byte) (int, error) {
 	var v []struct {
@@ -819,8 +813,8 @@ func linkLocalState(data []byte) (int, error) {
 }
 
 // settled reports whether a link whose two ends and bridge port are
-// described by the JSON of ip -j link show (host, peer) and bridge -j link
-// show (port) is in a steady state: with both ends up, both operationally
+// described by the JSON of ip -j addr show (host), ip -j link show (peer)
+// and bridge -j link show (port) is in a steady state: with both ends up, both operationally
 // up with their queues attached and the port forwarding; otherwise, both
 // ends operationally down and the port disabled. why describes the state
 // when it is not steady.
