@@ -68,8 +68,9 @@
 // demotes it if it is primary; PeerMalfunction about the primary, received
 // by a standby, deposes the primary (the standby advertises it, every unit
 // treats the deposed unit as degraded, the best other unit takes over and
-// the deposed one stands down when it hears it); about a unit that is not
-// primary, it changes nothing.
+// the deposed one stands down when it hears that, so for up to one
+// heartbeat both claim the role, one of them with a broken interface); about
+// a unit that is not primary, it changes nothing.
 //
 // # Preemption
 //
