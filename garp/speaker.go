@@ -41,6 +41,18 @@ const (
 	BothForms
 )
 
+func (f ARPForm) String() string {
+	switch f {
+	case RequestForm:
+		return "request form"
+	case ReplyForm:
+		return "reply form"
+	case BothForms:
+		return "both forms"
+	}
+	return fmt.Sprintf("ARPForm(%d)", uint8(f))
+}
+
 // Config configures a Speaker. A nil *Config means all defaults.
 type Config struct {
 	// Schedule sets the bursts, the refresh and the rate limit; nil means
