@@ -410,3 +410,6 @@ func TestKernelNeighbours(t *testing.T) {
 func withoutLinkLocal(as []netip.Addr) []netip.Addr {
 	return slices.DeleteFunc(slices.Clone(as), netip.Addr.IsLinkLocalUnicast)
 }
+
+// netInterface is net.InterfaceByName, for use inside Host.Do.
+func netInterface(name string) (*net.Interface, error) { return net.InterfaceByName(name) }
