@@ -141,6 +141,17 @@ func AddMacvlan(parent, name string, mac net.HardwareAddr, mode MacvlanMode) (*H
 	return addMacvlan(parent, name, mac, mode)
 }
 
+// RemoveMacvlan deletes the macvlan interface called name, for example one
+// left behind by a unit that crashed while primary. An interface that does
+// not exist is not an error; one that exists but is not a macvlan is refused
+// with ErrInvalid and left alone.
+func RemoveMacvlan(name string) error {
+	if err := checkIfname(name); err != nil {
+		return err
+	}
+	return removeMacvlan(name)
+}
+
 // AddVIPs adds virtual IP addresses (IPv4 and IPv6) to the interface ifname.
 // Each address must lie inside a subnet already configured on the interface
 // (the most specific one wins) and gets that subnet's prefix length; an

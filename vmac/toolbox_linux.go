@@ -219,6 +219,25 @@ func addMacvlan(parent, name string, mac net.HardwareAddr, mode MacvlanMode) (*H
 	return h, nil
 }
 
+func removeMacvlan(name string) error {
+	return withConn(func(c *rtnetlink.Conn) error {
+		l, err := linkByName(c, name)
+		if errors.Is(err, ErrNoInterface) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if l.Attributes.Info == nil || l.Attributes.Info.Kind != "macvlan" {
+			return fmt.Errorf("vmac: remove %q: not a macvlan interface: %w", name, ErrInvalid)
+		}
+		if err := c.Link.Delete(l.Index); err != nil && !gone(err) {
+			return fmt.Errorf("vmac: remove macvlan %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
 // ifaddr is one address configured on an interface.
 type ifaddr struct {
 	prefix netip.Prefix // the address, not masked, with its prefix length

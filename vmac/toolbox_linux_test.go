@@ -161,6 +161,21 @@ func TestMacvlan(t *testing.T) {
 	after := links(t, h)
 	require.NotContains(t, after, "vmac7")
 	require.Len(t, after, len(before), "nothing left behind")
+
+	// Startup cleanup after a crash: RemoveMacvlan deletes a leftover
+	// child, ignores a missing one and refuses to delete anything else.
+	do(t, h, func() error {
+		_, err := vmac.AddMacvlan("eth0", "vmac7", vm, vmac.MacvlanBridge) // "crash": never released
+		require.NoError(t, err)
+		require.NoError(t, vmac.RemoveMacvlan("vmac7"))
+		require.NoError(t, vmac.RemoveMacvlan("vmac7"))
+		require.ErrorIs(t, vmac.RemoveMacvlan("eth0"), vmac.ErrInvalid)
+		require.ErrorIs(t, vmac.RemoveMacvlan("bad/name"), vmac.ErrInvalid)
+		return nil
+	})
+	after = links(t, h)
+	require.NotContains(t, after, "vmac7")
+	require.Contains(t, after, "eth0")
 }
 
 func TestMacvlanModes(t *testing.T) {

@@ -28,3 +28,5 @@ func resolveVIPs(string, []netip.Addr) ([]netip.Prefix, error) { return nil, err
 func setSysctl(string, string) (func() error, error) { return nil, errPlatform() }
 
 func listenFrames(string, []net.HardwareAddr) (net.PacketConn, error) { return nil, errPlatform() }
+
+func removeMacvlan(string) error { return errPlatform() }
