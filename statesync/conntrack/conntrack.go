@@ -20,6 +20,14 @@ var (
 	ErrExpired = errors.New("conntrack: session expired")
 )
 
+// Sink receives a Follower's changes. *statesync.Table implements it, and
+// so does *statesync.Driver, which stores each change in its table and
+// sends it to the peer.
+type Sink interface {
+	Upsert(s statesync.Session) statesync.Session
+	Delete(k statesync.Key) (statesync.Session, bool)
+}
+
 // Config configures a Follower or an Injector. A nil *Config means the
 // defaults.
 type Config struct {
@@ -31,6 +39,10 @@ type Config struct {
 	// Filter, if not nil, selects the sessions a Follower keeps (for
 	// example a zone); others are skipped without being counted as bad.
 	Filter func(*statesync.Session) bool
+	// Sink, if not nil, is where a Follower writes its changes instead of
+	// the table: a *statesync.Driver over the same table, so that every
+	// change is also replicated. The Follower still reads the table.
+	Sink Sink
 	// OnChange, if not nil, is called by Follower.Run on its goroutine
 	// after each change it made to the table: s is the session as stored
 	// (with its new version), or the removed one when deleted is true. It

@@ -191,6 +191,7 @@ func TestFollowerApply(t *testing.T) {
 			}
 		},
 		Filter: func(s *statesync.Session) bool { return s.Key.Zone != 99 },
+		Sink:   table,
 	}).withDefaults()}
 
 	est := flow(6, "198.18.1.2:40000", "198.18.2.2:80", "198.18.2.2:80", "198.18.1.2:40000")

@@ -53,6 +53,9 @@ func DialFollower(table *statesync.Table, cfg *Config) (*Follower, error) {
 		return nil, fmt.Errorf("conntrack: dial dump: %w", err)
 	}
 	f := &Follower{table: table, cfg: cfg.withDefaults(), events: events, dump: dump}
+	if f.cfg.Sink == nil {
+		f.cfg.Sink = table
+	}
 	// With nf_conntrack_events=2 (the default since Linux 6.0) only
 	// entries created while a listener exists report their changes.
 	if b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_events"); err == nil && strings.TrimSpace(string(b)) != "1" {
@@ -192,7 +195,7 @@ func (f *Follower) applyDump(flows []ct.Flow) {
 		return true
 	})
 	for _, k := range stale {
-		if old, ok := f.table.Delete(k); ok {
+		if old, ok := f.cfg.Sink.Delete(k); ok {
 			f.count(func(s *FollowerStats) { s.Stale++; s.Deletes++ })
 			f.changed(old, true)
 		}
@@ -215,7 +218,7 @@ func (f *Follower) apply(ev ct.Event) {
 			f.count(func(s *FollowerStats) { s.Skipped++ })
 			return
 		}
-		if old, ok := f.table.Delete(s.Key); ok {
+		if old, ok := f.cfg.Sink.Delete(s.Key); ok {
 			f.count(func(s *FollowerStats) { s.Deletes++ })
 			f.changed(old, true)
 		}
@@ -244,7 +247,7 @@ func (f *Follower) apply(ev ct.Event) {
 }
 
 func (f *Follower) upsert(s statesync.Session) {
-	s = f.table.Upsert(s)
+	s = f.cfg.Sink.Upsert(s)
 	f.count(func(st *FollowerStats) { st.Upserts++ })
 	f.changed(s, false)
 }

@@ -1,0 +1,251 @@
+package statesync_test
+
+import (
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit/internal/simnet"
+	"github.com/hakit/hakit/statesync"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	macA = net.HardwareAddr{0x02, 0, 0, 0, 0, 0xa}
+	macB = net.HardwareAddr{0x02, 0, 0, 0, 0, 0xb}
+)
+
+// cluster is two units on a simulated segment: a sends, b receives.
+type cluster struct {
+	t        *testing.T
+	sim      *clock.Sim
+	seg      *simnet.Segment
+	a, b     *statesync.Driver
+	ta, tb   *statesync.Table
+	pa, pb   *simnet.Port
+	restarts int
+	key      []byte
+}
+
+func newCluster(t *testing.T, loss, reorder float64) *cluster {
+	return newClusterWith(t, loss, reorder, 0)
+}
+
+// newClusterWith starts the cluster with prefill sessions already in a's
+// table, so that b's join is a bulk sync.
+func newClusterWith(t *testing.T, loss, reorder float64, prefill int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, sim: clock.NewSim(time.Time{}), ta: statesync.NewTable(0), tb: statesync.NewTable(0),
+		key: []byte("sync key")}
+	for i := range prefill {
+		c.ta.Upsert(session(i))
+	}
+	c.seg = simnet.New(&simnet.Config{Clock: c.sim, Seed: 1})
+	c.pa = c.seg.Attach("a", macA)
+	c.pa.SetLoss(loss)
+	c.pa.SetReorder(reorder, 3*time.Millisecond)
+	c.pa.SetLatency(100 * time.Microsecond)
+	var err error
+	c.a, err = statesync.NewDriver(&statesync.DriverConfig{
+		Transport: statesync.NewEthernetTransport(c.pa, macA, macB, 0),
+		Table:     c.ta, Clock: c.sim,
+		Send: &statesync.SenderConfig{MTU: 1500, Key: c.key, KeyID: 1},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.a.Close() })
+	c.startB(loss, reorder)
+	return c
+}
+
+func (c *cluster) startB(loss, reorder float64) {
+	c.t.Helper()
+	name := "b"
+	if c.restarts > 0 {
+		name = "b" + string(rune('0'+c.restarts))
+	}
+	c.restarts++
+	c.pb = c.seg.Attach(name, macB)
+	c.pb.SetLoss(loss)
+	c.pb.SetReorder(reorder, 3*time.Millisecond)
+	c.pb.SetLatency(100 * time.Microsecond)
+	var err error
+	c.b, err = statesync.NewDriver(&statesync.DriverConfig{
+		Transport: statesync.NewEthernetTransport(c.pb, macB, macA, 0),
+		Table:     c.tb, Clock: c.sim,
+		Receive: &statesync.ReceiverConfig{Key: c.key, KeyID: 1},
+	})
+	require.NoError(c.t, err)
+	b := c.b
+	c.t.Cleanup(func() { b.Close() })
+}
+
+// scale returns n, or n/20 under the race detector.
+func scale(n int) int {
+	if raceEnabled {
+		return n / 20
+	}
+	return n
+}
+
+func session(i int) statesync.Session {
+	return statesync.Session{
+		Key: statesync.Key{Proto: 6,
+			Src: addrPort(198, 18, i, uint16(1024+i%50000)),
+			Dst: addrPort(198, 19, i%7, 443)},
+		State: statesync.TCPStateEstablished, Status: 0xe, Expires: 2_000_000_000,
+	}
+}
+
+// churn makes n random changes over keys sessions, 20 per simulated
+// millisecond (20,000/s), a fifth of them deletions.
+func (c *cluster) churn(n, keys int, seed uint64) { c.churnDel(n, keys, seed, 5) }
+
+// churnDel is churn with one deletion in every del changes (0: none).
+func (c *cluster) churnDel(n, keys int, seed uint64, del int) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for i := range n {
+		s := session(rng.IntN(keys))
+		if del > 0 && rng.IntN(del) == 0 {
+			c.a.Delete(s.Key)
+		} else {
+			s.Packets, s.Bytes = uint64(i), uint64(i)*64
+			c.a.Upsert(s)
+		}
+		if i%20 == 19 {
+			c.sim.RunFor(time.Millisecond)
+		}
+	}
+}
+
+// settle advances simulated time until b is in sync with everything a sent
+// acknowledged.
+func (c *cluster) settle(limit time.Duration) time.Duration {
+	c.t.Helper()
+	start := c.sim.Now()
+	for c.sim.Since(start) < limit {
+		c.sim.RunFor(10 * time.Millisecond)
+		if c.b.InSync() && c.a.Acked() {
+			return c.sim.Since(start)
+		}
+	}
+	c.t.Fatalf("not in sync after %v: sender %+v receiver %+v", limit, c.a.SenderStats(), c.b.ReceiverStats())
+	return 0
+}
+
+func requireSame(t *testing.T, src, dst *statesync.Table) {
+	t.Helper()
+	missing, extra, differing := 0, 0, 0
+	src.Range(func(s statesync.Session) bool {
+		got, ok := dst.Get(s.Key)
+		if !ok {
+			missing++
+		} else if got != s {
+			differing++
+		}
+		return true
+	})
+	dst.Range(func(s statesync.Session) bool {
+		if _, ok := src.Get(s.Key); !ok {
+			extra++
+		}
+		return true
+	})
+	t.Logf("source %d sessions, replica %d: %d missing, %d extra, %d differing", src.Len(), dst.Len(), missing, extra, differing)
+	require.Zero(t, missing, "missing")
+	require.Zero(t, extra, "extra")
+	require.Zero(t, differing, "differing")
+}
+
+// Acceptance: with 5% loss and reordering on the simulated segment, after
+// the updates stop the replica equals the source.
+func TestSimLossReorderConverges(t *testing.T) {
+	c := newCluster(t, 0.05, 0.10)
+	for i := range scale(10000) {
+		c.a.Upsert(session(i))
+	}
+	c.churn(scale(60000), scale(20000), 1)
+	took := c.settle(30 * time.Second)
+	t.Logf("settled %v after the last update; sender %+v; receiver %+v", took, c.a.SenderStats(), c.b.ReceiverStats())
+	requireSame(t, c.ta, c.tb)
+	require.NotZero(t, c.b.ReceiverStats().Buffered, "reordering happened")
+	require.NotZero(t, c.a.SenderStats().Resent, "losses were repaired")
+}
+
+// Acceptance: the same with the replica restarted in the middle of a bulk
+// sync.
+func TestSimReplicaRestartMidBulk(t *testing.T) {
+	n := scale(50000)
+	c := newClusterWith(t, 0.05, 0.10, n)
+	for {
+		c.churn(20, n, 2)
+		if got, _, _ := c.b.ReceiveProgress(); got > uint64(n/10) {
+			break
+		}
+	}
+	got, total, running := c.b.ReceiveProgress()
+	t.Logf("restarting the replica at %d/%d", got, total)
+	require.True(t, running, "still in the bulk sync")
+	require.Less(t, got, total)
+	c.b.Close() // the replica restarts, keeping its partial table
+	c.startB(0.05, 0.10)
+	c.churn(scale(20000), n, 3)
+	c.settle(30 * time.Second)
+	requireSame(t, c.ta, c.tb)
+	require.NotZero(t, c.a.SenderStats().Resyncs, "the restarted replica needed a resync")
+}
+
+// A failover while changes are still flowing: the primary dies with
+// datagrams in flight; the replica commits what it has.
+func TestSimFailoverMidStream(t *testing.T) {
+	n := scale(100_000)
+	c := newCluster(t, 0.05, 0.10)
+	for i := range n {
+		c.a.Upsert(session(i))
+		if i%100 == 99 {
+			c.sim.RunFor(time.Millisecond)
+		}
+	}
+	c.settle(30 * time.Second)
+	c.churn(scale(5000), n, 4)
+	// The primary dies mid-stream: whatever is in flight is lost.
+	want := c.ta.Len()
+	c.a.Close()
+	c.sim.RunFor(50 * time.Millisecond)
+	res := c.b.Commit()
+	t.Logf("commit: %+v; sender %+v", res, c.a.SenderStats())
+	require.GreaterOrEqual(t, c.tb.Len(), n-scale(5000))
+	// Everything acknowledged before the death is there; the last few
+	// milliseconds of changes may be lost with the primary, not more.
+	diff := 0
+	c.ta.Range(func(s statesync.Session) bool {
+		if got, ok := c.tb.Get(s.Key); !ok || got != s {
+			diff++
+		}
+		return true
+	})
+	t.Logf("%d of %d sessions differ after failover", diff, want)
+	require.Less(t, diff, 200)
+}
+
+// Acceptance: 100,000 sessions present on the new primary after a failover
+// in simulation (5,000 under -race), with 5% loss and reordering.
+func TestSimFailover100k(t *testing.T) {
+	n := scale(100_000)
+	c := newCluster(t, 0.05, 0.10)
+	for i := range n {
+		c.a.Upsert(session(i))
+		if i%100 == 99 {
+			c.sim.RunFor(time.Millisecond)
+		}
+	}
+	c.churnDel(scale(5000), n, 5, 0)
+	c.settle(30 * time.Second)
+	c.a.Close()
+	res := c.b.Commit()
+	require.True(t, res.InSync)
+	require.Zero(t, res.Lost)
+	require.Equal(t, n, c.tb.Len())
+	requireSame(t, c.ta, c.tb)
+}
