@@ -570,3 +570,31 @@ func BenchmarkTakeover256(b *testing.B) {
 	b.ReportMetric(float64(first.Microseconds())/float64(b.N), "µs/first-pass")
 	b.ReportMetric(float64(burst.Microseconds())/float64(b.N), "µs/burst")
 }
+
+// TestAcceptInterfaceGone: the interface is deleted in the middle of the
+// burst. The Speaker counts the failed writes and reopen attempts, drops the
+// frames it cannot send, and stops cleanly; nothing panics. Announcing on an
+// interface that does not exist fails with ErrInterface.
+func TestAcceptInterfaceGone(t *testing.T) {
+	l := newLAN(t)
+	sc := garp.Schedule{Burst: 10, Spacing: 50 * time.Millisecond, Rate: 1000, RateBurst: 16}
+	s := speaker(t, l.b, garp.Config{Schedule: &sc})
+	m := garp.Move{Interface: "eth0", MAC: l.lb.MAC(), Addrs: []netip.Addr{vip4, vip6}}
+	require.NoError(t, s.Announce(context.Background(), m))
+	require.Equal(t, uint64(2), s.Stats().Sent())
+
+	out, err := l.b.Run("ip", "link", "del", "eth0")
+	require.NoError(t, err, out)
+	require.Eventually(t, func() bool {
+		st := s.Stats()
+		return st.Dropped >= 4 && st.OpenErrors >= 2
+	}, 5*time.Second, 10*time.Millisecond)
+	st := s.Stats()
+	t.Logf("after the interface went away: %+v", st)
+	require.Less(t, st.Sent(), uint64(2*10))
+	s.Stop()
+
+	err = s.Announce(context.Background(), m)
+	require.ErrorIs(t, err, garp.ErrInterface)
+	t.Log(err)
+}

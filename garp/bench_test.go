@@ -1,6 +1,9 @@
 package garp
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func benchmarkBuild(b *testing.B, a Announcement) {
 	var bld Builder
@@ -37,6 +40,27 @@ func BenchmarkMarshalNA(b *testing.B) {
 	for b.Loop() {
 		if _, err := Marshal(a); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSchedulerPass256 runs one pass of 256 frames through the pure
+// core per op: the per-send path of the Speaker, without the socket.
+func BenchmarkSchedulerPass256(b *testing.B) {
+	s := DefaultSchedule()
+	s.Spacing, s.Burst, s.Repeat, s.RateBurst, s.Rate = time.Millisecond, 1<<30, 0, 256, 1e6
+	c, err := NewScheduler(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := t0
+	c.Start(now, "eth0", "vips", frames(256))
+	out := make([]Send, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, now = c.Tick(now, out[:0])
+		if len(out) != 256 {
+			b.Fatalf("pass of %d frames", len(out))
 		}
 	}
 }
