@@ -1,0 +1,111 @@
+package statesync
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+)
+
+// Unit is a member of an active-active cluster as the Schedule sees it.
+type Unit struct {
+	// ID names the unit; it must be the same string on every unit.
+	ID string
+	// Weight is the unit's share of sessions relative to the others (a
+	// unit of weight 2 owns about twice as many as one of weight 1). A
+	// weight of 0 drains the unit: it owns nothing.
+	Weight float64
+}
+
+// Schedule assigns every session to an owning unit by weighted rendezvous
+// (highest random weight) hashing: each unit scores the session with a hash
+// of the key and the unit's ID, scaled by its weight, and the highest score
+// owns it. Every unit computes the same owner without talking to the
+// others, since the hash is fixed (not seeded) and depends only on the key
+// and the IDs. When a unit leaves, only its sessions move (spread over the
+// others in proportion to their weights); when one joins, it takes about
+// weight/total of the sessions, from all the others, and nothing else
+// moves.
+//
+// A Schedule is immutable and safe for concurrent use; build a new one when
+// membership changes.
+type Schedule struct {
+	units []schedUnit
+}
+
+type schedUnit struct {
+	id     string
+	seed   uint64
+	weight float64
+}
+
+// ErrNoUnits: a schedule needs at least one unit of positive weight.
+var ErrNoUnits = errors.New("no unit with a positive weight")
+
+// NewSchedule returns the schedule over units. IDs must be unique and
+// weights finite and not negative.
+func NewSchedule(units []Unit) (*Schedule, error) {
+	s := &Schedule{}
+	seen := map[string]bool{}
+	positive := false
+	for _, u := range units {
+		if seen[u.ID] {
+			return nil, fmt.Errorf("statesync: schedule: duplicate unit %q", u.ID)
+		}
+		seen[u.ID] = true
+		if u.Weight < 0 || math.IsNaN(u.Weight) || math.IsInf(u.Weight, 0) {
+			return nil, fmt.Errorf("statesync: schedule: unit %q weight %v", u.ID, u.Weight)
+		}
+		positive = positive || u.Weight > 0
+		h := fnv.New64a()
+		h.Write([]byte(u.ID))
+		s.units = append(s.units, schedUnit{id: u.ID, seed: h.Sum64(), weight: u.Weight})
+	}
+	if !positive {
+		return nil, fmt.Errorf("statesync: schedule: %w", ErrNoUnits)
+	}
+	// A fixed order makes ties (practically impossible) deterministic.
+	slices.SortFunc(s.units, func(a, b schedUnit) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	return s, nil
+}
+
+// Owner returns the ID of the unit that owns the session with key k.
+func (s *Schedule) Owner(k Key) string {
+	c := packKey(&k)
+	kh := hashKey(&c, 0)
+	best, bestScore := 0, math.Inf(-1)
+	for i := range s.units {
+		u := &s.units[i]
+		if u.weight == 0 {
+			continue
+		}
+		h := mix(kh^u.seed, hk3)
+		// A uniform number in (0, 1), then the weighted score
+		// -w/ln(u): the unit with the highest score wins with
+		// probability proportional to w.
+		x := (float64(h>>11) + 0.5) / (1 << 53)
+		score := -u.weight / math.Log(x)
+		if score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return s.units[best].id
+}
+
+// Owns reports whether unit id owns the session with key k.
+func (s *Schedule) Owns(id string, k Key) bool { return s.Owner(k) == id }
+
+// Filter returns a function selecting the sessions unit id owns, for
+// SenderConfig.Filter.
+func (s *Schedule) Filter(id string) func(*Session) bool {
+	return func(sess *Session) bool { return s.Owner(sess.Key) == id }
+}
