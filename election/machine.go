@@ -216,7 +216,9 @@ type Machine struct {
 
 	yieldTo    uint16 // as primary: handing the role to
 	yieldSince time.Time
-	handedTo   uint16 // after stepping down: the successor
+	handedTo   uint16          // after stepping down: the successor
+	takenFrom  uint16          // the unit that handed the role to us, if any
+	acked      map[uint16]bool // units that stood down for us, already announced
 	handedAt   time.Time
 	ready      uint16 // as secondary: ready to take the role from
 	inSplit    bool
@@ -249,6 +251,7 @@ func New(now time.Time, cfg Config) (*Machine, error) {
 		role:        Initial,
 		roleSince:   now,
 		malfunction: make(map[string]struct{}),
+		acked:       make(map[uint16]bool),
 		witnessOK:   true,
 	}, nil
 }
@@ -546,25 +549,25 @@ func (m *Machine) otherClaims() int {
 // desired returns the unit that should become primary when nobody claims
 // the role, and why: the designated successor of a handover in progress,
 // else the winner of the order.
-func (m *Machine) desired(now time.Time) (uint16, string) {
+func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) {
 	for _, c := range m.view {
 		if c.Yield && c.Role != Primary {
 			for _, t := range m.view {
 				if t.Unit == c.Peer && !t.Degraded {
-					return t.Unit, fmt.Sprintf("handover from unit %d", c.Unit)
+					return t.Unit, fmt.Sprintf("handover from unit %d", c.Unit), c.Unit
 				}
 			}
 		}
 	}
 	s := m.fallback(now, m.noPrimary).Select(m.view)
-	why := "no primary: "
+	why = "no primary: "
 	switch {
 	case m.lostPrimary != 0:
 		why = fmt.Sprintf("primary unit %d lost: ", m.lostPrimary)
 	case m.deposes != 0:
 		why = fmt.Sprintf("primary unit %d has an interface malfunction: ", m.deposes)
 	}
-	return s.Winner.Unit, why + s.Reason()
+	return s.Winner.Unit, why + s.Reason(), 0
 }
 
 func (m *Machine) tickInitial(now time.Time, out *Output) {
@@ -575,10 +578,11 @@ func (m *Machine) tickInitial(now time.Time, out *Output) {
 	if now.Sub(m.start) < m.cfg.InitialWait {
 		return
 	}
-	d, why := m.desired(now)
+	d, why, from := m.desired(now)
 	if d == m.cfg.Unit {
 		if m.witnessOK {
 			m.setRole(now, out, Primary, why)
+			m.takenFrom = from
 			return
 		}
 		m.veto(now)
@@ -590,7 +594,7 @@ func (m *Machine) tickInitial(now time.Time, out *Output) {
 func (m *Machine) tickSecondary(now time.Time, out *Output) {
 	if m.handedTo != 0 {
 		t := m.peer(m.handedTo)
-		if t == nil || t.c.Role == Primary || now.Sub(m.handedAt) >= m.cfg.HandoverTimeout {
+		if t == nil || now.Sub(m.handedAt) >= m.cfg.HandoverTimeout {
 			m.handedTo = 0
 		}
 	}
@@ -601,7 +605,7 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 		}
 		return
 	}
-	d, why := m.desired(now)
+	d, why, from := m.desired(now)
 	if d != m.cfg.Unit {
 		return
 	}
@@ -610,6 +614,7 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 		return
 	}
 	m.setRole(now, out, Primary, why)
+	m.takenFrom = from
 }
 
 func (m *Machine) tickPrimary(now time.Time, out *Output) {
@@ -639,15 +644,13 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 		}
 		if s.Winner.Unit != m.cfg.Unit {
 			m.setRole(now, out, Secondary, "split brain: "+s.Reason())
+			// Advertise whom we stood down for: the winner may never have
+			// heard us claim the role, and must re-announce all the same.
+			m.handedTo, m.handedAt = s.Winner.Unit, now
 		}
 		return
 	}
-	if m.inSplit {
-		// Won, and every other claimant has stood down (or gone).
-		m.inSplit = false
-		m.counters.ReAnnounces++
-		out.ReAnnounce = true
-	}
+	m.reannounce(now, out)
 	rest := m.view[1:]
 	if len(rest) == 0 {
 		m.yieldTo = 0
@@ -681,6 +684,35 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 		m.event(now, Event{Kind: EventHandoverTimeout, Unit: target,
 			Reason: fmt.Sprintf("unit %d not ready after %v", target, m.cfg.HandoverTimeout)})
 		m.yieldSince = now
+	}
+}
+
+// reannounce sets out.ReAnnounce when a split brain this primary won has
+// ended: every other claimant it heard has stood down, or a unit it never
+// heard claim the role advertises that it stood down for it.
+func (m *Machine) reannounce(now time.Time, out *Output) {
+	again := m.inSplit
+	m.inSplit = false
+	for u := range m.acked {
+		if p := m.peer(u); p == nil || !p.c.Yield || p.c.Peer != m.cfg.Unit {
+			delete(m.acked, u)
+		}
+	}
+	for _, c := range m.view[1:] {
+		if !c.Yield || c.Peer != m.cfg.Unit || c.Role == Primary || c.Unit == m.takenFrom || m.acked[c.Unit] {
+			continue
+		}
+		m.acked[c.Unit] = true
+		if !again {
+			m.counters.SplitBrains++
+			m.event(now, Event{Kind: EventSplitBrain, Unit: c.Unit,
+				Reason: fmt.Sprintf("split brain: unit %d stood down for this unit", c.Unit)})
+		}
+		again = true
+	}
+	if again {
+		m.counters.ReAnnounces++
+		out.ReAnnounce = true
 	}
 }
 
@@ -760,6 +792,7 @@ func (m *Machine) setRole(now time.Time, out *Output, to Role, reason string) {
 	case Primary:
 		m.reclaim = false
 		m.handedTo = 0
+		m.takenFrom = 0
 		m.ready = 0
 		m.lostPrimary = 0
 	case Secondary:

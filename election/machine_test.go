@@ -404,3 +404,32 @@ func TestEventsAndLogging(t *testing.T) {
 	require.Contains(t, buf.String(), `from=initial to=primary reason="no primary: unit 1 selected: only candidate"`)
 	require.Equal(t, uint64(1), b.m(1).Counters().RoleChanges)
 }
+
+// TestSplitBrainLoserSeenOnlyAsStoodDown: the winner of a split brain may
+// never hear the loser claim the role (the loser heard it first and stood
+// down at once). The loser advertises whom it stood down for, and the winner
+// re-announces all the same, once.
+func TestSplitBrainLoserSeenOnlyAsStoodDown(t *testing.T) {
+	b := settled(t, DefaultConfig(1), DefaultConfig(2))
+	b.lose(1, 2)
+	b.step(5 * time.Second)
+	require.Equal(t, map[uint16]Role{1: Primary, 2: Primary}, b.roles())
+	// Unit 2 hears unit 1 first.
+	delete(b.cut, [2]uint16{1, 2})
+	b.now = b.now.Add(100 * time.Millisecond)
+	b.exchange()
+	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary}, b.roles())
+	c2 := b.m(2).Candidate(b.now)
+	require.True(t, c2.Yield)
+	require.Equal(t, uint16(1), c2.Peer)
+	// Then unit 1 hears unit 2, already standing down.
+	delete(b.cut, [2]uint16{2, 1})
+	b.now = b.now.Add(100 * time.Millisecond)
+	b.exchange()
+	out := b.outs[1][len(b.outs[1])-1]
+	require.True(t, out.ReAnnounce)
+	require.Equal(t, uint64(1), b.m(1).Counters().SplitBrains)
+	b.step(2 * time.Second)
+	require.Equal(t, uint64(1), b.m(1).Counters().ReAnnounces, "once")
+	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary}, b.roles())
+}
