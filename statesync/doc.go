@@ -1,0 +1,106 @@
+// Package statesync keeps the session (connection) table of a cluster's
+// units in step: the active unit's flow table is continuously copied to the
+// others, so that after a failover the new active unit knows which
+// connections exist and traffic continues.
+//
+// # The table
+//
+// Table holds Sessions keyed by Key (zone, protocol, original source and
+// destination). It is sharded for concurrent writers and stores compact
+// entries: about 100 bytes per session at a million sessions, against 256
+// for the kernel's own conntrack entry. Expire removes idle sessions (time
+// is an argument). Table.Upsert is for the unit that owns a session (it
+// bumps the session's Version); Table.Store is for replicas.
+//
+// # Replication
+//
+// A Sender (on the unit that owns the sessions) and a Receiver (on each
+// unit that mirrors them) are pure state machines: they take time as an
+// argument, and return datagrams to send through Output. A Driver runs them
+// over a Transport (raw Ethernet through EthernetTransport, unicast UDP
+// through UDPTransport, or the simulated segment) with a goroutine and a
+// ticker. The caller's loop with the cores:
+//
+//	s, _ := statesync.NewSender(now, &statesync.SenderConfig{Table: t, Key: key})
+//	// on every change:            s.Upsert(now, t.Upsert(sess)) / t.Delete(k); s.Delete(now, k)
+//	// every millisecond:           s.Tick(now)
+//	// on a datagram from the peer: s.Step(now, b)
+//	// after each of these:         for _, b := range s.Output(nil) { conn.WriteTo(b, peer) }
+//
+// and the same with a Receiver (Step, Tick, Output, InSync, Commit).
+//
+// Changes are records (upsert, delete) batched into datagrams of at most
+// the configured MTU. Datagrams are numbered per stream; the receiver
+// applies them in order, buffers what arrives beyond a gap, acknowledges
+// cumulatively and asks for missing ranges; the sender keeps a bounded
+// window of unacknowledged datagrams and resends from it, and probes when
+// acknowledgements stop, so a lost tail is noticed. When it cannot continue
+// the stream (the window overflowed, a gap cannot be filled because the
+// receiver restarted, a datagram cannot be decoded, or the receiver asks)
+// it starts a new stream with a full resync: loudly, with a counter
+// (SenderStats.Resyncs), a Warn log and an EventResync; never a silent
+// stall.
+//
+// A stream starts with a bulk sync: the sender walks its table, paced by
+// the window, while changes keep flowing in the same stream; progress is
+// reported as sent/total (Sender.Progress, Receiver.Progress, events), and
+// a bulk sync that runs past SenderConfig.BulkTimeout is reported. The
+// receiver marks what it receives; at the end of the bulk sync it removes
+// the entries the sender no longer has. Receiver.InSync (and EventInSync)
+// says the receiver holds the sender's whole table: the bulk sync of the
+// current stream completed and the sender was heard recently. The election
+// uses it to decide whether a standby can take over with sessions intact.
+//
+// # Commit at takeover
+//
+// Receiver.Commit (Driver.Commit) applies everything received, including
+// datagrams waiting beyond a gap that can no longer be filled, and returns.
+// The ordering contract: when the election makes this unit primary, the
+// caller calls Commit first and brings the virtual addresses up (and
+// announces them) only after Commit returns, so no packet of a known
+// session reaches this unit before the session is in its table.
+//
+// # Wire format (version 1)
+//
+// Every datagram starts with a 24-byte header (big-endian):
+//
+//	offset size field
+//	0      2    magic "hs"
+//	2      1    version (1)
+//	3      1    type: 1 data, 2 ack, 3 probe
+//	4      1    flags: bit 0 authenticated
+//	5      1    key ID
+//	6      2    length of the whole datagram (Ethernet padding is ignored)
+//	8      8    epoch: the stream (data, probe) or the receiver's control stream (ack)
+//	16     8    sequence number: data from 1; ack and probe have their own counter
+//
+// A data payload is a sequence of records (see Record for their encoding:
+// upsert, delete, bulk-begin, bulk-end; an IPv4 upsert without NAT is 54
+// bytes, so a 1500-byte datagram carries 27). An ack payload is the stream
+// epoch, the cumulative acknowledgement, a need-resync flag and up to 32
+// missing ranges (see Ack). A probe payload is the highest sequence number
+// sent (see Probe). With a key, the datagram ends with the first 16 bytes
+// of HMAC-SHA256 over everything before them; receivers compare in
+// constant time and drop datagrams without a valid tag. Replays are
+// rejected by epoch (a stream's epoch only grows; by default it is the
+// sender's start time in nanoseconds) and sequence number. A datagram of
+// another version is dropped with an error wrapping ErrVersion and counted.
+// On raw Ethernet the EtherType is 0xC14C (EtherType), next to the
+// heartbeats' 0xC14B.
+//
+// # Bad input
+//
+// Malformed, truncated, forged, replayed and foreign-version datagrams are
+// counted (SenderStats, ReceiverStats) and dropped. A data datagram is
+// decoded whole before any record is applied, so a batch is never half
+// applied.
+//
+// # Active-active
+//
+// Schedule assigns each session an owning unit by weighted rendezvous
+// hashing, moving as few sessions as possible when units join or leave.
+// Every unit holds the whole table: each runs a Sender to every other unit
+// for the sessions it owns (SenderConfig.Filter selects them for bulk
+// syncs) and a Receiver from every other unit, each Receiver with its own
+// ReceiverConfig.Origin.
+package statesync
