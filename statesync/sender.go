@@ -235,6 +235,9 @@ func (s *Sender) startDatagram(now time.Time) bool {
 		return s.open != nil
 	}
 	slot := &s.win[s.next%w]
+	if cap(slot.b) < s.cfg.MTU {
+		slot.b = make([]byte, 0, s.cfg.MTU)
+	}
 	s.open = s.fr.begin(slot.b[:0], TypeData, s.epoch, s.next)
 	s.nrec = 0
 	return true
