@@ -105,7 +105,9 @@ type Candidate struct {
 	// failing witness; the unit ranks after every healthy unit.
 	Degraded bool
 	// Yield, with Peer, reports that the unit is handing the primary role to
-	// unit Peer (a planned handover, a preemption or a reclaim).
+	// unit Peer (a planned handover, a preemption or a reclaim) or, from a
+	// unit that is no longer primary, that it stood down for unit Peer (a
+	// handover done, or a split brain lost) in the last HandoverTimeout.
 	Yield bool
 	// Ready, with Peer, reports that the unit is ready to take the primary
 	// role from unit Peer, which is yielding to it.

@@ -148,7 +148,7 @@ func TestSimChaos(t *testing.T) {
 			c.startAll()
 			c.settle(electBound)
 			var worst time.Duration
-			for round := range 25 {
+			for round := range 15 {
 				var crashed []*simUnit
 				switch k := r.IntN(4); k {
 				case 0: // unit failures, never all of them

@@ -86,9 +86,9 @@
 // A primary hands the role over (Handover for planned maintenance, a better
 // unit with preemption, or a peer asking with Resume(now, true)) in three
 // heartbeats: it advertises Yield to the successor; the successor advertises
-// Ready; the primary steps down, still naming the successor; the successor
-// takes over when it hears no primary. No unit but the successor claims the
-// role meanwhile. If the successor does not get ready within
+// Ready; the primary steps down, still naming the successor (for
+// HandoverTimeout); the successor takes over when it hears no primary. No
+// unit but the successor claims the role meanwhile. If the successor does not get ready within
 // HandoverTimeout, the primary keeps the role and tries again.
 //
 // # Split brain
@@ -98,8 +98,10 @@
 // the split-brain order: health, then age and tenure with SplitAgeMargin
 // (the unit that had a link failure or restarted, or that went active only
 // during the partition, loses), then priority and unit ID. The loser stands
-// down; the winner gets Output.ReAnnounce once the loser has stood down, so
-// the switches learn its ports again. The outcome depends only on the
+// down and names the winner for HandoverTimeout; the winner gets
+// Output.ReAnnounce once the loser has stood down (even if the loser heard
+// the winner first and the winner never heard it claim), so the switches
+// learn its ports again. The outcome depends only on the
 // candidates, so it is the same every time. An optional Witness (for
 // example "can I reach the gateway?") keeps a unit that fails it from going
 // active, so a two-unit partition need not mean two actives.

@@ -15,6 +15,8 @@ func TestDriver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var wg sync.WaitGroup
 		done := make(chan struct{})
+		stop := sync.OnceFunc(func() { close(done); wg.Wait() })
+		defer stop() // also when a require fails, so the bubble can end
 		wires := [2]chan []byte{make(chan []byte, 64), make(chan []byte, 64)}
 		var ds [2]*Driver
 		var mu sync.Mutex
@@ -72,10 +74,10 @@ func TestDriver(t *testing.T) {
 		require.Equal(t, Secondary, ds[0].Role())
 		require.Equal(t, Primary, ds[1].Role())
 		require.Equal(t, uint64(1), ds[0].Counters().Handovers)
+		time.Sleep(time.Second) // the old primary names its successor for HandoverTimeout
 		require.Equal(t, Candidate{Unit: 1, Role: Secondary, Priority: 128, Monitored: 1, InSync: true,
-			Age: 3 * time.Second, Tenure: ds[0].Candidate().Tenure, Maintenance: true}, ds[0].Candidate())
-		close(done)
-		wg.Wait()
+			Age: 4 * time.Second, Tenure: ds[0].Candidate().Tenure, Maintenance: true}, ds[0].Candidate())
+		stop()
 		for _, d := range ds {
 			d.Close()
 		}
