@@ -74,7 +74,7 @@ func gone(err error) bool {
 // refuses while the interface is up (EBUSY) gets it down, changed and up.
 func setLinkMAC(c *rtnetlink.Conn, idx uint32, up bool, mac net.HardwareAddr) error {
 	set := func() error {
-		return c.Link.Set(&rtnetlink.LinkMessage{
+		return setAddress(c, &rtnetlink.LinkMessage{
 			Family:     unix.AF_UNSPEC,
 			Index:      idx,
 			Attributes: &rtnetlink.LinkAttributes{Address: mac},
@@ -93,6 +93,10 @@ func setLinkMAC(c *rtnetlink.Conn, idx uint32, up bool, mac net.HardwareAddr) er
 	}
 	return err
 }
+
+// setAddress sends a link message that changes an interface's MAC. Tests
+// replace it to emulate drivers that refuse to change a running interface.
+var setAddress = func(c *rtnetlink.Conn, m *rtnetlink.LinkMessage) error { return c.Link.Set(m) }
 
 // setLinkUp sets or clears IFF_UP on the interface with index idx.
 func setLinkUp(c *rtnetlink.Conn, idx uint32, up bool) error {
