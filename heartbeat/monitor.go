@@ -228,6 +228,8 @@ type link struct {
 	peerOK    bool
 	peerSent  int
 	unanswerd int
+	rounds    int
+	waiting   bool // the window ended without conclusive evidence
 }
 
 // NewMonitor returns a Monitor for the given critical interfaces (their Conn
@@ -323,7 +325,9 @@ func (m *Monitor) Next() time.Time {
 				early(l.lastRx.Add(m.missSpan()))
 			case Suspect:
 				early(l.nextProbe)
-				early(l.suspectAt.Add(m.cfg.ProbeWindow))
+				if !l.waiting {
+					early(l.suspectAt.Add(m.cfg.ProbeWindow))
+				}
 			}
 		}
 	}
@@ -414,7 +418,9 @@ func (m *Monitor) tickPeer(now time.Time, p *peer, out *Output) {
 		if l.state != Suspect {
 			continue
 		}
-		for !now.Before(l.nextProbe) && l.nextProbe.Before(end(l)) {
+		// Strict mode probes within the window only; early mode goes on
+		// probing while it waits for conclusive evidence.
+		for !now.Before(l.nextProbe) && (m.cfg.Mode == ModeEarly || l.nextProbe.Before(end(l))) {
 			if l.peerSent > 0 && !l.peerOK {
 				l.unanswerd++
 			}
@@ -435,7 +441,8 @@ func (m *Monitor) suspect(now time.Time, p *peer, i int, out *Output) {
 	l.suspectAt = now
 	l.nextProbe = now.Add(m.cfg.ProbeInterval)
 	l.localOK, l.peerOK = false, false
-	l.peerSent, l.unanswerd = 0, 0
+	l.peerSent, l.unanswerd, l.rounds = 0, 0, 0
+	l.waiting = false
 	l.targets = l.targets[:0]
 	var nerr error
 	if m.cfg.Neighbours != nil {
@@ -466,6 +473,7 @@ func (m *Monitor) suspect(now time.Time, p *peer, i int, out *Output) {
 
 func (m *Monitor) probeRound(p *peer, i int, out *Output) {
 	l := p.links[i]
+	l.rounds++
 	name := m.ports[i].name
 	if !l.localOK {
 		for _, t := range l.targets {
@@ -492,23 +500,61 @@ func silent(p *peer) bool {
 	return true
 }
 
+// maxExtension bounds, in probe windows, how long ModeEarly waits past the
+// window for conclusive evidence on a lossy link.
+const maxExtension = 10
+
+// windowVerdict reaches l's verdict once its probe window has ended. In
+// ModeStrict it always does (the seed's schedule). In ModeEarly it does when
+// the evidence is conclusive for the link's recent loss: the chance that loss
+// alone explains it is at most falseVerdictBudget; otherwise it waits,
+// probing on, at most maxExtension windows.
 func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 	l := p.links[i]
-	w := m.cfg.ProbeWindow
+	w := now.Sub(l.suspectAt).Round(time.Millisecond)
+	var (
+		s      State
+		reason string
+		// Per probe round, the chance that loss alone explains the round.
+		roundFail float64 = 1
+		rounds    int
+	)
+	pl := m.loss(l)
+	q := 1 - (1-pl)*(1-pl)
 	switch {
 	case len(l.targets) == 0 && !l.addr.IsValid():
-		m.verdict(now, p, i, LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the seed's rule: a local fault)", out)
+		s, reason = LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the seed's rule: a local fault)"
 	case !l.localOK:
-		m.verdict(now, p, i, LocalFault, fmt.Sprintf("no reply from %d probed neighbours within %v", len(l.targets)+btoi(l.addr.IsValid()), w), out)
+		n := len(l.targets)
+		if l.addr.IsValid() {
+			n += probeBurst
+		}
+		s, reason = LocalFault, fmt.Sprintf("no reply from %d probed neighbours within %v", len(l.targets)+btoi(l.addr.IsValid()), w)
+		roundFail, rounds = math.Pow(q, float64(n)), l.rounds
 	case silent(p):
-		reason := "silent on every interface; neighbours answer here"
+		s, reason = PeerDown, "silent on every interface; neighbours answer here"
 		if l.peerOK {
 			reason += " and so does the peer's address (its heartbeats stopped)"
+		} else {
+			roundFail, rounds = math.Pow(q, probeBurst), l.unanswerd
 		}
-		m.verdict(now, p, i, PeerDown, reason, out)
 	default:
-		m.verdict(now, p, i, PeerFault, "neighbours answer but no heartbeats arrive here, while they do on another interface", out)
+		s, reason = PeerFault, "neighbours answer but no heartbeats arrive here, while they do on another interface"
 	}
+	if m.cfg.Mode == ModeEarly && l.loss.n > 0 {
+		h := float64(now.Sub(l.lastRx) / m.cfg.Interval)
+		chance := math.Pow(pl, h) * math.Pow(roundFail, float64(rounds))
+		if chance > falseVerdictBudget {
+			if now.Before(l.suspectAt.Add((1 + maxExtension) * m.cfg.ProbeWindow)) {
+				l.waiting = true // decided again at each probe round
+				return
+			}
+			reason += fmt.Sprintf(" (inconclusive at %.1f%% loss after %v)", 100*pl, w)
+		} else if w > m.cfg.ProbeWindow {
+			reason += fmt.Sprintf(" (after %v at %.1f%% loss)", w, 100*pl)
+		}
+	}
+	m.verdict(now, p, i, s, reason, out)
 }
 
 // early declares p down before the window ends when, in ModeEarly, p is
@@ -552,6 +598,22 @@ const probeBurst = 3
 // seconds rather than after lossWindowLen frames.
 const shortWindow = 64
 
+// loss returns the loss estimate of l used for verdicts: the larger of an
+// upper bound over the long window and the share lost in the short one; 1
+// without history.
+func (m *Monitor) loss(l *link) float64 {
+	n := float64(l.loss.n)
+	if n == 0 {
+		return 1
+	}
+	ph := float64(l.loss.n-l.loss.recv) / n
+	p := ph + 2*math.Sqrt(ph*(1-ph)/n) + 1/n
+	if ns := min(l.loss.n, shortWindow); ns > 0 {
+		p = max(p, float64(l.loss.missedLast(ns))/float64(ns))
+	}
+	return min(p, 1)
+}
+
 // probesNeeded returns how many unanswered probe rounds to the peer an early
 // verdict needs on l, given the loss l showed recently, or MaxInt when the
 // window would end first.
@@ -563,20 +625,15 @@ const shortWindow = 64
 // round all probeBurst probes or their replies lost; K is the smallest count
 // for which that probability is at most falseVerdictBudget.
 func (m *Monitor) probesNeeded(l *link) int {
-	n := float64(l.loss.n)
-	if n == 0 {
+	if l.loss.n == 0 {
 		return math.MaxInt
 	}
-	ph := float64(l.loss.n-l.loss.recv) / n
-	p := ph + 2*math.Sqrt(ph*(1-ph)/n) + 1/n
-	if ns := min(l.loss.n, shortWindow); ns > 0 {
-		p = max(p, float64(l.loss.missedLast(ns))/float64(ns))
-	}
+	p := m.loss(l)
 	if p >= 1 {
 		return math.MaxInt
 	}
 	round := math.Pow(1-(1-p)*(1-p), probeBurst)
-	for k := 1; time.Duration(k)*m.cfg.ProbeInterval < m.cfg.ProbeWindow; k++ {
+	for k := 1; time.Duration(k)*m.cfg.ProbeInterval < (1+maxExtension)*m.cfg.ProbeWindow; k++ {
 		hb := m.cfg.Misses + int(time.Duration(k)*m.cfg.ProbeInterval/m.cfg.Interval)
 		if math.Pow(p, float64(hb))*math.Pow(round, float64(k)) <= falseVerdictBudget {
 			return k

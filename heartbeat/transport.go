@@ -2,7 +2,6 @@ package heartbeat
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -42,10 +41,6 @@ type NeighbourSource interface {
 
 // ethernetHeaderLen is the length of an untagged Ethernet II header.
 const ethernetHeaderLen = 14
-
-// errNotEthernet is wrapped by errors about frames that are not Ethernet
-// frames of the expected EtherType.
-var errNotEthernet = errors.New("not a heartbeat Ethernet frame")
 
 // NewEthernetConn returns a Conn over pc, a net.PacketConn that carries whole
 // Ethernet frames (an AF_PACKET SOCK_RAW socket or a simulated segment port).

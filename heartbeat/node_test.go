@@ -1,0 +1,210 @@
+package heartbeat
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hakit/hakit/internal/simnet"
+	"github.com/stretchr/testify/require"
+)
+
+// simUnit is one unit on a simulated segment: a port for heartbeats and a
+// port for ARP (its "kernel": it probes and answers for the unit's address).
+type simUnit struct {
+	node *Node
+	hb   *simnet.Port
+	arp  *simnet.Port
+	mu   sync.Mutex
+	reps []Report
+}
+
+func (u *simUnit) reports() []Report {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]Report(nil), u.reps...)
+}
+
+func (u *simUnit) verdicts() []Report {
+	var out []Report
+	for _, r := range u.reports() {
+		if r.State.Verdict() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func mac(a, b byte) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, a, b} }
+
+// simNeighbour attaches a host at addr that answers ARP requests.
+func simNeighbour(t *testing.T, seg *simnet.Segment, name string, hw net.HardwareAddr, addr netip.Addr) *simnet.Port {
+	t.Helper()
+	p := seg.Attach(name, hw)
+	pr, err := NewPacketProber(p, hw, addr)
+	require.NoError(t, err)
+	go func() {
+		for {
+			if _, err := pr.ReadReply(); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { pr.Close() })
+	return p
+}
+
+func simNode(t *testing.T, seg *simnet.Segment, cfg Config, id uint16, neigh NeighbourSource) *simUnit {
+	t.Helper()
+	u := &simUnit{}
+	u.hb = seg.Attach(fmt.Sprintf("hb%d", id), mac(1, byte(id)))
+	u.arp = seg.Attach(fmt.Sprintf("arp%d", id), mac(2, byte(id)))
+	addr := netip.AddrFrom4([4]byte{198, 18, 0, byte(id)})
+	pr, err := NewPacketProber(u.arp, mac(2, byte(id)), addr)
+	require.NoError(t, err)
+	cfg.UnitID = id
+	cfg.Neighbours = neigh
+	cfg.OnReport = func(r Report) {
+		u.mu.Lock()
+		u.reps = append(u.reps, r)
+		u.mu.Unlock()
+	}
+	n, err := NewNode(&cfg, Interface{Name: "eth0", Addr: addr, Conn: NewEthernetConn(u.hb, cfg.EtherType), Prober: pr})
+	require.NoError(t, err)
+	u.node = n
+	t.Cleanup(func() { n.Close() })
+	return u
+}
+
+func simPair(t *testing.T, cfg Config) (a, b *simUnit, seg *simnet.Segment, router *simnet.Port) {
+	t.Helper()
+	seg = simnet.New(&simnet.Config{Seed: 1})
+	gw := netip.MustParseAddr("198.18.0.254")
+	router = simNeighbour(t, seg, "router", mac(3, 254), gw)
+	ns := staticNeighbours{"eth0": {gw}}
+	if cfg.EtherType == 0 {
+		cfg.EtherType = DefaultEtherType
+	}
+	a = simNode(t, seg, cfg, 1, ns)
+	b = simNode(t, seg, cfg, 2, ns)
+	require.NoError(t, a.node.Start())
+	require.NoError(t, b.node.Start())
+	return a, b, seg, router
+}
+
+func TestNodeDetectsDeadPeer(t *testing.T) {
+	tests := []struct {
+		mode    Mode
+		verdict time.Duration // after the last heartbeat
+	}{
+		{ModeStrict, 800 * ms},
+		{ModeEarly, 225 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := Config{ClusterID: 7, Mode: tt.mode, Keys: []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}}
+				a, b, _, _ := simPair(t, cfg)
+				time.Sleep(time.Minute)
+				require.Empty(t, a.verdicts())
+				require.Empty(t, b.verdicts())
+				// Unit 2 dies: its cables are pulled 30ms after a heartbeat.
+				time.Sleep(50 * ms) // mid-interval
+				synctest.Wait()
+				last := a.node.Peers()[0].Links[0].LastHeard
+				b.hb.Cut()
+				b.arp.Cut()
+				time.Sleep(2 * time.Second)
+				v := a.verdicts()
+				require.Len(t, v, 1)
+				require.Equal(t, PeerDown, v[0].State)
+				require.Equal(t, tt.verdict, v[0].At.Sub(last), v[0].Reason)
+				var suspect Report
+				for _, r := range a.reports() {
+					if r.State == Suspect {
+						suspect = r
+					}
+				}
+				require.Equal(t, 200*ms, suspect.At.Sub(last))
+				c := a.node.Counters()
+				require.Zero(t, c.Dropped.Auth+c.Dropped.Malformed+c.Dropped.Replay)
+				require.NotZero(t, c.Received)
+			})
+		})
+	}
+}
+
+func TestNodeLocalFault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, _, _, _ := simPair(t, Config{ClusterID: 7})
+		time.Sleep(10 * time.Second)
+		time.Sleep(50 * ms) // mid-interval
+		synctest.Wait()
+		last := a.node.Peers()[0].Links[0].LastHeard
+		a.hb.Cut()
+		a.arp.Cut()
+		time.Sleep(2 * time.Second)
+		v := a.verdicts()
+		require.Len(t, v, 1)
+		require.Equal(t, LocalFault, v[0].State)
+		require.Equal(t, 800*ms, v[0].At.Sub(last))
+	})
+}
+
+// TestNodeLossSoak is the required soak on the simulated segment: 10
+// virtual minutes, 100ms interval, 20% of frames lost (every frame crosses
+// two cables, each losing 1-sqrt(0.8)), defaults: no verdict on either unit.
+func TestNodeLossSoak(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b, _, router := simPair(t, Config{ClusterID: 7})
+		time.Sleep(time.Minute)
+		p := 1 - math.Sqrt(0.8)
+		for _, port := range []*simnet.Port{a.hb, a.arp, b.hb, b.arp, router} {
+			port.SetLoss(p)
+		}
+		before := []Counters{a.node.Counters(), b.node.Counters()}
+		time.Sleep(10 * time.Minute)
+		for i, u := range []*simUnit{a, b} {
+			c := u.node.Counters()
+			t.Logf("%+v", c)
+			require.Empty(t, u.verdicts())
+			require.NotZero(t, c.Suspicions)
+			// The peer sent as many as this unit did.
+			sent, recv := c.Sent-before[i].Sent, c.Received-before[i].Received
+			require.InDelta(t, 0.2, 1-float64(recv)/float64(sent), 0.02)
+		}
+	})
+}
+
+func TestNodeRoleAndPayload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b, _, _ := simPair(t, Config{ClusterID: 7})
+		require.NoError(t, b.node.SetRole(RolePrimary))
+		require.NoError(t, b.node.SetPayload([]byte("prio=200")))
+		require.ErrorIs(t, b.node.SetRole(0), ErrConfig)
+		require.ErrorIs(t, b.node.SetPayload(make([]byte, MaxPayload+1)), ErrTooLarge)
+		time.Sleep(time.Second)
+		ps := a.node.Peers()
+		require.Len(t, ps, 1)
+		require.Equal(t, RolePrimary, ps[0].Role)
+		require.Equal(t, []byte("prio=200"), ps[0].Payload)
+		require.Equal(t, netip.MustParseAddr("198.18.0.2"), ps[0].Links[0].Addr)
+		require.Equal(t, []string{"eth0:alive"}, states(a.node.Reports()))
+		require.Error(t, a.node.Start())
+		require.NoError(t, a.node.Close())
+		require.NoError(t, a.node.Close())
+		require.ErrorIs(t, a.node.Start(), ErrClosed)
+	})
+}
+
+func TestNewNodeErrors(t *testing.T) {
+	_, err := NewNode(nil, Interface{Name: "eth0"})
+	require.ErrorIs(t, err, ErrConfig)
+	_, err = NewNode(&Config{Misses: -1}, Interface{Name: "eth0", Conn: NewEthernetConn(nil, 1)})
+	require.ErrorIs(t, err, ErrConfig)
+}

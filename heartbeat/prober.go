@@ -1,0 +1,95 @@
+package heartbeat
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
+)
+
+// NewPacketProber returns a Prober that sends ARP requests from mac and
+// addr (an IPv4 address) on pc, a net.PacketConn carrying whole Ethernet
+// frames (an AF_PACKET socket or a simulated segment port), and reports the
+// ARP replies addressed to addr. Like a host's kernel, it also answers ARP
+// requests for addr while ReadReply runs, so that on a simulated segment the
+// unit answers its peer's probes. It sends no neighbour solicitations:
+// probing an IPv6 target returns an error. The Prober owns pc: Close closes
+// it.
+func NewPacketProber(pc net.PacketConn, mac net.HardwareAddr, addr netip.Addr) (Prober, error) {
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("heartbeat: prober MAC %v is not 6 bytes: %w", mac, ErrConfig)
+	}
+	if !addr.Is4() {
+		return nil, fmt.Errorf("heartbeat: prober address %v is not IPv4: %w", addr, ErrConfig)
+	}
+	return &packetProber{pc: pc, mac: mac, addr: addr}, nil
+}
+
+type packetProber struct {
+	pc   net.PacketConn
+	mac  net.HardwareAddr
+	addr netip.Addr
+	wmu  sync.Mutex
+}
+
+var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+func (p *packetProber) Probe(target netip.Addr) error {
+	if !target.Is4() {
+		return fmt.Errorf("heartbeat: packet prober sends ARP only, not for %v: %w", target, ErrConfig)
+	}
+	return p.send(arp.OperationRequest, broadcast, net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
+}
+
+func (p *packetProber) send(op arp.Operation, dst, targetHW net.HardwareAddr, target netip.Addr) error {
+	a, err := arp.NewPacket(op, p.mac, p.addr, targetHW, target)
+	if err != nil {
+		return fmt.Errorf("heartbeat: building ARP packet: %w", err)
+	}
+	pb, err := a.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("heartbeat: encoding ARP packet: %w", err)
+	}
+	f := ethernet.Frame{Destination: dst, Source: p.mac, EtherType: ethernet.EtherTypeARP, Payload: pb}
+	fb, err := f.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("heartbeat: encoding Ethernet frame: %w", err)
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_, err = p.pc.WriteTo(fb, &packet.Addr{HardwareAddr: dst})
+	return err
+}
+
+func (p *packetProber) ReadReply() (netip.Addr, error) {
+	buf := make([]byte, 1514)
+	for {
+		n, _, err := p.pc.ReadFrom(buf)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		var f ethernet.Frame
+		if err := f.UnmarshalBinary(buf[:n]); err != nil || f.EtherType != ethernet.EtherTypeARP {
+			continue
+		}
+		var a arp.Packet
+		if err := a.UnmarshalBinary(f.Payload); err != nil || a.TargetIP != p.addr {
+			continue
+		}
+		switch a.Operation {
+		case arp.OperationReply:
+			return a.SenderIP, nil
+		case arp.OperationRequest:
+			if err := p.send(arp.OperationReply, a.SenderHardwareAddr, a.SenderHardwareAddr, a.SenderIP); err != nil && errors.Is(err, net.ErrClosed) {
+				return netip.Addr{}, err
+			}
+		}
+	}
+}
+
+func (p *packetProber) Close() error { return p.pc.Close() }
