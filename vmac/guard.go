@@ -125,22 +125,10 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	g := &Guard{
 		cluster: cfg.ClusterID,
 		self:    cfg.Self,
-		members: make(map[uint32]map[[6]byte]bool, len(cfg.Members)),
 		vmacs:   make(map[[6]byte]bool, len(cfg.VirtualMACs)),
 	}
-	if _, ok := cfg.Members[cfg.Self]; !ok {
-		return nil, fmt.Errorf("vmac: guard: self unit %d is not a member: %w", cfg.Self, ErrInvalid)
-	}
-	for unit, macs := range cfg.Members {
-		set := make(map[[6]byte]bool, len(macs))
-		for _, m := range macs {
-			k, ok := key(m)
-			if !ok || m[0]&1 != 0 {
-				return nil, fmt.Errorf("vmac: guard: unit %d source MAC %q: %w", unit, m, ErrInvalid)
-			}
-			set[k] = true
-		}
-		g.members[unit] = set
+	if err := g.SetMembers(cfg.Members); err != nil {
+		return nil, err
 	}
 	for _, m := range cfg.VirtualMACs {
 		if err := checkUnicastMAC(m); err != nil {
@@ -150,6 +138,29 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		g.vmacs[k] = true
 	}
 	return g, nil
+}
+
+// SetMembers replaces the membership (see GuardConfig.Members), for
+// clusters whose units join and leave. It must still include our own unit;
+// on error the membership is unchanged.
+func (g *Guard) SetMembers(members map[uint32][]net.HardwareAddr) error {
+	if _, ok := members[g.self]; !ok {
+		return fmt.Errorf("vmac: guard: self unit %d is not a member: %w", g.self, ErrInvalid)
+	}
+	next := make(map[uint32]map[[6]byte]bool, len(members))
+	for unit, macs := range members {
+		set := make(map[[6]byte]bool, len(macs))
+		for _, m := range macs {
+			k, ok := key(m)
+			if !ok || m[0]&1 != 0 {
+				return fmt.Errorf("vmac: guard: unit %d source MAC %q: %w", unit, m, ErrInvalid)
+			}
+			set[k] = true
+		}
+		next[unit] = set
+	}
+	g.members = next
+	return nil
 }
 
 // SetHolding tells the Guard whether this unit currently carries the

@@ -159,3 +159,20 @@ func TestCollisionKindString(t *testing.T) {
 	require.Equal(t, "foreign-unit", ForeignUnit.String())
 	require.Equal(t, "CollisionKind(0)", CollisionKind(0).String())
 }
+
+func TestGuardSetMembers(t *testing.T) {
+	g := newTestGuard(t)
+	newcomer := mustMAC(t, "02:00:00:00:04:01")
+	require.ErrorIs(t, g.CheckHeartbeat("eth0", 5, 4, newcomer), ErrCollision)
+
+	// Unit 4 joins.
+	require.NoError(t, g.SetMembers(map[uint32][]net.HardwareAddr{1: nil, 2: nil, 4: {newcomer}}))
+	require.NoError(t, g.CheckHeartbeat("eth0", 5, 4, newcomer))
+	require.ErrorIs(t, g.CheckHeartbeat("eth0", 5, 3, newcomer), ErrCollision, "unit 3 left")
+
+	// Bad updates change nothing.
+	require.ErrorIs(t, g.SetMembers(map[uint32][]net.HardwareAddr{2: nil}), ErrInvalid, "without self")
+	require.ErrorIs(t, g.SetMembers(map[uint32][]net.HardwareAddr{1: nil, 7: {{1}}}), ErrInvalid)
+	require.NoError(t, g.CheckHeartbeat("eth0", 5, 4, newcomer))
+	require.ErrorIs(t, g.CheckHeartbeat("eth0", 5, 7, newcomer), ErrCollision)
+}

@@ -43,6 +43,13 @@ func (m *Monitor) SetHolding(holding bool) {
 	m.mu.Unlock()
 }
 
+// SetMembers is Guard.SetMembers.
+func (m *Monitor) SetMembers(members map[uint32][]net.HardwareAddr) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.g.SetMembers(members)
+}
+
 // CheckHeartbeat is Guard.CheckHeartbeat, reporting a collision too.
 func (m *Monitor) CheckHeartbeat(ifname string, clusterID, unitID uint32, src net.HardwareAddr) error {
 	m.mu.Lock()
