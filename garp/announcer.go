@@ -34,8 +34,10 @@ type Move struct {
 	Interface string
 	// MAC is the hardware address the addresses now answer at: the
 	// cluster's virtual MAC, or the interface's own MAC when the addresses
-	// move between units with different MACs. It is required when Addrs is
-	// not empty; for ARP it must be a unicast 6-byte MAC.
+	// move between units with different MACs. The Speaker requires a
+	// unicast 6-byte MAC when Addrs is not empty, and announces one Move
+	// per interface and MAC: announcing again replaces the addresses.
+	// Cloud announcers may ignore it.
 	MAC net.HardwareAddr
 	// Addrs are the virtual addresses, IPv4 and IPv6.
 	Addrs []netip.Addr

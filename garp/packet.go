@@ -43,6 +43,7 @@ const (
 	Learn
 )
 
+// String returns the kind's name, as "garp-request".
 func (k Kind) String() string {
 	switch k {
 	case GARPRequest:

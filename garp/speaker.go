@@ -41,6 +41,7 @@ const (
 	BothForms
 )
 
+// String returns the form's name, as "request form".
 func (f ARPForm) String() string {
 	switch f {
 	case RequestForm:
