@@ -66,6 +66,24 @@ func TestSimPrimaryFails(t *testing.T) {
 	require.Equal(t, roleChange{at: ch[0].at, unit: 1, from: Initial, to: Secondary, reason: "unit 2 is primary"}, ch[0])
 }
 
+// TestSimPrimaryRestartsQuickly: the primary restarts faster than its peers
+// can declare it lost. Its first heartbeat says it is starting, and the
+// others elect among themselves at once rather than wait for it.
+func TestSimPrimaryRestartsQuickly(t *testing.T) {
+	c := newSimCluster(t, 3, 1, nil)
+	c.startAll()
+	c.settle(electBound)
+	c.run(time.Second, nil)
+	c.unit(1).crash()
+	c.unit(1).start()
+	took := c.settle(c.config(1).Interval + 2*latency)
+	require.Equal(t, []uint16{2}, c.primaries())
+	t.Logf("new primary %v after the restart", took)
+	c.run(5*time.Second, nil)
+	require.Equal(t, []uint16{2}, c.primaries())
+	require.Equal(t, Secondary, c.unit(1).role())
+}
+
 func TestSimSecondaryFailsChangesNobody(t *testing.T) {
 	c := newSimCluster(t, 3, 1, nil)
 	c.startAll()

@@ -227,6 +227,7 @@ type Machine struct {
 
 	peers []peer // sorted by unit
 	view  []Candidate
+	elect []Candidate // scratch: the view without starting units
 	ids   []int
 
 	lastAdv  Candidate
@@ -559,7 +560,19 @@ func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) 
 			}
 		}
 	}
-	s := m.fallback(now, m.noPrimary).Select(m.view)
+	// Units still starting are not elected while running units are present,
+	// so a unit that restarts does not hold up the election among the others.
+	running := m.elect[:0]
+	for _, c := range m.view {
+		if c.Role != Initial {
+			running = append(running, c)
+		}
+	}
+	m.elect = running
+	if len(running) == 0 {
+		running = m.view
+	}
+	s := m.fallback(now, m.noPrimary).Select(running)
 	why = "no primary: "
 	switch {
 	case m.lostPrimary != 0:
