@@ -42,7 +42,8 @@
 // calling thread, so it acts in that thread's network namespace. Each
 // returns a *Handle whose Release undoes exactly what the call changed, and
 // a call that fails part way undoes its own earlier steps before returning:
-// nothing is left half-applied. On other platforms they return an error
+// nothing is left half-applied. RemoveMacvlan clears a child left behind by
+// a unit that crashed while primary. On other platforms they return an error
 // wrapping ErrNotSupported.
 //
 // Apply composes them: it applies a list of Takeover values (per interface:
