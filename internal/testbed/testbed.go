@@ -143,7 +143,7 @@ func Open(name string) (*Bed, error) {
 }
 
 func newBed(name string) *Bed {
-	sweepOnce.Do(sweepStale)
+	sweepOnce.Do(func() { sweep(time.Minute) })
 	return &Bed{
 		name:    name,
 		hosts:   make(map[string]*Host),
@@ -1055,11 +1055,11 @@ var sweepOnce sync.Once
 // creating process's ID.
 var staleName = regexp.MustCompile(`^` + nsPrefix + `(\d+)-\d+-`)
 
-// sweepStale deletes the namespaces left behind by test processes that
-// were killed before their cleanup could run (a go test timeout, SIGKILL):
-// those whose creating process no longer exists and that are older than a
-// minute.
-func sweepStale() {
+// sweep deletes the namespaces left behind by test processes that were
+// killed before their cleanup could run (a go test timeout, SIGKILL):
+// those whose creating process no longer exists and that are older than
+// minAge.
+func sweep(minAge time.Duration) {
 	entries, err := os.ReadDir(netnsDir)
 	if err != nil {
 		return
@@ -1077,7 +1077,7 @@ func sweepStale() {
 			continue
 		}
 		info, err := e.Info()
-		if err != nil || time.Since(info.ModTime()) < time.Minute {
+		if err != nil || time.Since(info.ModTime()) < minAge {
 			continue
 		}
 		_ = deleteNamespace(e.Name())
