@@ -83,6 +83,9 @@ func (t *Takeover) check() error {
 		if err := checkVIP(p.Addr()); err != nil {
 			return err
 		}
+		if err := checkHost(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

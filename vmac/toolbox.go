@@ -182,6 +182,9 @@ func AddPrefixes(ifname string, prefixes ...netip.Prefix) (*Handle, error) {
 		if err := checkVIP(p.Addr()); err != nil {
 			return nil, err
 		}
+		if err := checkHost(p); err != nil {
+			return nil, err
+		}
 	}
 	return addVIPs(ifname, nil, prefixes)
 }
@@ -214,6 +217,22 @@ func checkVIP(a netip.Addr) error {
 		return fmt.Errorf("vmac: virtual IP %v: %w", a, ErrInvalid)
 	case a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return fmt.Errorf("vmac: virtual IP %v: %w", a, ErrInvalid)
+	}
+	return nil
+}
+
+// checkHost refuses an IPv4 address that is the network or broadcast
+// address of its own prefix (p.Bits() below 31): no host may use those.
+func checkHost(p netip.Prefix) error {
+	a := p.Addr()
+	if !a.Is4() || p.Bits() >= 31 {
+		return nil
+	}
+	b := a.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	host := ^uint32(0) >> p.Bits()
+	if v&host == 0 || v&host == host {
+		return fmt.Errorf("vmac: virtual IP %v is the network or broadcast address of its subnet: %w", p, ErrInvalid)
 	}
 	return nil
 }

@@ -351,6 +351,9 @@ func addVIPs(ifname string, vips []netip.Addr, prefixes []netip.Prefix) (*Handle
 			if !ok {
 				return fmt.Errorf("vmac: virtual IP %v on %q: %w", a, ifname, ErrNoSubnet)
 			}
+			if err := checkHost(p); err != nil {
+				return err
+			}
 			want = append(want, p)
 		}
 		want = append(want, prefixes...)
@@ -437,6 +440,9 @@ func resolveVIPs(ifname string, vips []netip.Addr) ([]netip.Prefix, error) {
 			p, ok := subnetFor(have, a)
 			if !ok {
 				return fmt.Errorf("vmac: virtual IP %v on %q: %w", a, ifname, ErrNoSubnet)
+			}
+			if err := checkHost(p); err != nil {
+				return err
 			}
 			out = append(out, p)
 		}

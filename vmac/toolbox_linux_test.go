@@ -356,6 +356,13 @@ func TestToolboxBadInput(t *testing.T) {
 		}
 		_, err = vmac.AddPrefixes("eth0", netip.Prefix{})
 		require.ErrorIs(t, err, vmac.ErrInvalid)
+		// The subnet's network and broadcast addresses are no host's.
+		for _, bad := range []string{"198.18.0.0", "198.18.0.255"} {
+			_, err = vmac.AddVIPs("eth0", netip.MustParseAddr(bad))
+			require.ErrorIs(t, err, vmac.ErrInvalid, bad)
+		}
+		_, err = vmac.AddPrefixes("eth0", netip.MustParsePrefix("198.18.5.255/24"))
+		require.ErrorIs(t, err, vmac.ErrInvalid)
 		return nil
 	})
 	// Nothing changed.
