@@ -414,3 +414,27 @@ func TestSpeakerARPForms(t *testing.T) {
 		require.Equal(t, append(tt.want, UnsolicitedNA), kinds)
 	}
 }
+
+// TestSpeakerRealClockInBubble drives the Speaker with its default (real)
+// clock inside a synctest bubble, where time is virtual and exact.
+func TestSpeakerRealClockInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var mu sync.Mutex
+		var at []time.Duration
+		conn := &countConn{write: func() {
+			mu.Lock()
+			at = append(at, time.Since(start))
+			mu.Unlock()
+		}}
+		sc := Schedule{Burst: 3, Spacing: 10 * time.Millisecond, Repeat: 1, Delay: time.Second, Refresh: time.Minute, Rate: 1000, RateBurst: 8}
+		s, err := NewSpeaker(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
+		require.NoError(t, err)
+		require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4}}))
+		time.Sleep(2*time.Minute + 1500*time.Millisecond)
+		s.Stop()
+		synctest.Wait()
+		ms := time.Millisecond
+		require.Equal(t, []time.Duration{0, 10 * ms, 20 * ms, time.Second, time.Minute + time.Second, 2*time.Minute + time.Second}, at)
+	})
+}
