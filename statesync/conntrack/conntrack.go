@@ -97,7 +97,7 @@ type FollowerStats struct {
 type InjectorStats struct {
 	Created     uint64 // entries created in the kernel
 	Updated     uint64 // existing entries updated
-	InjectedNAT uint64 // of those, sessions with a NAT mapping (not translated, see the package doc)
+	InjectedNAT uint64 // of those, sessions created or updated with NAT bindings
 	Deleted     uint64 // entries deleted
 	Expired     uint64 // sessions skipped because their deadline passed
 	Skipped     uint64 // sessions that cannot be converted

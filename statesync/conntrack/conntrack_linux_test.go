@@ -72,18 +72,22 @@ func TestInjectKernel(t *testing.T) {
 		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40002"), Dst: ap("198.18.2.2:80")},
 			ReplySrc: ap("198.18.2.2:80"), ReplyDst: ap("198.18.2.1:61000"),
 			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusSrcNAT | ct.StatusAssured | ct.StatusSeenReply), Expires: exp},
+		// Destination NAT: a virtual address forwarded to a real server.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40004"), Dst: ap("198.18.2.100:80")},
+			ReplySrc: ap("198.18.2.3:8080"), ReplyDst: ap("198.18.1.2:40004"),
+			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusDstNAT | ct.StatusAssured | ct.StatusSeenReply), Expires: exp},
 		// Counted and skipped.
 		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40003"), Dst: ap("198.18.2.2:80")}, Expires: 1},
 		{Key: statesync.Key{Proto: 47, Src: ap("198.18.1.2:0"), Dst: ap("198.18.2.2:0")}, Expires: exp},
 	}
 	n, err := in.Inject(now, sessions...)
 	require.NoError(t, err)
-	require.Equal(t, 6, n)
-	require.Equal(t, InjectorStats{Created: 6, InjectedNAT: 1, Expired: 1, Skipped: 1}, in.Stats())
+	require.Equal(t, 7, n)
+	require.Equal(t, InjectorStats{Created: 7, InjectedNAT: 2, Expired: 1, Skipped: 1}, in.Stats())
 
 	got := dumpSessions(t, h)
-	require.Len(t, got, 6)
-	for _, want := range sessions[:6] {
+	require.Len(t, got, 7)
+	for _, want := range sessions[:7] {
 		s, ok := got[want.Key]
 		require.True(t, ok, "%v missing", want.Key)
 		require.Equal(t, want.State, s.State, "%v", want.Key)
@@ -92,6 +96,14 @@ func TestInjectKernel(t *testing.T) {
 		require.Equal(t, want.ReplyDst, s.ReplyDst)
 		require.InDelta(t, float64(want.Expires), float64(s.Expires), 5)
 		require.Equal(t, want.Status&uint32(creatable), s.Status&uint32(creatable))
+		// The kernel holds the NAT bindings: the NAT bit of the
+		// translation and both done bits (the other manip has a null
+		// binding) are set.
+		nat := want.Status & uint32(ct.StatusNATMask)
+		require.Equal(t, nat, s.Status&uint32(ct.StatusNATMask), "%v status %#x", want.Key, s.Status)
+		if nat != 0 {
+			require.Equal(t, uint32(ct.StatusNATDoneMask), s.Status&uint32(ct.StatusNATDoneMask), "%v status %#x", want.Key, s.Status)
+		}
 	}
 
 	// Injecting again updates: a later deadline and a new state.
@@ -123,7 +135,7 @@ func TestInjectKernel(t *testing.T) {
 	n, err = in.Commit(now, table)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
-	require.Len(t, dumpSessions(t, h), 105)
+	require.Len(t, dumpSessions(t, h), 106)
 }
 
 // TestFollowKernel needs root: a Follower dumps the entries that predate

@@ -236,3 +236,38 @@ func TestFollowerApply(t *testing.T) {
 	require.Equal(t, uint64(2), st.Destroys)
 	require.Equal(t, uint64(3), st.Skipped)
 }
+
+func TestNATBindings(t *testing.T) {
+	k := statesync.Key{Proto: 6, Src: ap("198.18.1.2:40000"), Dst: ap("198.18.2.100:80")}
+	tests := []struct {
+		name       string
+		rsrc, rdst string
+		snat, dnat netip.AddrPort
+	}{
+		{"none", "", "", netip.AddrPort{}, netip.AddrPort{}},
+		{"source", "198.18.2.100:80", "198.18.2.1:61000", ap("198.18.2.1:61000"), netip.AddrPort{}},
+		{"destination", "198.18.2.3:8080", "198.18.1.2:40000", netip.AddrPort{}, ap("198.18.2.3:8080")},
+		{"both", "198.18.2.3:8080", "198.18.2.1:61000", ap("198.18.2.1:61000"), ap("198.18.2.3:8080")},
+		{"port only", "198.18.2.100:80", "198.18.1.2:1", ap("198.18.1.2:1"), netip.AddrPort{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := statesync.Session{Key: k, Expires: uint32(now.Unix()) + 60, State: statesync.TCPStateEstablished}
+			if tt.rsrc != "" {
+				s.ReplySrc, s.ReplyDst = ap(tt.rsrc), ap(tt.rdst)
+			}
+			snat, dnat := natBindings(&s)
+			require.Equal(t, tt.snat, snat)
+			require.Equal(t, tt.dnat, dnat)
+			f, err := SessionToFlow(s, now, time.Hour)
+			require.NoError(t, err)
+			_, err = natCreateMessage(&s, f)
+			require.NoError(t, err)
+		})
+	}
+	icmp := statesync.Session{Key: statesync.Key{Proto: 1, Src: ap("198.18.1.2:4660"), Dst: ap("198.18.2.2:2048")},
+		ReplySrc: ap("198.18.2.2:4660"), ReplyDst: ap("198.18.2.1:0")}
+	snat, dnat := natBindings(&icmp)
+	require.Equal(t, ap("198.18.2.1:0"), snat)
+	require.False(t, dnat.IsValid())
+}

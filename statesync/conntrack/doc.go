@@ -54,13 +54,19 @@
 // conntrackd's injected entries do; everything else about the state
 // (established, fin-wait, …) is kept.
 //
-// NAT: the kernel accepts an entry whose reply tuple is translated, but
-// translates packets only when the entry carries a NAT binding, which
-// ctnetlink sets from CTA_NAT_SRC/CTA_NAT_DST attributes that
-// github.com/ti-mo/conntrack does not send. An injected NAT session
-// therefore lets its packets through the filter but does not rewrite them.
-// Inject counts such sessions (Stats.InjectedNAT) so that the caller can
-// see them; see the package's privileged tests for what was tried.
+// NAT: the kernel translates an entry's packets only when the entry carries
+// NAT bindings, which ctnetlink sets from CTA_NAT_SRC and CTA_NAT_DST
+// attributes that github.com/ti-mo/conntrack does not send. Inject
+// therefore creates NAT sessions with its own ctnetlink message: the
+// reversed original as the reply tuple, plus a source binding (to the
+// reply's destination) and/or a destination binding (to the reply's
+// source), from which the kernel derives the translated reply tuple and
+// sets IPS_SRC_NAT or IPS_DST_NAT and both done bits, as when the unit that
+// created it ran its NAT rules (Stats.InjectedNAT counts them). The
+// standby needs NAT hooks registered, that is a nat table like the active
+// unit's, for the kernel to apply them. An existing entry's tuples and
+// bindings cannot be changed: Inject updates only its timeout, state,
+// mark and status. ICMP sessions are mapped by address only.
 //
 // Linux only: on other systems DialFollower and DialInjector return an
 // error wrapping ErrNotSupported.

@@ -43,7 +43,15 @@ const ruleset = `table inet fw {
 	}
 }`
 
-func newFirewall(t *testing.T, bed *testbed.Bed, name string, c, s, y *testbed.Bridge) *firewall {
+// natRuleset adds source NAT: the server sees the firewall's address.
+const natRuleset = `table ip nat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "eth1" snat to 198.18.2.1
+	}
+}`
+
+func newFirewall(t *testing.T, bed *testbed.Bed, name string, c, s, y *testbed.Bridge, nat bool) *firewall {
 	t.Helper()
 	h := bed.Host(name)
 	fw := &firewall{h: h, client: bed.Link(h, c, "eth0"), server: bed.Link(h, s, "eth1"), sync: bed.Link(h, y, "eth2")}
@@ -54,8 +62,12 @@ func newFirewall(t *testing.T, bed *testbed.Bed, name string, c, s, y *testbed.B
 	h.Sysctl("net.ipv4.ip_forward", "1")
 	h.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0")
 	h.Sysctl("net.netfilter.nf_conntrack_events", "1")
+	rules := ruleset
+	if nat {
+		rules += "\n" + natRuleset
+	}
 	cmd := h.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(ruleset)
+	cmd.Stdin = strings.NewReader(rules)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "nft: %s", out)
 	return fw
@@ -92,7 +104,14 @@ func exchange(t *testing.T, from, to net.Conn, msg string, timeout time.Duration
 // control) into its kernel; the gateway (shared MAC and addresses) moves to
 // B. The first connection carries data both ways through B; the second
 // stalls, and B's policy counts its dropped segments.
-func TestFailoverKeepsTCP(t *testing.T) {
+func TestFailoverKeepsTCP(t *testing.T) { testFailover(t, false) }
+
+// TestFailoverKeepsNATedTCP needs root: TestFailoverKeepsTCP with both
+// firewalls translating the client's address to their own (source NAT):
+// B must translate the connection's packets as A did.
+func TestFailoverKeepsNATedTCP(t *testing.T) { testFailover(t, true) }
+
+func testFailover(t *testing.T, nat bool) {
 	bed := testbed.New(t)
 	cbr, sbr, ybr := bed.Bridge("c"), bed.Bridge("s"), bed.Bridge("y")
 	client, server := bed.Host("client"), bed.Host("server")
@@ -104,8 +123,8 @@ func TestFailoverKeepsTCP(t *testing.T) {
 	require.NoError(t, err)
 	_, err = server.Run("ip", "route", "add", "default", "via", gwServer.Addr().String())
 	require.NoError(t, err)
-	a := newFirewall(t, bed, "fwa", cbr, sbr, ybr)
-	b := newFirewall(t, bed, "fwb", cbr, sbr, ybr)
+	a := newFirewall(t, bed, "fwa", cbr, sbr, ybr, nat)
+	b := newFirewall(t, bed, "fwb", cbr, sbr, ybr, nat)
 	b.detach() // B is the standby: its traffic links are not plugged in
 
 	// Replication A → B over the sync bridge.
@@ -175,6 +194,12 @@ func TestFailoverKeepsTCP(t *testing.T) {
 			Dst: netip.MustParseAddrPort(c.RemoteAddr().String())}
 	}
 	k1, k2 := key(c1), key(c2)
+	seen := netip.MustParseAddrPort(s1.RemoteAddr().String()).Addr()
+	if nat {
+		require.Equal(t, gwServer.Addr(), seen, "the server sees the firewall")
+	} else {
+		require.Equal(t, clientAddr.Addr(), seen, "the server sees the client")
+	}
 
 	// B holds A's table, established connections included.
 	require.Eventually(t, func() bool {
@@ -220,4 +245,10 @@ func TestFailoverKeepsTCP(t *testing.T) {
 	got := dumpSessions(t, b.h)
 	require.Contains(t, got, k1)
 	require.NotContains(t, got, k2)
+	e1 := got[k1]
+	require.Equal(t, nat, e1.NAT(), "B's entry: %+v", e1)
+	if nat {
+		require.Equal(t, netip.MustParseAddrPort(s1.RemoteAddr().String()), got[k1].ReplyDst)
+		require.Equal(t, uint64(1), inj.Stats().InjectedNAT)
+	}
 }

@@ -6,7 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdlayher/netlink"
 	ct "github.com/ti-mo/conntrack"
+	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
 
 	"github.com/hakit/hakit/statesync"
@@ -18,6 +20,7 @@ import (
 type Injector struct {
 	cfg  Config
 	conn *ct.Conn
+	nf   *netfilter.Conn // for NAT sessions: see natCreateMessage
 
 	mu    sync.Mutex
 	stats InjectorStats
@@ -31,11 +34,16 @@ func DialInjector(cfg *Config) (*Injector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: dial: %w", err)
 	}
-	return &Injector{cfg: cfg.withDefaults(), conn: c}, nil
+	nf, err := netfilter.Dial(nil)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("conntrack: dial: %w", err)
+	}
+	return &Injector{cfg: cfg.withDefaults(), conn: c, nf: nf}, nil
 }
 
-// Close closes the socket.
-func (in *Injector) Close() error { return in.conn.Close() }
+// Close closes the sockets.
+func (in *Injector) Close() error { return errors.Join(in.conn.Close(), in.nf.Close()) }
 
 // Stats returns the counters.
 func (in *Injector) Stats() InjectorStats {
@@ -119,7 +127,14 @@ func (in *Injector) inject(now time.Time, s *statesync.Session) error {
 		in.cfg.Logger.Debug("conntrack: session skipped", "key", s.Key, "err", err)
 		return err
 	}
-	err = in.conn.Create(f)
+	if s.NAT() {
+		var msg netlink.Message
+		if msg, err = natCreateMessage(s, f); err == nil {
+			_, err = in.nf.Query(msg)
+		}
+	} else {
+		err = in.conn.Create(f)
+	}
 	if errors.Is(err, unix.EEXIST) {
 		err = in.update(f)
 		if err == nil {
@@ -143,8 +158,8 @@ func (in *Injector) inject(now time.Time, s *statesync.Session) error {
 // ASSURED (EBUSY): when the existing entry has a bit the session lacks,
 // the update is retried without the status.
 func (in *Injector) update(f ct.Flow) error {
-	// The reply tuple identifies nothing more; it must not be sent for a
-	// NATed entry whose tuples the kernel keeps.
+	// The original tuple identifies the entry; its tuples and NAT
+	// bindings cannot change.
 	f.TupleReply = ct.Tuple{}
 	err := in.conn.Update(f)
 	if errors.Is(err, unix.EBUSY) {
