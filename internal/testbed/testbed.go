@@ -304,7 +304,7 @@ func allowed(p netip.Prefix) bool {
 	if !p.IsValid() {
 		return false
 	}
-	a := p.Addr().Unmap()
+	a := p.Addr() // an IPv4-mapped IPv6 address is in neither range
 	return (testNet4.Contains(a) && p.Bits() >= testNet4.Bits()) ||
 		(testNet6.Contains(a) && p.Bits() >= testNet6.Bits())
 }
@@ -316,7 +316,11 @@ func (h *Host) Run(name string, args ...string) (string, error) {
 	if h.bed.isClosed() {
 		return "", fmt.Errorf("testbed: host %q: run %s: %w", h.name, name, ErrClosed)
 	}
-	return run("", "ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+	out, err := run("", "ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+	if err != nil {
+		return out, fmt.Errorf("testbed: host %q: %w", h.name, err)
+	}
+	return out, nil
 }
 
 // Command returns a command that runs name with args inside the host's
@@ -380,9 +384,11 @@ func (h *Host) Interface(ifname string) *net.Interface {
 	return ifi
 }
 
-// Sysctl sets the kernel parameter key (dotted, "net.ipv4.ip_forward", or
+// Sysctl sets the network parameter key (dotted, "net.ipv4.ip_forward", or
 // a path under /proc/sys when an interface name holds a dot,
 // "net/ipv4/conf/eth0.10/arp_announce") to value in the host's namespace.
+// Only net.* keys are accepted: the others are not per namespace, so
+// setting them would change the whole machine.
 func (h *Host) Sysctl(key, value string) {
 	h.bed.tb.Helper()
 	if err := h.sysctl(key, value); err != nil {
@@ -398,18 +404,30 @@ func sysctlIn(b *Bed, ns, key, value string) error {
 	if b.isClosed() {
 		return ErrClosed
 	}
-	path := key
-	if !strings.Contains(key, "/") {
-		path = strings.ReplaceAll(key, ".", "/")
+	path, err := sysctlPath(key)
+	if err != nil {
+		return err
 	}
-	path = filepath.Join("/proc/sys", filepath.Clean("/"+path))
-	err := doIn(filepath.Join(netnsDir, ns), func() error {
+	err = doIn(filepath.Join(netnsDir, ns), func() error {
 		return os.WriteFile(path, []byte(value), 0)
 	})
 	if err != nil {
 		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
 	}
 	return nil
+}
+
+// sysctlPath returns the file under /proc/sys of a net.* key.
+func sysctlPath(key string) (string, error) {
+	path := key
+	if !strings.Contains(key, "/") {
+		path = strings.ReplaceAll(key, ".", "/")
+	}
+	path = filepath.Join("/proc/sys", filepath.Clean("/"+path))
+	if !strings.HasPrefix(path, "/proc/sys/net/") {
+		return "", fmt.Errorf("sysctl %s: %w: only net.* keys are per namespace", key, ErrName)
+	}
+	return path, nil
 }
 
 // Neighbour is one entry of a host's neighbour (ARP/NDP) table.

@@ -49,7 +49,7 @@ func TestAllowed(t *testing.T) {
 		{"2001:db8:ffff::1/48", true},
 		{"2001:db9::1/64", false},
 		{"fe80::1/64", false},
-		{"::ffff:198.18.0.1/120", true},
+		{"::ffff:198.18.0.1/120", false},
 	} {
 		t.Run(tc.p, func(t *testing.T) {
 			require.Equal(t, tc.want, allowed(netip.MustParsePrefix(tc.p)))
@@ -238,4 +238,26 @@ func TestLinkFlags(t *testing.T) {
 	require.Equal(t, []string{"UP", "LOWER_UP"}, linkFlags([]byte(`[{"flags":["UP","LOWER_UP"]}]`)))
 	require.Nil(t, linkFlags([]byte(`[]`)))
 	require.Nil(t, linkFlags([]byte(`nope`)))
+}
+
+func TestSysctlPath(t *testing.T) {
+	for _, tc := range []struct {
+		key, want string
+	}{
+		{"net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"},
+		{"net.ipv6.conf.eth0.accept_dad", "/proc/sys/net/ipv6/conf/eth0/accept_dad"},
+		{"net/ipv4/conf/eth0.10/arp_announce", "/proc/sys/net/ipv4/conf/eth0.10/arp_announce"},
+		{"kernel.hostname", ""},
+		{"net/../kernel/hostname", ""},
+		{"../../etc/passwd", ""},
+		{"net", ""},
+	} {
+		got, err := sysctlPath(tc.key)
+		if tc.want == "" {
+			require.ErrorIs(t, err, ErrName, tc.key)
+			continue
+		}
+		require.NoError(t, err, tc.key)
+		require.Equal(t, tc.want, got)
+	}
 }
