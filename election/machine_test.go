@@ -433,3 +433,51 @@ func TestSplitBrainLoserSeenOnlyAsStoodDown(t *testing.T) {
 	require.Equal(t, uint64(1), b.m(1).Counters().ReAnnounces, "once")
 	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary}, b.roles())
 }
+
+// FuzzMachine feeds a settled unit a sequence of arbitrary peer candidates,
+// losses and verdicts: it never panics, its own candidate stays valid, and
+// input that does not parse never changes its role.
+func FuzzMachine(f *testing.F) {
+	seed, _ := Candidate{Unit: 2, Role: Primary, InSync: true, Monitored: 2}.MarshalBinary()
+	f.Add(append([]byte{0}, seed...))
+	f.Add(append([]byte{1, 2}, seed...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		now := clock.Epoch
+		m, err := New(now, DefaultConfig(1))
+		require.NoError(t, err)
+		m.Local(now, Status{Monitored: 2, InSync: true})
+		now = now.Add(time.Second)
+		m.Tick(now)
+		require.Equal(t, Primary, m.Role())
+		for len(data) > 0 {
+			op := data[0]
+			data = data[1:]
+			now = now.Add(time.Duration(op) * time.Millisecond)
+			before := m.Tick(now).Role // what time alone does
+			switch op % 4 {
+			case 0, 1: // a candidate, valid or not
+				n := min(len(data), CandidateLen)
+				if op%4 == 1 {
+					n = min(len(data), int(op/4)%(CandidateLen+2))
+				}
+				err := m.ObserveBinary(now, data[:n])
+				data = data[n:]
+				if err != nil {
+					require.Equal(t, before, m.Tick(now).Role, "a bad candidate changed the role")
+				}
+			case 2:
+				if len(data) > 0 {
+					m.PeerLost(now, uint16(data[0]%4))
+					data = data[1:]
+				}
+			case 3:
+				if len(data) > 1 {
+					_ = m.Verdict(now, Verdict{Kind: VerdictKind(data[0] % 6), Unit: uint16(data[1] % 4), Interface: "eth0"})
+					data = data[2:]
+				}
+			}
+			m.Tick(now)
+			require.NoError(t, m.Candidate(now).Validate())
+		}
+	})
+}
