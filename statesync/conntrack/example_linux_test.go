@@ -1,0 +1,59 @@
+package conntrack_test
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	ct "github.com/ti-mo/conntrack"
+
+	"github.com/hakit/hakit/statesync"
+	"github.com/hakit/hakit/statesync/conntrack"
+)
+
+// A flow as the kernel reports it (a dump or an event) becomes a session:
+// the translated reply tuple is the NAT mapping, the timeout a deadline.
+func ExampleFlowToSession() {
+	now := time.Unix(1_800_000_000, 0)
+	f := ct.NewFlow(6, ct.StatusConfirmed|ct.StatusAssured|ct.StatusSeenReply|ct.StatusSrcNAT,
+		netip.MustParseAddr("198.18.1.10"), netip.MustParseAddr("198.18.2.10"), 40000, 443, 300, 0)
+	f.TupleReply.IP.DestinationAddress = netip.MustParseAddr("198.18.2.1") // source NAT
+	f.TupleReply.Proto.DestinationPort = 61000
+	f.ProtoInfo.TCP = &ct.ProtoInfoTCP{State: statesync.TCPStateEstablished}
+
+	s, err := conntrack.FlowToSession(f, now)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(s.Key.Src, "->", s.Key.Dst, "state", s.State)
+	fmt.Println("NAT:", s.NAT(), "reply", s.ReplySrc, "->", s.ReplyDst)
+	fmt.Println("expires in", s.ExpiresAt().Sub(now))
+	// Output:
+	// 198.18.1.10:40000 -> 198.18.2.10:443 state 3
+	// NAT: true reply 198.18.2.10:443 -> 198.18.2.1:61000
+	// expires in 5m0s
+}
+
+// A replicated session becomes the flow that creates it in the standby's
+// kernel: the time left as the timeout, the creatable status bits, and
+// TCP window tracking relaxed.
+func ExampleSessionToFlow() {
+	now := time.Unix(1_800_000_000, 0)
+	s := statesync.Session{
+		Key:     statesync.Key{Proto: 6, Src: netip.MustParseAddrPort("198.18.1.10:40000"), Dst: netip.MustParseAddrPort("198.18.2.10:443")},
+		State:   statesync.TCPStateEstablished,
+		Status:  uint32(ct.StatusConfirmed | ct.StatusAssured | ct.StatusSeenReply | ct.StatusSrcNATDone),
+		Expires: statesync.Deadline(now.Add(299500 * time.Millisecond)),
+	}
+	f, err := conntrack.SessionToFlow(s, now, 5*24*time.Hour)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(f.TupleOrig.IP.SourceAddress, "->", f.TupleOrig.IP.DestinationAddress, "timeout", f.Timeout)
+	fmt.Printf("status %#x, TCP flags %#04x\n", uint32(f.Status.Value), f.ProtoInfo.TCP.OriginalFlags)
+	// Output:
+	// 198.18.1.10 -> 198.18.2.10 timeout 300
+	// status 0xe, TCP flags 0x0808
+}
