@@ -505,10 +505,11 @@ func silent(p *peer) bool {
 const maxExtension = 10
 
 // windowVerdict reaches l's verdict once its probe window has ended. In
-// ModeStrict it always does (the seed's schedule). In ModeEarly it does when
-// the evidence is conclusive for the link's recent loss: the chance that loss
-// alone explains it is at most falseVerdictBudget; otherwise it waits,
-// probing on, at most maxExtension windows.
+// ModeStrict it always does (the seed's schedule). In ModeEarly, on a link
+// that lost heartbeats recently, it does when the evidence is conclusive for
+// that loss: the chance that loss alone explains the silence and the
+// unanswered probes is at most falseVerdictBudget; otherwise it waits,
+// probing on, at most maxExtension windows more.
 func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 	l := p.links[i]
 	w := now.Sub(l.suspectAt).Round(time.Millisecond)
@@ -541,7 +542,9 @@ func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 	default:
 		s, reason = PeerFault, "neighbours answer but no heartbeats arrive here, while they do on another interface"
 	}
-	if m.cfg.Mode == ModeEarly && l.loss.n > 0 {
+	// A link that never lost a heartbeat in its loss window gets the
+	// seed's schedule: there is no loss to be fooled by.
+	if m.cfg.Mode == ModeEarly && l.loss.recv < l.loss.n {
 		h := float64(now.Sub(l.lastRx) / m.cfg.Interval)
 		chance := math.Pow(pl, h) * math.Pow(roundFail, float64(rounds))
 		if chance > falseVerdictBudget {
@@ -748,7 +751,9 @@ func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error
 	}
 	m.c.Received++
 	l := p.links[i]
-	if !l.heard || f.Epoch != l.epoch {
+	// A new start of the peer, or the end of an outage that reached a
+	// verdict, starts a new loss history: the gap was an outage, not loss.
+	if !l.heard || f.Epoch != l.epoch || l.state.Verdict() {
 		l.loss.reset()
 	}
 	l.loss.record(f.Seq)
