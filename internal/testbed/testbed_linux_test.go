@@ -127,6 +127,7 @@ const (
 )
 
 func TestRawFrameAcrossBridge(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ca, cb := listen(t, p.a, "eth0"), listen(t, p.b, "eth0")
 	col := collect(t, cb)
@@ -150,6 +151,7 @@ func TestRawFrameAcrossBridge(t *testing.T) {
 // percentage points of 20% (the binomial standard deviation is 0.57 points,
 // so this is over 5 sigma and does not flake).
 func TestLossShare(t *testing.T) {
+	t.Parallel()
 	const (
 		frames    = 5000
 		share     = 0.2
@@ -157,7 +159,7 @@ func TestLossShare(t *testing.T) {
 	)
 	p := newPair(t)
 	ca, cb := listen(t, p.a, "eth0"), listen(t, p.b, "eth0")
-	setReadBuffer(t, cb, 4<<20)
+	setReadBuffer(t, cb, 8<<20)
 	col := collect(t, cb)
 
 	remove := p.br.Loss(share)
@@ -193,6 +195,7 @@ func TestLossShare(t *testing.T) {
 }
 
 func TestLossMatch(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ca, cb := listen(t, p.a, "eth0"), listen(t, p.b, "eth0")
 	col := collect(t, cb)
@@ -228,6 +231,7 @@ func TestLossMatch(t *testing.T) {
 }
 
 func TestLinkDownUp(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ca, cb := listen(t, p.a, "eth0"), listen(t, p.b, "eth0")
 	col := collect(t, cb)
@@ -266,6 +270,7 @@ func run(t *testing.T, h *testbed.Host, name string, args ...string) string {
 }
 
 func TestNeighboursAndFDB(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	for _, a := range []struct {
 		h *testbed.Host
@@ -312,6 +317,7 @@ func TestNeighboursAndFDB(t *testing.T) {
 }
 
 func TestSetMACAndInterface(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	mac := net.HardwareAddr{0x02, 0, 0x5e, 0x10, 0, 1}
 	p.la.SetMAC(mac)
@@ -323,6 +329,7 @@ func TestSetMACAndInterface(t *testing.T) {
 }
 
 func TestDoStaysInNamespace(t *testing.T) {
+	t.Parallel()
 	bed := testbed.New(t)
 	h := bed.Host("a")
 	var inside, outside uint64
@@ -365,6 +372,7 @@ func doInterfaces(h *testbed.Host) ([]string, error) {
 }
 
 func TestStartKilledAtClose(t *testing.T) {
+	t.Parallel()
 	bed, err := testbed.Open("start")
 	require.NoError(t, err)
 	defer bed.Close()
@@ -376,6 +384,7 @@ func TestStartKilledAtClose(t *testing.T) {
 }
 
 func TestSysctl(t *testing.T) {
+	t.Parallel()
 	bed := testbed.New(t)
 	h := bed.Host("a")
 	h.Sysctl("net.ipv4.ip_forward", "1")
@@ -399,6 +408,7 @@ func namespaces(t *testing.T) []string {
 }
 
 func TestCloseLeavesNothing(t *testing.T) {
+	t.Parallel()
 	bed, err := testbed.Open("close")
 	require.NoError(t, err)
 	defer bed.Close()
@@ -448,6 +458,7 @@ func (f *fakeTB) runCleanups() {
 }
 
 func TestCleanupAfterFailedStep(t *testing.T) {
+	t.Parallel()
 	f := &fakeTB{TB: t}
 	var mine []string
 	func() {
