@@ -92,8 +92,8 @@ type Stats struct {
 	SendErrors uint64
 	// OpenErrors counts failures to open an interface.
 	OpenErrors uint64
-	// Dropped counts frames not sent because their interface could not be
-	// opened when they fell due.
+	// Dropped counts frames not written because their interface had just
+	// failed (a write error or a failed open) when they fell due.
 	Dropped uint64
 }
 
@@ -125,7 +125,6 @@ type Speaker struct {
 	broken  []string // interfaces that failed during the current run
 	gen     uint64   // generation of the armed timer
 	stop    func() bool
-	at      time.Time // when the armed timer fires
 }
 
 var _ Announcer = (*Speaker)(nil)
@@ -315,7 +314,6 @@ func (s *Speaker) run(now time.Time) {
 	}
 	s.gen++
 	gen := s.gen
-	s.at = next
 	s.stop = s.clock.AfterFunc(next.Sub(now), func() { s.fire(gen) })
 }
 
