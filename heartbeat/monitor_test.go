@@ -399,3 +399,46 @@ func TestIntervals(t *testing.T) {
 		})
 	}
 }
+
+func TestUnicastDestination(t *testing.T) {
+	cfg := Config{ClusterID: 7, UnitID: 1, Unicast: true}
+	m, err := NewMonitor(&cfg, Interface{Name: "eth0"})
+	require.NoError(t, err)
+	now := time.Unix(1, 0)
+	out := m.Tick(now)
+	require.Equal(t, GroupMAC(7), out.Frames[0].Dst, "no peer known yet: the group")
+	require.Equal(t, SourceMAC(7, 1, RoleInit), out.Frames[0].Src)
+	peer, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Role: RoleSecondary}, Interface{Name: "eth0"})
+	require.NoError(t, err)
+	_, err = m.Receive(now, "eth0", peer.Tick(now).Frames[0].Data)
+	require.NoError(t, err)
+	out = m.Tick(now.Add(100 * ms))
+	require.Equal(t, SourceMAC(7, 2, RoleSecondary), out.Frames[0].Dst, "one peer: its unicast")
+}
+
+func BenchmarkMonitorReceive(b *testing.B) {
+	keys := []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
+	rx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
+	require.NoError(b, err)
+	tx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Keys: keys}, Interface{Name: "eth0"})
+	require.NoError(b, err)
+	now := time.Unix(1, 0)
+	frames := make([][]byte, 0, 4096)
+	for i := range cap(frames) {
+		frames = append(frames, tx.Tick(now.Add(time.Duration(i)*100*ms)).Frames[0].Data)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(frames) {
+			b.StopTimer()
+			rx, _ = NewMonitor(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
+			i = 0
+			b.StartTimer()
+		}
+		if _, err := rx.Receive(now, "eth0", frames[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
