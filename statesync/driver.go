@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,9 +48,12 @@ type DriverConfig struct {
 // DriverStats counts what the Driver itself saw.
 type DriverStats struct {
 	WriteErrors uint64 // transport writes that failed
-	ReadErrors  uint64 // transport reads that failed (other than closing)
-	Ignored     uint64 // datagrams for a half this driver does not run
-	Errors      uint64 // datagrams a core rejected (see the cores' stats)
+	// WriteDrops counts datagrams dropped because the transport did not
+	// keep up (the write queue was full); the protocol resends them.
+	WriteDrops uint64
+	ReadErrors uint64 // transport reads that failed (other than closing)
+	Ignored    uint64 // datagrams for a half this driver does not run
+	Errors     uint64 // datagrams a core rejected (see the cores' stats)
 }
 
 // Driver runs a Sender and/or a Receiver over a Transport: it owns the
@@ -67,6 +71,14 @@ type Driver struct {
 	closed bool
 	stats  DriverStats
 	done   chan struct{}
+
+	// With a pull transport, a writer goroutine does the writes, so that a
+	// transport that blocks never holds the lock (and never delays Commit).
+	async bool
+	wq    chan []byte
+	free  chan []byte
+	wdone chan struct{}
+	werr  atomic.Uint64
 }
 
 // NewDriver starts a driver.
@@ -101,17 +113,41 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 		}
 		d.r = r
 	}
+	d.wdone = make(chan struct{})
 	if pt, ok := c.Transport.(PushTransport); ok && canPush(c.Transport) {
 		pt.SetHandler(d.Deliver)
 		close(d.done)
+		close(d.wdone)
 	} else {
+		d.async = true
+		d.wq = make(chan []byte, writeQueue)
+		d.free = make(chan []byte, writeQueue)
 		go d.readLoop()
+		go d.writeLoop()
 	}
 	d.mu.Lock()
 	d.flushLocked()
 	d.stop = d.clk.AfterFunc(c.TickInterval, d.tick)
 	d.mu.Unlock()
 	return d, nil
+}
+
+// writeQueue is how many datagrams may wait for a slow transport.
+const writeQueue = 1024
+
+func (d *Driver) writeLoop() {
+	defer close(d.wdone)
+	for b := range d.wq {
+		if _, err := d.cfg.Transport.WriteTo(b, nil); err != nil {
+			if n := d.werr.Add(1); d.cfg.Logger != nil && n%1000 == 1 {
+				d.cfg.Logger.Warn("statesync: write", "err", err, "failed", n)
+			}
+		}
+		select {
+		case d.free <- b[:0]:
+		default:
+		}
+	}
 }
 
 func canPush(t Transport) bool {
@@ -200,13 +236,27 @@ func (d *Driver) flushLocked() {
 		d.out = d.r.Output(d.out)
 	}
 	for i, b := range d.out {
+		d.out[i] = nil
+		if d.async {
+			var c []byte
+			select {
+			case c = <-d.free:
+			default:
+			}
+			c = append(c, b...)
+			select {
+			case d.wq <- c:
+			default:
+				d.stats.WriteDrops++
+			}
+			continue
+		}
 		if _, err := d.cfg.Transport.WriteTo(b, nil); err != nil {
 			d.stats.WriteErrors++
 			if d.cfg.Logger != nil && d.stats.WriteErrors%1000 == 1 {
 				d.cfg.Logger.Warn("statesync: write", "err", err, "failed", d.stats.WriteErrors)
 			}
 		}
-		d.out[i] = nil
 	}
 }
 
@@ -337,7 +387,9 @@ func (d *Driver) ReceiverStats() ReceiverStats {
 func (d *Driver) Stats() DriverStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stats
+	st := d.stats
+	st.WriteErrors += d.werr.Load()
+	return st
 }
 
 // Progress returns the sending half's bulk sync progress.
@@ -372,10 +424,14 @@ func (d *Driver) Close() error {
 	if d.stop != nil {
 		d.stop()
 	}
+	if d.async {
+		close(d.wq)
+	}
 	d.mu.Unlock()
 	if pt, ok := d.cfg.Transport.(PushTransport); ok && canPush(d.cfg.Transport) {
 		pt.SetHandler(nil)
 	}
+	<-d.wdone
 	err := d.cfg.Transport.Close()
 	<-d.done
 	return err

@@ -34,7 +34,7 @@ type SenderConfig struct {
 	// (default 20 ms).
 	RetransmitTimeout time.Duration
 	// MinResend is the least time between two resends of one datagram
-	// (default 5 ms), so that repeated requests do not multiply traffic.
+	// (default 10 ms), so that repeated requests do not multiply traffic.
 	MinResend time.Duration
 	// Keepalive: a probe is sent when nothing was sent for this long
 	// (default 100 ms), so that the receiver knows the sender is alive.
@@ -73,7 +73,7 @@ func (c *SenderConfig) withDefaults() (SenderConfig, error) {
 		d.RetransmitTimeout = 20 * time.Millisecond
 	}
 	if d.MinResend == 0 {
-		d.MinResend = 5 * time.Millisecond
+		d.MinResend = 10 * time.Millisecond
 	}
 	if d.Keepalive == 0 {
 		d.Keepalive = 100 * time.Millisecond
@@ -409,6 +409,7 @@ func (s *Sender) Step(now time.Time, b []byte) error {
 			}
 		}
 	}
+	budget := maxResendPerAck
 	for _, r := range a.Missing {
 		if r.First <= s.acked {
 			// Something the receiver acknowledged before and lost (it
@@ -416,7 +417,7 @@ func (s *Sender) Step(now time.Time, b []byte) error {
 			s.newStream(now, "receiver lost acknowledged datagrams")
 			return nil
 		}
-		for q := max(r.First, s.acked+1); q <= r.Last && q < s.next; q++ {
+		for q := max(r.First, s.acked+1); q <= r.Last && q < s.next && budget > 0; q++ {
 			slot := &s.win[q%uint64(len(s.win))]
 			if now.Sub(slot.sent) < s.cfg.MinResend {
 				continue
@@ -424,11 +425,16 @@ func (s *Sender) Step(now time.Time, b []byte) error {
 			slot.sent = now
 			s.out = append(s.out, slot.b)
 			s.stats.Resent++
+			budget--
 			s.lastSend = now
 		}
 	}
 	return nil
 }
+
+// maxResendPerAck bounds the burst one acknowledgement can trigger; the
+// rest is asked for again by the next one.
+const maxResendPerAck = 256
 
 func (s *Sender) countDrop(err error) {
 	switch {

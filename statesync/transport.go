@@ -172,11 +172,16 @@ type UDPTransport struct {
 }
 
 // ListenUDP opens a UDP socket on local and returns a transport to peer.
+// It asks for 4 MB socket buffers (the kernel caps them at
+// net.core.rmem_max and wmem_max), since a bulk sync sends a window of
+// datagrams in a burst.
 func ListenUDP(local, peer netip.AddrPort) (*UDPTransport, error) {
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(local))
 	if err != nil {
 		return nil, fmt.Errorf("statesync: %w", err)
 	}
+	_ = c.SetReadBuffer(4 << 20)
+	_ = c.SetWriteBuffer(4 << 20)
 	return NewUDPTransport(c, peer), nil
 }
 
