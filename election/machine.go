@@ -560,11 +560,14 @@ func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) 
 			}
 		}
 	}
-	// Units still starting are not elected while running units are present,
-	// so a unit that restarts does not hold up the election among the others.
+	// A unit that has only just started (less than half its initial wait
+	// ago) is not elected while running units are present, so a unit that
+	// restarts does not hold up the election among the others. One that has
+	// listened longer is about to decide and is waited for, so that units
+	// started together agree.
 	running := m.elect[:0]
 	for _, c := range m.view {
-		if c.Role != Initial {
+		if c.Role != Initial || c.Tenure >= m.cfg.InitialWait/2 {
 			running = append(running, c)
 		}
 	}
