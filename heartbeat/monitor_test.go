@@ -425,7 +425,7 @@ func BenchmarkMonitorReceive(b *testing.B) {
 	now := time.Unix(1, 0)
 	frames := make([][]byte, 0, 4096)
 	for i := range cap(frames) {
-		frames = append(frames, tx.Tick(now.Add(time.Duration(i)*100*ms)).Frames[0].Data)
+		frames = append(frames, tx.Tick(now.Add(time.Duration(i) * 100 * ms)).Frames[0].Data)
 	}
 	b.ReportAllocs()
 	i := 0
