@@ -618,8 +618,8 @@ func (m *Monitor) loss(l *link) float64 {
 }
 
 // probesNeeded returns how many unanswered probe rounds to the peer an early
-// verdict needs on l, given the loss l showed recently, or MaxInt when the
-// window would end first.
+// verdict needs on l, given the loss l showed recently, or MaxInt when that
+// many rounds would not fit in the window and its extension.
 //
 // The loss estimate p is the larger of an upper bound over the long window
 // (share lost + 2 standard errors + 1/n) and the share lost in the last
