@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,7 @@ import (
 // The zero Table is not usable; call NewTable.
 type Table struct {
 	seed   uint64
+	count  atomic.Int64 // live entries, readable without the shard locks
 	shards [numShards]shard
 	genMu  sync.Mutex
 	gens   [256]uint8 // current bulk generation per origin
@@ -340,6 +342,7 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
 		e = sh.at(idx)
 	} else {
 		e, idx = sh.insert(&c, h32)
+		t.count.Add(1)
 	}
 	if bump {
 		s.Version = e.version + 1
@@ -402,6 +405,7 @@ func (t *Table) Delete(k Key) (Session, bool) {
 	idx := uint32(sh.index[slot]) - 1
 	sh.get(sh.at(idx), idx, &s)
 	sh.remove(slot)
+	t.count.Add(-1)
 	return s, true
 }
 
@@ -420,17 +424,9 @@ func (t *Table) Get(k Key) (Session, bool) {
 	return s, true
 }
 
-// Len returns the number of sessions.
-func (t *Table) Len() int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.RLock()
-		n += sh.n
-		sh.mu.RUnlock()
-	}
-	return n
-}
+// Len returns the number of sessions. It takes no lock, so it may be
+// called from Expire's callback.
+func (t *Table) Len() int { return int(t.count.Load()) }
 
 // Range calls fn for every session until fn returns false. It locks one
 // shard at a time and copies that shard's sessions before calling fn, so fn
@@ -459,18 +455,20 @@ func (t *Table) Range(fn func(Session) bool) {
 
 // Expire removes every session whose Expires deadline is not after now and
 // returns how many it removed. If fn is not nil it is called with each
-// removed session while the session's shard is locked: fn must not call the
-// table.
+// removed session while the session's shard is locked: fn must not call
+// the table's methods other than Len.
 func (t *Table) Expire(now time.Time, fn func(Session)) int {
 	sec := now.Unix()
 	removed := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		removed += sh.deleteIf(t.seed, func(e *entry) bool {
+		n := sh.deleteIf(t.seed, func(e *entry) bool {
 			return e.expires != 0 && int64(e.expires) <= sec
 		}, fn)
+		t.count.Add(int64(-n))
 		sh.mu.Unlock()
+		removed += n
 	}
 	return removed
 }
@@ -504,10 +502,12 @@ func (t *Table) sweep(origin, gen uint8) int {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		removed += sh.deleteIf(t.seed, func(e *entry) bool {
+		n := sh.deleteIf(t.seed, func(e *entry) bool {
 			return e.origin == origin && e.gen != gen
 		}, nil)
+		t.count.Add(int64(-n))
 		sh.mu.Unlock()
+		removed += n
 	}
 	return removed
 }

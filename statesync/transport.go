@@ -3,7 +3,6 @@ package statesync
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -33,9 +32,6 @@ type PushTransport interface {
 	// (h must not keep b); nil returns to ReadFrom.
 	SetHandler(h func(b []byte))
 }
-
-// ErrNotSupported is returned on platforms without the requested transport.
-var ErrNotSupported = errors.New("not supported on this platform")
 
 // EthernetStats counts the frames an EthernetTransport ignored.
 type EthernetStats struct {

@@ -1,0 +1,41 @@
+package statesync
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Expiring many sessions with nobody acknowledging overflows the window
+// inside Expire's callback; the resync this starts must not deadlock on the
+// table's locks.
+func TestDriverExpireOverflowNoDeadlock(t *testing.T) {
+	tr := &nopTransport{done: make(chan struct{})}
+	tab := NewTable(0)
+	d, err := NewDriver(&DriverConfig{Transport: tr, Table: tab, TickInterval: time.Hour,
+		Send: &SenderConfig{Window: 4, MTU: 256}})
+	require.NoError(t, err)
+	defer d.Close()
+	for i := range 2000 {
+		s := testSession(i)
+		s.Expires = 1
+		d.Upsert(s)
+	}
+	// As if the receiver had acknowledged everything: the next overflow
+	// happens inside Expire.
+	d.mu.Lock()
+	d.s.acked, d.s.stalled, d.s.dirty = d.s.next-1, false, false
+	resyncs := d.s.stats.Resyncs
+	d.mu.Unlock()
+	done := make(chan int)
+	go func() { done <- d.Expire() }()
+	select {
+	case n := <-done:
+		require.Equal(t, 2000, n)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Expire deadlocked")
+	}
+	require.Zero(t, tab.Len())
+	require.Greater(t, d.SenderStats().Resyncs, resyncs)
+}
