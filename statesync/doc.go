@@ -85,6 +85,13 @@
 // rejected by epoch (a stream's epoch only grows; by default it is the
 // sender's start time in nanoseconds) and sequence number. A datagram of
 // another version is dropped with an error wrapping ErrVersion and counted.
+// Two limits follow from this design: a receiver that has just started
+// accepts the first authentic stream it hears, so a recorded datagram of an
+// older stream replayed to it first is applied until the live stream's bulk
+// sync replaces it; and a sender whose clock went backwards across a
+// restart must be given an Epoch above its previous one
+// (SenderConfig.Epoch), or receivers reject its stream as stale (counted,
+// and the receiver falls out of sync: not silent).
 // On raw Ethernet the EtherType is 0xC14C (EtherType), next to the
 // heartbeats' 0xC14B.
 //
