@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hakit/hakit/internal/clock"
 )
@@ -31,7 +32,7 @@ type Node struct {
 	stop    func() bool
 	started bool
 	closed  bool
-	sendErr uint64
+	sendErr atomic.Uint64 // not under mu: flushLocked holds emit, and tickLocked takes emit under mu
 
 	// emit serialises sending and OnReport calls in the order the Monitor
 	// produced them; it is taken before mu is released.
@@ -146,9 +147,7 @@ func (n *Node) flushLocked(out Output) {
 		}
 	}
 	if failed > 0 {
-		n.mu.Lock()
-		n.sendErr += failed
-		n.mu.Unlock()
+		n.sendErr.Add(failed)
 	}
 	for _, r := range out.Reports {
 		level := slog.LevelInfo
@@ -263,7 +262,7 @@ func (n *Node) Counters() Counters {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	c := n.m.Counters()
-	c.SendErrors = n.sendErr
+	c.SendErrors = n.sendErr.Load()
 	return c
 }
 

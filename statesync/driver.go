@@ -229,8 +229,11 @@ func (d *Driver) tick() {
 
 // flushLocked writes the cores' output to the transport.
 func (d *Driver) flushLocked() {
+	// Start empty whichever halves run: a receive-only Driver must not
+	// write the previous flush's datagrams again.
+	d.out = d.out[:0]
 	if d.s != nil {
-		d.out = d.s.Output(d.out[:0])
+		d.out = d.s.Output(d.out)
 	}
 	if d.r != nil {
 		d.out = d.r.Output(d.out)

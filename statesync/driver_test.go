@@ -39,3 +39,23 @@ func TestDriverExpireOverflowNoDeadlock(t *testing.T) {
 	require.Zero(t, tab.Len())
 	require.Greater(t, d.SenderStats().Resyncs, resyncs)
 }
+
+// A receive-only Driver must not write the previous flush's datagrams again:
+// each flush starts from an empty output.
+func TestDriverReceiveOnlyFlushStartsEmpty(t *testing.T) {
+	tr := &nopTransport{done: make(chan struct{})}
+	d, err := NewDriver(&DriverConfig{Transport: tr, Table: NewTable(0), TickInterval: time.Hour,
+		Receive: &ReceiverConfig{}})
+	require.NoError(t, err)
+	defer d.Close()
+	d.mu.Lock()
+	// As left by an earlier flush that wrote one acknowledgement.
+	d.out = append(d.out[:0], nil)
+	before := tr.writes.Load()
+	for range 10 {
+		d.flushLocked()
+	}
+	d.mu.Unlock()
+	d.Close()
+	require.Equal(t, before, tr.writes.Load(), "flushes with nothing to send wrote stale datagrams")
+}
