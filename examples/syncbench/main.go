@@ -54,7 +54,7 @@ func main() {
 		mtu       = flag.Int("mtu", 1500, "MTU of the sync links")
 		window    = flag.Int("window", 0, "resend window in datagrams (0: statesync's default)")
 		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the bulk sync to this file")
-		duplex    = flag.Bool("duplex", false, "give b's Driver a Sender too (works around a receive-only Driver writing stale empty datagrams)")
+		duplex    = flag.Bool("duplex", false, "give b's Driver a Sender too, so both directions replicate")
 	)
 	flag.Parse()
 	cpuProfile = *cpuprof
