@@ -1,0 +1,662 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/garp"
+	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/statesync"
+	"github.com/hakit/hakit/statesync/conntrack"
+	"github.com/hakit/hakit/vmac"
+)
+
+// daemon is one running unit. Its loop (run) is the only goroutine that
+// feeds the election and changes the system; the heartbeat node, the
+// election driver, the sync driver and the announcer run their own.
+type daemon struct {
+	cfg *config
+	log *slog.Logger
+
+	node    *heartbeat.Node
+	neigh   heartbeat.NeighbourSource
+	elect   *election.Driver
+	speaker *garp.Speaker
+	status  *http.Server
+
+	takeovers []vmac.Takeover
+	moves     []garp.Move
+	monitored []string // interfaces whose link counts in the election
+
+	// Fed by other goroutines, drained by the loop.
+	qmu        sync.Mutex
+	reports    []heartbeat.Report
+	reannounce bool
+	wake       chan struct{}
+
+	// Loop state.
+	states   map[peerLink]heartbeat.State
+	lost     map[uint16]bool
+	heard    map[uint16]time.Time
+	payload  []byte
+	held     *vmac.Handle // the takeover, while primary
+	active   bool
+	follower context.CancelFunc
+	followed chan error
+
+	// mu guards what the status server reads and the loop replaces.
+	mu       sync.Mutex
+	table    *statesync.Table
+	sync     *statesync.Driver
+	sending  bool
+	events   []string // recent role changes, newest last
+	failures uint64   // takeovers that failed and were retried
+}
+
+type peerLink struct {
+	peer  uint16
+	iface string
+}
+
+// start checks the interfaces, clears what a crashed run may have left,
+// and starts every part. On error everything started is closed again and
+// nothing is left changed.
+func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, log: log, wake: make(chan struct{}, 1),
+		states: map[peerLink]heartbeat.State{}, lost: map[uint16]bool{}, heard: map[uint16]time.Time{}}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	var ifis []*net.Interface
+	for _, name := range append(append([]string{}, cfg.Ifaces...), cfg.vipIfaces()...) {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
+		}
+		if !contains(d.monitored, name) {
+			d.monitored = append(d.monitored, name)
+			ifis = append(ifis, ifi)
+		}
+	}
+	if cfg.SyncIface != "" {
+		if _, err := net.InterfaceByName(cfg.SyncIface); err != nil {
+			return nil, fmt.Errorf("%w: -sync-iface %s: %w", errConfig, cfg.SyncIface, err)
+		}
+	}
+	if err := d.plan(ifis); err != nil {
+		return nil, err
+	}
+
+	// A unit starts as a standby: clear what a run that crashed while
+	// primary left behind (addresses, macvlan children), before the
+	// probers read the interfaces' own addresses.
+	for _, t := range d.takeovers {
+		if t.Macvlan != "" {
+			if err := vmac.RemoveMacvlan(t.Macvlan); err != nil {
+				return nil, fmt.Errorf("remove stale macvlan %s: %w", t.Macvlan, err)
+			}
+		} else if err := vmac.RemoveVIPs(t.Interface, prefixAddrs(t.Prefixes)...); err != nil {
+			return nil, fmt.Errorf("remove stale virtual addresses on %s: %w", t.Interface, err)
+		}
+	}
+
+	d.speaker, err = garp.NewSpeaker(&garp.Config{Router: true, Logger: log.With("part", "garp")})
+	if err != nil {
+		return nil, err
+	}
+	var ln net.Listener
+	if cfg.Status != "" {
+		if ln, err = net.Listen("tcp", cfg.Status); err != nil {
+			return nil, fmt.Errorf("status server: %w", err)
+		}
+		defer func() {
+			if d.status == nil {
+				ln.Close()
+			}
+		}()
+	}
+	d.table = statesync.NewTable(0)
+	if cfg.sync() {
+		if err := d.startSync(false); err != nil {
+			return nil, err
+		}
+	}
+
+	ecfg := election.DefaultConfig(cfg.UnitID)
+	ecfg.Priority, ecfg.Preempt, ecfg.Interval = cfg.Priority, cfg.Preempt, cfg.Interval
+	ecfg.DetectTime = time.Duration(cfg.Misses)*cfg.Interval + cfg.ProbeWindow
+	ecfg.InitialWait = ecfg.DetectTime
+	ecfg.Logger = log.With("part", "election")
+	if d.elect, err = election.NewDriver(ecfg, nil, d.onOutput); err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+
+	hcfg := cfg.heartbeatConfig()
+	hcfg.Logger = log.With("part", "heartbeat")
+	hcfg.OnReport = d.onReport
+	d.neigh = heartbeat.KernelNeighbours()
+	hcfg.Neighbours = d.neigh
+	var hifs []heartbeat.Interface
+	for _, name := range cfg.Ifaces {
+		ifi := ifis[indexOf(d.monitored, name)]
+		hi := heartbeat.Interface{Name: name, Addr: ownAddr(ifi)}
+		if hi.Conn, err = heartbeat.ListenEthernet(ifi, heartbeat.DefaultEtherType); err != nil {
+			closeHB(hifs)
+			return nil, fmt.Errorf("heartbeat on %s: %w", name, err)
+		}
+		if hi.Addr.IsValid() {
+			if hi.Prober, err = heartbeat.NewProber(ifi); err != nil {
+				hi.Conn.Close()
+				closeHB(hifs)
+				return nil, fmt.Errorf("prober on %s: %w", name, err)
+			}
+		}
+		hifs = append(hifs, hi)
+	}
+	if d.node, err = heartbeat.NewNode(hcfg, hifs...); err != nil {
+		closeHB(hifs)
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	d.localStatus()
+	d.updatePayload()
+	d.elect.Start()
+	if err := d.node.Start(); err != nil {
+		return nil, err
+	}
+	if ln != nil {
+		d.status = &http.Server{Handler: http.HandlerFunc(d.serveStatus), ReadHeaderTimeout: 5 * time.Second}
+		go d.status.Serve(ln)
+	}
+	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
+		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
+	return d, nil
+}
+
+// plan derives the takeover (virtual MAC and addresses) and the
+// announcements of every virtual-address interface.
+func (d *daemon) plan(ifis []*net.Interface) error {
+	for i, name := range d.cfg.vipIfaces() {
+		t := vmac.Takeover{Interface: name}
+		var addrs []netip.Addr
+		for _, v := range d.cfg.VIPs {
+			if v.Iface == name {
+				t.Prefixes = append(t.Prefixes, v.Prefix)
+				addrs = append(addrs, v.Prefix.Addr())
+			}
+		}
+		mv := garp.Move{Interface: name, Addrs: addrs, MAC: ifis[indexOf(d.monitored, name)].HardwareAddr}
+		if d.cfg.VMAC != vmacOff {
+			mac, err := vmac.LocalMAC(uint32(d.cfg.ClusterID), i)
+			if err != nil {
+				return fmt.Errorf("%w: virtual MAC: %w", errConfig, err)
+			}
+			t.MAC, mv.MAC = mac, mac
+		}
+		if d.cfg.VMAC == vmacMacvlan {
+			t.Macvlan = fmt.Sprintf("hk%dv%d", d.cfg.ClusterID, i)
+			mv.Interface = t.Macvlan
+		}
+		if len(mv.MAC) != 6 {
+			return fmt.Errorf("%w: interface %s has no Ethernet address", errConfig, name)
+		}
+		d.takeovers = append(d.takeovers, t)
+		d.moves = append(d.moves, mv)
+	}
+	return nil
+}
+
+// run is the daemon's loop: until ctx is done, then a graceful handover
+// and the release of everything.
+func (d *daemon) run(ctx context.Context) {
+	period := max(d.cfg.Interval/4, time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	done := ctx.Done()
+	var deadline <-chan time.Time
+	for {
+		select {
+		case <-done:
+			done = nil
+			deadline = time.After(d.handoverBudget())
+			if d.elect.Role() == election.Primary && d.peerAlive() {
+				d.log.Info("stopping: handing the role over")
+				d.elect.Handover()
+			} else {
+				d.log.Info("stopping")
+				return
+			}
+		case <-deadline:
+			d.log.Warn("stopping: handover not complete in time")
+			return
+		case <-d.wake:
+		case <-tick.C:
+		}
+		d.step()
+		if done == nil && d.elect.Role() != election.Primary && d.peerPrimary() {
+			d.log.Info("stopping: handover complete")
+			return
+		}
+	}
+}
+
+// handoverBudget is how long SIGTERM waits for a successor.
+func (d *daemon) handoverBudget() time.Duration {
+	return 2*time.Second + 10*d.cfg.Interval
+}
+
+// step feeds the election what happened and makes the system follow its
+// role.
+func (d *daemon) step() {
+	d.qmu.Lock()
+	reports, reannounce := d.reports, d.reannounce
+	d.reports, d.reannounce = nil, false
+	d.qmu.Unlock()
+	for _, r := range reports {
+		d.report(r)
+	}
+	for _, p := range d.node.Peers() {
+		var last time.Time
+		for _, l := range p.Links {
+			if l.LastHeard.After(last) {
+				last = l.LastHeard
+			}
+		}
+		if last.After(d.heard[p.Unit]) && len(p.Payload) > 0 {
+			d.heard[p.Unit] = last
+			if err := d.elect.ObserveBinary(p.Payload); err != nil {
+				d.log.Warn("bad candidate", "peer", p.Unit, "err", err)
+			}
+		}
+	}
+	d.localStatus()
+	d.reconcile(reannounce)
+	d.updatePayload()
+}
+
+// report turns a heartbeat report into election inputs. A peer is lost
+// when it has a verdict on every heartbeat interface: dead, or out of
+// reach (a cut heartbeat link: both sides go active, the election settles
+// the split brain when they hear each other again).
+func (d *daemon) report(r heartbeat.Report) {
+	d.log.Info("heartbeat", "peer", r.Peer, "iface", r.Interface, "state", r.State, "reason", r.Reason)
+	k := peerLink{r.Peer, r.Interface}
+	prev := d.states[k]
+	d.states[k] = r.State
+	var err error
+	switch r.State {
+	case heartbeat.LocalFault:
+		err = d.elect.Verdict(election.Verdict{Kind: election.LocalMalfunction, Interface: r.Interface})
+	case heartbeat.PeerFault:
+		err = d.elect.Verdict(election.Verdict{Kind: election.PeerMalfunction, Unit: r.Peer, Interface: r.Interface})
+	case heartbeat.Alive:
+		d.lost[r.Peer] = false
+		switch prev {
+		case heartbeat.LocalFault:
+			err = d.elect.Verdict(election.Verdict{Kind: election.LocalRecovered, Interface: r.Interface})
+		case heartbeat.PeerFault:
+			err = d.elect.Verdict(election.Verdict{Kind: election.PeerRecovered, Unit: r.Peer, Interface: r.Interface})
+		}
+	}
+	if err != nil {
+		d.log.Warn("verdict refused", "err", err)
+	}
+	if d.lost[r.Peer] {
+		return
+	}
+	for _, name := range d.cfg.Ifaces {
+		if !d.states[peerLink{r.Peer, name}].Verdict() {
+			return
+		}
+	}
+	d.lost[r.Peer] = true
+	d.elect.PeerLost(r.Peer)
+}
+
+// localStatus tells the election how many monitored links are up and
+// whether the session table is in sync.
+func (d *daemon) localStatus() {
+	var up uint16
+	for _, name := range d.monitored {
+		if ifi, err := net.InterfaceByName(name); err == nil && ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0 {
+			up++
+		}
+	}
+	inSync := true
+	if d.cfg.sync() {
+		d.mu.Lock()
+		inSync = d.sending || d.sync != nil && d.sync.InSync()
+		d.mu.Unlock()
+	}
+	if d.elect != nil {
+		d.elect.Local(election.Status{Monitored: up, InSync: inSync})
+	}
+}
+
+// reconcile makes the system follow the role: take over when primary,
+// release when not.
+func (d *daemon) reconcile(reannounce bool) {
+	primary := d.elect.Role() == election.Primary
+	switch {
+	case primary && !d.active:
+		if err := d.takeOver(); err != nil {
+			d.mu.Lock()
+			d.failures++
+			d.mu.Unlock()
+			d.log.Error("takeover failed; retrying", "err", err)
+		}
+	case !primary && d.active:
+		d.release()
+	case primary && reannounce:
+		d.announce()
+	}
+}
+
+// takeOver: commit the replicated sessions (into the kernel with
+// conntrack), then the virtual MAC and addresses, then the announcements,
+// then replicate this unit's table to the peer.
+func (d *daemon) takeOver() error {
+	start := time.Now()
+	if d.cfg.sync() && !d.sending {
+		d.mu.Lock()
+		res := d.sync.Commit()
+		d.mu.Unlock()
+		d.log.Info("sessions committed", "sessions", d.table.Len(), "in_sync", res.InSync, "lost", res.Lost)
+		if d.cfg.Conntrack {
+			inj, err := conntrack.DialInjector(&conntrack.Config{Logger: d.log.With("part", "conntrack")})
+			if err != nil {
+				return fmt.Errorf("conntrack: %w", err)
+			}
+			n, err := inj.Commit(time.Now(), d.table)
+			inj.Close()
+			if err != nil {
+				d.log.Error("conntrack injection incomplete", "injected", n, "err", err)
+			} else {
+				d.log.Info("sessions injected", "injected", n)
+			}
+		}
+		if err := d.startSync(true); err != nil {
+			d.log.Error("session replication not started", "err", err)
+		}
+	}
+	h, err := vmac.Apply(d.takeovers...)
+	if err != nil {
+		return err
+	}
+	d.setHeld(h)
+	d.announce()
+	d.log.Info("primary: addresses up", "took", time.Since(start))
+	return nil
+}
+
+// announce starts (or restarts) the gratuitous ARP and NA bursts.
+func (d *daemon) announce() {
+	for _, m := range d.moves {
+		if err := d.speaker.Announce(context.Background(), m); err != nil {
+			d.log.Error("announce", "iface", m.Interface, "err", err)
+		}
+	}
+}
+
+// release: stop announcing at once, remove the addresses, restore the MAC,
+// and mirror the new primary's table.
+func (d *daemon) release() {
+	d.speaker.Stop()
+	d.releaseHeld()
+	if d.cfg.sync() && d.sending {
+		if err := d.startSync(false); err != nil {
+			d.log.Error("session replication not started", "err", err)
+		}
+	}
+	d.log.Info("standby: addresses released")
+}
+
+// startSync replaces the sync driver: a sender (with the conntrack
+// follower) when sending, a receiver into a fresh table otherwise.
+func (d *daemon) startSync(sending bool) error {
+	d.stopSync()
+	var tr statesync.Transport
+	var err error
+	if d.cfg.SyncIface != "" {
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName(d.cfg.SyncIface); err == nil {
+			tr, err = statesync.ListenEthernet(ifi, 0, d.cfg.SyncPeerMAC)
+		}
+	} else {
+		tr, err = statesync.ListenUDP(d.cfg.SyncListen, d.cfg.SyncPeer)
+	}
+	if err != nil {
+		return fmt.Errorf("sync transport: %w", err)
+	}
+	table := d.table
+	dc := &statesync.DriverConfig{Transport: tr, Table: table, Logger: d.log.With("part", "statesync")}
+	if sending {
+		dc.Send = &statesync.SenderConfig{Key: d.cfg.Key, KeyID: keyID(d.cfg.Key), Logger: dc.Logger}
+		if d.cfg.SyncIface != "" {
+			dc.Send.MTU = 1500
+		}
+	} else {
+		table = statesync.NewTable(0)
+		dc.Table = table
+		dc.Receive = &statesync.ReceiverConfig{Key: d.cfg.Key, KeyID: keyID(d.cfg.Key), Logger: dc.Logger}
+	}
+	drv, err := statesync.NewDriver(dc)
+	if err != nil {
+		tr.Close()
+		return err
+	}
+	d.mu.Lock()
+	d.sync, d.sending, d.table = drv, sending, table
+	d.mu.Unlock()
+	if sending && d.cfg.Conntrack {
+		f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: drv, Logger: d.log.With("part", "conntrack")})
+		if err != nil {
+			return fmt.Errorf("conntrack follower: %w", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		d.follower, d.followed = cancel, make(chan error, 1)
+		go func() { d.followed <- f.Run(ctx); f.Close() }()
+	}
+	return nil
+}
+
+func (d *daemon) stopSync() {
+	if d.follower != nil {
+		d.follower()
+		if err := <-d.followed; err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Warn("conntrack follower", "err", err)
+		}
+		d.follower = nil
+	}
+	d.mu.Lock()
+	drv := d.sync
+	d.sync, d.sending = nil, false
+	d.mu.Unlock()
+	if drv != nil {
+		drv.Close()
+	}
+}
+
+func (d *daemon) setHeld(h *vmac.Handle) {
+	d.mu.Lock()
+	d.held, d.active = h, true
+	d.mu.Unlock()
+}
+
+func (d *daemon) releaseHeld() {
+	d.mu.Lock()
+	h := d.held
+	d.held, d.active = nil, false
+	d.mu.Unlock()
+	if err := h.Release(); err != nil {
+		d.log.Error("release", "err", err)
+	}
+}
+
+func keyID(key []byte) uint8 {
+	if key == nil {
+		return 0
+	}
+	return 1
+}
+
+// updatePayload puts the election's candidate and role in the heartbeats.
+func (d *daemon) updatePayload() {
+	if d.node == nil {
+		return
+	}
+	d.payload = d.elect.AppendCandidate(d.payload[:0])
+	if err := d.node.SetPayload(d.payload); err != nil {
+		d.log.Error("heartbeat payload", "err", err)
+	}
+	r := heartbeat.RoleInit
+	switch d.elect.Role() {
+	case election.Primary:
+		r = heartbeat.RolePrimary
+	case election.Secondary:
+		r = heartbeat.RoleSecondary
+	}
+	if err := d.node.SetRole(r); err != nil {
+		d.log.Error("heartbeat role", "err", err)
+	}
+}
+
+// peerAlive reports whether some peer is heard on some interface.
+func (d *daemon) peerAlive() bool {
+	for _, p := range d.node.Peers() {
+		for _, l := range p.Links {
+			if l.State == heartbeat.Alive {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// peerPrimary reports whether a peer heard now advertises the primary role.
+func (d *daemon) peerPrimary() bool {
+	for _, p := range d.node.Peers() {
+		for _, l := range p.Links {
+			if p.Role == heartbeat.RolePrimary && l.State == heartbeat.Alive {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// onOutput is the election driver's handler: it must not block or call
+// the driver's inputs, so it logs and wakes the loop.
+func (d *daemon) onOutput(o election.Output) {
+	if o.Changed {
+		d.log.Info("role", "role", o.Role, "reason", o.Reason)
+		d.mu.Lock()
+		d.events = append(d.events, fmt.Sprintf("%s %v: %s", time.Now().UTC().Format(time.RFC3339Nano), o.Role, o.Reason))
+		if len(d.events) > 32 {
+			d.events = d.events[1:]
+		}
+		d.mu.Unlock()
+	}
+	for _, e := range o.Events {
+		d.log.Debug("election event", "event", e)
+	}
+	if o.ReAnnounce {
+		d.qmu.Lock()
+		d.reannounce = true
+		d.qmu.Unlock()
+	}
+	d.poke()
+}
+
+// onReport queues a heartbeat report for the loop.
+func (d *daemon) onReport(r heartbeat.Report) {
+	d.qmu.Lock()
+	d.reports = append(d.reports, r)
+	d.qmu.Unlock()
+	d.poke()
+}
+
+func (d *daemon) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close releases everything, in the reverse order of a takeover: nothing
+// is left on the system.
+func (d *daemon) close() {
+	if d.elect != nil {
+		d.elect.Close()
+	}
+	if d.speaker != nil {
+		d.speaker.Stop()
+	}
+	d.releaseHeld()
+	if d.node != nil {
+		d.node.Close()
+	}
+	if c, ok := d.neigh.(io.Closer); ok {
+		c.Close()
+	}
+	d.stopSync()
+	if d.status != nil {
+		d.status.Close()
+	}
+}
+
+func closeHB(ifs []heartbeat.Interface) {
+	for _, i := range ifs {
+		i.Conn.Close()
+		if i.Prober != nil {
+			i.Prober.Close()
+		}
+	}
+}
+
+// ownAddr returns the interface's first global unicast IPv4 address, else
+// its first IPv6 one: the address heartbeats advertise for EIFD probes.
+func ownAddr(ifi *net.Interface) netip.Addr {
+	addrs, _ := ifi.Addrs()
+	var v6 netip.Addr
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil || !p.Addr().IsGlobalUnicast() {
+			continue
+		}
+		if p.Addr().Is4() {
+			return p.Addr()
+		}
+		if !v6.IsValid() {
+			v6 = p.Addr()
+		}
+	}
+	return v6
+}
+
+func prefixAddrs(ps []netip.Prefix) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range ps {
+		out = append(out, p.Addr())
+	}
+	return out
+}
+
+func indexOf(s []string, x string) int {
+	for i, y := range s {
+		if y == x {
+			return i
+		}
+	}
+	return -1
+}

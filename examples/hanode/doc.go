@@ -1,0 +1,81 @@
+// Hanode is a high-availability daemon for Linux that composes every hakit
+// package on real interfaces: heartbeats with Early Interface Failure
+// Detection (package heartbeat) feed the election (package election); the
+// primary holds the virtual MAC and addresses (package vmac) and announces
+// them (package garp); the session table, optionally the kernel's conntrack
+// table, is replicated to the standby and committed at takeover (packages
+// statesync and statesync/conntrack).
+//
+// Usage (as root, or with CAP_NET_ADMIN and CAP_NET_RAW):
+//
+//	hanode -cluster-id 7 -unit-id 1 -priority 200 \
+//		-iface eth2 \
+//		-vip eth0=198.18.1.1/24 -vip eth0=2001:db8:1::1/64 -vip eth1=198.18.2.1/24 \
+//		-vmac interface -sync-peer 198.18.3.2:7946 -conntrack \
+//		-key-file /etc/hanode/key -status 127.0.0.1:9100
+//
+// # Flags (stable: other programs, such as examples/failbench, use them)
+//
+//	-cluster-id N      cluster ID, unique on the network (0-65535); it sets the
+//	                   heartbeat MACs and the virtual MACs
+//	-unit-id N         this unit's ID, unique in the cluster (1-65535)
+//	-priority N        election priority, 0-255, higher wins (default 128)
+//	-iface IFACE       critical interface (repeatable, at least one): heartbeats
+//	                   are sent on it (raw Ethernet, EtherType 0xC14B), EIFD
+//	                   probes its neighbours, and its link is monitored
+//	-vip IFACE=A/PLEN  virtual address held by the primary (repeatable; IPv4
+//	                   or IPv6); an interface carrying one is monitored too
+//	-vmac MODE         off: only the addresses move (announced with the
+//	                   interface's own MAC); interface (default): the virtual
+//	                   MAC vmac.LocalMAC(cluster, n) is put on the n-th address
+//	                   interface itself; macvlan: on a macvlan child hk<cluster>v<n>
+//	-sync-iface IFACE  replicate sessions over raw Ethernet (EtherType 0xC14C)
+//	-sync-peer-mac MAC   … to the peer with this MAC
+//	-sync-peer IP:PORT replicate sessions over UDP to this peer
+//	-sync-listen IP:PORT local UDP address (default: any, the peer's port)
+//	-conntrack         replicate the kernel's conntrack table (needs a sync
+//	                   transport, and net.netfilter.nf_conntrack_events=1)
+//	-interval D        heartbeat interval (default 100ms)
+//	-misses N          missed heartbeats before EIFD (default 2)
+//	-probe-window D    EIFD probe window (default 600ms)
+//	-mode M            heartbeat verdicts: early (default) or strict (the
+//	                   seed's schedule)
+//	-preempt           a better unit takes the role from a healthy primary
+//	-key-file FILE     shared key (at least 16 bytes, surrounding white space
+//	                   ignored) authenticating heartbeats and sync datagrams
+//	-status ADDR       serve the status as JSON over HTTP (GET any path): role,
+//	                   peers and their per-interface state, monitored links,
+//	                   sync progress, counters, recent role changes
+//	-log-level L       debug, info (default), warn or error; logs go to stderr
+//
+// # Lifecycle
+//
+// A configuration error (a bad flag, a missing interface, a short key)
+// exits with status 2 and a message starting "hanode: invalid
+// configuration", before anything on the system has changed. At start the
+// unit is a standby: it removes the virtual addresses and macvlan children
+// a crashed run may have left, then starts heartbeats, the election and the
+// sync receiver; a start that fails part way undoes what it did and exits
+// with status 1.
+//
+// The loop: heartbeat reports become election inputs (LocalFault and
+// PeerFault verdicts, recoveries; a peer with a verdict on every heartbeat
+// interface is lost); peers' candidates from the heartbeat payloads are
+// observed; the monitored links' carrier and the sync receiver's InSync
+// are the local status; the election's candidate and role go into the
+// heartbeats. On becoming primary: commit the replicated sessions (inject
+// them into conntrack), put up the virtual MAC and addresses, announce
+// them (gratuitous ARP, unsolicited NA, refreshed), then replicate this
+// unit's table to the peer. On demotion: stop announcing, remove the
+// addresses, restore the MAC, mirror the new primary.
+//
+// SIGTERM (or SIGINT): a primary that hears a peer hands the role over
+// (the election's planned handover) and waits, up to 2 s plus ten
+// intervals, until the peer advertises the primary role; then the daemon
+// releases everything and exits 0, leaving no address, MAC or macvlan.
+//
+// A heartbeat link cut alone is a split brain: each side loses the other
+// and both go active; when they hear each other again the election settles
+// it (the unit that went active during the partition stands down and the
+// winner announces again).
+package main
