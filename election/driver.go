@@ -3,6 +3,8 @@ package election
 import (
 	"sync"
 	"time"
+
+	"github.com/hakit/hakit/internal/clock"
 )
 
 // Clock is what a Driver needs from time. The real clock and hakit's
@@ -13,13 +15,6 @@ type Clock interface {
 	// AfterFunc calls f once after d and returns a function that cancels
 	// the call.
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
 }
 
 // Driver runs a Machine on a clock: it ticks it every Interval and after
@@ -45,7 +40,7 @@ type Driver struct {
 // Call Start to begin ticking.
 func NewDriver(cfg Config, clk Clock, handle func(Output)) (*Driver, error) {
 	if clk == nil {
-		clk = realClock{}
+		clk = clock.Real()
 	}
 	if handle == nil {
 		handle = func(Output) {}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hakit/hakit/internal/clock"
 	"github.com/mdlayher/packet"
 )
 
@@ -18,13 +19,6 @@ import (
 type Clock interface {
 	Now() time.Time
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
 }
 
 // ARPForm selects the gratuitous ARP shapes a Speaker sends for IPv4.
@@ -159,7 +153,7 @@ func NewSpeaker(cfg *Config) (*Speaker, error) {
 		s.open = listenByName
 	}
 	if s.clock == nil {
-		s.clock = realClock{}
+		s.clock = clock.Real()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

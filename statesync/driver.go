@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hakit/hakit/internal/clock"
 )
 
 // Clock is what a Driver needs from time; clock.Real() and a simulated
@@ -14,13 +16,6 @@ import (
 type Clock interface {
 	Now() time.Time
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
 }
 
 // DriverConfig configures a Driver.
@@ -88,7 +83,7 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 		return nil, errors.New("statesync: DriverConfig needs a Transport and a Table")
 	}
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = clock.Real()
 	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = time.Millisecond
