@@ -1,0 +1,317 @@
+// Command failover runs a simulated high-availability cluster and plays the
+// seed scenarios on it: a failed interface, a failed unit, a split brain
+// and its heal, and a planned handover. It needs no root and no setup: the
+// units are the real protocol cores of heartbeat, election, vmac, garp and
+// statesync, wired over simulated Ethernet segments on a simulated clock.
+//
+//	go run ./examples/failover
+//	go run ./examples/failover -scenario link -mode strict -json
+//
+// It prints a timeline of what every unit's cores reported and did, then a
+// summary per scenario, and exits non-zero if an invariant failed (sessions
+// lost, not exactly one primary at the end).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/heartbeat"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "failover:", err)
+		os.Exit(1)
+	}
+}
+
+// errInvariant is wrapped by run's error when a scenario's invariant fails.
+var errInvariant = errors.New("invariant failed")
+
+var scenarios = []string{"link", "unit", "splitbrain", "handover"}
+
+// result is the summary of one scenario.
+type result struct {
+	Scenario string `json:"scenario"`
+	// Detection is the time from the fault to the first verdict;
+	// SinceHeartbeat the time from the last heartbeat heard on that link to
+	// the verdict (the seed's schedule).
+	Detection      float64 `json:"detection_s"`
+	SinceHeartbeat float64 `json:"detection_since_last_heartbeat_s"`
+	// Takeover is the time from the fault to the new primary's role change;
+	// Failover the longest gap in forwarded traffic after the fault.
+	Takeover  float64  `json:"takeover_s"`
+	Failover  float64  `json:"failover_s"`
+	Sessions  int      `json:"sessions"`
+	Kept      int      `json:"sessions_kept"`
+	Unknown   int      `json:"unknown_session_packets"`
+	Primaries []string `json:"primaries"`
+	OK        bool     `json:"ok"`
+	Failures  []string `json:"failures,omitempty"`
+	Timeline  []event  `json:"timeline"`
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("failover", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	scenario := fs.String("scenario", "all", "scenario to play: all | "+strings.Join(scenarios, " | "))
+	units := fs.Int("units", 2, "number of units in the cluster (2 to 16)")
+	interval := fs.Duration("interval", 100*time.Millisecond, "heartbeat interval")
+	misses := fs.Int("misses", 2, "missed heartbeats before EIFD starts")
+	window := fs.Duration("probe-window", 600*time.Millisecond, "EIFD probe window")
+	mode := fs.String("mode", "early", "verdict mode: strict (the seed's schedule) | early")
+	sessions := fs.Int("sessions", 1000, "sessions the client creates before the fault")
+	seed := fs.Int64("seed", 1, "seed of the simulated network and of the fault time")
+	asJSON := fs.Bool("json", false, "print machine-readable JSON instead of text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg := config{units: *units, interval: *interval, misses: *misses, probeWindow: *window,
+		sessions: *sessions, seed: *seed}
+	switch *mode {
+	case "strict":
+		cfg.mode = heartbeat.ModeStrict
+	case "early":
+		cfg.mode = heartbeat.ModeEarly
+	default:
+		return fmt.Errorf("-mode %q: want strict or early", *mode)
+	}
+	switch {
+	case cfg.units < 2 || cfg.units > 16:
+		return fmt.Errorf("-units %d: want 2 to 16", cfg.units)
+	case cfg.sessions < 0 || cfg.sessions > 200000:
+		return fmt.Errorf("-sessions %d: want 0 to 200000", cfg.sessions)
+	case cfg.interval < time.Millisecond || cfg.interval > time.Second:
+		return fmt.Errorf("-interval %v: want 1ms to 1s", cfg.interval)
+	}
+	list := scenarios
+	if *scenario != "all" {
+		list = nil
+		for _, s := range scenarios {
+			if s == *scenario {
+				list = []string{s}
+			}
+		}
+		if list == nil {
+			return fmt.Errorf("-scenario %q: want all, %s", *scenario, strings.Join(scenarios, ", "))
+		}
+	}
+
+	var results []result
+	for _, name := range list {
+		r, err := play(name, cfg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		results = append(results, r)
+		if !*asJSON {
+			printTimeline(stdout, r)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Units    int      `json:"units"`
+			Mode     string   `json:"mode"`
+			Interval float64  `json:"interval_s"`
+			Results  []result `json:"scenarios"`
+		}{cfg.units, *mode, cfg.interval.Seconds(), results}); err != nil {
+			return err
+		}
+	} else {
+		printSummary(stdout, results)
+	}
+	var failed []string
+	for _, r := range results {
+		if !r.OK {
+			failed = append(failed, r.Scenario+": "+strings.Join(r.Failures, "; "))
+		}
+	}
+	if failed != nil {
+		return fmt.Errorf("%w: %s", errInvariant, strings.Join(failed, " | "))
+	}
+	return nil
+}
+
+// settle is when the fault is injected: after the start, the sessions and
+// about 100 heartbeats, so early verdicts have the loss history they need.
+const settle = 11 * time.Second
+
+func play(name string, cfg config) (result, error) {
+	c, err := newCluster(cfg)
+	if err != nil {
+		return result{}, err
+	}
+	r := result{Scenario: name, Sessions: len(c.keys)}
+	fail := func(format string, args ...any) { r.Failures = append(r.Failures, fmt.Sprintf(format, args...)) }
+
+	for _, u := range c.units {
+		u.start()
+	}
+	c.clk.RunFor(time.Second)
+	c.startTraffic()
+	// The fault falls at a seeded point within a heartbeat interval.
+	rng := rand.New(rand.NewPCG(uint64(cfg.seed), 7))
+	c.clk.RunFor(settle - time.Second + time.Duration(rng.Int64N(int64(cfg.interval))))
+	ps := c.primaries()
+	if len(ps) != 1 {
+		fail("%d primaries before the fault", len(ps))
+		return c.finish(r), nil
+	}
+	p := ps[0]
+	for _, u := range c.units {
+		if u != p && !u.recv.InSync() {
+			fail("%s not in sync before the fault", u.name)
+		}
+	}
+	c.faultAt = c.clk.Now()
+	switch name {
+	case "link":
+		c.log("fault", "cut "+p.lan.Name(), "the primary's lan interface fails (carrier stays up)")
+		p.lan.Cut()
+		c.clk.RunFor(3 * time.Second)
+		if q := c.primaries(); len(q) == 1 && q[0] == p {
+			fail("%s kept the role with a broken interface", p.name)
+		}
+		c.log("repair", "heal "+p.lan.Name(), "")
+		p.lan.Heal()
+		c.clk.RunFor(2 * time.Second)
+	case "unit":
+		c.log("fault", p.name+" fails", "whole unit: it stops and its cables are cut")
+		p.kill()
+		c.clk.RunFor(3 * time.Second)
+	case "splitbrain":
+		c.log("fault", "partition", fmt.Sprintf("%s cut off the sync segment; lan split into {%s, gw} and the rest", p.name, p.name))
+		c.sync.Isolate(p.sync)
+		c.lan.Isolate(p.lan, c.gw.port)
+		c.clk.RunFor(3 * time.Second)
+		q := c.primaries()
+		c.log("observer", fmt.Sprintf("%d primaries during the partition", len(q)), names(q))
+		c.log("repair", "heal the partition", "")
+		c.sync.Join()
+		c.lan.Join()
+		c.clk.RunFor(3 * time.Second)
+	case "handover":
+		c.log("operator", p.name+": hand over for the signature update", "seed 001 steps 1-4")
+		p.el.Handover(c.clk.Now())
+		c.clk.RunFor(2 * time.Second)
+		if q := c.primaries(); len(q) != 1 || q[0] == p {
+			fail("the role did not move away from %s: primaries %s", p.name, names(q))
+		}
+		c.log("operator", p.name+": update done, take the role back", "seed 001 step 5")
+		p.el.Resume(c.clk.Now(), true)
+		c.clk.RunFor(2 * time.Second)
+		if q := c.primaries(); len(q) != 1 || q[0] != p {
+			fail("%s did not take the role back: primaries %s", p.name, names(q))
+		}
+	default:
+		return r, fmt.Errorf("unknown scenario")
+	}
+	return c.finish(r), nil
+}
+
+// finish measures, checks the invariants and fills r.
+func (c *cluster) finish(r result) result {
+	fail := func(format string, args ...any) { r.Failures = append(r.Failures, fmt.Sprintf(format, args...)) }
+	if !c.verdictAt.IsZero() {
+		r.Detection = c.verdictAt.Sub(c.faultAt).Seconds()
+		r.SinceHeartbeat = c.sinceLast.Seconds()
+	}
+	if !c.takeover.IsZero() {
+		r.Takeover = c.takeover.Sub(c.faultAt).Seconds()
+	}
+	for _, g := range c.gaps {
+		if g.to.After(c.faultAt) && !c.faultAt.IsZero() {
+			r.Failover = max(r.Failover, g.to.Sub(g.from).Seconds())
+		}
+	}
+	ps := c.primaries()
+	r.Primaries = []string{}
+	for _, p := range ps {
+		r.Primaries = append(r.Primaries, p.name)
+	}
+	switch {
+	case len(ps) != 1:
+		fail("%d primaries at the end, want exactly 1", len(ps))
+	default:
+		p := ps[0]
+		for _, k := range c.keys {
+			if _, ok := p.table.Get(k); ok {
+				r.Kept++
+			}
+		}
+		if r.Kept != len(c.keys) {
+			fail("sessions kept %d of %d", r.Kept, len(c.keys))
+		}
+		if port, _ := c.lan.Lookup(c.vmac); port != p.lan.Name() {
+			fail("the switch sends the virtual MAC to %q, not to the primary's port %s", port, p.lan.Name())
+		}
+		if c.clk.Now().Sub(c.lastForward) > 10*time.Millisecond && len(c.keys) > 0 {
+			fail("traffic is not forwarded at the end (last at +%.3fs)", c.lastForward.Sub(c.start).Seconds())
+		}
+	}
+	if c.created != len(c.keys) {
+		fail("only %d of %d sessions were created", c.created, len(c.keys))
+	}
+	r.Unknown = c.unknown
+	if c.unknown > 0 {
+		fail("%d packets reached a primary that did not know their session", c.unknown)
+	}
+	r.OK = len(r.Failures) == 0
+	r.Timeline = c.timeline
+	return r
+}
+
+func names(us []*unit) string {
+	var s []string
+	for _, u := range us {
+		s = append(s, u.name)
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+func printTimeline(w io.Writer, r result) {
+	fmt.Fprintf(w, "== scenario %s ==\n", r.Scenario)
+	for _, e := range r.Timeline {
+		line := fmt.Sprintf("+%7.3fs  %-8s %s", e.At.Seconds(), e.Unit, e.What)
+		if e.Reason != "" {
+			line += "  (" + e.Reason + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintln(w)
+}
+
+func printSummary(w io.Writer, rs []result) {
+	fmt.Fprintln(w, "== summary ==")
+	fmt.Fprintf(w, "%-11s %-21s %-9s %-9s %-18s %-10s %s\n", "scenario", "detection", "takeover", "failover", "sessions kept", "primary", "result")
+	for _, r := range rs {
+		det := "-"
+		if r.Detection > 0 {
+			det = fmt.Sprintf("%.3fs (%.3fs hb)", r.Detection, r.SinceHeartbeat)
+		}
+		res := "ok"
+		if !r.OK {
+			res = "FAILED: " + strings.Join(r.Failures, "; ")
+		}
+		fmt.Fprintf(w, "%-11s %-21s %-9s %-9s %-18s %-10s %s\n", r.Scenario, det,
+			fmt.Sprintf("%.3fs", r.Takeover), fmt.Sprintf("%.3fs", r.Failover),
+			fmt.Sprintf("%d of %d", r.Kept, r.Sessions), strings.Join(r.Primaries, ","), res)
+	}
+	fmt.Fprintln(w, "detection: fault to first verdict (hb: last heartbeat heard to verdict); takeover: fault to the new primary's role change; failover: longest gap in forwarded traffic")
+}
+
+var _ = election.Primary
