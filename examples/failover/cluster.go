@@ -46,10 +46,10 @@ type config struct {
 
 // event is one line of the timeline.
 type event struct {
-	At     time.Duration `json:"at"`
-	Unit   string        `json:"unit"`
-	What   string        `json:"event"`
-	Reason string        `json:"reason,omitempty"`
+	At     float64 `json:"at_s"` // virtual seconds since the cluster started
+	Unit   string  `json:"unit"`
+	What   string  `json:"event"`
+	Reason string  `json:"reason,omitempty"`
 }
 
 // cluster is the whole simulated world: two segments (lan, sync), the units,
@@ -127,7 +127,7 @@ func mac(net, host byte) net.HardwareAddr { return []byte{0x02, 0, 0, 0, net, ho
 func (c *cluster) since() time.Duration { return c.clk.Now().Sub(c.start) }
 
 func (c *cluster) log(who, what, reason string) {
-	c.timeline = append(c.timeline, event{At: c.since(), Unit: who, What: what, Reason: reason})
+	c.timeline = append(c.timeline, event{At: c.since().Seconds(), Unit: who, What: what, Reason: reason})
 }
 
 // primaries lists the running units that hold the primary role.
@@ -149,7 +149,7 @@ type host struct {
 	port *simnet.Port
 	mac  net.HardwareAddr
 	ip   netip.Addr
-	seen net.HardwareAddr // the client's idea of the VIP's MAC, from GARP
+	seen string // the last announcement the client logged: MAC and port
 }
 
 func (c *cluster) newHost(seg *simnet.Segment, name string, hw net.HardwareAddr, ip netip.Addr) *host {
@@ -162,10 +162,11 @@ func (h *host) receive(frame []byte, src net.HardwareAddr) {
 	if len(frame) < simnet.HeaderLen || binary.BigEndian.Uint16(frame[12:14]) != etherARP {
 		return
 	}
-	if a, err := garp.Parse(frame); err == nil && a.Addr == h.c.vip && h.name == "client" {
-		if h.seen.String() != a.MAC.String() {
-			h.seen = a.MAC
-			h.c.log(h.name, fmt.Sprintf("gratuitous ARP: %v is-at %v", a.Addr, a.MAC), "sent through port "+h.c.portOf(src))
+	if a, err := garp.Parse(frame); err == nil && a.Addr == h.c.vip {
+		// Log the first announcement of each move, as the client sees it.
+		if seen := a.MAC.String() + " " + h.c.portOf(src); h.name == "client" && seen != h.seen {
+			h.seen = seen
+			h.c.log(h.name, fmt.Sprintf("gratuitous ARP: %v is-at %v", a.Addr, a.MAC), "the switch learnt it on "+h.c.portOf(src))
 		}
 		return
 	}
@@ -349,6 +350,7 @@ func (c *cluster) newUnit(id uint16) (*unit, error) {
 	ec.Interval = c.cfg.interval
 	ec.DetectTime = time.Duration(c.cfg.misses)*c.cfg.interval + c.cfg.probeWindow
 	ec.InitialWait = ec.DetectTime
+	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*c.cfg.interval)
 	if u.el, err = election.New(now, ec); err != nil {
 		return nil, err
 	}

@@ -146,9 +146,17 @@ func run(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// settle is when the fault is injected: after the start, the sessions and
-// about 100 heartbeats, so early verdicts have the loss history they need.
-const settle = 11 * time.Second
+// settle is the least time the cluster runs with traffic before the fault.
+const settle = 10 * time.Second
+
+// phase scales a scenario step written for the default 100 ms heartbeats
+// to slower ones.
+func phase(cfg config, d time.Duration) time.Duration {
+	if cfg.interval <= 100*time.Millisecond {
+		return d
+	}
+	return time.Duration(float64(d) * float64(cfg.interval) / float64(100*time.Millisecond))
+}
 
 func play(name string, cfg config) (result, error) {
 	c, err := newCluster(cfg)
@@ -161,11 +169,17 @@ func play(name string, cfg config) (result, error) {
 	for _, u := range c.units {
 		u.start()
 	}
-	c.clk.RunFor(time.Second)
+	// The client starts once a primary carries the virtual MAC.
+	for deadline := c.clk.Now().Add(100 * cfg.interval); len(c.primaries()) == 0 && c.clk.Now().Before(deadline); {
+		c.clk.RunFor(cfg.interval)
+	}
+	c.clk.RunFor(cfg.interval)
 	c.startTraffic()
-	// The fault falls at a seeded point within a heartbeat interval.
+	// The fault falls at a seeded point within a heartbeat interval, after
+	// about 100 heartbeats, so early verdicts have the loss history they
+	// need.
 	rng := rand.New(rand.NewPCG(uint64(cfg.seed), 7))
-	c.clk.RunFor(settle - time.Second + time.Duration(rng.Int64N(int64(cfg.interval))))
+	c.clk.RunFor(max(settle, 100*cfg.interval) + time.Duration(rng.Int64N(int64(cfg.interval))))
 	ps := c.primaries()
 	if len(ps) != 1 {
 		fail("%d primaries before the fault", len(ps))
@@ -182,38 +196,42 @@ func play(name string, cfg config) (result, error) {
 	case "link":
 		c.log("fault", "cut "+p.lan.Name(), "the primary's lan interface fails (carrier stays up)")
 		p.lan.Cut()
-		c.clk.RunFor(3 * time.Second)
+		c.clk.RunFor(phase(cfg, 3*time.Second))
 		if q := c.primaries(); len(q) == 1 && q[0] == p {
 			fail("%s kept the role with a broken interface", p.name)
 		}
 		c.log("repair", "heal "+p.lan.Name(), "")
 		p.lan.Heal()
-		c.clk.RunFor(2 * time.Second)
+		c.clk.RunFor(phase(cfg, 2*time.Second))
+		// Seed 003: a unit with a link failure rejoins as a subordinate.
+		if p.role != election.Secondary || !p.recv.InSync() {
+			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v", p.name, p.role, p.recv.InSync())
+		}
 	case "unit":
 		c.log("fault", p.name+" fails", "whole unit: it stops and its cables are cut")
 		p.kill()
-		c.clk.RunFor(3 * time.Second)
+		c.clk.RunFor(phase(cfg, 3*time.Second))
 	case "splitbrain":
 		c.log("fault", "partition", fmt.Sprintf("%s cut off the sync segment; lan split into {%s, gw} and the rest", p.name, p.name))
 		c.sync.Isolate(p.sync)
 		c.lan.Isolate(p.lan, c.gw.port)
-		c.clk.RunFor(3 * time.Second)
+		c.clk.RunFor(phase(cfg, 3*time.Second))
 		q := c.primaries()
 		c.log("observer", fmt.Sprintf("%d primaries during the partition", len(q)), names(q))
 		c.log("repair", "heal the partition", "")
 		c.sync.Join()
 		c.lan.Join()
-		c.clk.RunFor(3 * time.Second)
+		c.clk.RunFor(phase(cfg, 3*time.Second))
 	case "handover":
 		c.log("operator", p.name+": hand over for the signature update", "seed 001 steps 1-4")
 		p.el.Handover(c.clk.Now())
-		c.clk.RunFor(2 * time.Second)
+		c.clk.RunFor(phase(cfg, 2*time.Second))
 		if q := c.primaries(); len(q) != 1 || q[0] == p {
 			fail("the role did not move away from %s: primaries %s", p.name, names(q))
 		}
 		c.log("operator", p.name+": update done, take the role back", "seed 001 step 5")
 		p.el.Resume(c.clk.Now(), true)
-		c.clk.RunFor(2 * time.Second)
+		c.clk.RunFor(phase(cfg, 2*time.Second))
 		if q := c.primaries(); len(q) != 1 || q[0] != p {
 			fail("%s did not take the role back: primaries %s", p.name, names(q))
 		}
@@ -259,7 +277,11 @@ func (c *cluster) finish(r result) result {
 		if port, _ := c.lan.Lookup(c.vmac); port != p.lan.Name() {
 			fail("the switch sends the virtual MAC to %q, not to the primary's port %s", port, p.lan.Name())
 		}
-		if c.clk.Now().Sub(c.lastForward) > 10*time.Millisecond && len(c.keys) > 0 {
+		switch {
+		case len(c.keys) == 0:
+		case c.lastForward.IsZero():
+			fail("no traffic was ever forwarded")
+		case c.clk.Now().Sub(c.lastForward) > 10*time.Millisecond:
 			fail("traffic is not forwarded at the end (last at +%.3fs)", c.lastForward.Sub(c.start).Seconds())
 		}
 	}
@@ -286,7 +308,7 @@ func names(us []*unit) string {
 func printTimeline(w io.Writer, r result) {
 	fmt.Fprintf(w, "== scenario %s ==\n", r.Scenario)
 	for _, e := range r.Timeline {
-		line := fmt.Sprintf("+%7.3fs  %-8s %s", e.At.Seconds(), e.Unit, e.What)
+		line := fmt.Sprintf("+%7.3fs  %-8s %s", e.At, e.Unit, e.What)
 		if e.Reason != "" {
 			line += "  (" + e.Reason + ")"
 		}
@@ -313,5 +335,3 @@ func printSummary(w io.Writer, rs []result) {
 	}
 	fmt.Fprintln(w, "detection: fault to first verdict (hb: last heartbeat heard to verdict); takeover: fault to the new primary's role change; failover: longest gap in forwarded traffic")
 }
-
-var _ = election.Primary
