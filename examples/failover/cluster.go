@@ -31,6 +31,7 @@ const (
 const (
 	pktNew  = 1 // a new session (the first packet of a connection)
 	pktData = 2 // a packet of an existing session
+	pktAck  = 3 // the primary's answer to pktNew: the session is established
 )
 
 // config is what the flags set.
@@ -42,6 +43,7 @@ type config struct {
 	mode        heartbeat.Mode
 	sessions    int
 	seed        int64
+	loss        float64
 }
 
 // event is one line of the timeline.
@@ -71,12 +73,14 @@ type cluster struct {
 	timeline []event
 
 	// Traffic and what it observed.
-	keys        []statesync.Key
-	created     int
-	nextData    int
-	lastForward time.Time
-	gaps        []gap // forwarding gaps longer than the sending period
-	fdbPort     string
+	keys         []statesync.Key
+	established  []bool // answered by a primary
+	nEstablished int
+	created      int
+	nextData     int
+	lastForward  time.Time
+	gaps         []gap // forwarding gaps longer than the sending period
+	fdbPort      string
 
 	// Measurements around the injected fault.
 	faultAt   time.Time
@@ -112,6 +116,7 @@ func newCluster(cfg config) (*cluster, error) {
 		}
 		c.units = append(c.units, u)
 	}
+	c.established = make([]bool, cfg.sessions)
 	for i := range cfg.sessions {
 		c.keys = append(c.keys, statesync.Key{
 			Proto: 6,
@@ -159,7 +164,23 @@ func (c *cluster) newHost(seg *simnet.Segment, name string, hw net.HardwareAddr,
 }
 
 func (h *host) receive(frame []byte, src net.HardwareAddr) {
-	if len(frame) < simnet.HeaderLen || binary.BigEndian.Uint16(frame[12:14]) != etherARP {
+	if len(frame) < simnet.HeaderLen {
+		return
+	}
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case etherARP:
+	case etherTraffic:
+		if p := frame[simnet.HeaderLen:]; h == h.c.client && len(p) >= 5 && p[0] == pktAck {
+			if i := int(binary.BigEndian.Uint32(p[1:5])); i < len(h.c.established) && !h.c.established[i] {
+				h.c.established[i] = true
+				h.c.nEstablished++
+				if h.c.nEstablished == len(h.c.keys) {
+					h.c.log("client", fmt.Sprintf("%d sessions established", h.c.nEstablished), "every new session was answered by the primary")
+				}
+			}
+		}
+		return
+	default:
 		return
 	}
 	if a, err := garp.Parse(frame); err == nil && a.Addr == h.c.vip {
@@ -226,10 +247,16 @@ func (c *cluster) startTraffic() {
 				c.sendPacket(pktNew, c.created)
 				c.created++
 				if c.created == len(c.keys) {
-					c.log("client", fmt.Sprintf("%d sessions created", c.created), "")
+					c.log("client", fmt.Sprintf("%d sessions opened", c.created), "")
 				}
 			case len(c.keys) > 0:
-				c.sendPacket(pktData, c.nextData)
+				// Like TCP, a session that was never answered sends its
+				// first packet again.
+				kind := byte(pktData)
+				if !c.established[c.nextData] {
+					kind = pktNew
+				}
+				c.sendPacket(kind, c.nextData)
 				c.nextData = (c.nextData + 1) % len(c.keys)
 			}
 		}
@@ -324,6 +351,7 @@ func (c *cluster) newUnit(id uint16) (*unit, error) {
 	}
 	u.lan = c.lan.Attach(u.name+".lan", mac(1, byte(id)))
 	u.sync = c.sync.Attach(u.name+".sync", mac(2, byte(id)))
+	u.sync.SetLoss(c.cfg.loss)
 
 	hc := heartbeat.DefaultConfig()
 	hc.ClusterID = clusterID
@@ -554,6 +582,10 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 			for _, snd := range u.senders {
 				snd.Upsert(now, s)
 			}
+			b := make([]byte, 46)
+			b[0] = pktAck
+			copy(b[1:5], payload[1:5])
+			_, _ = u.lan.WriteTo(ethFrame(src, u.c.vmac, etherTraffic, b), nil)
 			u.c.forwarded(now)
 		case pktData:
 			if _, ok := u.table.Get(k); !ok {

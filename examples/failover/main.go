@@ -49,8 +49,10 @@ type result struct {
 	SinceHeartbeat float64 `json:"detection_since_last_heartbeat_s"`
 	// Takeover is the time from the fault to the new primary's role change;
 	// Failover the longest gap in forwarded traffic after the fault.
-	Takeover  float64  `json:"takeover_s"`
-	Failover  float64  `json:"failover_s"`
+	Takeover float64 `json:"takeover_s"`
+	Failover float64 `json:"failover_s"`
+	// Sessions is how many sessions the client established (a primary
+	// answered them); Kept how many of those the final primary holds.
 	Sessions  int      `json:"sessions"`
 	Kept      int      `json:"sessions_kept"`
 	Unknown   int      `json:"unknown_session_packets"`
@@ -71,6 +73,7 @@ func run(args []string, stdout io.Writer) error {
 	mode := fs.String("mode", "early", "verdict mode: strict (the seed's schedule) | early")
 	sessions := fs.Int("sessions", 1000, "sessions the client creates before the fault")
 	seed := fs.Int64("seed", 1, "seed of the simulated network and of the fault time")
+	loss := fs.Float64("loss", 0, "share of frames the units' sync ports drop at random, each way (0 to 0.5): heartbeats and replication under loss")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON instead of text")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -79,7 +82,7 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg := config{units: *units, interval: *interval, misses: *misses, probeWindow: *window,
-		sessions: *sessions, seed: *seed}
+		sessions: *sessions, seed: *seed, loss: *loss}
 	switch *mode {
 	case "strict":
 		cfg.mode = heartbeat.ModeStrict
@@ -93,6 +96,8 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-units %d: want 2 to 16", cfg.units)
 	case cfg.sessions < 0 || cfg.sessions > 200000:
 		return fmt.Errorf("-sessions %d: want 0 to 200000", cfg.sessions)
+	case cfg.loss < 0 || cfg.loss > 0.5:
+		return fmt.Errorf("-loss %v: want 0 to 0.5", cfg.loss)
 	case cfg.interval < time.Millisecond || cfg.interval > time.Second:
 		return fmt.Errorf("-interval %v: want 1ms to 1s", cfg.interval)
 	}
@@ -266,13 +271,13 @@ func (c *cluster) finish(r result) result {
 		fail("%d primaries at the end, want exactly 1", len(ps))
 	default:
 		p := ps[0]
-		for _, k := range c.keys {
-			if _, ok := p.table.Get(k); ok {
+		for i, k := range c.keys {
+			if _, ok := p.table.Get(k); ok && c.established[i] {
 				r.Kept++
 			}
 		}
-		if r.Kept != len(c.keys) {
-			fail("sessions kept %d of %d", r.Kept, len(c.keys))
+		if r.Kept != c.nEstablished {
+			fail("sessions kept %d of %d", r.Kept, c.nEstablished)
 		}
 		if port, _ := c.lan.Lookup(c.vmac); port != p.lan.Name() {
 			fail("the switch sends the virtual MAC to %q, not to the primary's port %s", port, p.lan.Name())
@@ -285,8 +290,9 @@ func (c *cluster) finish(r result) result {
 			fail("traffic is not forwarded at the end (last at +%.3fs)", c.lastForward.Sub(c.start).Seconds())
 		}
 	}
-	if c.created != len(c.keys) {
-		fail("only %d of %d sessions were created", c.created, len(c.keys))
+	r.Sessions = c.nEstablished
+	if c.nEstablished != len(c.keys) {
+		fail("only %d of %d sessions were established", c.nEstablished, len(c.keys))
 	}
 	r.Unknown = c.unknown
 	if c.unknown > 0 {

@@ -82,6 +82,18 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// TestLossySync plays every scenario with 20% loss on the sync segment
+// (heartbeats and replication): sessions are still all kept and exactly one
+// unit is primary at the end.
+func TestLossySync(t *testing.T) {
+	out := runJSON(t, "-loss", "0.2")
+	require.Len(t, out.Results, len(scenarios))
+	for _, r := range out.Results {
+		checkKept(t, r)
+		require.Equal(t, 1000, r.Sessions, r.Scenario)
+	}
+}
+
 func TestAllText(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, run(nil, &buf), buf.String())
@@ -99,7 +111,7 @@ func TestAllText(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"-scenario", "nope"}, {"-mode", "lazy"}, {"-units", "1"}, {"-sessions", "-1"}, {"-interval", "0s"}, {"extra"},
+		{"-scenario", "nope"}, {"-mode", "lazy"}, {"-units", "1"}, {"-sessions", "-1"}, {"-interval", "0s"}, {"-loss", "0.9"}, {"extra"},
 	} {
 		var buf bytes.Buffer
 		require.Error(t, run(args, &buf), "%v", args)
