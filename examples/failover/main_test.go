@@ -146,3 +146,21 @@ func TestInvariantFails(t *testing.T) {
 	require.NoError(t, err, "no sessions is a valid run")
 	require.False(t, errors.Is(err, errInvariant))
 }
+
+// TestLossyLinkKnownLoss records a session loss the simulation found: with
+// 20% loss on the sync segment, a standby that was briefly primary (a false
+// early PeerDown, settled as a split brain) restarts its receiver, the old
+// primary starts a bulk sync to it and is demoted before it completes, and
+// the standby's Commit applies the bulk's end record beyond a gap: the sweep
+// removes every session whose bulk records were lost. Remove the skip once
+// statesync's Commit no longer sweeps across a gap.
+func TestLossyLinkKnownLoss(t *testing.T) {
+	t.Skip("statesync: Commit applies a bulk-end record beyond a gap and sweeps sessions (go run ./examples/failover -seed 3 -loss 0.2 -scenario link)")
+	for _, args := range [][]string{
+		{"-seed", "3", "-loss", "0.2", "-scenario", "link"},
+		{"-seed", "9", "-units", "3", "-loss", "0.2", "-scenario", "link"},
+	} {
+		out := runJSON(t, args...)
+		checkKept(t, out.Results[0])
+	}
+}
