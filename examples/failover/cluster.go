@@ -240,7 +240,6 @@ func (c *cluster) startTraffic() {
 	perTick := (len(c.keys) + 999) / 1000
 	var tick func()
 	tick = func() {
-		now := c.clk.Now()
 		for range perTick {
 			switch {
 			case c.created < len(c.keys):
@@ -268,7 +267,6 @@ func (c *cluster) startTraffic() {
 			}
 			c.fdbPort = p
 		}
-		_ = now
 		c.clk.AfterFunc(time.Millisecond, tick)
 	}
 	c.clk.AfterFunc(0, tick)
@@ -319,7 +317,6 @@ type unit struct {
 	nextElect       time.Time
 	nextSync        time.Time
 	payload         []byte
-	forwardedPkts   int
 	unknownSessions int
 }
 
@@ -558,7 +555,7 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 			}
 		} else {
 			if u.role == election.Primary {
-				u.foreignStream++ // a primary's table is not a replica (split brain)
+				u.foreignStream++ // a primary's table is not a replica (split brain): ignore
 				return
 			}
 			if from != u.recvFrom {
@@ -596,7 +593,6 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 				}
 				return
 			}
-			u.forwardedPkts++
 			u.c.forwarded(now)
 		}
 	}
@@ -781,5 +777,29 @@ func (u *unit) flushSync() {
 		for _, b := range u.recv.Output(nil) {
 			_, _ = u.sync.WriteTo(ethFrame(dst, u.sync.HardwareAddr(), etherSync, b), nil)
 		}
+	}
+}
+
+// unitReport is a unit's state and counters at the end of a scenario.
+type unitReport struct {
+	Name          string                  `json:"name"`
+	Role          string                  `json:"role"`
+	Failed        bool                    `json:"failed,omitempty"`
+	Sessions      int                     `json:"sessions_in_table"`
+	Heartbeat     heartbeat.Counters      `json:"heartbeat"`
+	Election      election.Counters       `json:"election"`
+	GARP          garp.Stats              `json:"garp"`
+	Guard         vmac.GuardStats         `json:"vmac_guard"`
+	Receiver      statesync.ReceiverStats `json:"statesync_receiver"`
+	ForeignStream int                     `json:"sync_datagrams_ignored_as_primary"`
+	UnknownPkts   int                     `json:"unknown_session_packets"`
+}
+
+func (u *unit) report() unitReport {
+	return unitReport{
+		Name: u.name, Role: u.role.String(), Failed: u.dead, Sessions: u.table.Len(),
+		Heartbeat: u.mon.Counters(), Election: u.el.Counters(), GARP: u.speaker.Stats(),
+		Guard: u.guard.Stats(), Receiver: u.recv.Stats(),
+		ForeignStream: u.foreignStream, UnknownPkts: u.unknownSessions,
 	}
 }

@@ -53,13 +53,14 @@ type result struct {
 	Failover float64 `json:"failover_s"`
 	// Sessions is how many sessions the client established (a primary
 	// answered them); Kept how many of those the final primary holds.
-	Sessions  int      `json:"sessions"`
-	Kept      int      `json:"sessions_kept"`
-	Unknown   int      `json:"unknown_session_packets"`
-	Primaries []string `json:"primaries"`
-	OK        bool     `json:"ok"`
-	Failures  []string `json:"failures,omitempty"`
-	Timeline  []event  `json:"timeline"`
+	Sessions  int          `json:"sessions"`
+	Kept      int          `json:"sessions_kept"`
+	Unknown   int          `json:"unknown_session_packets"`
+	Primaries []string     `json:"primaries"`
+	OK        bool         `json:"ok"`
+	Failures  []string     `json:"failures,omitempty"`
+	Units     []unitReport `json:"units"`
+	Timeline  []event      `json:"timeline"`
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -300,6 +301,9 @@ func (c *cluster) finish(r result) result {
 	}
 	r.OK = len(r.Failures) == 0
 	r.Timeline = c.timeline
+	for _, u := range c.units {
+		r.Units = append(r.Units, u.report())
+	}
 	return r
 }
 

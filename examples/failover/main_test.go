@@ -35,6 +35,10 @@ func checkKept(t *testing.T, r result) {
 	require.Zero(t, r.Unknown, "packets of unknown sessions")
 	require.Len(t, r.Primaries, 1, "primaries at the end")
 	require.NotEmpty(t, r.Timeline)
+	require.NotEmpty(t, r.Units)
+	for _, u := range r.Units {
+		require.Positive(t, u.Heartbeat.Sent, u.Name)
+	}
 }
 
 func TestScenarios(t *testing.T) {
