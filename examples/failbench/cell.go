@@ -80,8 +80,9 @@ func (b *bench) waitActive(want *unit, d time.Duration, timeout time.Duration) (
 			if want != nil && u != want {
 				continue
 			}
-			if u.exited() {
-				return nil, fmt.Errorf("daemon on %s exited (log %s)", u.conf.name, u.log)
+			if u.cmd != nil && u.exited() {
+				out, _ := os.ReadFile(u.log)
+				return nil, fmt.Errorf("daemon on %s exited: %s (log %s)", u.conf.name, lastLine(out), u.log)
 			}
 			o := b.units[1-i]
 			if b.probe.steady(byte(u.conf.id), d, steadyHole, time.Now()) && (o.cmd == nil || !o.holdsVIP()) {
