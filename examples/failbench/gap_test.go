@@ -124,3 +124,19 @@ func TestParseIntervals(t *testing.T) {
 		require.Error(t, err, "%q", bad)
 	}
 }
+
+func TestBecameActive(t *testing.T) {
+	logs := map[string]string{
+		"keepalived": "Mon Nov 23 10:58:02 2026: (failbench) Receive advertisement timeout\n" +
+			"Mon Nov 23 10:58:02 2026: (failbench) Entering MASTER STATE\n" +
+			"Mon Nov 23 10:58:02 2026: (failbench) setting VIPs.\n" +
+			"Mon Nov 23 10:58:09 2026: (failbench) Entering BACKUP STATE\n",
+		"hakit": `time=2026-11-23T10:59:32.003Z level=WARN msg="election: role change" unit=1 part=election unit=1 event="role change" from=initial to=primary reason="no primary"` + "\n" +
+			`time=2026-11-23T10:59:32.003Z level=INFO msg=role unit=1 role=primary reason="no primary: unit 1 selected: higher priority, 200 > 100"` + "\n" +
+			`time=2026-11-23T10:59:32.977Z level=INFO msg=role unit=1 role=secondary reason="failover: unit 2 selected"` + "\n",
+	}
+	for _, sys := range []system{keepalived{}, hakit{}} {
+		n := len(sys.becameActive().FindAllString(logs[sys.name()], -1))
+		require.Equal(t, 1, n, sys.name())
+	}
+}

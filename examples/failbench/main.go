@@ -6,16 +6,20 @@
 //
 // The client sends a UDP probe to the virtual address every millisecond;
 // each unit runs a UDP echo responder bound to it (answering only while
-// the unit holds it). Each run waits until A alone has answered for a
-// while, pulls A's cable at the switch and kills A's daemon with SIGKILL,
-// and records the longest stretch without an answer until B answers
-// steadily. Then A's leftovers (the virtual address, a virtual MAC) are
-// removed, its cable goes back and its daemon restarts; A has the higher
-// priority and takes the role back (preemption) before the next run.
+// the unit holds it). Each run waits until one unit (the active one) alone
+// has answered for a while, pulls its cable at the switch and kills its
+// daemon with SIGKILL, and records the longest stretch without an answer
+// until the other unit answers steadily. Then the failed unit's leftovers
+// (the virtual address, a virtual MAC) are removed, its cable goes back
+// and its daemon restarts; it rejoins as the backup (no preemption), so
+// the roles alternate from run to run.
 //
-// keepalived runs unicast VRRPv3 (advert_int = the interval), hakit's
-// hanode its defaults (2 misses, early verdict, 0.6 s probe window, the
-// virtual MAC on the interface) with -preempt. It prints a table per
+// keepalived runs unicast VRRPv3 (advert_int = the interval, both units
+// priority 100, nopreempt), hakit's hanode its defaults (2 misses, early
+// verdict, 0.6 s probe window, the virtual MAC on the interface) without
+// -preempt. The client also pings each unit's own address every 100 ms
+// (-neighbours), so that each unit has a live neighbour in its ARP cache,
+// as a router on a network with traffic has. It prints a table per
 // interval: p50/p99 of both, and the ratio keepalived p50 / hakit p99
 // (issue 8's target: at least 1).
 //
