@@ -339,16 +339,29 @@ func (c *cluster) newUnit(id uint16) (*unit, error) {
 	now := c.clk.Now()
 	u := &unit{
 		c: c, id: id, name: fmt.Sprintf("unit%d", id),
-		lanIP:   netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + id)}),
-		syncIP:  netip.AddrFrom4([4]byte{198, 18, 1, byte(10 + id)}),
-		table:   statesync.NewTable(c.cfg.sessions),
-		senders: map[uint16]*statesync.Sender{},
-		states:  map[linkKey]heartbeat.State{},
-		role:    election.Initial,
+		lanIP:  netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + id)}),
+		syncIP: netip.AddrFrom4([4]byte{198, 18, 1, byte(10 + id)}),
 	}
 	u.lan = c.lan.Attach(u.name+".lan", mac(1, byte(id)))
 	u.sync = c.sync.Attach(u.name+".sync", mac(2, byte(id)))
 	u.sync.SetLoss(c.cfg.loss)
+	if err := u.boot(now); err != nil {
+		return nil, err
+	}
+	u.lan.SetHandler(func(f []byte, src net.HardwareAddr) { u.receive("lan", f, src) })
+	u.sync.SetHandler(func(f []byte, src net.HardwareAddr) { u.receive("sync", f, src) })
+	return u, nil
+}
+
+// boot gives the unit fresh cores, as a (re)start does: an empty session
+// table, a new heartbeat epoch, an election machine in its initial role.
+func (u *unit) boot(now time.Time) error {
+	c, id := u.c, u.id
+	u.table = statesync.NewTable(c.cfg.sessions)
+	u.senders = map[uint16]*statesync.Sender{}
+	u.states = map[linkKey]heartbeat.State{}
+	u.role = election.Initial
+	u.dead, u.holding, u.guardLogged, u.syncPending = false, false, false, false
 
 	hc := heartbeat.DefaultConfig()
 	hc.ClusterID = clusterID
@@ -367,7 +380,7 @@ func (c *cluster) newUnit(id uint16) (*unit, error) {
 	var err error
 	u.mon, err = heartbeat.NewMonitor(hc, heartbeat.Interface{Name: "lan", Addr: u.lanIP}, heartbeat.Interface{Name: "sync", Addr: u.syncIP})
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	ec := election.DefaultConfig(id)
@@ -377,7 +390,7 @@ func (c *cluster) newUnit(id uint16) (*unit, error) {
 	ec.InitialWait = ec.DetectTime
 	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*c.cfg.interval)
 	if u.el, err = election.New(now, ec); err != nil {
-		return nil, err
+		return err
 	}
 
 	u.speaker, err = garp.NewSpeaker(&garp.Config{
@@ -390,7 +403,7 @@ func (c *cluster) newUnit(id uint16) (*unit, error) {
 		},
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	members := map[uint32][]net.HardwareAddr{}
@@ -401,13 +414,22 @@ func (c *cluster) newUnit(id uint16) (*unit, error) {
 		ClusterID: clusterID, Self: uint32(id), Members: members,
 		VirtualMACs: []net.HardwareAddr{c.vmac},
 	}); err != nil {
-		return nil, err
+		return err
 	}
 
 	u.newReceiver(now, 0)
-	u.lan.SetHandler(func(f []byte, src net.HardwareAddr) { u.receive("lan", f, src) })
-	u.sync.SetHandler(func(f []byte, src net.HardwareAddr) { u.receive("sync", f, src) })
-	return u, nil
+	return nil
+}
+
+// restart brings a failed unit back with fresh cores and its cables in.
+func (u *unit) restart() error {
+	if err := u.boot(u.c.clk.Now()); err != nil {
+		return err
+	}
+	u.lan.Heal()
+	u.sync.Heal()
+	u.start()
+	return nil
 }
 
 func (u *unit) newReceiver(now time.Time, from uint16) {

@@ -217,6 +217,20 @@ func play(name string, cfg config) (result, error) {
 		c.log("fault", p.name+" fails", "whole unit: it stops and its cables are cut")
 		p.kill()
 		c.clk.RunFor(phase(cfg, 3*time.Second))
+		q := c.primaries()
+		c.log("repair", p.name+" restarts", "fresh cores: empty session table, new heartbeat epoch")
+		if err := p.restart(); err != nil {
+			return r, err
+		}
+		c.clk.RunFor(phase(cfg, 3*time.Second))
+		// A restarted unit rejoins as a subordinate (no preemption) and
+		// receives the whole table by bulk sync.
+		if p.role != election.Secondary || !p.recv.InSync() || p.table.Len() != c.nEstablished {
+			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v, %d sessions", p.name, p.role, p.recv.InSync(), p.table.Len())
+		}
+		if now := c.primaries(); len(q) != 1 || len(now) != 1 || now[0] != q[0] {
+			fail("the restart moved the role: primaries %s before, %s after", names(q), names(now))
+		}
 	case "splitbrain":
 		c.log("fault", "partition", fmt.Sprintf("%s cut off the sync segment; lan split into {%s, gw} and the rest", p.name, p.name))
 		c.sync.Isolate(p.sync)
