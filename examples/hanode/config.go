@@ -20,8 +20,8 @@ import (
 // 2 on it, before anything on the system has changed.
 var errConfig = errors.New("invalid configuration")
 
-// flagHelp is returned by parseConfig for -h: the usage was printed.
-var flagHelp = errors.New("help requested")
+// errHelp is returned by parseConfig for -h: the usage was printed.
+var errHelp = errors.New("help requested")
 
 // Virtual MAC modes (-vmac).
 const (
@@ -127,7 +127,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, flagHelp
+			return nil, errHelp
 		}
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}

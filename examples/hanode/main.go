@@ -25,7 +25,7 @@ func main() {
 // start failed (everything started was undone).
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, stderr)
-	if errors.Is(err, flagHelp) {
+	if errors.Is(err, errHelp) {
 		return 0
 	}
 	if err != nil {

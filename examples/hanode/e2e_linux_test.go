@@ -1,0 +1,457 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/testbed"
+)
+
+// The daemon is built once per test binary.
+var (
+	buildOnce sync.Once
+	binary_   string
+	buildErr  error
+	buildDir  string
+)
+
+func hanodeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "hanode-e2e")
+		if buildErr != nil {
+			return
+		}
+		binary_ = filepath.Join(buildDir, "hanode")
+		out, err := exec.Command("go", "build", "-o", binary_, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binary_
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// The firewall pair's bed: client — bridge c — units A and B — bridge s —
+// server, and the heartbeat/sync link on bridge y.
+var (
+	gwClient   = netip.MustParsePrefix("198.18.1.1/24")
+	gwServer   = netip.MustParsePrefix("198.18.2.1/24")
+	clientAddr = netip.MustParsePrefix("198.18.1.10/24")
+	serverAddr = netip.MustParsePrefix("198.18.2.10/24")
+)
+
+// ruleset: forward only established and related traffic, and new
+// connections from the client side; the first rule counts what the unit
+// forwards.
+const ruleset = `table inet fw {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related counter accept
+		iifname "eth0" ct state new accept
+	}
+}`
+
+type unit struct {
+	name                 string
+	h                    *testbed.Host
+	client, server, sync *testbed.Link
+	cmd                  *exec.Cmd
+	log                  string
+	status               string
+}
+
+type pair struct {
+	t              *testing.T
+	bed            *testbed.Bed
+	c, s, y        *testbed.Bridge
+	client, server *testbed.Host
+	a, b           *unit
+}
+
+func newPair(t *testing.T) *pair {
+	bed := testbed.New(t)
+	p := &pair{t: t, bed: bed, c: bed.Bridge("c"), s: bed.Bridge("s"), y: bed.Bridge("y")}
+	p.client, p.server = bed.Host("client"), bed.Host("server")
+	bed.Link(p.client, p.c, "eth0")
+	bed.Link(p.server, p.s, "eth0")
+	p.client.AddAddr("eth0", clientAddr)
+	p.server.AddAddr("eth0", serverAddr)
+	_, err := p.client.Run("ip", "route", "add", "default", "via", gwClient.Addr().String())
+	require.NoError(t, err)
+	_, err = p.server.Run("ip", "route", "add", "default", "via", gwServer.Addr().String())
+	require.NoError(t, err)
+	p.a = p.newUnit("fwa", 2)
+	p.b = p.newUnit("fwb", 3)
+	// The units' neighbour caches know the client and the server (EIFD
+	// probes them), and the hosts know the units.
+	for _, u := range []*unit{p.a, p.b} {
+		for _, h := range []struct {
+			h    *testbed.Host
+			addr string
+		}{{p.client, fmt.Sprintf("198.18.1.%d", u.id())}, {p.server, fmt.Sprintf("198.18.2.%d", u.id())}} {
+			_, err := h.h.Run("ping", "-c1", "-W1", h.addr)
+			require.NoError(t, err)
+		}
+	}
+	return p
+}
+
+func (u *unit) id() int {
+	if u.name == "fwa" {
+		return 2
+	}
+	return 3
+}
+
+func (p *pair) newUnit(name string, n int) *unit {
+	t := p.t
+	h := p.bed.Host(name)
+	u := &unit{name: name, h: h, client: p.bed.Link(h, p.c, "eth0"), server: p.bed.Link(h, p.s, "eth1"), sync: p.bed.Link(h, p.y, "eth2")}
+	h.AddAddr("eth0", netip.MustParsePrefix(fmt.Sprintf("198.18.1.%d/24", n)))
+	h.AddAddr("eth1", netip.MustParsePrefix(fmt.Sprintf("198.18.2.%d/24", n)))
+	h.AddAddr("eth2", netip.MustParsePrefix(fmt.Sprintf("198.18.3.%d/24", n)))
+	h.Sysctl("net.ipv4.ip_forward", "1")
+	h.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0")
+	h.Sysctl("net.netfilter.nf_conntrack_events", "1")
+	// During a split brain both units forward parts of the stream, so each
+	// one's window tracking falls behind the other's segments; injected
+	// entries are liberal anyway (see statesync/conntrack).
+	h.Sysctl("net.netfilter.nf_conntrack_tcp_be_liberal", "1")
+	cmd := h.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "nft: %s", out)
+	u.log = filepath.Join(t.TempDir(), name+".log")
+	u.status = "127.0.0.1:9100"
+	return u
+}
+
+// start runs the daemon on u with the pair's flags and extra ones.
+func (p *pair) start(u *unit, priority int, extra ...string) {
+	t := p.t
+	t.Helper()
+	peer := "198.18.3.3:7946"
+	if u.name == "fwb" {
+		peer = "198.18.3.2:7946"
+	}
+	args := append([]string{"-cluster-id", "7", "-unit-id", strconv.Itoa(u.id()), "-priority", strconv.Itoa(priority),
+		"-iface", "eth2", "-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
+		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-log-level", "debug"}, extra...)
+	f, err := os.Create(u.log)
+	require.NoError(t, err)
+	u.cmd = u.h.Command(hanodeBinary(t), args...)
+	u.cmd.Stdout, u.cmd.Stderr = f, f
+	require.NoError(t, u.cmd.Start())
+	f.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(u.log)
+			t.Logf("%s's log:\n%s", u.name, b)
+		}
+	})
+}
+
+// statusOf reads u's status server from inside its namespace.
+func statusOf(u *unit) (Status, error) {
+	var s Status
+	var c net.Conn
+	if err := u.h.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", u.status, time.Second)
+		return err
+	}); err != nil {
+		return s, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+		return s, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+func (p *pair) waitStatus(u *unit, what string, ok func(Status) bool) {
+	p.t.Helper()
+	var last Status
+	var lastErr error
+	require.Eventually(p.t, func() bool {
+		last, lastErr = statusOf(u)
+		return lastErr == nil && ok(last)
+	}, 15*time.Second, 20*time.Millisecond, "%s: %s; last status %+v, err %v", u.name, what, last, lastErr)
+}
+
+var counterRE = regexp.MustCompile(`counter packets (\d+)`)
+
+// forwarded returns the packets u's firewall forwarded on established
+// connections.
+func forwarded(t *testing.T, u *unit) uint64 {
+	t.Helper()
+	out, err := u.h.Run("nft", "list", "chain", "inet", "fw", "forward")
+	require.NoError(t, err)
+	m := counterRE.FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	n, err := strconv.ParseUint(m[1], 10, 64)
+	require.NoError(t, err)
+	return n
+}
+
+// stream is a long-lived TCP connection from the client to the server:
+// the client writes a numbered message every 2 ms, the server echoes it,
+// and the client records when each echo came back.
+type stream struct {
+	mu      sync.Mutex
+	last    time.Time
+	maxGap  time.Duration
+	echoes  int
+	err     error
+	c, s    net.Conn
+	stopped chan struct{}
+}
+
+func (p *pair) startStream() *stream {
+	t := p.t
+	var ln net.Listener
+	require.NoError(t, p.server.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(serverAddr.Addr(), 8080).String())
+		return err
+	}))
+	st := &stream{stopped: make(chan struct{})}
+	require.NoError(t, p.client.Do(func() error {
+		var err error
+		st.c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+		return err
+	}))
+	var err error
+	st.s, err = ln.Accept()
+	require.NoError(t, err)
+	ln.Close()
+	go func() { // server: echo
+		buf := make([]byte, 8)
+		for {
+			if _, err := io.ReadFull(st.s, buf); err != nil {
+				st.fail(fmt.Errorf("server read: %w", err))
+				return
+			}
+			if _, err := st.s.Write(buf); err != nil {
+				st.fail(fmt.Errorf("server write: %w", err))
+				return
+			}
+		}
+	}()
+	go func() { // client: write
+		var buf [8]byte
+		for i := uint64(1); ; i++ {
+			select {
+			case <-st.stopped:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			binary.BigEndian.PutUint64(buf[:], i)
+			if _, err := st.c.Write(buf[:]); err != nil {
+				st.fail(fmt.Errorf("client write: %w", err))
+				return
+			}
+		}
+	}()
+	go func() { // client: read echoes
+		buf := make([]byte, 8)
+		for want := uint64(1); ; want++ {
+			if _, err := io.ReadFull(st.c, buf); err != nil {
+				st.fail(fmt.Errorf("client read: %w", err))
+				return
+			}
+			if got := binary.BigEndian.Uint64(buf); got != want {
+				st.fail(fmt.Errorf("echo %d, want %d", got, want))
+				return
+			}
+			now := time.Now()
+			st.mu.Lock()
+			if !st.last.IsZero() && now.Sub(st.last) > st.maxGap {
+				st.maxGap = now.Sub(st.last)
+			}
+			st.last = now
+			st.echoes++
+			st.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		close(st.stopped)
+		st.c.Close()
+		st.s.Close()
+	})
+	return st
+}
+
+func (st *stream) fail(err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	select {
+	case <-st.stopped:
+		return // closed by the test
+	default:
+	}
+	if st.err == nil {
+		st.err = err
+	}
+}
+
+// resetGap starts a new measurement; gap returns the longest silence seen
+// by the client since, the echoes counted, and the stream's error.
+func (st *stream) resetGap() {
+	st.mu.Lock()
+	st.maxGap, st.echoes = 0, 0
+	st.mu.Unlock()
+}
+
+func (st *stream) gap() (time.Duration, int, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.maxGap, st.echoes, st.err
+}
+
+// flowing waits until the stream has carried n more echoes.
+func (p *pair) flowing(st *stream, n int) {
+	p.t.Helper()
+	st.mu.Lock()
+	base := st.echoes
+	st.mu.Unlock()
+	require.Eventually(p.t, func() bool {
+		_, e, err := st.gap()
+		require.NoError(p.t, err, "the stream broke")
+		return e >= base+n
+	}, 15*time.Second, 10*time.Millisecond, "the stream does not flow")
+}
+
+// established brings up A as primary and B as its in-sync standby, with
+// the stream flowing through A and its session replicated to B.
+func (p *pair) established() *stream {
+	p.start(p.a, 200)
+	p.waitStatus(p.a, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.start(p.b, 100)
+	p.waitStatus(p.b, "in-sync secondary", func(s Status) bool {
+		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync
+	})
+	st := p.startStream()
+	p.flowing(st, 100)
+	p.waitStatus(p.b, "holding the stream's session", func(s Status) bool { return s.Sync.InSync && s.Sync.Sessions >= 1 })
+	before := forwarded(p.t, p.a)
+	p.flowing(st, 50)
+	require.Greater(p.t, forwarded(p.t, p.a), before, "A forwards the stream")
+	return st
+}
+
+// onlyForwarder checks that exactly want (of A and B) forwards the stream.
+func (p *pair) onlyForwarder(st *stream, want *unit) {
+	p.t.Helper()
+	a0, b0 := forwarded(p.t, p.a), forwarded(p.t, p.b)
+	p.flowing(st, 200)
+	da, db := forwarded(p.t, p.a)-a0, forwarded(p.t, p.b)-b0
+	p.t.Logf("forwarded while 200 echoes came back: A %d, B %d", da, db)
+	if want == p.a {
+		require.True(p.t, da > 0 && db == 0, "only A forwards: A %d, B %d", da, db)
+	} else {
+		require.True(p.t, db > 0 && da == 0, "only B forwards: A %d, B %d", da, db)
+	}
+}
+
+func (p *pair) report(st *stream, what string) {
+	gap, n, err := st.gap()
+	require.NoError(p.t, err, "the stream must continue without a reset")
+	p.t.Logf("%s: the client saw a gap of %v (%d echoes since the fault)", what, gap.Round(time.Millisecond), n)
+}
+
+// TestE2EKillPrimary needs root: A's daemon is killed (SIGKILL) and its
+// links taken down; B takes over with the stream's session.
+func TestE2EKillPrimary(t *testing.T) {
+	p := newPair(t)
+	st := p.established()
+	st.resetGap()
+	require.NoError(t, p.a.cmd.Process.Kill())
+	p.a.cmd.Wait()
+	p.a.client.Down()
+	p.a.server.Down()
+	p.a.sync.Down()
+	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 200)
+	p.report(st, "A killed")
+	p.onlyForwarder(st, p.b)
+}
+
+// TestE2EClientLinkDown needs root: A's client-side cable is pulled at the
+// switch; A sees a monitored link down and B takes over.
+func TestE2EClientLinkDown(t *testing.T) {
+	p := newPair(t)
+	st := p.established()
+	st.resetGap()
+	p.a.client.Down()
+	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.waitStatus(p.a, "released", func(s Status) bool { return s.Role != "primary" && !s.Active })
+	p.flowing(st, 200)
+	p.report(st, "A's client link down")
+	p.onlyForwarder(st, p.b)
+}
+
+// TestE2ESplitBrain needs root: the heartbeat/sync bridge drops every
+// frame (a partition, carriers stay up): both units go active; when it is
+// healed the election leaves one primary.
+func TestE2ESplitBrain(t *testing.T) {
+	p := newPair(t)
+	st := p.established()
+	st.resetGap()
+	heal := p.y.Loss(1)
+	p.waitStatus(p.b, "primary during the partition", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 100)
+	p.report(st, "partitioned")
+	st.resetGap()
+	heal()
+	var winner *unit
+	require.Eventually(t, func() bool {
+		sa, errA := statusOf(p.a)
+		sb, errB := statusOf(p.b)
+		if errA != nil || errB != nil || sa.Active == sb.Active || len(sa.Peers) == 0 || len(sb.Peers) == 0 {
+			return false
+		}
+		winner = p.a
+		if sb.Active {
+			winner = p.b
+		}
+		return true
+	}, 15*time.Second, 20*time.Millisecond, "one primary after the heal")
+	t.Logf("after the heal %s is primary", winner.name)
+	time.Sleep(500 * time.Millisecond) // the winner's re-announcement moves the switches back
+	p.flowing(st, 200)
+	p.report(st, "healed")
+	p.onlyForwarder(st, winner)
+}
