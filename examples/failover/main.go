@@ -153,7 +153,7 @@ func run(args []string, stdout io.Writer) error {
 }
 
 // settle is the least time the cluster runs with traffic before the fault.
-const settle = 10 * time.Second
+const settle = 5 * time.Second
 
 // phase scales a scenario step written for the default 100 ms heartbeats
 // to slower ones.
@@ -301,7 +301,7 @@ func (c *cluster) finish(r result) result {
 		case len(c.keys) == 0:
 		case c.lastForward.IsZero():
 			fail("no traffic was ever forwarded")
-		case c.clk.Now().Sub(c.lastForward) > 10*time.Millisecond:
+		case c.clk.Now().Sub(c.lastForward) > 5*trafficTick:
 			fail("traffic is not forwarded at the end (last at +%.3fs)", c.lastForward.Sub(c.start).Seconds())
 		}
 	}
