@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +97,7 @@ type pair struct {
 
 func newPair(t *testing.T) *pair {
 	bed := testbed.New(t)
+	t.Parallel()
 	p := &pair{t: t, bed: bed, c: bed.Bridge("c"), s: bed.Bridge("s"), y: bed.Bridge("y")}
 	p.client, p.server = bed.Host("client"), bed.Host("server")
 	bed.Link(p.client, p.c, "eth0")
@@ -203,6 +205,9 @@ func statusOf(u *unit) (Status, error) {
 
 func (p *pair) waitStatus(u *unit, what string, ok func(Status) bool) {
 	p.t.Helper()
+	defer func(start time.Time) {
+		p.t.Logf("%s: %s after %v", u.name, what, time.Since(start).Round(time.Millisecond))
+	}(time.Now())
 	var last Status
 	var lastErr error
 	require.Eventually(p.t, func() bool {
@@ -387,6 +392,7 @@ func (p *pair) onlyForwarder(st *stream, want *unit) {
 }
 
 func (p *pair) report(st *stream, what string) {
+	p.t.Logf("%s: reported at %v", what, time.Now().Format("15:04:05.000"))
 	gap, n, err := st.gap()
 	require.NoError(p.t, err, "the stream must continue without a reset")
 	p.t.Logf("%s: the client saw a gap of %v (%d echoes since the fault)", what, gap.Round(time.Millisecond), n)
@@ -455,3 +461,102 @@ func TestE2ESplitBrain(t *testing.T) {
 	p.report(st, "healed")
 	p.onlyForwarder(st, winner)
 }
+
+// systemState is what the daemon may change in a unit's namespace: its
+// interfaces (names, MACs) and their addresses.
+func systemState(t *testing.T, u *unit) string {
+	t.Helper()
+	links, err := u.h.Run("ip", "-br", "link")
+	require.NoError(t, err)
+	addrs, err := u.h.Run("ip", "-br", "addr")
+	require.NoError(t, err)
+	// The carrier state may differ; the names, MACs and addresses may not.
+	re := regexp.MustCompile(`\s+(UP|DOWN|UNKNOWN|LOWERLAYERDOWN)\s+`)
+	return re.ReplaceAllString(links+addrs, " ")
+}
+
+// waitExit waits for u's daemon to exit and returns its exit status.
+func waitExit(t *testing.T, u *unit, within time.Duration) int {
+	t.Helper()
+	defer func(start time.Time) { t.Logf("%s exited after %v", u.name, time.Since(start).Round(time.Millisecond)) }(time.Now())
+	done := make(chan error, 1)
+	go func() { done <- u.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return 0
+		}
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		return ee.ExitCode()
+	case <-time.After(within):
+		u.cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not exit within %v", u.name, within)
+		return -1
+	}
+}
+
+// TestE2ESIGTERMHandsOver needs root: SIGTERM to the primary hands the
+// role to B with the stream flowing, and A exits 0 leaving its interfaces
+// as they were before it started (own MACs, own addresses only).
+func TestE2ESIGTERMHandsOver(t *testing.T) {
+	p := newPair(t)
+	before := systemState(t, p.a)
+	st := p.established()
+	require.NotEqual(t, before, systemState(t, p.a), "A holds the virtual MAC and addresses")
+	st.resetGap()
+	require.NoError(t, p.a.cmd.Process.Signal(os.Interrupt))
+	require.Equal(t, 0, waitExit(t, p.a, 10*time.Second))
+	require.Equal(t, before, systemState(t, p.a), "A left something behind")
+	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 200)
+	p.report(st, "planned handover (SIGTERM)")
+	p.onlyForwarder(st, p.b)
+	log, err := os.ReadFile(p.a.log)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "handover complete")
+}
+
+// TestE2ECleanStartAndStop needs root: a lone unit in macvlan mode becomes
+// primary (a macvlan child with the virtual MAC and addresses) and leaves
+// nothing behind after SIGTERM; a start that fails part way (the sync port
+// is taken) exits 1 and leaves nothing either; bad flags exit 2 and change
+// nothing.
+func TestE2ECleanStartAndStop(t *testing.T) {
+	p := newPair(t)
+	u := p.a
+	before := systemState(t, u)
+
+	p.start(u, 100, "-vmac", "macvlan")
+	p.waitStatus(u, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	out, err := u.h.Run("ip", "-br", "addr", "show", "hk7v0")
+	require.NoError(t, err)
+	require.Contains(t, out, gwClient.String())
+	require.NoError(t, u.cmd.Process.Signal(syscallTERM))
+	require.Equal(t, 0, waitExit(t, u, 10*time.Second))
+	require.Equal(t, before, systemState(t, u), "SIGTERM left something behind")
+
+	var taken net.PacketConn
+	require.NoError(t, u.h.Do(func() error {
+		var err error
+		taken, err = net.ListenPacket("udp4", "0.0.0.0:7946")
+		return err
+	}))
+	defer taken.Close()
+	p.start(u, 100, "-vmac", "macvlan")
+	require.Equal(t, 1, waitExit(t, u, 10*time.Second))
+	log, err := os.ReadFile(u.log)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "hanode: sync transport")
+	require.Equal(t, before, systemState(t, u), "a failed start left something behind")
+
+	p.start(u, 100, "-vmac", "sideways")
+	require.Equal(t, 2, waitExit(t, u, 10*time.Second))
+	log, err = os.ReadFile(u.log)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "hanode: invalid configuration: -vmac")
+	require.Equal(t, before, systemState(t, u))
+}
+
+const syscallTERM = syscall.SIGTERM
