@@ -78,4 +78,19 @@
 // and both go active; when they hear each other again the election settles
 // it (the unit that went active during the partition stands down and the
 // winner announces again).
+//
+// # Tested end to end
+//
+// e2e_linux_test.go (root; go test ./examples/hanode) builds the daemon and
+// runs two units as a stateful nftables firewall pair (policy drop,
+// nf_conntrack_tcp_loose=0) between a client and a server bridge, with
+// heartbeats and UDP conntrack replication on a third bridge, -vmac
+// interface, and a TCP stream echoing a message every 2 ms. In every case
+// the stream continues without a reset and exactly one unit forwards
+// afterwards. Client-observed gaps (longest silence between two echoes) on
+// a loaded 2-core machine, with the defaults (100 ms, 2 misses, 0.6 s):
+// primary SIGKILLed and its links down 0.84-0.92 s (1.5 s once, when TCP's
+// retransmission back-off missed the takeover), client link down
+// 0.08-0.14 s, planned handover (SIGTERM) 0.04-0.4 s, heartbeat link
+// partitioned (split brain) 0.01-0.33 s and healed 0.01-0.18 s.
 package main
