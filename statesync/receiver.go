@@ -72,14 +72,15 @@ func (c *ReceiverConfig) withDefaults() (ReceiverConfig, error) {
 
 // ReceiverStats counts what a Receiver did.
 type ReceiverStats struct {
-	Datagrams uint64 // data datagrams applied
-	Records   uint64 // records applied
-	Acks      uint64 // acknowledgements sent
-	Probes    uint64 // probes accepted
-	Buffered  uint64 // datagrams that arrived ahead of a gap
-	Streams   uint64 // streams (epochs) started
-	Resyncs   uint64 // resyncs requested by this receiver
-	Duplicate uint64 // datagrams received twice (resends, reordering)
+	Datagrams     uint64 // data datagrams applied
+	Records       uint64 // records applied
+	Acks          uint64 // acknowledgements sent
+	Probes        uint64 // probes accepted
+	Buffered      uint64 // datagrams that arrived ahead of a gap
+	Streams       uint64 // streams (epochs) started
+	Resyncs       uint64 // resyncs requested by this receiver
+	SweepsSkipped uint64 // bulk ends applied after a lost datagram at Commit, so not swept
+	Duplicate     uint64 // datagrams received twice (resends, reordering)
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow uint64
 }
@@ -128,6 +129,7 @@ type Receiver struct {
 	inSync     bool
 	needSync   bool
 	committed  bool
+	gapped     bool // Commit skipped a lost datagram: a bulk end must not sweep
 
 	lastHeard time.Time
 	lastAck   time.Time
@@ -354,8 +356,17 @@ func (r *Receiver) apply(now time.Time, recs []Record) {
 			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total}, "receiver")
 		case OpBulkEnd:
 			if r.bulkActive && rec.Gen == r.bulkGen {
+				r.bulkActive = false
+				if r.gapped {
+					// Some of this bulk never arrived: sweeping would delete
+					// the sessions it carried. Keep them (stale entries
+					// expire; lost ones cannot come back) and stay out of
+					// sync.
+					r.stats.SweepsSkipped++
+					break
+				}
 				t.sweep(r.cfg.Origin, r.gen)
-				r.bulkActive, r.bulkDone = false, true
+				r.bulkDone = true
 				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal}, "receiver")
 			}
 		}
@@ -447,6 +458,10 @@ func (r *Receiver) Output(dst [][]byte) [][]byte {
 // takes over: when Commit returns, every record received is in the table,
 // so the caller may bring the addresses up (and the conntrack mirror may
 // inject the table). After Commit the receiver drops further datagrams.
+//
+// A bulk sync that ends beyond a lost datagram is not swept: entries the
+// bulk did not refresh are kept (counted in ReceiverStats.SweepsSkipped),
+// because the lost datagram may have carried them.
 func (r *Receiver) Commit(now time.Time) CommitResult {
 	res := CommitResult{InSync: r.inSync}
 	if r.committed {
@@ -459,6 +474,7 @@ func (r *Receiver) Commit(now time.Time) CommitResult {
 		slot := &r.ring[q%w]
 		if slot.seq != q {
 			res.Lost++
+			r.gapped = true
 			continue
 		}
 		slot.seq = 0
