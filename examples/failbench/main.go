@@ -36,7 +36,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -146,8 +145,11 @@ func run(syss []string, ivs []time.Duration, runs int, loss float64, d, soakInte
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	finished := make(chan struct{})
+	defer close(finished) // runs after cleanup: defers run last in, first out
 	var (
 		b    *bench
 		once sync.Once
@@ -163,9 +165,12 @@ func run(syss []string, ivs []time.Duration, runs int, loss float64, d, soakInte
 	defer cleanup()
 	go func() {
 		// Ctrl-C: remove everything, then exit.
-		<-ctx.Done()
-		cleanup()
-		os.Exit(130)
+		select {
+		case <-sigs:
+			cleanup()
+			os.Exit(130)
+		case <-finished:
+		}
 	}()
 	b, err = newBench(bed, dir, time.Millisecond)
 	if err != nil {
@@ -183,9 +188,6 @@ func run(syss []string, ivs []time.Duration, runs int, loss float64, d, soakInte
 			}
 		}
 		for _, sys := range use {
-			if ctx.Err() != nil {
-				break
-			}
 			rep.Soaks = append(rep.Soaks, b.runSoak(sys, soakInterval, loss, d, logf))
 		}
 		return printSoaks(w, rep, asJSON)
@@ -197,9 +199,6 @@ func run(syss []string, ivs []time.Duration, runs int, loss float64, d, soakInte
 			}
 		}
 		for _, sys := range use {
-			if ctx.Err() != nil {
-				break
-			}
 			rep.Cells = append(rep.Cells, b.runCell(sys, iv, runs, logf))
 		}
 	}
