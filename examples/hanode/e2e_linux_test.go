@@ -41,7 +41,7 @@ func hanodeBinary(t *testing.T) string {
 			return
 		}
 		binary_ = filepath.Join(buildDir, "hanode")
-		out, err := exec.Command("go", "build", "-o", binary_, ".").CombinedOutput()
+		out, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", binary_, ".")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v: %s", err, out)
 		}
