@@ -3,6 +3,7 @@
 package statesync
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -10,7 +11,7 @@ import (
 
 // ListenEthernet opens an AF_PACKET socket for sync frames. It is only
 // implemented on Linux; elsewhere it returns an error wrapping
-// ErrNotSupported.
+// errors.ErrUnsupported.
 func ListenEthernet(ifi *net.Interface, etherType uint16, peer net.HardwareAddr) (*EthernetTransport, error) {
-	return nil, fmt.Errorf("statesync: listen ethernet on %s: %w", runtime.GOOS, ErrNotSupported)
+	return nil, fmt.Errorf("statesync: listen ethernet on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }

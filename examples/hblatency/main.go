@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command hblatency measures heartbeat failure detection on real Linux
 // links: units in network namespaces, cabled by veth pairs to Linux bridges,
 // heartbeats over AF_PACKET (heartbeat.ListenEthernet), EIFD probes over
