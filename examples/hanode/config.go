@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -225,6 +226,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.Key = b
 	}
+	ec := c.electionConfig()
+	if err := ec.Validate(); err != nil {
+		return bad("%v", err)
+	}
 	// The heartbeat package has the last word on timing.
 	if err := c.heartbeatConfig().Validate(); err != nil {
 		return bad("%v", err)
@@ -278,4 +283,20 @@ func (c *config) heartbeatConfig() *heartbeat.Config {
 		hc.Keys = []heartbeat.Key{{ID: 1, Secret: c.Key}}
 	}
 	return hc
+}
+
+// electionConfig returns the election configuration (without logger). The
+// timers that count heartbeats scale with the interval, so that every
+// interval hanode accepts gives a valid election configuration: a handover
+// gets ten intervals (1 s at the default 100 ms), and preemption waits at
+// least twice the detection time.
+func (c *config) electionConfig() election.Config {
+	ec := election.DefaultConfig(c.UnitID)
+	ec.Priority, ec.Preempt, ec.Interval = c.Priority, c.Preempt, c.Interval
+	ec.DetectTime = time.Duration(c.Misses)*c.Interval + c.ProbeWindow
+	ec.InitialWait = ec.DetectTime
+	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*c.Interval)
+	ec.PreemptDelay = max(ec.PreemptDelay, 2*ec.DetectTime)
+	ec.SyncTimeout = max(ec.SyncTimeout, ec.PreemptDelay)
+	return ec
 }

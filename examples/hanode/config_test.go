@@ -148,3 +148,22 @@ func TestRunHelp(t *testing.T) {
 	require.Equal(t, 0, run(context.Background(), []string{"-h"}, &out))
 	require.Contains(t, out.String(), "-sync-peer")
 }
+
+// Every interval hanode accepts gives a valid election configuration: the
+// election's timers scale with the interval (failbench found -interval 1s
+// refused at start).
+func TestParseConfigIntervals(t *testing.T) {
+	for _, iv := range []string{"10ms", "100ms", "1s"} {
+		for _, preempt := range []bool{false, true} {
+			args := []string{"-unit-id", "1", "-iface", "eth0", "-interval", iv}
+			if preempt {
+				args = append(args, "-preempt")
+			}
+			c, err := parseConfig(args, &bytes.Buffer{})
+			require.NoError(t, err, "interval %s preempt %v", iv, preempt)
+			ec := c.electionConfig()
+			require.NoError(t, ec.Validate())
+			require.GreaterOrEqual(t, ec.HandoverTimeout, 10*c.Interval)
+		}
+	}
+}

@@ -133,10 +133,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 
-	ecfg := election.DefaultConfig(cfg.UnitID)
-	ecfg.Priority, ecfg.Preempt, ecfg.Interval = cfg.Priority, cfg.Preempt, cfg.Interval
-	ecfg.DetectTime = time.Duration(cfg.Misses)*cfg.Interval + cfg.ProbeWindow
-	ecfg.InitialWait = ecfg.DetectTime
+	ecfg := cfg.electionConfig()
 	ecfg.Logger = log.With("part", "election")
 	if d.elect, err = election.NewDriver(ecfg, nil, d.onOutput); err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
