@@ -143,7 +143,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	hcfg.Logger = log.With("part", "heartbeat")
 	hcfg.OnReport = d.onReport
 	d.neigh = heartbeat.KernelNeighbours()
-	hcfg.Neighbours = d.neigh
+	// A MAC change or carrier loss flushes the kernel's cache; neighbours
+	// seen in the last minutes still answer EIFD's probes.
+	hcfg.Neighbours = heartbeat.RememberNeighbours(d.neigh, 5*time.Minute, nil)
 	var hifs []heartbeat.Interface
 	for _, name := range cfg.Ifaces {
 		ifi := ifis[indexOf(d.monitored, name)]
