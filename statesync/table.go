@@ -204,6 +204,17 @@ func (s *shard) find(c *ckey, h32 uint32) int {
 	}
 }
 
+// lookup finds c like find and, when it is there, copies its session
+// into out.
+func (s *shard) lookup(c *ckey, h32 uint32, out *Session) int {
+	slot := s.find(c, h32)
+	if slot >= 0 {
+		idx := uint32(s.index[slot]) - 1
+		s.get(s.at(idx), idx, out)
+	}
+	return slot
+}
+
 func (s *shard) grow() {
 	old := s.index
 	s.index = make([]uint64, len(old)*2)
@@ -397,13 +408,11 @@ func (t *Table) Delete(k Key) (Session, bool) {
 	sh, c, h32 := t.locate(&k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	slot := sh.find(&c, h32)
+	var s Session
+	slot := sh.lookup(&c, h32, &s)
 	if slot < 0 {
 		return Session{}, false
 	}
-	var s Session
-	idx := uint32(sh.index[slot]) - 1
-	sh.get(sh.at(idx), idx, &s)
 	sh.remove(slot)
 	t.count.Add(-1)
 	return s, true
@@ -414,13 +423,10 @@ func (t *Table) Get(k Key) (Session, bool) {
 	sh, c, h32 := t.locate(&k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	slot := sh.find(&c, h32)
-	if slot < 0 {
+	var s Session
+	if sh.lookup(&c, h32, &s) < 0 {
 		return Session{}, false
 	}
-	var s Session
-	idx := uint32(sh.index[slot]) - 1
-	sh.get(sh.at(idx), idx, &s)
 	return s, true
 }
 

@@ -345,16 +345,9 @@ func addVIPs(ifname string, vips []netip.Addr, prefixes []netip.Prefix) (*Handle
 		if err != nil {
 			return err
 		}
-		want := make([]netip.Prefix, 0, len(vips)+len(prefixes))
-		for _, a := range vips {
-			p, ok := subnetFor(have, a)
-			if !ok {
-				return fmt.Errorf("vmac: virtual IP %v on %q: %w", a, ifname, ErrNoSubnet)
-			}
-			if err := checkHost(p); err != nil {
-				return err
-			}
-			want = append(want, p)
+		want, err := prefixesFor(ifname, have, vips)
+		if err != nil {
+			return err
 		}
 		want = append(want, prefixes...)
 		idx := l.Index
@@ -436,19 +429,28 @@ func resolveVIPs(ifname string, vips []netip.Addr) ([]netip.Prefix, error) {
 		if err != nil {
 			return err
 		}
-		for _, a := range vips {
-			p, ok := subnetFor(have, a)
-			if !ok {
-				return fmt.Errorf("vmac: virtual IP %v on %q: %w", a, ifname, ErrNoSubnet)
-			}
-			if err := checkHost(p); err != nil {
-				return err
-			}
-			out = append(out, p)
-		}
-		return nil
+		out, err = prefixesFor(ifname, have, vips)
+		return err
 	})
 	return out, err
+}
+
+// prefixesFor gives each address the prefix of the subnet in have (the
+// addresses of ifname) it lies in, and refuses one that is the subnet's
+// network or broadcast address.
+func prefixesFor(ifname string, have []ifaddr, vips []netip.Addr) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(vips))
+	for _, a := range vips {
+		p, ok := subnetFor(have, a)
+		if !ok {
+			return nil, fmt.Errorf("vmac: virtual IP %v on %q: %w", a, ifname, ErrNoSubnet)
+		}
+		if err := checkHost(p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // setSysctl writes value to /proc/sys/<key> (key slash-separated) and
