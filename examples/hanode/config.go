@@ -58,6 +58,7 @@ type config struct {
 	Preempt     bool
 	Key         []byte // from -key-file; nil: unauthenticated
 	Status      string
+	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level
 }
 
@@ -103,6 +104,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		vmacMode, syncIface, syncMAC string
 		syncPeer, syncListen, mode   string
 		keyFile, status, level       string
+		stateDir                     string
 		conntrack, preempt           bool
 		interval, window             time.Duration
 		misses                       int
@@ -126,6 +128,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&keyFile, "key-file", "", "file holding the shared key (at least 16 bytes) authenticating heartbeats and sync")
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -138,7 +141,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q", fs.Arg(0))
 	}
-	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status}
+	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir}
 	switch {
 	case cluster > 0xffff:
 		return bad("-cluster-id %d: out of range 0-65535", cluster)
@@ -154,6 +157,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return bad("-misses %d: must be at least 1", misses)
 	case window <= 0:
 		return bad("-probe-window %v: must be positive", window)
+	case stateDir == "":
+		return bad("-state-dir: must not be empty")
 	}
 	c.ClusterID, c.UnitID, c.Priority = uint16(cluster), uint16(unit), uint8(priority)
 	for _, i := range ifaces {

@@ -99,8 +99,11 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	}
 
 	// A unit starts as a standby: clear what a run that crashed while
-	// primary left behind (addresses, macvlan children), before the
-	// probers read the interfaces' own addresses.
+	// primary left behind (the virtual MAC, addresses, macvlan children),
+	// before the probers read the interfaces' own addresses.
+	if err := d.restoreMACs(); err != nil {
+		return nil, err
+	}
 	for _, t := range d.takeovers {
 		if t.Macvlan != "" {
 			if err := vmac.RemoveMacvlan(t.Macvlan); err != nil {
@@ -295,6 +298,12 @@ func (d *daemon) report(r heartbeat.Report) {
 	var err error
 	switch r.State {
 	case heartbeat.LocalFault:
+		if !d.carriesTraffic(r.Interface) {
+			// A link only the cluster uses (heartbeats, sync): its peer
+			// is the only neighbour, so a cut looks the same from both
+			// units, and moving the role would not mend it.
+			break
+		}
 		err = d.elect.Verdict(election.Verdict{Kind: election.LocalMalfunction, Interface: r.Interface})
 	case heartbeat.PeerFault:
 		err = d.elect.Verdict(election.Verdict{Kind: election.PeerMalfunction, Unit: r.Peer, Interface: r.Interface})
@@ -302,7 +311,9 @@ func (d *daemon) report(r heartbeat.Report) {
 		d.lost[r.Peer] = false
 		switch prev {
 		case heartbeat.LocalFault:
-			err = d.elect.Verdict(election.Verdict{Kind: election.LocalRecovered, Interface: r.Interface})
+			if d.carriesTraffic(r.Interface) {
+				err = d.elect.Verdict(election.Verdict{Kind: election.LocalRecovered, Interface: r.Interface})
+			}
 		case heartbeat.PeerFault:
 			err = d.elect.Verdict(election.Verdict{Kind: election.PeerRecovered, Unit: r.Peer, Interface: r.Interface})
 		}
@@ -320,6 +331,12 @@ func (d *daemon) report(r heartbeat.Report) {
 	}
 	d.lost[r.Peer] = true
 	d.elect.PeerLost(r.Peer)
+}
+
+// carriesTraffic reports whether ifname carries virtual addresses: the
+// interfaces whose EIFD local fault demotes the unit.
+func (d *daemon) carriesTraffic(ifname string) bool {
+	return contains(d.cfg.vipIfaces(), ifname)
 }
 
 // localStatus tells the election how many monitored links are up and
@@ -387,6 +404,10 @@ func (d *daemon) takeOver() error {
 		if err := d.startSync(true); err != nil {
 			d.log.Error("session replication not started", "err", err)
 		}
+	}
+	if err := d.recordMACs(); err != nil {
+		// Not fatal: only a crash while primary would need the record.
+		d.log.Error("recording the interfaces' own MACs", "dir", d.cfg.StateDir, "err", err)
 	}
 	h, err := vmac.Apply(d.takeovers...)
 	if err != nil {

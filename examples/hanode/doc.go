@@ -60,7 +60,12 @@
 //
 // The loop: heartbeat reports become election inputs (LocalFault and
 // PeerFault verdicts, recoveries; a peer with a verdict on every heartbeat
-// interface is lost); peers' candidates from the heartbeat payloads are
+// interface is lost). A LocalFault demotes the unit only on an interface
+// that carries virtual addresses: on a link only the cluster uses (a
+// dedicated heartbeat or sync link) the peer is the only neighbour, a cut
+// looks the same from both units, and moving the role would not mend it;
+// such a fault shows in the status and the logs, and the link's carrier
+// still counts. Peers' candidates from the heartbeat payloads are
 // observed; the monitored links' carrier and the sync receiver's InSync
 // are the local status; the election's candidate and role go into the
 // heartbeats. On becoming primary: commit the replicated sessions (inject

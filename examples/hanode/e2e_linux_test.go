@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/internal/testbed"
 )
 
@@ -33,7 +34,7 @@ var (
 	buildDir  string
 )
 
-func hanodeBinary(t *testing.T) string {
+func hanodeBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "hanode-e2e")
@@ -85,20 +86,36 @@ type unit struct {
 	cmd                  *exec.Cmd
 	log                  string
 	status               string
+	stateDir             string
 }
 
 type pair struct {
-	t              *testing.T
+	t              testing.TB
+	heartbeats     []string // the units' -iface interfaces
+	flags          []string // more flags for every start
 	bed            *testbed.Bed
 	c, s, y        *testbed.Bridge
 	client, server *testbed.Host
 	a, b           *unit
 }
 
+// Where the units send heartbeats: on every interface (the seed's
+// NetDefendOS way, the default here), or on the sync link only (a
+// dedicated heartbeat link, the FortiGate way).
+var (
+	everywhere = []string{"eth0", "eth1", "eth2"}
+	dedicated  = []string{"eth2"}
+)
+
 func newPair(t *testing.T) *pair {
-	bed := testbed.New(t)
 	t.Parallel()
-	p := &pair{t: t, bed: bed, c: bed.Bridge("c"), s: bed.Bridge("s"), y: bed.Bridge("y")}
+	return newPairTB(t)
+}
+
+// newPairTB builds the bed for a test or a benchmark.
+func newPairTB(t testing.TB) *pair {
+	bed := testbed.New(t)
+	p := &pair{t: t, bed: bed, c: bed.Bridge("c"), s: bed.Bridge("s"), y: bed.Bridge("y"), heartbeats: everywhere}
 	p.client, p.server = bed.Host("client"), bed.Host("server")
 	bed.Link(p.client, p.c, "eth0")
 	bed.Link(p.server, p.s, "eth0")
@@ -151,6 +168,13 @@ func (p *pair) newUnit(name string, n int) *unit {
 	require.NoError(t, err, "nft: %s", out)
 	u.log = filepath.Join(t.TempDir(), name+".log")
 	u.status = "127.0.0.1:9100"
+	u.stateDir = t.TempDir()
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("HANODE_E2E_LOGS") != "" {
+			b, _ := os.ReadFile(u.log)
+			t.Logf("%s's log (its last run):\n%s", u.name, b)
+		}
+	})
 	return u
 }
 
@@ -163,20 +187,18 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 		peer = "198.18.3.2:7946"
 	}
 	args := append([]string{"-cluster-id", "7", "-unit-id", strconv.Itoa(u.id()), "-priority", strconv.Itoa(priority),
-		"-iface", "eth2", "-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
-		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-log-level", "debug"}, extra...)
+		"-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
+		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-state-dir", u.stateDir, "-log-level", "debug"}, p.flags...)
+	args = append(args, extra...)
+	for _, name := range p.heartbeats {
+		args = append(args, "-iface", name)
+	}
 	f, err := os.Create(u.log)
 	require.NoError(t, err)
 	u.cmd = u.h.Command(hanodeBinary(t), args...)
 	u.cmd.Stdout, u.cmd.Stderr = f, f
 	require.NoError(t, u.cmd.Start())
 	f.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(u.log)
-			t.Logf("%s's log:\n%s", u.name, b)
-		}
-	})
 }
 
 // statusOf reads u's status server from inside its namespace.
@@ -220,7 +242,7 @@ var counterRE = regexp.MustCompile(`counter packets (\d+)`)
 
 // forwarded returns the packets u's firewall forwarded on established
 // connections.
-func forwarded(t *testing.T, u *unit) uint64 {
+func forwarded(t testing.TB, u *unit) uint64 {
 	t.Helper()
 	out, err := u.h.Run("nft", "list", "chain", "inet", "fw", "forward")
 	require.NoError(t, err)
@@ -429,45 +451,127 @@ func TestE2EClientLinkDown(t *testing.T) {
 	p.onlyForwarder(st, p.b)
 }
 
-// TestE2ESplitBrain needs root: the heartbeat/sync bridge drops every
-// frame (a partition, carriers stay up): both units go active; when it is
-// healed the election leaves one primary.
+// TestE2ESplitBrain needs root: every heartbeat path between the units is
+// cut (a partition, carriers stay up): both units go active; when it is
+// healed the election leaves one primary. With a dedicated heartbeat link
+// that is the sync bridge dropping every frame; with heartbeats everywhere
+// the LAN bridges drop the heartbeat EtherType as well.
 func TestE2ESplitBrain(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		heartbeats []string
+	}{{"dedicated", dedicated}, {"everywhere", everywhere}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t)
+			p.heartbeats = tc.heartbeats
+			st := p.established()
+			st.resetGap()
+			heals := []func(){p.y.Loss(1)}
+			if len(tc.heartbeats) > 1 {
+				m := testbed.Match{EtherType: heartbeat.DefaultEtherType}
+				heals = append(heals, p.c.LossMatch(m, 1), p.s.LossMatch(m, 1))
+			}
+			p.waitStatus(p.b, "primary during the partition", func(s Status) bool { return s.Role == "primary" && s.Active })
+			sa, err := statusOf(p.a)
+			require.NoError(t, err)
+			require.True(t, sa.Active, "A stays active during the partition: a split brain")
+			p.flowing(st, 100)
+			p.report(st, "partitioned")
+			st.resetGap()
+			for _, heal := range heals {
+				heal()
+			}
+			var winner *unit
+			require.Eventually(t, func() bool {
+				sa, errA := statusOf(p.a)
+				sb, errB := statusOf(p.b)
+				if errA != nil || errB != nil || sa.Active == sb.Active || len(sa.Peers) == 0 || len(sb.Peers) == 0 {
+					return false
+				}
+				winner = p.a
+				if sb.Active {
+					winner = p.b
+				}
+				return true
+			}, 15*time.Second, 20*time.Millisecond, "one primary after the heal")
+			t.Logf("after the heal %s is primary", winner.name)
+			time.Sleep(500 * time.Millisecond) // the winner's re-announcement moves the switches back
+			p.flowing(st, 200)
+			p.report(st, "healed")
+			p.onlyForwarder(st, winner)
+		})
+	}
+}
+
+// TestE2ESyncCut needs root: with heartbeats on every interface, cutting
+// only the sync bridge is a broken link, not a partition: the units still
+// hear each other on the LAN sides, both report the sync link's fault, no
+// role changes, and A goes on forwarding alone.
+func TestE2ESyncCut(t *testing.T) {
 	p := newPair(t)
 	st := p.established()
 	st.resetGap()
 	heal := p.y.Loss(1)
-	p.waitStatus(p.b, "primary during the partition", func(s Status) bool { return s.Role == "primary" && s.Active })
-	sa, err := statusOf(p.a)
-	require.NoError(t, err)
-	require.True(t, sa.Active, "A stays active during the partition: a split brain")
-	p.flowing(st, 100)
-	p.report(st, "partitioned")
-	st.resetGap()
+	p.waitStatus(p.b, "the sync link's fault seen", func(s Status) bool { return linkState(s, 2, "eth2") == "local-fault" })
+	time.Sleep(time.Second) // longer than any verdict could take
+	for _, u := range []*unit{p.a, p.b} {
+		s, err := statusOf(u)
+		require.NoError(t, err)
+		require.Equal(t, u == p.a, s.Active, "%s: active", u.name)
+		require.Equal(t, "alive", linkState(s, 5-u.id(), "eth0"), "%s hears its peer on eth0", u.name)
+	}
+	p.onlyForwarder(st, p.a)
+	p.report(st, "sync link cut")
 	heal()
-	var winner *unit
-	require.Eventually(t, func() bool {
-		sa, errA := statusOf(p.a)
-		sb, errB := statusOf(p.b)
-		if errA != nil || errB != nil || sa.Active == sb.Active || len(sa.Peers) == 0 || len(sb.Peers) == 0 {
-			return false
+	p.waitStatus(p.b, "the sync link back", func(s Status) bool { return linkState(s, 2, "eth2") == "alive" })
+	p.onlyForwarder(st, p.a)
+}
+
+// linkState returns the state the status gives for peer on ifname, or "".
+func linkState(s Status, peer int, ifname string) string {
+	for _, ps := range s.Peers {
+		if int(ps.Unit) != peer {
+			continue
 		}
-		winner = p.a
-		if sb.Active {
-			winner = p.b
+		for _, l := range ps.Links {
+			if l.Interface == ifname {
+				return l.State
+			}
 		}
-		return true
-	}, 15*time.Second, 20*time.Millisecond, "one primary after the heal")
-	t.Logf("after the heal %s is primary", winner.name)
-	time.Sleep(500 * time.Millisecond) // the winner's re-announcement moves the switches back
+	}
+	return ""
+}
+
+// TestE2ERestartAfterCrash needs root: A's daemon is killed (SIGKILL)
+// while primary, with its links up, so it leaves the virtual MAC and
+// addresses behind; B takes over. Restarted, A puts its own MACs back,
+// removes the addresses, and rejoins as the in-sync secondary while B
+// alone forwards.
+func TestE2ERestartAfterCrash(t *testing.T) {
+	p := newPair(t)
+	before := systemState(t, p.a)
+	st := p.established()
+	st.resetGap()
+	require.NoError(t, p.a.cmd.Process.Kill())
+	p.a.cmd.Wait()
+	require.NotEqual(t, before, systemState(t, p.a), "the crash left the virtual MAC and addresses")
+	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
 	p.flowing(st, 200)
-	p.report(st, "healed")
-	p.onlyForwarder(st, winner)
+	p.report(st, "A crashed")
+	p.start(p.a, 200)
+	p.waitStatus(p.a, "in-sync secondary", func(s Status) bool {
+		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1
+	})
+	require.Equal(t, before, systemState(t, p.a), "A's own MACs and addresses are back")
+	log, err := os.ReadFile(p.a.log)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "own MAC restored")
+	p.onlyForwarder(st, p.b)
 }
 
 // systemState is what the daemon may change in a unit's namespace: its
 // interfaces (names, MACs) and their addresses.
-func systemState(t *testing.T, u *unit) string {
+func systemState(t testing.TB, u *unit) string {
 	t.Helper()
 	links, err := u.h.Run("ip", "-br", "link")
 	require.NoError(t, err)
@@ -479,7 +583,7 @@ func systemState(t *testing.T, u *unit) string {
 }
 
 // waitExit waits for u's daemon to exit and returns its exit status.
-func waitExit(t *testing.T, u *unit, within time.Duration) int {
+func waitExit(t testing.TB, u *unit, within time.Duration) int {
 	t.Helper()
 	defer func(start time.Time) { t.Logf("%s exited after %v", u.name, time.Since(start).Round(time.Millisecond)) }(time.Now())
 	done := make(chan error, 1)
