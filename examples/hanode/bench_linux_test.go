@@ -150,11 +150,7 @@ func benchFailover(b *testing.B, flags []string) {
 	for range b.N {
 		st.resetGap()
 		us.reset()
-		require.NoError(b, primary.cmd.Process.Kill())
-		primary.cmd.Wait()
-		primary.client.Down()
-		primary.server.Down()
-		primary.sync.Down()
+		p.crash(primary)
 		p.waitStatus(standby, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
 		p.flowing(st, 200)
 		require.Eventually(b, func() bool { _, n := us.gap(); return n >= 200 }, 10*time.Second, 10*time.Millisecond, "the UDP stream does not flow")
@@ -198,4 +194,3 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := int(q*float64(len(sorted))+0.999999) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
-

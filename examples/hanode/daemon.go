@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,7 +49,9 @@ type daemon struct {
 	lost     map[uint16]bool
 	heard    map[uint16]time.Time
 	payload  []byte
-	held     *vmac.Handle // the takeover, while primary
+	held     *vmac.Handle        // the takeover, while primary
+	injector *conntrack.Injector // with -conntrack, dialled at start
+	local    []netip.Addr        // this unit's own addresses
 	active   bool
 	follower context.CancelFunc
 	followed chan error
@@ -130,6 +133,15 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}()
 	}
 	d.table = statesync.NewTable(0)
+	if cfg.Conntrack {
+		// Dialled now, so that a takeover does not wait for it.
+		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack")}); err != nil {
+			return nil, err
+		}
+		if d.local, err = localAddrs(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.sync() {
 		if err := d.startSync(false); err != nil {
 			return nil, err
@@ -147,8 +159,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	hcfg.OnReport = d.onReport
 	d.neigh = heartbeat.KernelNeighbours()
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours
-	// seen in the last minutes still answer EIFD's probes.
-	hcfg.Neighbours = heartbeat.RememberNeighbours(d.neigh, 5*time.Minute, nil)
+	// seen in the last minutes still answer EIFD's probes, and so do the
+	// hosts of the replicated sessions.
+	hcfg.Neighbours = heartbeat.RememberNeighbours(joinNeighbours{d.neigh, sessionNeighbours{d}}, 5*time.Minute, nil)
 	var hifs []heartbeat.Interface
 	for _, name := range cfg.Ifaces {
 		ifi := ifis[indexOf(d.monitored, name)]
@@ -383,26 +396,19 @@ func (d *daemon) reconcile(reannounce bool) {
 // then replicate this unit's table to the peer.
 func (d *daemon) takeOver() error {
 	start := time.Now()
-	if d.cfg.sync() && !d.sending {
+	replicate := d.cfg.sync() && !d.sending
+	if replicate {
 		d.mu.Lock()
 		res := d.sync.Commit()
 		d.mu.Unlock()
 		d.log.Info("sessions committed", "sessions", d.table.Len(), "in_sync", res.InSync, "lost", res.Lost)
-		if d.cfg.Conntrack {
-			inj, err := conntrack.DialInjector(&conntrack.Config{Logger: d.log.With("part", "conntrack")})
-			if err != nil {
-				return fmt.Errorf("conntrack: %w", err)
-			}
-			n, err := inj.Commit(time.Now(), d.table)
-			inj.Close()
+		if d.injector != nil {
+			n, err := d.injector.Commit(time.Now(), d.table)
 			if err != nil {
 				d.log.Error("conntrack injection incomplete", "injected", n, "err", err)
 			} else {
 				d.log.Info("sessions injected", "injected", n)
 			}
-		}
-		if err := d.startSync(true); err != nil {
-			d.log.Error("session replication not started", "err", err)
 		}
 	}
 	if err := d.recordMACs(); err != nil {
@@ -416,6 +422,13 @@ func (d *daemon) takeOver() error {
 	d.setHeld(h)
 	d.announce()
 	d.log.Info("primary: addresses up", "took", time.Since(start))
+	// Replication to the peer waits until the traffic has been moved: its
+	// start dumps the kernel's table.
+	if replicate {
+		if err := d.startSync(true); err != nil {
+			d.log.Error("session replication not started", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -479,7 +492,7 @@ func (d *daemon) startSync(sending bool) error {
 	d.sync, d.sending, d.table = drv, sending, table
 	d.mu.Unlock()
 	if sending && d.cfg.Conntrack {
-		f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: drv, Logger: d.log.With("part", "conntrack")})
+		f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: drv, Filter: d.forwarded, Logger: d.log.With("part", "conntrack")})
 		if err != nil {
 			return fmt.Errorf("conntrack follower: %w", err)
 		}
@@ -630,9 +643,41 @@ func (d *daemon) close() {
 		c.Close()
 	}
 	d.stopSync()
+	if d.injector != nil {
+		d.injector.Close()
+	}
 	if d.status != nil {
 		d.status.Close()
 	}
+}
+
+// forwarded is the conntrack follower's filter: the sessions the unit
+// forwards, not those it terminates itself (its own addresses, loopback:
+// the sync and status connections), as conntrackd's IgnoreTrafficFor.
+func (d *daemon) forwarded(s *statesync.Session) bool {
+	for _, a := range []netip.Addr{s.Key.Src.Addr(), s.Key.Dst.Addr()} {
+		if a.IsLoopback() || slices.Contains(d.local, a.Unmap()) {
+			return false
+		}
+	}
+	return true
+}
+
+// localAddrs returns the addresses of every interface at start: the
+// interfaces' own addresses (virtual ones are added later, and sessions to
+// them are forwarded ones only with NAT, which this filter keeps).
+func localAddrs() ([]netip.Addr, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out, nil
 }
 
 func closeHB(ifs []heartbeat.Interface) {

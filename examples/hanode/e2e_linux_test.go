@@ -172,7 +172,7 @@ func (p *pair) newUnit(name string, n int) *unit {
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("HANODE_E2E_LOGS") != "" {
 			b, _ := os.ReadFile(u.log)
-			t.Logf("%s's log (its last run):\n%s", u.name, b)
+			t.Logf("%s's log (every run):\n%s", u.name, b)
 		}
 	})
 	return u
@@ -193,7 +193,7 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 	for _, name := range p.heartbeats {
 		args = append(args, "-iface", name)
 	}
-	f, err := os.Create(u.log)
+	f, err := os.OpenFile(u.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) // every run's log, in order
 	require.NoError(t, err)
 	u.cmd = u.h.Command(hanodeBinary(t), args...)
 	u.cmd.Stdout, u.cmd.Stderr = f, f
@@ -420,17 +420,23 @@ func (p *pair) report(st *stream, what string) {
 	p.t.Logf("%s: the client saw a gap of %v (%d echoes since the fault)", what, gap.Round(time.Millisecond), n)
 }
 
+// crash fails u as a unit fails when it loses power: every cable of it
+// goes dark at once and its daemon dies (SIGKILL).
+func (p *pair) crash(u *unit) {
+	p.t.Helper()
+	p.bed.DownAll(func() {
+		require.NoError(p.t, u.cmd.Process.Kill())
+		u.cmd.Wait()
+	}, u.client, u.server, u.sync)
+}
+
 // TestE2EKillPrimary needs root: A's daemon is killed (SIGKILL) and its
 // links taken down; B takes over with the stream's session.
 func TestE2EKillPrimary(t *testing.T) {
 	p := newPair(t)
 	st := p.established()
 	st.resetGap()
-	require.NoError(t, p.a.cmd.Process.Kill())
-	p.a.cmd.Wait()
-	p.a.client.Down()
-	p.a.server.Down()
-	p.a.sync.Down()
+	p.crash(p.a)
 	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
 	p.flowing(st, 200)
 	p.report(st, "A killed")

@@ -684,6 +684,37 @@ func (l *Link) HostDown() { l.bed.tb.Helper(); l.set(l.host.ns, l.ifname, "down"
 // HostUp sets the host end up again.
 func (l *Link) HostUp() { l.bed.tb.Helper(); l.set(l.host.ns, l.ifname, "up") }
 
+// DownAll sets the bridge ends of links down at the same moment, as when a
+// unit loses power and every cable of it goes dark at once, and calls
+// during (if not nil) right after the changes were made, before waiting
+// for each link to settle. Down on one link after another takes a few
+// milliseconds each, long enough for a fast heartbeat to see the links
+// fail one by one.
+func (b *Bed) DownAll(during func(), links ...*Link) {
+	b.tb.Helper()
+	errs := make([]error, len(links))
+	var wg sync.WaitGroup
+	for i, l := range links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = run("", "ip", "-n", l.bridge.ns, "link", "set", l.peer, "down")
+		}()
+	}
+	wg.Wait()
+	if during != nil {
+		during()
+	}
+	for i, l := range links {
+		if errs[i] == nil {
+			errs[i] = l.settle()
+		}
+		if errs[i] != nil {
+			b.failf("link %s/%s: %w", l.host.name, l.ifname, errs[i])
+		}
+	}
+}
+
 func (l *Link) set(ns, ifname, state string) {
 	l.bed.tb.Helper()
 	if _, err := run("", "ip", "-n", ns, "link", "set", ifname, state); err != nil {

@@ -262,6 +262,26 @@ func TestLinkDownUp(t *testing.T) {
 	col.until(t, tagMarker)
 }
 
+func TestDownAll(t *testing.T) {
+	t.Parallel()
+	bed := testbed.New(t)
+	h := bed.Host("h")
+	var links []*testbed.Link
+	for i, name := range []string{"x", "y", "z"} {
+		links = append(links, bed.Link(h, bed.Bridge(name), fmt.Sprintf("eth%d", i)))
+	}
+	called := false
+	bed.DownAll(func() { called = true }, links...)
+	require.True(t, called)
+	for _, l := range links {
+		require.Contains(t, run(t, h, "ip", "link", "show", l.Name()), "NO-CARRIER")
+	}
+	for _, l := range links {
+		l.Up()
+		require.NotContains(t, run(t, h, "ip", "link", "show", l.Name()), "NO-CARRIER")
+	}
+}
+
 func run(t *testing.T, h *testbed.Host, name string, args ...string) string {
 	t.Helper()
 	out, err := h.Run(name, args...)
