@@ -60,8 +60,11 @@
 //
 // First, when the peer is silent on every interface, a probed neighbour
 // answered on some interface (so it works), and the peer's own address left
-// K probe rounds unanswered there, the peer is declared PeerDown at once on
-// every interface not in LocalFault. Each round sends 3 probes to the peer.
+// K probe rounds in a row unanswered there, the peer is declared PeerDown at
+// once on every interface not in LocalFault. Each round sends 3 probes to
+// the peer, also after it answered: a unit whose daemon dies a moment before
+// its links (a power cut as the software sees it) answers at first and then
+// no more, and the K rounds count from its last answer.
 // K grows with the loss the link showed recently, measured from sequence
 // gaps over the peer's last 1024 heartbeats (an upper confidence bound) and
 // its last 64 (at face value, so the onset of loss counts within seconds):
@@ -70,8 +73,10 @@
 // chance" has a probability of at most 1e-9. On an idle link K is 1 after
 // about 100 heartbeats: PeerDown 0.225 s after the last heartbeat at the
 // default interval (keepalived at 100 ms adverts: 0.29 s), 22.5 ms at a
-// 10 ms interval, 2.25 s at 1 s. At 20% loss K is 6. Any heartbeat, and any
-// reply from the peer's address, cancels the early verdict.
+// 10 ms interval, 2.25 s at 1 s. At 20% loss K is 6. Any heartbeat cancels
+// the early verdict, and a reply from the peer's address puts it off by K
+// rounds; a peer that goes on answering (its daemon hung, its kernel alive)
+// gets the window's verdict.
 //
 // Second, on a link that lost heartbeats recently, the window's verdict waits
 // (probing on) until the same bound holds for the silence and the unanswered

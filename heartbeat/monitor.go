@@ -224,10 +224,11 @@ type link struct {
 	suspectAt time.Time
 	nextProbe time.Time
 	targets   []netip.Addr
-	localOK   bool
-	peerOK    bool
+	localOK   bool // a neighbour (or the peer) answered in this suspicion
+	peerOK    bool // the peer's address answered in this suspicion
+	roundOK   bool // … in the current probe round
 	peerSent  int
-	unanswerd int
+	unanswerd int // probe rounds to the peer unanswered since its last answer
 	rounds    int
 	waiting   bool // the window ended without conclusive evidence
 }
@@ -421,9 +422,10 @@ func (m *Monitor) tickPeer(now time.Time, p *peer, out *Output) {
 		// Strict mode probes within the window only; early mode goes on
 		// probing while it waits for conclusive evidence.
 		for !now.Before(l.nextProbe) && (m.cfg.Mode == ModeEarly || l.nextProbe.Before(end(l))) {
-			if l.peerSent > 0 && !l.peerOK {
+			if l.peerSent > 0 && !l.roundOK {
 				l.unanswerd++
 			}
+			l.roundOK = false
 			m.probeRound(p, i, out)
 			l.nextProbe = l.nextProbe.Add(m.cfg.ProbeInterval)
 		}
@@ -440,7 +442,7 @@ func (m *Monitor) suspect(now time.Time, p *peer, i int, out *Output) {
 	l.state = Suspect
 	l.suspectAt = now
 	l.nextProbe = now.Add(m.cfg.ProbeInterval)
-	l.localOK, l.peerOK = false, false
+	l.localOK, l.peerOK, l.roundOK = false, false, false
 	l.peerSent, l.unanswerd, l.rounds = 0, 0, 0
 	l.waiting = false
 	l.targets = l.targets[:0]
@@ -481,7 +483,10 @@ func (m *Monitor) probeRound(p *peer, i int, out *Output) {
 			m.c.ProbesSent++
 		}
 	}
-	if l.addr.IsValid() && !l.peerOK {
+	// The peer is probed every round, even after it answered: a unit
+	// whose daemon died first and whose links went down a moment later
+	// answers at first, then no more.
+	if l.addr.IsValid() {
 		for range probeBurst {
 			out.Probes = append(out.Probes, Probe{Interface: name, Index: i, Target: l.addr})
 		}
@@ -561,16 +566,17 @@ func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 }
 
 // early declares p down before the window ends when, in ModeEarly, p is
-// silent everywhere, nothing of p answered, and on some interface a
-// neighbour answered while the peer's address left as many probes
-// unanswered as that link's loss requires.
+// silent everywhere, and on some interface a neighbour answered while the
+// peer's address left as many probe rounds unanswered as that link's loss
+// requires, and on no interface did the peer's address answer since as
+// many rounds.
 func (m *Monitor) early(now time.Time, p *peer, out *Output) {
 	if m.cfg.Mode != ModeEarly || !silent(p) {
 		return
 	}
 	at := -1
 	for i, l := range p.links {
-		if l.state == Suspect && l.peerOK {
+		if l.state == Suspect && l.peerOK && l.unanswerd < m.probesNeeded(l) {
 			return
 		}
 		if at < 0 && l.state == Suspect && l.localOK && l.addr.IsValid() && l.unanswerd >= m.probesNeeded(l) {
@@ -581,8 +587,8 @@ func (m *Monitor) early(now time.Time, p *peer, out *Output) {
 		return
 	}
 	l := p.links[at]
-	reason := fmt.Sprintf("silent on every interface; on %s neighbours answer but the peer's address %v left %d probes unanswered (loss %.1f%%)",
-		m.ports[at].name, l.addr, l.unanswerd, 100*l.loss.rate())
+	reason := fmt.Sprintf("silent on every interface; on %s neighbours answer but the peer's address %v left %d probe rounds of %d unanswered (loss %.1f%%)",
+		m.ports[at].name, l.addr, l.unanswerd, probeBurst, 100*l.loss.rate())
 	for i, l := range p.links {
 		if l.state == Suspect || l.state == PeerFault {
 			m.c.EarlyVerdicts++
@@ -680,7 +686,8 @@ func (m *Monitor) ProbeReply(now time.Time, ifname string, from netip.Addr) Outp
 		}
 		switch {
 		case l.addr.IsValid() && from == l.addr:
-			l.peerOK, l.localOK = true, true
+			l.peerOK, l.roundOK, l.localOK = true, true, true
+			l.unanswerd = 0
 		case slices.Contains(l.targets, from):
 			l.localOK = true
 		default:

@@ -442,3 +442,44 @@ func BenchmarkMonitorReceive(b *testing.B) {
 		i++
 	}
 }
+
+// TestPeerAnswersThenDies: the peer's daemon dies first (its heartbeats
+// stop, its kernel still answers the probes), and its links go down 50 ms
+// later, as a unit losing power may. The early verdict comes once the
+// peer's address has left enough rounds unanswered after its last answer,
+// well before the window ends; a peer that keeps answering gets the
+// window's verdict.
+func TestPeerAnswersThenDies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		dies  bool
+		early bool
+	}{{"dies", true, true}, {"hung", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := earlyConfig()
+			cfg.Neighbours = staticNeighbours{"eth0": {neighbourAddr(0)}, "eth1": {neighbourAddr(1)}}
+			h := newHarness(t, 2, cfg, 1, 2)
+			start := warm(h)
+			h.units[2].mute = true
+			if tc.dies {
+				h.clk.RunFor(300 * ms) // past the suspicion: the peer answered
+				h.units[2].down = true
+			}
+			h.clk.RunFor(time.Second)
+			v := h.verdicts(1)
+			require.Len(t, v, 2)
+			for _, r := range v {
+				require.Equal(t, PeerDown, r.State, r.Reason)
+			}
+			took := v[0].At.Sub(start)
+			t.Logf("%s after %v: %s", v[0].State, took, v[0].Reason)
+			if tc.early {
+				require.Less(t, took, 500*ms)
+				require.Contains(t, v[0].Reason, "unanswered")
+			} else {
+				require.GreaterOrEqual(t, took, 800*ms)
+				require.Contains(t, v[0].Reason, "so does the peer's address")
+			}
+		})
+	}
+}

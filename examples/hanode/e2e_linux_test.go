@@ -420,10 +420,15 @@ func (p *pair) report(st *stream, what string) {
 	p.t.Logf("%s: the client saw a gap of %v (%d echoes since the fault)", what, gap.Round(time.Millisecond), n)
 }
 
-// crash fails u as a unit fails when it loses power: every cable of it
-// goes dark at once and its daemon dies (SIGKILL).
+// crash fails u as a unit fails when it loses power: its daemon stops
+// with no warning (SIGSTOP: it sees nothing of what follows), every cable
+// of it goes dark at once, and the daemon is killed (SIGKILL). Killing
+// first would leave a kernel that answers ARP for a few milliseconds: at
+// 10 ms heartbeats, a unit whose daemon died; taking the links down first
+// would let the daemon see its links fail and tell its peer.
 func (p *pair) crash(u *unit) {
 	p.t.Helper()
+	require.NoError(p.t, u.cmd.Process.Signal(syscall.SIGSTOP))
 	p.bed.DownAll(func() {
 		require.NoError(p.t, u.cmd.Process.Kill())
 		u.cmd.Wait()
