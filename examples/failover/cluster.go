@@ -11,6 +11,7 @@ import (
 	"github.com/mdlayher/arp"
 
 	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/internal/clock"
@@ -310,7 +311,7 @@ type unit struct {
 	senders         map[uint16]*statesync.Sender
 	speaker         *garp.Speaker
 	guard           *vmac.Guard
-	states          map[linkKey]heartbeat.State
+	tracker         *hbelect.Tracker
 	dead            bool
 	holding         bool
 	guardLogged     bool
@@ -322,11 +323,6 @@ type unit struct {
 	nextSync        time.Time
 	payload         []byte
 	unknownSessions int
-}
-
-type linkKey struct {
-	peer  uint16
-	iface string
 }
 
 // neighbours is the units' static ARP cache: the stations EIFD probes.
@@ -363,7 +359,7 @@ func (u *unit) boot(now time.Time) error {
 	c, id := u.c, u.id
 	u.table = statesync.NewTable(c.cfg.sessions)
 	u.senders = map[uint16]*statesync.Sender{}
-	u.states = map[linkKey]heartbeat.State{}
+	u.tracker, _ = hbelect.New(hbelect.Config{Interfaces: []string{"lan", "sync"}}) // cannot fail: interfaces given
 	u.role = election.Initial
 	u.dead, u.holding, u.guardLogged, u.syncPending = false, false, false, false
 
@@ -660,9 +656,6 @@ func (u *unit) heartbeat(now time.Time, out heartbeat.Output) {
 		writeARP(port, arp.OperationRequest, port.HardwareAddr(), own, net.HardwareAddr{0, 0, 0, 0, 0, 0}, p.Target)
 	}
 	for _, r := range out.Reports {
-		k := linkKey{r.Peer, r.Interface}
-		prev := u.states[k]
-		u.states[k] = r.State
 		u.c.log(u.name, fmt.Sprintf("heartbeat: unit%d on %s %v", r.Peer, r.Interface, r.State), r.Reason)
 		if r.State.Verdict() && !u.c.faultAt.IsZero() && u.c.verdictAt.IsZero() {
 			u.c.verdictAt = now
@@ -677,24 +670,14 @@ func (u *unit) heartbeat(now time.Time, out heartbeat.Output) {
 				}
 			}
 		}
-		var err error
-		switch r.State {
-		case heartbeat.LocalFault:
-			err = u.el.Verdict(now, election.Verdict{Kind: election.LocalMalfunction, Interface: r.Interface})
-		case heartbeat.PeerFault:
-			err = u.el.Verdict(now, election.Verdict{Kind: election.PeerMalfunction, Unit: r.Peer, Interface: r.Interface})
-		case heartbeat.PeerDown:
-			u.el.PeerLost(now, r.Peer)
-		case heartbeat.Alive:
-			switch prev {
-			case heartbeat.LocalFault:
-				err = u.el.Verdict(now, election.Verdict{Kind: election.LocalRecovered, Interface: r.Interface})
-			case heartbeat.PeerFault:
-				err = u.el.Verdict(now, election.Verdict{Kind: election.PeerRecovered, Unit: r.Peer, Interface: r.Interface})
+		in := u.tracker.Report(r)
+		for _, v := range in.Verdicts {
+			if err := u.el.Verdict(now, v); err != nil {
+				u.c.log(u.name, "election: verdict refused", err.Error())
 			}
 		}
-		if err != nil {
-			u.c.log(u.name, "election: verdict refused", err.Error())
+		if in.Lost {
+			u.el.PeerLost(now, in.Peer)
 		}
 	}
 }

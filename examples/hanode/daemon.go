@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
@@ -45,8 +46,7 @@ type daemon struct {
 	wake       chan struct{}
 
 	// Loop state.
-	states   map[peerLink]heartbeat.State
-	lost     map[uint16]bool
+	tracker  *hbelect.Tracker
 	heard    map[uint16]time.Time
 	payload  []byte
 	held     *vmac.Handle        // the takeover, while primary
@@ -65,17 +65,12 @@ type daemon struct {
 	failures uint64   // takeovers that failed and were retried
 }
 
-type peerLink struct {
-	peer  uint16
-	iface string
-}
-
 // start checks the interfaces, clears what a crashed run may have left,
 // and starts every part. On error everything started is closed again and
 // nothing is left changed.
 func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	d := &daemon{cfg: cfg, log: log, wake: make(chan struct{}, 1),
-		states: map[peerLink]heartbeat.State{}, lost: map[uint16]bool{}, heard: map[uint16]time.Time{}}
+		heard: map[uint16]time.Time{}}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -150,6 +145,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 
 	ecfg := cfg.electionConfig()
 	ecfg.Logger = log.With("part", "election")
+	if d.tracker, err = hbelect.New(hbelect.Config{Interfaces: cfg.Ifaces, Demotes: d.carriesTraffic}); err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
 	if d.elect, err = election.NewDriver(ecfg, nil, d.onOutput); err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
@@ -299,55 +297,25 @@ func (d *daemon) step() {
 	d.updatePayload()
 }
 
-// report turns a heartbeat report into election inputs. A peer is lost
-// when it has a verdict on every heartbeat interface: dead, or out of
-// reach (a cut heartbeat link: both sides go active, the election settles
-// the split brain when they hear each other again).
+// report hands a heartbeat report to the election, through the tracker
+// (see package hbelect for the mapping).
 func (d *daemon) report(r heartbeat.Report) {
 	d.log.Info("heartbeat", "peer", r.Peer, "iface", r.Interface, "state", r.State, "reason", r.Reason)
-	k := peerLink{r.Peer, r.Interface}
-	prev := d.states[k]
-	d.states[k] = r.State
-	var err error
-	switch r.State {
-	case heartbeat.LocalFault:
-		if !d.carriesTraffic(r.Interface) {
-			// A link only the cluster uses (heartbeats, sync): its peer
-			// is the only neighbour, so a cut looks the same from both
-			// units, and moving the role would not mend it.
-			break
-		}
-		err = d.elect.Verdict(election.Verdict{Kind: election.LocalMalfunction, Interface: r.Interface})
-	case heartbeat.PeerFault:
-		err = d.elect.Verdict(election.Verdict{Kind: election.PeerMalfunction, Unit: r.Peer, Interface: r.Interface})
-	case heartbeat.Alive:
-		d.lost[r.Peer] = false
-		switch prev {
-		case heartbeat.LocalFault:
-			if d.carriesTraffic(r.Interface) {
-				err = d.elect.Verdict(election.Verdict{Kind: election.LocalRecovered, Interface: r.Interface})
-			}
-		case heartbeat.PeerFault:
-			err = d.elect.Verdict(election.Verdict{Kind: election.PeerRecovered, Unit: r.Peer, Interface: r.Interface})
+	in := d.tracker.Report(r)
+	for _, v := range in.Verdicts {
+		if err := d.elect.Verdict(v); err != nil {
+			d.log.Warn("verdict refused", "err", err)
 		}
 	}
-	if err != nil {
-		d.log.Warn("verdict refused", "err", err)
+	if in.Lost {
+		d.elect.PeerLost(in.Peer)
 	}
-	if d.lost[r.Peer] {
-		return
-	}
-	for _, name := range d.cfg.Ifaces {
-		if !d.states[peerLink{r.Peer, name}].Verdict() {
-			return
-		}
-	}
-	d.lost[r.Peer] = true
-	d.elect.PeerLost(r.Peer)
 }
 
 // carriesTraffic reports whether ifname carries virtual addresses: the
-// interfaces whose EIFD local fault demotes the unit.
+// interfaces whose EIFD local fault demotes the unit (a link only the
+// cluster uses has the peer as its only neighbour: a cut looks the same
+// from both units, and moving the role would not mend it).
 func (d *daemon) carriesTraffic(ifname string) bool {
 	return contains(d.cfg.vipIfaces(), ifname)
 }

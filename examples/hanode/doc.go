@@ -9,7 +9,7 @@
 // Usage (as root, or with CAP_NET_ADMIN and CAP_NET_RAW):
 //
 //	hanode -cluster-id 7 -unit-id 1 -priority 200 \
-//		-iface eth2 \
+//		-iface eth0 -iface eth1 -iface eth2 \
 //		-vip eth0=198.18.1.1/24 -vip eth0=2001:db8:1::1/64 -vip eth1=198.18.2.1/24 \
 //		-vmac interface -sync-peer 198.18.3.2:7946 -conntrack \
 //		-key-file /etc/hanode/key -status 127.0.0.1:9100

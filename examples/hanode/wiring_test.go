@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -16,9 +17,10 @@ import (
 // lost to the election only when every heartbeat interface has a verdict
 // about it, and a heartbeat that comes back makes it losable again.
 func TestReportLosesPeerOnlyWhenSilentEverywhere(t *testing.T) {
-	d := &daemon{cfg: &config{Ifaces: []string{"eth1", "eth2"}}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		states: map[peerLink]heartbeat.State{}, lost: map[uint16]bool{}}
+	d := &daemon{cfg: &config{Ifaces: []string{"eth1", "eth2"}}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	var err error
+	d.tracker, err = hbelect.New(hbelect.Config{Interfaces: d.cfg.Ifaces})
+	require.NoError(t, err)
 	d.elect, err = election.NewDriver(election.DefaultConfig(1), nil, func(election.Output) {})
 	require.NoError(t, err)
 	t.Cleanup(d.elect.Close)
@@ -38,12 +40,12 @@ func TestReportLosesPeerOnlyWhenSilentEverywhere(t *testing.T) {
 		lost  uint64
 	}{
 		{"eth1", heartbeat.Suspect, 0},
-		{"eth1", heartbeat.PeerDown, 0}, // still heard on eth2
+		{"eth1", heartbeat.PeerFault, 0}, // still heard on eth2
 		{"eth2", heartbeat.Suspect, 0},
 		{"eth2", heartbeat.LocalFault, 1}, // a verdict everywhere: lost
 		{"eth2", heartbeat.LocalFault, 1}, // once
 		{"eth1", heartbeat.Alive, 1},
-		{"eth1", heartbeat.PeerFault, 2}, // lost again (after it was heard)
+		{"eth1", heartbeat.PeerDown, 2}, // lost again (after it was heard): down is about the whole peer
 	}
 	for i, s := range steps {
 		if s.state == heartbeat.Alive {
