@@ -440,11 +440,16 @@ func (p *pair) crash(u *unit) {
 func TestE2EKillPrimary(t *testing.T) {
 	p := newPair(t)
 	st := p.established()
+	us := p.startUDP(time.Millisecond)
+	p.flowing(st, 100)
 	st.resetGap()
+	us.reset()
 	p.crash(p.a)
 	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
 	p.flowing(st, 200)
 	p.report(st, "A killed")
+	ug, _ := us.gap()
+	t.Logf("A killed: the UDP stream (1 ms) saw a gap of %v", ug.Round(time.Millisecond))
 	p.onlyForwarder(st, p.b)
 }
 
