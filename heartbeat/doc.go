@@ -73,7 +73,12 @@
 // chance" has a probability of at most 1e-9. On an idle link K is 1 after
 // about 100 heartbeats: PeerDown 0.225 s after the last heartbeat at the
 // default interval (keepalived at 100 ms adverts: 0.29 s), 22.5 ms at a
-// 10 ms interval, 2.25 s at 1 s. At 20% loss K is 6. Any heartbeat cancels
+// 10 ms interval, 2.25 s at 1 s. At 20% loss K is 6. The peer alive with
+// a fault on that interface would leave its silence on the other
+// interfaces to loss, so the verdict also needs that silence (the
+// heartbeats missed and the probe rounds unanswered there) to be as
+// unlikely under their loss; the window's PeerDown waits for the same, and
+// becomes PeerFault when the heartbeats resume elsewhere. Any heartbeat cancels
 // the early verdict, and a reply from the peer's address puts it off by K
 // rounds; a peer that goes on answering (its daemon hung, its kernel alive)
 // gets the window's verdict.

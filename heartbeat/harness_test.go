@@ -16,14 +16,15 @@ import (
 // no probe replies); a neighbour on each interface answers probes; the
 // heartbeats can be dropped at random.
 type harness struct {
-	t       *testing.T
-	clk     *clock.Sim
-	ifnames []string
-	units   map[uint16]*hunit
-	ids     []uint16
-	rtt     time.Duration
-	loss    float64 // probability each frame, probe or reply is lost
-	rng     *rand.Rand
+	t        *testing.T
+	clk      *clock.Sim
+	ifnames  []string
+	units    map[uint16]*hunit
+	ids      []uint16
+	rtt      time.Duration
+	loss     float64   // probability each frame, probe or reply is lost
+	linkLoss []float64 // more loss on interface i
+	rng      *rand.Rand
 	// neighbours[i] answers probes on interface i when true.
 	neighbours []bool
 	// last[to][peer][iface]: when the newest heartbeat was delivered.
@@ -87,6 +88,11 @@ func newHarness(t *testing.T, nifs int, cfg Config, ids ...uint16) *harness {
 
 func (h *harness) lost() bool { return h.loss > 0 && h.rng.Float64() < h.loss }
 
+// lostOn is lost plus the extra loss of interface i (linkLoss).
+func (h *harness) lostOn(i int) bool {
+	return h.lost() || i < len(h.linkLoss) && h.linkLoss[i] > 0 && h.rng.Float64() < h.linkLoss[i]
+}
+
 func (h *harness) schedule(u *hunit) {
 	if u.stop != nil {
 		u.stop()
@@ -108,7 +114,7 @@ func (h *harness) handle(u *hunit, out Output) {
 			}
 			for _, id := range h.ids {
 				v := h.units[id]
-				if v == u || v.down || v.cut[f.Index] || h.lost() {
+				if v == u || v.down || v.cut[f.Index] || h.lostOn(f.Index) {
 					continue
 				}
 				data, i := f.Data, f.Index
@@ -131,7 +137,7 @@ func (h *harness) handle(u *hunit, out Output) {
 	}
 	if !u.down {
 		for _, p := range out.Probes {
-			if u.cut[p.Index] || h.lost() || h.lost() {
+			if u.cut[p.Index] || h.lostOn(p.Index) || h.lostOn(p.Index) {
 				continue
 			}
 			answers := p.Target == neighbourAddr(p.Index) && h.neighbours[p.Index]

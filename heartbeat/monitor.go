@@ -538,6 +538,14 @@ func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 		s, reason = LocalFault, fmt.Sprintf("no reply from %d probed neighbours within %v", len(l.targets)+btoi(l.addr.IsValid()), w)
 		roundFail, rounds = math.Pow(q, float64(n)), l.rounds
 	case silent(p):
+		// The peer alive with a fault here would leave the other links'
+		// silence to loss: that must be conclusive too, or the verdict
+		// waits (their heartbeats resuming make it PeerFault).
+		if m.cfg.Mode == ModeEarly && m.othersExplained(now, p, i) > falseVerdictBudget &&
+			now.Before(l.suspectAt.Add((1+maxExtension)*m.cfg.ProbeWindow)) {
+			l.waiting = true
+			return
+		}
 		s, reason = PeerDown, "silent on every interface; neighbours answer here"
 		if l.peerOK {
 			reason += " and so does the peer's address (its heartbeats stopped)"
@@ -583,7 +591,9 @@ func (m *Monitor) early(now time.Time, p *peer, out *Output) {
 			at = i
 		}
 	}
-	if at < 0 {
+	// The peer alive with a fault on that interface would leave the
+	// silence of the others to loss: that must be conclusive too.
+	if at < 0 || m.othersExplained(now, p, at) > falseVerdictBudget {
 		return
 	}
 	l := p.links[at]
@@ -595,6 +605,28 @@ func (m *Monitor) early(now time.Time, p *peer, out *Output) {
 			m.verdict(now, p, i, PeerDown, reason, out)
 		}
 	}
+}
+
+// othersExplained returns the probability that loss alone explains, now,
+// the silence of p and its unanswered probe rounds on its Suspect links
+// other than i: 0 when there are none. A link in LocalFault or PeerFault
+// has a fault of its own to explain it and is left out.
+func (m *Monitor) othersExplained(now time.Time, p *peer, i int) float64 {
+	prob, any := 1.0, false
+	for j, l := range p.links {
+		if j == i || l.state != Suspect {
+			continue
+		}
+		any = true
+		pl := m.loss(l)
+		q := 1 - (1-pl)*(1-pl)
+		h := float64(now.Sub(l.lastRx) / m.cfg.Interval)
+		prob *= math.Pow(pl, h) * math.Pow(q, float64(probeBurst*l.unanswerd))
+	}
+	if !any {
+		return 0
+	}
+	return prob
 }
 
 // probeBurst is the number of probes sent to the peer's address per round,

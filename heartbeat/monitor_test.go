@@ -483,3 +483,35 @@ func TestPeerAnswersThenDies(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerPortDownOtherLinkLossy: the peer's port on eth0 fails over and
+// over while eth1 loses 40% of its frames. On eth0 neighbours answer and
+// the peer does not: conclusive for eth0 alone. But the peer is alive, and
+// eth1's silence at such moments is loss: an early PeerDown needs the
+// silence of the other links to be conclusive too. The right verdict is
+// PeerFault on eth0, never PeerDown.
+func TestPeerPortDownOtherLinkLossy(t *testing.T) {
+	h := newHarness(t, 2, earlyConfig(), 1, 2)
+	h.rng = rand.New(rand.NewPCG(7, 7))
+	h.linkLoss = []float64{0, 0.4}
+	warm(h)
+	for range 300 {
+		h.units[2].cut[0] = true
+		h.clk.RunFor(2 * time.Second)
+		h.units[2].cut[0] = false
+		h.clk.RunFor(2 * time.Second)
+	}
+	var down, fault int
+	for _, r := range h.verdicts(1) {
+		switch r.State {
+		case PeerDown:
+			down++
+			t.Logf("%v at %v", r, r.At)
+		case PeerFault:
+			fault++
+		}
+	}
+	t.Logf("%d peer-fault verdicts, %d peer-down", fault, down)
+	require.Zero(t, down)
+	require.NotZero(t, fault)
+}
