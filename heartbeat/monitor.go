@@ -364,6 +364,23 @@ func (m *Monitor) Tick(now time.Time) Output {
 	return out
 }
 
+// SendNow returns a heartbeat for every interface, to send at once, and
+// restarts each interface's schedule from now. Call it when the role or the
+// payload changed (election.Output.Send), so that the peers hear the change
+// now rather than up to an interval later. Before the first Tick it is
+// Tick.
+func (m *Monitor) SendNow(now time.Time) Output {
+	if !m.started {
+		return m.Tick(now)
+	}
+	var out Output
+	for i, p := range m.ports {
+		m.emit(i, &out)
+		p.nextSend = now.Add(m.cfg.Interval)
+	}
+	return out
+}
+
 func (m *Monitor) emit(i int, out *Output) {
 	p := m.ports[i]
 	f := Frame{

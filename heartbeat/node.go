@@ -236,6 +236,25 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// SendNow sends a heartbeat on every interface at once (see
+// Monitor.SendNow); call it after SetRole or SetPayload when the peers
+// should hear the change now. It returns an error if the Node is closed or
+// not started.
+func (n *Node) SendNow() error {
+	n.mu.Lock()
+	switch {
+	case n.closed:
+		n.mu.Unlock()
+		return fmt.Errorf("heartbeat: send now: %w", ErrClosed)
+	case !n.started:
+		n.mu.Unlock()
+		return fmt.Errorf("heartbeat: send now before Start: %w", ErrConfig)
+	}
+	out := n.m.SendNow(n.clk.Now())
+	n.flushLocked(out)
+	return nil
+}
+
 // SetRole sets the role advertised from the next heartbeat on.
 func (n *Node) SetRole(r Role) error {
 	n.mu.Lock()

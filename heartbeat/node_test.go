@@ -202,6 +202,46 @@ func TestNodeRoleAndPayload(t *testing.T) {
 	})
 }
 
+// TestNodeSendNow: a payload change sent with SendNow reaches the peer at
+// once, not at the next interval; the schedule restarts from then, with no
+// sequence gap (no loss counted).
+func TestNodeSendNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b, _, _ := simPair(t, Config{ClusterID: 7})
+		time.Sleep(time.Second + 30*ms) // between two heartbeats
+		synctest.Wait()
+		require.NoError(t, b.node.SetPayload([]byte("new")))
+		sent := b.node.Counters().Sent
+		require.NoError(t, b.node.SendNow())
+		require.Equal(t, sent+1, b.node.Counters().Sent)
+		time.Sleep(5 * ms)
+		synctest.Wait()
+		require.Equal(t, []byte("new"), a.node.Peers()[0].Payload)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Zero(t, a.node.Peers()[0].Links[0].Loss)
+		require.Equal(t, []string{"eth0:alive"}, states(a.node.Reports()))
+		require.NoError(t, b.node.Close())
+		require.ErrorIs(t, b.node.SendNow(), ErrClosed)
+	})
+	u := simNode(t, simnet.New(nil), Config{ClusterID: 7, EtherType: DefaultEtherType}, 1, staticNeighbours{})
+	require.ErrorIs(t, u.node.SendNow(), ErrConfig, "before Start")
+	require.NoError(t, u.node.Close())
+}
+
+func TestMonitorSendNow(t *testing.T) {
+	m, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"}, Interface{Name: "eth1"})
+	require.NoError(t, err)
+	t0 := time.Unix(1000, 0)
+	require.Len(t, m.SendNow(t0).Frames, 2, "before the first Tick: a Tick")
+	require.Equal(t, t0.Add(100*ms), m.Next())
+	out := m.SendNow(t0.Add(30 * ms))
+	require.Len(t, out.Frames, 2)
+	require.Equal(t, t0.Add(130*ms), m.Next(), "the schedule restarts")
+	require.Empty(t, m.Tick(t0.Add(100*ms)).Frames, "nothing due at the old time")
+	require.Len(t, m.Tick(t0.Add(130*ms)).Frames, 2)
+}
+
 func TestNewNodeErrors(t *testing.T) {
 	_, err := NewNode(nil, Interface{Name: "eth0"})
 	require.ErrorIs(t, err, ErrConfig)

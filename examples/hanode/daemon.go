@@ -43,6 +43,7 @@ type daemon struct {
 	qmu        sync.Mutex
 	reports    []heartbeat.Report
 	reannounce bool
+	sendNow    bool // the candidate or role changed: tell the peers at once
 	wake       chan struct{}
 
 	// Loop state.
@@ -272,8 +273,8 @@ func (d *daemon) handoverBudget() time.Duration {
 // role.
 func (d *daemon) step() {
 	d.qmu.Lock()
-	reports, reannounce := d.reports, d.reannounce
-	d.reports, d.reannounce = nil, false
+	reports, reannounce, sendNow := d.reports, d.reannounce, d.sendNow
+	d.reports, d.reannounce, d.sendNow = nil, false, false
 	d.qmu.Unlock()
 	for _, r := range reports {
 		d.report(r)
@@ -295,6 +296,11 @@ func (d *daemon) step() {
 	d.localStatus()
 	d.reconcile(reannounce)
 	d.updatePayload()
+	if sendNow {
+		if err := d.node.SendNow(); err != nil {
+			d.log.Warn("heartbeat: send now", "err", err)
+		}
+	}
 }
 
 // report hands a heartbeat report to the election, through the tracker
@@ -571,11 +577,10 @@ func (d *daemon) onOutput(o election.Output) {
 	for _, e := range o.Events {
 		d.log.Debug("election event", "event", e)
 	}
-	if o.ReAnnounce {
-		d.qmu.Lock()
-		d.reannounce = true
-		d.qmu.Unlock()
-	}
+	d.qmu.Lock()
+	d.reannounce = d.reannounce || o.ReAnnounce
+	d.sendNow = d.sendNow || o.Send || o.Changed
+	d.qmu.Unlock()
 	d.poke()
 }
 
