@@ -706,6 +706,17 @@ func (u *unit) elect(now time.Time) {
 	if out.ReAnnounce && u.role == election.Primary {
 		u.announce("re-announce after split brain")
 	}
+	if out.Send {
+		// The candidate or role changed: the others hear it now.
+		u.payload = u.el.AppendCandidate(u.payload[:0], now)
+		if err := u.mon.SetPayload(u.payload); err != nil {
+			u.c.log(u.name, "heartbeat payload refused", err.Error())
+		}
+		u.heartbeat(now, u.mon.SendNow(now))
+		if u.syncPending && u.role == election.Primary {
+			u.startSenders(now)
+		}
+	}
 }
 
 // takeover follows the ordering contract: commit the replicated sessions,
