@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hakit/hakit/election"
@@ -64,6 +65,8 @@ type daemon struct {
 	sending  bool
 	events   []string // recent role changes, newest last
 	failures uint64   // takeovers that failed and were retried
+
+	followerRestarts atomic.Uint64 // conntrack followers dialled again
 }
 
 // start checks the interfaces, clears what a crashed run may have left,
@@ -466,15 +469,66 @@ func (d *daemon) startSync(sending bool) error {
 	d.sync, d.sending, d.table = drv, sending, table
 	d.mu.Unlock()
 	if sending && d.cfg.Conntrack {
-		f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: drv, Filter: d.forwarded, Logger: d.log.With("part", "conntrack")})
+		dial := func() (runner, error) {
+			return conntrack.DialFollower(table, &conntrack.Config{Sink: drv, Filter: d.forwarded, Logger: d.log.With("part", "conntrack")})
+		}
+		f, err := dial()
 		if err != nil {
 			return fmt.Errorf("conntrack follower: %w", err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		d.follower, d.followed = cancel, make(chan error, 1)
-		go func() { d.followed <- f.Run(ctx); f.Close() }()
+		go func() { d.followed <- d.follow(ctx, f, dial) }()
 	}
 	return nil
+}
+
+// runner is what follow needs of a conntrack.Follower.
+type runner interface {
+	Run(context.Context) error
+	Close() error
+}
+
+// Pauses between conntrack followers: the first, doubled after each quick
+// failure up to the last.
+const (
+	followPause    = 50 * time.Millisecond
+	followMaxPause = 5 * time.Second
+)
+
+// follow runs f until ctx is done, and each time a follower stops (the
+// kernel dropped events because the reader fell behind, ENOBUFS, or its
+// socket broke) dials a new one after a pause: the new one's dump repairs
+// the table, and replication never stalls silently. Each restart is logged
+// and counted.
+func (d *daemon) follow(ctx context.Context, f runner, dial func() (runner, error)) error {
+	pause := followPause
+	for {
+		var err error
+		if f != nil {
+			began := time.Now()
+			err = f.Run(ctx)
+			f.Close()
+			if time.Since(began) > 10*followMaxPause {
+				pause = followPause // it ran well: not a crash loop
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d.followerRestarts.Add(1)
+		d.log.Error("conntrack follower stopped; a new one follows", "err", err, "after", pause)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, followMaxPause)
+		if f, err = dial(); err != nil {
+			f = nil
+			d.log.Error("conntrack follower", "err", err)
+		}
+	}
 }
 
 func (d *daemon) stopSync() {

@@ -65,6 +65,7 @@ type Counters struct {
 	Sender           *statesync.SenderStats   `json:"sender,omitempty"`
 	Receiver         *statesync.ReceiverStats `json:"receiver,omitempty"`
 	TakeoverFailures uint64                   `json:"takeover_failures"`
+	FollowerRestarts uint64                   `json:"conntrack_follower_restarts"`
 }
 
 func (d *daemon) snapshot() Status {
@@ -93,6 +94,7 @@ func (d *daemon) snapshot() Status {
 	s.Active = d.held != nil
 	s.RoleLog = append([]string{}, d.events...)
 	s.Counters.TakeoverFailures = d.failures
+	s.Counters.FollowerRestarts = d.followerRestarts.Load()
 	if d.sync != nil {
 		ss := &SyncStatus{Sending: d.sending, InSync: d.sending || d.sync.InSync(), Sessions: d.table.Len()}
 		if d.sending {

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,4 +59,66 @@ func TestReportLosesPeerOnlyWhenSilentEverywhere(t *testing.T) {
 		d.report(heartbeat.Report{Peer: 2, Interface: s.iface, State: s.state})
 		require.Equal(t, s.lost, lost(), "step %d: %s %v", i, s.iface, s.state)
 	}
+}
+
+// fakeRunner stands for a conntrack Follower: its Run returns err at once,
+// or, with a nil err, blocks until ctx is done.
+type fakeRunner struct {
+	err    error
+	closed bool
+}
+
+func (f *fakeRunner) Run(ctx context.Context) error {
+	if f.err != nil {
+		return f.err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *fakeRunner) Close() error { f.closed = true; return nil }
+
+// TestFollowRedials: a follower that stops (the kernel dropped events) is
+// replaced by a newly dialled one, also when a dial fails, and the
+// restarts are counted; cancelling ends the loop.
+func TestFollowRedials(t *testing.T) {
+	d := &daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	overrun := fmt.Errorf("conntrack: events lost: %w", syscall.ENOBUFS)
+	first := &fakeRunner{err: overrun}
+	var mu sync.Mutex
+	var dialled []*fakeRunner
+	healthy := make(chan struct{})
+	dial := func() (runner, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch len(dialled) {
+		case 0: // the next one fails at once too
+			dialled = append(dialled, &fakeRunner{err: overrun})
+			return dialled[0], nil
+		case 1: // dialling fails
+			dialled = append(dialled, nil)
+			return nil, errors.New("netlink: no buffer space")
+		default:
+			f := &fakeRunner{}
+			dialled = append(dialled, f)
+			close(healthy)
+			return f, nil
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.follow(ctx, first, dial) }()
+	select {
+	case <-healthy:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no healthy follower dialled")
+	}
+	require.Equal(t, uint64(3), d.followerRestarts.Load())
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	mu.Lock()
+	defer mu.Unlock()
+	require.True(t, first.closed)
+	require.True(t, dialled[0].closed)
+	require.True(t, dialled[2].closed)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	ct "github.com/ti-mo/conntrack"
+	"golang.org/x/sys/unix"
 
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/statesync"
@@ -237,4 +238,69 @@ func TestFollowKernel(t *testing.T) {
 	require.GreaterOrEqual(t, st.Updates, uint64(1))
 	require.GreaterOrEqual(t, st.Destroys, uint64(1))
 	require.False(t, errors.Is(ctx.Err(), context.Canceled))
+}
+
+// TestFollowOverrun needs root: a Follower whose reader falls behind (a
+// slow OnChange, a 4 KiB socket buffer) under a burst of 5000 new flows
+// sees the kernel drop events: Run returns an error wrapping ENOBUFS and
+// counts the overrun. A new Follower on the same table repairs it from its
+// dump, which is what a caller (examples/hanode) does.
+func TestFollowOverrun(t *testing.T) {
+	bed := testbed.New(t)
+	h := bed.Host("fw")
+	h.Sysctl("net.netfilter.nf_conntrack_events", "1")
+	_, err := h.Run("nft", "add table inet t; add chain inet t out { type filter hook output priority 0; ct state new counter; }")
+	require.NoError(t, err)
+	in := dialInjector(t, h)
+	seed := statesync.Session{Key: statesync.Key{Proto: 17, Src: ap("198.18.1.2:5000"), Dst: ap("198.18.2.2:53")},
+		Expires: statesync.Deadline(time.Now().Add(time.Hour))}
+	_, err = in.Inject(time.Now(), seed) // so that the dump shows when it is done
+	require.NoError(t, err)
+
+	table := statesync.NewTable(0)
+	var f *Follower
+	require.NoError(t, h.Do(func() error {
+		var err error
+		f, err = DialFollower(table, &Config{ReadBuffer: 4096, OnChange: func(statesync.Session, bool) {
+			time.Sleep(time.Millisecond)
+		}})
+		return err
+	}))
+	done := make(chan error, 1)
+	go func() { done <- f.Run(context.Background()) }()
+	require.Eventually(t, func() bool { return f.Stats().Dumped > 0 || len(done) > 0 }, 10*time.Second, time.Millisecond,
+		"the dump is done: the events come next")
+
+	const n = 5000
+	exp := statesync.Deadline(time.Now().Add(time.Hour))
+	burst := make([]statesync.Session, 0, n)
+	for i := range n {
+		burst = append(burst, statesync.Session{Key: statesync.Key{Proto: 17,
+			Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.1.2"), uint16(10000+i)), Dst: ap("198.18.2.2:53")}, Expires: exp})
+	}
+	got, err := in.Inject(time.Now(), burst...)
+	require.NoError(t, err)
+	require.Equal(t, n, got)
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, unix.ENOBUFS)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no overrun: %+v", f.Stats())
+	}
+	require.Equal(t, uint64(1), f.Stats().Overruns)
+	require.Less(t, table.Len(), n, "events were lost")
+
+	var again *Follower
+	require.NoError(t, h.Do(func() error {
+		var err error
+		again, err = DialFollower(table, nil)
+		return err
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- again.Run(ctx) }()
+	require.Eventually(t, func() bool { return table.Len() >= n }, 10*time.Second, 10*time.Millisecond,
+		"the new follower's dump repairs the table: %d of %d", table.Len(), n)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
 }
