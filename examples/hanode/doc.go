@@ -76,7 +76,12 @@
 // them into conntrack), put up the virtual MAC and addresses, announce
 // them (gratuitous ARP, unsolicited NA, refreshed), then replicate this
 // unit's table to the peer. On demotion: stop announcing, remove the
-// addresses, restore the MAC, mirror the new primary.
+// addresses, restore the MAC, mirror the new primary. When the conntrack
+// follower stops (the kernel dropped events because the reader fell behind,
+// ENOBUFS, or its socket broke), a new one is dialled after a pause (50 ms,
+// doubling to 5 s) and its dump repairs the table; each restart is logged
+// and counted (conntrack_follower_restarts in the status), so replication
+// never stalls silently.
 //
 // SIGTERM (or SIGINT): a primary that hears a peer hands the role over
 // (the election's planned handover) and waits, up to 2 s plus ten
