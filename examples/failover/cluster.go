@@ -503,10 +503,7 @@ func (u *unit) wake() {
 	}
 	now := u.c.clk.Now()
 	if !now.Before(u.mon.Next()) {
-		u.payload = u.el.AppendCandidate(u.payload[:0], now)
-		if err := u.mon.SetPayload(u.payload); err != nil {
-			u.c.log(u.name, "heartbeat payload refused", err.Error())
-		}
+		u.setPayload(now)
 		u.heartbeat(now, u.mon.Tick(now))
 		if u.syncPending && u.role == election.Primary {
 			u.startSenders(now)
@@ -708,14 +705,19 @@ func (u *unit) elect(now time.Time) {
 	}
 	if out.Send {
 		// The candidate or role changed: the others hear it now.
-		u.payload = u.el.AppendCandidate(u.payload[:0], now)
-		if err := u.mon.SetPayload(u.payload); err != nil {
-			u.c.log(u.name, "heartbeat payload refused", err.Error())
-		}
+		u.setPayload(now)
 		u.heartbeat(now, u.mon.SendNow(now))
 		if u.syncPending && u.role == election.Primary {
 			u.startSenders(now)
 		}
+	}
+}
+
+// setPayload puts the election's current candidate in the heartbeats.
+func (u *unit) setPayload(now time.Time) {
+	u.payload = u.el.AppendCandidate(u.payload[:0], now)
+	if err := u.mon.SetPayload(u.payload); err != nil {
+		u.c.log(u.name, "heartbeat payload refused", err.Error())
 	}
 }
 

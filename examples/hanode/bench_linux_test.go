@@ -18,13 +18,10 @@ import (
 // silence between echoes: the outage the network showed, without TCP's
 // retransmission timers in it.
 type udpStream struct {
-	mu     sync.Mutex
-	last   time.Time
-	maxGap time.Duration
-	echoes int
-	c, s   *net.UDPConn
-	stop   chan struct{}
-	done   sync.WaitGroup
+	gapMeter
+	c, s *net.UDPConn
+	stop chan struct{}
+	done sync.WaitGroup
 }
 
 func (p *pair) startUDP(period time.Duration) *udpStream {
@@ -80,14 +77,7 @@ func (p *pair) startUDP(period time.Duration) *udpStream {
 					continue // ICMP errors during the failover
 				}
 			}
-			now := time.Now()
-			u.mu.Lock()
-			if !u.last.IsZero() && now.Sub(u.last) > u.maxGap {
-				u.maxGap = now.Sub(u.last)
-			}
-			u.last = now
-			u.echoes++
-			u.mu.Unlock()
+			u.echo()
 		}
 	}()
 	t.Cleanup(func() {
@@ -97,12 +87,6 @@ func (p *pair) startUDP(period time.Duration) *udpStream {
 		u.done.Wait()
 	})
 	return u
-}
-
-func (u *udpStream) reset() {
-	u.mu.Lock()
-	u.maxGap, u.echoes = 0, 0
-	u.mu.Unlock()
 }
 
 func (u *udpStream) gap() (time.Duration, int) {
@@ -149,7 +133,7 @@ func benchFailover(b *testing.B, flags []string) {
 	b.ResetTimer()
 	for range b.N {
 		st.resetGap()
-		us.reset()
+		us.resetGap()
 		p.crash(primary)
 		p.waitStatus(standby, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
 		p.flowing(st, 200)

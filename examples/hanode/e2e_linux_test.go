@@ -257,13 +257,37 @@ func forwarded(t testing.TB, u *unit) uint64 {
 // the client writes a numbered message every 2 ms, the server echoes it,
 // and the client records when each echo came back.
 type stream struct {
-	mu      sync.Mutex
-	last    time.Time
-	maxGap  time.Duration
-	echoes  int
-	err     error
+	gapMeter
+	err     error // guarded by gapMeter.mu
 	c, s    net.Conn
 	stopped chan struct{}
+}
+
+// gapMeter records echoes and the longest silence between two of them.
+type gapMeter struct {
+	mu     sync.Mutex
+	last   time.Time
+	maxGap time.Duration
+	echoes int
+}
+
+// echo records an echo received now.
+func (g *gapMeter) echo() {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.last.IsZero() && now.Sub(g.last) > g.maxGap {
+		g.maxGap = now.Sub(g.last)
+	}
+	g.last = now
+	g.echoes++
+}
+
+// resetGap starts a new measurement.
+func (g *gapMeter) resetGap() {
+	g.mu.Lock()
+	g.maxGap, g.echoes = 0, 0
+	g.mu.Unlock()
 }
 
 func (p *pair) startStream() *stream {
@@ -323,14 +347,7 @@ func (p *pair) startStream() *stream {
 				st.fail(fmt.Errorf("echo %d, want %d", got, want))
 				return
 			}
-			now := time.Now()
-			st.mu.Lock()
-			if !st.last.IsZero() && now.Sub(st.last) > st.maxGap {
-				st.maxGap = now.Sub(st.last)
-			}
-			st.last = now
-			st.echoes++
-			st.mu.Unlock()
+			st.echo()
 		}
 	}()
 	t.Cleanup(func() {
@@ -354,14 +371,8 @@ func (st *stream) fail(err error) {
 	}
 }
 
-// resetGap starts a new measurement; gap returns the longest silence seen
-// by the client since, the echoes counted, and the stream's error.
-func (st *stream) resetGap() {
-	st.mu.Lock()
-	st.maxGap, st.echoes = 0, 0
-	st.mu.Unlock()
-}
-
+// gap returns the longest silence seen by the client since resetGap, the
+// echoes counted, and the stream's error.
 func (st *stream) gap() (time.Duration, int, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -443,7 +454,7 @@ func TestE2EKillPrimary(t *testing.T) {
 	us := p.startUDP(time.Millisecond)
 	p.flowing(st, 100)
 	st.resetGap()
-	us.reset()
+	us.resetGap()
 	p.crash(p.a)
 	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
 	p.flowing(st, 200)

@@ -28,9 +28,9 @@ func (c *config) macFile(ifname string) string {
 	return filepath.Join(c.StateDir, fmt.Sprintf("c%d-u%d-%s.mac", c.ClusterID, c.UnitID, ifname))
 }
 
-// recordMACs records the current MAC of every interface-mode takeover
-// interface that does not carry the virtual MAC yet.
-func (d *daemon) recordMACs() error {
+// eachOwnMAC calls fn for every interface-mode takeover interface, with
+// whether it carries the virtual MAC now.
+func (d *daemon) eachOwnMAC(fn func(t vmac.Takeover, ifi *net.Interface, virtual bool) error) error {
 	for _, t := range d.takeovers {
 		if t.Macvlan != "" || t.MAC == nil {
 			continue
@@ -39,17 +39,25 @@ func (d *daemon) recordMACs() error {
 		if err != nil {
 			return err
 		}
-		if bytes.Equal(ifi.HardwareAddr, t.MAC) {
-			continue
-		}
-		if err := os.MkdirAll(d.cfg.StateDir, 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(d.cfg.macFile(t.Interface), []byte(ifi.HardwareAddr.String()+"\n"), 0o644); err != nil {
+		if err := fn(t, ifi, bytes.Equal(ifi.HardwareAddr, t.MAC)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// recordMACs records the current MAC of every interface-mode takeover
+// interface that does not carry the virtual MAC yet.
+func (d *daemon) recordMACs() error {
+	return d.eachOwnMAC(func(t vmac.Takeover, ifi *net.Interface, virtual bool) error {
+		if virtual {
+			return nil
+		}
+		if err := os.MkdirAll(d.cfg.StateDir, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(d.cfg.macFile(t.Interface), []byte(ifi.HardwareAddr.String()+"\n"), 0o644)
+	})
 }
 
 // restoreMACs puts back the own MAC of every interface-mode takeover
@@ -57,16 +65,9 @@ func (d *daemon) recordMACs() error {
 // the recorded one, or a fresh random locally administered one when there
 // is no record.
 func (d *daemon) restoreMACs() error {
-	for _, t := range d.takeovers {
-		if t.Macvlan != "" || t.MAC == nil {
-			continue
-		}
-		ifi, err := net.InterfaceByName(t.Interface)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(ifi.HardwareAddr, t.MAC) {
-			continue
+	return d.eachOwnMAC(func(t vmac.Takeover, _ *net.Interface, virtual bool) error {
+		if !virtual {
+			return nil
 		}
 		own, how, err := d.recordedMAC(t.Interface)
 		if err != nil {
@@ -77,8 +78,8 @@ func (d *daemon) restoreMACs() error {
 		}
 		d.log.Warn("the interface kept the virtual MAC of a crashed run; own MAC restored",
 			"iface", t.Interface, "mac", own.String(), "from", how)
-	}
-	return nil
+		return nil
+	})
 }
 
 // recordedMAC reads the record of ifname's own MAC; without one it returns
