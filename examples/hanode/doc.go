@@ -114,8 +114,8 @@
 // forwards afterwards. Cases: power loss of the primary, its daemon
 // crashing and restarting, its client link down, every heartbeat path cut
 // and healed (with a dedicated heartbeat link and with heartbeats
-// everywhere), the sync link alone cut, SIGTERM, and a clean start and
-// stop. bench_linux_test.go's BenchmarkFailover repeats the power loss and
+// everywhere), the sync link alone cut, SIGTERM, a clean start and stop,
+// and IPv6 gateways with -key-file and a stream over IPv6. bench_linux_test.go's BenchmarkFailover repeats the power loss and
 // reports the gaps a TCP and a UDP stream saw; the figures are in the
 // repository's README.
 package main

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/internal/testbed"
+	"github.com/hakit/hakit/vmac"
 )
 
 // The daemon is built once per test binary.
@@ -291,17 +292,22 @@ func (g *gapMeter) resetGap() {
 }
 
 func (p *pair) startStream() *stream {
+	return p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
+}
+
+// startStreamTo is startStream to the server at addr (IPv4 or IPv6).
+func (p *pair) startStreamTo(addr netip.AddrPort) *stream {
 	t := p.t
 	var ln net.Listener
 	require.NoError(t, p.server.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(serverAddr.Addr(), 8080).String())
+		ln, err = net.Listen("tcp", addr.String())
 		return err
 	}))
 	st := &stream{stopped: make(chan struct{})}
 	require.NoError(t, p.client.Do(func() error {
 		var err error
-		st.c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+		st.c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 		return err
 	}))
 	var err error
@@ -395,13 +401,18 @@ func (p *pair) flowing(st *stream, n int) {
 // established brings up A as primary and B as its in-sync standby, with
 // the stream flowing through A and its session replicated to B.
 func (p *pair) established() *stream {
+	return p.establishedTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
+}
+
+// establishedTo is established with the stream to the server at addr.
+func (p *pair) establishedTo(addr netip.AddrPort) *stream {
 	p.start(p.a, 200)
 	p.waitStatus(p.a, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
 	p.start(p.b, 100)
 	p.waitStatus(p.b, "in-sync secondary", func(s Status) bool {
 		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync
 	})
-	st := p.startStream()
+	st := p.startStreamTo(addr)
 	p.flowing(st, 100)
 	p.waitStatus(p.b, "holding the stream's session", func(s Status) bool { return s.Sync.InSync && s.Sync.Sessions >= 1 })
 	before := forwarded(p.t, p.a)
@@ -694,3 +705,65 @@ func TestE2ECleanStartAndStop(t *testing.T) {
 }
 
 const syscallTERM = syscall.SIGTERM
+
+// IPv6 on the firewall pair's bed: the client's and server's gateways are
+// virtual IPv6 addresses too.
+var (
+	gw6Client   = netip.MustParsePrefix("2001:db8:1::1/64")
+	gw6Server   = netip.MustParsePrefix("2001:db8:2::1/64")
+	client6Addr = netip.MustParsePrefix("2001:db8:1::10/64")
+	server6Addr = netip.MustParsePrefix("2001:db8:2::10/64")
+)
+
+// ipv6 adds IPv6 to the bed: addresses on the hosts and the units' LAN
+// interfaces, default routes through the virtual gateways, forwarding on
+// the units.
+func (p *pair) ipv6() {
+	t := p.t
+	p.client.AddAddr("eth0", client6Addr)
+	p.server.AddAddr("eth0", server6Addr)
+	for _, r := range []struct {
+		h  *testbed.Host
+		gw netip.Prefix
+	}{{p.client, gw6Client}, {p.server, gw6Server}} {
+		_, err := r.h.Run("ip", "-6", "route", "add", "default", "via", r.gw.Addr().String())
+		require.NoError(t, err)
+	}
+	for _, u := range []*unit{p.a, p.b} {
+		u.h.AddAddr("eth0", netip.MustParsePrefix(fmt.Sprintf("2001:db8:1::%d/64", u.id())))
+		u.h.AddAddr("eth1", netip.MustParsePrefix(fmt.Sprintf("2001:db8:2::%d/64", u.id())))
+		u.h.Sysctl("net.ipv6.conf.all.forwarding", "1")
+	}
+}
+
+// TestE2EIPv6AndKey needs root: the pair with IPv6 virtual gateways next to
+// the IPv4 ones, heartbeats and sync authenticated with a shared key file,
+// and the TCP stream over IPv6. A loses power; B takes over with the
+// stream's session (injected into its conntrack), announces the IPv6
+// gateways with unsolicited neighbour advertisements, and alone forwards.
+func TestE2EIPv6AndKey(t *testing.T) {
+	p := newPair(t)
+	p.ipv6()
+	key := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(key, []byte("an example shared key of 32 bytes\n"), 0o600))
+	p.flags = []string{"-key-file", key, "-vip", "eth0=" + gw6Client.String(), "-vip", "eth1=" + gw6Server.String()}
+	st := p.establishedTo(netip.AddrPortFrom(server6Addr.Addr(), 8080))
+	sb, err := statusOf(p.b)
+	require.NoError(t, err)
+	hb := sb.Counters.Heartbeat
+	require.NotZero(t, hb.Received)
+	require.Zero(t, hb.Dropped.Auth, "authenticated heartbeats are accepted")
+	require.NotNil(t, sb.Counters.Receiver)
+
+	st.resetGap()
+	p.crash(p.a)
+	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 200)
+	p.report(st, "A loses power (IPv6 stream)")
+	p.onlyForwarder(st, p.b)
+	out, err := p.client.Run("ip", "-6", "neigh", "show", gw6Client.Addr().String())
+	require.NoError(t, err)
+	mac, err := vmac.LocalMAC(7, 0)
+	require.NoError(t, err)
+	require.Contains(t, out, mac.String(), "the client reaches its IPv6 gateway at the virtual MAC")
+}
