@@ -291,11 +291,6 @@ func (g *gapMeter) resetGap() {
 	g.mu.Unlock()
 }
 
-func (p *pair) startStream() *stream {
-	return p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
-}
-
-// startStreamTo is startStream to the server at addr (IPv4 or IPv6).
 func (p *pair) startStreamTo(addr netip.AddrPort) *stream {
 	t := p.t
 	var ln net.Listener
