@@ -291,6 +291,8 @@ func (g *gapMeter) resetGap() {
 	g.mu.Unlock()
 }
 
+// startStreamTo starts a stream from the client to the server at addr
+// (IPv4 or IPv6), port 8080 or any.
 func (p *pair) startStreamTo(addr netip.AddrPort) *stream {
 	t := p.t
 	var ln net.Listener
