@@ -292,7 +292,7 @@ func (g *gapMeter) resetGap() {
 }
 
 // startStreamTo starts a stream from the client to the server at addr
-// (IPv4 or IPv6), port 8080 or any.
+// (IPv4 or IPv6).
 func (p *pair) startStreamTo(addr netip.AddrPort) *stream {
 	t := p.t
 	var ln net.Listener
