@@ -106,6 +106,7 @@ var badFlags = []struct {
 	{"sync peer a name", []string{"-unit-id", "1", "-iface", "eth0", "-sync-peer", "peer:7946"}, "-sync-peer"},
 	{"log level", []string{"-unit-id", "1", "-iface", "eth0", "-log-level", "loud"}, "-log-level"},
 	{"status", []string{"-unit-id", "1", "-iface", "eth0", "-status", "9100"}, "-status"},
+	{"state dir", []string{"-unit-id", "1", "-iface", "eth0", "-state-dir", ""}, "-state-dir"},
 	{"missing key file", []string{"-unit-id", "1", "-iface", "eth0", "-key-file", "/nonexistent/hanode.key"}, "-key-file"},
 	{"unknown flag", []string{"-unit-id", "1", "-iface", "eth0", "-bogus"}, "bogus"},
 	{"argument", []string{"-unit-id", "1", "-iface", "eth0", "extra"}, "extra"},

@@ -46,6 +46,9 @@
 //	-status ADDR       serve the status as JSON over HTTP (GET any path): role,
 //	                   peers and their per-interface state, monitored links,
 //	                   sync progress, counters, recent role changes
+//	-state-dir DIR     where -vmac interface records each interface's own MAC
+//	                   before the takeover, to restore it after a crash
+//	                   (default /run/hanode)
 //	-log-level L       debug, info (default), warn or error; logs go to stderr
 //
 // # Lifecycle
@@ -53,10 +56,10 @@
 // A configuration error (a bad flag, a missing interface, a short key)
 // exits with status 2 and a message starting "hanode: invalid
 // configuration", before anything on the system has changed. At start the
-// unit is a standby: it removes the virtual addresses and macvlan children
-// a crashed run may have left, then starts heartbeats, the election and the
-// sync receiver; a start that fails part way undoes what it did and exits
-// with status 1.
+// unit is a standby: it puts back an interface's own MAC and removes the
+// virtual addresses and macvlan children a crashed run may have left, then
+// starts heartbeats, the election and the sync receiver; a start that fails
+// part way undoes what it did and exits with status 1.
 //
 // The loop: heartbeat reports become election inputs through
 // election/hbelect (LocalFault and PeerFault verdicts, recoveries; a peer
