@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"syscall"
 	"testing"
@@ -122,3 +123,26 @@ func TestFollowRedials(t *testing.T) {
 	require.True(t, dialled[0].closed)
 	require.True(t, dialled[2].closed)
 }
+
+// TestJoinNeighbours: every source's list in order, without duplicates,
+// with the errors joined.
+func TestJoinNeighbours(t *testing.T) {
+	a, b, c := netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("198.18.1.2"), netip.MustParseAddr("198.18.1.3")
+	bad := errors.New("netlink down")
+	j := joinNeighbours{
+		staticSource{addrs: []netip.Addr{a, b}},
+		staticSource{addrs: []netip.Addr{b, c}, err: bad},
+	}
+	got, err := j.Neighbours("eth0")
+	require.Equal(t, []netip.Addr{a, b, c}, got)
+	require.ErrorIs(t, err, bad)
+}
+
+type staticSource struct {
+	addrs []netip.Addr
+	err   error
+}
+
+func (s staticSource) Neighbours(string) ([]netip.Addr, error) { return s.addrs, s.err }
+
+var _ heartbeat.NeighbourSource = staticSource{}
