@@ -1,0 +1,83 @@
+package member_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/member"
+	"github.com/hakit/hakit/heartbeat"
+)
+
+// A unit alone takes the role after its initial wait and brings its steps
+// up in order; the first attempt fails at the addresses and is rolled back
+// and retried. Then a better peer appears and claims the role: the unit
+// steps down and its steps go down in reverse.
+func ExampleMachine() {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	start := now
+	failures := 1
+	step := func(name string) member.Step {
+		return member.Func(name,
+			func(context.Context) error {
+				if name == "addresses" && failures > 0 {
+					failures--
+					return errors.New("device busy")
+				}
+				fmt.Println(now.Sub(start), name, "up")
+				return nil
+			},
+			func(context.Context) error { fmt.Println(now.Sub(start), name, "down"); return nil })
+	}
+	ec := election.DefaultConfig(2)
+	m, _ := member.NewMachine(now, &member.MachineConfig{
+		Election: ec,
+		Links:    []member.Link{{Name: "eth0"}},
+		Steps:    []member.Step{step("conntrack"), step("addresses"), step("announce")},
+	})
+	m.Links(now, 1)
+	run := func() {
+		out := m.Tick(now)
+		for {
+			for _, e := range out.Events {
+				switch e.Kind {
+				case member.EventRoleChange, member.EventStepFailed, member.EventRolledBack:
+					fmt.Println(now.Sub(start), e)
+				}
+			}
+			if out.Run == nil {
+				return
+			}
+			_ = m.Done(now, *out.Run, out.Run.Run(context.Background()))
+			out = m.Tick(now)
+		}
+	}
+	for now.Sub(start) < time.Second {
+		now = now.Add(100 * time.Millisecond)
+		run()
+	}
+
+	// Unit 1 appears, primary already (a partition heals): the split
+	// brain goes to the older unit.
+	peer := election.Candidate{Unit: 1, Role: election.Primary, Priority: 200, Monitored: 1,
+		InSync: true, Age: time.Hour, Tenure: time.Hour}
+	b, _ := peer.MarshalBinary()
+	m.Report(now, heartbeat.Report{Peer: 1, Interface: "eth0", State: heartbeat.Alive})
+	_ = m.Payload(now, 1, b)
+	run()
+	// Output:
+	// 800ms role change: initial -> primary (no primary: unit 2 selected: only candidate)
+	// 800ms conntrack up
+	// 800ms step failed: addresses: device busy (taking down conntrack, then trying again)
+	// 800ms conntrack down
+	// 800ms rolled back (took down conntrack)
+	// 900ms conntrack up
+	// 900ms addresses up
+	// 900ms announce up
+	// 1s role change: primary -> secondary (split brain: unit 1 selected: older by more than the 2s margin, 1h0m0s > 1s)
+	// 1s announce down
+	// 1s addresses down
+	// 1s conntrack down
+}
