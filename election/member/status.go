@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/heartbeat"
 )
 
 // Status is what a unit knows of itself and its peers at one moment.
@@ -30,8 +31,10 @@ type Status struct {
 	Retry   time.Time
 	// LastTakeover holds the phases of the last takeover completed.
 	LastTakeover *Takeover
-	// Counters are the running totals.
-	Counters Counters
+	// Counters are the running totals of the Machine, Heartbeat the
+	// heartbeat driver's (filled by Driver.Status).
+	Counters  Counters
+	Heartbeat heartbeat.Counters
 }
 
 // PeerStatus is one peer as this unit sees it.
@@ -43,4 +46,7 @@ type PeerStatus struct {
 	// Reachable reports that the peer is heard on some heartbeat interface
 	// and not lost.
 	Reachable bool
+	// Links is the peer's state on each heartbeat interface: state, last
+	// heard, loss (filled by Driver.Status).
+	Links []heartbeat.LinkStatus
 }

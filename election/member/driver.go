@@ -1,0 +1,471 @@
+package member
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/clock"
+)
+
+// Errors of the Driver.
+var (
+	// ErrClosed is returned by the methods of a closed Driver.
+	ErrClosed = errors.New("member: closed")
+	// ErrNoPeer is returned by Handover when no peer is heard: there is
+	// nobody to hand the role to.
+	ErrNoPeer = errors.New("member: no peer to hand over to")
+)
+
+// Driver runs one cluster member: the heartbeat driver on its interfaces,
+// the session replication, and a Machine that decides; it runs the
+// takeover steps the Machine hands out, one at a time, in order.
+//
+// All its work happens in callbacks of its Clock (the periodic tick, one
+// callback per step, and one right after each input) and in the transports'
+// handlers, so that on a simulated clock with push-style transports a
+// whole cluster runs deterministically in one goroutine. On the real clock
+// each step runs in a callback of its own, so a slow step never holds up
+// the heartbeats. Its methods are safe for concurrent use, and OnEvent
+// may call any of them.
+type Driver struct {
+	cfg Config
+	clk Clock
+	log *slog.Logger
+	hb  *heartbeat.Node
+
+	mu         sync.Mutex
+	m          *Machine
+	started    bool
+	closed     bool
+	dirty      bool // an input since the last Tick
+	kickQueued bool // a kick is scheduled on the clock
+	busy       bool // a goroutine is ticking the Machine
+	delivering bool // a goroutine is calling OnEvent
+	events     []Event
+	changed    chan struct{} // closed after every Tick, for Handover
+	stopTimer  func() bool
+	timerAt    time.Time
+	opRunning  bool
+	opDone     *sync.Cond
+	opCtx      context.Context
+	opCancel   context.CancelFunc
+	hbRole     election.Role
+	heard      map[uint16]time.Time
+}
+
+// New returns a Driver for cfg; Start starts it. The Driver owns the
+// interfaces' Conns and Probers and the sync transports from now on:
+// Close closes them, and so does New when it fails.
+func New(cfg *Config) (_ *Driver, err error) {
+	c := cfg.withDefaults()
+	defer func() {
+		if err != nil {
+			closeAll(&c)
+		}
+	}()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real()
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c.Logger = log
+	d := &Driver{cfg: c, clk: c.Clock, log: log, changed: make(chan struct{}), heard: map[uint16]time.Time{}}
+	d.opDone = sync.NewCond(&d.mu)
+	d.opCtx, d.opCancel = context.WithCancel(context.Background())
+	if d.m, err = NewMachine(d.clk.Now(), c.machineConfig(nil, nil)); err != nil {
+		return nil, err
+	}
+	hc := c.heartbeatConfig()
+	hc.Clock, hc.Logger = c.Clock, log.With("part", "heartbeat")
+	hc.OnReport = d.onReport
+	var ifs []heartbeat.Interface
+	for _, ifc := range c.Interfaces {
+		ifs = append(ifs, heartbeat.Interface{Name: ifc.Name, Addr: ifc.Addr, Conn: ifc.Conn, Prober: ifc.Prober})
+	}
+	if d.hb, err = heartbeat.NewNode(hc, ifs...); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// closeAll closes the transports of a config that did not make a Driver.
+func closeAll(c *Config) {
+	for _, ifc := range c.Interfaces {
+		if ifc.Conn != nil {
+			ifc.Conn.Close()
+		}
+		if ifc.Prober != nil {
+			ifc.Prober.Close()
+		}
+	}
+	if c.Sync != nil {
+		for _, p := range c.Sync.Peers {
+			if p.Transport != nil {
+				p.Transport.Close()
+			}
+		}
+	}
+}
+
+// Start starts the heartbeats and the ticking. It returns an error if the
+// Driver is closed or already started.
+func (d *Driver) Start() error {
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return fmt.Errorf("member: start: %w", ErrClosed)
+	case d.started:
+		d.mu.Unlock()
+		return fmt.Errorf("member: already started: %w", election.ErrConfig)
+	}
+	d.started = true
+	d.mu.Unlock()
+	if d.cfg.Key == nil {
+		d.log.Warn("member: heartbeats and session sync are NOT authenticated: set a key")
+	}
+	d.log.Info("member: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID, "priority", d.cfg.Priority,
+		"steps", d.m.Plan())
+	d.fire()
+	return d.hb.Start()
+}
+
+// fire is the periodic tick: it reads the link and sync state and the
+// peers' payloads, then ticks.
+func (d *Driver) fire() {
+	up := d.linksUp()
+	peers := d.hb.Peers()
+	d.mu.Lock()
+	d.stopTimer = nil
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	now := d.clk.Now()
+	d.m.Links(now, up)
+	d.observe(now, peers)
+	d.dirty = true
+	d.mu.Unlock()
+	d.kick()
+}
+
+// observe feeds the payload of every peer heard since the last time.
+// (Until the heartbeat driver delivers each accepted frame's payload.)
+func (d *Driver) observe(now time.Time, peers []heartbeat.PeerStatus) {
+	for _, p := range peers {
+		var last time.Time
+		for _, l := range p.Links {
+			if l.LastHeard.After(last) {
+				last = l.LastHeard
+			}
+		}
+		if last.After(d.heard[p.Unit]) && len(p.Payload) > 0 {
+			d.heard[p.Unit] = last
+			_ = d.m.Payload(now, p.Unit, p.Payload) // dropped payloads are counted and reported
+		}
+	}
+}
+
+func (d *Driver) linksUp() uint16 {
+	var up uint16
+	for _, name := range d.cfg.Monitored {
+		if d.cfg.LinkUp(name) {
+			up++
+		}
+	}
+	return up
+}
+
+// onReport is the heartbeat driver's callback.
+func (d *Driver) onReport(r heartbeat.Report) {
+	d.input(func(m *Machine, now time.Time) { m.Report(now, r) })
+}
+
+// input applies f to the Machine and schedules a tick right after it on
+// the clock, so that whoever delivered the input (a heartbeat goroutine, a
+// user's call) never runs the takeover.
+func (d *Driver) input(f func(m *Machine, now time.Time)) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	f(d.m, d.clk.Now())
+	d.dirty = true
+	if !d.kickQueued {
+		d.kickQueued = true
+		d.clk.AfterFunc(0, d.kick)
+	}
+	return true
+}
+
+// kick ticks the Machine until no input is left, hands its outputs to the
+// heartbeats, schedules the step it asks for, and delivers the events.
+func (d *Driver) kick() {
+	d.mu.Lock()
+	d.kickQueued = false
+	if d.busy {
+		d.mu.Unlock()
+		return
+	}
+	d.busy = true
+	for d.dirty && !d.closed && d.started {
+		d.dirty = false
+		now := d.clk.Now()
+		out := d.m.Tick(now)
+		d.events = append(d.events, out.Events...)
+		if out.Run != nil {
+			op := *out.Run
+			d.clk.AfterFunc(0, func() { d.runOp(op) })
+		}
+		d.armLocked(now)
+		close(d.changed)
+		d.changed = make(chan struct{})
+		role, payload := out.Role, slices.Clone(out.Payload)
+		setRole := role != d.hbRole
+		d.hbRole = role
+		d.mu.Unlock()
+		d.heartbeatOut(role, setRole, payload, out.Send)
+		d.mu.Lock()
+	}
+	d.busy = false
+	d.mu.Unlock()
+	d.deliver()
+}
+
+// heartbeatOut puts the role and the candidate in the heartbeats.
+func (d *Driver) heartbeatOut(role election.Role, setRole bool, payload []byte, send bool) {
+	if setRole {
+		if err := d.hb.SetRole(heartbeatRole(role)); err != nil {
+			d.log.Error("member: heartbeat role", "err", err)
+		}
+	}
+	if err := d.hb.SetPayload(payload); err != nil {
+		d.log.Error("member: heartbeat payload", "err", err)
+	}
+	if send {
+		if err := d.hb.SendNow(); err != nil && !errors.Is(err, heartbeat.ErrClosed) {
+			d.log.Debug("member: heartbeat now", "err", err)
+		}
+	}
+}
+
+func heartbeatRole(r election.Role) heartbeat.Role {
+	switch r {
+	case election.Primary:
+		return heartbeat.RolePrimary
+	case election.Secondary:
+		return heartbeat.RoleSecondary
+	}
+	return heartbeat.RoleInit
+}
+
+// armLocked sets the timer for the Machine's next tick.
+func (d *Driver) armLocked(now time.Time) {
+	next := d.m.Next()
+	if d.stopTimer != nil {
+		if !d.timerAt.After(next) {
+			return
+		}
+		d.stopTimer()
+	}
+	d.timerAt = next
+	d.stopTimer = d.clk.AfterFunc(next.Sub(now), d.fire)
+}
+
+// runOp runs one step, in its own clock callback, and reports its result.
+func (d *Driver) runOp(op Op) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock() // Close runs what is left
+		return
+	}
+	d.opRunning = true
+	ctx := d.opCtx
+	d.mu.Unlock()
+	err := d.run(ctx, op)
+	d.mu.Lock()
+	d.opRunning = false
+	d.opDone.Broadcast()
+	_ = d.m.Done(d.clk.Now(), op, err) // op is the one running: handed out once
+	d.dirty = true
+	d.mu.Unlock()
+	d.kick()
+}
+
+func (d *Driver) run(ctx context.Context, op Op) error {
+	if op.Action != Up {
+		ctx = context.WithoutCancel(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.StepTimeout)
+	defer cancel()
+	return op.Run(ctx)
+}
+
+// deliver calls OnEvent with the queued events, in order, with no lock
+// held. Only one goroutine delivers at a time; the others leave their
+// events to it.
+func (d *Driver) deliver() {
+	d.mu.Lock()
+	if d.delivering || d.cfg.OnEvent == nil {
+		if d.cfg.OnEvent == nil {
+			d.events = d.events[:0]
+		}
+		d.mu.Unlock()
+		return
+	}
+	d.delivering = true
+	for len(d.events) > 0 {
+		e := d.events[0]
+		d.events = d.events[1:]
+		d.mu.Unlock()
+		d.cfg.OnEvent(e)
+		d.mu.Lock()
+	}
+	d.delivering = false
+	d.mu.Unlock()
+}
+
+// Close stops the unit without a handover: the heartbeats stop (the peers
+// take over once they notice), every step that is up goes down in
+// reverse, and the transports are closed. It is idempotent.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.m.Stop(d.clk.Now())
+	if d.stopTimer != nil {
+		d.stopTimer()
+		d.stopTimer = nil
+	}
+	d.opCancel()
+	for d.opRunning {
+		d.opDone.Wait()
+	}
+	d.mu.Unlock()
+	err := d.hb.Close()
+	d.mu.Lock()
+	for {
+		op, ok := d.m.Running()
+		if !ok {
+			out := d.m.Tick(d.clk.Now())
+			d.events = append(d.events, out.Events...)
+			if out.Run == nil {
+				break
+			}
+			op = *out.Run
+		}
+		d.mu.Unlock()
+		rerr := d.run(d.opCtx, op)
+		d.mu.Lock()
+		_ = d.m.Done(d.clk.Now(), op, rerr)
+	}
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+	d.deliver()
+	return err
+}
+
+// Handover hands the role to a peer (planned maintenance) and waits until
+// a peer is primary and this unit's steps are down, or ctx ends. A unit
+// that is not primary stays out of the election until Resume. It returns
+// ErrNoPeer at once if this unit is primary and hears no peer.
+func (d *Driver) Handover(ctx context.Context) error {
+	d.mu.Lock()
+	closed := d.closed
+	lone := d.m.Role() == election.Primary && !d.anyReachableLocked()
+	d.mu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("member: handover: %w", ErrClosed)
+	case lone:
+		return ErrNoPeer
+	}
+	d.input(func(m *Machine, now time.Time) { m.Handover(now) })
+	for {
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return fmt.Errorf("member: handover: %w", ErrClosed)
+		}
+		_, running := d.m.Running()
+		done := d.m.Role() != election.Primary && d.m.up == 0 && !running && d.peerPrimaryLocked()
+		ch := d.changed
+		d.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (d *Driver) anyReachableLocked() bool {
+	for _, c := range d.m.Peers(d.clk.Now()) {
+		if d.m.Reachable(c.Unit) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Driver) peerPrimaryLocked() bool {
+	for _, c := range d.m.Peers(d.clk.Now()) {
+		if c.Role == election.Primary && d.m.Reachable(c.Unit) {
+			return true
+		}
+	}
+	return false
+}
+
+// Resume ends a planned handover; with reclaim, this unit asks for the
+// role back.
+func (d *Driver) Resume(reclaim bool) {
+	d.input(func(m *Machine, now time.Time) { m.Resume(now, reclaim) })
+}
+
+// Role returns the unit's current role.
+func (d *Driver) Role() election.Role {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Role()
+}
+
+// Status returns the unit's state: its role and why, its peers with their
+// links, the steps held, the last takeover's phases and every part's
+// counters.
+func (d *Driver) Status() Status {
+	peers := d.hb.Peers()
+	hc := d.hb.Counters()
+	d.mu.Lock()
+	s := d.m.Status(d.clk.Now())
+	d.mu.Unlock()
+	s.Heartbeat = hc
+	for i := range s.Peers {
+		for _, p := range peers {
+			if p.Unit == s.Peers[i].Unit {
+				s.Peers[i].Links = p.Links
+			}
+		}
+	}
+	return s
+}
