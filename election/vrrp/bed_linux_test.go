@@ -376,6 +376,16 @@ func (b *bed) startKeepalived(u *unit, c kaConf) *keepalived {
 	return k
 }
 
+// ready waits until keepalived has opened its sockets (its "VRRP
+// sockpool" line), and two intervals more, so that it hears its peer.
+func (k *keepalived) ready() {
+	k.u.bed.t.Helper()
+	k.u.bed.waitFor(10*time.Second, "keepalived on "+k.u.name+" ready", func() bool {
+		return strings.Contains(k.logText(), "VRRP sockpool")
+	})
+	time.Sleep(2 * bedInterval)
+}
+
 // signal sends sig to keepalived's process group (ip netns exec, the
 // parent and its VRRP child) and waits for it to end.
 func (k *keepalived) signal(sig syscall.Signal) {
@@ -414,8 +424,14 @@ func (k *keepalived) logText() string {
 	return string(b)
 }
 
-// state returns keepalived's state from its last state line.
+// state returns keepalived's state from its last state line, or
+// Initialize once it has exited.
 func (k *keepalived) state() State {
+	select {
+	case <-k.done:
+		return Initialize
+	default:
+	}
 	m := kaStateLine.FindAllStringSubmatch(k.logText(), -1)
 	if len(m) == 0 {
 		return Initialize
