@@ -231,8 +231,8 @@ func TestChecksumArguments(t *testing.T) {
 func TestChecksumKeepalived(t *testing.T) {
 	msg := []byte{0x31, 51, 100, 1, 0x00, 100, 0, 0, 198, 18, 0, 100}
 	// The pseudo-header: 198.18.0.3, 224.0.0.18, 0, 112, length 12.
-	words := []uint32{198<<8 | 18, 0<<8 | 3, 224<<8 | 0, 0<<8 | 18, 112, 12,
-		0x3133, 0x6401, 0x0064, 0, 198<<8 | 18, 0<<8 | 100}
+	words := []uint32{0xc612, 0x0003, 0xe000, 0x0012, 112, 12, // 198.18 .0.3 224.0 .0.18, protocol, length
+		0x3133, 0x6401, 0x0064, 0, 0xc612, 0x0064} // the message, checksum zero
 	var s uint32
 	for _, w := range words {
 		s += w

@@ -146,14 +146,6 @@ func linkLocal(t *testing.T, h *testbed.Host) netip.Addr {
 	return ll
 }
 
-// primary is the address a unit advertises from.
-func (u *unit) primary() netip.Addr {
-	if u.bed.v6 {
-		return u.ll
-	}
-	return u.addr
-}
-
 // holdsVIP reports whether u's interface carries the probed address.
 func (u *unit) holdsVIP() bool {
 	out, err := u.host.Run("ip", "-o", "addr", "show", "dev", "eth0")

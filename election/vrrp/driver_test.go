@@ -140,13 +140,20 @@ func newDriver(t *testing.T, c Conn, cfg *Config, r *recorder) *Driver {
 	return d
 }
 
+// newPair returns two Drivers on one link, a of priority 200 at
+// 198.18.0.2 and b of priority 100 at 198.18.0.3, not started.
+func newPair(t *testing.T) (ca, cb *linkConn, ra, rb *recorder, a, b *Driver) {
+	l := &link{}
+	ca, cb = l.conn("198.18.0.2"), l.conn("198.18.0.3")
+	ra, rb = &recorder{}, &recorder{}
+	a = newDriver(t, ca, driverCfg(200, "198.18.0.2"), ra)
+	b = newDriver(t, cb, driverCfg(100, "198.18.0.3"), rb)
+	return ca, cb, ra, rb, a, b
+}
+
 func TestDriverPair(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := &link{}
-		ca, cb := l.conn("198.18.0.2"), l.conn("198.18.0.3")
-		var ra, rb recorder
-		a := newDriver(t, ca, driverCfg(200, "198.18.0.2"), &ra)
-		b := newDriver(t, cb, driverCfg(100, "198.18.0.3"), &rb)
+		ca, _, ra, rb, a, b := newPair(t)
 		start := time.Now()
 		require.NoError(t, a.Start())
 		require.NoError(t, b.Start())
@@ -192,11 +199,7 @@ func TestDriverPair(t *testing.T) {
 
 func TestDriverSilentDeath(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := &link{}
-		ca, cb := l.conn("198.18.0.2"), l.conn("198.18.0.3")
-		var ra, rb recorder
-		a := newDriver(t, ca, driverCfg(200, "198.18.0.2"), &ra)
-		b := newDriver(t, cb, driverCfg(100, "198.18.0.3"), &rb)
+		ca, _, ra, rb, a, b := newPair(t)
 		require.NoError(t, a.Start())
 		require.NoError(t, b.Start())
 		time.Sleep(time.Second)

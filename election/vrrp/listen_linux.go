@@ -99,118 +99,130 @@ func interfaceSource(ifi *net.Interface, v6 bool) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("vrrp: listen on %s: the interface has no %s to send from: %w", ifi.Name, what, ErrConfig)
 }
 
-type conn4 struct {
-	p   *ipv4.PacketConn
-	ifi *net.Interface
+// rawConn is the sysConn of both families: the family's x/net PacketConn
+// behind two small functions.
+type rawConn struct {
+	ifi   *net.Interface
+	read  func(b []byte) (n int, h rxHeader, from net.Addr, err error)
+	write func(b []byte, src, dst netip.Addr) error
+	shut  func() error
 }
 
-func setup4(pc net.PacketConn, ifi *net.Interface, join bool) (*conn4, error) {
+// rxHeader is what the control messages of a received packet said.
+type rxHeader struct {
+	ttl, ifindex int
+	dst          net.IP
+}
+
+func (c *rawConn) readFrom(b []byte) (Packet, error) {
+	for {
+		n, h, from, err := c.read(b)
+		if err != nil {
+			return Packet{}, err
+		}
+		if h.ifindex != 0 && h.ifindex != c.ifi.Index {
+			continue // not ours (the socket is bound, so this is rare)
+		}
+		p := Packet{Data: b[:n], TTL: uint8(h.ttl)}
+		if a, ok := from.(*net.IPAddr); ok {
+			p.Src, _ = netip.AddrFromSlice(a.IP)
+			p.Src = p.Src.Unmap()
+		}
+		p.Dst, _ = netip.AddrFromSlice(h.dst)
+		p.Dst = p.Dst.Unmap()
+		return p, nil
+	}
+}
+
+func (c *rawConn) writeTo(b []byte, src, dst netip.Addr) error { return c.write(b, src, dst) }
+
+func (c *rawConn) close() error { return c.shut() }
+
+// inOrder runs steps until one fails.
+func inOrder(steps ...func() error) error {
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setup4(pc net.PacketConn, ifi *net.Interface, join bool) (*rawConn, error) {
 	p := ipv4.NewPacketConn(pc)
-	steps := []func() error{
+	err := inOrder(
 		func() error { return p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
 		func() error { return p.SetMulticastTTL(255) },
 		func() error { return p.SetTTL(255) },
 		func() error { return p.SetTOS(0xc0) },
 		func() error { return p.SetMulticastLoopback(false) },
 		func() error { return p.SetMulticastInterface(ifi) },
-	}
-	if join {
-		steps = append(steps, func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()}) })
-	}
-	for _, s := range steps {
-		if err := s(); err != nil {
-			return nil, err
-		}
-	}
-	return &conn4{p: p, ifi: ifi}, nil
-}
-
-func (c *conn4) readFrom(b []byte) (Packet, error) {
-	for {
-		n, cm, from, err := c.p.ReadFrom(b)
-		if err != nil {
-			return Packet{}, err
-		}
-		p := Packet{Data: b[:n]}
-		if a, ok := from.(*net.IPAddr); ok {
-			p.Src, _ = netip.AddrFromSlice(a.IP)
-			p.Src = p.Src.Unmap()
-		}
-		if cm != nil {
-			if cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
-				continue // not ours (the socket is bound, so this is rare)
-			}
-			p.TTL = uint8(cm.TTL)
-			p.Dst, _ = netip.AddrFromSlice(cm.Dst)
-			p.Dst = p.Dst.Unmap()
-		}
-		return p, nil
-	}
-}
-
-func (c *conn4) writeTo(b []byte, src, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
-	_, err := c.p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
-}
-
-func (c *conn4) close() error { return c.p.Close() }
-
-type conn6 struct {
-	p   *ipv6.PacketConn
-	ifi *net.Interface
-}
-
-func setup6(pc net.PacketConn, ifi *net.Interface, join bool) (*conn6, error) {
-	p := ipv6.NewPacketConn(pc)
-	steps := []func() error{
 		func() error {
-			return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+			if !join {
+				return nil
+			}
+			return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()})
 		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &rawConn{
+		ifi: ifi,
+		read: func(b []byte) (int, rxHeader, net.Addr, error) {
+			n, cm, from, err := p.ReadFrom(b)
+			var h rxHeader
+			if cm != nil {
+				h = rxHeader{ttl: cm.TTL, ifindex: cm.IfIndex, dst: cm.Dst}
+			}
+			return n, h, from, err
+		},
+		write: func(b []byte, src, dst netip.Addr) error {
+			cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: ifi.Index}
+			_, err := p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
+			return err
+		},
+		shut: p.Close,
+	}, nil
+}
+
+func setup6(pc net.PacketConn, ifi *net.Interface, join bool) (*rawConn, error) {
+	p := ipv6.NewPacketConn(pc)
+	err := inOrder(
+		func() error { return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true) },
 		func() error { return p.SetMulticastHopLimit(255) },
 		func() error { return p.SetHopLimit(255) },
 		func() error { return p.SetMulticastLoopback(false) },
 		func() error { return p.SetMulticastInterface(ifi) },
-	}
-	if join {
-		steps = append(steps, func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()}) })
-	}
-	for _, s := range steps {
-		if err := s(); err != nil {
-			return nil, err
-		}
-	}
-	return &conn6{p: p, ifi: ifi}, nil
-}
-
-func (c *conn6) readFrom(b []byte) (Packet, error) {
-	for {
-		n, cm, from, err := c.p.ReadFrom(b)
-		if err != nil {
-			return Packet{}, err
-		}
-		p := Packet{Data: b[:n]}
-		if a, ok := from.(*net.IPAddr); ok {
-			p.Src, _ = netip.AddrFromSlice(a.IP)
-		}
-		if cm != nil {
-			if cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
-				continue
+		func() error {
+			if !join {
+				return nil
 			}
-			p.TTL = uint8(cm.HopLimit)
-			p.Dst, _ = netip.AddrFromSlice(cm.Dst)
-		}
-		return p, nil
+			return p.JoinGroup(ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()})
+		},
+	)
+	if err != nil {
+		return nil, err
 	}
+	return &rawConn{
+		ifi: ifi,
+		read: func(b []byte) (int, rxHeader, net.Addr, error) {
+			n, cm, from, err := p.ReadFrom(b)
+			var h rxHeader
+			if cm != nil {
+				h = rxHeader{ttl: cm.HopLimit, ifindex: cm.IfIndex, dst: cm.Dst}
+			}
+			return n, h, from, err
+		},
+		// No zone on the destination: the socket is bound to the
+		// interface, which scopes link-local destinations, and a zone name
+		// would be looked up in the namespace of the calling thread, which
+		// need not be the socket's.
+		write: func(b []byte, src, dst netip.Addr) error {
+			cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: ifi.Index}
+			_, err := p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
+			return err
+		},
+		shut: p.Close,
+	}, nil
 }
-
-func (c *conn6) writeTo(b []byte, src, dst netip.Addr) error {
-	cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
-	// No zone: the socket is bound to the interface, which scopes
-	// link-local destinations, and a zone name would be looked up in the
-	// namespace of the calling thread, which need not be the socket's.
-	_, err := c.p.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
-}
-
-func (c *conn6) close() error { return c.p.Close() }
