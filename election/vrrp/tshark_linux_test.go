@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func TestTshark(t *testing.T) {
 				filter = "ip6 proto 112"
 			}
 			capture := c.Command("tshark", "-n", "-i", "eth0", "-f", filter, "-c", "3", "-a", "duration:10", "-w", file)
-			var stderr strings.Builder
+			var stderr syncBuffer
 			capture.Stderr = &stderr
 			require.NoError(t, capture.Start())
 			done := make(chan error, 1)
@@ -112,4 +113,23 @@ func TestTshark(t *testing.T) {
 			require.NotContains(t, string(verbose), "Expert Info")
 		})
 	}
+}
+
+// syncBuffer is a strings.Builder safe to write from a command's output
+// goroutine while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
