@@ -10,10 +10,10 @@ package vrrp
 // went without an answer.
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -55,6 +55,8 @@ type bed struct {
 	addrs []netip.Addr
 	probe *prober
 	dir   string
+	// gaps0 is where this bed's figures start in gaps.
+	gaps0 int
 }
 
 // unit is one of the two units.
@@ -80,6 +82,9 @@ func newBed(t *testing.T, v6 bool) *bed {
 	}
 	tb := testbed.New(t)
 	b := &bed{t: t, tb: tb, v6: v6, dir: t.TempDir()}
+	gapsMu.Lock()
+	b.gaps0 = len(gaps)
+	gapsMu.Unlock()
 	lan := tb.Bridge("lan")
 	b.client = tb.Host("client")
 	tb.Link(b.client, lan, "eth0")
@@ -273,6 +278,7 @@ func (o *ours) release() {
 // switch at the same moment: a power loss. revive puts the unit back as
 // a rebooted one would be: no addresses, cable in.
 func (o *ours) die() {
+	randomPhase()
 	o.u.bed.tb.DownAll(func() { _ = o.d.Close() }, o.u.link)
 	<-o.d.Done()
 	o.u.dead = true
@@ -284,6 +290,12 @@ func (o *ours) revive() {
 	o.mu.Unlock()
 	o.u.revive()
 }
+
+// randomPhase waits a random part of an interval, so that a death falls
+// anywhere between two advertisements and the measured gaps spread over
+// what they can be (Master_Down_Interval less the time since the last
+// advertisement), rather than over what the test's own rhythm picks.
+func randomPhase() { time.Sleep(rand.N(bedInterval)) }
 
 // revive puts the unit back as a rebooted one would be: no virtual
 // addresses, its cable in.
@@ -403,6 +415,7 @@ func (k *keepalived) stop() { k.signal(syscall.SIGTERM) }
 
 // die kills keepalived and pulls the unit's cable at the same moment.
 func (k *keepalived) die() {
+	randomPhase()
 	k.u.bed.tb.DownAll(k.kill, k.u.link)
 	k.u.dead = true
 }
@@ -678,15 +691,9 @@ func (k *keepalived) requireNoLog(t *testing.T, re string) {
 	}
 }
 
-// printGaps logs the figures collected in this test.
-func printGaps(t *testing.T) {
+// printGaps logs the figures this bed collected.
+func (b *bed) printGaps() {
 	gapsMu.Lock()
 	defer gapsMu.Unlock()
-	var buf bytes.Buffer
-	for _, g := range gaps {
-		if strings.HasPrefix(g, t.Name()+"/") {
-			buf.WriteString(g + "\n")
-		}
-	}
-	t.Logf("client gaps:\n%s", buf.String())
+	b.t.Logf("client gaps:\n%s", strings.Join(gaps[b.gaps0:], "\n"))
 }

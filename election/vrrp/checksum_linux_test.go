@@ -17,7 +17,7 @@ import (
 // which is why Config.Checksum must stay the pseudo-header form with it.
 func TestChecksumFormsOnTheWire(t *testing.T) {
 	b := newBed(t, false)
-	defer printGaps(t)
+	defer b.printGaps()
 	rfc := b.startOurs(b.a, Config{VRID: 51, Priority: 200, Checksum: ChecksumMessageOnly}, nil)
 	ph := b.startOurs(b.b, Config{VRID: 51, Priority: 100, Checksum: ChecksumPseudoHeader}, nil)
 	b.settled(b.a, rfc, b.b, ph)

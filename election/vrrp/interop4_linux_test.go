@@ -13,7 +13,7 @@ import (
 // exactly one unit is Master, holds the address and answers the client.
 func TestInteropIPv4(t *testing.T) {
 	b := newBed(t, false)
-	defer printGaps(t)
+	defer b.printGaps()
 	ka := b.startKeepalived(b.b, kaConf{priority: 100})
 	us := b.startOurs(b.a, Config{VRID: 51, Priority: 200}, nil)
 	b.settled(b.a, us, b.b, ka)

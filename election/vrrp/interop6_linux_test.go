@@ -12,7 +12,7 @@ import (
 // 9568 section 5.2.9) and the probed global one.
 func TestInteropIPv6(t *testing.T) {
 	b := newBed(t, true)
-	defer printGaps(t)
+	defer b.printGaps()
 	ka := b.startKeepalived(b.b, kaConf{priority: 200})
 	us := b.startOurs(b.a, Config{VRID: 51, Priority: 100}, nil)
 	b.settled(b.b, ka, b.a, us)

@@ -7,7 +7,7 @@ import "testing"
 // higher priority returns, its Master stops cleanly.
 func TestKeepalivedPair(t *testing.T) {
 	b := newBed(t, false)
-	defer printGaps(t)
+	defer b.printGaps()
 	ka := b.startKeepalived(b.a, kaConf{priority: 200})
 	kb := b.startKeepalived(b.b, kaConf{priority: 100})
 	b.settled(b.a, ka, b.b, kb)

@@ -581,3 +581,21 @@ func TestConfigValidate(t *testing.T) {
 	require.Equal(t, time.Second, m.Config().AdvertInterval)
 	require.Equal(t, ChecksumPseudoHeader, m.Config().Checksum)
 }
+
+func BenchmarkMachineReceive(b *testing.B) {
+	m, err := New(cfg4(100))
+	require.NoError(b, err)
+	m.Start(t0)
+	a := Advertisement{Version: 3, Type: 1, VRID: 51, Priority: 200, MaxAdvertInterval: 100, Addrs: []netip.Addr{vip4}}
+	require.NoError(b, a.Seal(ChecksumPseudoHeader, peer4, GroupIPv4))
+	msg, _ := a.MarshalBinary()
+	p := Packet{Src: peer4, Dst: GroupIPv4, TTL: 255, Data: msg}
+	_, err = m.Receive(t0, p) // the first one makes a peer entry
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Receive(t0, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

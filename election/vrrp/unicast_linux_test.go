@@ -18,7 +18,7 @@ func TestInteropUnicast(t *testing.T) {
 	}{{"ipv4", false}, {"ipv6", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newBed(t, tt.v6)
-			defer printGaps(t)
+			defer b.printGaps()
 			ka := b.startKeepalived(b.b, kaConf{priority: 100, unicast: true})
 			ka.ready()
 			cfg := Config{VRID: 51, Priority: 200, Primary: b.a.addr, Peers: []netip.Addr{b.b.addr}}
