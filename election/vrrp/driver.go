@@ -68,9 +68,9 @@ type DriverConfig struct {
 	// with no lock held. On a change to Master it is called after the
 	// first advertisement was sent: it takes over (virtual MAC, addresses,
 	// gratuitous ARP or unsolicited neighbour advertisements). On a change
-	// from Master it releases them. It may call the Driver's methods; the
-	// Driver keeps advertising while it runs, and the calls that follow
-	// wait for it to return.
+	// from Master it releases them. It may call the Driver's methods. The
+	// Driver keeps advertising while it runs; transitions that happen
+	// meanwhile are delivered after it returns, in order.
 	OnTransition func(Transition)
 }
 
