@@ -29,6 +29,7 @@ type Driver struct {
 	until     time.Time
 	reachable bool
 	holder    uint16
+	self      uint16 // this unit, as its Store reported it when it acquired
 	reason    string
 	ended     string // how the last tenure ended, until the next begins
 	since     time.Time
@@ -319,12 +320,16 @@ func (d *Driver) once(ctx context.Context, wait bool) (next time.Duration, tried
 		d.set(now, false, d.holder, fmt.Sprintf("witness unreachable: %v%s", err, more))
 	case kind == "release":
 		d.release, d.dirty = false, false
+		holder := d.holder
+		if holder == d.self {
+			holder = 0 // it was ours, and is free now
+		}
+		d.set(now, true, holder, d.reason)
 		if d.want {
 			next = 0
 		} else {
 			next = -1
 		}
-		d.set(now, true, d.holder, d.reason)
 	case kind == "renew" && err != nil: // lost
 		d.counters.Lost++
 		d.held, d.until, d.release = false, time.Time{}, true
@@ -345,7 +350,7 @@ func (d *Driver) once(ctx context.Context, wait bool) (next time.Duration, tried
 			if !d.held || d.token != l.Token {
 				d.counters.Acquired++
 			}
-			d.held, d.token, d.renewed, d.until = true, l.Token, start, until
+			d.held, d.token, d.renewed, d.until, d.self = true, l.Token, start, until, l.Holder
 			d.ended = ""
 			d.set(now, true, l.Holder, d.heldReason())
 		} else {
