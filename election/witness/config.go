@@ -32,7 +32,8 @@ type Config struct {
 	Logger *slog.Logger
 	// OnChange, if set, is called after Held, Reachable, Holder, Token or
 	// Reason changed, with the status then. Calls are in order, from the
-	// Driver's goroutines (or the caller's, in Acquire and Release), with
+	// Driver's goroutines (or the caller's, in Acquire, Release and
+	// Status, which notices Held turning false at Until), with
 	// no lock held; it may call the Driver's methods. Changes that happen
 	// while it runs are delivered after it returns, the latest status
 	// once. It should not block.

@@ -73,9 +73,10 @@
 // last call that renewed it (etcd restarts lengthen it), so another unit
 // can hold it only from Until + Margin on: the Margin is the time this
 // unit has to stop acting. With the defaults (TTL 5 s, renewals every 1 s,
-// Margin 1 s) a holder that loses the arbiter keeps Held for 3 to 4 s and
-// reports Reachable false within a second; a tenure that ended is never
-// resumed: the next acquisition gets a new, larger token.
+// Margin 1 s) a holder that loses the arbiter reports Reachable false
+// within 2 s (its next renewal, which times out after 1 s) and keeps Held
+// for 3 to 4 s in all. A tenure that ended is never resumed: the next
+// acquisition gets a new, larger token.
 //
 // # Trade-offs
 //

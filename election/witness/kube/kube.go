@@ -37,7 +37,7 @@ type Store struct {
 	name   string
 	unit   uint16
 	id     string
-	clk    witness.Clock
+	now    func() time.Time
 
 	mu     sync.Mutex
 	token  int32 // leaseTransitions of this Store's tenure, 0 for none
@@ -59,18 +59,11 @@ func NewStore(leases typedcoordinationv1.LeaseInterface, name string, unit uint1
 	case unit == 0:
 		return nil, fmt.Errorf("witness: kube: unit ID 0: %w", witness.ErrConfig)
 	}
-	if clk == nil {
-		clk = realClock{}
+	s := &Store{leases: leases, name: name, unit: unit, id: strconv.Itoa(int(unit)), now: time.Now}
+	if clk != nil {
+		s.now = clk.Now
 	}
-	return &Store{leases: leases, name: name, unit: unit, id: strconv.Itoa(int(unit)), clk: clk}, nil
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
+	return s, nil
 }
 
 // Acquire reads the Lease and takes it when it is free: absent, released,
@@ -82,7 +75,7 @@ func (s *Store) Acquire(ctx context.Context, ttl time.Duration) (witness.Lease, 
 	defer s.mu.Unlock()
 	for try := 0; ; try++ {
 		l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
-		now := s.clk.Now()
+		now := s.now()
 		switch {
 		case apierrors.IsNotFound(err):
 			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.name}}
@@ -132,7 +125,7 @@ func (s *Store) Renew(ctx context.Context, ttl time.Duration) (witness.Lease, er
 			s.token = 0
 			return s.other(l), fmt.Errorf("witness: kube: lease %s was taken by %q: %w", s.name, holder(l), witness.ErrLost)
 		}
-		renew(l, s.clk.Now(), ttl)
+		renew(l, s.now(), ttl)
 		l, err = s.leases.Update(ctx, l, metav1.UpdateOptions{})
 		switch {
 		case err == nil:
@@ -163,7 +156,7 @@ func (s *Store) Release(ctx context.Context) error {
 		}
 		l.Spec.HolderIdentity = nil
 		l.Spec.LeaseDurationSeconds = ptr(int32(1))
-		l.Spec.RenewTime = ptr(metav1.NewMicroTime(s.clk.Now()))
+		l.Spec.RenewTime = ptr(metav1.NewMicroTime(s.now()))
 		_, err = s.leases.Update(ctx, l, metav1.UpdateOptions{})
 		switch {
 		case err == nil:
