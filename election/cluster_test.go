@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/clock"
 	"github.com/hakit/hakit/internal/simnet"
-	"github.com/stretchr/testify/require"
 )
 
 // Bounds stated and tested for the default settings on a lossless segment.
@@ -63,7 +65,7 @@ func TestSimPrimaryFails(t *testing.T) {
 	require.Equal(t, []uint16{2}, c.primaries())
 	ch = c.changesSince(back)
 	require.Len(t, ch, 1)
-	require.Equal(t, roleChange{at: ch[0].at, unit: 1, from: Initial, to: Secondary, reason: "unit 2 is primary"}, ch[0])
+	require.Equal(t, roleChange{at: ch[0].at, unit: 1, from: hakit.Initial, to: hakit.Secondary, reason: "unit 2 is primary"}, ch[0])
 }
 
 // TestSimPrimaryRestartsQuickly: the primary restarts faster than its peers
@@ -81,7 +83,7 @@ func TestSimPrimaryRestartsQuickly(t *testing.T) {
 	t.Logf("new primary %v after the restart", took)
 	c.run(5*time.Second, nil)
 	require.Equal(t, []uint16{2}, c.primaries())
-	require.Equal(t, Secondary, c.unit(1).role())
+	require.Equal(t, hakit.Secondary, c.unit(1).role())
 }
 
 func TestSimSecondaryFailsChangesNobody(t *testing.T) {

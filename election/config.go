@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Config configures a Machine. Start from DefaultConfig: its zero durations
@@ -107,7 +109,7 @@ func DefaultConfig(unit uint16) Config {
 // Validate reports a contradictory or out-of-range configuration.
 func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("election: config: "+format+": %w", append(args, ErrConfig)...)
+		return fmt.Errorf("election: "+format+": %w", append(args, hakit.ErrConfig)...)
 	}
 	switch {
 	case c.Unit == 0:

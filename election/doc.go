@@ -33,8 +33,8 @@
 //		case <-ticker.C: // every cfg.Interval
 //		}
 //		out := m.Tick(now)
-//		if out.Changed && out.Role == election.Primary { /* take over: vmac, VIPs, commit sessions, GARP */ }
-//		if out.Changed && out.Role != election.Primary { /* release them */ }
+//		if out.Changed && out.Role == hakit.Primary { /* take over: vmac, VIPs, commit sessions, GARP */ }
+//		if out.Changed && out.Role != hakit.Primary { /* release them */ }
 //		if out.ReAnnounce { /* send gratuitous ARP again */ }
 //		if out.Send { /* send a heartbeat now */ }
 //		payload = m.AppendCandidate(payload[:0], now) // in every heartbeat

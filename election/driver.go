@@ -4,24 +4,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit"
 )
-
-// Clock is what a Driver needs from time. The real clock and hakit's
-// simulated clock both satisfy it.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f once after d and returns a function that cancels
-	// the call.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
 
 // Driver runs a Machine on a clock: it ticks it every Interval and after
 // every input, and hands each non-empty Output to a handler. Its methods
 // are safe for concurrent use.
 type Driver struct {
-	clk    Clock
+	clk    hakit.Clock
 	handle func(Output)
 
 	out sync.Mutex // serialises handler calls, in order
@@ -33,14 +23,14 @@ type Driver struct {
 }
 
 // NewDriver returns a Driver for a new Machine of cfg, started now on clk
-// (nil means the real clock). handle receives every Output that changed the
+// (nil means hakit.RealClock()). handle receives every Output that changed the
 // role, asks for a heartbeat or a re-announcement, or carries events; calls
 // are serialised and in order. handle may call Candidate, AppendCandidate,
 // Role and Counters, but not the input methods, and should not block.
 // Call Start to begin ticking.
-func NewDriver(cfg Config, clk Clock, handle func(Output)) (*Driver, error) {
+func NewDriver(cfg Config, clk hakit.Clock, handle func(Output)) (*Driver, error) {
 	if clk == nil {
-		clk = clock.Real()
+		clk = hakit.RealClock()
 	}
 	if handle == nil {
 		handle = func(Output) {}
@@ -149,7 +139,7 @@ func (d *Driver) Candidate() Candidate {
 }
 
 // Role returns the current role.
-func (d *Driver) Role() Role {
+func (d *Driver) Role() hakit.Role {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.m.Role()

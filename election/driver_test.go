@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 // TestDriver runs two Drivers on the real clock inside a synctest bubble,
@@ -67,15 +69,15 @@ func TestDriver(t *testing.T) {
 			}()
 		}
 		time.Sleep(2 * time.Second)
-		require.Equal(t, Primary, ds[0].Role())
-		require.Equal(t, Secondary, ds[1].Role())
+		require.Equal(t, hakit.Primary, ds[0].Role())
+		require.Equal(t, hakit.Secondary, ds[1].Role())
 		ds[0].Handover()
 		time.Sleep(time.Second)
-		require.Equal(t, Secondary, ds[0].Role())
-		require.Equal(t, Primary, ds[1].Role())
+		require.Equal(t, hakit.Secondary, ds[0].Role())
+		require.Equal(t, hakit.Primary, ds[1].Role())
 		require.Equal(t, uint64(1), ds[0].Counters().Handovers)
 		time.Sleep(time.Second) // the old primary names its successor for HandoverTimeout
-		require.Equal(t, Candidate{Unit: 1, Role: Secondary, Priority: 128, Monitored: 1, InSync: true,
+		require.Equal(t, Candidate{Unit: 1, Role: hakit.Secondary, Priority: 128, Monitored: 1, InSync: true,
 			Age: 4 * time.Second, Tenure: ds[0].Candidate().Tenure, Maintenance: true}, ds[0].Candidate())
 		stop()
 		for _, d := range ds {
@@ -90,7 +92,7 @@ func TestDriver(t *testing.T) {
 
 func TestDriverRejectsBadConfig(t *testing.T) {
 	_, err := NewDriver(Config{}, nil, nil)
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
 func BenchmarkTick8(b *testing.B) {
@@ -99,11 +101,11 @@ func BenchmarkTick8(b *testing.B) {
 	require.NoError(b, err)
 	m.Local(now, Status{Monitored: 2, InSync: true})
 	for u := uint16(2); u <= 8; u++ {
-		require.NoError(b, m.Observe(now, Candidate{Unit: u, Role: Secondary, Priority: 128, Monitored: 2, InSync: true}))
+		require.NoError(b, m.Observe(now, Candidate{Unit: u, Role: hakit.Secondary, Priority: 128, Monitored: 2, InSync: true}))
 	}
 	now = now.Add(time.Second)
 	m.Tick(now)
-	enc, _ := Candidate{Unit: 2, Role: Secondary, Priority: 128, Monitored: 2, InSync: true}.MarshalBinary()
+	enc, _ := Candidate{Unit: 2, Role: hakit.Secondary, Priority: 128, Monitored: 2, InSync: true}.MarshalBinary()
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(100 * time.Millisecond)

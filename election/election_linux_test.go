@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/testbed"
 	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 // bedUnit runs a Driver on the real clock with candidates carried in raw
@@ -172,7 +174,7 @@ func bedPrimaries(us ...*bedUnit) []uint16 {
 			continue
 		default:
 		}
-		if u.d.Role() == Primary {
+		if u.d.Role() == hakit.Primary {
 			p = append(p, u.id)
 		}
 	}

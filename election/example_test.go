@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 )
 
@@ -11,9 +12,9 @@ import (
 func ExampleOrder_Select() {
 	o := election.Order{AgeMargin: 5 * time.Minute}
 	s := o.Select([]election.Candidate{
-		{Unit: 1, Role: election.Secondary, Priority: 200, Monitored: 2, InSync: true, Age: time.Hour},
-		{Unit: 2, Role: election.Secondary, Priority: 100, Monitored: 3, InSync: true, Age: time.Hour},
-		{Unit: 3, Role: election.Secondary, Priority: 100, Monitored: 3, InSync: true, Age: 2 * time.Hour},
+		{Unit: 1, Role: hakit.Secondary, Priority: 200, Monitored: 2, InSync: true, Age: time.Hour},
+		{Unit: 2, Role: hakit.Secondary, Priority: 100, Monitored: 3, InSync: true, Age: time.Hour},
+		{Unit: 3, Role: hakit.Secondary, Priority: 100, Monitored: 3, InSync: true, Age: 2 * time.Hour},
 	})
 	fmt.Println(s.Reason())
 	fmt.Println(units(o.Rank([]election.Candidate{s.Winner, s.RunnerUp})))

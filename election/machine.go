@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Status is what the caller knows about the local unit, from its interface
@@ -121,14 +123,14 @@ type Event struct {
 	// Unit is the peer involved, if any.
 	Unit uint16
 	// From and To are the roles of a role change.
-	From, To Role
+	From, To hakit.Role
 	Reason   string
 }
 
 // Output is what one Tick decided.
 type Output struct {
 	// Role is the unit's role after the tick.
-	Role Role
+	Role hakit.Role
 	// Changed reports that Role changed in this tick; Reason says why. On a
 	// change to Primary the caller takes over: applies the virtual MAC and
 	// addresses, commits the replicated sessions and announces (GARP). On a
@@ -202,7 +204,7 @@ type Machine struct {
 	log   *slog.Logger
 
 	start     time.Time
-	role      Role
+	role      hakit.Role
 	roleSince time.Time
 	status    Status
 
@@ -249,7 +251,7 @@ func New(now time.Time, cfg Config) (*Machine, error) {
 		order:       cfg.order(),
 		log:         log.With("unit", cfg.Unit),
 		start:       now,
-		role:        Initial,
+		role:        hakit.Initial,
 		roleSince:   now,
 		malfunction: make(map[string]struct{}),
 		acked:       make(map[uint16]bool),
@@ -258,7 +260,7 @@ func New(now time.Time, cfg Config) (*Machine, error) {
 }
 
 // Role returns the unit's current role.
-func (m *Machine) Role() Role { return m.role }
+func (m *Machine) Role() hakit.Role { return m.role }
 
 // Counters returns the running totals.
 func (m *Machine) Counters() Counters { return m.counters }
@@ -282,20 +284,20 @@ func (m *Machine) Candidate(now time.Time) Candidate {
 		Role:        m.role,
 		Priority:    m.cfg.Priority,
 		Monitored:   m.status.Monitored,
-		InSync:      m.status.InSync || m.role == Primary,
+		InSync:      m.status.InSync || m.role == hakit.Primary,
 		Age:         max(now.Sub(m.start), 0),
 		Tenure:      max(now.Sub(m.roleSince), 0),
 		Maintenance: m.maintenance,
 		Degraded:    len(m.malfunction) > 0 || !m.witnessOK,
-		Reclaim:     m.reclaim && m.role != Primary,
+		Reclaim:     m.reclaim && m.role != hakit.Primary,
 		Deposes:     m.deposes,
 	}
 	switch {
-	case m.role == Primary && m.yieldTo != 0:
+	case m.role == hakit.Primary && m.yieldTo != 0:
 		c.Yield, c.Peer = true, m.yieldTo
-	case m.role != Primary && m.handedTo != 0:
+	case m.role != hakit.Primary && m.handedTo != 0:
 		c.Yield, c.Peer = true, m.handedTo
-	case m.role != Primary && m.ready != 0:
+	case m.role != hakit.Primary && m.ready != 0:
 		c.Ready, c.Peer = true, m.ready
 	}
 	return c
@@ -364,7 +366,7 @@ func (m *Machine) PeerLost(now time.Time, unit uint16) {
 	m.peers = append(m.peers[:i], m.peers[i+1:]...)
 	m.counters.PeersLost++
 	reason := fmt.Sprintf("unit %d (%v) lost", unit, was)
-	if was == Primary {
+	if was == hakit.Primary {
 		m.lostPrimary = unit
 	}
 	if m.deposes == unit {
@@ -412,7 +414,7 @@ func (m *Machine) Verdict(now time.Time, v Verdict) error {
 	// Seed 003: a failover happens only if the active unit has the
 	// malfunction.
 	p := m.peer(v.Unit)
-	if m.role == Primary || p == nil || p.c.Role != Primary {
+	if m.role == hakit.Primary || p == nil || p.c.Role != hakit.Primary {
 		m.counters.VerdictsIgnored++
 		return nil
 	}
@@ -439,7 +441,7 @@ func (m *Machine) Handover(now time.Time) {
 // 001; the request ends when this unit becomes primary.
 func (m *Machine) Resume(now time.Time, reclaim bool) {
 	m.maintenance = false
-	m.reclaim = reclaim && m.role != Primary
+	m.reclaim = reclaim && m.role != hakit.Primary
 }
 
 // Tick decides at now, from everything recorded so far. The caller calls it
@@ -453,11 +455,11 @@ func (m *Machine) Tick(now time.Time) Output {
 	m.buildView(now)
 	var out Output
 	switch m.role {
-	case Initial:
+	case hakit.Initial:
 		m.tickInitial(now, &out)
-	case Secondary:
+	case hakit.Secondary:
 		m.tickSecondary(now, &out)
-	case Primary:
+	case hakit.Primary:
 		m.tickPrimary(now, &out)
 	}
 	out.Role = m.role
@@ -476,7 +478,7 @@ func (m *Machine) Tick(now time.Time) Output {
 // indices of the units claiming primary that are not deposed.
 func (m *Machine) buildView(now time.Time) {
 	if m.deposes != 0 {
-		if p := m.peer(m.deposes); p == nil || p.c.Role != Primary {
+		if p := m.peer(m.deposes); p == nil || p.c.Role != hakit.Primary {
 			m.deposes = 0 // it stood down (or left): the verdict has done its work
 		}
 	}
@@ -500,7 +502,7 @@ func (m *Machine) buildView(now time.Time) {
 	m.view = v
 	m.ids = m.ids[:0]
 	for i, c := range v {
-		if c.Role == Primary && !m.deposed(c.Unit) {
+		if c.Role == hakit.Primary && !m.deposed(c.Unit) {
 			m.ids = append(m.ids, i)
 		}
 	}
@@ -552,7 +554,7 @@ func (m *Machine) otherClaims() int {
 // else the winner of the order.
 func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) {
 	for _, c := range m.view {
-		if c.Yield && c.Role != Primary {
+		if c.Yield && c.Role != hakit.Primary {
 			for _, t := range m.view {
 				if t.Unit == c.Peer && !t.Degraded {
 					return t.Unit, fmt.Sprintf("handover from unit %d", c.Unit), c.Unit
@@ -567,7 +569,7 @@ func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) 
 	// started together agree.
 	running := m.elect[:0]
 	for _, c := range m.view {
-		if c.Role != Initial || c.Tenure >= m.cfg.InitialWait/2 {
+		if c.Role != hakit.Initial || c.Tenure >= m.cfg.InitialWait/2 {
 			running = append(running, c)
 		}
 	}
@@ -588,7 +590,7 @@ func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) 
 
 func (m *Machine) tickInitial(now time.Time, out *Output) {
 	if m.otherClaims() > 0 {
-		m.setRole(now, out, Secondary, fmt.Sprintf("unit %d is primary", m.view[m.ids[0]].Unit))
+		m.setRole(now, out, hakit.Secondary, fmt.Sprintf("unit %d is primary", m.view[m.ids[0]].Unit))
 		return
 	}
 	if now.Sub(m.start) < m.cfg.InitialWait {
@@ -597,14 +599,14 @@ func (m *Machine) tickInitial(now time.Time, out *Output) {
 	d, why, from := m.desired(now)
 	if d == m.cfg.Unit {
 		if m.witnessOK {
-			m.setRole(now, out, Primary, why)
+			m.setRole(now, out, hakit.Primary, why)
 			m.takenFrom = from
 			return
 		}
 		m.veto(now)
 		why = "witness unreachable"
 	}
-	m.setRole(now, out, Secondary, why)
+	m.setRole(now, out, hakit.Secondary, why)
 }
 
 func (m *Machine) tickSecondary(now time.Time, out *Output) {
@@ -629,7 +631,7 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 		m.veto(now)
 		return
 	}
-	m.setRole(now, out, Primary, why)
+	m.setRole(now, out, hakit.Primary, why)
 	m.takenFrom = from
 }
 
@@ -637,7 +639,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 	self := m.view[0]
 	for _, c := range m.view[1:] {
 		if c.Deposes == m.cfg.Unit {
-			m.setRole(now, out, Secondary, fmt.Sprintf("unit %d reports an interface malfunction on this unit", c.Unit))
+			m.setRole(now, out, hakit.Secondary, fmt.Sprintf("unit %d reports an interface malfunction on this unit", c.Unit))
 			return
 		}
 	}
@@ -659,7 +661,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 			m.event(now, Event{Kind: EventSplitBrain, Unit: other(s, m.cfg.Unit), Reason: "split brain: " + s.Reason()})
 		}
 		if s.Winner.Unit != m.cfg.Unit {
-			m.setRole(now, out, Secondary, "split brain: "+s.Reason())
+			m.setRole(now, out, hakit.Secondary, "split brain: "+s.Reason())
 			// Advertise whom we stood down for: the winner may never have
 			// heard us claim the role, and must re-announce all the same.
 			m.handedTo, m.handedAt = s.Winner.Unit, now
@@ -675,7 +677,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 	best := m.order.Select(rest).Winner
 	cmp := m.order.Compare(self, best)
 	if cmp.Winner.Unit != m.cfg.Unit && (cmp.Rule == RuleHealthy || cmp.Rule == RuleMonitored) {
-		m.setRole(now, out, Secondary, "failover: "+cmp.Reason())
+		m.setRole(now, out, hakit.Secondary, "failover: "+cmp.Reason())
 		return
 	}
 
@@ -692,7 +694,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 		m.counters.Handovers++
 		m.yieldTo = 0
 		m.handedTo, m.handedAt = target, now
-		m.setRole(now, out, Secondary, why)
+		m.setRole(now, out, hakit.Secondary, why)
 		return
 	}
 	if now.Sub(m.yieldSince) >= m.cfg.HandoverTimeout {
@@ -715,7 +717,7 @@ func (m *Machine) reannounce(now time.Time, out *Output) {
 		}
 	}
 	for _, c := range m.view[1:] {
-		if !c.Yield || c.Peer != m.cfg.Unit || c.Role == Primary || c.Unit == m.takenFrom || m.acked[c.Unit] {
+		if !c.Yield || c.Peer != m.cfg.Unit || c.Role == hakit.Primary || c.Unit == m.takenFrom || m.acked[c.Unit] {
 			continue
 		}
 		m.acked[c.Unit] = true
@@ -799,19 +801,19 @@ func (m *Machine) veto(now time.Time) {
 	m.event(now, Event{Kind: EventWitnessVeto, Reason: "witness unreachable: not becoming primary"})
 }
 
-func (m *Machine) setRole(now time.Time, out *Output, to Role, reason string) {
+func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason string) {
 	from := m.role
 	m.role, m.roleSince = to, now
 	m.counters.RoleChanges++
 	out.Changed, out.Reason = true, reason
 	switch to {
-	case Primary:
+	case hakit.Primary:
 		m.reclaim = false
 		m.handedTo = 0
 		m.takenFrom = 0
 		m.ready = 0
 		m.lostPrimary = 0
-	case Secondary:
+	case hakit.Secondary:
 		m.yieldTo = 0
 		m.inSplit = false
 	}

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/clock"
 )
 
 // bench drives pure Machines by hand: exchange delivers every unit's
@@ -75,8 +77,8 @@ func (b *bench) step(d time.Duration) {
 	}
 }
 
-func (b *bench) roles() map[uint16]Role {
-	out := map[uint16]Role{}
+func (b *bench) roles() map[uint16]hakit.Role {
+	out := map[uint16]hakit.Role{}
 	for _, m := range b.ms {
 		out[m.cfg.Unit] = m.Role()
 	}
@@ -129,10 +131,10 @@ func TestConfigValidate(t *testing.T) {
 			c := DefaultConfig(1)
 			tt.mod(&c)
 			err := c.Validate()
-			require.ErrorIs(t, err, ErrConfig)
-			require.Contains(t, err.Error(), "election: config: "+tt.want)
+			require.ErrorIs(t, err, hakit.ErrConfig)
+			require.Contains(t, err.Error(), "election: "+tt.want)
 			_, err = New(clock.Epoch, c)
-			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, err, hakit.ErrConfig)
 		})
 	}
 }
@@ -140,23 +142,23 @@ func TestConfigValidate(t *testing.T) {
 func TestStartAloneAndJoin(t *testing.T) {
 	b := newBench(t, DefaultConfig(2))
 	b.step(700 * time.Millisecond)
-	require.Equal(t, Initial, b.m(2).Role(), "listens for InitialWait first")
+	require.Equal(t, hakit.Initial, b.m(2).Role(), "listens for InitialWait first")
 	b.step(100 * time.Millisecond)
-	require.Equal(t, Primary, b.m(2).Role())
+	require.Equal(t, hakit.Primary, b.m(2).Role())
 	// Unit 1 (a lower ID, otherwise equal) joins: no preemption, it is
 	// secondary at its first tick that hears the primary.
 	b.add(DefaultConfig(1))
 	b.step(100 * time.Millisecond)
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
 	b.step(time.Minute)
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
 }
 
 func settled(t *testing.T, cfgs ...Config) *bench {
 	t.Helper()
 	b := newBench(t, cfgs...)
 	b.step(time.Second)
-	require.Equal(t, Primary, b.ms[0].Role())
+	require.Equal(t, hakit.Primary, b.ms[0].Role())
 	return b
 }
 
@@ -185,7 +187,7 @@ func TestBadInputNeverChangesRole(t *testing.T) {
 			require.Error(t, m.ObserveBinary(b.now, junk))
 		}
 		self := m.Candidate(b.now)
-		self.Role = Primary
+		self.Role = hakit.Primary
 		require.ErrorIs(t, m.Observe(b.now, self), ErrUnitCollision)
 		require.ErrorIs(t, m.Verdict(b.now, Verdict{Kind: 0}), ErrInvalid)
 		require.ErrorIs(t, m.Verdict(b.now, Verdict{Kind: PeerMalfunction, Unit: m.cfg.Unit}), ErrInvalid)
@@ -213,7 +215,7 @@ func TestLocalMalfunction(t *testing.T) {
 	// On the secondary: nobody's role changes.
 	require.NoError(t, b.m(2).Verdict(b.now, Verdict{Kind: LocalMalfunction, Interface: "eth1"}))
 	b.step(time.Second)
-	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary}, b.roles())
 	require.NoError(t, b.m(2).Verdict(b.now, Verdict{Kind: LocalRecovered, Interface: "eth1"}))
 	b.step(100 * time.Millisecond)
 	// On the primary: it is demoted at once, the secondary takes over at the
@@ -221,15 +223,15 @@ func TestLocalMalfunction(t *testing.T) {
 	require.NoError(t, b.m(1).Verdict(b.now, Verdict{Kind: LocalMalfunction, Interface: "eth1"}))
 	out := b.m(1).Tick(b.now)
 	require.True(t, out.Changed)
-	require.Equal(t, Secondary, out.Role)
+	require.Equal(t, hakit.Secondary, out.Role)
 	require.Equal(t, "failover: unit 2 selected: no interface malfunction, unit 1 is degraded", out.Reason)
 	require.True(t, out.Send)
 	b.step(100 * time.Millisecond)
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
 	// Recovered: it stays secondary (no preemption).
 	require.NoError(t, b.m(1).Verdict(b.now, Verdict{Kind: LocalRecovered, Interface: "eth1"}))
 	b.step(time.Minute)
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
 }
 
 func TestPeerMalfunction(t *testing.T) {
@@ -240,7 +242,7 @@ func TestPeerMalfunction(t *testing.T) {
 	// Reported by the primary: ignored (the active unit has no malfunction).
 	require.NoError(t, b.m(1).Verdict(b.now, Verdict{Kind: PeerMalfunction, Unit: 2, Interface: "eth1"}))
 	b.step(time.Second)
-	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary, 3: Secondary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary, 3: hakit.Secondary}, b.roles())
 	require.Equal(t, uint64(1), b.m(3).Counters().VerdictsIgnored)
 	require.Equal(t, uint64(1), b.m(1).Counters().VerdictsIgnored)
 
@@ -250,11 +252,11 @@ func TestPeerMalfunction(t *testing.T) {
 	require.Equal(t, uint64(1), b.m(3).Counters().Depositions)
 	b.step(100 * time.Millisecond)
 	b.step(100 * time.Millisecond)
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary, 3: Secondary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary, 3: hakit.Secondary}, b.roles())
 	require.Contains(t, b.outs[1][len(b.outs[1])-2].Reason+b.outs[1][len(b.outs[1])-1].Reason,
 		"unit 3 reports an interface malfunction on this unit")
 	b.step(time.Minute)
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary, 3: Secondary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary, 3: hakit.Secondary}, b.roles())
 	require.Zero(t, b.m(3).Candidate(b.now).Deposes, "the verdict is done once unit 1 stood down")
 }
 
@@ -264,13 +266,13 @@ func TestPrimaryLostAndSubordinateLost(t *testing.T) {
 	b.lose(3, 1)
 	b.lose(3, 2)
 	b.step(time.Second)
-	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary, 3: Primary}, b.roles(), "3 is alone, so on its own it is active")
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary, 3: hakit.Primary}, b.roles(), "3 is alone, so on its own it is active")
 	b.ms = b.ms[:2]
 	// The primary fails: the best remaining unit takes over at once.
 	b.lose(1, 2)
 	out := b.m(2).Tick(b.now)
 	require.True(t, out.Changed)
-	require.Equal(t, Primary, out.Role)
+	require.Equal(t, hakit.Primary, out.Role)
 	require.Equal(t, "primary unit 1 lost: unit 2 selected: only candidate", out.Reason)
 }
 
@@ -284,20 +286,20 @@ func preemptConfig(unit uint16, prio uint8) Config {
 func TestPreemption(t *testing.T) {
 	b := newBench(t, preemptConfig(1, 100))
 	b.step(30 * time.Second)
-	require.Equal(t, Primary, b.m(1).Role())
+	require.Equal(t, hakit.Primary, b.m(1).Role())
 	joined := b.now
 	b.add(preemptConfig(2, 200))
 	b.step(100 * time.Millisecond)
-	require.Equal(t, Secondary, b.m(2).Role())
+	require.Equal(t, hakit.Secondary, b.m(2).Role())
 	var handover time.Time
 	for b.now.Sub(joined) < 10*time.Second {
 		b.step(100 * time.Millisecond)
-		if b.m(2).Role() == Primary && handover.IsZero() {
+		if b.m(2).Role() == hakit.Primary && handover.IsZero() {
 			handover = b.now
 		}
-		require.False(t, b.m(1).Role() == Primary && b.m(2).Role() == Primary, "never two primaries")
+		require.False(t, b.m(1).Role() == hakit.Primary && b.m(2).Role() == hakit.Primary, "never two primaries")
 	}
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
 	took := handover.Sub(joined)
 	require.GreaterOrEqual(t, took, 5*time.Second, "not before the preemption delay")
 	require.LessOrEqual(t, took, 5*time.Second+400*time.Millisecond, "yield, ready, step down, take over")
@@ -327,21 +329,21 @@ func TestPreemptionHoldDownAndFlapping(t *testing.T) {
 		b.crash(2)
 		b.step(time.Second)
 	}
-	require.Equal(t, Primary, b.m(1).Role())
+	require.Equal(t, hakit.Primary, b.m(1).Role())
 	require.Zero(t, b.m(1).Counters().Handovers)
 	// Present for good: unit 1 has been primary far longer than the
 	// hold-down, so after the delay it yields.
 	b.add(preemptConfig(2, 200))
 	b.step(6 * time.Second)
-	require.Equal(t, Primary, b.m(2).Role())
+	require.Equal(t, hakit.Primary, b.m(2).Role())
 	// Unit 2 now fails and restarts at once: unit 1 took the role at the
 	// failure, so unit 2 may preempt again only after the hold-down.
 	b.crash(2)
 	b.step(100 * time.Millisecond)
-	require.Equal(t, Primary, b.m(1).Role())
+	require.Equal(t, hakit.Primary, b.m(1).Role())
 	failedOver := b.now
 	b.add(preemptConfig(2, 200))
-	for b.m(2).Role() != Primary {
+	for b.m(2).Role() != hakit.Primary {
 		b.step(100 * time.Millisecond)
 		require.Less(t, b.now.Sub(failedOver), time.Minute)
 	}
@@ -354,7 +356,7 @@ func TestPreemptionWaitsForSync(t *testing.T) {
 	joined := b.now
 	m2 := b.add(preemptConfig(2, 200))
 	m2.Local(b.now, Status{Monitored: 2, InSync: false})
-	for b.m(2).Role() != Primary {
+	for b.m(2).Role() != hakit.Primary {
 		b.step(100 * time.Millisecond)
 		require.Less(t, b.now.Sub(joined), 2*time.Minute)
 	}
@@ -372,7 +374,7 @@ func TestPreemptionOffKeepsPrimary(t *testing.T) {
 	b.step(2 * time.Second)
 	b.add(cfg2)
 	b.step(10 * time.Minute)
-	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary}, b.roles())
 }
 
 func TestHandoverTimeout(t *testing.T) {
@@ -380,11 +382,11 @@ func TestHandoverTimeout(t *testing.T) {
 	b.m(1).Handover(b.now)
 	b.cut[[2]uint16{1, 2}] = true // unit 2 no longer hears unit 1's yield
 	b.step(1500 * time.Millisecond)
-	require.Equal(t, Primary, b.m(1).Role(), "no successor ready: keeps the role")
+	require.Equal(t, hakit.Primary, b.m(1).Role(), "no successor ready: keeps the role")
 	require.NotZero(t, b.m(1).Counters().HandoverTimeouts)
 	delete(b.cut, [2]uint16{1, 2})
 	b.step(300 * time.Millisecond)
-	require.Equal(t, map[uint16]Role{1: Secondary, 2: Primary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
 }
 
 func TestEventsAndLogging(t *testing.T) {
@@ -398,7 +400,7 @@ func TestEventsAndLogging(t *testing.T) {
 		ev = append(ev, o.Events...)
 	}
 	require.Len(t, ev, 1)
-	require.Equal(t, Event{Time: clock.Epoch.Add(800 * time.Millisecond), Kind: EventRoleChange, From: Initial, To: Primary,
+	require.Equal(t, Event{Time: clock.Epoch.Add(800 * time.Millisecond), Kind: EventRoleChange, From: hakit.Initial, To: hakit.Primary,
 		Reason: "no primary: unit 1 selected: only candidate"}, ev[0])
 	require.Contains(t, buf.String(), `msg="election: role change" unit=1 event="role change"`)
 	require.Contains(t, buf.String(), `from=initial to=primary reason="no primary: unit 1 selected: only candidate"`)
@@ -413,12 +415,12 @@ func TestSplitBrainLoserSeenOnlyAsStoodDown(t *testing.T) {
 	b := settled(t, DefaultConfig(1), DefaultConfig(2))
 	b.lose(1, 2)
 	b.step(5 * time.Second)
-	require.Equal(t, map[uint16]Role{1: Primary, 2: Primary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Primary}, b.roles())
 	// Unit 2 hears unit 1 first.
 	delete(b.cut, [2]uint16{1, 2})
 	b.now = b.now.Add(100 * time.Millisecond)
 	b.exchange()
-	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary}, b.roles())
 	c2 := b.m(2).Candidate(b.now)
 	require.True(t, c2.Yield)
 	require.Equal(t, uint16(1), c2.Peer)
@@ -431,14 +433,14 @@ func TestSplitBrainLoserSeenOnlyAsStoodDown(t *testing.T) {
 	require.Equal(t, uint64(1), b.m(1).Counters().SplitBrains)
 	b.step(2 * time.Second)
 	require.Equal(t, uint64(1), b.m(1).Counters().ReAnnounces, "once")
-	require.Equal(t, map[uint16]Role{1: Primary, 2: Secondary}, b.roles())
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary}, b.roles())
 }
 
 // FuzzMachine feeds a settled unit a sequence of arbitrary peer candidates,
 // losses and verdicts: it never panics, its own candidate stays valid, and
 // input that does not parse never changes its role.
 func FuzzMachine(f *testing.F) {
-	seed, _ := Candidate{Unit: 2, Role: Primary, InSync: true, Monitored: 2}.MarshalBinary()
+	seed, _ := Candidate{Unit: 2, Role: hakit.Primary, InSync: true, Monitored: 2}.MarshalBinary()
 	f.Add(append([]byte{0}, seed...))
 	f.Add(append([]byte{1, 2}, seed...))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -448,7 +450,7 @@ func FuzzMachine(f *testing.F) {
 		m.Local(now, Status{Monitored: 2, InSync: true})
 		now = now.Add(time.Second)
 		m.Tick(now)
-		require.Equal(t, Primary, m.Role())
+		require.Equal(t, hakit.Primary, m.Role())
 		for len(data) > 0 {
 			op := data[0]
 			data = data[1:]

@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/clock"
 	"github.com/hakit/hakit/internal/simnet"
-	"github.com/stretchr/testify/require"
 )
 
 // This file is a small test-only stand-in for the heartbeat layer, so that
@@ -40,7 +42,7 @@ const (
 type roleChange struct {
 	at       time.Time
 	unit     uint16
-	from, to Role
+	from, to hakit.Role
 	reason   string
 }
 
@@ -134,7 +136,7 @@ func (u *simUnit) crash() {
 	u.stopMon()
 }
 
-func (u *simUnit) role() Role {
+func (u *simUnit) role() hakit.Role {
 	if !u.up {
 		return 0
 	}
@@ -286,7 +288,7 @@ func (u *simUnit) monitor() {
 func (c *simCluster) primaries() []uint16 {
 	var out []uint16
 	for _, u := range c.units {
-		if u.role() == Primary {
+		if u.role() == hakit.Primary {
 			out = append(out, u.id)
 		}
 	}
@@ -326,7 +328,7 @@ func (c *simCluster) settle(limit time.Duration) time.Duration {
 
 func (c *simCluster) noneInitial() bool {
 	for _, u := range c.units {
-		if u.role() == Initial {
+		if u.role() == hakit.Initial {
 			return false
 		}
 	}

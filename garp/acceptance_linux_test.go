@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/packet"
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/vmac"
-	"github.com/mdlayher/packet"
-	"github.com/stretchr/testify/require"
 )
 
 // The acceptance tests run on the test bed (root only): a client namespace
@@ -405,7 +406,7 @@ func TestAcceptCollision(t *testing.T) {
 	g, err := vmac.NewGuard(vmac.GuardConfig{
 		ClusterID:   clusterID,
 		Self:        1,
-		Members:     map[uint32][]net.HardwareAddr{1: {l.la.MAC()}, 2: nil},
+		Members:     map[uint16][]net.HardwareAddr{1: {l.la.MAC()}, 2: nil},
 		VirtualMACs: []net.HardwareAddr{vm},
 	})
 	require.NoError(t, err)

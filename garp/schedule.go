@@ -1,10 +1,11 @@
 package garp
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Schedule says when announcements go out after a takeover and how fast an
@@ -55,26 +56,23 @@ func DefaultSchedule() Schedule {
 	}
 }
 
-// ErrSchedule is wrapped by Validate's errors.
-var ErrSchedule = errors.New("invalid schedule")
-
 // Validate reports the first field of s that is out of range, or nil.
 func (s Schedule) Validate() error {
 	switch {
 	case s.Burst < 1:
-		return fmt.Errorf("garp: Burst %d < 1: %w", s.Burst, ErrSchedule)
+		return fmt.Errorf("garp: Burst %d < 1: %w", s.Burst, hakit.ErrConfig)
 	case s.Spacing < 0:
-		return fmt.Errorf("garp: Spacing %v < 0: %w", s.Spacing, ErrSchedule)
+		return fmt.Errorf("garp: Spacing %v < 0: %w", s.Spacing, hakit.ErrConfig)
 	case s.Repeat < 0:
-		return fmt.Errorf("garp: Repeat %d < 0: %w", s.Repeat, ErrSchedule)
+		return fmt.Errorf("garp: Repeat %d < 0: %w", s.Repeat, hakit.ErrConfig)
 	case s.Delay < 0:
-		return fmt.Errorf("garp: Delay %v < 0: %w", s.Delay, ErrSchedule)
+		return fmt.Errorf("garp: Delay %v < 0: %w", s.Delay, hakit.ErrConfig)
 	case s.Refresh < 0:
-		return fmt.Errorf("garp: Refresh %v < 0: %w", s.Refresh, ErrSchedule)
+		return fmt.Errorf("garp: Refresh %v < 0: %w", s.Refresh, hakit.ErrConfig)
 	case s.Rate < 1 || s.Rate > int(time.Second):
-		return fmt.Errorf("garp: Rate %d out of [1, 1e9]: %w", s.Rate, ErrSchedule)
+		return fmt.Errorf("garp: Rate %d out of [1, 1e9]: %w", s.Rate, hakit.ErrConfig)
 	case s.RateBurst < 1:
-		return fmt.Errorf("garp: RateBurst %d < 1: %w", s.RateBurst, ErrSchedule)
+		return fmt.Errorf("garp: RateBurst %d < 1: %w", s.RateBurst, hakit.ErrConfig)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 var t0 = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -226,7 +228,7 @@ func TestScheduleValidate(t *testing.T) {
 			s := DefaultSchedule()
 			f(&s)
 			_, err := NewScheduler(s)
-			require.ErrorIs(t, err, ErrSchedule)
+			require.ErrorIs(t, err, hakit.ErrConfig)
 		})
 	}
 }

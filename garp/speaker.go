@@ -10,16 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
 	"github.com/mdlayher/packet"
-)
 
-// Clock is what the Speaker needs from time; internal/clock's real and
-// simulated clocks satisfy it.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
+	"github.com/hakit/hakit"
+)
 
 // ARPForm selects the gratuitous ARP shapes a Speaker sends for IPv4.
 type ARPForm uint8
@@ -68,8 +62,8 @@ type Config struct {
 	// nil means opening
 	// the named interface with Listen, which only Linux supports.
 	Open func(ifname string) (net.PacketConn, error)
-	// Clock drives the schedule; nil means the real clock.
-	Clock Clock
+	// Clock drives the schedule; nil means hakit.RealClock().
+	Clock hakit.Clock
 	// Logger receives announcements and errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -108,7 +102,7 @@ type Speaker struct {
 	arp    ARPForm
 	router bool
 	open   func(string) (net.PacketConn, error)
-	clock  Clock
+	clock  hakit.Clock
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -137,7 +131,7 @@ func NewSpeaker(cfg *Config) (*Speaker, error) {
 		return nil, err
 	}
 	if cfg.ARP > BothForms {
-		return nil, fmt.Errorf("garp: ARP form %d: %w", cfg.ARP, ErrInvalid)
+		return nil, fmt.Errorf("garp: ARP form %d: %w", cfg.ARP, hakit.ErrConfig)
 	}
 	s := &Speaker{
 		sched:   sched,
@@ -153,7 +147,7 @@ func NewSpeaker(cfg *Config) (*Speaker, error) {
 		s.open = listenByName
 	}
 	if s.clock == nil {
-		s.clock = clock.Real()
+		s.clock = hakit.RealClock()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -11,9 +11,11 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/clock"
 	"github.com/hakit/hakit/internal/simnet"
-	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -381,9 +383,9 @@ func (c *countConn) Close() error                              { return nil }
 
 func TestNewSpeakerInvalid(t *testing.T) {
 	_, err := NewSpeaker(&Config{Schedule: &Schedule{}})
-	require.ErrorIs(t, err, ErrSchedule)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 	_, err = NewSpeaker(&Config{ARP: 7})
-	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 	s, err := NewSpeaker(nil)
 	require.NoError(t, err)
 	s.Stop()

@@ -97,18 +97,19 @@
 // rate and does not flap: virtual-time tests run 10 minutes at 20% loss
 // with no verdict, on the pure core and on the simulated segment.
 //
-// # Frame (version 1)
+// # Frame (version 2)
 //
 // The frame is the payload of an Ethernet frame of EtherType 0xC14B (by
 // default) or of a UDP datagram. Integers are big endian.
 //
 //	offset  size  field
-//	0       1     version (1)
-//	1       1     role of the sender (1 init, 2 primary, 3 secondary)
+//	0       1     version (2)
+//	1       1     role of the sender (hakit.Role: 1 initial, 2 primary,
+//	              3 secondary)
 //	2       1     key ID (0: unauthenticated, no tag)
 //	3       1     address length A (0, 4 or 16)
 //	4       2     cluster ID
-//	6       2     sender unit ID
+//	6       2     sender unit ID (not 0)
 //	8       2     sending interface (index in the sender's list)
 //	10      2     payload length P (at most 256)
 //	12      4     advertised interval, microseconds
@@ -116,8 +117,10 @@
 //	24      8     sequence number (per interface, from 1)
 //	32      A     sender's address on the interface
 //	32+A    P     opaque caller payload
-//	32+A+P  16    tag, if key ID != 0: HMAC-SHA256(key, EtherType ‖ bytes
-//	              0 to 32+A+P) truncated to 128 bits
+//	32+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
+//	              bytes 0 to 32+A+P) truncated to 128 bits, where subkey
+//	              is HKDF-SHA256(secret of the key ID, info "hakit
+//	              heartbeat v1")
 //
 // A frame shorter than the Ethernet minimum (46 bytes) may arrive padded
 // with zeros; UnmarshalBinary accepts that padding and nothing else after
@@ -132,9 +135,11 @@
 //
 // # Authentication and replays
 //
-// With Config.Keys, every frame is sealed with the first key and any
-// configured key verifies (key rotation); tags are compared in constant
-// time, and frames without a tag are dropped. Each receiver keeps, per peer
+// With Config.Keys (a hakit.Keyring shared with session sync), every frame
+// is sealed with the ring's primary key and any key of the ring verifies,
+// so keys rotate without a restart (see hakit.Keyring); the heartbeat key is
+// derived from each secret, so it never authenticates another protocol.
+// Tags are compared in constant time, and frames without a tag are dropped. Each receiver keeps, per peer
 // and interface, the newest (epoch, sequence) accepted: an older epoch is
 // stale, an equal epoch with a sequence not above the mark is a replay. The
 // mark moves only after the tag verifies. A restarted sender uses a larger

@@ -3,10 +3,8 @@ package heartbeat
 import "errors"
 
 // Sentinel errors wrapped by the errors this package returns; test with
-// errors.Is.
+// errors.Is. Configuration errors wrap hakit.ErrConfig.
 var (
-	// ErrConfig reports an invalid configuration or argument.
-	ErrConfig = errors.New("invalid configuration")
 	// ErrVersion reports a frame of an unsupported version.
 	ErrVersion = errors.New("unsupported version")
 	// ErrMalformed reports a frame whose fields are inconsistent or out of range.

@@ -5,19 +5,21 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/heartbeat"
 )
 
 // Build, authenticate and parse one heartbeat frame.
 func ExampleFrame() {
-	keys, err := heartbeat.NewKeyring(heartbeat.DefaultEtherType, heartbeat.Key{ID: 1, Secret: []byte("a shared secret!")})
+	ring, err := hakit.NewKeyring(hakit.Key{ID: 1, Secret: []byte("a shared secret!")})
 	if err != nil {
 		panic(err)
 	}
+	keys := heartbeat.NewSealer(ring, heartbeat.DefaultEtherType)
 	f := heartbeat.Frame{
 		ClusterID: 7,
 		UnitID:    1,
-		Role:      heartbeat.RolePrimary,
+		Role:      hakit.Primary,
 		Epoch:     1,
 		Seq:       1,
 		Interval:  100 * time.Millisecond,
@@ -50,9 +52,9 @@ func ExampleFrame() {
 
 // The Ethernet addresses of heartbeats of cluster 7.
 func ExampleSourceMAC() {
-	fmt.Println(heartbeat.SourceMAC(7, 1, heartbeat.RolePrimary))
+	fmt.Println(heartbeat.SourceMAC(7, 1, hakit.Primary))
 	fmt.Println(heartbeat.GroupMAC(7))
-	fmt.Println(heartbeat.DestinationMAC(7, heartbeat.Listener{Unit: 2, Role: heartbeat.RoleSecondary}))
+	fmt.Println(heartbeat.DestinationMAC(7, heartbeat.Listener{Unit: 2, Role: hakit.Secondary}))
 	// Output:
 	// 22:c1:00:07:00:01
 	// 03:c1:4b:00:00:07

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/clock"
 )
 
 // harness runs Monitors on a simulated clock over a scripted network: each

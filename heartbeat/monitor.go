@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // State is the health of a peer as seen on one interface. The zero value is
@@ -151,7 +153,7 @@ type Counters struct {
 type PeerStatus struct {
 	// Unit is the peer's unit ID, Role the role it advertises.
 	Unit uint16
-	Role Role
+	Role hakit.Role
 	// Payload is a copy of the payload of its newest accepted frame.
 	Payload []byte
 	// Links is its state on each local interface, in interface order.
@@ -187,12 +189,12 @@ const falseVerdictBudget = 1e-9
 // not safe for concurrent use.
 type Monitor struct {
 	cfg     Config
-	keyring *Keyring
+	sealer  *Sealer
 	ports   []*port
 	byName  map[string]int
 	peers   map[uint16]*peer
 	order   []uint16
-	role    Role
+	role    hakit.Role
 	payload []byte
 	rx      Frame
 	c       Counters
@@ -208,7 +210,7 @@ type port struct {
 
 type peer struct {
 	id      uint16
-	role    Role
+	role    hakit.Role
 	payload []byte
 	links   []*link
 }
@@ -249,12 +251,8 @@ func NewMonitor(cfg *Config, ifaces ...Interface) (*Monitor, error) {
 		peers:  make(map[uint16]*peer),
 		role:   c.Role,
 	}
-	if len(c.Keys) > 0 {
-		k, err := NewKeyring(c.EtherType, c.Keys[0], c.Keys[1:]...)
-		if err != nil {
-			return nil, err
-		}
-		m.keyring = k
+	if c.Keys != nil {
+		m.sealer = NewSealer(c.Keys, c.EtherType)
 	}
 	for i, ifc := range ifaces {
 		m.ports = append(m.ports, &port{name: ifc.Name, addr: ifc.Addr.WithZone("")})
@@ -264,9 +262,9 @@ func NewMonitor(cfg *Config, ifaces ...Interface) (*Monitor, error) {
 }
 
 // SetRole sets the role advertised from the next heartbeat on.
-func (m *Monitor) SetRole(r Role) error {
+func (m *Monitor) SetRole(r hakit.Role) error {
 	if !r.Valid() {
-		return fmt.Errorf("heartbeat: invalid role %d: %w", r, ErrConfig)
+		return fmt.Errorf("heartbeat: invalid role %d: %w", r, hakit.ErrConfig)
 	}
 	m.role = r
 	return nil
@@ -396,8 +394,8 @@ func (m *Monitor) emit(i int, out *Output) {
 	}
 	buf := make([]byte, 0, f.Len()+TagLen)
 	var err error
-	if m.keyring != nil {
-		buf, err = m.keyring.Seal(buf, &f)
+	if m.sealer != nil {
+		buf, err = m.sealer.Seal(buf, &f)
 	} else {
 		buf, err = f.AppendBinary(buf)
 	}
@@ -756,7 +754,7 @@ func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error
 	i, ok := m.byName[ifname]
 	if !ok {
 		m.c.Dropped.UnknownInterface++
-		return out, fmt.Errorf("heartbeat: frame on unknown interface %q: %w", ifname, ErrConfig)
+		return out, fmt.Errorf("heartbeat: frame on unknown interface %q: %w", ifname, hakit.ErrConfig)
 	}
 	f := &m.rx
 	if err := f.UnmarshalBinary(b); err != nil {
@@ -768,8 +766,8 @@ func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error
 		return out, fmt.Errorf("heartbeat: frame of cluster %d, want %d: %w", f.ClusterID, m.cfg.ClusterID, ErrCluster)
 	}
 	switch {
-	case m.keyring != nil:
-		if err := m.keyring.Verify(b); err != nil {
+	case m.sealer != nil:
+		if err := m.sealer.Verify(b); err != nil {
 			if errors.Is(err, ErrAuth) || errors.Is(err, io.ErrUnexpectedEOF) {
 				m.c.Dropped.Auth++
 			} else {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 const ms = time.Millisecond
@@ -24,6 +26,7 @@ func states(rs []Report) []string {
 func strictConfig() Config {
 	c := *DefaultConfig()
 	c.ClusterID = 7
+	c.UnitID = 1
 	c.Mode = ModeStrict
 	return c
 }
@@ -290,7 +293,7 @@ func TestLossDelaysWindowVerdicts(t *testing.T) {
 }
 
 func TestProbesNeeded(t *testing.T) {
-	m, err := NewMonitor(nil, Interface{Name: "eth0"})
+	m, err := NewMonitor(&Config{UnitID: 1}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	tests := []struct {
 		name string
@@ -346,8 +349,8 @@ func TestLossWindow(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	require.NoError(t, (*Config)(nil).Validate())
-	require.NoError(t, DefaultConfig().Validate())
+	require.ErrorIs(t, (*Config)(nil).Validate(), hakit.ErrConfig, "no unit ID")
+	require.NoError(t, (&Config{UnitID: 1}).Validate())
 	tests := []struct {
 		name string
 		mod  func(*Config)
@@ -359,21 +362,24 @@ func TestConfigValidate(t *testing.T) {
 		{"negative window", func(c *Config) { c.ProbeWindow = -time.Second }},
 		{"probe interval above window", func(c *Config) { c.ProbeInterval = time.Second }},
 		{"mode", func(c *Config) { c.Mode = 7 }},
-		{"short key", func(c *Config) { c.Keys = []Key{{ID: 1, Secret: []byte("short")}} }},
+		{"unit 0", func(c *Config) { c.UnitID = 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
+			c.UnitID = 1
 			tt.mod(c)
-			require.ErrorIs(t, c.Validate(), ErrConfig)
+			require.ErrorIs(t, c.Validate(), hakit.ErrConfig)
 			_, err := NewMonitor(c, Interface{Name: "eth0"})
-			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, err, hakit.ErrConfig)
 		})
 	}
-	_, err := NewMonitor(nil)
-	require.ErrorIs(t, err, ErrConfig)
-	_, err = NewMonitor(nil, Interface{Name: "a"}, Interface{Name: "a"})
-	require.ErrorIs(t, err, ErrConfig)
+	_, err := NewMonitor(nil, Interface{Name: "a"})
+	require.ErrorIs(t, err, hakit.ErrConfig, "no unit ID")
+	_, err = NewMonitor(&Config{UnitID: 1})
+	require.ErrorIs(t, err, hakit.ErrConfig)
+	_, err = NewMonitor(&Config{UnitID: 1}, Interface{Name: "a"}, Interface{Name: "a"})
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
 func TestIntervals(t *testing.T) {
@@ -407,17 +413,17 @@ func TestUnicastDestination(t *testing.T) {
 	now := time.Unix(1, 0)
 	out := m.Tick(now)
 	require.Equal(t, GroupMAC(7), out.Frames[0].Dst, "no peer known yet: the group")
-	require.Equal(t, SourceMAC(7, 1, RoleInit), out.Frames[0].Src)
-	peer, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Role: RoleSecondary}, Interface{Name: "eth0"})
+	require.Equal(t, SourceMAC(7, 1, hakit.Initial), out.Frames[0].Src)
+	peer, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Role: hakit.Secondary}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	_, err = m.Receive(now, "eth0", peer.Tick(now).Frames[0].Data)
 	require.NoError(t, err)
 	out = m.Tick(now.Add(100 * ms))
-	require.Equal(t, SourceMAC(7, 2, RoleSecondary), out.Frames[0].Dst, "one peer: its unicast")
+	require.Equal(t, SourceMAC(7, 2, hakit.Secondary), out.Frames[0].Dst, "one peer: its unicast")
 }
 
 func BenchmarkMonitorReceive(b *testing.B) {
-	keys := []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
+	keys := testRing(b)
 	rx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
 	require.NoError(b, err)
 	tx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Keys: keys}, Interface{Name: "eth0"})

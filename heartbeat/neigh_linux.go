@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/hakit/hakit"
+
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 )
@@ -65,7 +67,7 @@ func (k *kernelNeighbours) Neighbours(ifname string) ([]netip.Addr, error) {
 		}
 	}
 	if index == 0 {
-		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: no such interface: %w", ifname, ErrConfig)
+		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: no such interface: %w", ifname, hakit.ErrConfig)
 	}
 	neighs, err := k.conn.Neigh.List()
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit"
 )
 
 // maxKeptReports bounds the reports a Node keeps for Reports.
@@ -22,7 +22,7 @@ const maxKeptReports = 4096
 // methods are safe for concurrent use.
 type Node struct {
 	cfg    Config
-	clk    Clock
+	clk    hakit.Clock
 	log    *slog.Logger
 	ifaces []Interface
 
@@ -47,14 +47,14 @@ type Node struct {
 func NewNode(cfg *Config, ifaces ...Interface) (*Node, error) {
 	c := cfg.withDefaults()
 	if c.Clock == nil {
-		c.Clock = clock.Real()
+		c.Clock = hakit.RealClock()
 	}
 	if c.Epoch == 0 {
 		c.Epoch = uint64(c.Clock.Now().UnixNano())
 	}
 	for _, ifc := range ifaces {
 		if ifc.Conn == nil {
-			return nil, fmt.Errorf("heartbeat: interface %q has no Conn: %w", ifc.Name, ErrConfig)
+			return nil, fmt.Errorf("heartbeat: interface %q has no Conn: %w", ifc.Name, hakit.ErrConfig)
 		}
 	}
 	m, err := NewMonitor(&c, ifaces...)
@@ -78,7 +78,7 @@ func (n *Node) Start() error {
 	}
 	if n.started {
 		n.mu.Unlock()
-		return fmt.Errorf("heartbeat: already started: %w", ErrConfig)
+		return fmt.Errorf("heartbeat: already started: %w", hakit.ErrConfig)
 	}
 	n.started = true
 	for i := range n.ifaces {
@@ -248,7 +248,7 @@ func (n *Node) SendNow() error {
 		return fmt.Errorf("heartbeat: send now: %w", ErrClosed)
 	case !n.started:
 		n.mu.Unlock()
-		return fmt.Errorf("heartbeat: send now before Start: %w", ErrConfig)
+		return fmt.Errorf("heartbeat: send now before Start: %w", hakit.ErrConfig)
 	}
 	out := n.m.SendNow(n.clk.Now())
 	n.flushLocked(out)
@@ -256,7 +256,7 @@ func (n *Node) SendNow() error {
 }
 
 // SetRole sets the role advertised from the next heartbeat on.
-func (n *Node) SetRole(r Role) error {
+func (n *Node) SetRole(r hakit.Role) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.m.SetRole(r)

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/testbed"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 // The acceptance tests of issue 3 on real Linux networking (they need root;
@@ -85,7 +87,7 @@ func newCluster(t *testing.T, cfg Config) *cluster {
 		}
 		ucfg := cfg
 		ucfg.ClusterID, ucfg.UnitID = 7, u.id
-		ucfg.Role = []Role{RolePrimary, RoleSecondary}[i]
+		ucfg.Role = []hakit.Role{hakit.Primary, hakit.Secondary}[i]
 		ucfg.OnReport = u.rec.add
 		require.NoError(t, u.host.Do(func() error {
 			ucfg.Neighbours = KernelNeighbours()

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/simnet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/simnet"
 )
 
 // failingConn reads from a working Conn but fails every write.

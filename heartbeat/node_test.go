@@ -10,8 +10,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hakit/hakit/internal/simnet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/simnet"
 )
 
 // simUnit is one unit on a simulated segment: a port for heartbeats and a
@@ -108,7 +110,7 @@ func TestNodeDetectsDeadPeer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := Config{ClusterID: 7, Mode: tt.mode, Keys: []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}}
+				cfg := Config{ClusterID: 7, Mode: tt.mode, Keys: testRing(t)}
 				a, b, _, _ := simPair(t, cfg)
 				time.Sleep(time.Minute)
 				require.Empty(t, a.verdicts())
@@ -184,14 +186,14 @@ func TestNodeLossSoak(t *testing.T) {
 func TestNodeRoleAndPayload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b, _, _ := simPair(t, Config{ClusterID: 7})
-		require.NoError(t, b.node.SetRole(RolePrimary))
+		require.NoError(t, b.node.SetRole(hakit.Primary))
 		require.NoError(t, b.node.SetPayload([]byte("prio=200")))
-		require.ErrorIs(t, b.node.SetRole(0), ErrConfig)
+		require.ErrorIs(t, b.node.SetRole(0), hakit.ErrConfig)
 		require.ErrorIs(t, b.node.SetPayload(make([]byte, MaxPayload+1)), ErrTooLarge)
 		time.Sleep(time.Second)
 		ps := a.node.Peers()
 		require.Len(t, ps, 1)
-		require.Equal(t, RolePrimary, ps[0].Role)
+		require.Equal(t, hakit.Primary, ps[0].Role)
 		require.Equal(t, []byte("prio=200"), ps[0].Payload)
 		require.Equal(t, netip.MustParseAddr("198.18.0.2"), ps[0].Links[0].Addr)
 		require.Equal(t, []string{"eth0:alive"}, states(a.node.Reports()))
@@ -225,7 +227,7 @@ func TestNodeSendNow(t *testing.T) {
 		require.ErrorIs(t, b.node.SendNow(), ErrClosed)
 	})
 	u := simNode(t, simnet.New(nil), Config{ClusterID: 7, EtherType: DefaultEtherType}, 1, staticNeighbours{})
-	require.ErrorIs(t, u.node.SendNow(), ErrConfig, "before Start")
+	require.ErrorIs(t, u.node.SendNow(), hakit.ErrConfig, "before Start")
 	require.NoError(t, u.node.Close())
 }
 
@@ -244,7 +246,7 @@ func TestMonitorSendNow(t *testing.T) {
 
 func TestNewNodeErrors(t *testing.T) {
 	_, err := NewNode(nil, Interface{Name: "eth0"})
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 	_, err = NewNode(&Config{Misses: -1}, Interface{Name: "eth0", Conn: NewEthernetConn(nil, 1)})
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/hakit/hakit"
+
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -31,7 +33,7 @@ import (
 // the extra frames out of this process.
 func ListenEthernet(ifi *net.Interface, etherType uint16) (Conn, error) {
 	if ifi == nil {
-		return nil, fmt.Errorf("heartbeat: listen ethernet: nil interface: %w", ErrConfig)
+		return nil, fmt.Errorf("heartbeat: listen ethernet: nil interface: %w", hakit.ErrConfig)
 	}
 	filter, err := etherTypeFilter(etherType)
 	if err != nil {

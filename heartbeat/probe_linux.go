@@ -5,11 +5,14 @@ package heartbeat
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"unsafe"
+
+	"github.com/hakit/hakit"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -39,7 +42,7 @@ import (
 // thread and needs CAP_NET_RAW.
 func NewProber(ifi *net.Interface) (Prober, error) {
 	if ifi == nil {
-		return nil, fmt.Errorf("heartbeat: prober: nil interface: %w", ErrConfig)
+		return nil, fmt.Errorf("heartbeat: prober: nil interface: %w", hakit.ErrConfig)
 	}
 	v4, v6, err := sourceAddrs(ifi)
 	if err != nil {
@@ -71,7 +74,7 @@ type prober struct {
 func (p *prober) Probe(target netip.Addr) error {
 	target = target.Unmap().WithZone("")
 	if !target.IsValid() || target.IsUnspecified() || target.IsMulticast() {
-		return fmt.Errorf("heartbeat: probe %s on %s: not a unicast address: %w", target, p.ifi.Name, ErrConfig)
+		return fmt.Errorf("heartbeat: probe %s on %s: not a unicast address: %w", target, p.ifi.Name, hakit.ErrConfig)
 	}
 	mac := p.hardwareAddr()
 	var frame []byte
@@ -82,10 +85,10 @@ func (p *prober) Probe(target netip.Addr) error {
 		frame, err = neighbourSolicitation(mac, p.v6, target)
 	}
 	if err != nil {
-		return fmt.Errorf("heartbeat: probe %s on %s: %w", target, p.ifi.Name, err)
+		return p.opError(target, err)
 	}
 	if _, err := p.pc.WriteTo(frame, &packet.Addr{HardwareAddr: frame[:6]}); err != nil {
-		return fmt.Errorf("heartbeat: probe %s on %s: %w", target, p.ifi.Name, err)
+		return p.opError(target, err)
 	}
 	return nil
 }
@@ -97,7 +100,7 @@ func (p *prober) ReadReply() (netip.Addr, error) {
 	for {
 		n, _, err := p.pc.ReadFrom(p.rbuf)
 		if err != nil {
-			return netip.Addr{}, fmt.Errorf("heartbeat: probe reply on %s: %w", p.ifi.Name, err)
+			return netip.Addr{}, err // a *net.OpError
 		}
 		if a, ok := parseReply(p.rbuf[:n], p.v4, p.v6); ok {
 			return a, nil
@@ -105,9 +108,18 @@ func (p *prober) ReadReply() (netip.Addr, error) {
 	}
 }
 
-// Close closes the socket; a blocked ReadReply returns an error that wraps
-// net.ErrClosed.
+// Close closes the socket; a blocked ReadReply returns a *net.OpError that
+// wraps net.ErrClosed.
 func (p *prober) Close() error { return p.pc.Close() }
+
+// opError returns the *net.OpError of a probe of target that failed.
+func (p *prober) opError(target netip.Addr, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return &net.OpError{Op: "probe", Net: "packet", Source: p.pc.LocalAddr(), Addr: &net.IPAddr{IP: target.AsSlice()}, Err: err}
+}
 
 // hardwareAddr returns the interface's current MAC, asked of the kernel
 // through the socket (so in the socket's namespace, from any thread).

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/hakit/hakit"
+
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
@@ -22,10 +24,10 @@ import (
 // it.
 func NewPacketProber(pc net.PacketConn, mac net.HardwareAddr, addr netip.Addr) (Prober, error) {
 	if len(mac) != 6 {
-		return nil, fmt.Errorf("heartbeat: prober MAC %v is not 6 bytes: %w", mac, ErrConfig)
+		return nil, fmt.Errorf("heartbeat: prober MAC %v is not 6 bytes: %w", mac, hakit.ErrConfig)
 	}
 	if !addr.Is4() {
-		return nil, fmt.Errorf("heartbeat: prober address %v is not IPv4: %w", addr, ErrConfig)
+		return nil, fmt.Errorf("heartbeat: prober address %v is not IPv4: %w", addr, hakit.ErrConfig)
 	}
 	return &packetProber{pc: pc, mac: mac, addr: addr}, nil
 }
@@ -41,7 +43,7 @@ var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 func (p *packetProber) Probe(target netip.Addr) error {
 	if !target.Is4() {
-		return fmt.Errorf("heartbeat: packet prober sends ARP only, not for %v: %w", target, ErrConfig)
+		return fmt.Errorf("heartbeat: packet prober sends ARP only, not for %v: %w", target, hakit.ErrConfig)
 	}
 	return p.send(arp.OperationRequest, broadcast, net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
 }

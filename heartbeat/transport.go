@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/hakit/hakit"
+
 	"github.com/mdlayher/packet"
 )
 
@@ -66,7 +68,7 @@ type ethernetConn struct {
 
 func (c *ethernetConn) WriteFrame(b []byte, src, dst net.HardwareAddr) error {
 	if len(src) != 6 || len(dst) != 6 {
-		return fmt.Errorf("heartbeat: ethernet addresses must be 6 bytes (src %d, dst %d): %w", len(src), len(dst), ErrConfig)
+		return fmt.Errorf("heartbeat: ethernet addresses must be 6 bytes (src %d, dst %d): %w", len(src), len(dst), hakit.ErrConfig)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

@@ -60,7 +60,7 @@ func BenchmarkDriverUpsert(b *testing.B) {
 			tr := &nopTransport{done: make(chan struct{})}
 			tab := NewTable(1 << 16)
 			d, err := NewDriver(&DriverConfig{Transport: tr, Table: tab, TickInterval: time.Hour,
-				Send: &SenderConfig{MTU: 1500, Key: key}})
+				Send: &SenderConfig{MTU: 1500, Keys: testKeys(b, key)}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func BenchmarkReceiverApply(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			src := NewTable(0)
-			s, _ := NewSender(t0, &SenderConfig{Table: src, MTU: 1500, Key: key, Window: 1 << 16})
+			s, _ := NewSender(t0, &SenderConfig{Table: src, MTU: 1500, Keys: testKeys(b, key), Window: 1 << 16})
 			var dgrams [][]byte
 			records := 0
 			for i := range 100_000 {
@@ -123,7 +123,7 @@ func BenchmarkReceiverApply(b *testing.B) {
 			applied := 0
 			var elapsed, cpu time.Duration
 			for b.Loop() {
-				r, _ := NewReceiver(t0, &ReceiverConfig{Table: dst, Key: key, Window: 1 << 16})
+				r, _ := NewReceiver(t0, &ReceiverConfig{Table: dst, Keys: testKeys(b, key), Window: 1 << 16})
 				start, cpu0 := time.Now(), cpuTime()
 				for _, d := range dgrams {
 					if err := r.Step(t0, d); err != nil {

@@ -1,18 +1,20 @@
 package statesync
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/netip"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/auth"
 )
 
-// Version is the version of the wire format this package speaks.
-const Version = 1
+// Version is the version of the wire format this package speaks. Version 2
+// keys the tag with a subkey derived from the shared secret (see
+// SenderConfig.Keys); datagrams of version 1 are dropped as ErrVersion.
+const Version = 2
 
 // EtherType is the default EtherType of sync frames on raw Ethernet, next to
 // the heartbeats' 0xC14B.
@@ -531,33 +533,32 @@ func (p *Probe) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// authInfo names the statesync subkeys: each key of a Keyring is turned
+// into the statesync key with HKDF-SHA256 and this info string.
+const authInfo = "hakit statesync v1"
+
 // framer seals and opens datagrams: the header's length field and the
 // optional HMAC-SHA256 tag. It is not safe for concurrent use.
 type framer struct {
-	keyID uint8
-	mac   hash.Hash // nil: no authentication
-	sum   [sha256.Size]byte
+	mac *auth.MAC // nil: no authentication
 }
 
-func newFramer(key []byte, keyID uint8) framer {
-	f := framer{keyID: keyID}
-	if len(key) > 0 {
-		f.mac = hmac.New(sha256.New, key)
+func newFramer(keys *hakit.Keyring) framer {
+	if keys == nil {
+		return framer{}
 	}
-	return f
+	return framer{mac: auth.New(keys, authInfo)}
 }
 
-// begin appends a header to b (length and tag filled in by seal).
+// begin appends a header to b (key ID, length and tag filled in by seal).
 func (f *framer) begin(b []byte, t Type, epoch, seq uint64) []byte {
 	h := Header{Version: Version, Type: t, Epoch: epoch, Seq: seq, Auth: f.mac != nil}
-	if h.Auth {
-		h.KeyID = f.keyID
-	}
 	b, _ = h.AppendBinary(b)
 	return b
 }
 
-// seal completes the datagram b begun by begin.
+// seal completes the datagram b begun by begin, with the tag of the key that
+// is primary now.
 func (f *framer) seal(b []byte) []byte {
 	n := len(b)
 	if f.mac != nil {
@@ -565,9 +566,8 @@ func (f *framer) seal(b []byte) []byte {
 	}
 	binary.BigEndian.PutUint16(b[6:8], uint16(n))
 	if f.mac != nil {
-		f.mac.Reset()
-		f.mac.Write(b)
-		b = append(b, f.mac.Sum(f.sum[:0])[:TagLen]...)
+		b[5] = f.mac.Primary()
+		b = append(b, f.mac.Tag(b[5], nil, b)...)
 	}
 	return b
 }
@@ -600,13 +600,11 @@ func (f *framer) open(b []byte) (Header, []byte, error) {
 	if !h.Auth {
 		return h, nil, fmt.Errorf("statesync: unauthenticated datagram: %w", ErrAuth)
 	}
-	if h.KeyID != f.keyID {
+	if !f.mac.Known(h.KeyID) {
 		return h, nil, fmt.Errorf("statesync: unknown key ID %d: %w", h.KeyID, ErrAuth)
 	}
 	body := b[:n-TagLen]
-	f.mac.Reset()
-	f.mac.Write(body)
-	if !hmac.Equal(f.mac.Sum(f.sum[:0])[:TagLen], b[n-TagLen:]) {
+	if !f.mac.Verify(h.KeyID, nil, body, b[n-TagLen:]) {
 		return h, nil, fmt.Errorf("statesync: bad tag: %w", ErrAuth)
 	}
 	return h, body[HeaderLen:], nil

@@ -65,10 +65,10 @@ func TestHeaderAndAckErrors(t *testing.T) {
 	require.Equal(t, h, got)
 
 	other := bytes.Clone(b)
-	other[2] = 2
+	other[2] = 3
 	err = got.UnmarshalBinary(other)
 	require.ErrorIs(t, err, ErrVersion)
-	require.Contains(t, err.Error(), "version 2")
+	require.Contains(t, err.Error(), "version 3")
 	require.ErrorIs(t, got.UnmarshalBinary([]byte("hello, world, this is not sync")), ErrNotSync)
 	require.ErrorIs(t, got.UnmarshalBinary(b[:10]), io.ErrUnexpectedEOF)
 	bad := bytes.Clone(b)
@@ -95,9 +95,9 @@ func TestHeaderAndAckErrors(t *testing.T) {
 func newPair(t *testing.T, skey, rkey []byte) (*Sender, *Receiver, *Table, *Table) {
 	t.Helper()
 	src, dst := NewTable(0), NewTable(0)
-	s, err := NewSender(t0, &SenderConfig{Table: src, Key: skey, KeyID: 1})
+	s, err := NewSender(t0, &SenderConfig{Table: src, Keys: testKeys(t, skey)})
 	require.NoError(t, err)
-	r, err := NewReceiver(t0, &ReceiverConfig{Table: dst, Key: rkey, KeyID: 1})
+	r, err := NewReceiver(t0, &ReceiverConfig{Table: dst, Keys: testKeys(t, rkey)})
 	require.NoError(t, err)
 	return s, r, src, dst
 }
@@ -131,7 +131,7 @@ func TestBadInputCountedAndDropped(t *testing.T) {
 	require.ErrorIs(t, r.Step(t0, unauth.Output(nil)[0]), ErrAuth)
 
 	v2 := bytes.Clone(good)
-	v2[2] = 2
+	v2[2] = 1 // the previous version
 	err := r.Step(t0, v2)
 	require.ErrorIs(t, err, ErrVersion)
 
@@ -147,7 +147,7 @@ func TestBadInputCountedAndDropped(t *testing.T) {
 	require.Equal(t, uint64(1), r.Stats().Duplicate)
 
 	// A replay of an older epoch is rejected once a newer one is seen.
-	s2, err := NewSender(t0.Add(time.Hour), &SenderConfig{Table: src, Key: key, KeyID: 1})
+	s2, err := NewSender(t0.Add(time.Hour), &SenderConfig{Table: src, Keys: testKeys(t, key)})
 	require.NoError(t, err)
 	s2.Tick(t0)
 	for _, b := range s2.Output(nil) {
@@ -286,7 +286,7 @@ func FuzzDatagram(f *testing.F) {
 		}
 		r.Tick(t0.Add(time.Second))
 		r.Commit(t0)
-		rk, _ := NewReceiver(t0, &ReceiverConfig{Table: NewTable(0), Key: []byte("k")})
+		rk, _ := NewReceiver(t0, &ReceiverConfig{Table: NewTable(0), Keys: testKeys(t, []byte("k"))})
 		require.Error(t, rk.Step(t0, b)) // unauthenticated: never accepted
 		snd, _ := NewSender(t0, &SenderConfig{Table: NewTable(0)})
 		_ = snd.Step(t0, b)

@@ -60,13 +60,13 @@
 // announces them) only after Commit returns, so no packet of a known
 // session reaches this unit before the session is in its table.
 //
-// # Wire format (version 1)
+// # Wire format (version 2)
 //
 // Every datagram starts with a 24-byte header (big-endian):
 //
 //	offset size field
 //	0      2    magic "hs"
-//	2      1    version (1)
+//	2      1    version (2)
 //	3      1    type: 1 data, 2 ack, 3 probe
 //	4      1    flags: bit 0 authenticated
 //	5      1    key ID
@@ -79,9 +79,13 @@
 // bytes, so a 1500-byte datagram carries 27). An ack payload is the stream
 // epoch, the cumulative acknowledgement, a need-resync flag and up to 32
 // missing ranges (see Ack). A probe payload is the highest sequence number
-// sent (see Probe). With a key, the datagram ends with the first 16 bytes
-// of HMAC-SHA256 over everything before them; receivers compare in
-// constant time and drop datagrams without a valid tag. Replays are
+// sent (see Probe). With keys (a hakit.Keyring, the one the heartbeats
+// use), the datagram ends with the first 16 bytes of HMAC-SHA256 over
+// everything before them, keyed with the primary key's statesync subkey
+// (HKDF-SHA256 of its secret, info "hakit statesync v1") and naming the key
+// in the key ID byte; receivers accept any key of their ring (so keys rotate
+// without a restart), compare in constant time and drop datagrams without a
+// valid tag. Replays are
 // rejected by epoch (a stream's epoch only grows; by default it is the
 // sender's start time in nanoseconds) and sequence number. A datagram of
 // another version is dropped with an error wrapping ErrVersion and counted.

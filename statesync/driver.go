@@ -2,21 +2,15 @@ package statesync
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit"
 )
-
-// Clock is what a Driver needs from time; clock.Real() and a simulated
-// clock both satisfy it.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
 
 // DriverConfig configures a Driver.
 type DriverConfig struct {
@@ -30,8 +24,8 @@ type DriverConfig struct {
 	// Receive, if not nil, makes this unit apply the peer's changes to
 	// Table; its Table field is set to Table.
 	Receive *ReceiverConfig
-	// Clock drives the ticks; nil means the real clock.
-	Clock Clock
+	// Clock drives the ticks; nil means hakit.RealClock().
+	Clock hakit.Clock
 	// TickInterval is how often the cores' Tick runs (default 1 ms): the
 	// longest a change waits in a partly filled datagram.
 	TickInterval time.Duration
@@ -58,7 +52,7 @@ type DriverStats struct {
 type Driver struct {
 	mu     sync.Mutex
 	cfg    DriverConfig
-	clk    Clock
+	clk    hakit.Clock
 	s      *Sender
 	r      *Receiver
 	out    [][]byte
@@ -80,10 +74,10 @@ type Driver struct {
 func NewDriver(cfg *DriverConfig) (*Driver, error) {
 	c := *cfg
 	if c.Transport == nil || c.Table == nil {
-		return nil, errors.New("statesync: DriverConfig needs a Transport and a Table")
+		return nil, fmt.Errorf("statesync: driver needs a transport and a table: %w", hakit.ErrConfig)
 	}
 	if c.Clock == nil {
-		c.Clock = clock.Real()
+		c.Clock = hakit.RealClock()
 	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = time.Millisecond

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/statesync"
 )
 
@@ -13,9 +14,9 @@ import (
 func Example() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	primary, standby := statesync.NewTable(0), statesync.NewTable(0)
-	key := []byte("shared sync key")
-	s, _ := statesync.NewSender(now, &statesync.SenderConfig{Table: primary, Key: key})
-	r, _ := statesync.NewReceiver(now, &statesync.ReceiverConfig{Table: standby, Key: key})
+	keys, _ := hakit.NewKeyring(hakit.Key{ID: 1, Secret: []byte("shared sync key!")})
+	s, _ := statesync.NewSender(now, &statesync.SenderConfig{Table: primary, Keys: keys})
+	r, _ := statesync.NewReceiver(now, &statesync.ReceiverConfig{Table: standby, Keys: keys})
 
 	// One round trip: sender's datagrams to the receiver, its acks back.
 	exchange := func() {
@@ -52,11 +53,11 @@ func Example() {
 
 // A schedule spreads sessions over active-active units.
 func ExampleSchedule() {
-	sched, _ := statesync.NewSchedule([]statesync.Unit{{ID: "fw1", Weight: 1}, {ID: "fw2", Weight: 1}})
+	sched, _ := statesync.NewSchedule([]statesync.Unit{{ID: 1, Weight: 1}, {ID: 2, Weight: 1}})
 	k := statesync.Key{Proto: 17,
 		Src: netip.MustParseAddrPort("198.18.0.10:5353"),
 		Dst: netip.MustParseAddrPort("198.19.0.53:53")}
 	owner := sched.Owner(k)
-	fmt.Println(owner == "fw1" || owner == "fw2")
+	fmt.Println(owner == 1 || owner == 2)
 	// Output: true
 }

@@ -3,9 +3,10 @@
 package statesync
 
 import (
-	"errors"
 	"fmt"
 	"net"
+
+	"github.com/hakit/hakit"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -31,10 +32,10 @@ const socketBuffer = 16 << 20
 // CAP_NET_RAW.
 func ListenEthernet(ifi *net.Interface, etherType uint16, peer net.HardwareAddr) (*EthernetTransport, error) {
 	if ifi == nil {
-		return nil, errors.New("statesync: listen ethernet: nil interface")
+		return nil, fmt.Errorf("statesync: listen ethernet: nil interface: %w", hakit.ErrConfig)
 	}
 	if len(ifi.HardwareAddr) != 6 || len(peer) != 6 {
-		return nil, fmt.Errorf("statesync: listen ethernet on %s: need 6-byte MACs, have %v and peer %v", ifi.Name, ifi.HardwareAddr, peer)
+		return nil, fmt.Errorf("statesync: listen ethernet on %s: need 6-byte MACs, have %v and peer %v: %w", ifi.Name, ifi.HardwareAddr, peer, hakit.ErrConfig)
 	}
 	if etherType == 0 {
 		etherType = EtherType

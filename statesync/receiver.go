@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // ReceiverConfig configures a Receiver. The zero value of each optional
@@ -25,9 +27,8 @@ type ReceiverConfig struct {
 	// Window is how many datagrams beyond a gap are kept until the gap is
 	// filled (default 4096; should match the sender's).
 	Window int
-	// Key and KeyID: as for the sender; both ends must agree.
-	Key   []byte
-	KeyID uint8
+	// Keys: as for the sender; both ends must hold the same keys.
+	Keys *hakit.Keyring
 	// Epoch is the receiver's control epoch (of its acknowledgements); 0
 	// means now in Unix nanoseconds.
 	Epoch uint64
@@ -50,13 +51,13 @@ type ReceiverConfig struct {
 func (c *ReceiverConfig) withDefaults() (ReceiverConfig, error) {
 	d := *c
 	if d.Table == nil {
-		return d, errors.New("statesync: ReceiverConfig.Table is nil")
+		return d, fmt.Errorf("statesync: receiver without a table: %w", hakit.ErrConfig)
 	}
 	if d.Window == 0 {
 		d.Window = 4096
 	}
 	if d.Window < 4 {
-		return d, fmt.Errorf("statesync: window %d too small", d.Window)
+		return d, fmt.Errorf("statesync: window %d below 4: %w", d.Window, hakit.ErrConfig)
 	}
 	if d.AckDelay == 0 {
 		d.AckDelay = 2 * time.Millisecond
@@ -154,7 +155,7 @@ func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
 	}
 	r := &Receiver{
 		cfg:  c,
-		fr:   newFramer(c.Key, c.KeyID),
+		fr:   newFramer(c.Keys),
 		ev:   emitter{on: c.OnEvent, log: c.Logger},
 		ring: make([]rslot, c.Window),
 		gen:  c.Table.curGen(c.Origin),

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // SenderConfig configures a Sender. The zero value of each optional field
@@ -21,11 +23,12 @@ type SenderConfig struct {
 	// (default 4096, about 6 MB at 1472 bytes). When it overflows the
 	// sender starts a full resync.
 	Window int
-	// Key, if not empty, authenticates every datagram with HMAC-SHA256
-	// truncated to 128 bits, and requires it on acknowledgements.
-	Key []byte
-	// KeyID is sent with the tag so that keys can be rotated.
-	KeyID uint8
+	// Keys, if not nil, authenticate every datagram with HMAC-SHA256
+	// truncated to 128 bits under the ring's primary key (its statesync
+	// subkey, see hakit.Keyring), and are required on acknowledgements,
+	// under any key of the ring. hakit.Keyring.Set rotates them while the
+	// stream runs.
+	Keys *hakit.Keyring
 	// Epoch is the first stream's epoch; 0 means now in Unix nanoseconds,
 	// so that a restarted sender's epochs exceed its previous ones.
 	Epoch uint64
@@ -55,19 +58,19 @@ type SenderConfig struct {
 func (c *SenderConfig) withDefaults() (SenderConfig, error) {
 	d := *c
 	if d.Table == nil {
-		return d, errors.New("statesync: SenderConfig.Table is nil")
+		return d, fmt.Errorf("statesync: sender without a table: %w", hakit.ErrConfig)
 	}
 	if d.MTU == 0 {
 		d.MTU = 1472
 	}
 	if d.MTU < 256 || d.MTU > 65535 {
-		return d, fmt.Errorf("statesync: MTU %d out of range 256-65535", d.MTU)
+		return d, fmt.Errorf("statesync: MTU %d out of range 256-65535: %w", d.MTU, hakit.ErrConfig)
 	}
 	if d.Window == 0 {
 		d.Window = 4096
 	}
 	if d.Window < 4 {
-		return d, fmt.Errorf("statesync: window %d too small", d.Window)
+		return d, fmt.Errorf("statesync: window %d below 4: %w", d.Window, hakit.ErrConfig)
 	}
 	if d.RetransmitTimeout == 0 {
 		d.RetransmitTimeout = 20 * time.Millisecond
@@ -158,7 +161,7 @@ func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
 	}
 	s := &Sender{
 		cfg: c,
-		fr:  newFramer(c.Key, c.KeyID),
+		fr:  newFramer(c.Keys),
 		ev:  emitter{on: c.OnEvent, log: c.Logger},
 		win: make([]wslot, c.Window),
 	}

@@ -16,13 +16,14 @@
 //	                        gg = g mod 256, xx = i (+0x80 for virtual cluster 2)
 //	VRRPMAC(id)             00:00:5e:00:01:id  (VRRP IPv4, CARP)     id 1..255
 //	VRRPv6MAC(id)           00:00:5e:00:02:id  (VRRP IPv6)           id 1..255
-//	LocalMAC(c, i)          02:cc:cc:cc:cc:ii  (c big-endian)        c uint32, i 0..255
+//	LocalMAC(c, i)          02:00:00:cc:cc:ii  (c big-endian)        c 0..65535, i 0..255
 //
 // The NetDefendOS manual leaves the formula for nn open; the one above is
 // this package's choice (see NetDefendMAC). The FortiGate one follows
 // Fortinet's published formula (see FortiGateMAC). LocalMAC is locally
-// administered and holds any 32-bit cluster ID. Identify goes the other way,
-// from an address to the scheme and inputs that produce it.
+// administered and holds any cluster ID (16 bits, as in every hakit
+// package). Identify goes the other way, from an address to the scheme and
+// inputs that produce it.
 //
 // # Collisions
 //
@@ -44,7 +45,7 @@
 // a call that fails part way undoes its own earlier steps before returning:
 // nothing is left half-applied. RemoveMacvlan clears a child left behind by
 // a unit that crashed while primary. On other platforms they return an error
-// wrapping ErrNotSupported.
+// wrapping errors.ErrUnsupported.
 //
 // Apply composes them: it applies a list of Takeover values (per interface:
 // the virtual MAC on the interface or on a macvlan child, and the virtual

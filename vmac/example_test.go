@@ -21,7 +21,7 @@ func ExampleNetDefendMAC() {
 
 func ExampleFortiGateMAC() {
 	for _, in := range [][3]int{{0, 1, 0}, {88, 1, 2}, {256, 1, 2}, {1023, 2, 1}} {
-		mac, _ := vmac.FortiGateMAC(in[0], in[1], in[2])
+		mac, _ := vmac.FortiGateMAC(uint16(in[0]), in[1], in[2])
 		fmt.Printf("group %d vcluster %d index %d: %v\n", in[0], in[1], in[2], mac)
 	}
 	// Output:
@@ -46,9 +46,9 @@ func ExampleVRRPv6MAC() {
 
 func ExampleLocalMAC() {
 	// A cluster ID no vendor scheme can hold.
-	mac, _ := vmac.LocalMAC(100000, 3)
+	mac, _ := vmac.LocalMAC(40000, 3)
 	fmt.Println(mac)
-	// Output: 02:00:01:86:a0:03
+	// Output: 02:00:00:9c:40:03
 }
 
 func ExampleGuard() {
@@ -57,7 +57,7 @@ func ExampleGuard() {
 	g, _ := vmac.NewGuard(vmac.GuardConfig{
 		ClusterID:   7,
 		Self:        1,
-		Members:     map[uint32][]net.HardwareAddr{1: nil, 2: {peer}},
+		Members:     map[uint16][]net.HardwareAddr{1: nil, 2: {peer}},
 		VirtualMACs: []net.HardwareAddr{vm},
 	})
 

@@ -44,14 +44,14 @@ func (m *Monitor) SetHolding(holding bool) {
 }
 
 // SetMembers is Guard.SetMembers.
-func (m *Monitor) SetMembers(members map[uint32][]net.HardwareAddr) error {
+func (m *Monitor) SetMembers(members map[uint16][]net.HardwareAddr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.g.SetMembers(members)
 }
 
 // CheckHeartbeat is Guard.CheckHeartbeat, reporting a collision too.
-func (m *Monitor) CheckHeartbeat(ifname string, clusterID, unitID uint32, src net.HardwareAddr) error {
+func (m *Monitor) CheckHeartbeat(ifname string, clusterID, unitID uint16, src net.HardwareAddr) error {
 	m.mu.Lock()
 	err := m.g.CheckHeartbeat(ifname, clusterID, unitID, src)
 	m.mu.Unlock()
@@ -125,7 +125,8 @@ func (m *Monitor) found(err error) {
 // PACKET_IGNORE_OUTGOING; it needs CAP_NET_RAW and is opened in the calling
 // thread's network namespace. The interface is not made promiscuous, so
 // frames are seen when they are broadcast, multicast, flooded or addressed
-// to this host. Other platforms return ErrNotSupported.
+// to this host. Other platforms return an error wrapping
+// errors.ErrUnsupported.
 func ListenFrames(ifname string, macs []net.HardwareAddr) (net.PacketConn, error) {
 	if len(macs) == 0 {
 		return nil, fmt.Errorf("vmac: listen on %q: no MACs: %w", ifname, ErrInvalid)

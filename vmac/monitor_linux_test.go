@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/vmac"
-	"github.com/stretchr/testify/require"
 )
 
 // TestCollisionOnBridge: two clusters with the same cluster ID on one
@@ -29,7 +30,7 @@ func TestCollisionOnBridge(t *testing.T) {
 	g, err := vmac.NewGuard(vmac.GuardConfig{
 		ClusterID:   12,
 		Self:        1,
-		Members:     map[uint32][]net.HardwareAddr{1: {la.MAC()}, 2: nil},
+		Members:     map[uint16][]net.HardwareAddr{1: {la.MAC()}, 2: nil},
 		VirtualMACs: []net.HardwareAddr{vm},
 	})
 	require.NoError(t, err)
@@ -72,7 +73,7 @@ func TestCollisionOnBridge(t *testing.T) {
 	require.Eventually(t, func() bool { return len(r.list()) > 0 }, 5*time.Second, 20*time.Millisecond)
 	ce := r.list()[0]
 	require.Equal(t, vmac.ForeignVirtualMAC, ce.Kind)
-	require.Equal(t, uint32(12), ce.ClusterID)
+	require.Equal(t, uint16(12), ce.ClusterID)
 	require.Equal(t, vm.String(), ce.MAC.String())
 	require.Equal(t, "eth0", ce.Interface)
 }

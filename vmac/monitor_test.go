@@ -6,9 +6,10 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/internal/simnet"
 	"github.com/hakit/hakit/vmac"
-	"github.com/stretchr/testify/require"
 )
 
 // ethFrame builds a minimal frame: broadcast destination, source src,
@@ -53,7 +54,7 @@ func TestMonitorSimnet(t *testing.T) {
 		g, err := vmac.NewGuard(vmac.GuardConfig{
 			ClusterID:   5,
 			Self:        1,
-			Members:     map[uint32][]net.HardwareAddr{1: {macA}, 2: {macB}},
+			Members:     map[uint16][]net.HardwareAddr{1: {macA}, 2: {macB}},
 			VirtualMACs: []net.HardwareAddr{vm},
 		})
 		require.NoError(t, err)

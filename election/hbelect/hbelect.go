@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hakit/hakit"
+
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 )
@@ -67,7 +69,7 @@ type link struct {
 // New returns a Tracker.
 func New(cfg Config) (*Tracker, error) {
 	if len(cfg.Interfaces) == 0 {
-		return nil, fmt.Errorf("hbelect: no heartbeat interfaces")
+		return nil, fmt.Errorf("hbelect: no heartbeat interfaces: %w", hakit.ErrConfig)
 	}
 	cfg.Interfaces = slices.Clone(cfg.Interfaces)
 	return &Tracker{cfg: cfg, states: map[link]heartbeat.State{}, lost: map[uint16]bool{}}, nil

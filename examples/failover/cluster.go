@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdlayher/arp"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/garp"
@@ -140,7 +141,7 @@ func (c *cluster) log(who, what, reason string) {
 func (c *cluster) primaries() []*unit {
 	var ps []*unit
 	for _, u := range c.units {
-		if !u.dead && u.role == election.Primary {
+		if !u.dead && u.role == hakit.Primary {
 			ps = append(ps, u)
 		}
 	}
@@ -304,7 +305,7 @@ type unit struct {
 	lanIP, syncIP   netip.Addr
 	mon             *heartbeat.Monitor
 	el              *election.Machine
-	role            election.Role
+	role            hakit.Role
 	table           *statesync.Table
 	recv            *statesync.Receiver
 	recvFrom        uint16
@@ -360,13 +361,13 @@ func (u *unit) boot(now time.Time) error {
 	u.table = statesync.NewTable(c.cfg.sessions)
 	u.senders = map[uint16]*statesync.Sender{}
 	u.tracker, _ = hbelect.New(hbelect.Config{Interfaces: []string{"lan", "sync"}}) // cannot fail: interfaces given
-	u.role = election.Initial
+	u.role = hakit.Initial
 	u.dead, u.holding, u.guardLogged, u.syncPending = false, false, false, false
 
 	hc := heartbeat.DefaultConfig()
 	hc.ClusterID = clusterID
 	hc.UnitID = id
-	hc.Role = heartbeat.RoleInit
+	hc.Role = hakit.Initial
 	hc.Epoch = uint64(now.UnixNano())
 	hc.Interval = c.cfg.interval
 	hc.Misses = c.cfg.misses
@@ -406,12 +407,12 @@ func (u *unit) boot(now time.Time) error {
 		return err
 	}
 
-	members := map[uint32][]net.HardwareAddr{}
+	members := map[uint16][]net.HardwareAddr{}
 	for i := 1; i <= c.cfg.units; i++ {
-		members[uint32(i)] = nil // heartbeat source MACs follow the role
+		members[uint16(i)] = nil // heartbeat source MACs follow the role
 	}
 	if u.guard, err = vmac.NewGuard(vmac.GuardConfig{
-		ClusterID: clusterID, Self: uint32(id), Members: members,
+		ClusterID: clusterID, Self: id, Members: members,
 		VirtualMACs: []net.HardwareAddr{c.vmac},
 	}); err != nil {
 		return err
@@ -505,7 +506,7 @@ func (u *unit) wake() {
 	if !now.Before(u.mon.Next()) {
 		u.setPayload(now)
 		u.heartbeat(now, u.mon.Tick(now))
-		if u.syncPending && u.role == election.Primary {
+		if u.syncPending && u.role == hakit.Primary {
 			u.startSenders(now)
 		}
 	}
@@ -541,7 +542,7 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 		}
 		var hb heartbeat.Frame
 		if hb.UnmarshalBinary(payload) == nil && hb.UnitID != u.id {
-			if err := u.guard.CheckHeartbeat(ifname, uint32(hb.ClusterID), uint32(hb.UnitID), src); err != nil {
+			if err := u.guard.CheckHeartbeat(ifname, hb.ClusterID, hb.UnitID, src); err != nil {
 				u.c.log(u.name, "vmac guard", err.Error())
 			}
 			if err := u.el.ObserveBinary(now, hb.Payload); err != nil {
@@ -575,7 +576,7 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 				_ = s.Step(now, payload) // errors are counted by the Sender
 			}
 		} else {
-			if u.role == election.Primary {
+			if u.role == hakit.Primary {
 				u.foreignStream++ // a primary's table is not a replica (split brain): ignore
 				return
 			}
@@ -586,7 +587,7 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 		}
 		u.flushSync()
 	case etherTraffic:
-		if u.role != election.Primary || len(payload) < 5 {
+		if u.role != hakit.Primary || len(payload) < 5 {
 			return
 		}
 		i := int(binary.BigEndian.Uint32(payload[1:5]))
@@ -681,7 +682,7 @@ func (u *unit) heartbeat(now time.Time, out heartbeat.Output) {
 
 // elect ticks the election and acts on its output.
 func (u *unit) elect(now time.Time) {
-	inSync := u.recv.InSync() || u.role == election.Primary
+	inSync := u.recv.InSync() || u.role == hakit.Primary
 	u.el.Local(now, election.Status{Monitored: 2, InSync: inSync})
 	out := u.el.Tick(now)
 	for _, e := range out.Events {
@@ -694,20 +695,20 @@ func (u *unit) elect(now time.Time) {
 		u.c.log(u.name, fmt.Sprintf("election: %v", out.Role), out.Reason)
 		u.role = out.Role
 		switch out.Role {
-		case election.Primary:
+		case hakit.Primary:
 			u.takeover(now)
-		case election.Secondary:
+		case hakit.Secondary:
 			u.release(now)
 		}
 	}
-	if out.ReAnnounce && u.role == election.Primary {
+	if out.ReAnnounce && u.role == hakit.Primary {
 		u.announce("re-announce after split brain")
 	}
 	if out.Send {
 		// The candidate or role changed: the others hear it now.
 		u.setPayload(now)
 		u.heartbeat(now, u.mon.SendNow(now))
-		if u.syncPending && u.role == election.Primary {
+		if u.syncPending && u.role == hakit.Primary {
 			u.startSenders(now)
 		}
 	}
@@ -736,7 +737,7 @@ func (u *unit) takeover(now time.Time) {
 	u.holding, u.guardLogged = true, false
 	u.guard.SetHolding(true)
 	u.c.log(u.name, fmt.Sprintf("vmac: %v on lan", u.c.vmac), "NetDefendOS scheme, cluster 7 port 0")
-	_ = u.mon.SetRole(heartbeat.RolePrimary)
+	_ = u.mon.SetRole(hakit.Primary)
 	u.announce("takeover")
 	u.syncPending = true
 }
@@ -771,7 +772,7 @@ func (u *unit) announce(why string) {
 }
 
 func (u *unit) release(now time.Time) {
-	_ = u.mon.SetRole(heartbeat.RoleSecondary)
+	_ = u.mon.SetRole(hakit.Secondary)
 	clear(u.senders)
 	u.syncPending = false
 	u.newReceiver(now, 0) // a committed receiver takes no more datagrams

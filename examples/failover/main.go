@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -210,7 +210,7 @@ func play(name string, cfg config) (result, error) {
 		p.lan.Heal()
 		c.clk.RunFor(phase(cfg, 2*time.Second))
 		// Seed 003: a unit with a link failure rejoins as a subordinate.
-		if p.role != election.Secondary || !p.recv.InSync() {
+		if p.role != hakit.Secondary || !p.recv.InSync() {
 			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v", p.name, p.role, p.recv.InSync())
 		}
 	case "unit":
@@ -225,7 +225,7 @@ func play(name string, cfg config) (result, error) {
 		c.clk.RunFor(phase(cfg, 3*time.Second))
 		// A restarted unit rejoins as a subordinate (no preemption) and
 		// receives the whole table by bulk sync.
-		if p.role != election.Secondary || !p.recv.InSync() || p.table.Len() != c.nEstablished {
+		if p.role != hakit.Secondary || !p.recv.InSync() || p.table.Len() != c.nEstablished {
 			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v, %d sessions", p.name, p.role, p.recv.InSync(), p.table.Len())
 		}
 		if now := c.primaries(); len(q) != 1 || len(now) != 1 || now[0] != q[0] {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/garp"
@@ -214,7 +215,7 @@ func (d *daemon) plan(ifis []*net.Interface) error {
 		}
 		mv := garp.Move{Interface: name, Addrs: addrs, MAC: ifis[indexOf(d.monitored, name)].HardwareAddr}
 		if d.cfg.VMAC != vmacOff {
-			mac, err := vmac.LocalMAC(uint32(d.cfg.ClusterID), i)
+			mac, err := vmac.LocalMAC(d.cfg.ClusterID, i)
 			if err != nil {
 				return fmt.Errorf("%w: virtual MAC: %w", errConfig, err)
 			}
@@ -246,7 +247,7 @@ func (d *daemon) run(ctx context.Context) {
 		case <-done:
 			done = nil
 			deadline = time.After(d.handoverBudget())
-			if d.elect.Role() == election.Primary && d.peerAlive() {
+			if d.elect.Role() == hakit.Primary && d.peerAlive() {
 				d.log.Info("stopping: handing the role over")
 				d.elect.Handover()
 			} else {
@@ -260,7 +261,7 @@ func (d *daemon) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		d.step()
-		if done == nil && d.elect.Role() != election.Primary && d.peerPrimary() {
+		if done == nil && d.elect.Role() != hakit.Primary && d.peerPrimary() {
 			d.log.Info("stopping: handover complete")
 			return
 		}
@@ -352,7 +353,7 @@ func (d *daemon) localStatus() {
 // reconcile makes the system follow the role: take over when primary,
 // release when not.
 func (d *daemon) reconcile(reannounce bool) {
-	primary := d.elect.Role() == election.Primary
+	primary := d.elect.Role() == hakit.Primary
 	switch {
 	case primary && !d.active:
 		if err := d.takeOver(); err != nil {
@@ -451,14 +452,14 @@ func (d *daemon) startSync(sending bool) error {
 	table := d.table
 	dc := &statesync.DriverConfig{Transport: tr, Table: table, Logger: d.log.With("part", "statesync")}
 	if sending {
-		dc.Send = &statesync.SenderConfig{Key: d.cfg.Key, KeyID: keyID(d.cfg.Key), Logger: dc.Logger}
+		dc.Send = &statesync.SenderConfig{Keys: d.cfg.Keys, Logger: dc.Logger}
 		if d.cfg.SyncIface != "" {
 			dc.Send.MTU = 1500
 		}
 	} else {
 		table = statesync.NewTable(0)
 		dc.Table = table
-		dc.Receive = &statesync.ReceiverConfig{Key: d.cfg.Key, KeyID: keyID(d.cfg.Key), Logger: dc.Logger}
+		dc.Receive = &statesync.ReceiverConfig{Keys: d.cfg.Keys, Logger: dc.Logger}
 	}
 	drv, err := statesync.NewDriver(dc)
 	if err != nil {
@@ -564,13 +565,6 @@ func (d *daemon) releaseHeld() {
 	}
 }
 
-func keyID(key []byte) uint8 {
-	if key == nil {
-		return 0
-	}
-	return 1
-}
-
 // updatePayload puts the election's candidate and role in the heartbeats.
 func (d *daemon) updatePayload() {
 	if d.node == nil {
@@ -580,14 +574,7 @@ func (d *daemon) updatePayload() {
 	if err := d.node.SetPayload(d.payload); err != nil {
 		d.log.Error("heartbeat payload", "err", err)
 	}
-	r := heartbeat.RoleInit
-	switch d.elect.Role() {
-	case election.Primary:
-		r = heartbeat.RolePrimary
-	case election.Secondary:
-		r = heartbeat.RoleSecondary
-	}
-	if err := d.node.SetRole(r); err != nil {
+	if err := d.node.SetRole(d.elect.Role()); err != nil {
 		d.log.Error("heartbeat role", "err", err)
 	}
 }
@@ -608,7 +595,7 @@ func (d *daemon) peerAlive() bool {
 func (d *daemon) peerPrimary() bool {
 	for _, p := range d.node.Peers() {
 		for _, l := range p.Links {
-			if p.Role == heartbeat.RolePrimary && l.State == heartbeat.Alive {
+			if p.Role == hakit.Primary && l.State == heartbeat.Alive {
 				return true
 			}
 		}

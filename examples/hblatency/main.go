@@ -48,11 +48,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hakit/hakit/heartbeat"
-	"github.com/hakit/hakit/internal/testbed"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 func main() {
@@ -347,7 +349,7 @@ func newPair(bed *testbed.Bed, i int, cfg heartbeat.Config) (*pair, error) {
 	for j, u := range p.units {
 		ucfg := cfg
 		ucfg.ClusterID, ucfg.UnitID = uint16(100+i), uint16(j+1)
-		ucfg.Role = []heartbeat.Role{heartbeat.RolePrimary, heartbeat.RoleSecondary}[j]
+		ucfg.Role = []hakit.Role{hakit.Primary, hakit.Secondary}[j]
 		ucfg.OnReport = u.rec.add
 		ifc := heartbeat.Interface{Name: "eth0", Addr: addr(j + 1)}
 		err := u.host.Do(func() error {

@@ -69,5 +69,5 @@
 // mark and status. ICMP sessions are mapped by address only.
 //
 // Linux only: on other systems DialFollower and DialInjector return an
-// error wrapping ErrNotSupported.
+// error wrapping errors.ErrUnsupported.
 package conntrack
