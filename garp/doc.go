@@ -23,7 +23,7 @@
 // After a failover the switches still send each side's traffic to the old
 // primary's ports. Give a Move the MACs known on the far side of an interface
 // (read from the unit's bridge forwarding table or neighbour table) in Learn:
-// the Speaker sends, for each, a broadcast ARP probe for 0.0.0.0 with that MAC
+// the Driver sends, for each, a broadcast ARP probe for 0.0.0.0 with that MAC
 // as Ethernet source out of the interface. Switches learn the MAC on the
 // cluster's port; hosts find nothing to answer or to cache in it.
 //
@@ -35,11 +35,11 @@
 // back, and Builder appends frames to a caller's buffer without allocating by
 // caching each built frame.
 //
-// Scheduler is the pure core: it takes time as an argument, holds each move's
+// Machine is the pure core: it takes time as an argument, holds each move's
 // prebuilt frames and each interface's token bucket, and says which frames to
 // send now and when to call again.
 //
-// Speaker is its thin driver and the ARP/NDP Announcer: it owns the timer (a
+// Driver runs it and is the ARP/NDP Announcer: it owns the timer (a
 // Clock, real or simulated) and one whole-Ethernet-frame net.PacketConn per
 // interface (Listen opens an AF_PACKET socket on Linux; tests use a simulated
 // port). Announcer is the interface the rest of a cluster calls, so that a
@@ -48,7 +48,7 @@
 //
 // # The caller's loop
 //
-//	s, err := garp.NewSpeaker(nil) // defaults; Linux AF_PACKET sockets
+//	s, err := garp.NewDriver(nil) // defaults; Linux AF_PACKET sockets
 //	...
 //	// became primary: move the MAC and addresses first (package vmac), then
 //	err = s.Announce(ctx, garp.Move{Interface: "eth0", MAC: vmacAddr, Addrs: vips})

@@ -45,12 +45,12 @@ func ExampleBuilder() {
 	// Output: 60
 }
 
-// The Scheduler is the pure core: time is an argument, the output says what
+// The Machine is the pure core: time is an argument, the output says what
 // to send and when to call again. Here the bucket (2 frames at once, then 100
 // per second) stretches the burst's second and third passes.
-func ExampleScheduler() {
+func ExampleMachine() {
 	s := garp.Schedule{Burst: 3, Spacing: 10 * time.Millisecond, Repeat: 1, Delay: time.Second, Refresh: time.Minute, Rate: 100, RateBurst: 2}
-	c, _ := garp.NewScheduler(s)
+	c, _ := garp.NewMachine(s)
 	t0 := clock.Epoch
 	c.Start(t0, "eth0", "vip", [][]byte{[]byte("frame for VIP 1"), []byte("frame for VIP 2")})
 	var out []garp.Send
@@ -75,10 +75,10 @@ func ExampleScheduler() {
 	// 1m1s pass 4: frame for VIP 2
 }
 
-// A Speaker on a simulated segment and clock: the client hears the burst,
+// A Driver on a simulated segment and clock: the client hears the burst,
 // the switch learns the virtual MAC on the new primary's port, and Stop ends
 // it.
-func ExampleSpeaker() {
+func ExampleDriver() {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	vmac := net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x07}
@@ -90,7 +90,7 @@ func ExampleSpeaker() {
 	})
 
 	sched := garp.Schedule{Burst: 2, Spacing: 10 * time.Millisecond, Rate: 1000, RateBurst: 16}
-	s, _ := garp.NewSpeaker(&garp.Config{
+	s, _ := garp.NewDriver(&garp.Config{
 		Schedule: &sched,
 		Clock:    sim,
 		Open:     func(string) (net.PacketConn, error) { return unit, nil },

@@ -10,19 +10,19 @@ import (
 	"github.com/hakit/hakit"
 )
 
-// TestBadFramesChangeNothing feeds every kind of bad frame to a Monitor that
+// TestBadFramesChangeNothing feeds every kind of bad frame to a Machine that
 // knows a peer, and checks that each is counted under its reason and that no
 // peer state, report or timer changes.
 func TestBadFramesChangeNothing(t *testing.T) {
 	keys := []hakit.Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
 	cfg := strictConfig()
 	cfg.Keys = testRing(t, keys...)
-	rx, err := NewMonitor(&cfg, Interface{Name: "eth0"})
+	rx, err := NewMachine(&cfg, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	sender := cfg
 	sender.UnitID = 2
 	sender.Epoch = 5
-	tx, err := NewMonitor(&sender, Interface{Name: "eth0"})
+	tx, err := NewMachine(&sender, Interface{Name: "eth0"})
 	require.NoError(t, err)
 
 	now := time.Unix(1000, 0)
@@ -103,9 +103,9 @@ func TestBadFramesChangeNothing(t *testing.T) {
 }
 
 func TestUnauthenticatedClusterDropsKeyedFrames(t *testing.T) {
-	rx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"})
+	rx, err := NewMachine(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"})
 	require.NoError(t, err)
-	tx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Keys: testRing(t, hakit.Key{ID: 3, Secret: []byte("0123456789abcdef")})}, Interface{Name: "eth0"})
+	tx, err := NewMachine(&Config{ClusterID: 7, UnitID: 2, Keys: testRing(t, hakit.Key{ID: 3, Secret: []byte("0123456789abcdef")})}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	out := tx.Tick(time.Unix(1, 0))
 	_, err = rx.Receive(time.Unix(1, 0), "eth0", out.Frames[0].Data)
@@ -113,17 +113,17 @@ func TestUnauthenticatedClusterDropsKeyedFrames(t *testing.T) {
 	require.Empty(t, rx.Peers())
 }
 
-// FuzzReceive feeds arbitrary bytes to a Monitor that knows a peer: nothing
+// FuzzReceive feeds arbitrary bytes to a Machine that knows a peer: nothing
 // panics, and a rejected frame changes no state.
 func FuzzReceive(f *testing.F) {
 	cfg := Config{ClusterID: 7, UnitID: 2, Epoch: 1}
-	tx, _ := NewMonitor(&cfg, Interface{Name: "eth0"})
+	tx, _ := NewMachine(&cfg, Interface{Name: "eth0"})
 	now := time.Unix(1, 0)
 	good := tx.Tick(now).Frames[0].Data
 	f.Add(good)
 	f.Add(good[:10])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"})
+		rx, err := NewMachine(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"})
 		require.NoError(t, err)
 		_, err = rx.Receive(now, "eth0", good)
 		require.NoError(t, err)

@@ -38,7 +38,7 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
-// Config configures a Monitor and a Node. A nil *Config means
+// Config configures a Machine and a Driver. A nil *Config means
 // DefaultConfig(); zero fields take their defaults (see DefaultConfig).
 type Config struct {
 	// ClusterID identifies the cluster; frames of other clusters are
@@ -49,14 +49,14 @@ type Config struct {
 	// Role is the role advertised until SetRole changes it.
 	Role hakit.Role
 	// Epoch identifies this start of the unit: it must be larger than the
-	// Epoch of the unit's previous start. Zero means the Node uses its
-	// clock's time in nanoseconds (a Monitor keeps zero).
+	// Epoch of the unit's previous start. Zero means the Driver uses its
+	// clock's time in nanoseconds (a Machine keeps zero).
 	Epoch uint64
 	// EtherType is the EtherType of heartbeat frames; it is authenticated.
 	EtherType uint16
 	// Keys are the cluster's shared keys (see hakit.Keyring): the primary
 	// seals, all of them verify, and hakit.Keyring.Set rotates them while
-	// the Node runs. Nil means frames are not authenticated.
+	// the Driver runs. Nil means frames are not authenticated.
 	Keys *hakit.Keyring
 	// Interval is the heartbeat interval on every interface.
 	Interval time.Duration
@@ -74,10 +74,10 @@ type Config struct {
 	// probes them. Nil means none are known (only the peer's own address
 	// is probed).
 	Neighbours NeighbourSource
-	// Clock drives the Node's timers; nil means hakit.RealClock(). A
-	// Monitor does not use it.
+	// Clock drives the Driver's timers; nil means hakit.RealClock(). A
+	// Machine does not use it.
 	Clock hakit.Clock
-	// Logger receives the Node's logs; nil discards them.
+	// Logger receives the Driver's logs; nil discards them.
 	Logger *slog.Logger
 	// Unicast, for two-unit clusters, sends heartbeats to the derived
 	// unicast address of the one peer known on an interface (see
@@ -85,8 +85,8 @@ type Config struct {
 	// must then deliver frames addressed to this unit's SourceMAC, which
 	// changes with its role. False (the default) always sends to GroupMAC.
 	Unicast bool
-	// OnReport, if set, is called by the Node with every Report, in order,
-	// from the Node's goroutines with no lock held. It must not block and
+	// OnReport, if set, is called by the Driver with every Report, in order,
+	// from the Driver's goroutines with no lock held. It must not block and
 	// must not call Close.
 	OnReport func(Report)
 }
@@ -193,10 +193,10 @@ type Interface struct {
 	// heartbeats so that the peer can probe it; the zero Addr advertises
 	// none.
 	Addr netip.Addr
-	// Conn carries the heartbeats (used by the Node, not the Monitor).
+	// Conn carries the heartbeats (used by the Driver, not the Machine).
 	Conn Conn
 	// Prober sends EIFD probes; nil means probes on this interface are not
-	// sent (used by the Node, not the Monitor).
+	// sent (used by the Driver, not the Machine).
 	Prober Prober
 }
 

@@ -9,10 +9,10 @@
 //
 // # Layers
 //
-// Monitor is the pure core. It takes time as an argument and returns what to
+// Machine is the pure core. It takes time as an argument and returns what to
 // send and what changed:
 //
-//	m, _ := heartbeat.NewMonitor(cfg, ifaces...)
+//	m, _ := heartbeat.NewMachine(cfg, ifaces...)
 //	for {
 //		out := m.Tick(now)                  // at m.Next()
 //		out = m.Receive(now, ifname, frame) // for each frame read
@@ -20,7 +20,7 @@
 //		// send out.Frames and out.Probes; hand out.Reports to the election
 //	}
 //
-// Node is the thin driver: one goroutine per interface reading frames, one
+// Driver is the thin driver: one goroutine per interface reading frames, one
 // per Prober reading replies, and a timer on the configured Clock (so it runs
 // in a testing/synctest bubble or on a simulated clock). Transports are the
 // small Conn, Prober and NeighbourSource interfaces: NewEthernetConn wraps any

@@ -21,6 +21,6 @@ var (
 	ErrReplay = errors.New("replayed frame")
 	// ErrStale reports a frame from an earlier start (epoch) of the sender.
 	ErrStale = errors.New("stale epoch")
-	// ErrClosed reports use of a closed Node.
-	ErrClosed = errors.New("node closed")
+	// ErrClosed reports use of a closed Driver.
+	ErrClosed = errors.New("driver closed")
 )

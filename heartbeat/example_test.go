@@ -65,16 +65,16 @@ type neighbours []netip.Addr
 
 func (n neighbours) Neighbours(string) ([]netip.Addr, error) { return n, nil }
 
-// The caller's loop around the pure core: two Monitors exchange heartbeats
+// The caller's loop around the pure core: two Machines exchange heartbeats
 // until unit 2 dies; unit 1's neighbour answers its probes and unit 2's
 // address does not, so the early verdict comes one probe round after the
 // suspicion.
-func ExampleMonitor() {
+func ExampleMachine() {
 	cfg := heartbeat.Config{ClusterID: 7, Neighbours: neighbours{netip.MustParseAddr("198.18.0.254")}}
 	cfg1, cfg2 := cfg, cfg
 	cfg1.UnitID, cfg2.UnitID = 1, 2
-	m1, _ := heartbeat.NewMonitor(&cfg1, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.1")})
-	m2, _ := heartbeat.NewMonitor(&cfg2, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.2")})
+	m1, _ := heartbeat.NewMachine(&cfg1, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.1")})
+	m2, _ := heartbeat.NewMachine(&cfg2, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.2")})
 
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	dead := start.Add(30 * time.Second)

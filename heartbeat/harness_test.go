@@ -12,7 +12,7 @@ import (
 	"github.com/hakit/hakit/internal/clock"
 )
 
-// harness runs Monitors on a simulated clock over a scripted network: each
+// harness runs Machines on a simulated clock over a scripted network: each
 // unit has the same interfaces; an interface can be cut (no frames in or out,
 // no probe replies); a neighbour on each interface answers probes; the
 // heartbeats can be dropped at random.
@@ -34,7 +34,7 @@ type harness struct {
 
 type hunit struct {
 	id      uint16
-	m       *Monitor
+	m       *Machine
 	stop    func() bool
 	down    bool   // the unit is dead: sends nothing, answers nothing
 	mute    bool   // the unit sends no heartbeats but answers probes
@@ -76,7 +76,7 @@ func newHarness(t *testing.T, nifs int, cfg Config, ids ...uint16) *harness {
 		for i, name := range h.ifnames {
 			ifaces = append(ifaces, Interface{Name: name, Addr: unitAddr(id, i)})
 		}
-		m, err := NewMonitor(&c, ifaces...)
+		m, err := NewMachine(&c, ifaces...)
 		require.NoError(t, err)
 		h.units[id] = &hunit{id: id, m: m, cut: make([]bool, nifs)}
 		h.last[id] = map[uint16][]time.Time{}

@@ -14,12 +14,12 @@ import (
 	"github.com/hakit/hakit/internal/simnet"
 )
 
-// TestNodeKeyRotation: two running Nodes rotate their key in the documented
+// TestDriverKeyRotation: two running Drivers rotate their key in the documented
 // order (the new key verifies everywhere, then seals everywhere, then the
 // old one is dropped), each unit a moment after the other, and not one
 // heartbeat is dropped or lost, no report but the first is made, and the
 // frames end up sealed with the new key.
-func TestNodeKeyRotation(t *testing.T) {
+func TestDriverKeyRotation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		old := hakit.Key{ID: 1, Secret: []byte("the old shared secret")}
 		next := hakit.Key{ID: 2, Secret: []byte("the next shared secret")}
@@ -31,9 +31,9 @@ func TestNodeKeyRotation(t *testing.T) {
 		ns := staticNeighbours{"eth0": {gw}}
 		cfg := Config{ClusterID: 7, EtherType: DefaultEtherType}
 		cfg.Keys = ra
-		a := simNode(t, seg, cfg, 1, ns)
+		a := simDriver(t, seg, cfg, 1, ns)
 		cfg.Keys = rb
-		b := simNode(t, seg, cfg, 2, ns)
+		b := simDriver(t, seg, cfg, 2, ns)
 
 		// A station on the segment notes the key ID of every heartbeat.
 		var mu sync.Mutex

@@ -31,7 +31,7 @@
 // heartbeats a unit receives and returns a *CollisionError (wrapping
 // ErrCollision) when another station uses our virtual MAC while we hold it,
 // or when heartbeats carrying our cluster ID come from a unit that is not
-// ours. It is pure and does no I/O. A Monitor is its thin driver: it reads
+// ours. It is pure and does no I/O. A GuardDriver is its thin driver: it reads
 // frames from a net.PacketConn (ListenFrames opens a filtered AF_PACKET
 // socket on Linux; a simulated port works too), takes heartbeat facts from
 // the caller, and reports each distinct collision once.

@@ -31,7 +31,7 @@ import (
 // Config configures a Tracker.
 type Config struct {
 	// Interfaces are the heartbeat interfaces, all of those given to the
-	// heartbeat Node or Monitor. At least one is required.
+	// heartbeat Driver or Machine. At least one is required.
 	Interfaces []string
 	// Demotes reports whether a LocalFault on the interface makes the unit
 	// degraded. Nil means every interface does. A daemon typically answers

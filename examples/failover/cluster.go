@@ -303,14 +303,14 @@ type unit struct {
 
 	lan, sync       *simnet.Port
 	lanIP, syncIP   netip.Addr
-	mon             *heartbeat.Monitor
+	mon             *heartbeat.Machine
 	el              *election.Machine
 	role            hakit.Role
 	table           *statesync.Table
 	recv            *statesync.Receiver
 	recvFrom        uint16
 	senders         map[uint16]*statesync.Sender
-	speaker         *garp.Speaker
+	speaker         *garp.Driver
 	guard           *vmac.Guard
 	tracker         *hbelect.Tracker
 	dead            bool
@@ -331,7 +331,7 @@ type neighbours map[string][]netip.Addr
 
 func (n neighbours) Neighbours(ifname string) ([]netip.Addr, error) { return n[ifname], nil }
 
-// nopClose keeps the Speaker from closing a simulated port it borrows.
+// nopClose keeps the garp Driver from closing a simulated port it borrows.
 type nopClose struct{ *simnet.Port }
 
 func (nopClose) Close() error { return nil }
@@ -379,7 +379,7 @@ func (u *unit) boot(now time.Time) error {
 		"sync": {c.sw.ip},
 	}
 	var err error
-	u.mon, err = heartbeat.NewMonitor(hc, heartbeat.Interface{Name: "lan", Addr: u.lanIP}, heartbeat.Interface{Name: "sync", Addr: u.syncIP})
+	u.mon, err = heartbeat.NewMachine(hc, heartbeat.Interface{Name: "lan", Addr: u.lanIP}, heartbeat.Interface{Name: "sync", Addr: u.syncIP})
 	if err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func (u *unit) boot(now time.Time) error {
 		return err
 	}
 
-	u.speaker, err = garp.NewSpeaker(&garp.Config{
+	u.speaker, err = garp.NewDriver(&garp.Config{
 		Clock: c.clk,
 		Open: func(ifname string) (net.PacketConn, error) {
 			if ifname != "lan" {
@@ -538,7 +538,7 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 	case heartbeat.DefaultEtherType:
 		out, err := u.mon.Receive(now, ifname, payload)
 		if err != nil {
-			return // counted by the Monitor
+			return // counted by the Machine
 		}
 		var hb heartbeat.Frame
 		if hb.UnmarshalBinary(payload) == nil && hb.UnitID != u.id {
@@ -636,7 +636,7 @@ func unitOf(hw net.HardwareAddr) (uint16, bool) {
 	return uint16(hw[5]), true
 }
 
-// heartbeat sends what the Monitor asks and feeds its reports to the
+// heartbeat sends what the heartbeat Machine asks and feeds its reports to the
 // election.
 func (u *unit) heartbeat(now time.Time, out heartbeat.Output) {
 	for _, t := range out.Frames {

@@ -31,10 +31,10 @@ type daemon struct {
 	cfg *config
 	log *slog.Logger
 
-	node    *heartbeat.Node
+	node    *heartbeat.Driver
 	neigh   heartbeat.NeighbourSource
 	elect   *election.Driver
-	speaker *garp.Speaker
+	speaker *garp.Driver
 	status  *http.Server
 
 	takeovers []vmac.Takeover
@@ -117,7 +117,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 
-	d.speaker, err = garp.NewSpeaker(&garp.Config{Router: true, Logger: log.With("part", "garp")})
+	d.speaker, err = garp.NewDriver(&garp.Config{Router: true, Logger: log.With("part", "garp")})
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 		hifs = append(hifs, hi)
 	}
-	if d.node, err = heartbeat.NewNode(hcfg, hifs...); err != nil {
+	if d.node, err = heartbeat.NewDriver(hcfg, hifs...); err != nil {
 		closeHB(hifs)
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}

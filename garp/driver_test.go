@@ -52,7 +52,7 @@ func listen(t *testing.T, sim *clock.Sim, p *simnet.Port) func() []heard {
 	}
 }
 
-// keep wraps a simulated port so that the Speaker closing it does not
+// keep wraps a simulated port so that the Driver closing it does not
 // detach it from the segment.
 type keep struct{ *simnet.Port }
 
@@ -69,15 +69,15 @@ func ports(ps map[string]*simnet.Port) func(string) (net.PacketConn, error) {
 	}
 }
 
-func newSpeaker(t *testing.T, cfg *Config) *Speaker {
+func newDriver(t *testing.T, cfg *Config) *Driver {
 	t.Helper()
-	s, err := NewSpeaker(cfg)
+	s, err := NewDriver(cfg)
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func TestSpeakerTakeoverTimeline(t *testing.T) {
+func TestDriverTakeoverTimeline(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	a := seg.Attach("a", macA)
@@ -92,7 +92,7 @@ func TestSpeakerTakeoverTimeline(t *testing.T) {
 	require.Equal(t, "a", seg.FDB()[vmacTst.String()])
 	start := sim.Now().Sub(clock.Epoch)
 
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
 	require.NoError(t, s.Announce(context.Background(), Move{
 		Interface: "eth0", MAC: vmacTst, Addrs: []netip.Addr{testVIP4, testVIP6},
 	}))
@@ -130,13 +130,13 @@ func mustMarshal(t *testing.T, a Announcement) []byte {
 	return b
 }
 
-func TestSpeakerStopIsImmediate(t *testing.T) {
+func TestDriverStopIsImmediate(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	b := seg.Attach("b", macB)
 	got := listen(t, sim, seg.Attach("c", macC))
 
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
 	require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4}}))
 	sim.RunFor(15 * time.Millisecond)
 	require.Len(t, got(), 2)
@@ -152,12 +152,12 @@ func TestSpeakerStopIsImmediate(t *testing.T) {
 	require.Len(t, got(), 2+5)
 }
 
-func TestSpeakerWithdrawOneMove(t *testing.T) {
+func TestDriverWithdrawOneMove(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	b := seg.Attach("b", macB)
 	got := listen(t, sim, seg.Attach("c", macC))
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
 
 	ctx := context.Background()
 	v1 := Move{Interface: "eth0", MAC: vmacTst, Addrs: []netip.Addr{testVIP4}}
@@ -183,10 +183,10 @@ func TestSpeakerWithdrawOneMove(t *testing.T) {
 	require.Equal(t, uint64(1), s.Stats().Withdraws)
 }
 
-// TestSpeakerTransparent: a bridge-mode cluster sits between segments L and
+// TestDriverTransparent: a bridge-mode cluster sits between segments L and
 // R. After takeover, B makes R's switch learn L's MACs through B's R port,
 // and L's switch learn R's MACs through B's L port.
-func TestSpeakerTransparent(t *testing.T) {
+func TestDriverTransparent(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	segL := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	segR := simnet.New(&simnet.Config{Clock: sim, Seed: 2})
@@ -215,7 +215,7 @@ func TestSpeakerTransparent(t *testing.T) {
 	require.Equal(t, "a-l", segL.FDB()[hostR1.String()])
 	before := len(got())
 
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"l": bL, "r": bR})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"l": bL, "r": bR})})
 	ctx := context.Background()
 	require.NoError(t, s.Announce(ctx, Move{Interface: "r", Learn: []net.HardwareAddr{hostL1, hostL2}}))
 	require.NoError(t, s.Announce(ctx, Move{Interface: "l", Learn: []net.HardwareAddr{hostR1}}))
@@ -231,10 +231,10 @@ func TestSpeakerTransparent(t *testing.T) {
 	require.Equal(t, uint64(3*10), s.Stats().SentLearn)
 }
 
-func TestSpeakerBadMoves(t *testing.T) {
+func TestDriverBadMoves(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": seg.Attach("b", macB)})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": seg.Attach("b", macB)})})
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -300,7 +300,7 @@ func (f flaky) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 func (f flaky) Close() error { f.closed.Add(1); return nil }
 
-func TestSpeakerInterfaceGoesAway(t *testing.T) {
+func TestDriverInterfaceGoesAway(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	b := seg.Attach("b", macB)
@@ -308,7 +308,7 @@ func TestSpeakerInterfaceGoesAway(t *testing.T) {
 	var down, gone atomic.Bool
 	var closed atomic.Int32
 	var opens int
-	s := newSpeaker(t, &Config{Clock: sim, Open: func(name string) (net.PacketConn, error) {
+	s := newDriver(t, &Config{Clock: sim, Open: func(name string) (net.PacketConn, error) {
 		opens++
 		if gone.Load() {
 			return nil, errors.New("no such network interface")
@@ -342,9 +342,9 @@ func TestSpeakerInterfaceGoesAway(t *testing.T) {
 	require.Equal(t, 1+2+1, opens)
 }
 
-// TestSpeakerNoFrameAfterStop races Stop against the timer on the real clock
+// TestDriverNoFrameAfterStop races Stop against the timer on the real clock
 // (in a synctest bubble): a write after Stop returned fails the test.
-func TestSpeakerNoFrameAfterStop(t *testing.T) {
+func TestDriverNoFrameAfterStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for i := range 50 {
 			var stopped atomic.Bool
@@ -355,7 +355,7 @@ func TestSpeakerNoFrameAfterStop(t *testing.T) {
 				}
 			}}
 			sc := Schedule{Burst: 100, Spacing: time.Microsecond, Rate: 1e6, RateBurst: 1}
-			s, err := NewSpeaker(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
+			s, err := NewDriver(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
 			require.NoError(t, err)
 			require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4}}))
 			done := make(chan struct{})
@@ -381,17 +381,17 @@ type countConn struct {
 func (c *countConn) WriteTo(b []byte, _ net.Addr) (int, error) { c.write(); return len(b), nil }
 func (c *countConn) Close() error                              { return nil }
 
-func TestNewSpeakerInvalid(t *testing.T) {
-	_, err := NewSpeaker(&Config{Schedule: &Schedule{}})
+func TestNewDriverInvalid(t *testing.T) {
+	_, err := NewDriver(&Config{Schedule: &Schedule{}})
 	require.ErrorIs(t, err, hakit.ErrConfig)
-	_, err = NewSpeaker(&Config{ARP: 7})
+	_, err = NewDriver(&Config{ARP: 7})
 	require.ErrorIs(t, err, hakit.ErrConfig)
-	s, err := NewSpeaker(nil)
+	s, err := NewDriver(nil)
 	require.NoError(t, err)
 	s.Stop()
 }
 
-func TestSpeakerARPForms(t *testing.T) {
+func TestDriverARPForms(t *testing.T) {
 	for _, tt := range []struct {
 		form ARPForm
 		want []Kind
@@ -405,7 +405,7 @@ func TestSpeakerARPForms(t *testing.T) {
 		b := seg.Attach("b", macB)
 		got := listen(t, sim, seg.Attach("c", macC))
 		sc := Schedule{Burst: 1, Rate: 100, RateBurst: 10}
-		s := newSpeaker(t, &Config{Clock: sim, ARP: tt.form, Router: true, Schedule: &sc, Open: ports(map[string]*simnet.Port{"eth0": b})})
+		s := newDriver(t, &Config{Clock: sim, ARP: tt.form, Router: true, Schedule: &sc, Open: ports(map[string]*simnet.Port{"eth0": b})})
 		require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4, testVIP6}}))
 		sim.RunFor(time.Second)
 		var kinds []Kind
@@ -417,9 +417,9 @@ func TestSpeakerARPForms(t *testing.T) {
 	}
 }
 
-// TestSpeakerRealClockInBubble drives the Speaker with its default (real)
+// TestDriverRealClockInBubble drives the Driver with its default (real)
 // clock inside a synctest bubble, where time is virtual and exact.
-func TestSpeakerRealClockInBubble(t *testing.T) {
+func TestDriverRealClockInBubble(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
 		var mu sync.Mutex
@@ -430,7 +430,7 @@ func TestSpeakerRealClockInBubble(t *testing.T) {
 			mu.Unlock()
 		}}
 		sc := Schedule{Burst: 3, Spacing: 10 * time.Millisecond, Repeat: 1, Delay: time.Second, Refresh: time.Minute, Rate: 1000, RateBurst: 8}
-		s, err := NewSpeaker(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
+		s, err := NewDriver(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
 		require.NoError(t, err)
 		require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4}}))
 		time.Sleep(2*time.Minute + 1500*time.Millisecond)

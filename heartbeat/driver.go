@@ -12,39 +12,39 @@ import (
 	"github.com/hakit/hakit"
 )
 
-// maxKeptReports bounds the reports a Node keeps for Reports.
+// maxKeptReports bounds the reports a Driver keeps for Reports.
 const maxKeptReports = 4096
 
-// Node drives a Monitor: it sends heartbeats and probes on its interfaces'
-// Conns and Probers, feeds what they read to the Monitor, and delivers the
-// Monitor's reports. It runs one goroutine per Conn and per Prober (blocked
+// Driver drives a Machine: it sends heartbeats and probes on its interfaces'
+// Conns and Probers, feeds what they read to the Machine, and delivers the
+// Machine's reports. It runs one goroutine per Conn and per Prober (blocked
 // in ReadFrame and ReadReply) and one timer on the configured Clock. Its
 // methods are safe for concurrent use.
-type Node struct {
+type Driver struct {
 	cfg    Config
 	clk    hakit.Clock
 	log    *slog.Logger
 	ifaces []Interface
 
 	mu      sync.Mutex
-	m       *Monitor
+	m       *Machine
 	reports []Report
 	stop    func() bool
 	started bool
 	closed  bool
 	sendErr atomic.Uint64 // not under mu: flushLocked holds emit, and tickLocked takes emit under mu
 
-	// emit serialises sending and OnReport calls in the order the Monitor
+	// emit serialises sending and OnReport calls in the order the Machine
 	// produced them; it is taken before mu is released.
 	emit sync.Mutex
 	wg   sync.WaitGroup
 }
 
-// NewNode returns a Node for the given critical interfaces, each with a
+// NewDriver returns a Driver for the given critical interfaces, each with a
 // Conn (required) and a Prober (optional: nil sends no probes there). A nil
-// cfg means DefaultConfig(); a zero Epoch is set from the clock. The Node
+// cfg means DefaultConfig(); a zero Epoch is set from the clock. The Driver
 // owns the Conns and Probers: Close closes them.
-func NewNode(cfg *Config, ifaces ...Interface) (*Node, error) {
+func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	c := cfg.withDefaults()
 	if c.Clock == nil {
 		c.Clock = hakit.RealClock()
@@ -57,7 +57,7 @@ func NewNode(cfg *Config, ifaces ...Interface) (*Node, error) {
 			return nil, fmt.Errorf("heartbeat: interface %q has no Conn: %w", ifc.Name, hakit.ErrConfig)
 		}
 	}
-	m, err := NewMonitor(&c, ifaces...)
+	m, err := NewMachine(&c, ifaces...)
 	if err != nil {
 		return nil, err
 	}
@@ -65,12 +65,12 @@ func NewNode(cfg *Config, ifaces ...Interface) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m}, nil
+	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m}, nil
 }
 
 // Start sends the first heartbeats and starts the goroutines and the timer.
-// It returns an error if the Node is closed or already started.
-func (n *Node) Start() error {
+// It returns an error if the Driver is closed or already started.
+func (n *Driver) Start() error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -96,7 +96,7 @@ func (n *Node) Start() error {
 }
 
 // fire is the timer callback.
-func (n *Node) fire() {
+func (n *Driver) fire() {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -107,7 +107,7 @@ func (n *Node) fire() {
 
 // tickLocked runs a Tick, rearms the timer and emits the output; it is
 // called with mu held and releases it.
-func (n *Node) tickLocked() {
+func (n *Driver) tickLocked() {
 	now := n.clk.Now()
 	out := n.m.Tick(now)
 	d := n.m.Next().Sub(now)
@@ -117,7 +117,7 @@ func (n *Node) tickLocked() {
 
 // flushLocked records out's reports, then sends and delivers out in order;
 // it is called with mu held and releases it.
-func (n *Node) flushLocked(out Output) {
+func (n *Driver) flushLocked(out Output) {
 	n.reports = append(n.reports, out.Reports...)
 	if len(n.reports) > maxKeptReports {
 		n.reports = append(n.reports[:0], n.reports[len(n.reports)-maxKeptReports:]...)
@@ -162,7 +162,7 @@ func (n *Node) flushLocked(out Output) {
 	}
 }
 
-func (n *Node) readFrames(i int) {
+func (n *Driver) readFrames(i int) {
 	defer n.wg.Done()
 	ifc := n.ifaces[i]
 	buf := make([]byte, 2048)
@@ -185,7 +185,7 @@ func (n *Node) readFrames(i int) {
 	}
 }
 
-func (n *Node) readReplies(i int) {
+func (n *Driver) readReplies(i int) {
 	defer n.wg.Done()
 	ifc := n.ifaces[i]
 	for {
@@ -203,7 +203,7 @@ func (n *Node) readReplies(i int) {
 	}
 }
 
-func (n *Node) readFailed(ifname, what string, err error) {
+func (n *Driver) readFailed(ifname, what string, err error) {
 	n.mu.Lock()
 	closed := n.closed
 	n.mu.Unlock()
@@ -214,7 +214,7 @@ func (n *Node) readFailed(ifname, what string, err error) {
 
 // Close stops the timer, closes every Conn and Prober, and waits for the
 // goroutines to end. It is idempotent.
-func (n *Node) Close() error {
+func (n *Driver) Close() error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -237,10 +237,10 @@ func (n *Node) Close() error {
 }
 
 // SendNow sends a heartbeat on every interface at once (see
-// Monitor.SendNow); call it after SetRole or SetPayload when the peers
-// should hear the change now. It returns an error if the Node is closed or
+// Machine.SendNow); call it after SetRole or SetPayload when the peers
+// should hear the change now. It returns an error if the Driver is closed or
 // not started.
-func (n *Node) SendNow() error {
+func (n *Driver) SendNow() error {
 	n.mu.Lock()
 	switch {
 	case n.closed:
@@ -256,28 +256,28 @@ func (n *Node) SendNow() error {
 }
 
 // SetRole sets the role advertised from the next heartbeat on.
-func (n *Node) SetRole(r hakit.Role) error {
+func (n *Driver) SetRole(r hakit.Role) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.m.SetRole(r)
 }
 
 // SetPayload sets the opaque payload of the next heartbeats (copied).
-func (n *Node) SetPayload(p []byte) error {
+func (n *Driver) SetPayload(p []byte) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.m.SetPayload(p)
 }
 
 // Reports returns the reports so far (the newest 4096), oldest first.
-func (n *Node) Reports() []Report {
+func (n *Driver) Reports() []Report {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]Report(nil), n.reports...)
 }
 
 // Counters returns the running totals.
-func (n *Node) Counters() Counters {
+func (n *Driver) Counters() Counters {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	c := n.m.Counters()
@@ -285,12 +285,12 @@ func (n *Node) Counters() Counters {
 	return c
 }
 
-// Peers returns what the Node knows of each peer.
-func (n *Node) Peers() []PeerStatus {
+// Peers returns what the Driver knows of each peer.
+func (n *Driver) Peers() []PeerStatus {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.m.Peers()
 }
 
-// Epoch returns the epoch this Node advertises.
-func (n *Node) Epoch() uint64 { return n.cfg.Epoch }
+// Epoch returns the epoch this Driver advertises.
+func (n *Driver) Epoch() uint64 { return n.cfg.Epoch }

@@ -39,7 +39,7 @@ func (r *reports) list() []*vmac.CollisionError {
 	return append([]*vmac.CollisionError(nil), r.got...)
 }
 
-func TestMonitorSimnet(t *testing.T) {
+func TestGuardDriverSimnet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		vm, _ := vmac.NetDefendMAC(5, 0)
 		macA := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
@@ -59,7 +59,7 @@ func TestMonitorSimnet(t *testing.T) {
 		})
 		require.NoError(t, err)
 		var r reports
-		m := vmac.NewMonitor(g, r.add, nil)
+		m := vmac.NewGuardDriver(g, r.add, nil)
 		done := make(chan error, 1)
 		go func() { done <- m.Serve("eth0", a) }()
 

@@ -15,7 +15,7 @@ import (
 // TestCollisionOnBridge: two clusters with the same cluster ID on one
 // bridge. Unit a (primary of ours) holds the virtual MAC; unit c, the primary
 // of the other cluster, puts the same MAC on its interface and talks. a's
-// Monitor, reading a real AF_PACKET socket, must report it, and must not be
+// GuardDriver, reading a real AF_PACKET socket, must report it, and must not be
 // fooled by c's ordinary traffic or by a's own frames.
 func TestCollisionOnBridge(t *testing.T) {
 	tb := testbed.New(t)
@@ -35,7 +35,7 @@ func TestCollisionOnBridge(t *testing.T) {
 	})
 	require.NoError(t, err)
 	var r reports
-	m := vmac.NewMonitor(g, r.add, nil)
+	m := vmac.NewGuardDriver(g, r.add, nil)
 
 	var conn net.PacketConn
 	do(t, a, func() error {

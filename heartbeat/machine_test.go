@@ -199,12 +199,12 @@ func TestPeerAddressOnlyEarly(t *testing.T) {
 func TestRestartAcceptedWithinOneInterval(t *testing.T) {
 	h := newHarness(t, 1, strictConfig(), 1, 2)
 	warm(h)
-	// Unit 2 restarts: a new Monitor with a higher epoch and sequence from 1.
+	// Unit 2 restarts: a new Machine with a higher epoch and sequence from 1.
 	old := h.units[2]
 	old.down = true
 	cfg := old.m.cfg
 	cfg.Epoch = 2
-	m, err := NewMonitor(&cfg, Interface{Name: "eth0", Addr: unitAddr(2, 0)})
+	m, err := NewMachine(&cfg, Interface{Name: "eth0", Addr: unitAddr(2, 0)})
 	require.NoError(t, err)
 	restarted := &hunit{id: 2, m: m, cut: []bool{false}}
 	h.units[2] = restarted
@@ -293,7 +293,7 @@ func TestLossDelaysWindowVerdicts(t *testing.T) {
 }
 
 func TestProbesNeeded(t *testing.T) {
-	m, err := NewMonitor(&Config{UnitID: 1}, Interface{Name: "eth0"})
+	m, err := NewMachine(&Config{UnitID: 1}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	tests := []struct {
 		name string
@@ -370,15 +370,15 @@ func TestConfigValidate(t *testing.T) {
 			c.UnitID = 1
 			tt.mod(c)
 			require.ErrorIs(t, c.Validate(), hakit.ErrConfig)
-			_, err := NewMonitor(c, Interface{Name: "eth0"})
+			_, err := NewMachine(c, Interface{Name: "eth0"})
 			require.ErrorIs(t, err, hakit.ErrConfig)
 		})
 	}
-	_, err := NewMonitor(nil, Interface{Name: "a"})
+	_, err := NewMachine(nil, Interface{Name: "a"})
 	require.ErrorIs(t, err, hakit.ErrConfig, "no unit ID")
-	_, err = NewMonitor(&Config{UnitID: 1})
+	_, err = NewMachine(&Config{UnitID: 1})
 	require.ErrorIs(t, err, hakit.ErrConfig)
-	_, err = NewMonitor(&Config{UnitID: 1}, Interface{Name: "a"}, Interface{Name: "a"})
+	_, err = NewMachine(&Config{UnitID: 1}, Interface{Name: "a"}, Interface{Name: "a"})
 	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
@@ -408,13 +408,13 @@ func TestIntervals(t *testing.T) {
 
 func TestUnicastDestination(t *testing.T) {
 	cfg := Config{ClusterID: 7, UnitID: 1, Unicast: true}
-	m, err := NewMonitor(&cfg, Interface{Name: "eth0"})
+	m, err := NewMachine(&cfg, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	now := time.Unix(1, 0)
 	out := m.Tick(now)
 	require.Equal(t, GroupMAC(7), out.Frames[0].Dst, "no peer known yet: the group")
 	require.Equal(t, SourceMAC(7, 1, hakit.Initial), out.Frames[0].Src)
-	peer, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Role: hakit.Secondary}, Interface{Name: "eth0"})
+	peer, err := NewMachine(&Config{ClusterID: 7, UnitID: 2, Role: hakit.Secondary}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	_, err = m.Receive(now, "eth0", peer.Tick(now).Frames[0].Data)
 	require.NoError(t, err)
@@ -422,11 +422,11 @@ func TestUnicastDestination(t *testing.T) {
 	require.Equal(t, SourceMAC(7, 2, hakit.Secondary), out.Frames[0].Dst, "one peer: its unicast")
 }
 
-func BenchmarkMonitorReceive(b *testing.B) {
+func BenchmarkMachineReceive(b *testing.B) {
 	keys := testRing(b)
-	rx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
+	rx, err := NewMachine(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
 	require.NoError(b, err)
-	tx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Keys: keys}, Interface{Name: "eth0"})
+	tx, err := NewMachine(&Config{ClusterID: 7, UnitID: 2, Keys: keys}, Interface{Name: "eth0"})
 	require.NoError(b, err)
 	now := time.Unix(1, 0)
 	frames := make([][]byte, 0, 4096)
@@ -438,7 +438,7 @@ func BenchmarkMonitorReceive(b *testing.B) {
 	for b.Loop() {
 		if i == len(frames) {
 			b.StopTimer()
-			rx, _ = NewMonitor(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
+			rx, _ = NewMachine(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
 			i = 0
 			b.StartTimer()
 		}
