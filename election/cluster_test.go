@@ -266,7 +266,7 @@ func TestSimSplitBrainHeal(t *testing.T) {
 func TestSimWitness(t *testing.T) {
 	reach := map[uint16]bool{1: true, 2: true}
 	c := newSimCluster(t, 2, 1, func(unit uint16) Config {
-		cfg := DefaultConfig(unit)
+		cfg := *unitConfig(unit)
 		cfg.Witness = func() bool { return reach[unit] }
 		return cfg
 	})
@@ -397,7 +397,7 @@ func TestSimFailoverUnderLoss(t *testing.T) {
 // preempt. The cluster's primary never moves.
 func TestSimFlappingSyncLink(t *testing.T) {
 	c := newSimCluster(t, 2, 9, func(unit uint16) Config {
-		cfg := DefaultConfig(unit)
+		cfg := *unitConfig(unit)
 		cfg.Override, cfg.Preempt = true, true
 		if unit == 2 {
 			cfg.Priority = 200

@@ -22,15 +22,16 @@ type Driver struct {
 	closed bool
 }
 
-// NewDriver returns a Driver for a new Machine of cfg, started now on clk
-// (nil means hakit.RealClock()). handle receives every Output that changed the
+// NewDriver returns a Driver for a new Machine of cfg (see New), started now
+// on cfg.Clock. handle receives every Output that changed the
 // role, asks for a heartbeat or a re-announcement, or carries events; calls
 // are serialised and in order. handle may call Candidate, AppendCandidate,
 // Role and Counters, but not the input methods, and should not block.
 // Call Start to begin ticking.
-func NewDriver(cfg Config, clk hakit.Clock, handle func(Output)) (*Driver, error) {
-	if clk == nil {
-		clk = hakit.RealClock()
+func NewDriver(cfg *Config, handle func(Output)) (*Driver, error) {
+	var clk hakit.Clock = hakit.RealClock()
+	if cfg != nil && cfg.Clock != nil {
+		clk = cfg.Clock
 	}
 	if handle == nil {
 		handle = func(Output) {}

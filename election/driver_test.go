@@ -26,7 +26,7 @@ func TestDriver(t *testing.T) {
 		for i := range ds {
 			unit := uint16(i + 1)
 			out := wires[i]
-			d, err := NewDriver(DefaultConfig(unit), nil, func(o Output) {
+			d, err := NewDriver(unitConfig(unit), func(o Output) {
 				if o.Changed {
 					mu.Lock()
 					changes[unit] = append(changes[unit], o)
@@ -91,13 +91,13 @@ func TestDriver(t *testing.T) {
 }
 
 func TestDriverRejectsBadConfig(t *testing.T) {
-	_, err := NewDriver(Config{}, nil, nil)
+	_, err := NewDriver(&Config{}, nil)
 	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
 func BenchmarkTick8(b *testing.B) {
 	now := time.Unix(0, 0)
-	m, err := New(now, DefaultConfig(1))
+	m, err := New(now, unitConfig(1))
 	require.NoError(b, err)
 	m.Local(now, Status{Monitored: 2, InSync: true})
 	for u := uint16(2); u <= 8; u++ {

@@ -43,7 +43,7 @@ func startBedUnit(t *testing.T, h *testbed.Host, l *testbed.Link, id uint16) *be
 		u.conn, err = packet.Listen(ifi, packet.Raw, simEtherType, nil)
 		return err
 	}))
-	d, err := NewDriver(DefaultConfig(id), nil, u.output)
+	d, err := NewDriver(unitConfig(id), u.output)
 	require.NoError(t, err)
 	u.d = d
 	d.Local(Status{Monitored: 1, InSync: true})

@@ -36,8 +36,8 @@ func units(cs []election.Candidate) []uint16 {
 // both machines every heartbeat interval.
 func Example_twoUnits() {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	a, _ := election.New(start, election.DefaultConfig(1))
-	b, _ := election.New(start, election.DefaultConfig(2))
+	a, _ := election.New(start, &election.Config{Unit: 1}) // zero fields: the defaults
+	b, _ := election.New(start, &election.Config{Unit: 2})
 	for _, m := range []*election.Machine{a, b} {
 		m.Local(start, election.Status{Monitored: 2, InSync: true})
 	}

@@ -237,9 +237,13 @@ type Machine struct {
 	counters Counters
 }
 
-// New returns the Machine of unit cfg.Unit, started at now, in role Initial.
-func New(now time.Time, cfg Config) (*Machine, error) {
-	if err := cfg.Validate(); err != nil {
+// New returns the Machine of unit cfg.Unit, started at now, in role
+// Initial. A nil cfg means DefaultConfig(), which lacks the unit ID; zero
+// fields take their defaults.
+func New(now time.Time, cfg *Config) (*Machine, error) {
+	c := cfg.withDefaults()
+	cfg = &c
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
@@ -247,7 +251,7 @@ func New(now time.Time, cfg Config) (*Machine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Machine{
-		cfg:         cfg,
+		cfg:         c,
 		order:       cfg.order(),
 		log:         log.With("unit", cfg.Unit),
 		start:       now,

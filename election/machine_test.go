@@ -34,7 +34,7 @@ func newBench(t *testing.T, cfgs ...Config) *bench {
 }
 
 func (b *bench) add(cfg Config) *Machine {
-	m, err := New(b.now, cfg)
+	m, err := New(b.now, &cfg)
 	require.NoError(b.t, err)
 	m.Local(b.now, Status{Monitored: 2, InSync: true})
 	b.ms = append(b.ms, m)
@@ -105,8 +105,19 @@ func (b *bench) lose(a, c uint16) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := DefaultConfig(1)
+	ok := *unitConfig(1)
 	require.NoError(t, ok.Validate())
+	require.NoError(t, (&Config{Unit: 1}).Validate(), "zero fields take the defaults")
+	require.ErrorIs(t, (*Config)(nil).Validate(), hakit.ErrConfig, "no unit ID")
+	_, err := New(clock.Epoch, nil)
+	require.ErrorIs(t, err, hakit.ErrConfig, "no unit ID")
+	m, err := New(clock.Epoch, &Config{Unit: 1, AgeMargin: time.Second})
+	require.NoError(t, err, "the split-brain margin follows a short age margin")
+	require.Equal(t, time.Second, m.cfg.SplitAgeMargin)
+	require.Equal(t, 800*time.Millisecond, m.cfg.InitialWait)
+	m, err = New(clock.Epoch, &Config{Unit: 1, DetectTime: 3 * time.Second})
+	require.NoError(t, err)
+	require.Equal(t, 3*time.Second, m.cfg.InitialWait, "the initial wait follows the detection time")
 	tests := []struct {
 		name string
 		mod  func(c *Config)
@@ -115,12 +126,12 @@ func TestConfigValidate(t *testing.T) {
 		{"unit 0", func(c *Config) { c.Unit = 0 }, "unit ID 0"},
 		{"negative age margin", func(c *Config) { c.AgeMargin = -1 }, "negative age margin"},
 		{"split margin above age margin", func(c *Config) { c.SplitAgeMargin = time.Hour }, "split-brain age margin"},
-		{"no interval", func(c *Config) { c.Interval = 0 }, "heartbeat interval 0s"},
+		{"negative interval", func(c *Config) { c.Interval = -1 }, "heartbeat interval -1ns"},
 		{"detection faster than heartbeats", func(c *Config) { c.DetectTime = 50 * time.Millisecond }, "detection time 50ms shorter than the heartbeat interval"},
 		{"initial wait too short", func(c *Config) { c.InitialWait = 10 * time.Millisecond }, "initial wait"},
 		{"handover timeout too short", func(c *Config) { c.HandoverTimeout = 150 * time.Millisecond }, "handover timeout"},
 		{"negative hold-down", func(c *Config) { c.HoldDown = -1 }, "negative hold-down"},
-		{"no sync timeout", func(c *Config) { c.SyncTimeout = 0 }, "sync timeout 0s"},
+		{"negative sync timeout", func(c *Config) { c.SyncTimeout = -1 }, "sync timeout -1ns"},
 		{"preemption faster than detection", func(c *Config) { c.Preempt = true; c.PreemptDelay = 500 * time.Millisecond },
 			"preemption delay 500ms shorter than the detection time 800ms"},
 		{"sync timeout below preemption delay", func(c *Config) { c.Preempt = true; c.SyncTimeout = time.Second },
@@ -128,26 +139,26 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := DefaultConfig(1)
+			c := *unitConfig(1)
 			tt.mod(&c)
 			err := c.Validate()
 			require.ErrorIs(t, err, hakit.ErrConfig)
 			require.Contains(t, err.Error(), "election: "+tt.want)
-			_, err = New(clock.Epoch, c)
+			_, err = New(clock.Epoch, &c)
 			require.ErrorIs(t, err, hakit.ErrConfig)
 		})
 	}
 }
 
 func TestStartAloneAndJoin(t *testing.T) {
-	b := newBench(t, DefaultConfig(2))
+	b := newBench(t, *unitConfig(2))
 	b.step(700 * time.Millisecond)
 	require.Equal(t, hakit.Initial, b.m(2).Role(), "listens for InitialWait first")
 	b.step(100 * time.Millisecond)
 	require.Equal(t, hakit.Primary, b.m(2).Role())
 	// Unit 1 (a lower ID, otherwise equal) joins: no preemption, it is
 	// secondary at its first tick that hears the primary.
-	b.add(DefaultConfig(1))
+	b.add(*unitConfig(1))
 	b.step(100 * time.Millisecond)
 	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
 	b.step(time.Minute)
@@ -166,7 +177,7 @@ func settled(t *testing.T, cfgs ...Config) *bench {
 // collisions and invalid verdicts: each is an error and a counted drop, and
 // no role changes.
 func TestBadInputNeverChangesRole(t *testing.T) {
-	b := settled(t, DefaultConfig(1), DefaultConfig(2))
+	b := settled(t, *unitConfig(1), *unitConfig(2))
 	want := b.roles()
 	r := rand.New(rand.NewPCG(5, 6))
 	good := b.m(1).AppendCandidate(nil, b.now)
@@ -211,7 +222,7 @@ func TestBadInputNeverChangesRole(t *testing.T) {
 }
 
 func TestLocalMalfunction(t *testing.T) {
-	b := settled(t, DefaultConfig(1), DefaultConfig(2))
+	b := settled(t, *unitConfig(1), *unitConfig(2))
 	// On the secondary: nobody's role changes.
 	require.NoError(t, b.m(2).Verdict(b.now, Verdict{Kind: LocalMalfunction, Interface: "eth1"}))
 	b.step(time.Second)
@@ -235,7 +246,7 @@ func TestLocalMalfunction(t *testing.T) {
 }
 
 func TestPeerMalfunction(t *testing.T) {
-	cfgs := []Config{DefaultConfig(1), DefaultConfig(2), DefaultConfig(3)}
+	cfgs := []Config{*unitConfig(1), *unitConfig(2), *unitConfig(3)}
 	b := settled(t, cfgs...)
 	// About a secondary: ignored.
 	require.NoError(t, b.m(3).Verdict(b.now, Verdict{Kind: PeerMalfunction, Unit: 2, Interface: "eth1"}))
@@ -261,7 +272,7 @@ func TestPeerMalfunction(t *testing.T) {
 }
 
 func TestPrimaryLostAndSubordinateLost(t *testing.T) {
-	b := settled(t, DefaultConfig(1), DefaultConfig(2), DefaultConfig(3))
+	b := settled(t, *unitConfig(1), *unitConfig(2), *unitConfig(3))
 	// A subordinate fails: nobody's role changes.
 	b.lose(3, 1)
 	b.lose(3, 2)
@@ -277,7 +288,7 @@ func TestPrimaryLostAndSubordinateLost(t *testing.T) {
 }
 
 func preemptConfig(unit uint16, prio uint8) Config {
-	c := DefaultConfig(unit)
+	c := *unitConfig(unit)
 	c.Preempt, c.Override, c.Priority = true, true, prio
 	c.PreemptDelay, c.HoldDown, c.SyncTimeout = 5*time.Second, 20*time.Second, 60*time.Second
 	return c
@@ -368,7 +379,7 @@ func TestPreemptionWaitsForSync(t *testing.T) {
 }
 
 func TestPreemptionOffKeepsPrimary(t *testing.T) {
-	cfg1, cfg2 := DefaultConfig(1), DefaultConfig(2)
+	cfg1, cfg2 := *unitConfig(1), *unitConfig(2)
 	cfg1.Priority, cfg2.Priority, cfg2.Override, cfg1.Override = 1, 255, true, true
 	b := newBench(t, cfg1)
 	b.step(2 * time.Second)
@@ -378,7 +389,7 @@ func TestPreemptionOffKeepsPrimary(t *testing.T) {
 }
 
 func TestHandoverTimeout(t *testing.T) {
-	b := settled(t, DefaultConfig(1), DefaultConfig(2))
+	b := settled(t, *unitConfig(1), *unitConfig(2))
 	b.m(1).Handover(b.now)
 	b.cut[[2]uint16{1, 2}] = true // unit 2 no longer hears unit 1's yield
 	b.step(1500 * time.Millisecond)
@@ -391,7 +402,7 @@ func TestHandoverTimeout(t *testing.T) {
 
 func TestEventsAndLogging(t *testing.T) {
 	var buf bytes.Buffer
-	cfg := DefaultConfig(1)
+	cfg := *unitConfig(1)
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	b := newBench(t, cfg)
 	b.step(time.Second)
@@ -412,7 +423,7 @@ func TestEventsAndLogging(t *testing.T) {
 // down at once). The loser advertises whom it stood down for, and the winner
 // re-announces all the same, once.
 func TestSplitBrainLoserSeenOnlyAsStoodDown(t *testing.T) {
-	b := settled(t, DefaultConfig(1), DefaultConfig(2))
+	b := settled(t, *unitConfig(1), *unitConfig(2))
 	b.lose(1, 2)
 	b.step(5 * time.Second)
 	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Primary}, b.roles())
@@ -445,7 +456,7 @@ func FuzzMachine(f *testing.F) {
 	f.Add(append([]byte{1, 2}, seed...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		now := clock.Epoch
-		m, err := New(now, DefaultConfig(1))
+		m, err := New(now, unitConfig(1))
 		require.NoError(t, err)
 		m.Local(now, Status{Monitored: 2, InSync: true})
 		now = now.Add(time.Second)
@@ -482,4 +493,11 @@ func FuzzMachine(f *testing.F) {
 			require.NoError(t, m.Candidate(now).Validate())
 		}
 	})
+}
+
+// unitConfig returns DefaultConfig() for unit u.
+func unitConfig(u uint16) *Config {
+	c := DefaultConfig()
+	c.Unit = u
+	return c
 }

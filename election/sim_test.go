@@ -93,7 +93,7 @@ type liveness struct {
 func newSimCluster(t testing.TB, n int, seed int64, config func(unit uint16) Config) *simCluster {
 	t.Helper()
 	if config == nil {
-		config = DefaultConfig
+		config = func(u uint16) Config { return *unitConfig(u) }
 	}
 	sim := clock.NewSim(time.Time{})
 	c := &simCluster{t: t, sim: sim, seg: simnet.New(&simnet.Config{Clock: sim, Seed: seed}), config: config}
@@ -118,7 +118,9 @@ func (c *simCluster) startAll() {
 
 func (u *simUnit) start() {
 	c := u.c
-	d, err := NewDriver(c.config(u.id), c.sim, u.output)
+	cfg := c.config(u.id)
+	cfg.Clock = c.sim
+	d, err := NewDriver(&cfg, u.output)
 	require.NoError(c.t, err)
 	u.d, u.up = d, true
 	u.peers = make(map[uint16]*liveness)

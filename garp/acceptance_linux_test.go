@@ -403,7 +403,7 @@ func TestAcceptCollision(t *testing.T) {
 	const clusterID = 12
 	vm, err := vmac.NetDefendMAC(clusterID, 0)
 	require.NoError(t, err)
-	g, err := vmac.NewGuard(vmac.GuardConfig{
+	g, err := vmac.NewGuard(&vmac.GuardConfig{
 		ClusterID:   clusterID,
 		Self:        1,
 		Members:     map[uint16][]net.HardwareAddr{1: {l.la.MAC()}, 2: nil},

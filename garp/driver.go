@@ -42,7 +42,8 @@ func (f ARPForm) String() string {
 	return fmt.Sprintf("ARPForm(%d)", uint8(f))
 }
 
-// Config configures a Driver. A nil *Config means all defaults.
+// Config configures a Driver. A nil *Config means DefaultConfig(); zero
+// fields take their defaults.
 type Config struct {
 	// Schedule sets the bursts, the refresh and the rate limit; nil means
 	// DefaultSchedule.
@@ -117,10 +118,46 @@ type Driver struct {
 
 var _ Announcer = (*Driver)(nil)
 
-// NewDriver returns a Driver, or an error if cfg's Schedule is invalid.
+// DefaultConfig returns the defaults, each with its reason.
+func DefaultConfig() *Config {
+	sc := DefaultSchedule() // keepalived's bursts, ours commented on Schedule
+	return &Config{
+		Schedule: &sc,
+		// What keepalived and most appliances send; every host heeds it.
+		ARP: RequestForm,
+		// The addresses are not a router's unless the caller says so.
+		Router: false,
+		// Nil: AF_PACKET sockets opened with Listen, the only way to send
+		// whole Ethernet frames on Linux.
+		Open: nil,
+	}
+}
+
+// Validate reports an invalid schedule or ARP form, as an error wrapping
+// hakit.ErrConfig. A nil c is DefaultConfig().
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	if c.Schedule != nil {
+		if err := c.Schedule.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.ARP > BothForms {
+		return fmt.Errorf("garp: ARP form %d: %w", c.ARP, hakit.ErrConfig)
+	}
+	return nil
+}
+
+// NewDriver returns a Driver, or an error wrapping hakit.ErrConfig if cfg is
+// invalid. A nil cfg means DefaultConfig(); a nil Schedule DefaultSchedule.
 func NewDriver(cfg *Config) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg == nil {
-		cfg = &Config{}
+		cfg = DefaultConfig()
 	}
 	sc := DefaultSchedule()
 	if cfg.Schedule != nil {
@@ -129,9 +166,6 @@ func NewDriver(cfg *Config) (*Driver, error) {
 	sched, err := NewMachine(sc)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.ARP > BothForms {
-		return nil, fmt.Errorf("garp: ARP form %d: %w", cfg.ARP, hakit.ErrConfig)
 	}
 	s := &Driver{
 		sched:   sched,

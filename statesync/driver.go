@@ -2,7 +2,6 @@ package statesync
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -70,17 +69,12 @@ type Driver struct {
 	werr  atomic.Uint64
 }
 
-// NewDriver starts a driver.
+// NewDriver starts a driver. Zero fields of cfg take their defaults (see
+// DefaultDriverConfig); Transport and Table are required.
 func NewDriver(cfg *DriverConfig) (*Driver, error) {
-	c := *cfg
-	if c.Transport == nil || c.Table == nil {
-		return nil, fmt.Errorf("statesync: driver needs a transport and a table: %w", hakit.ErrConfig)
-	}
-	if c.Clock == nil {
-		c.Clock = hakit.RealClock()
-	}
-	if c.TickInterval <= 0 {
-		c.TickInterval = time.Millisecond
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
 	d := &Driver{cfg: c, clk: c.Clock, done: make(chan struct{})}
 	now := d.clk.Now()

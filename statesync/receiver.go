@@ -10,8 +10,8 @@ import (
 	"github.com/hakit/hakit"
 )
 
-// ReceiverConfig configures a Receiver. The zero value of each optional
-// field means its default.
+// ReceiverConfig configures a Receiver. Zero fields take their defaults (see
+// DefaultReceiverConfig); Table is required.
 type ReceiverConfig struct {
 	// Table is where received sessions are stored (required). Several
 	// receivers (one per sending unit, in active-active) may share it if
@@ -46,29 +46,6 @@ type ReceiverConfig struct {
 	// OnEvent, if not nil, is called synchronously with every event; it
 	// must not call the Receiver.
 	OnEvent func(Event)
-}
-
-func (c *ReceiverConfig) withDefaults() (ReceiverConfig, error) {
-	d := *c
-	if d.Table == nil {
-		return d, fmt.Errorf("statesync: receiver without a table: %w", hakit.ErrConfig)
-	}
-	if d.Window == 0 {
-		d.Window = 4096
-	}
-	if d.Window < 4 {
-		return d, fmt.Errorf("statesync: window %d below 4: %w", d.Window, hakit.ErrConfig)
-	}
-	if d.AckDelay == 0 {
-		d.AckDelay = 2 * time.Millisecond
-	}
-	if d.NackInterval == 0 {
-		d.NackInterval = 10 * time.Millisecond
-	}
-	if d.Timeout == 0 {
-		d.Timeout = time.Second
-	}
-	return d, nil
 }
 
 // ReceiverStats counts what a Receiver did.
@@ -149,8 +126,8 @@ type Receiver struct {
 // NewReceiver returns a Receiver that will follow whatever stream it hears
 // first.
 func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	r := &Receiver{

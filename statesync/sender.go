@@ -10,8 +10,8 @@ import (
 	"github.com/hakit/hakit"
 )
 
-// SenderConfig configures a Sender. The zero value of each optional field
-// means its default.
+// SenderConfig configures a Sender. Zero fields take their defaults (see
+// DefaultSenderConfig); Table is required.
 type SenderConfig struct {
 	// Table is the table the bulk syncs read (required). The caller
 	// records every change to it with Sender.Upsert and Sender.Delete.
@@ -53,38 +53,6 @@ type SenderConfig struct {
 	// OnEvent, if not nil, is called synchronously with every event; it
 	// must not call the Sender.
 	OnEvent func(Event)
-}
-
-func (c *SenderConfig) withDefaults() (SenderConfig, error) {
-	d := *c
-	if d.Table == nil {
-		return d, fmt.Errorf("statesync: sender without a table: %w", hakit.ErrConfig)
-	}
-	if d.MTU == 0 {
-		d.MTU = 1472
-	}
-	if d.MTU < 256 || d.MTU > 65535 {
-		return d, fmt.Errorf("statesync: MTU %d out of range 256-65535: %w", d.MTU, hakit.ErrConfig)
-	}
-	if d.Window == 0 {
-		d.Window = 4096
-	}
-	if d.Window < 4 {
-		return d, fmt.Errorf("statesync: window %d below 4: %w", d.Window, hakit.ErrConfig)
-	}
-	if d.RetransmitTimeout == 0 {
-		d.RetransmitTimeout = 20 * time.Millisecond
-	}
-	if d.MinResend == 0 {
-		d.MinResend = 10 * time.Millisecond
-	}
-	if d.Keepalive == 0 {
-		d.Keepalive = 100 * time.Millisecond
-	}
-	if d.BulkTimeout == 0 {
-		d.BulkTimeout = 10 * time.Second
-	}
-	return d, nil
 }
 
 // SenderStats counts what a Sender did.
@@ -155,8 +123,8 @@ type Sender struct {
 // NewSender returns a Sender whose first stream starts, at now, with a bulk
 // sync of the table.
 func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	s := &Sender{

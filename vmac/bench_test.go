@@ -30,7 +30,7 @@ func BenchmarkDerive(b *testing.B) {
 // for ordinary traffic (the hot path): no allocation.
 func BenchmarkGuardCheckFrame(b *testing.B) {
 	vm, _ := NetDefendMAC(1, 0)
-	g, err := NewGuard(GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil}, VirtualMACs: []net.HardwareAddr{vm}})
+	g, err := NewGuard(&GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil}, VirtualMACs: []net.HardwareAddr{vm}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func BenchmarkGuardCheckFrame(b *testing.B) {
 
 func BenchmarkGuardCheckHeartbeat(b *testing.B) {
 	peer := net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
-	g, err := NewGuard(GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil, 2: {peer}}})
+	g, err := NewGuard(&GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil, 2: {peer}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func ExampleLocalMAC() {
 func ExampleGuard() {
 	vm, _ := vmac.NetDefendMAC(7, 0)
 	peer, _ := net.ParseMAC("02:00:00:00:00:02")
-	g, _ := vmac.NewGuard(vmac.GuardConfig{
+	g, _ := vmac.NewGuard(&vmac.GuardConfig{
 		ClusterID:   7,
 		Self:        1,
 		Members:     map[uint16][]net.HardwareAddr{1: nil, 2: {peer}},

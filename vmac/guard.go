@@ -121,9 +121,42 @@ type Guard struct {
 	stats   GuardStats
 }
 
-// NewGuard returns a Guard for cfg. It checks that every MAC is a 6-byte
-// unicast address and that Self is a member.
-func NewGuard(cfg GuardConfig) (*Guard, error) {
+// DefaultGuardConfig returns the defaults of a GuardConfig. A Guard's
+// settings are the cluster's identity, so most have none: Self and Members
+// must be set.
+func DefaultGuardConfig() *GuardConfig {
+	return &GuardConfig{
+		// Cluster 0, a valid ID in every hakit package.
+		ClusterID: 0,
+		// None: 0 is invalid, and each unit has its own.
+		Self: 0,
+		// None: a Guard must know every unit of the cluster, or it would
+		// report the peers' heartbeats as collisions.
+		Members: nil,
+		// None: only heartbeats are checked until the caller lists the
+		// cluster's virtual MACs.
+		VirtualMACs: nil,
+	}
+}
+
+// Validate reports the first invalid field of c, as an error wrapping
+// hakit.ErrConfig: Self 0 or not a member, a member 0, a member source MAC
+// that is not a 6-byte unicast address, or a virtual MAC that is not a
+// 6-byte non-zero unicast address. A nil c is DefaultGuardConfig().
+func (c *GuardConfig) Validate() error {
+	_, err := NewGuard(c)
+	return err
+}
+
+// NewGuard returns a Guard for cfg (see Validate). A nil cfg means
+// DefaultGuardConfig(), which lacks Self and Members.
+func NewGuard(cfg *GuardConfig) (*Guard, error) {
+	if cfg == nil {
+		cfg = DefaultGuardConfig()
+	}
+	if cfg.Self == 0 {
+		return nil, fmt.Errorf("vmac: guard: self unit ID 0: %w", hakit.ErrConfig)
+	}
 	g := &Guard{
 		cluster: cfg.ClusterID,
 		self:    cfg.Self,

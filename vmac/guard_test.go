@@ -21,7 +21,7 @@ func newTestGuard(t *testing.T) *Guard {
 	t.Helper()
 	vm, err := NetDefendMAC(5, 0)
 	require.NoError(t, err)
-	g, err := NewGuard(GuardConfig{
+	g, err := NewGuard(&GuardConfig{
 		ClusterID: 5,
 		Self:      1,
 		Members: map[uint16][]net.HardwareAddr{
@@ -78,7 +78,7 @@ func TestGuardHeartbeat(t *testing.T) {
 }
 
 func TestGuardOwnIDWithoutSources(t *testing.T) {
-	g, err := NewGuard(GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil, 2: nil}})
+	g, err := NewGuard(&GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil, 2: nil}})
 	require.NoError(t, err)
 	require.NoError(t, g.CheckHeartbeat("eth0", 1, 2, mustMAC(t, "02:00:00:00:00:02")))
 	// Our own heartbeats are never fed, so unit 1 is someone else.
@@ -143,6 +143,7 @@ func TestNewGuardBadConfig(t *testing.T) {
 	}{
 		{"self not member", GuardConfig{Self: 3, Members: map[uint16][]net.HardwareAddr{1: nil}}},
 		{"no members", GuardConfig{}},
+		{"self 0", GuardConfig{Members: map[uint16][]net.HardwareAddr{0: nil}}},
 		{"unit 0", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{0: nil, 1: nil}}},
 		{"short member MAC", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{1: {{1, 2, 3}}}}},
 		{"multicast member MAC", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{1: {mustMAC(t, "01:00:5e:00:00:01")}}}},
@@ -151,11 +152,18 @@ func TestNewGuardBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := NewGuard(tt.cfg)
+			require.ErrorIs(t, tt.cfg.Validate(), hakit.ErrConfig)
+			g, err := NewGuard(&tt.cfg)
 			require.ErrorIs(t, err, hakit.ErrConfig)
 			require.Nil(t, g)
 		})
 	}
+}
+
+func TestNewGuardNil(t *testing.T) {
+	_, err := NewGuard(nil)
+	require.ErrorIs(t, err, hakit.ErrConfig, "no Self")
+	require.ErrorIs(t, DefaultGuardConfig().Validate(), hakit.ErrConfig)
 }
 
 func TestCollisionKindString(t *testing.T) {

@@ -27,7 +27,7 @@ func TestCollisionOnBridge(t *testing.T) {
 	c.AddAddr("eth0", netip.MustParsePrefix("198.18.0.3/24"))
 	vm, _ := vmac.NetDefendMAC(12, 0)
 
-	g, err := vmac.NewGuard(vmac.GuardConfig{
+	g, err := vmac.NewGuard(&vmac.GuardConfig{
 		ClusterID:   12,
 		Self:        1,
 		Members:     map[uint16][]net.HardwareAddr{1: {la.MAC()}, 2: nil},

@@ -51,7 +51,7 @@ func TestGuardDriverSimnet(t *testing.T) {
 		b := seg.Attach("b", macB) // our standby
 		c := seg.Attach("c", macC) // another cluster, same ID
 
-		g, err := vmac.NewGuard(vmac.GuardConfig{
+		g, err := vmac.NewGuard(&vmac.GuardConfig{
 			ClusterID:   5,
 			Self:        1,
 			Members:     map[uint16][]net.HardwareAddr{1: {macA}, 2: {macB}},

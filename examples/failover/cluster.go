@@ -360,7 +360,7 @@ func (u *unit) boot(now time.Time) error {
 	c, id := u.c, u.id
 	u.table = statesync.NewTable(c.cfg.sessions)
 	u.senders = map[uint16]*statesync.Sender{}
-	u.tracker, _ = hbelect.New(hbelect.Config{Interfaces: []string{"lan", "sync"}}) // cannot fail: interfaces given
+	u.tracker, _ = hbelect.New(&hbelect.Config{Interfaces: []string{"lan", "sync"}}) // cannot fail: interfaces given
 	u.role = hakit.Initial
 	u.dead, u.holding, u.guardLogged, u.syncPending = false, false, false, false
 
@@ -384,7 +384,8 @@ func (u *unit) boot(now time.Time) error {
 		return err
 	}
 
-	ec := election.DefaultConfig(id)
+	ec := election.DefaultConfig()
+	ec.Unit = id
 	ec.Priority = uint8(200 - id) // unit 1 is preferred
 	ec.Interval = c.cfg.interval
 	ec.DetectTime = time.Duration(c.cfg.misses)*c.cfg.interval + c.cfg.probeWindow
@@ -411,7 +412,7 @@ func (u *unit) boot(now time.Time) error {
 	for i := 1; i <= c.cfg.units; i++ {
 		members[uint16(i)] = nil // heartbeat source MACs follow the role
 	}
-	if u.guard, err = vmac.NewGuard(vmac.GuardConfig{
+	if u.guard, err = vmac.NewGuard(&vmac.GuardConfig{
 		ClusterID: clusterID, Self: id, Members: members,
 		VirtualMACs: []net.HardwareAddr{c.vmac},
 	}); err != nil {

@@ -296,8 +296,9 @@ func (c *config) heartbeatConfig() *heartbeat.Config {
 // interval hanode accepts gives a valid election configuration: a handover
 // gets ten intervals (1 s at the default 100 ms), and preemption waits at
 // least twice the detection time.
-func (c *config) electionConfig() election.Config {
-	ec := election.DefaultConfig(c.UnitID)
+func (c *config) electionConfig() *election.Config {
+	ec := election.DefaultConfig()
+	ec.Unit = c.UnitID
 	ec.Priority, ec.Preempt, ec.Interval = c.Priority, c.Preempt, c.Interval
 	ec.DetectTime = time.Duration(c.Misses)*c.Interval + c.ProbeWindow
 	ec.InitialWait = ec.DetectTime

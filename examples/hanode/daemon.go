@@ -150,10 +150,10 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 
 	ecfg := cfg.electionConfig()
 	ecfg.Logger = log.With("part", "election")
-	if d.tracker, err = hbelect.New(hbelect.Config{Interfaces: cfg.Ifaces, Demotes: d.carriesTraffic}); err != nil {
+	if d.tracker, err = hbelect.New(&hbelect.Config{Interfaces: cfg.Ifaces, Demotes: d.carriesTraffic}); err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
-	if d.elect, err = election.NewDriver(ecfg, nil, d.onOutput); err != nil {
+	if d.elect, err = election.NewDriver(ecfg, d.onOutput); err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 
