@@ -22,7 +22,7 @@ const shortWindow = 64
 // loss returns the loss estimate of l used for verdicts: the larger of an
 // upper bound over the long window and the share lost in the short one; 1
 // without history.
-func (m *Machine) loss(l *link) float64 {
+func (m *Machine) loss(l *peerLink) float64 {
 	n := float64(l.loss.n)
 	if n == 0 {
 		return 1
@@ -45,7 +45,7 @@ func (m *Machine) loss(l *link) float64 {
 // suspicion lost, every heartbeat due during K probe rounds lost, and in each
 // round all probeBurst probes or their replies lost; K is the smallest count
 // for which that probability is at most falseVerdictBudget.
-func (m *Machine) probesNeeded(l *link) int {
+func (m *Machine) probesNeeded(l *peerLink) int {
 	if l.loss.n == 0 {
 		return math.MaxInt
 	}

@@ -46,10 +46,10 @@ type peer struct {
 	id      uint16
 	role    hakit.Role
 	payload []byte
-	links   []*link
+	links   []*peerLink
 }
 
-type link struct {
+type peerLink struct {
 	state     State
 	heard     bool
 	lastRx    time.Time
@@ -260,7 +260,7 @@ func (m *Machine) destination(i int) net.HardwareAddr {
 }
 
 func (m *Machine) tickPeer(now time.Time, p *peer, out *Output) {
-	end := func(l *link) time.Time { return l.suspectAt.Add(m.cfg.ProbeWindow) }
+	end := func(l *peerLink) time.Time { return l.suspectAt.Add(m.cfg.ProbeWindow) }
 	for i, l := range p.links {
 		if l.state == Alive && !now.Before(l.lastRx.Add(m.missSpan())) {
 			m.suspect(now, p, i, out)
@@ -560,7 +560,7 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 	} else {
 		p = &peer{id: f.UnitID}
 		for range m.ports {
-			p.links = append(p.links, &link{state: Alive, lastRx: now})
+			p.links = append(p.links, &peerLink{state: Alive, lastRx: now})
 		}
 		m.peers[f.UnitID] = p
 		m.order = append(m.order, f.UnitID)

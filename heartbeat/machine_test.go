@@ -313,7 +313,7 @@ func TestProbesNeeded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := &link{}
+			l := &peerLink{}
 			for s := 1; s <= tt.frames; s++ {
 				if tt.lossEvery == 0 || s%tt.lossEvery != 0 {
 					l.loss.record(uint64(s))

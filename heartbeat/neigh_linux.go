@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/hakit/hakit/internal/link"
+
 	"github.com/hakit/hakit"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -55,18 +57,12 @@ func (k *kernelNeighbours) Neighbours(ifname string) ([]netip.Addr, error) {
 	if k.conn == nil {
 		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: %w", ifname, net.ErrClosed)
 	}
-	links, err := k.conn.Link.List()
+	l, ok, err := link.ByName(k.conn, ifname)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: list links: %w", ifname, err)
 	}
-	index := uint32(0)
-	for _, l := range links {
-		if l.Attributes != nil && l.Attributes.Name == ifname {
-			index = l.Index
-			break
-		}
-	}
-	if index == 0 {
+	index := l.Index
+	if !ok {
 		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: no such interface: %w", ifname, hakit.ErrConfig)
 	}
 	neighs, err := k.conn.Neigh.List()

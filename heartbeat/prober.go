@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/hakit/hakit/internal/link"
+
 	"github.com/hakit/hakit"
 
 	"github.com/mdlayher/arp"
@@ -39,28 +41,17 @@ type packetProber struct {
 	wmu  sync.Mutex
 }
 
-var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-
 func (p *packetProber) Probe(target netip.Addr) error {
 	if !target.Is4() {
 		return fmt.Errorf("heartbeat: packet prober sends ARP only, not for %v: %w", target, hakit.ErrConfig)
 	}
-	return p.send(arp.OperationRequest, broadcast, net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
+	return p.send(arp.OperationRequest, link.Broadcast, net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
 }
 
 func (p *packetProber) send(op arp.Operation, dst, targetHW net.HardwareAddr, target netip.Addr) error {
-	a, err := arp.NewPacket(op, p.mac, p.addr, targetHW, target)
+	fb, err := link.ARP(op, dst, p.mac, p.addr, targetHW, target)
 	if err != nil {
-		return fmt.Errorf("heartbeat: building ARP packet: %w", err)
-	}
-	pb, err := a.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("heartbeat: encoding ARP packet: %w", err)
-	}
-	f := ethernet.Frame{Destination: dst, Source: p.mac, EtherType: ethernet.EtherTypeARP, Payload: pb}
-	fb, err := f.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("heartbeat: encoding Ethernet frame: %w", err)
+		return fmt.Errorf("heartbeat: building ARP frame: %w", err)
 	}
 	p.wmu.Lock()
 	defer p.wmu.Unlock()

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/hakit/hakit/internal/link"
+
 	"github.com/hakit/hakit"
 
 	"github.com/mdlayher/packet"
@@ -40,9 +42,6 @@ type Prober interface {
 type NeighbourSource interface {
 	Neighbours(ifname string) ([]netip.Addr, error)
 }
-
-// ethernetHeaderLen is the length of an untagged Ethernet II header.
-const ethernetHeaderLen = 14
 
 // NewEthernetConn returns a Conn over pc, a net.PacketConn that carries whole
 // Ethernet frames (an AF_PACKET SOCK_RAW socket or a simulated segment port).
@@ -93,10 +92,10 @@ func (c *ethernetConn) ReadFrame(b []byte) (int, error) {
 			return 0, err
 		}
 		f := c.rbuf[:n]
-		if len(f) < ethernetHeaderLen || binary.BigEndian.Uint16(f[12:14]) != c.etherType {
+		if len(f) < link.EthernetHeaderLen || binary.BigEndian.Uint16(f[12:14]) != c.etherType {
 			continue // not ours: dropped, as documented
 		}
-		return copy(b, f[ethernetHeaderLen:]), nil
+		return copy(b, f[link.EthernetHeaderLen:]), nil
 	}
 }
 

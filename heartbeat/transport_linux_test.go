@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hakit/hakit/internal/link"
+
 	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -176,7 +178,7 @@ func TestEtherTypeFilter(t *testing.T) {
 	ifa, ifb := l.hosts["a"].Interface("eth0"), l.hosts["b"].Interface("eth0")
 	var all, other *packet.Conn
 	l.in(t, "a", func() error {
-		filter, err := etherTypeFilter(DefaultEtherType)
+		filter, err := link.EtherTypeFilter(DefaultEtherType)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/internal/simnet"
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/vmac"
@@ -212,19 +213,13 @@ func (c *cluster) portOf(src net.HardwareAddr) string {
 }
 
 func writeARP(p *simnet.Port, op arp.Operation, srcHW net.HardwareAddr, srcIP netip.Addr, dstHW net.HardwareAddr, dstIP netip.Addr) {
-	pkt, err := arp.NewPacket(op, srcHW, srcIP, dstHW, dstIP)
-	if err != nil {
-		return
-	}
-	b, err := pkt.MarshalBinary()
-	if err != nil {
-		return
-	}
 	dst := dstHW
 	if op == arp.OperationRequest {
-		dst = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		dst = link.Broadcast
 	}
-	_, _ = p.WriteTo(ethFrame(dst, srcHW, etherARP, b), nil)
+	if f, err := link.ARP(op, dst, srcHW, srcIP, dstHW, dstIP); err == nil {
+		_, _ = p.WriteTo(f, nil)
+	}
 }
 
 func ethFrame(dst, src net.HardwareAddr, etherType uint16, payload []byte) []byte {

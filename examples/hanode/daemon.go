@@ -19,6 +19,7 @@ import (
 	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/statesync/conntrack"
 	"github.com/hakit/hakit/vmac"
@@ -706,18 +707,15 @@ func closeHB(ifs []heartbeat.Interface) {
 // ownAddr returns the interface's first global unicast IPv4 address, else
 // its first IPv6 one: the address heartbeats advertise for EIFD probes.
 func ownAddr(ifi *net.Interface) netip.Addr {
-	addrs, _ := ifi.Addrs()
+	addrs, _ := link.Addrs(ifi)
 	var v6 netip.Addr
 	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || !p.Addr().IsGlobalUnicast() {
-			continue
-		}
-		if p.Addr().Is4() {
-			return p.Addr()
-		}
-		if !v6.IsValid() {
-			v6 = p.Addr()
+		switch {
+		case !a.IsGlobalUnicast():
+		case a.Is4():
+			return a
+		case !v6.IsValid():
+			v6 = a
 		}
 	}
 	return v6
