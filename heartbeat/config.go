@@ -86,8 +86,8 @@ type Config struct {
 	// changes with its role. False (the default) always sends to GroupMAC.
 	Unicast bool
 	// OnReport, if set, is called by the Driver with every Report, in order,
-	// from the Driver's goroutines with no lock held. It must not block and
-	// must not call Close.
+	// from the Driver's delivery goroutine with no lock held: it may call any
+	// method of the Driver (see Driver). A Machine does not use it.
 	OnReport func(Report)
 }
 

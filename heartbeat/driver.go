@@ -18,32 +18,45 @@ const maxKeptReports = 4096
 // Driver drives a Machine: it sends heartbeats and probes on its interfaces'
 // Conns and Probers, feeds what they read to the Machine, and delivers the
 // Machine's reports. It runs one goroutine per Conn and per Prober (blocked
-// in ReadFrame and ReadReply) and one timer on the configured Clock. Its
-// methods are safe for concurrent use.
+// in ReadFrame and ReadReply), one timer on the configured Clock, and one
+// goroutine that calls the callbacks. Its methods are safe for concurrent
+// use.
+//
+// Callbacks (Config.OnReport) are called in the order the Machine produced
+// what they deliver, one at a time, from the Driver's delivery goroutine,
+// with no lock of the Driver held: a callback may call any method of the
+// Driver, Close included. A slow callback delays the ones after it, never
+// the heartbeats.
 type Driver struct {
 	cfg    Config
 	clk    hakit.Clock
 	log    *slog.Logger
 	ifaces []Interface
 
+	// mu guards the Machine and everything below it.
 	mu      sync.Mutex
 	m       *Machine
 	reports []Report
 	stop    func() bool
 	started bool
 	closed  bool
-	sendErr atomic.Uint64 // not under mu: flushLocked holds emit, and tickLocked takes emit under mu
+	queue   []Report // to deliver, in order
+	inCall  bool     // a callback is running
+	sendErr atomic.Uint64
 
-	// emit serialises sending and OnReport calls in the order the Machine
-	// produced them; it is taken before mu is released.
-	emit sync.Mutex
-	wg   sync.WaitGroup
+	// wmu serialises the writes in the order the Machine produced them; it
+	// is taken before mu is released, and never held while a callback runs.
+	wmu sync.Mutex
+
+	wake      chan struct{} // the delivery goroutine has work
+	delivered chan struct{} // closed when the delivery goroutine ends
+	wg        sync.WaitGroup
 }
 
 // NewDriver returns a Driver for the given critical interfaces, each with a
 // Conn (required) and a Prober (optional: nil sends no probes there). A nil
-// cfg means DefaultConfig(); a zero Epoch is set from the clock. The Driver
-// owns the Conns and Probers: Close closes them.
+// cfg means DefaultConfig() (which lacks the unit ID); a zero Epoch is set
+// from the clock. The Driver owns the Conns and Probers: Close closes them.
 func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	c := cfg.withDefaults()
 	if c.Clock == nil {
@@ -65,174 +78,240 @@ func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m}, nil
+	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m,
+		wake: make(chan struct{}, 1), delivered: make(chan struct{})}, nil
 }
 
 // Start sends the first heartbeats and starts the goroutines and the timer.
 // It returns an error if the Driver is closed or already started.
-func (n *Driver) Start() error {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+func (d *Driver) Start() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
 		return fmt.Errorf("heartbeat: start: %w", ErrClosed)
 	}
-	if n.started {
-		n.mu.Unlock()
+	if d.started {
+		d.mu.Unlock()
 		return fmt.Errorf("heartbeat: already started: %w", hakit.ErrConfig)
 	}
-	n.started = true
-	for i := range n.ifaces {
-		n.wg.Add(1)
-		go n.readFrames(i)
-		if n.ifaces[i].Prober != nil {
-			n.wg.Add(1)
-			go n.readReplies(i)
+	d.started = true
+	go d.deliver()
+	for i := range d.ifaces {
+		d.wg.Add(1)
+		go d.readFrames(i)
+		if d.ifaces[i].Prober != nil {
+			d.wg.Add(1)
+			go d.readReplies(i)
 		}
 	}
-	n.log.Info("heartbeat: started", "cluster", n.cfg.ClusterID, "unit", n.cfg.UnitID,
-		"interval", n.cfg.Interval, "misses", n.cfg.Misses, "mode", n.cfg.Mode, "interfaces", len(n.ifaces))
-	n.tickLocked()
+	d.log.Info("heartbeat: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID,
+		"interval", d.cfg.Interval, "misses", d.cfg.Misses, "mode", d.cfg.Mode, "interfaces", len(d.ifaces))
+	d.tickLocked()
 	return nil
 }
 
 // fire is the timer callback.
-func (n *Driver) fire() {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+func (d *Driver) fire() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
 		return
 	}
-	n.tickLocked()
+	d.tickLocked()
 }
 
 // tickLocked runs a Tick, rearms the timer and emits the output; it is
 // called with mu held and releases it.
-func (n *Driver) tickLocked() {
-	now := n.clk.Now()
-	out := n.m.Tick(now)
-	d := n.m.Next().Sub(now)
-	n.stop = n.clk.AfterFunc(max(d, 0), n.fire)
-	n.flushLocked(out)
+func (d *Driver) tickLocked() {
+	now := d.clk.Now()
+	out := d.m.Tick(now)
+	next := d.m.Next().Sub(now)
+	d.stop = d.clk.AfterFunc(max(next, 0), d.fire)
+	d.flushLocked(out)
 }
 
-// flushLocked records out's reports, then sends and delivers out in order;
-// it is called with mu held and releases it.
-func (n *Driver) flushLocked(out Output) {
-	n.reports = append(n.reports, out.Reports...)
-	if len(n.reports) > maxKeptReports {
-		n.reports = append(n.reports[:0], n.reports[len(n.reports)-maxKeptReports:]...)
+// flushLocked records out's reports and queues them for delivery, then
+// sends out's frames and probes in order; it is called with mu held and
+// releases it.
+func (d *Driver) flushLocked(out Output) {
+	d.reports = append(d.reports, out.Reports...)
+	if len(d.reports) > maxKeptReports {
+		d.reports = append(d.reports[:0], d.reports[len(d.reports)-maxKeptReports:]...)
 	}
-	if len(out.Frames) == 0 && len(out.Probes) == 0 && len(out.Reports) == 0 {
-		n.mu.Unlock()
+	d.queue = append(d.queue, out.Reports...)
+	if len(out.Frames) == 0 && len(out.Probes) == 0 {
+		d.mu.Unlock()
+		d.poke(len(out.Reports) > 0)
 		return
 	}
-	n.emit.Lock()
-	n.mu.Unlock()
-	defer n.emit.Unlock()
+	d.wmu.Lock()
+	d.mu.Unlock()
+	d.poke(len(out.Reports) > 0)
+	defer d.wmu.Unlock()
 	var failed uint64
 	for _, f := range out.Frames {
-		if err := n.ifaces[f.Index].Conn.WriteFrame(f.Data, f.Src, f.Dst); err != nil {
+		if err := d.ifaces[f.Index].Conn.WriteFrame(f.Data, f.Src, f.Dst); err != nil {
 			failed++
-			n.log.Debug("heartbeat: send failed", "interface", f.Interface, "err", err)
+			d.log.Debug("heartbeat: send failed", "interface", f.Interface, "err", err)
 		}
 	}
 	for _, p := range out.Probes {
-		pr := n.ifaces[p.Index].Prober
+		pr := d.ifaces[p.Index].Prober
 		if pr == nil {
 			continue
 		}
 		if err := pr.Probe(p.Target); err != nil {
 			failed++
-			n.log.Debug("heartbeat: probe failed", "interface", p.Interface, "target", p.Target, "err", err)
+			d.log.Debug("heartbeat: probe failed", "interface", p.Interface, "target", p.Target, "err", err)
 		}
 	}
 	if failed > 0 {
-		n.sendErr.Add(failed)
+		d.sendErr.Add(failed)
 	}
-	for _, r := range out.Reports {
-		level := slog.LevelInfo
-		if r.State.Verdict() {
-			level = slog.LevelWarn
+}
+
+// poke wakes the delivery goroutine if queued is set.
+func (d *Driver) poke(queued bool) {
+	if !queued {
+		return
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliver is the delivery goroutine: it logs the queued reports and calls
+// the callbacks, in order, with no lock held, until the Driver is closed.
+func (d *Driver) deliver() {
+	defer close(d.delivered)
+	var batch []Report
+	for {
+		d.mu.Lock()
+		for len(d.queue) == 0 && !d.closed {
+			d.mu.Unlock()
+			<-d.wake
+			d.mu.Lock()
 		}
-		n.log.Log(context.Background(), level, "heartbeat: "+r.State.String(),
-			"peer", r.Peer, "interface", r.Interface, "reason", r.Reason)
-		if n.cfg.OnReport != nil {
-			n.cfg.OnReport(r)
+		if d.closed {
+			d.mu.Unlock()
+			return
+		}
+		batch, d.queue = d.queue, batch[:0]
+		d.mu.Unlock()
+		for _, r := range batch {
+			level := slog.LevelInfo
+			if r.State.Verdict() {
+				level = slog.LevelWarn
+			}
+			d.log.Log(context.Background(), level, "heartbeat: "+r.State.String(),
+				"peer", r.Peer, "interface", r.Interface, "reason", r.Reason)
+			if d.cfg.OnReport == nil {
+				continue
+			}
+			if !d.call(func() { d.cfg.OnReport(r) }) {
+				return
+			}
 		}
 	}
 }
 
-func (n *Driver) readFrames(i int) {
-	defer n.wg.Done()
-	ifc := n.ifaces[i]
+// call runs one callback unless the Driver is closed, and reports whether
+// it ran.
+func (d *Driver) call(f func()) bool {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return false
+	}
+	d.inCall = true
+	d.mu.Unlock()
+	f()
+	d.mu.Lock()
+	d.inCall = false
+	d.mu.Unlock()
+	return true
+}
+
+func (d *Driver) readFrames(i int) {
+	defer d.wg.Done()
+	ifc := d.ifaces[i]
 	buf := make([]byte, 2048)
 	for {
 		k, err := ifc.Conn.ReadFrame(buf)
 		if err != nil {
-			n.readFailed(ifc.Name, "frames", err)
+			d.readFailed(ifc.Name, "frames", err)
 			return
 		}
-		n.mu.Lock()
-		if n.closed {
-			n.mu.Unlock()
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
 			return
 		}
-		out, err := n.m.Receive(n.clk.Now(), ifc.Name, buf[:k])
+		out, err := d.m.Receive(d.clk.Now(), ifc.Name, buf[:k])
 		if err != nil {
-			n.log.Debug("heartbeat: frame dropped", "interface", ifc.Name, "err", err)
+			d.log.Debug("heartbeat: frame dropped", "interface", ifc.Name, "err", err)
 		}
-		n.flushLocked(out)
+		d.flushLocked(out)
 	}
 }
 
-func (n *Driver) readReplies(i int) {
-	defer n.wg.Done()
-	ifc := n.ifaces[i]
+func (d *Driver) readReplies(i int) {
+	defer d.wg.Done()
+	ifc := d.ifaces[i]
 	for {
 		from, err := ifc.Prober.ReadReply()
 		if err != nil {
-			n.readFailed(ifc.Name, "probe replies", err)
+			d.readFailed(ifc.Name, "probe replies", err)
 			return
 		}
-		n.mu.Lock()
-		if n.closed {
-			n.mu.Unlock()
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
 			return
 		}
-		n.flushLocked(n.m.ProbeReply(n.clk.Now(), ifc.Name, from))
+		d.flushLocked(d.m.ProbeReply(d.clk.Now(), ifc.Name, from))
 	}
 }
 
-func (n *Driver) readFailed(ifname, what string, err error) {
-	n.mu.Lock()
-	closed := n.closed
-	n.mu.Unlock()
+func (d *Driver) readFailed(ifname, what string, err error) {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
 	if !closed && !errors.Is(err, io.EOF) {
-		n.log.Error("heartbeat: reading "+what+" stopped", "interface", ifname, "err", err)
+		d.log.Error("heartbeat: reading "+what+" stopped", "interface", ifname, "err", err)
 	}
 }
 
 // Close stops the timer, closes every Conn and Prober, and waits for the
-// goroutines to end. It is idempotent.
-func (n *Driver) Close() error {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+// goroutines to end. No callback starts after Close returns; Close may be
+// called from a callback, and then returns without waiting for that
+// callback (nor for one running on another goroutine at the same time). It
+// is idempotent.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
 		return nil
 	}
-	n.closed = true
-	if n.stop != nil {
-		n.stop()
+	d.closed = true
+	if d.stop != nil {
+		d.stop()
 	}
-	n.mu.Unlock()
+	started, inCall := d.started, d.inCall
+	d.mu.Unlock()
+	d.poke(true)
 	var errs []error
-	for _, ifc := range n.ifaces {
+	for _, ifc := range d.ifaces {
 		errs = append(errs, ifc.Conn.Close())
 		if ifc.Prober != nil {
 			errs = append(errs, ifc.Prober.Close())
 		}
 	}
-	n.wg.Wait()
+	d.wg.Wait()
+	if started && !inCall {
+		<-d.delivered
+	}
 	return errors.Join(errs...)
 }
 
@@ -240,57 +319,57 @@ func (n *Driver) Close() error {
 // Machine.SendNow); call it after SetRole or SetPayload when the peers
 // should hear the change now. It returns an error if the Driver is closed or
 // not started.
-func (n *Driver) SendNow() error {
-	n.mu.Lock()
+func (d *Driver) SendNow() error {
+	d.mu.Lock()
 	switch {
-	case n.closed:
-		n.mu.Unlock()
+	case d.closed:
+		d.mu.Unlock()
 		return fmt.Errorf("heartbeat: send now: %w", ErrClosed)
-	case !n.started:
-		n.mu.Unlock()
+	case !d.started:
+		d.mu.Unlock()
 		return fmt.Errorf("heartbeat: send now before Start: %w", hakit.ErrConfig)
 	}
-	out := n.m.SendNow(n.clk.Now())
-	n.flushLocked(out)
+	out := d.m.SendNow(d.clk.Now())
+	d.flushLocked(out)
 	return nil
 }
 
 // SetRole sets the role advertised from the next heartbeat on.
-func (n *Driver) SetRole(r hakit.Role) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.m.SetRole(r)
+func (d *Driver) SetRole(r hakit.Role) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.SetRole(r)
 }
 
 // SetPayload sets the opaque payload of the next heartbeats (copied).
-func (n *Driver) SetPayload(p []byte) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.m.SetPayload(p)
+func (d *Driver) SetPayload(p []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.SetPayload(p)
 }
 
 // Reports returns the reports so far (the newest 4096), oldest first.
-func (n *Driver) Reports() []Report {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Report(nil), n.reports...)
+func (d *Driver) Reports() []Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Report(nil), d.reports...)
 }
 
 // Counters returns the running totals.
-func (n *Driver) Counters() Counters {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c := n.m.Counters()
-	c.SendErrors = n.sendErr.Load()
+func (d *Driver) Counters() Counters {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.m.Counters()
+	c.SendErrors = d.sendErr.Load()
 	return c
 }
 
 // Peers returns what the Driver knows of each peer.
-func (n *Driver) Peers() []PeerStatus {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.m.Peers()
+func (d *Driver) Peers() []PeerStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Peers()
 }
 
 // Epoch returns the epoch this Driver advertises.
-func (n *Driver) Epoch() uint64 { return n.cfg.Epoch }
+func (d *Driver) Epoch() uint64 { return d.cfg.Epoch }
