@@ -25,8 +25,9 @@ func everyMethod(d *Driver) {
 	_ = d.Start() // already started: an error, not a hang
 }
 
-// TestCallbacksMayCallEveryMethod: callbacks run with no lock of the Driver
-// held, so one may call any method of the Driver, Close included. It runs
+// TestCallbacksMayCallEveryMethod: callbacks (OnReport and OnHeard) run with
+// no lock of the Driver held, so one may call any method of the Driver,
+// Close included. It runs
 // on the real clock so that a deadlock fails the test instead of hanging a
 // synctest bubble.
 func TestCallbacksMayCallEveryMethod(t *testing.T) {
@@ -34,12 +35,16 @@ func TestCallbacksMayCallEveryMethod(t *testing.T) {
 	cfg := Config{ClusterID: 7, EtherType: DefaultEtherType, Interval: 10 * ms, ProbeWindow: 60 * ms}
 	var drivers [2]*Driver
 	var ports [2]*simnet.Port
-	var calls [2]atomic.Int64
+	var calls, heard [2]atomic.Int64
 	var closeNow [2]atomic.Bool
 	closed := make(chan int, 2)
 	for i := range drivers {
 		c := cfg
 		c.UnitID = uint16(i + 1)
+		c.OnHeard = func(Heard) {
+			everyMethod(drivers[i])
+			heard[i].Add(1)
+		}
 		c.OnReport = func(Report) {
 			d := drivers[i]
 			everyMethod(d)
@@ -68,6 +73,7 @@ func TestCallbacksMayCallEveryMethod(t *testing.T) {
 		}
 	}
 	within("first reports", func() bool { return calls[0].Load() > 0 && calls[1].Load() > 0 })
+	within("payloads heard", func() bool { return heard[0].Load() > 3 && heard[1].Load() > 3 })
 	// Both go on running: heartbeats still flow after the callbacks.
 	sent := drivers[0].Counters().Sent
 	within("heartbeats after the callbacks", func() bool { return drivers[0].Counters().Sent > sent+3 })

@@ -89,6 +89,11 @@ type Config struct {
 	// from the Driver's delivery goroutine with no lock held: it may call any
 	// method of the Driver (see Driver). A Machine does not use it.
 	OnReport func(Report)
+	// OnHeard, if set, is called by the Driver with every Heard (a peer's
+	// newest payload, once per send round of the peer; see Heard), in the
+	// same order as and interleaved with OnReport, under the same rules. Its
+	// Payload is the callback's own copy.
+	OnHeard func(Heard)
 }
 
 // DefaultConfig returns the defaults, each with its reason.

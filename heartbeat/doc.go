@@ -114,7 +114,8 @@
 //	10      2     payload length P (at most 256)
 //	12      4     advertised interval, microseconds
 //	16      8     epoch (one per start of the sender, increasing)
-//	24      8     sequence number (per interface, from 1)
+//	24      8     sequence number of the send round (from 1; the same on
+//	              every interface of a round)
 //	32      A     sender's address on the interface
 //	32+A    P     opaque caller payload
 //	32+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
@@ -125,6 +126,22 @@
 // A frame shorter than the Ethernet minimum (46 bytes) may arrive padded
 // with zeros; UnmarshalBinary accepts that padding and nothing else after
 // the frame.
+//
+// # Payloads
+//
+// Each heartbeat carries an opaque payload (the election's candidate), the
+// sender's current one. A sender sends a round at a time: one frame on every
+// interface, all with the same sequence number, the payload that was set
+// when the round was sent. The receiver delivers a payload (Output.Heard,
+// Config.OnHeard) for the first frame of a round it accepts from the peer on
+// any interface, and only if its (epoch, sequence number) is above the
+// newest it delivered for that peer: a frame of an older round, delayed on
+// one interface while a newer one arrived on another, or the other
+// interfaces' copies of a round already delivered, count as heartbeats of
+// their interfaces but are not delivered. So a peer's payloads arrive once
+// per round, in the order they were sent, and a stale one is never
+// observed after a newer one, even across a restart of the sender (its
+// new epoch is larger).
 //
 // # Addresses
 //

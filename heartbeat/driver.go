@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -22,7 +23,7 @@ const maxKeptReports = 4096
 // goroutine that calls the callbacks. Its methods are safe for concurrent
 // use.
 //
-// Callbacks (Config.OnReport) are called in the order the Machine produced
+// Callbacks (Config.OnReport and Config.OnHeard) are called in the order the Machine produced
 // what they deliver, one at a time, from the Driver's delivery goroutine,
 // with no lock of the Driver held: a callback may call any method of the
 // Driver, Close included. A slow callback delays the ones after it, never
@@ -40,8 +41,8 @@ type Driver struct {
 	stop    func() bool
 	started bool
 	closed  bool
-	queue   []Report // to deliver, in order
-	inCall  bool     // a callback is running
+	queue   []delivery // to deliver, in order
+	inCall  bool       // a callback is running
 	sendErr atomic.Uint64
 
 	// wmu serialises the writes in the order the Machine produced them; it
@@ -138,15 +139,24 @@ func (d *Driver) flushLocked(out Output) {
 	if len(d.reports) > maxKeptReports {
 		d.reports = append(d.reports[:0], d.reports[len(d.reports)-maxKeptReports:]...)
 	}
-	d.queue = append(d.queue, out.Reports...)
+	for _, r := range out.Reports {
+		d.queue = append(d.queue, delivery{report: r})
+	}
+	if d.cfg.OnHeard != nil {
+		for _, h := range out.Heard {
+			h.Payload = slices.Clone(h.Payload) // the Machine's storage is reused
+			d.queue = append(d.queue, delivery{heard: h, isHeard: true})
+		}
+	}
+	queued := len(d.queue) > 0
 	if len(out.Frames) == 0 && len(out.Probes) == 0 {
 		d.mu.Unlock()
-		d.poke(len(out.Reports) > 0)
+		d.poke(queued)
 		return
 	}
 	d.wmu.Lock()
 	d.mu.Unlock()
-	d.poke(len(out.Reports) > 0)
+	d.poke(queued)
 	defer d.wmu.Unlock()
 	var failed uint64
 	for _, f := range out.Frames {
@@ -185,7 +195,7 @@ func (d *Driver) poke(queued bool) {
 // the callbacks, in order, with no lock held, until the Driver is closed.
 func (d *Driver) deliver() {
 	defer close(d.delivered)
-	var batch []Report
+	var batch []delivery
 	for {
 		d.mu.Lock()
 		for len(d.queue) == 0 && !d.closed {
@@ -199,7 +209,14 @@ func (d *Driver) deliver() {
 		}
 		batch, d.queue = d.queue, batch[:0]
 		d.mu.Unlock()
-		for _, r := range batch {
+		for _, x := range batch {
+			if x.isHeard {
+				if !d.call(func() { d.cfg.OnHeard(x.heard) }) {
+					return
+				}
+				continue
+			}
+			r := x.report
 			level := slog.LevelInfo
 			if r.State.Verdict() {
 				level = slog.LevelWarn
@@ -213,7 +230,15 @@ func (d *Driver) deliver() {
 				return
 			}
 		}
+		clear(batch)
 	}
+}
+
+// delivery is one callback call.
+type delivery struct {
+	report  Report
+	heard   Heard
+	isHeard bool
 }
 
 // call runs one callback unless the Driver is closed, and reports whether

@@ -204,6 +204,41 @@ func TestDriverRoleAndPayload(t *testing.T) {
 	})
 }
 
+// TestDriverOnHeard: a peer's payloads arrive through OnHeard once per
+// round, each a copy, in the order the peer set them; nobody polls Peers.
+func TestDriverOnHeard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var got []string
+		cfg := Config{ClusterID: 7, OnHeard: func(h Heard) {
+			if h.Peer != 1 {
+				return // unit 1 hearing unit 2
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) == 0 || got[len(got)-1] != string(h.Payload) {
+				got = append(got, string(h.Payload))
+			}
+			if len(h.Payload) > 0 {
+				h.Payload[0] = 'X' // the callback's own copy
+			}
+		}}
+		a, b, _, _ := simPair(t, cfg)
+		for _, p := range []string{"one", "two", "three"} {
+			require.NoError(t, a.node.SetPayload([]byte(p)))
+			require.NoError(t, a.node.SendNow())
+			time.Sleep(250 * ms)
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, []string{"", "one", "two", "three"}, got, "unit 1's payloads at unit 2")
+		require.Equal(t, []byte("three"), b.node.Peers()[0].Payload)
+		rounds := b.node.Counters().Received // one interface: one frame a round
+		require.NotZero(t, rounds)
+	})
+}
+
 // TestDriverSendNow: a payload change sent with SendNow reaches the peer at
 // once, not at the next interval; the schedule restarts from then, with no
 // sequence gap (no loss counted).

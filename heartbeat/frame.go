@@ -57,8 +57,11 @@ type Frame struct {
 	// to the next (e.g. the start time in nanoseconds). A receiver rejects
 	// frames of an epoch older than the newest it has accepted.
 	Epoch uint64
-	// Seq is the sequence number, increasing by one per frame and interface
-	// within an epoch.
+	// Seq is the sequence number of the sender's send round, from 1,
+	// increasing by one per round within an epoch. A round is one frame on
+	// every interface, all with the same Seq, so a receiver compares frames
+	// of different interfaces by it (see Heard); on each interface Seq
+	// still grows by one per frame.
 	Seq uint64
 	// Interval is the sender's heartbeat interval, carried in whole
 	// microseconds (0 to about 71 minutes).

@@ -33,20 +33,26 @@ type Machine struct {
 	rx      Frame
 	c       Counters
 	started bool
+	// One send round emits on every interface with the same sequence
+	// number (see Frame.Seq).
+	seq      uint64
+	nextSend time.Time
+	heard    [1]Heard // Output.Heard's storage
 }
 
 type port struct {
-	name     string
-	addr     netip.Addr
-	seq      uint64
-	nextSend time.Time
+	name string
+	addr netip.Addr
 }
 
 type peer struct {
 	id      uint16
-	role    hakit.Role
-	payload []byte
-	links   []*peerLink
+	role    hakit.Role // of the newest frame delivered
+	payload []byte     // of the newest frame delivered
+	// The newest (epoch, seq) delivered as Heard: an older frame, on any
+	// interface, is not delivered again.
+	epoch, seq uint64
+	links      []*peerLink
 }
 
 type peerLink struct {
@@ -142,14 +148,11 @@ func (m *Machine) Next() time.Time {
 	if !m.started {
 		return time.Time{}
 	}
-	next := m.ports[0].nextSend
+	next := m.nextSend
 	early := func(t time.Time) {
 		if t.Before(next) {
 			next = t
 		}
-	}
-	for _, p := range m.ports[1:] {
-		early(p.nextSend)
 	}
 	for _, id := range m.order {
 		for _, l := range m.peers[id].links {
@@ -176,18 +179,13 @@ func (m *Machine) Tick(now time.Time) Output {
 	var out Output
 	if !m.started {
 		m.started = true
-		for _, p := range m.ports {
-			p.nextSend = now
-		}
+		m.nextSend = now
 	}
-	for i, p := range m.ports {
-		if now.Before(p.nextSend) {
-			continue
-		}
-		m.emit(i, &out)
-		p.nextSend = p.nextSend.Add(m.cfg.Interval)
-		if !p.nextSend.After(now) {
-			p.nextSend = now.Add(m.cfg.Interval)
+	if !now.Before(m.nextSend) {
+		m.round(&out)
+		m.nextSend = m.nextSend.Add(m.cfg.Interval)
+		if !m.nextSend.After(now) {
+			m.nextSend = now.Add(m.cfg.Interval)
 		}
 	}
 	for _, id := range m.order {
@@ -197,7 +195,7 @@ func (m *Machine) Tick(now time.Time) Output {
 }
 
 // SendNow returns a heartbeat for every interface, to send at once, and
-// restarts each interface's schedule from now. Call it when the role or the
+// restarts the schedule from now. Call it when the role or the
 // payload changed (election.Output.Send), so that the peers hear the change
 // now rather than up to an interval later. Before the first Tick it is
 // Tick.
@@ -206,11 +204,18 @@ func (m *Machine) SendNow(now time.Time) Output {
 		return m.Tick(now)
 	}
 	var out Output
-	for i, p := range m.ports {
-		m.emit(i, &out)
-		p.nextSend = now.Add(m.cfg.Interval)
-	}
+	m.round(&out)
+	m.nextSend = now.Add(m.cfg.Interval)
 	return out
+}
+
+// round emits a heartbeat on every interface, all with the next sequence
+// number.
+func (m *Machine) round(out *Output) {
+	m.seq++
+	for i := range m.ports {
+		m.emit(i, out)
+	}
 }
 
 func (m *Machine) emit(i int, out *Output) {
@@ -221,7 +226,7 @@ func (m *Machine) emit(i int, out *Output) {
 		Role:      m.role,
 		Interface: uint16(i),
 		Epoch:     m.cfg.Epoch,
-		Seq:       p.seq + 1,
+		Seq:       m.seq,
 		Interval:  m.cfg.Interval,
 		Addr:      p.addr,
 		Payload:   m.payload,
@@ -237,7 +242,6 @@ func (m *Machine) emit(i int, out *Output) {
 		// Unreachable: every field was validated when set.
 		panic("heartbeat: encoding our own frame: " + err.Error())
 	}
-	p.seq++
 	m.c.Sent++
 	out.Frames = append(out.Frames, Transmit{
 		Interface: p.name, Index: i, Data: buf,
@@ -579,8 +583,14 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 	l.epoch, l.seq = f.Epoch, f.Seq
 	l.lastRx = now
 	l.addr = f.Addr
-	p.role = f.Role
-	p.payload = append(p.payload[:0], f.Payload...)
+	if f.Epoch > p.epoch || f.Epoch == p.epoch && f.Seq > p.seq {
+		// The newest round of the peer heard on any interface.
+		p.epoch, p.seq = f.Epoch, f.Seq
+		p.role = f.Role
+		p.payload = append(p.payload[:0], f.Payload...)
+		m.heard[0] = Heard{Peer: p.id, Interface: m.ports[i].name, Role: p.role, Payload: p.payload, At: now}
+		out.Heard = m.heard[:]
+	}
 	switch {
 	case first:
 		m.report(now, p, i, Alive, "first heartbeat", &out)

@@ -95,6 +95,28 @@ type Probe struct {
 	Target netip.Addr
 }
 
+// Heard is a peer's heartbeat that carries its newest payload: the first
+// frame of a send round of the peer to arrive on any interface. A frame of
+// an older round, or another interface's copy of a round already heard, is
+// counted as a heartbeat of its interface but not heard again, so a
+// payload is never observed after a newer one (see the package
+// documentation, Payloads).
+type Heard struct {
+	// Peer is the peer's unit ID.
+	Peer uint16
+	// Interface is the local interface the frame arrived on.
+	Interface string
+	// Role is the role the peer advertises.
+	Role hakit.Role
+	// Payload is the peer's payload (its election candidate, for
+	// example). In an Output of a Machine it aliases the Machine's storage
+	// and is valid until the next call of the Machine; a Driver's OnHeard
+	// gets its own copy.
+	Payload []byte
+	// At is when the frame was accepted (the now passed to the Machine).
+	At time.Time
+}
+
 // Output is what a Machine call asks its caller to do and tell.
 type Output struct {
 	// Frames are heartbeats to send now.
@@ -103,6 +125,10 @@ type Output struct {
 	Probes []Probe
 	// Reports are state changes, in order.
 	Reports []Report
+	// Heard is the peer's newest payload, from Receive: set when the frame
+	// received is the newest of its peer (see Heard), else empty. It aliases
+	// the Machine's storage until the next call.
+	Heard []Heard
 }
 
 // Drops counts received frames dropped, by reason.
@@ -150,7 +176,7 @@ type PeerStatus struct {
 	// Unit is the peer's unit ID, Role the role it advertises.
 	Unit uint16
 	Role hakit.Role
-	// Payload is a copy of the payload of its newest accepted frame.
+	// Payload is a copy of the payload of its newest frame (see Heard).
 	Payload []byte
 	// Links is its state on each local interface, in interface order.
 	Links []LinkStatus

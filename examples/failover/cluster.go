@@ -541,7 +541,9 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 			if err := u.guard.CheckHeartbeat(ifname, hb.ClusterID, hb.UnitID, src); err != nil {
 				u.c.log(u.name, "vmac guard", err.Error())
 			}
-			if err := u.el.ObserveBinary(now, hb.Payload); err != nil {
+		}
+		for _, h := range out.Heard { // the peer's newest candidate
+			if err := u.el.ObserveBinary(now, h.Payload); err != nil {
 				u.c.log(u.name, "election: candidate refused", err.Error())
 			}
 		}

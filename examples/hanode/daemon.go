@@ -45,13 +45,13 @@ type daemon struct {
 	// Fed by other goroutines, drained by the loop.
 	qmu        sync.Mutex
 	reports    []heartbeat.Report
+	heard      []heartbeat.Heard // peers' candidates, newest round each time
 	reannounce bool
 	sendNow    bool // the candidate or role changed: tell the peers at once
 	wake       chan struct{}
 
 	// Loop state.
 	tracker  *hbelect.Tracker
-	heard    map[uint16]time.Time
 	payload  []byte
 	held     *vmac.Handle        // the takeover, while primary
 	injector *conntrack.Injector // with -conntrack, dialled at start
@@ -75,8 +75,7 @@ type daemon struct {
 // and starts every part. On error everything started is closed again and
 // nothing is left changed.
 func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, wake: make(chan struct{}, 1),
-		heard: map[uint16]time.Time{}}
+	d := &daemon{cfg: cfg, log: log, wake: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -161,6 +160,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	hcfg := cfg.heartbeatConfig()
 	hcfg.Logger = log.With("part", "heartbeat")
 	hcfg.OnReport = d.onReport
+	hcfg.OnHeard = d.onHeard
 	d.neigh = heartbeat.KernelNeighbours()
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours
 	// seen in the last minutes still answer EIFD's probes, and so do the
@@ -278,24 +278,18 @@ func (d *daemon) handoverBudget() time.Duration {
 // role.
 func (d *daemon) step() {
 	d.qmu.Lock()
-	reports, reannounce, sendNow := d.reports, d.reannounce, d.sendNow
-	d.reports, d.reannounce, d.sendNow = nil, false, false
+	reports, heard, reannounce, sendNow := d.reports, d.heard, d.reannounce, d.sendNow
+	d.reports, d.heard, d.reannounce, d.sendNow = nil, nil, false, false
 	d.qmu.Unlock()
 	for _, r := range reports {
 		d.report(r)
 	}
-	for _, p := range d.node.Peers() {
-		var last time.Time
-		for _, l := range p.Links {
-			if l.LastHeard.After(last) {
-				last = l.LastHeard
-			}
+	for _, h := range heard {
+		if len(h.Payload) == 0 {
+			continue // a peer that has not sent its candidate yet
 		}
-		if last.After(d.heard[p.Unit]) && len(p.Payload) > 0 {
-			d.heard[p.Unit] = last
-			if err := d.elect.ObserveBinary(p.Payload); err != nil {
-				d.log.Warn("bad candidate", "peer", p.Unit, "err", err)
-			}
+		if err := d.elect.ObserveBinary(h.Payload); err != nil {
+			d.log.Warn("bad candidate", "peer", h.Peer, "err", err)
 		}
 	}
 	d.localStatus()
@@ -622,6 +616,14 @@ func (d *daemon) onOutput(o election.Output) {
 	d.qmu.Lock()
 	d.reannounce = d.reannounce || o.ReAnnounce
 	d.sendNow = d.sendNow || o.Send || o.Changed
+	d.qmu.Unlock()
+	d.poke()
+}
+
+// onHeard queues a peer's newest candidate for the loop.
+func (d *daemon) onHeard(h heartbeat.Heard) {
+	d.qmu.Lock()
+	d.heard = append(d.heard, h)
 	d.qmu.Unlock()
 	d.poke()
 }
