@@ -71,8 +71,10 @@ type Config struct {
 	// Mode selects strict or early verdicts.
 	Mode Mode
 	// Neighbours lists the resolved neighbours of an interface; EIFD
-	// probes them. Nil means none are known (only the peer's own address
-	// is probed).
+	// probes them. The Driver asks it, with no lock held, when EIFD is about
+	// to start on the interface (see Machine.NeedNeighbours); a Machine
+	// does not use it. Nil means none are known (only the peer's own
+	// address is probed).
 	Neighbours NeighbourSource
 	// Clock drives the Driver's timers; nil means hakit.RealClock(). A
 	// Machine does not use it.

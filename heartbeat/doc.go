@@ -9,24 +9,30 @@
 //
 // # Layers
 //
-// Machine is the pure core. It takes time as an argument and returns what to
-// send and what changed:
+// Machine is the pure core. It takes time as an argument, calls out to
+// nothing, and returns what to send and what changed:
 //
 //	m, _ := heartbeat.NewMachine(cfg, ifaces...)
 //	for {
+//		for _, ifname := range m.NeedNeighbours(now) { // EIFD starts there
+//			m.SetNeighbours(ifname, arpCache(ifname))
+//		}
 //		out := m.Tick(now)                  // at m.Next()
 //		out = m.Receive(now, ifname, frame) // for each frame read
 //		out = m.ProbeReply(now, ifname, ip) // for each probe reply
-//		// send out.Frames and out.Probes; hand out.Reports to the election
+//		// send out.Frames and out.Probes; hand out.Reports and each
+//		// peer's newest payload, out.Heard, to the election
 //	}
 //
 // Driver is the thin driver: one goroutine per interface reading frames, one
-// per Prober reading replies, and a timer on the configured Clock (so it runs
-// in a testing/synctest bubble or on a simulated clock). Transports are the
-// small Conn, Prober and NeighbourSource interfaces: NewEthernetConn wraps any
-// net.PacketConn carrying whole Ethernet frames (AF_PACKET, or the simulated
-// segment), NewPacketProber sends ARP requests on one, and the Linux files
-// add AF_PACKET sockets, UDP, kernel probes and the kernel's neighbour table.
+// per Prober reading replies, a timer on the configured hakit.Clock (so it
+// runs in a testing/synctest bubble or on a simulated clock), and one
+// goroutine calling the callbacks (OnReport, OnHeard) in order with no lock
+// held. Transports are the small Conn, Prober and NeighbourSource
+// interfaces: NewEthernetConn wraps any net.PacketConn carrying whole
+// Ethernet frames (AF_PACKET, or the simulated segment), NewPacketProber
+// sends ARP requests on one, and the Linux files add AF_PACKET sockets, UDP,
+// kernel probes and the kernel's neighbour table.
 //
 // # Timing (the seed's schedule)
 //

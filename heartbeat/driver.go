@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -111,12 +112,32 @@ func (d *Driver) Start() error {
 	return nil
 }
 
-// fire is the timer callback.
+// fire is the timer callback. When the Tick starts EIFD somewhere, the
+// neighbour lists of those interfaces are read from Config.Neighbours first,
+// with no lock held, and fed to the Machine.
 func (d *Driver) fire() {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return
+	}
+	if names := d.m.NeedNeighbours(d.clk.Now()); len(names) > 0 && d.cfg.Neighbours != nil {
+		d.mu.Unlock()
+		lists := make([][]netip.Addr, len(names))
+		for i, name := range names {
+			var err error
+			if lists[i], err = d.cfg.Neighbours.Neighbours(name); err != nil {
+				d.log.Warn("heartbeat: neighbour list", "interface", name, "err", err)
+			}
+		}
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return
+		}
+		for i, name := range names {
+			_ = d.m.SetNeighbours(name, lists[i]) // a name the Machine gave
+		}
 	}
 	d.tickLocked()
 }

@@ -61,20 +61,14 @@ func ExampleSourceMAC() {
 	// 32:c1:00:07:00:02
 }
 
-type neighbours []netip.Addr
-
-func (n neighbours) Neighbours(string) ([]netip.Addr, error) { return n, nil }
-
 // The caller's loop around the pure core: two Machines exchange heartbeats
 // until unit 2 dies; unit 1's neighbour answers its probes and unit 2's
 // address does not, so the early verdict comes one probe round after the
 // suspicion.
 func ExampleMachine() {
-	cfg := heartbeat.Config{ClusterID: 7, Neighbours: neighbours{netip.MustParseAddr("198.18.0.254")}}
-	cfg1, cfg2 := cfg, cfg
-	cfg1.UnitID, cfg2.UnitID = 1, 2
-	m1, _ := heartbeat.NewMachine(&cfg1, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.1")})
-	m2, _ := heartbeat.NewMachine(&cfg2, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.2")})
+	router := netip.MustParseAddr("198.18.0.254")
+	m1, _ := heartbeat.NewMachine(&heartbeat.Config{ClusterID: 7, UnitID: 1}, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.1")})
+	m2, _ := heartbeat.NewMachine(&heartbeat.Config{ClusterID: 7, UnitID: 2}, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.2")})
 
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	dead := start.Add(30 * time.Second)
@@ -90,10 +84,13 @@ func ExampleMachine() {
 				show(out, now)
 			}
 		}
+		for _, ifname := range m1.NeedNeighbours(now) { // EIFD starts: what to probe
+			m1.SetNeighbours(ifname, []netip.Addr{router}) // a static neighbour cache
+		}
 		out := m1.Tick(now)
 		show(out, now)
 		for _, p := range out.Probes {
-			if p.Target == netip.MustParseAddr("198.18.0.254") { // the router answers
+			if p.Target == router { // the router answers
 				show(m1.ProbeReply(now, p.Interface, p.Target), now)
 			}
 		}

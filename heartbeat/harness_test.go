@@ -35,6 +35,7 @@ type harness struct {
 type hunit struct {
 	id      uint16
 	m       *Machine
+	neigh   NeighbourSource
 	stop    func() bool
 	down    bool   // the unit is dead: sends nothing, answers nothing
 	mute    bool   // the unit sends no heartbeats but answers probes
@@ -78,7 +79,7 @@ func newHarness(t *testing.T, nifs int, cfg Config, ids ...uint16) *harness {
 		}
 		m, err := NewMachine(&c, ifaces...)
 		require.NoError(t, err)
-		h.units[id] = &hunit{id: id, m: m, cut: make([]bool, nifs)}
+		h.units[id] = &hunit{id: id, m: m, cut: make([]bool, nifs), neigh: c.Neighbours}
 		h.last[id] = map[uint16][]time.Time{}
 	}
 	for _, id := range ids {
@@ -102,8 +103,16 @@ func (h *harness) schedule(u *hunit) {
 	u.stop = h.clk.AfterFunc(next.Sub(h.clk.Now()), func() { h.tick(u) })
 }
 
+// tick ticks u's Machine, feeding it first, as a Driver does, the neighbour
+// lists it asks for.
 func (h *harness) tick(u *hunit) {
-	h.handle(u, u.m.Tick(h.clk.Now()))
+	now := h.clk.Now()
+	for _, name := range u.m.NeedNeighbours(now) {
+		ns, err := u.neigh.Neighbours(name)
+		require.NoError(h.t, err)
+		require.NoError(h.t, u.m.SetNeighbours(name, ns))
+	}
+	h.handle(u, u.m.Tick(now))
 }
 
 func (h *harness) handle(u *hunit, out Output) {

@@ -18,9 +18,10 @@ const maxTargets = 16
 
 // Machine is the pure heartbeat core: it builds the frames to send, checks
 // received ones, counts misses per peer and interface, runs EIFD and reaches
-// verdicts. It takes time as an argument and never reads a clock; it does no
-// I/O except calling the configured NeighbourSource when EIFD starts. It is
-// not safe for concurrent use.
+// verdicts. It takes time as an argument and never reads a clock, does no
+// I/O and calls out to nothing: the neighbours EIFD probes are an input
+// (SetNeighbours, when NeedNeighbours asks). It is not safe for concurrent
+// use.
 type Machine struct {
 	cfg     Config
 	sealer  *Sealer
@@ -41,8 +42,9 @@ type Machine struct {
 }
 
 type port struct {
-	name string
-	addr netip.Addr
+	name       string
+	addr       netip.Addr
+	neighbours []netip.Addr // the newest list fed by SetNeighbours
 }
 
 type peer struct {
@@ -99,6 +101,45 @@ func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 		m.byName[ifc.Name] = i
 	}
 	return m, nil
+}
+
+// SetNeighbours sets the resolved neighbours of the interface named ifname
+// (zones dropped, invalid addresses left out; copied): EIFD probes them
+// when it starts there, at most 16, without the peer's and this unit's own
+// addresses. The list stands until the next SetNeighbours. A Driver feeds
+// it from Config.Neighbours when NeedNeighbours asks; a caller of the
+// Machine may do the same, or set a static list once.
+func (m *Machine) SetNeighbours(ifname string, addrs []netip.Addr) error {
+	i, ok := m.byName[ifname]
+	if !ok {
+		return fmt.Errorf("heartbeat: neighbours of unknown interface %q: %w", ifname, hakit.ErrConfig)
+	}
+	p := m.ports[i]
+	p.neighbours = p.neighbours[:0]
+	for _, a := range addrs {
+		if a = a.WithZone(""); a.IsValid() {
+			p.neighbours = append(p.neighbours, a)
+		}
+	}
+	return nil
+}
+
+// NeedNeighbours returns the interfaces on which Tick(now) will start EIFD
+// (a peer's heartbeats are missing there for Misses intervals), in
+// interface order, or nil. Feed their current neighbour lists with
+// SetNeighbours before that Tick, so that EIFD probes the neighbours known at
+// that moment (the kernel's cache changes). It changes nothing.
+func (m *Machine) NeedNeighbours(now time.Time) []string {
+	var out []string
+	for i, p := range m.ports {
+		for _, id := range m.order {
+			if l := m.peers[id].links[i]; l.state == Alive && !now.Before(l.lastRx.Add(m.missSpan())) {
+				out = append(out, p.name)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // SetRole sets the role advertised from the next heartbeat on.
@@ -291,7 +332,6 @@ func (m *Machine) tickPeer(now time.Time, p *peer, out *Output) {
 
 func (m *Machine) suspect(now time.Time, p *peer, i int, out *Output) {
 	l := p.links[i]
-	name := m.ports[i].name
 	l.state = Suspect
 	l.suspectAt = now
 	l.nextProbe = now.Add(m.cfg.ProbeInterval)
@@ -299,28 +339,19 @@ func (m *Machine) suspect(now time.Time, p *peer, i int, out *Output) {
 	l.peerSent, l.unanswerd, l.rounds = 0, 0, 0
 	l.waiting = false
 	l.targets = l.targets[:0]
-	var nerr error
-	if m.cfg.Neighbours != nil {
-		var ns []netip.Addr
-		ns, nerr = m.cfg.Neighbours.Neighbours(name)
-		for _, a := range ns {
-			a = a.WithZone("")
-			if !a.IsValid() || a == l.addr || a == m.ports[i].addr || slices.Contains(l.targets, a) {
-				continue
-			}
-			if len(l.targets) == maxTargets {
-				break
-			}
-			l.targets = append(l.targets, a)
+	for _, a := range m.ports[i].neighbours {
+		if a == l.addr || a == m.ports[i].addr || slices.Contains(l.targets, a) {
+			continue
 		}
+		if len(l.targets) == maxTargets {
+			break
+		}
+		l.targets = append(l.targets, a)
 	}
 	m.c.Suspicions++
 	reason := fmt.Sprintf("no heartbeat for %v (%d intervals); probing %d neighbours", m.missSpan(), m.cfg.Misses, len(l.targets))
 	if l.addr.IsValid() {
 		reason += " and the peer at " + l.addr.String()
-	}
-	if nerr != nil {
-		reason += fmt.Sprintf(" (neighbour list: %v)", nerr)
 	}
 	m.report(now, p, i, Suspect, reason, out)
 	m.probeRound(p, i, out)

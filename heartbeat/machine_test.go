@@ -521,3 +521,35 @@ func TestPeerPortDownOtherLinkLossy(t *testing.T) {
 	require.Zero(t, down)
 	require.NotZero(t, fault)
 }
+
+// panicNeighbours fails the test if anything calls it.
+type panicNeighbours struct{}
+
+func (panicNeighbours) Neighbours(string) ([]netip.Addr, error) {
+	panic("the Machine called the NeighbourSource while it decided")
+}
+
+// TestMachineCallsOutToNothing: the Machine never calls the configured
+// NeighbourSource (that is the Driver's job); it probes the neighbours fed
+// with SetNeighbours, and asks for them with NeedNeighbours exactly when
+// EIFD is about to start.
+func TestMachineCallsOutToNothing(t *testing.T) {
+	cfg := earlyConfig()
+	cfg.Neighbours = panicNeighbours{}
+	h := newHarness(t, 1, cfg, 1, 2)
+	// The harness plays the Drivers: it feeds the Machines these.
+	h.units[1].neigh = staticNeighbours{"eth0": {neighbourAddr(0), netip.MustParseAddr("198.18.0.77")}}
+	h.units[2].neigh = staticNeighbours{}
+	start := warm(h)
+	u := h.units[1]
+	require.Empty(t, u.m.NeedNeighbours(h.clk.Now()), "all alive")
+	h.units[2].down = true
+	last := h.lastFrom(1, 2, 0)
+	require.Empty(t, u.m.NeedNeighbours(last.Add(199*ms)))
+	require.Equal(t, []string{"eth0"}, u.m.NeedNeighbours(last.Add(200*ms)), "Misses intervals without a heartbeat")
+	h.clk.RunFor(time.Second)
+	rs := h.reportsSince(1, start)
+	require.Equal(t, []string{"eth0:suspect", "eth0:peer-down"}, states(rs))
+	require.Contains(t, rs[0].Reason, "probing 2 neighbours")
+	require.ErrorIs(t, u.m.SetNeighbours("eth9", nil), hakit.ErrConfig)
+}

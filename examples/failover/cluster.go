@@ -321,11 +321,6 @@ type unit struct {
 	unknownSessions int
 }
 
-// neighbours is the units' static ARP cache: the stations EIFD probes.
-type neighbours map[string][]netip.Addr
-
-func (n neighbours) Neighbours(ifname string) ([]netip.Addr, error) { return n[ifname], nil }
-
 // nopClose keeps the garp Driver from closing a simulated port it borrows.
 type nopClose struct{ *simnet.Port }
 
@@ -369,15 +364,14 @@ func (u *unit) boot(now time.Time) error {
 	hc.ProbeWindow = c.cfg.probeWindow
 	hc.ProbeInterval = 0
 	hc.Mode = c.cfg.mode
-	hc.Neighbours = neighbours{
-		"lan":  {c.client.ip, c.gw.ip},
-		"sync": {c.sw.ip},
-	}
 	var err error
 	u.mon, err = heartbeat.NewMachine(hc, heartbeat.Interface{Name: "lan", Addr: u.lanIP}, heartbeat.Interface{Name: "sync", Addr: u.syncIP})
 	if err != nil {
 		return err
 	}
+	// The units' static ARP cache: the stations EIFD probes.
+	_ = u.mon.SetNeighbours("lan", []netip.Addr{c.client.ip, c.gw.ip})
+	_ = u.mon.SetNeighbours("sync", []netip.Addr{c.sw.ip})
 
 	ec := election.DefaultConfig()
 	ec.Unit = id
