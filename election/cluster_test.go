@@ -264,22 +264,17 @@ func TestSimSplitBrainHeal(t *testing.T) {
 }
 
 func TestSimWitness(t *testing.T) {
-	reach := map[uint16]bool{1: true, 2: true}
-	c := newSimCluster(t, 2, 1, func(unit uint16) Config {
-		cfg := *unitConfig(unit)
-		cfg.Witness = func() bool { return reach[unit] }
-		return cfg
-	})
+	c := newSimCluster(t, 2, 1, nil)
 	c.startAll()
 	c.settle(electBound)
 	// The partition also cut unit 2 from the gateway: it stays standby.
-	reach[2] = false
+	c.unit(2).d.Witness(false)
 	c.seg.Isolate(c.unit(2).port)
 	c.run(5*time.Second, nil)
 	require.Equal(t, []uint16{1}, c.primaries())
 	require.Equal(t, uint64(1), c.unit(2).d.Counters().WitnessVetoes, "one episode")
 	c.seg.Join()
-	reach[2] = true
+	c.unit(2).d.Witness(true)
 	c.run(5*time.Second, nil)
 	require.Equal(t, []uint16{1}, c.primaries())
 }

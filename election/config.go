@@ -60,14 +60,6 @@ type Config struct {
 	// to declare itself ready before it gives up and keeps the role.
 	HandoverTimeout time.Duration
 
-	// Witness, when not nil, tells whether this unit can still reach an
-	// outside witness (for example the default gateway). A unit whose
-	// witness fails never becomes primary and advertises itself degraded, so
-	// in a two-unit partition the side that lost the witness does not go
-	// active. It is called on every Tick from the goroutine calling Tick,
-	// and must be cheap and must not block: return a cached result.
-	Witness func() bool
-
 	// Clock drives a Driver's ticks; nil means hakit.RealClock(). A Machine
 	// does not use it.
 	Clock hakit.Clock

@@ -10,8 +10,9 @@
 // (CandidateLen bytes, versioned) in the payload of every heartbeat, and the
 // caller feeds a Machine plain values derived from the heartbeat layer's
 // reports: a peer's candidate (Observe, ObserveBinary), a peer declared lost
-// (PeerLost), Early Interface Failure Detection verdicts (Verdict), and the
-// local status (Local: monitored interfaces up, session table in sync). Tick
+// (PeerLost), Early Interface Failure Detection verdicts (Verdict), the
+// local status (Local: monitored interfaces up, session table in sync) and
+// the answer of an optional outside witness (Witness). Tick
 // returns an Output: the role, whether it changed and why in words, a
 // request to re-announce the addresses, a request to send a heartbeat now,
 // and events. The Machine is pure: it takes time as an argument, reads no
@@ -102,9 +103,10 @@
 // Output.ReAnnounce once the loser has stood down (even if the loser heard
 // the winner first and the winner never heard it claim), so the switches
 // learn its ports again. The outcome depends only on the
-// candidates, so it is the same every time. An optional Witness (for
-// example "can I reach the gateway?") keeps a unit that fails it from going
-// active, so a two-unit partition need not mean two actives.
+// candidates, so it is the same every time. An optional witness (for
+// example "can I reach the gateway?", fed to Witness) keeps a unit that
+// fails it from going active, so a two-unit partition need not mean two
+// actives.
 //
 // # What the election needs from the heartbeat layer
 //

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/clock"
 )
 
 // TestDriver runs two Drivers on the real clock inside a synctest bubble,
@@ -112,4 +113,64 @@ func BenchmarkTick8(b *testing.B) {
 		_ = m.ObserveBinary(now, enc)
 		m.Tick(now)
 	}
+}
+
+// TestDriverHandlerMayCallEveryMethod: the handler runs with no lock of the
+// Driver held, so it may call every method, the inputs and Close included.
+// It runs on the real clock so that a deadlock fails instead of hanging.
+func TestDriverHandlerMayCallEveryMethod(t *testing.T) {
+	calls := make(chan Output, 100)
+	var d *Driver
+	var err error
+	d, err = NewDriver(&Config{Unit: 1, Interval: 10 * time.Millisecond, DetectTime: 20 * time.Millisecond}, func(o Output) {
+		d.Local(Status{Monitored: 1, InSync: true})
+		d.Witness(true)
+		_ = d.Verdict(Verdict{Kind: LocalRecovered, Interface: "eth0"})
+		d.PeerLost(9)
+		_ = d.ObserveBinary([]byte("not a candidate"))
+		_ = d.AppendCandidate(nil)
+		_ = d.Candidate()
+		_ = d.Role()
+		_ = d.Counters()
+		d.Resume(false)
+		if o.Changed && o.Role == hakit.Primary {
+			d.Handover() // an input from the handler: its Output comes after
+			d.Close()
+		}
+		calls <- o
+	})
+	require.NoError(t, err)
+	d.Start()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case o := <-calls:
+			if o.Changed && o.Role == hakit.Primary {
+				require.Equal(t, hakit.Primary, d.Role())
+				d.PeerLost(2) // closed: ignored, returns
+				return
+			}
+		case <-deadline:
+			t.Fatal("the Driver is stuck: a handler call deadlocked it")
+		}
+	}
+}
+
+// TestMachineWitness: a unit whose witness fails does not become primary,
+// and does when it answers again.
+func TestMachineWitness(t *testing.T) {
+	now := clock.Epoch
+	m, err := New(now, unitConfig(1))
+	require.NoError(t, err)
+	m.Local(now, Status{Monitored: 1, InSync: true})
+	m.Witness(now, false)
+	for range 20 {
+		now = now.Add(100 * time.Millisecond)
+		m.Tick(now)
+	}
+	require.Equal(t, hakit.Secondary, m.Role(), "alone, but its witness is unreachable")
+	require.True(t, m.Candidate(now).Degraded)
+	require.Equal(t, uint64(1), m.Counters().WitnessVetoes)
+	m.Witness(now, true)
+	require.Equal(t, hakit.Primary, m.Tick(now).Role)
 }

@@ -431,6 +431,19 @@ func (m *Machine) Verdict(now time.Time, v Verdict) error {
 	return nil
 }
 
+// Witness records the answer of an outside witness (for example "can this
+// unit reach the default gateway?"): with ok false the unit never becomes
+// primary and advertises itself degraded, so in a two-unit partition the
+// side that lost its witness does not go active. The caller asks the
+// witness (a cached, cheap answer) and feeds it here, as often as it likes;
+// without a call the witness counts as reachable.
+func (m *Machine) Witness(now time.Time, ok bool) {
+	m.witnessOK = ok
+	if ok {
+		m.vetoing = false
+	}
+}
+
 // Handover starts a planned handover (maintenance): this unit ranks after
 // every unit not in maintenance and, if primary, hands the role to the best
 // other unit once that unit is ready. It stays primary if no other unit is
@@ -452,10 +465,6 @@ func (m *Machine) Resume(now time.Time, reclaim bool) {
 // every Interval and after every input, acts on Output, and sends a
 // heartbeat at once when Output.Send is set.
 func (m *Machine) Tick(now time.Time) Output {
-	m.witnessOK = m.cfg.Witness == nil || m.cfg.Witness()
-	if m.witnessOK {
-		m.vetoing = false
-	}
 	m.buildView(now)
 	var out Output
 	switch m.role {

@@ -598,8 +598,8 @@ func (d *daemon) peerPrimary() bool {
 	return false
 }
 
-// onOutput is the election driver's handler: it must not block or call
-// the driver's inputs, so it logs and wakes the loop.
+// onOutput is the election driver's handler: it logs and wakes the loop,
+// which feeds the election.
 func (d *daemon) onOutput(o election.Output) {
 	if o.Changed {
 		d.log.Info("role", "role", o.Role, "reason", o.Reason)
