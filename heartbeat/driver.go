@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hakit/hakit/internal/deliver"
+
 	"github.com/hakit/hakit"
 )
 
@@ -42,17 +44,14 @@ type Driver struct {
 	stop    func() bool
 	started bool
 	closed  bool
-	queue   []delivery // to deliver, in order
-	inCall  bool       // a callback is running
+	calls   *deliver.Queue[delivery] // the callbacks, once started
 	sendErr atomic.Uint64
 
 	// wmu serialises the writes in the order the Machine produced them; it
 	// is taken before mu is released, and never held while a callback runs.
 	wmu sync.Mutex
 
-	wake      chan struct{} // the delivery goroutine has work
-	delivered chan struct{} // closed when the delivery goroutine ends
-	wg        sync.WaitGroup
+	wg sync.WaitGroup
 }
 
 // NewDriver returns a Driver for the given critical interfaces, each with a
@@ -80,8 +79,7 @@ func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m,
-		wake: make(chan struct{}, 1), delivered: make(chan struct{})}, nil
+	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m}, nil
 }
 
 // Start sends the first heartbeats and starts the goroutines and the timer.
@@ -97,7 +95,7 @@ func (d *Driver) Start() error {
 		return fmt.Errorf("heartbeat: already started: %w", hakit.ErrConfig)
 	}
 	d.started = true
-	go d.deliver()
+	d.calls = deliver.New(d.deliver)
 	for i := range d.ifaces {
 		d.wg.Add(1)
 		go d.readFrames(i)
@@ -161,23 +159,20 @@ func (d *Driver) flushLocked(out Output) {
 		d.reports = append(d.reports[:0], d.reports[len(d.reports)-maxKeptReports:]...)
 	}
 	for _, r := range out.Reports {
-		d.queue = append(d.queue, delivery{report: r})
+		d.calls.Push(delivery{report: r})
 	}
 	if d.cfg.OnHeard != nil {
 		for _, h := range out.Heard {
 			h.Payload = slices.Clone(h.Payload) // the Machine's storage is reused
-			d.queue = append(d.queue, delivery{heard: h, isHeard: true})
+			d.calls.Push(delivery{heard: h, isHeard: true})
 		}
 	}
-	queued := len(d.queue) > 0
 	if len(out.Frames) == 0 && len(out.Probes) == 0 {
 		d.mu.Unlock()
-		d.poke(queued)
 		return
 	}
 	d.wmu.Lock()
 	d.mu.Unlock()
-	d.poke(queued)
 	defer d.wmu.Unlock()
 	var failed uint64
 	for _, f := range out.Frames {
@@ -201,60 +196,6 @@ func (d *Driver) flushLocked(out Output) {
 	}
 }
 
-// poke wakes the delivery goroutine if queued is set.
-func (d *Driver) poke(queued bool) {
-	if !queued {
-		return
-	}
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
-// deliver is the delivery goroutine: it logs the queued reports and calls
-// the callbacks, in order, with no lock held, until the Driver is closed.
-func (d *Driver) deliver() {
-	defer close(d.delivered)
-	var batch []delivery
-	for {
-		d.mu.Lock()
-		for len(d.queue) == 0 && !d.closed {
-			d.mu.Unlock()
-			<-d.wake
-			d.mu.Lock()
-		}
-		if d.closed {
-			d.mu.Unlock()
-			return
-		}
-		batch, d.queue = d.queue, batch[:0]
-		d.mu.Unlock()
-		for _, x := range batch {
-			if x.isHeard {
-				if !d.call(func() { d.cfg.OnHeard(x.heard) }) {
-					return
-				}
-				continue
-			}
-			r := x.report
-			level := slog.LevelInfo
-			if r.State.Verdict() {
-				level = slog.LevelWarn
-			}
-			d.log.Log(context.Background(), level, "heartbeat: "+r.State.String(),
-				"peer", r.Peer, "interface", r.Interface, "reason", r.Reason)
-			if d.cfg.OnReport == nil {
-				continue
-			}
-			if !d.call(func() { d.cfg.OnReport(r) }) {
-				return
-			}
-		}
-		clear(batch)
-	}
-}
-
 // delivery is one callback call.
 type delivery struct {
 	report  Report
@@ -262,21 +203,23 @@ type delivery struct {
 	isHeard bool
 }
 
-// call runs one callback unless the Driver is closed, and reports whether
-// it ran.
-func (d *Driver) call(f func()) bool {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return false
+// deliver logs a report and calls the callback of x, on the delivery
+// goroutine with no lock held.
+func (d *Driver) deliver(x delivery) {
+	if x.isHeard {
+		d.cfg.OnHeard(x.heard)
+		return
 	}
-	d.inCall = true
-	d.mu.Unlock()
-	f()
-	d.mu.Lock()
-	d.inCall = false
-	d.mu.Unlock()
-	return true
+	r := x.report
+	level := slog.LevelInfo
+	if r.State.Verdict() {
+		level = slog.LevelWarn
+	}
+	d.log.Log(context.Background(), level, "heartbeat: "+r.State.String(),
+		"peer", r.Peer, "interface", r.Interface, "reason", r.Reason)
+	if d.cfg.OnReport != nil {
+		d.cfg.OnReport(r)
+	}
 }
 
 func (d *Driver) readFrames(i int) {
@@ -344,9 +287,11 @@ func (d *Driver) Close() error {
 	if d.stop != nil {
 		d.stop()
 	}
-	started, inCall := d.started, d.inCall
+	started := d.started
 	d.mu.Unlock()
-	d.poke(true)
+	if started {
+		d.calls.Close()
+	}
 	var errs []error
 	for _, ifc := range d.ifaces {
 		errs = append(errs, ifc.Conn.Close())
@@ -355,9 +300,6 @@ func (d *Driver) Close() error {
 		}
 	}
 	d.wg.Wait()
-	if started && !inCall {
-		<-d.delivered
-	}
 	return errors.Join(errs...)
 }
 

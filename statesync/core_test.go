@@ -40,8 +40,7 @@ func newPipe(t *testing.T, loss, reorder float64) *pipe {
 	p := &pipe{t: t, now: t0, rng: rand.New(rand.NewPCG(7, 9)), loss: loss, reorder: reorder,
 		src: NewTable(0), dst: NewTable(0)}
 	var err error
-	p.s, err = NewSender(p.now, &SenderConfig{Table: p.src, Keys: testKeys(t, []byte("k3y")), Window: 512,
-		OnEvent: func(e Event) { p.events = append(p.events, e) }})
+	p.s, err = NewSender(p.now, &SenderConfig{Table: p.src, Keys: testKeys(t, []byte("k3y")), Window: 512})
 	require.NoError(t, err)
 	p.newReceiver()
 	return p
@@ -49,8 +48,7 @@ func newPipe(t *testing.T, loss, reorder float64) *pipe {
 
 func (p *pipe) newReceiver() {
 	var err error
-	p.r, err = NewReceiver(p.now, &ReceiverConfig{Table: p.dst, Keys: testKeys(p.t, []byte("k3y")), Window: 512,
-		OnEvent: func(e Event) { p.events = append(p.events, e) }})
+	p.r, err = NewReceiver(p.now, &ReceiverConfig{Table: p.dst, Keys: testKeys(p.t, []byte("k3y")), Window: 512})
 	require.NoError(p.t, err)
 }
 
@@ -95,12 +93,22 @@ func (p *pipe) step() {
 		p.r.Tick(p.now)
 		p.send(false, p.r.Output(p.buf[:0]))
 	}
+	p.takeEvents()
+}
+
+// takeEvents collects the cores' events.
+func (p *pipe) takeEvents() {
+	p.events = p.s.Events(p.events)
+	if p.r != nil {
+		p.events = p.r.Events(p.events)
+	}
 }
 
 func (p *pipe) upsert(s Session) {
 	s = p.src.Upsert(s)
 	p.s.Upsert(p.now, s)
 	p.send(true, p.s.Output(p.buf[:0]))
+	p.takeEvents()
 }
 
 func (p *pipe) delete(k Key) {

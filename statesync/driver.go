@@ -1,6 +1,7 @@
 package statesync
 
 import (
+	"github.com/hakit/hakit/internal/deliver"
 	"errors"
 	"log/slog"
 	"net"
@@ -31,6 +32,11 @@ type DriverConfig struct {
 	// Logger receives transport errors and foreign-version warnings; nil
 	// discards. The cores log through their own configs' Logger.
 	Logger *slog.Logger
+	// OnEvent, if not nil, is called with every event of both halves (see
+	// Event.Side), in order, one at a time, from a goroutine of the Driver
+	// with no lock held: it may call any method of the Driver, Close
+	// included.
+	OnEvent func(Event)
 }
 
 // DriverStats counts what the Driver itself saw.
@@ -59,6 +65,8 @@ type Driver struct {
 	closed bool
 	stats  DriverStats
 	done   chan struct{}
+	events []Event
+	calls  *deliver.Queue[Event] // OnEvent, if set
 
 	// With a pull transport, a writer goroutine does the writes, so that a
 	// transport that blocks never holds the lock (and never delays Commit).
@@ -77,6 +85,9 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{cfg: c, clk: c.Clock, done: make(chan struct{})}
+	if c.OnEvent != nil {
+		d.calls = deliver.New(c.OnEvent)
+	}
 	now := d.clk.Now()
 	if c.Send != nil {
 		sc := *c.Send
@@ -210,8 +221,19 @@ func (d *Driver) tick() {
 	d.stop = d.clk.AfterFunc(d.cfg.TickInterval, d.tick)
 }
 
-// flushLocked writes the cores' output to the transport.
+// flushLocked writes the cores' output to the transport and queues their
+// events for OnEvent.
 func (d *Driver) flushLocked() {
+	d.events = d.events[:0]
+	if d.s != nil {
+		d.events = d.s.Events(d.events)
+	}
+	if d.r != nil {
+		d.events = d.r.Events(d.events)
+	}
+	if d.calls != nil {
+		d.calls.Push(d.events...)
+	}
 	// Start empty whichever halves run: a receive-only Driver must not
 	// write the previous flush's datagrams again.
 	d.out = d.out[:0]
@@ -414,6 +436,9 @@ func (d *Driver) Close() error {
 		close(d.wq)
 	}
 	d.mu.Unlock()
+	if d.calls != nil {
+		d.calls.Close()
+	}
 	if pt, ok := d.cfg.Transport.(PushTransport); ok && canPush(d.cfg.Transport) {
 		pt.SetHandler(nil)
 	}

@@ -43,9 +43,6 @@ type ReceiverConfig struct {
 	Timeout time.Duration
 	// Logger receives sync state changes; nil discards.
 	Logger *slog.Logger
-	// OnEvent, if not nil, is called synchronously with every event; it
-	// must not call the Receiver.
-	OnEvent func(Event)
 }
 
 // ReceiverStats counts what a Receiver did.
@@ -59,6 +56,7 @@ type ReceiverStats struct {
 	Resyncs       uint64 // resyncs requested by this receiver
 	SweepsSkipped uint64 // bulk ends applied after a lost datagram at Commit, so not swept
 	Duplicate     uint64 // datagrams received twice (resends, reordering)
+	EventsDropped uint64 // events dropped because Events was not called for long
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow uint64
 }
@@ -90,7 +88,7 @@ type CommitResult struct {
 type Receiver struct {
 	cfg ReceiverConfig
 	fr  framer
-	ev  emitter
+	ev  events
 
 	epoch    uint64 // sender's stream
 	next     uint64 // next sequence number to apply
@@ -133,7 +131,7 @@ func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
 	r := &Receiver{
 		cfg:  c,
 		fr:   newFramer(c.Keys),
-		ev:   emitter{on: c.OnEvent, log: c.Logger},
+		ev:   events{side: SideReceiver, log: c.Logger},
 		ring: make([]rslot, c.Window),
 		gen:  c.Table.curGen(c.Origin),
 	}
@@ -151,7 +149,16 @@ func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
 func (r *Receiver) InSync() bool { return r.inSync }
 
 // Stats returns the counters.
-func (r *Receiver) Stats() ReceiverStats { return r.stats }
+func (r *Receiver) Stats() ReceiverStats {
+	st := r.stats
+	st.EventsDropped = r.ev.dropped
+	return st
+}
+
+// Events appends the events since the last call to dst, oldest first, and
+// forgets them: call it after the other methods, as Output. They are also
+// logged (ReceiverConfig.Logger).
+func (r *Receiver) Events(dst []Event) []Event { return r.ev.take(dst) }
 
 // Progress returns the current or last bulk sync's progress: records
 // applied since it began and the total the sender announced, and whether it
@@ -178,7 +185,7 @@ func (r *Receiver) setSync(now time.Time, in bool, reason string) {
 	if !in {
 		k = EventOutOfSync
 	}
-	r.ev.emit(Event{Kind: k, Reason: reason, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal}, "receiver")
+	r.ev.emit(Event{Kind: k, Reason: reason, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal})
 }
 
 func (r *Receiver) newStream(now time.Time, epoch uint64) {
@@ -331,7 +338,7 @@ func (r *Receiver) apply(now time.Time, recs []Record) {
 			r.bulkActive, r.bulkDone = true, false
 			r.bulkTotal, r.bulkGot = rec.Total, 0
 			r.setSync(now, false, "bulk sync")
-			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total}, "receiver")
+			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total})
 		case OpBulkEnd:
 			if r.bulkActive && rec.Gen == r.bulkGen {
 				r.bulkActive = false
@@ -345,7 +352,7 @@ func (r *Receiver) apply(now time.Time, recs []Record) {
 				}
 				t.sweep(r.cfg.Origin, r.gen)
 				r.bulkDone = true
-				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal}, "receiver")
+				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal})
 			}
 		}
 		r.stats.Records++

@@ -50,9 +50,6 @@ type SenderConfig struct {
 	Filter func(*Session) bool
 	// Logger receives resyncs and bulk progress; nil discards.
 	Logger *slog.Logger
-	// OnEvent, if not nil, is called synchronously with every event; it
-	// must not call the Sender.
-	OnEvent func(Event)
 }
 
 // SenderStats counts what a Sender did.
@@ -67,6 +64,9 @@ type SenderStats struct {
 	// Suppressed counts records not sent while the window was full and
 	// the receiver silent; the following resync covers them.
 	Suppressed uint64
+	// EventsDropped counts events dropped because Events was not called
+	// for a long while (the oldest go first).
+	EventsDropped uint64
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropStale uint64
 }
@@ -87,7 +87,7 @@ type wslot struct {
 type Sender struct {
 	cfg SenderConfig
 	fr  framer
-	ev  emitter
+	ev  events
 
 	epoch  uint64
 	next   uint64 // sequence number of the open (or next) datagram
@@ -130,7 +130,7 @@ func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
 	s := &Sender{
 		cfg: c,
 		fr:  newFramer(c.Keys),
-		ev:  emitter{on: c.OnEvent, log: c.Logger},
+		ev:  events{side: SideSender, log: c.Logger},
 		win: make([]wslot, c.Window),
 	}
 	s.epoch = c.Epoch
@@ -146,7 +146,16 @@ func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
 func (s *Sender) Epoch() uint64 { return s.epoch }
 
 // Stats returns the counters.
-func (s *Sender) Stats() SenderStats { return s.stats }
+func (s *Sender) Stats() SenderStats {
+	st := s.stats
+	st.EventsDropped = s.ev.dropped
+	return st
+}
+
+// Events appends the events since the last call to dst, oldest first, and
+// forgets them: call it after the other methods, as Output. They are also
+// logged (SenderConfig.Logger).
+func (s *Sender) Events(dst []Event) []Event { return s.ev.take(dst) }
 
 // Progress returns the current or last bulk sync's progress: sessions sent
 // and the total announced (the table's size when it started; an upper
@@ -185,9 +194,9 @@ func (s *Sender) newStream(now time.Time, reason string) {
 	s.bulk.overdue = false
 	if reason != "" {
 		s.stats.Resyncs++
-		s.ev.emit(Event{Kind: EventResync, Reason: reason, Epoch: s.epoch, Total: s.bulk.total}, "sender")
+		s.ev.emit(Event{Kind: EventResync, Reason: reason, Epoch: s.epoch, Total: s.bulk.total})
 	}
-	s.ev.emit(Event{Kind: EventBulkStart, Epoch: s.epoch, Total: s.bulk.total}, "sender")
+	s.ev.emit(Event{Kind: EventBulkStart, Epoch: s.epoch, Total: s.bulk.total})
 	r := Record{Op: OpBulkBegin, Gen: s.bulk.gen, Total: s.bulk.total}
 	s.append(now, &r)
 }
@@ -282,7 +291,7 @@ func (s *Sender) Tick(now time.Time) {
 	}
 	if s.bulk.active && !s.bulk.overdue && now.Sub(s.bulk.start) > s.cfg.BulkTimeout {
 		s.bulk.overdue = true
-		s.ev.emit(Event{Kind: EventBulkOverdue, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total}, "sender")
+		s.ev.emit(Event{Kind: EventBulkOverdue, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total})
 	}
 	stuck := s.inflight() > 0 && now.Sub(s.lastProgress) >= s.cfg.RetransmitTimeout && now.Sub(s.lastProbe) >= s.cfg.RetransmitTimeout
 	if stuck || now.Sub(s.lastSend) >= s.cfg.Keepalive {
@@ -313,7 +322,7 @@ func (s *Sender) advanceBulk(now time.Time) {
 			s.append(now, &r)
 			s.seal(now)
 			s.bulk.active = false
-			s.ev.emit(Event{Kind: EventBulkDone, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total}, "sender")
+			s.ev.emit(Event{Kind: EventBulkDone, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total})
 		}
 	}
 }

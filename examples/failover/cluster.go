@@ -304,6 +304,7 @@ type unit struct {
 	table           *statesync.Table
 	recv            *statesync.Receiver
 	recvFrom        uint16
+	events          []statesync.Event
 	senders         map[uint16]*statesync.Sender
 	speaker         *garp.Driver
 	guard           *vmac.Guard
@@ -428,12 +429,6 @@ func (u *unit) newReceiver(now time.Time, from uint16) {
 	r, err := statesync.NewReceiver(now, &statesync.ReceiverConfig{
 		Table: u.table,
 		Epoch: uint64(now.UnixNano()),
-		OnEvent: func(e statesync.Event) {
-			switch e.Kind {
-			case statesync.EventInSync, statesync.EventOutOfSync, statesync.EventResync:
-				u.c.log(u.name, "statesync: "+e.String(), fmt.Sprintf("stream from unit%d, %d sessions in table", u.recvFrom, u.table.Len()))
-			}
-		},
 	})
 	if err != nil {
 		panic(err) // the config is static and valid
@@ -779,6 +774,12 @@ func (u *unit) release(now time.Time) {
 }
 
 func (u *unit) flushSync() {
+	for _, e := range u.recv.Events(u.events[:0]) {
+		switch e.Kind {
+		case statesync.EventInSync, statesync.EventOutOfSync, statesync.EventResync:
+			u.c.log(u.name, "statesync: "+e.String(), fmt.Sprintf("stream from unit%d, %d sessions in table", u.recvFrom, u.table.Len()))
+		}
+	}
 	for _, p := range u.c.units { // in unit order, so runs are reproducible
 		s := u.senders[p.id]
 		if s == nil {
