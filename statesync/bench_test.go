@@ -60,7 +60,7 @@ func BenchmarkDriverUpsert(b *testing.B) {
 			tr := &nopTransport{done: make(chan struct{})}
 			tab := NewTable(1 << 16)
 			d, err := NewDriver(&DriverConfig{Transport: tr, Table: tab, TickInterval: time.Hour,
-				Send: &SenderConfig{MTU: 1500, Keys: testKeys(b, key)}})
+				Send: true, Sender: &SenderConfig{MTU: 1500}, Keys: testKeys(b, key)})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -180,5 +180,12 @@ func (c *DriverConfig) validate() error {
 	case c.TickInterval < 0:
 		return bad("negative tick interval %v", c.TickInterval)
 	}
-	return nil
+	sc := c.Sender.withDefaults()
+	sc.Table = c.Table
+	if err := sc.validate(); err != nil {
+		return err
+	}
+	rc := c.Receiver.withDefaults()
+	rc.Table = c.Table
+	return rc.validate()
 }

@@ -34,6 +34,8 @@ func TestConfigDefaults(t *testing.T) {
 		"driver nil":        (*DriverConfig)(nil).Validate(),
 		"driver no table":   (&DriverConfig{Transport: &nopTransport{}}).Validate(),
 		"driver tick":       (&DriverConfig{Transport: &nopTransport{}, Table: tab, TickInterval: -1}).Validate(),
+		"driver sender":     (&DriverConfig{Transport: &nopTransport{}, Table: tab, Sender: &SenderConfig{MTU: 1}}).Validate(),
+		"driver receiver":   (&DriverConfig{Transport: &nopTransport{}, Table: tab, Receiver: &ReceiverConfig{Window: 1}}).Validate(),
 	} {
 		require.ErrorIs(t, err, hakit.ErrConfig, name)
 	}

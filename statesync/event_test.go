@@ -25,6 +25,9 @@ func driverMethods(d *statesync.Driver) {
 	_ = d.Stats()
 	_, _, _ = d.Progress()
 	_, _, _ = d.ReceiveProgress()
+	_, _ = d.Sending(), d.Receiving()
+	_ = d.SetSending(d.Sending()) // no change
+	_ = d.SetReceiving(d.Receiving())
 }
 
 // TestOnEventMayCallEveryMethod: the cores return their events and the
@@ -44,7 +47,7 @@ func TestOnEventMayCallEveryMethod(t *testing.T) {
 	var sent, got atomic.Int64
 	closedB := make(chan statesync.CommitResult, 1)
 	da, err = statesync.NewDriver(&statesync.DriverConfig{Transport: ua, Table: statesync.NewTable(0),
-		Send: &statesync.SenderConfig{}, OnEvent: func(e statesync.Event) {
+		Send: true, OnEvent: func(e statesync.Event) {
 			require.Equal(t, statesync.SideSender, e.Side)
 			driverMethods(da)
 			sent.Add(1)
@@ -52,7 +55,7 @@ func TestOnEventMayCallEveryMethod(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { da.Close() })
 	db, err = statesync.NewDriver(&statesync.DriverConfig{Transport: ub, Table: statesync.NewTable(0),
-		Receive: &statesync.ReceiverConfig{}, OnEvent: func(e statesync.Event) {
+		Receive: true, OnEvent: func(e statesync.Event) {
 			require.Equal(t, statesync.SideReceiver, e.Side)
 			driverMethods(db)
 			got.Add(1)

@@ -59,7 +59,7 @@ func newClusterWith(t *testing.T, loss, reorder float64, prefill int) *cluster {
 			}
 		}},
 		Table: c.ta, Clock: c.sim,
-		Send: &statesync.SenderConfig{MTU: 1500, Keys: c.ka},
+		Send: true, Sender: &statesync.SenderConfig{MTU: 1500}, Keys: c.ka,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.a.Close() })
@@ -82,7 +82,7 @@ func (c *cluster) startB(loss, reorder float64) {
 	c.b, err = statesync.NewDriver(&statesync.DriverConfig{
 		Transport: statesync.NewEthernetTransport(c.pb, macB, macA, 0),
 		Table:     c.tb, Clock: c.sim,
-		Receive: &statesync.ReceiverConfig{Keys: c.kb},
+		Receive: true, Keys: c.kb,
 	})
 	require.NoError(c.t, err)
 	b := c.b
@@ -225,7 +225,11 @@ func TestSimKeyRotation(t *testing.T) {
 	require.Zero(t, ss.DropAuth+rs.DropAuth, "rejected datagrams")
 	require.Zero(t, ss.Resyncs+rs.Resyncs, "resyncs")
 	require.Equal(t, uint64(1), rs.Streams, "one stream throughout")
-	require.Zero(t, c.a.Stats().Errors+c.b.Stats().Errors)
+	for _, d := range []*statesync.Driver{c.a, c.b} {
+		ss, rs := d.SenderStats(), d.ReceiverStats()
+		require.Zero(t, ss.Resyncs+rs.Resyncs, "no resync: every switch starts a clean stream")
+		require.Zero(t, ss.DropMalformed+ss.DropAuth+ss.DropVersion+rs.DropMalformed+rs.DropAuth+rs.DropVersion)
+	}
 }
 
 // Acceptance: the same with the replica restarted in the middle of a bulk
@@ -332,8 +336,8 @@ func TestSimActiveActive(t *testing.T) {
 		u.d, err = statesync.NewDriver(&statesync.DriverConfig{
 			Transport: statesync.NewEthernetTransport(p, mac, peer, 0),
 			Table:     u.tab, Clock: sim,
-			Send:    &statesync.SenderConfig{Keys: keys, Filter: sched.Filter(id)},
-			Receive: &statesync.ReceiverConfig{Keys: keys, Origin: 1},
+			Send: true, Sender: &statesync.SenderConfig{Filter: sched.Filter(id)}, Keys: keys,
+			Receive: true, Receiver: &statesync.ReceiverConfig{Origin: 1},
 		})
 		require.NoError(t, err)
 		t.Cleanup(func() { u.d.Close() })
@@ -369,4 +373,62 @@ func TestSimActiveActive(t *testing.T) {
 	}
 	require.True(t, a.d.InSync() && b.d.InSync() && a.d.Acked() && b.d.Acked())
 	requireSame(t, a.tab, b.tab)
+}
+
+// TestSimSwitchDirection: the two units swap roles twice on the same
+// Drivers, transports and tables. The standby commits (and stops
+// receiving: what the old primary sends after that is ignored) and starts
+// sending; the old primary stops sending and mirrors the new one, whose bulk
+// sync removes what it no longer has. No new transport, driver or table.
+func TestSimSwitchDirection(t *testing.T) {
+	c := newCluster(t, 0.02, 0.05)
+	c.churn(scale(4000), scale(2000), 5)
+	c.settle(10 * time.Second)
+	requireSame(t, c.ta, c.tb)
+
+	primary, standby := c.a, c.b
+	ptab, stab := c.ta, c.tb
+	for round := range 2 {
+		res := standby.Commit()
+		require.True(t, res.InSync, "round %d", round)
+		require.False(t, standby.Receiving(), "Commit stops receiving")
+		late := session(900000 + round)
+		primary.Upsert(late) // the old primary's last change, after the commit
+		c.sim.RunFor(50 * time.Millisecond)
+		_, ok := stab.Get(late.Key)
+		require.False(t, ok, "nothing is applied after Commit")
+
+		require.NoError(t, standby.SetSending(true))
+		require.NoError(t, primary.SetSending(false))
+		require.NoError(t, primary.SetReceiving(true))
+		require.True(t, standby.Sending() && primary.Receiving() && !primary.Sending())
+
+		// The new primary's table changes; the new standby follows it.
+		rng := rand.New(rand.NewPCG(uint64(round), 9))
+		for i := range scale(3000) {
+			s := session(rng.IntN(scale(2000)))
+			if i%5 == 0 {
+				standby.Delete(s.Key)
+			} else {
+				s.Packets = uint64(i)
+				standby.Upsert(s)
+			}
+			if i%20 == 19 {
+				c.sim.RunFor(time.Millisecond)
+			}
+		}
+		for deadline := c.sim.Now().Add(30 * time.Second); !(primary.InSync() && standby.Acked()); {
+			require.True(t, c.sim.Now().Before(deadline), "round %d: not in sync: %+v", round, primary.ReceiverStats())
+			c.sim.RunFor(10 * time.Millisecond)
+		}
+		requireSame(t, stab, ptab)
+		_, ok = ptab.Get(late.Key)
+		require.False(t, ok, "the new primary's bulk sync removed what it never had")
+		primary, standby, ptab, stab = standby, primary, stab, ptab
+	}
+	for _, d := range []*statesync.Driver{c.a, c.b} {
+		ss, rs := d.SenderStats(), d.ReceiverStats()
+		require.Zero(t, ss.Resyncs+rs.Resyncs, "no resync: every switch starts a clean stream")
+		require.Zero(t, ss.DropMalformed+ss.DropAuth+ss.DropVersion+rs.DropMalformed+rs.DropAuth+rs.DropVersion)
+	}
 }

@@ -60,11 +60,13 @@ type daemon struct {
 	follower context.CancelFunc
 	followed chan error
 
-	// mu guards what the status server reads and the loop replaces.
+	// Set at start, never replaced: the one session table and its sync
+	// Driver (sending as primary, receiving as standby).
+	table *statesync.Table
+	sync  *statesync.Driver
+
+	// mu guards what the status server reads and the loop changes.
 	mu       sync.Mutex
-	table    *statesync.Table
-	sync     *statesync.Driver
-	sending  bool
 	events   []string // recent role changes, newest last
 	failures uint64   // takeovers that failed and were retried
 
@@ -143,7 +145,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 	if cfg.sync() {
-		if err := d.startSync(false); err != nil {
+		if err := d.startSync(); err != nil {
 			return nil, err
 		}
 	}
@@ -337,7 +339,7 @@ func (d *daemon) localStatus() {
 	inSync := true
 	if d.cfg.sync() {
 		d.mu.Lock()
-		inSync = d.sending || d.sync != nil && d.sync.InSync()
+		inSync = d.sync != nil && (d.sync.Sending() || d.sync.InSync())
 		d.mu.Unlock()
 	}
 	if d.elect != nil {
@@ -359,6 +361,11 @@ func (d *daemon) reconcile(reannounce bool) {
 		}
 	case !primary && d.active:
 		d.release()
+	case !primary && d.cfg.sync() && !d.sync.Receiving() && !d.sync.Sending():
+		// A takeover that committed and then failed: mirror the primary again.
+		if err := d.sync.SetReceiving(true); err != nil {
+			d.log.Error("session mirroring not started", "err", err)
+		}
 	case primary && reannounce:
 		d.announce()
 	}
@@ -369,11 +376,9 @@ func (d *daemon) reconcile(reannounce bool) {
 // then replicate this unit's table to the peer.
 func (d *daemon) takeOver() error {
 	start := time.Now()
-	replicate := d.cfg.sync() && !d.sending
+	replicate := d.cfg.sync() && !d.sync.Sending()
 	if replicate {
-		d.mu.Lock()
 		res := d.sync.Commit()
-		d.mu.Unlock()
 		d.log.Info("sessions committed", "sessions", d.table.Len(), "in_sync", res.InSync, "lost", res.Lost)
 		if d.injector != nil {
 			n, err := d.injector.Commit(time.Now(), d.table)
@@ -398,7 +403,7 @@ func (d *daemon) takeOver() error {
 	// Replication to the peer waits until the traffic has been moved: its
 	// start dumps the kernel's table.
 	if replicate {
-		if err := d.startSync(true); err != nil {
+		if err := d.setSending(true); err != nil {
 			d.log.Error("session replication not started", "err", err)
 		}
 	}
@@ -419,18 +424,17 @@ func (d *daemon) announce() {
 func (d *daemon) release() {
 	d.speaker.Stop()
 	d.releaseHeld()
-	if d.cfg.sync() && d.sending {
-		if err := d.startSync(false); err != nil {
-			d.log.Error("session replication not started", "err", err)
+	if d.cfg.sync() && d.sync.Sending() {
+		if err := d.setSending(false); err != nil {
+			d.log.Error("session mirroring not started", "err", err)
 		}
 	}
 	d.log.Info("standby: addresses released")
 }
 
-// startSync replaces the sync driver: a sender (with the conntrack
-// follower) when sending, a receiver into a fresh table otherwise.
-func (d *daemon) startSync(sending bool) error {
-	d.stopSync()
+// startSync opens the sync transport and its Driver, on the one table the
+// unit keeps: receiving the primary's stream until the unit takes over.
+func (d *daemon) startSync() error {
 	var tr statesync.Transport
 	var err error
 	if d.cfg.SyncIface != "" {
@@ -444,38 +448,48 @@ func (d *daemon) startSync(sending bool) error {
 	if err != nil {
 		return fmt.Errorf("sync transport: %w", err)
 	}
-	table := d.table
-	dc := &statesync.DriverConfig{Transport: tr, Table: table, Logger: d.log.With("part", "statesync")}
-	if sending {
-		dc.Send = &statesync.SenderConfig{Keys: d.cfg.Keys, Logger: dc.Logger}
-		if d.cfg.SyncIface != "" {
-			dc.Send.MTU = 1500
-		}
-	} else {
-		table = statesync.NewTable(0)
-		dc.Table = table
-		dc.Receive = &statesync.ReceiverConfig{Keys: d.cfg.Keys, Logger: dc.Logger}
+	log := d.log.With("part", "statesync")
+	dc := &statesync.DriverConfig{Transport: tr, Table: d.table, Keys: d.cfg.Keys, Receive: true, Logger: log,
+		Sender: &statesync.SenderConfig{Logger: log}, Receiver: &statesync.ReceiverConfig{Logger: log}}
+	if d.cfg.SyncIface != "" {
+		dc.Sender.MTU = 1500
 	}
 	drv, err := statesync.NewDriver(dc)
 	if err != nil {
 		tr.Close()
 		return err
 	}
-	d.mu.Lock()
-	d.sync, d.sending, d.table = drv, sending, table
-	d.mu.Unlock()
-	if sending && d.cfg.Conntrack {
-		dial := func() (runner, error) {
-			return conntrack.DialFollower(table, &conntrack.Config{Sink: drv, Filter: d.forwarded, Logger: d.log.With("part", "conntrack")})
+	d.sync = drv
+	return nil
+}
+
+// setSending switches the sync direction: on, this unit's table goes to the
+// peer (with the conntrack follower filling it); off, the unit mirrors the
+// new primary's stream into the same table.
+func (d *daemon) setSending(on bool) error {
+	if !on {
+		d.stopFollower()
+		if err := d.sync.SetSending(false); err != nil {
+			return err
 		}
-		f, err := dial()
-		if err != nil {
-			return fmt.Errorf("conntrack follower: %w", err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		d.follower, d.followed = cancel, make(chan error, 1)
-		go func() { d.followed <- d.follow(ctx, f, dial) }()
+		return d.sync.SetReceiving(true)
 	}
+	if err := d.sync.SetSending(true); err != nil {
+		return err
+	}
+	if !d.cfg.Conntrack {
+		return nil
+	}
+	dial := func() (runner, error) {
+		return conntrack.DialFollower(d.table, &conntrack.Config{Sink: d.sync, Filter: d.forwarded, Logger: d.log.With("part", "conntrack")})
+	}
+	f, err := dial()
+	if err != nil {
+		return fmt.Errorf("conntrack follower: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.follower, d.followed = cancel, make(chan error, 1)
+	go func() { d.followed <- d.follow(ctx, f, dial) }()
 	return nil
 }
 
@@ -527,20 +541,13 @@ func (d *daemon) follow(ctx context.Context, f runner, dial func() (runner, erro
 	}
 }
 
-func (d *daemon) stopSync() {
+func (d *daemon) stopFollower() {
 	if d.follower != nil {
 		d.follower()
 		if err := <-d.followed; err != nil && !errors.Is(err, context.Canceled) {
 			d.log.Warn("conntrack follower", "err", err)
 		}
 		d.follower = nil
-	}
-	d.mu.Lock()
-	drv := d.sync
-	d.sync, d.sending = nil, false
-	d.mu.Unlock()
-	if drv != nil {
-		drv.Close()
 	}
 }
 
@@ -659,7 +666,10 @@ func (d *daemon) close() {
 	if c, ok := d.neigh.(io.Closer); ok {
 		c.Close()
 	}
-	d.stopSync()
+	d.stopFollower()
+	if d.sync != nil {
+		d.sync.Close()
+	}
 	if d.injector != nil {
 		d.injector.Close()
 	}

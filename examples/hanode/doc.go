@@ -79,7 +79,9 @@
 // them into conntrack), put up the virtual MAC and addresses, announce
 // them (gratuitous ARP, unsolicited NA, refreshed), then replicate this
 // unit's table to the peer. On demotion: stop announcing, remove the
-// addresses, restore the MAC, mirror the new primary. When the conntrack
+// addresses, restore the MAC, mirror the new primary. One sync transport,
+// Driver and session table serve both directions: a role change switches
+// the Driver's sending and receiving halves. When the conntrack
 // follower stops (the kernel dropped events because the reader fell behind,
 // ENOBUFS, or its socket broke), a new one is dialled after a pause (50 ms,
 // doubling to 5 s) and its dump repairs the table; each restart is logged
