@@ -71,4 +71,22 @@
 // the prefix length explicitly. IPv6 addresses are added with IFA_F_NODAD so
 // they are usable at once. Adding an address that is present and removing
 // one that is absent both succeed.
+//
+// # The own MAC after a crash
+//
+// An interface-mode takeover (Takeover.MAC without Macvlan) replaces the
+// interface's own MAC with the virtual one, and Handle.Release puts the own
+// MAC back. A unit that crashes while primary (SIGKILL, a panic, a power
+// cut of the process) never releases: the interface keeps the virtual MAC,
+// and the restarted unit would answer with the same MAC as the new primary,
+// so the switches would send the primary's frames to it. Record, before a
+// takeover, writes the interface's own MAC to a state directory; Restore,
+// at start, puts it back on every interface that still carries its
+// virtual MAC:
+//
+//	// at start, as a standby
+//	restored, err := vmac.Restore(dir, takeovers...)
+//	// becoming primary
+//	err = vmac.Record(dir, takeovers...)
+//	h, err := vmac.Apply(takeovers...)
 package vmac

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -106,7 +107,16 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	// A unit starts as a standby: clear what a run that crashed while
 	// primary left behind (the virtual MAC, addresses, macvlan children),
 	// before the probers read the interfaces' own addresses.
-	if err := d.restoreMACs(); err != nil {
+	restored, err := vmac.Restore(d.macDir(), d.takeovers...)
+	for _, r := range restored {
+		from := "the record in " + d.macDir()
+		if !r.Recorded {
+			from = "random (no record)"
+		}
+		d.log.Warn("the interface kept the virtual MAC of a crashed run; own MAC restored",
+			"iface", r.Interface, "mac", r.MAC.String(), "from", from)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, t := range d.takeovers {
@@ -202,6 +212,13 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
 		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
 	return d, nil
+}
+
+// macDir is where interface mode records the interfaces' own MACs (see
+// vmac.Record): one directory per cluster and unit, as units of several
+// clusters (or, on a test bed, several namespaces) may share -state-dir.
+func (d *daemon) macDir() string {
+	return filepath.Join(d.cfg.StateDir, fmt.Sprintf("c%d-u%d", d.cfg.ClusterID, d.cfg.UnitID))
 }
 
 // plan derives the takeover (virtual MAC and addresses) and the
@@ -389,9 +406,9 @@ func (d *daemon) takeOver() error {
 			}
 		}
 	}
-	if err := d.recordMACs(); err != nil {
+	if err := vmac.Record(d.macDir(), d.takeovers...); err != nil {
 		// Not fatal: only a crash while primary would need the record.
-		d.log.Error("recording the interfaces' own MACs", "dir", d.cfg.StateDir, "err", err)
+		d.log.Error("recording the interfaces' own MACs", "dir", d.macDir(), "err", err)
 	}
 	h, err := vmac.Apply(d.takeovers...)
 	if err != nil {

@@ -103,10 +103,11 @@
 // changes no role.
 //
 // In -vmac interface mode the unit records each interface's own MAC in
-// -state-dir (default /run/hanode) before it takes the virtual MAC; a
-// restart after a crash that left the virtual MAC on an interface puts the
-// recorded MAC back (a random locally administered one if there is no
-// record), so that the standby does not answer with the primary's MAC.
+// -state-dir (default /run/hanode) before it takes the virtual MAC
+// (vmac.Record); a restart after a crash that left the virtual MAC on an
+// interface puts the recorded MAC back (vmac.Restore: a random locally
+// administered one if there is no record), so that the standby does not
+// answer with the primary's MAC.
 //
 // # Tested end to end
 //
