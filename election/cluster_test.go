@@ -230,7 +230,7 @@ func TestSimChaos(t *testing.T) {
 }
 
 // TestSimSplitBrainHeal partitions a two-unit cluster (the sync link fails,
-// seed 001), lets both go active, heals, and checks over 100 seeded runs
+// the NetDefendOS manual), lets both go active, heals, and checks over 100 seeded runs
 // (random durations, either side cut off) that the same unit wins and
 // re-announces and the other stands down. The winner is the unit that was
 // primary before the partition: it has held the role for longer (or, when
@@ -279,7 +279,7 @@ func TestSimWitness(t *testing.T) {
 	require.Equal(t, []uint16{1}, c.primaries())
 }
 
-// TestSimHandoverSeed001 is the signature-update sequence of seed 001: the
+// TestSimHandoverSeed001 is the NetDefendOS signature-update sequence: the
 // standby updates, the primary hands the role over, updates, and takes it
 // back. Every virtual millisecond: never two primaries, and never more than
 // one heartbeat interval with none.

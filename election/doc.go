@@ -20,25 +20,41 @@
 //
 // # The caller's loop
 //
-//	m, err := election.New(now, cfg)
-//	for {
+// ExampleMachine runs this loop, with a simulated peer feeding the channels:
+//
+//	m, err := election.New(start, &election.Config{Unit: 1})
+//	if err != nil {
+//		panic(err)
+//	}
+//	for now := start; now.Before(start.Add(4 * time.Second)); now = now.Add(100 * time.Millisecond) {
+//		network(now)
 //		select {
-//		case hb := <-heartbeats: // a peer's heartbeat, in order
-//			m.ObserveBinary(hb.Time, hb.Payload)
+//		case hb := <-heartbeats: // a peer's newest candidate (heartbeat.Heard)
+//			_ = m.ObserveBinary(hb.Time, hb.Payload)
 //		case u := <-lost: // the heartbeat layer declared a peer lost
 //			m.PeerLost(now, u)
 //		case v := <-verdicts: // EIFD verdicts
-//			m.Verdict(now, v)
-//		case s := <-status: // monitored interfaces up, bulk sync done
+//			_ = m.Verdict(now, v)
+//		case s := <-status: // monitored interfaces up, session table in sync
 //			m.Local(now, s)
-//		case <-ticker.C: // every cfg.Interval
+//		case ok := <-witness: // the outside witness's answer, if there is one
+//			m.Witness(now, ok)
+//		default: // the interval's tick
 //		}
 //		out := m.Tick(now)
-//		if out.Changed && out.Role == hakit.Primary { /* take over: vmac, VIPs, commit sessions, GARP */ }
-//		if out.Changed && out.Role != hakit.Primary { /* release them */ }
-//		if out.ReAnnounce { /* send gratuitous ARP again */ }
-//		if out.Send { /* send a heartbeat now */ }
+//		if out.Changed && out.Role == hakit.Primary {
+//			fmt.Printf("%v: take over (%s)\n", now.Sub(start), out.Reason) // commit, addresses, announce
+//		}
+//		if out.Changed && out.Role != hakit.Primary {
+//			fmt.Printf("%v: %v (%s)\n", now.Sub(start), out.Role, out.Reason) // release them
+//		}
+//		if out.ReAnnounce {
+//			fmt.Println("announce the addresses again")
+//		}
 //		payload = m.AppendCandidate(payload[:0], now) // in every heartbeat
+//		if out.Send {
+//			sendNow(payload) // a heartbeat now, not at the next interval
+//		}
 //	}
 //
 // # The order
@@ -65,7 +81,7 @@
 // role. When the primary is lost, the best remaining unit takes over at its
 // next Tick.
 //
-// Verdicts follow seed 003: LocalMalfunction makes the unit degraded, which
+// Verdicts follow the Clavister manual: LocalMalfunction makes the unit degraded, which
 // demotes it if it is primary; PeerMalfunction about the primary, received
 // by a standby, deposes the primary (the standby advertises it, every unit
 // treats the deposed unit as degraded, the best other unit takes over and

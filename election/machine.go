@@ -23,7 +23,7 @@ type Status struct {
 type VerdictKind uint8
 
 // The verdicts the heartbeat layer's Early Interface Failure Detection
-// delivers (seed 003). The zero value is invalid.
+// delivers (the Clavister behaviour). The zero value is invalid.
 const (
 	// LocalMalfunction: a local interface is broken (no neighbour answered
 	// the probes). The unit advertises itself degraded; a primary hands the
@@ -415,7 +415,7 @@ func (m *Machine) Verdict(now time.Time, v Verdict) error {
 		}
 		return nil
 	}
-	// Seed 003: a failover happens only if the active unit has the
+	// Clavister: a failover happens only if the active unit has the
 	// malfunction.
 	p := m.peer(v.Unit)
 	if m.role == hakit.Primary || p == nil || p.c.Role != hakit.Primary {
@@ -454,8 +454,8 @@ func (m *Machine) Handover(now time.Time) {
 }
 
 // Resume ends a planned handover. With reclaim, this unit asks the current
-// primary to hand the role back, as in the signature-update sequence of seed
-// 001; the request ends when this unit becomes primary.
+// primary to hand the role back, as in the NetDefendOS signature-update
+// sequence; the request ends when this unit becomes primary.
 func (m *Machine) Resume(now time.Time, reclaim bool) {
 	m.maintenance = false
 	m.reclaim = reclaim && m.role != hakit.Primary

@@ -19,7 +19,7 @@ import (
 // the election can be tested on the simulated segment before and without
 // the heartbeat package. Every unit broadcasts a heartbeat (sequence number
 // and encoded Candidate) every Interval. A peer silent for two intervals is
-// suspected, as in seed 003's Early Interface Failure Detection; the unit
+// suspected, as in Clavister's Early Interface Failure Detection; the unit
 // then probes the peer itself (a unicast probe the peer answers) every
 // probeEvery, and declares it lost only after enough unanswered probes to
 // make a false verdict unlikely at the loss the link has shown recently

@@ -270,7 +270,7 @@ func (s *Driver) Announce(ctx context.Context, m Move) error {
 	now := s.clock.Now()
 	s.sched.Start(now, nm.Interface, moveKey(nm), fs)
 	s.stats.Announces++
-	s.log.Info("garp: announcing", "interface", nm.Interface, "mac", nm.MAC,
+	s.log.Info("garp: announcing", "interface", nm.Interface, "mac", nm.MAC.String(),
 		"addrs", len(nm.Addrs), "learn", len(nm.Learn), "frames", len(fs))
 	s.run(now)
 	return nil
@@ -290,7 +290,7 @@ func (s *Driver) Withdraw(ctx context.Context, m Move) error {
 	defer s.mu.Unlock()
 	if s.sched.Stop(m.Interface, moveKey(m)) {
 		s.stats.Withdraws++
-		s.log.Info("garp: withdrawn", "interface", m.Interface, "mac", m.MAC)
+		s.log.Info("garp: withdrawn", "interface", m.Interface, "mac", m.MAC.String())
 	}
 	if s.sched.iface(m.Interface) == nil {
 		s.closeConn(m.Interface)

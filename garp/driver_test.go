@@ -1,10 +1,13 @@
 package garp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -442,4 +445,18 @@ func TestDriverRealClockInBubble(t *testing.T) {
 		ms := time.Millisecond
 		require.Equal(t, []time.Duration{0, 10 * ms, 20 * ms, time.Second, time.Minute + time.Second, 2*time.Minute + time.Second}, at)
 	})
+}
+
+// TestDriverLogsMACsAsText: a JSON log shows MACs as text, not as the
+// base64 of their bytes.
+func TestDriverLogsMACsAsText(t *testing.T) {
+	sim := clock.NewSim(time.Time{})
+	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
+	var buf bytes.Buffer
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": seg.Attach("b", macB)}),
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	m := Move{Interface: "eth0", MAC: vmacTst, Addrs: []netip.Addr{testVIP4}}
+	require.NoError(t, s.Announce(context.Background(), m))
+	require.NoError(t, s.Withdraw(context.Background(), m))
+	require.Equal(t, 2, strings.Count(buf.String(), `"mac":"`+vmacTst.String()+`"`), buf.String())
 }

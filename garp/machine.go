@@ -26,7 +26,7 @@ type Schedule struct {
 	// keepalived: garp_master_delay 5 s.
 	Delay time.Duration
 	// Refresh is the period of the single-pass refresh that follows the
-	// bursts (seed 001: "ARP queries are also broadcast periodically to
+	// bursts (NetDefendOS: "ARP queries are also broadcast periodically to
 	// ensure that switches do not forget"), 0 for none. It must be well
 	// under the MAC ageing time of the switches (300 s by IEEE 802.1D and
 	// the Linux bridge default) and of host ARP caches; keepalived's

@@ -15,14 +15,14 @@ type Mode uint8
 
 // The detection modes.
 const (
-	// ModeEarly follows the seed's schedule and, in addition, declares a
+	// ModeEarly follows the Clavister schedule and, in addition, declares a
 	// peer down as soon as the evidence is conclusive: the peer is silent on
 	// every interface, a neighbour answered on an interface (so that
 	// interface works) and the peer's own address did not answer as many
 	// probes as the link's recent loss requires. See the package
 	// documentation.
 	ModeEarly Mode = 1
-	// ModeStrict follows the seed's schedule exactly: verdicts only when the
+	// ModeStrict follows the Clavister schedule exactly: verdicts only when the
 	// probe window ends (0.8 s after the last heartbeat with the defaults).
 	ModeStrict Mode = 2
 )
@@ -107,7 +107,7 @@ func DefaultConfig() *Config {
 		UnitID:    0,
 		// A unit starts without a role until the election gives it one.
 		Role: hakit.Initial,
-		// The seed's frame type.
+		// Clavister's frame type.
 		EtherType: DefaultEtherType,
 		// "10 heartbeats per second on each critical interface."
 		Interval: 100 * time.Millisecond,

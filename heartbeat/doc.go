@@ -10,18 +10,24 @@
 // # Layers
 //
 // Machine is the pure core. It takes time as an argument, calls out to
-// nothing, and returns what to send and what changed:
+// nothing, and returns what to send and what changed. The caller's loop
+// (ExampleMachine runs it):
 //
-//	m, _ := heartbeat.NewMachine(cfg, ifaces...)
-//	for {
+//	m, _ := heartbeat.NewMachine(&heartbeat.Config{ClusterID: 7, UnitID: 1},
+//		heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.1")})
+//	for now := start; now.Before(dead.Add(time.Second)); now = now.Add(5 * time.Millisecond) {
+//		for _, frame := range read(now) {
+//			out, _ := m.Receive(now, "eth0", frame) // bad frames: an error, counted, nothing else
+//			handle(now, out)                        // out.Heard: the peer's newest payload
+//		}
 //		for _, ifname := range m.NeedNeighbours(now) { // EIFD starts there
 //			m.SetNeighbours(ifname, arpCache(ifname))
 //		}
-//		out := m.Tick(now)                  // at m.Next()
-//		out = m.Receive(now, ifname, frame) // for each frame read
-//		out = m.ProbeReply(now, ifname, ip) // for each probe reply
-//		// send out.Frames and out.Probes; hand out.Reports and each
-//		// peer's newest payload, out.Heard, to the election
+//		out := m.Tick(now) // at m.Next(): heartbeats, probes, reports
+//		handle(now, out)
+//		for _, from := range replies(out.Probes) {
+//			handle(now, m.ProbeReply(now, "eth0", from))
+//		}
 //	}
 //
 // Driver is the thin driver: one goroutine per interface reading frames, one
@@ -34,7 +40,7 @@
 // sends ARP requests on one, and the Linux files add AF_PACKET sockets, UDP,
 // kernel probes and the kernel's neighbour table.
 //
-// # Timing (the seed's schedule)
+// # Timing (the Clavister schedule)
 //
 // Every unit sends a heartbeat on every critical interface each Interval
 // (default 100 ms: 10 per second). When a peer's heartbeats are missing on an
@@ -47,7 +53,7 @@
 //
 //   - no probed neighbour answered: LocalFault (this unit's interface);
 //   - nothing was known to probe (no neighbours, no peer address):
-//     LocalFault, with a reason saying so: this is the seed's rule taken
+//     LocalFault, with a reason saying so: this is the Clavister rule taken
 //     literally ("no ARP reply"), and the reason lets the caller tell it
 //     from a measured fault;
 //   - neighbours answered and the peer is silent on every interface:
@@ -60,7 +66,7 @@
 //
 // # Early verdicts (ModeEarly, the default)
 //
-// The seed's window exists to tell a local fault from a peer's; it need not
+// The Clavister window exists to tell a local fault from a peer's; it need not
 // be waited out when the answer is known, and it should not be trusted when
 // the link is lossy enough to fake it. ModeEarly changes two things.
 //
@@ -92,12 +98,12 @@
 // Second, on a link that lost heartbeats recently, the window's verdict waits
 // (probing on) until the same bound holds for the silence and the unanswered
 // probes, at most 10 windows more; the reason then says how long and at what
-// loss. A link that lost nothing in its history keeps the seed's 0.8 s. The
+// loss. A link that lost nothing in its history keeps the Clavister 0.8 s. The
 // gap of an outage that reached a verdict, and a peer's restart, start a new
 // loss history.
 //
-// ModeStrict keeps the seed's schedule exactly, and under heavy loss it
-// flaps as the seed's rule implies (at 20% loss, 7 or 8 heartbeats lost in a
+// ModeStrict keeps the Clavister schedule exactly, and under heavy loss it
+// flaps as the Clavister rule implies (at 20% loss, 7 or 8 heartbeats lost in a
 // row give a verdict, about once per 10^5 intervals per link). ModeEarly is
 // the default because it is faster than keepalived at the same heartbeat
 // rate and does not flap: virtual-time tests run 10 minutes at 20% loss

@@ -16,7 +16,7 @@ import (
 const Version = 2
 
 // DefaultEtherType is the EtherType of heartbeat frames unless configured
-// otherwise (the seed's 0xC14B).
+// otherwise (Clavister's 0xC14B).
 const DefaultEtherType = 0xC14B
 
 // Frame size limits, in bytes, of the heartbeat PDU (the Ethernet payload).

@@ -394,7 +394,7 @@ func silent(p *peer) bool {
 const maxExtension = 10
 
 // windowVerdict reaches l's verdict once its probe window has ended. In
-// ModeStrict it always does (the seed's schedule). In ModeEarly, on a link
+// ModeStrict it always does (the Clavister schedule). In ModeEarly, on a link
 // that lost heartbeats recently, it does when the evidence is conclusive for
 // that loss: the chance that loss alone explains the silence and the
 // unanswered probes is at most falseVerdictBudget; otherwise it waits,
@@ -413,7 +413,7 @@ func (m *Machine) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 	q := 1 - (1-pl)*(1-pl)
 	switch {
 	case len(l.targets) == 0 && !l.addr.IsValid():
-		s, reason = LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the seed's rule: a local fault)"
+		s, reason = LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the Clavister rule: a local fault)"
 	case !l.localOK:
 		n := len(l.targets)
 		if l.addr.IsValid() {
@@ -440,7 +440,7 @@ func (m *Machine) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 		s, reason = PeerFault, "neighbours answer but no heartbeats arrive here, while they do on another interface"
 	}
 	// A link that never lost a heartbeat in its loss window gets the
-	// seed's schedule: there is no loss to be fooled by.
+	// Clavister schedule: there is no loss to be fooled by.
 	if m.cfg.Mode == ModeEarly && l.loss.recv < l.loss.n {
 		h := float64(now.Sub(l.lastRx) / m.cfg.Interval)
 		chance := math.Pow(pl, h) * math.Pow(roundFail, float64(rounds))

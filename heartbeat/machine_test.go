@@ -220,7 +220,7 @@ func TestRestartAcceptedWithinOneInterval(t *testing.T) {
 // TestLossNoVerdict is the required soak: 10 virtual minutes at 20% random
 // loss of every frame, probe and reply, 100ms interval, defaults (early
 // mode): suspicions come and go, no verdict is reached. (ModeStrict is not
-// soaked: the seed's schedule gives a verdict after 7 or 8 heartbeats lost in
+// soaked: the Clavister schedule gives a verdict after 7 or 8 heartbeats lost in
 // a row, which 20% loss produces about once per 10^5 intervals per link.)
 func TestLossNoVerdict(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {

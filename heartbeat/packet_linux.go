@@ -12,7 +12,7 @@ import (
 )
 
 // ListenEthernet opens an AF_PACKET raw socket on ifi that carries heartbeat
-// frames with the given EtherType (DefaultEtherType, 0xC14B, in the seed) and
+// frames with the given EtherType (DefaultEtherType, Clavister's 0xC14B) and
 // returns it as a Conn built by NewEthernetConn.
 //
 // A classic BPF filter attached before the socket is bound makes the kernel

@@ -16,7 +16,7 @@ const maxDatagram = 65535
 
 // UDPConn is the Conn returned by ListenUDP: heartbeat frames in unicast UDP
 // datagrams, for networks where the units share no layer 2 segment or where
-// raw Ethernet and multicast are unavailable (the clouds of seed 002).
+// raw Ethernet and multicast are unavailable (clouds).
 //
 // WriteFrame sends one datagram to every peer; ReadFrame returns datagrams
 // from the peers' addresses only. The Ethernet addresses given to

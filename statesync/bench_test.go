@@ -8,7 +8,7 @@ import (
 )
 
 func BenchmarkRecordAppend(b *testing.B) {
-	r := Record{Op: OpUpsert, Session: testSession(1)}
+	r := record{recordOp: opUpsert, Session: testSession(1)}
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -18,8 +18,8 @@ func BenchmarkRecordAppend(b *testing.B) {
 }
 
 func BenchmarkRecordDecode(b *testing.B) {
-	buf, _ := Record{Op: OpUpsert, Session: testSession(10)}.MarshalBinary()
-	var r Record
+	buf, _ := record{recordOp: opUpsert, Session: testSession(10)}.MarshalBinary()
+	var r record
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {

@@ -307,9 +307,9 @@ func (d *Driver) Deliver(b []byte) {
 	now := d.clk.Now()
 	var err error
 	switch {
-	case len(b) > 3 && Type(b[3]) == TypeAck && d.s != nil:
+	case len(b) > 3 && dgramType(b[3]) == typeAck && d.s != nil:
 		err = d.s.Step(now, b)
-	case len(b) > 3 && Type(b[3]) != TypeAck && d.r != nil:
+	case len(b) > 3 && dgramType(b[3]) != typeAck && d.r != nil:
 		err = d.r.Step(now, b)
 	default:
 		d.stats.Ignored++

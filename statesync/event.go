@@ -32,6 +32,7 @@ const (
 	EventOutOfSync
 )
 
+// String returns the kind's name, as "in-sync".
 func (k EventKind) String() string {
 	switch k {
 	case EventResync:
@@ -61,6 +62,7 @@ const (
 	SideReceiver Side = 2
 )
 
+// String returns "sender" or "receiver".
 func (s Side) String() string {
 	switch s {
 	case SideSender:
@@ -86,6 +88,7 @@ type Event struct {
 	Sent, Total uint64
 }
 
+// String formats the event for logs.
 func (e Event) String() string {
 	s := fmt.Sprintf("%v %v epoch=%d", e.Side, e.Kind, e.Epoch)
 	if e.Reason != "" {

@@ -114,10 +114,10 @@ type Receiver struct {
 	ackNow    bool
 
 	ctlEpoch, ctlSeq uint64
-	ack              Ack
+	ack              ackPayload
 	ackBuf           []byte
 	out              [][]byte
-	recs             []Record
+	recs             []record
 	stats            ReceiverStats
 }
 
@@ -209,7 +209,7 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 		return fmt.Errorf("statesync: receiver already committed: %w", ErrReplay)
 	}
 	h, payload, err := r.fr.open(b)
-	if err == nil && h.Type == TypeAck {
+	if err == nil && h.dgramType == typeAck {
 		err = fmt.Errorf("statesync: receiver got an ack: %w", ErrMalformed)
 	}
 	if err == nil && h.Epoch < r.epoch {
@@ -219,8 +219,8 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 		r.countDrop(err)
 		return err
 	}
-	if h.Type == TypeProbe {
-		var p Probe
+	if h.dgramType == typeProbe {
+		var p probePayload
 		if err := p.UnmarshalBinary(payload); err != nil {
 			r.countDrop(err)
 			return err
@@ -290,9 +290,9 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 }
 
 // decodeRecords decodes every record of a payload, appending to recs.
-func decodeRecords(recs []Record, b []byte) ([]Record, error) {
+func decodeRecords(recs []record, b []byte) ([]record, error) {
 	for len(b) > 0 {
-		recs = append(recs, Record{})
+		recs = append(recs, record{})
 		n, err := recs[len(recs)-1].decode(b)
 		if err != nil {
 			return recs[:0], err
@@ -320,26 +320,26 @@ func (r *Receiver) drain(now time.Time) int {
 	}
 }
 
-func (r *Receiver) apply(now time.Time, recs []Record) {
+func (r *Receiver) apply(now time.Time, recs []record) {
 	t := r.cfg.Table
 	for i := range recs {
 		rec := &recs[i]
-		switch rec.Op {
-		case OpUpsert:
+		switch rec.recordOp {
+		case opUpsert:
 			t.upsert(&rec.Session, false, r.cfg.Origin, r.gen)
 			if r.bulkActive {
 				r.bulkGot++
 			}
-		case OpDelete:
+		case opDelete:
 			t.Delete(rec.Session.Key)
-		case OpBulkBegin:
+		case opBulkBegin:
 			r.gen = t.nextGen(r.cfg.Origin)
 			r.bulkGen = rec.Gen
 			r.bulkActive, r.bulkDone = true, false
 			r.bulkTotal, r.bulkGot = rec.Total, 0
 			r.setSync(now, false, "bulk sync")
 			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total})
-		case OpBulkEnd:
+		case opBulkEnd:
 			if r.bulkActive && rec.Gen == r.bulkGen {
 				r.bulkActive = false
 				if r.gapped {
@@ -402,7 +402,7 @@ func (r *Receiver) Tick(now time.Time) {
 		r.ack.Missing = r.missing(r.ack.Missing)
 	}
 	r.ctlSeq++
-	b := r.fr.begin(r.ackBuf[:0], TypeAck, r.ctlEpoch, r.ctlSeq)
+	b := r.fr.begin(r.ackBuf[:0], typeAck, r.ctlEpoch, r.ctlSeq)
 	b, _ = r.ack.AppendBinary(b)
 	r.ackBuf = r.fr.seal(b)
 	r.out = append(r.out, r.ackBuf)
@@ -412,10 +412,10 @@ func (r *Receiver) Tick(now time.Time) {
 }
 
 // missing appends the ranges between next and head that are not buffered.
-func (r *Receiver) missing(dst []Range) []Range {
+func (r *Receiver) missing(dst []seqRange) []seqRange {
 	w := uint64(len(r.ring))
 	last := min(r.head, r.next+w-1)
-	for q := r.next; q <= last && len(dst) < MaxRanges; q++ {
+	for q := r.next; q <= last && len(dst) < maxRanges; q++ {
 		if r.ring[q%w].seq == q {
 			continue
 		}
@@ -423,7 +423,7 @@ func (r *Receiver) missing(dst []Range) []Range {
 		for q < last && r.ring[(q+1)%w].seq != q+1 {
 			q++
 		}
-		dst = append(dst, Range{first, q})
+		dst = append(dst, seqRange{first, q})
 	}
 	return dst
 }

@@ -116,7 +116,7 @@ type Sender struct {
 		overdue bool
 	}
 
-	ack   Ack
+	ack   ackPayload
 	stats SenderStats
 }
 
@@ -197,7 +197,7 @@ func (s *Sender) newStream(now time.Time, reason string) {
 		s.ev.emit(Event{Kind: EventResync, Reason: reason, Epoch: s.epoch, Total: s.bulk.total})
 	}
 	s.ev.emit(Event{Kind: EventBulkStart, Epoch: s.epoch, Total: s.bulk.total})
-	r := Record{Op: OpBulkBegin, Gen: s.bulk.gen, Total: s.bulk.total}
+	r := record{recordOp: opBulkBegin, Gen: s.bulk.gen, Total: s.bulk.total}
 	s.append(now, &r)
 }
 
@@ -218,7 +218,7 @@ func (s *Sender) startDatagram(now time.Time) bool {
 	if cap(slot.b) < s.cfg.MTU {
 		slot.b = make([]byte, 0, s.cfg.MTU)
 	}
-	s.open = s.fr.begin(slot.b[:0], TypeData, s.epoch, s.next)
+	s.open = s.fr.begin(slot.b[:0], typeData, s.epoch, s.next)
 	s.nrec = 0
 	return true
 }
@@ -242,11 +242,11 @@ func (s *Sender) seal(now time.Time) {
 
 // append adds r to the open datagram, sealing and opening as needed. It
 // reports false when the record was suppressed.
-func (s *Sender) append(now time.Time, r *Record) bool {
+func (s *Sender) append(now time.Time, r *record) bool {
 	n := r.EncodedLen()
 	limit := s.cfg.MTU
 	if s.fr.mac != nil {
-		limit -= TagLen
+		limit -= tagLen
 	}
 	if s.open != nil && len(s.open)+n > limit {
 		s.seal(now)
@@ -264,13 +264,13 @@ func (s *Sender) append(now time.Time, r *Record) bool {
 // Upsert records that sess was inserted or changed. The caller stores it in
 // the table first (Table.Upsert returns the session to pass here).
 func (s *Sender) Upsert(now time.Time, sess Session) {
-	r := Record{Op: OpUpsert, Session: sess}
+	r := record{recordOp: opUpsert, Session: sess}
 	s.append(now, &r)
 }
 
 // Delete records that the session with key k was removed.
 func (s *Sender) Delete(now time.Time, k Key) {
-	r := Record{Op: OpDelete, Session: Session{Key: k}}
+	r := record{recordOp: opDelete, Session: Session{Key: k}}
 	s.append(now, &r)
 }
 
@@ -305,7 +305,7 @@ func (s *Sender) advanceBulk(now time.Time) {
 		if s.cfg.Filter != nil && !s.cfg.Filter(sess) {
 			return
 		}
-		r := Record{Op: OpUpsert, Session: *sess}
+		r := record{recordOp: opUpsert, Session: *sess}
 		if s.append(now, &r) {
 			s.bulk.sent++
 		}
@@ -318,7 +318,7 @@ func (s *Sender) advanceBulk(now time.Time) {
 		}
 		s.bulk.cur = cur
 		if done {
-			r := Record{Op: OpBulkEnd, Gen: s.bulk.gen}
+			r := record{recordOp: opBulkEnd, Gen: s.bulk.gen}
 			s.append(now, &r)
 			s.seal(now)
 			s.bulk.active = false
@@ -329,8 +329,8 @@ func (s *Sender) advanceBulk(now time.Time) {
 
 func (s *Sender) probe(now time.Time) {
 	s.ctlSeq++
-	b := s.fr.begin(s.ctl[:0], TypeProbe, s.epoch, s.ctlSeq)
-	b, _ = Probe{Head: s.next - 1}.AppendBinary(b)
+	b := s.fr.begin(s.ctl[:0], typeProbe, s.epoch, s.ctlSeq)
+	b, _ = probePayload{Head: s.next - 1}.AppendBinary(b)
 	s.ctl = s.fr.seal(b)
 	s.out = append(s.out, s.ctl)
 	s.stats.Probes++
@@ -350,8 +350,8 @@ func (s *Sender) Output(dst [][]byte) [][]byte {
 // input is counted and returned as an error; it never changes the stream.
 func (s *Sender) Step(now time.Time, b []byte) error {
 	h, payload, err := s.fr.open(b)
-	if err == nil && h.Type != TypeAck {
-		err = fmt.Errorf("statesync: sender got a %v datagram: %w", h.Type, ErrMalformed)
+	if err == nil && h.dgramType != typeAck {
+		err = fmt.Errorf("statesync: sender got a %v datagram: %w", h.dgramType, ErrMalformed)
 	}
 	if err == nil {
 		err = s.ack.UnmarshalBinary(payload)

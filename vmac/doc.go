@@ -49,21 +49,36 @@
 //
 // Apply composes them: it applies a list of Takeover values (per interface:
 // the virtual MAC on the interface or on a macvlan child, and the virtual
-// IPs) all or nothing. The caller's loop, on a role change:
+// IPs) all or nothing. The caller's loop, on a role change (ExampleApply):
 //
-//	// becoming primary
-//	mac, _ := vmac.NetDefendMAC(clusterID, port)
+//	mac, _ := vmac.NetDefendMAC(5, 1) // 10:00:00:c1:4a:15
+//	takeovers := []vmac.Takeover{{Interface: "eth0", MAC: mac, VIPs: vips}}
+//	// at start, as a standby
+//	restored, err := vmac.Restore(dir, takeovers...)
+//	for _, r := range restored {
+//		log.Printf("%s kept the virtual MAC of a crashed run: %v put back", r.Interface, r.MAC)
+//	}
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//
+//	// becoming primary, after committing the session table (package statesync)
+//	if err := vmac.Record(dir, takeovers...); err != nil {
+//		log.Print(err) // only a crash while primary would need the record
+//	}
 //	guard.SetHolding(true)
-//	h, err := vmac.Apply(vmac.Takeover{Interface: "eth0", MAC: mac, VIPs: vips})
+//	h, err := vmac.Apply(takeovers...)
 //	if err != nil {
 //		guard.SetHolding(false) // nothing was left applied: stay standby
-//		return err
+//		log.Fatal(err)
 //	}
-//	// ... then announce (package garp) and commit the session table.
+//	// ... then announce (package garp).
 //
 //	// demoted
 //	guard.SetHolding(false)
-//	err = h.Release()
+//	if err := h.Release(); err != nil { // restores the MAC, removes the VIPs
+//		log.Print(err)
+//	}
 //
 // A virtual IP given as a plain address (AddVIPs) must lie inside a subnet
 // already configured on the interface, whose prefix length it takes; an
@@ -82,11 +97,5 @@
 // so the switches would send the primary's frames to it. Record, before a
 // takeover, writes the interface's own MAC to a state directory; Restore,
 // at start, puts it back on every interface that still carries its
-// virtual MAC:
-//
-//	// at start, as a standby
-//	restored, err := vmac.Restore(dir, takeovers...)
-//	// becoming primary
-//	err = vmac.Record(dir, takeovers...)
-//	h, err := vmac.Apply(takeovers...)
+// virtual MAC (see the caller's loop above).
 package vmac

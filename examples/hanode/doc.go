@@ -39,7 +39,7 @@
 //	-misses N          missed heartbeats before EIFD (default 2)
 //	-probe-window D    EIFD probe window (default 600ms)
 //	-mode M            heartbeat verdicts: early (default) or strict (the
-//	                   seed's schedule)
+//	                   Clavister schedule: 0.2 s + 0.6 s)
 //	-preempt           a better unit takes the role from a healthy primary
 //	-key-file FILE     shared key (at least 16 bytes, surrounding white space
 //	                   ignored) authenticating heartbeats and sync datagrams
@@ -93,7 +93,7 @@
 // intervals, until the peer advertises the primary role; then the daemon
 // releases everything and exits 0, leaving no address, MAC or macvlan.
 //
-// Send heartbeats on every interface (the seed's way) where you can: a
+// Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead
 // peer there waits out the 0.8 s window. Cutting every heartbeat path is a
 // split brain: each side loses the other and both go active; when they hear
