@@ -572,7 +572,9 @@ func (d *Driver) ReceiveProgress() (got, total uint64, running bool) {
 	return 0, 0, false
 }
 
-// Close stops the driver and closes the transport.
+// Close stops the driver and closes the transport. No OnEvent call starts
+// after it returns; it may be called from OnEvent (it then does not wait
+// for that call).
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	if d.closed {
