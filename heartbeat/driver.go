@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hakit/hakit/internal/deliver"
 
@@ -106,20 +107,33 @@ func (d *Driver) Start() error {
 	}
 	d.log.Info("heartbeat: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID,
 		"interval", d.cfg.Interval, "misses", d.cfg.Misses, "mode", d.cfg.Mode, "interfaces", len(d.ifaces))
-	d.tickLocked()
+	d.tickLocked(d.clk.Now())
 	return nil
 }
 
 // fire is the timer callback. When the Tick starts EIFD somewhere, the
 // neighbour lists of those interfaces are read from Config.Neighbours first,
-// with no lock held, and fed to the Machine.
+// with no lock held, and fed to the Machine; the Tick then runs at the
+// instant of the last check, with the lock held since, so no interface
+// starts EIFD with a list older than that.
 func (d *Driver) fire() {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return
 	}
-	if names := d.m.NeedNeighbours(d.clk.Now()); len(names) > 0 && d.cfg.Neighbours != nil {
+	var fed []string
+	now := d.clk.Now()
+	for d.cfg.Neighbours != nil {
+		var names []string
+		for _, name := range d.m.NeedNeighbours(now) {
+			if !slices.Contains(fed, name) {
+				names = append(names, name)
+			}
+		}
+		if len(names) == 0 {
+			break
+		}
 		d.mu.Unlock()
 		lists := make([][]netip.Addr, len(names))
 		for i, name := range names {
@@ -136,14 +150,15 @@ func (d *Driver) fire() {
 		for i, name := range names {
 			_ = d.m.SetNeighbours(name, lists[i]) // a name the Machine gave
 		}
+		fed = append(fed, names...)
+		now = d.clk.Now()
 	}
-	d.tickLocked()
+	d.tickLocked(now)
 }
 
 // tickLocked runs a Tick, rearms the timer and emits the output; it is
 // called with mu held and releases it.
-func (d *Driver) tickLocked() {
-	now := d.clk.Now()
+func (d *Driver) tickLocked(now time.Time) {
 	out := d.m.Tick(now)
 	next := d.m.Next().Sub(now)
 	d.stop = d.clk.AfterFunc(max(next, 0), d.fire)
