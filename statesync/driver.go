@@ -126,7 +126,7 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 	}
 	d.wdone = make(chan struct{})
 	if pt, ok := c.Transport.(PushTransport); ok && canPush(c.Transport) {
-		pt.SetHandler(d.Deliver)
+		pt.SetHandler(d.receive)
 		close(d.done)
 		close(d.wdone)
 	} else {
@@ -292,13 +292,13 @@ func (d *Driver) readLoop() {
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		d.Deliver(buf[:n])
+		d.receive(buf[:n])
 	}
 }
 
-// Deliver hands a received datagram to the right core. The read loop and
+// receive hands a received datagram to the right core. The read loop and
 // push transports call it; b is not kept.
-func (d *Driver) Deliver(b []byte) {
+func (d *Driver) receive(b []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
