@@ -45,7 +45,8 @@ type DriverConfig struct {
 	// OnEvent, if not nil, is called with every event of both halves (see
 	// Event.Side), in order, one at a time, from a goroutine of the Driver
 	// with no lock held: it may call any method of the Driver, Close
-	// included.
+	// included. The first calls may come before NewDriver returns (a
+	// sending half starts its bulk sync at once).
 	OnEvent func(Event)
 }
 

@@ -30,6 +30,16 @@ func driverMethods(d *statesync.Driver) {
 	_ = d.SetReceiving(d.Receiving())
 }
 
+// wait returns the Driver once NewDriver has returned it.
+func wait(p *atomic.Pointer[statesync.Driver]) *statesync.Driver {
+	for {
+		if d := p.Load(); d != nil {
+			return d
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestOnEventMayCallEveryMethod: the cores return their events and the
 // Driver hands them to OnEvent with no lock held, so a callback may call any
 // method of the Driver, Commit and Close included. Real clock and UDP, so
@@ -43,32 +53,37 @@ func TestOnEventMayCallEveryMethod(t *testing.T) {
 	ua, err = statesync.ListenUDP(ua.LocalAddr(), ub.LocalAddr())
 	require.NoError(t, err)
 
-	var da, db *statesync.Driver
+	// The Drivers as their callbacks see them: a callback may run before
+	// NewDriver returns (the first bulk sync starts at once).
+	var da, db atomic.Pointer[statesync.Driver]
 	var sent, got atomic.Int64
 	closedB := make(chan statesync.CommitResult, 1)
-	da, err = statesync.NewDriver(&statesync.DriverConfig{Transport: ua, Table: statesync.NewTable(0),
+	a, err := statesync.NewDriver(&statesync.DriverConfig{Transport: ua, Table: statesync.NewTable(0),
 		Send: true, OnEvent: func(e statesync.Event) {
 			require.Equal(t, statesync.SideSender, e.Side)
-			driverMethods(da)
+			driverMethods(wait(&da))
 			sent.Add(1)
 		}})
 	require.NoError(t, err)
-	t.Cleanup(func() { da.Close() })
-	db, err = statesync.NewDriver(&statesync.DriverConfig{Transport: ub, Table: statesync.NewTable(0),
+	da.Store(a)
+	t.Cleanup(func() { a.Close() })
+	b, err := statesync.NewDriver(&statesync.DriverConfig{Transport: ub, Table: statesync.NewTable(0),
 		Receive: true, OnEvent: func(e statesync.Event) {
 			require.Equal(t, statesync.SideReceiver, e.Side)
-			driverMethods(db)
+			d := wait(&db)
+			driverMethods(d)
 			got.Add(1)
 			if e.Kind == statesync.EventInSync {
-				res := db.Commit()
-				require.NoError(t, db.Close())
+				res := d.Commit()
+				require.NoError(t, d.Close())
 				closedB <- res
 			}
 		}})
 	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	db.Store(b)
+	t.Cleanup(func() { b.Close() })
 	for i := range 100 {
-		da.Upsert(session(i))
+		a.Upsert(session(i))
 	}
 	select {
 	case res := <-closedB:
@@ -76,6 +91,9 @@ func TestOnEventMayCallEveryMethod(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no in-sync event handled: the Driver is stuck (%d sender, %d receiver events)", sent.Load(), got.Load())
 	}
-	require.NotZero(t, sent.Load())
 	require.NotZero(t, got.Load())
+	// The sender's events go to its own callback, as soon as it gets to them.
+	for deadline := time.Now().Add(10 * time.Second); sent.Load() == 0; time.Sleep(time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the sender's callback is stuck")
+	}
 }
