@@ -8,13 +8,13 @@ import (
 	"github.com/hakit/hakit/statesync"
 )
 
-// Errors wrapped by the errors this package returns.
+// Errors wrapped by the errors this package returns. On systems without
+// netfilter conntrack every call returns an error wrapping
+// errors.ErrUnsupported.
 var (
-	// ErrNotSupported is returned on systems without netfilter conntrack.
-	ErrNotSupported = errors.New("conntrack: not supported on this system")
-	// ErrUnsupported reports a flow or session that cannot be converted
+	// ErrUnsupportedFlow reports a flow or session that cannot be converted
 	// (another protocol, mixed address families, a template).
-	ErrUnsupported = errors.New("conntrack: unsupported flow")
+	ErrUnsupportedFlow = errors.New("conntrack: unsupported flow")
 	// ErrExpired reports a session whose deadline has passed: injecting
 	// it would create an entry the kernel times out at once.
 	ErrExpired = errors.New("conntrack: session expired")

@@ -84,7 +84,7 @@ func validTuple(t ct.Tuple) bool {
 
 // FlowToSession converts a kernel conntrack flow to a session, with
 // Expires computed from the flow's timeout and now. It returns an error
-// wrapping ErrUnsupported for flows a session cannot represent: protocols
+// wrapping ErrUnsupportedFlow for flows a session cannot represent: protocols
 // other than TCP, UDP, UDP-Lite, SCTP, DCCP, ICMP and ICMPv6, templates,
 // untracked entries, and tuples that are missing or mix address families.
 // Version is left 0 (the table sets it).
@@ -94,11 +94,11 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 	p := o.Proto.Protocol
 	switch {
 	case f.Status.Value&(ct.StatusTemplate|ct.StatusUntracked) != 0:
-		return s, fmt.Errorf("conntrack: template or untracked entry: %w", ErrUnsupported)
+		return s, fmt.Errorf("conntrack: template or untracked entry: %w", ErrUnsupportedFlow)
 	case !validTuple(o):
-		return s, fmt.Errorf("conntrack: original tuple %v: %w", o, ErrUnsupported)
+		return s, fmt.Errorf("conntrack: original tuple %v: %w", o, ErrUnsupportedFlow)
 	case !hasPorts(p) && !isICMP(p):
-		return s, fmt.Errorf("conntrack: protocol %d: %w", p, ErrUnsupported)
+		return s, fmt.Errorf("conntrack: protocol %d: %w", p, ErrUnsupportedFlow)
 	}
 	zone := f.Zone
 	if zone == 0 {
@@ -108,7 +108,7 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 	s.Key = statesync.Key{Zone: zone, Proto: p, Src: src, Dst: dst}
 	if r := f.TupleReply; validTuple(r) {
 		if r.IP.SourceAddress.Is4() != o.IP.SourceAddress.Is4() {
-			return s, fmt.Errorf("conntrack: reply tuple %v of another family: %w", r, ErrUnsupported)
+			return s, fmt.Errorf("conntrack: reply tuple %v of another family: %w", r, ErrUnsupportedFlow)
 		}
 		rs, rd := endpoints(r)
 		if isICMP(p) {
@@ -159,25 +159,25 @@ func tuple(proto uint8, zone uint16, src, dst netip.AddrPort) ct.Tuple {
 // defaultTimeout when s never expires). Only the status bits ctnetlink
 // accepts on creation are kept, and TCP entries are marked "be liberal"
 // (see the package doc). It returns an error wrapping ErrExpired when the
-// deadline has passed and ErrUnsupported when the session cannot be a
+// deadline has passed and ErrUnsupportedFlow when the session cannot be a
 // kernel entry.
 func SessionToFlow(s statesync.Session, now time.Time, defaultTimeout time.Duration) (ct.Flow, error) {
 	var f ct.Flow
 	k := s.Key
 	switch {
 	case !hasPorts(k.Proto) && !isICMP(k.Proto):
-		return f, fmt.Errorf("conntrack: protocol %d: %w", k.Proto, ErrUnsupported)
+		return f, fmt.Errorf("conntrack: protocol %d: %w", k.Proto, ErrUnsupportedFlow)
 	case !k.Src.Addr().IsValid() || !k.Dst.Addr().IsValid() || k.Src.Addr().Unmap().Is4() != k.Dst.Addr().Unmap().Is4():
-		return f, fmt.Errorf("conntrack: addresses %v, %v: %w", k.Src, k.Dst, ErrUnsupported)
+		return f, fmt.Errorf("conntrack: addresses %v, %v: %w", k.Src, k.Dst, ErrUnsupportedFlow)
 	}
 	rs, rd := s.Reply()
 	if rs.Addr().Unmap().Is4() != k.Src.Addr().Unmap().Is4() || rd.Addr().Unmap().Is4() != k.Src.Addr().Unmap().Is4() {
-		return f, fmt.Errorf("conntrack: reply %v, %v of another family: %w", rs, rd, ErrUnsupported)
+		return f, fmt.Errorf("conntrack: reply %v, %v of another family: %w", rs, rd, ErrUnsupportedFlow)
 	}
 	if isICMP(k.Proto) {
 		rt, ok := icmpReplyType(k.Proto, uint8(k.Dst.Port()>>8))
 		if !ok {
-			return f, fmt.Errorf("conntrack: ICMP type %d: %w", k.Dst.Port()>>8, ErrUnsupported)
+			return f, fmt.Errorf("conntrack: ICMP type %d: %w", k.Dst.Port()>>8, ErrUnsupportedFlow)
 		}
 		if !s.NAT() {
 			// The kernel keeps the identifier in the source slot of

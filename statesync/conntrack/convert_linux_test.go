@@ -82,11 +82,11 @@ func TestFlowToSession(t *testing.T) {
 			Key:     statesync.Key{Proto: 58, Src: ap("[2001:db8::1]:7"), Dst: ap("[2001:db8::2]:32768")},
 			Expires: uint32(now.Unix()) + 30,
 		}},
-		{name: "gre", in: gre, err: ErrUnsupported},
-		{name: "template", in: tmpl, err: ErrUnsupported},
-		{name: "mixed families", in: mixed, err: ErrUnsupported},
-		{name: "no addresses", in: empty, err: ErrUnsupported},
-		{name: "zero", in: ct.Flow{}, err: ErrUnsupported},
+		{name: "gre", in: gre, err: ErrUnsupportedFlow},
+		{name: "template", in: tmpl, err: ErrUnsupportedFlow},
+		{name: "mixed families", in: mixed, err: ErrUnsupportedFlow},
+		{name: "no addresses", in: empty, err: ErrUnsupportedFlow},
+		{name: "zero", in: ct.Flow{}, err: ErrUnsupportedFlow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,13 +144,13 @@ func TestSessionToFlowRefuses(t *testing.T) {
 	}{
 		{"expired", func(s *statesync.Session) { s.Expires = uint32(now.Unix()) - 1 }, ErrExpired},
 		{"expires now", func(s *statesync.Session) { s.Expires = uint32(now.Unix()) }, ErrExpired},
-		{"gre", func(s *statesync.Session) { s.Key.Proto = 47 }, ErrUnsupported},
-		{"zero key", func(s *statesync.Session) { s.Key = statesync.Key{Proto: 6} }, ErrUnsupported},
-		{"mixed", func(s *statesync.Session) { s.Key.Dst = ap("[2001:db8::2]:2") }, ErrUnsupported},
+		{"gre", func(s *statesync.Session) { s.Key.Proto = 47 }, ErrUnsupportedFlow},
+		{"zero key", func(s *statesync.Session) { s.Key = statesync.Key{Proto: 6} }, ErrUnsupportedFlow},
+		{"mixed", func(s *statesync.Session) { s.Key.Dst = ap("[2001:db8::2]:2") }, ErrUnsupportedFlow},
 		{"mixed nat", func(s *statesync.Session) {
 			s.ReplySrc, s.ReplyDst = ap("[2001:db8::2]:2"), ap("[2001:db8::1]:1")
-		}, ErrUnsupported},
-		{"icmp error type", func(s *statesync.Session) { s.Key.Proto, s.Key.Dst = 1, ap("198.18.2.2:768") }, ErrUnsupported},
+		}, ErrUnsupportedFlow},
+		{"icmp error type", func(s *statesync.Session) { s.Key.Proto, s.Key.Dst = 1, ap("198.18.2.2:768") }, ErrUnsupportedFlow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

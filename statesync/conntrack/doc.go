@@ -6,14 +6,14 @@
 // On the active unit a Follower dumps the kernel's table once (so that
 // sessions older than the follower are included) and then follows the
 // kernel's NEW, UPDATE and DESTROY events, upserting and deleting sessions
-// in the table and reporting every change through Config.OnChange (the
-// caller hands it to a statesync.Sender):
+// in the table and reporting every change through Config.OnChange, or
+// writing it to Config.Sink, a statesync.Driver over the same table that
+// replicates each change (ExampleDialFollower):
 //
-//	var f *conntrack.Follower
-//	f, err := conntrack.DialFollower(table, &conntrack.Config{
-//		OnChange: func(s statesync.Session, deleted bool) { changes <- change{s, deleted} },
-//	})
-//	…
+//	f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: sync})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //	err = f.Run(ctx) // until ctx is done or the kernel's event stream breaks
 //
 // The kernel reports the destruction of an entry only if event reporting
@@ -24,11 +24,10 @@
 //
 // On the standby, the replicated table (a statesync.Receiver's) is injected
 // into the kernel at the latest at commit, before the unit's addresses come
-// up:
+// up (ExampleDialInjector):
 //
-//	res := receiver.Commit(now)
-//	inj, err := conntrack.DialInjector(nil)
-//	n, err := inj.Commit(now, table) // creates, or updates, every session
+//	res := sync.Commit()                    // everything received is in the table
+//	n, err := inj.Commit(time.Now(), table) // creates, or updates, every session
 //
 // # What crosses, and what the kernel refuses
 //
@@ -69,5 +68,5 @@
 // mark and status. ICMP sessions are mapped by address only.
 //
 // Linux only: on other systems DialFollower and DialInjector return an
-// error wrapping ErrNotSupported.
+// error wrapping errors.ErrUnsupported.
 package conntrack

@@ -140,10 +140,10 @@ func testFailover(t *testing.T, nat bool) {
 		trB, err = statesync.ListenEthernet(b.h.Interface("eth2"), 0, a.sync.MAC())
 		return err
 	}))
-	recv, err := statesync.NewDriver(&statesync.DriverConfig{Transport: trB, Table: tableB, Receive: &statesync.ReceiverConfig{}})
+	recv, err := statesync.NewDriver(&statesync.DriverConfig{Transport: trB, Table: tableB, Receive: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { recv.Close() })
-	send, err := statesync.NewDriver(&statesync.DriverConfig{Transport: trA, Table: tableA, Send: &statesync.SenderConfig{MTU: 1500}})
+	send, err := statesync.NewDriver(&statesync.DriverConfig{Transport: trA, Table: tableA, Send: true, Sender: &statesync.SenderConfig{MTU: 1500}})
 	require.NoError(t, err)
 	t.Cleanup(func() { send.Close() })
 

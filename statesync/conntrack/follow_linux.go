@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hakit/hakit"
+
 	ct "github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
@@ -41,7 +43,7 @@ type Follower struct {
 // never report their destruction (DialFollower logs a warning).
 func DialFollower(table *statesync.Table, cfg *Config) (*Follower, error) {
 	if table == nil {
-		return nil, errors.New("conntrack: nil table")
+		return nil, fmt.Errorf("conntrack: follower without a table: %w", hakit.ErrConfig)
 	}
 	events, err := ct.Dial(nil)
 	if err != nil {

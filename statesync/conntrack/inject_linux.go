@@ -70,7 +70,7 @@ func (in *Injector) Inject(now time.Time, sessions ...statesync.Session) (int, e
 		switch {
 		case err == nil:
 			n++
-		case errors.Is(err, ErrExpired), errors.Is(err, ErrUnsupported):
+		case errors.Is(err, ErrExpired), errors.Is(err, ErrUnsupportedFlow):
 		default:
 			failed++
 			if first == nil {
