@@ -1,6 +1,9 @@
 package member
 
 import (
+	"github.com/hakit/hakit"
+
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,16 +14,6 @@ import (
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
 )
-
-// Clock is what a Driver needs from time. The real clock and hakit's
-// simulated clock both satisfy it.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f once after d and returns a function that cancels
-	// the call.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
 
 // Config configures a Driver. A nil *Config means the defaults, but a
 // unit needs at least its UnitID and one heartbeat Interface; zero fields
@@ -37,10 +30,11 @@ type Config struct {
 	// Preempt lets a better unit take the role from a healthy primary.
 	Preempt bool
 
-	// Key authenticates heartbeats and session sync (at least
-	// heartbeat.MinKeyLen bytes). Nil sends them unauthenticated, and the
-	// Driver says so in a warning at every start.
-	Key []byte
+	// Keys authenticate heartbeats and session sync, each with a subkey
+	// of its own; hakit.Keyring.Set rotates them while the unit runs. Nil
+	// sends both unauthenticated, and the Driver says so in a warning at
+	// every start.
+	Keys *hakit.Keyring
 
 	// Interfaces are the heartbeat interfaces (at least one).
 	Interfaces []Interface
@@ -80,8 +74,8 @@ type Config struct {
 	// it gets ends then); zero means 30 s.
 	StepTimeout time.Duration
 
-	// Clock drives the Driver; nil means the real clock.
-	Clock Clock
+	// Clock drives the Driver and its parts; nil means hakit.RealClock().
+	Clock hakit.Clock
 	// Logger receives the events and the parts' logs; nil discards them.
 	Logger *slog.Logger
 	// OnEvent, if not nil, is called with every event, in order, with no
@@ -112,8 +106,9 @@ type Interface struct {
 type Sync struct {
 	// Table is the session table; nil means a new one.
 	Table *statesync.Table
-	// Peers are the units the primary replicates to and a secondary
-	// mirrors from. Exactly one for now.
+	// Peers are the other units, one transport each (at least one): the
+	// primary replicates to every one, a secondary mirrors the one that is
+	// primary.
 	Peers []SyncPeer
 	// TickInterval is how often the replication ticks (default 1 ms).
 	TickInterval time.Duration
@@ -161,10 +156,8 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 		*hc = *c.Heartbeat
 	}
 	hc.ClusterID, hc.UnitID = c.ClusterID, c.UnitID
-	hc.Role = heartbeat.RoleInit
-	if c.Key != nil {
-		hc.Keys = []heartbeat.Key{{ID: 1, Secret: c.Key}}
-	}
+	hc.Role = hakit.Initial
+	hc.Keys = c.Keys
 	hc.Clock, hc.Logger = c.Clock, nil
 	return hc
 }
@@ -174,31 +167,23 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 // count heartbeats derived from the heartbeat's: the detection time (and
 // the initial wait) is misses × interval plus the probe window, a handover
 // gets at least ten intervals, and preemption waits at least twice the
-// detection time.
-func (c *Config) ElectionConfig() election.Config {
+// detection time. Its Unit is UnitID.
+func (c *Config) ElectionConfig() *election.Config {
 	r := c.withDefaults()
 	if r.Election != nil {
 		ec := *r.Election
 		ec.Unit = r.UnitID
-		return ec
+		return &ec
 	}
-	hc := heartbeat.DefaultConfig()
-	if r.Heartbeat != nil {
-		hc = r.Heartbeat
-	}
-	interval, misses, window := hc.Interval, hc.Misses, hc.ProbeWindow
 	d := heartbeat.DefaultConfig()
-	if interval == 0 {
-		interval = d.Interval
+	interval, misses, window := d.Interval, d.Misses, d.ProbeWindow
+	if h := r.Heartbeat; h != nil {
+		interval = cmp.Or(h.Interval, interval)
+		misses = cmp.Or(h.Misses, misses)
+		window = cmp.Or(h.ProbeWindow, window)
 	}
-	if misses == 0 {
-		misses = d.Misses
-	}
-	if window == 0 {
-		window = d.ProbeWindow
-	}
-	ec := election.DefaultConfig(r.UnitID)
-	ec.Priority, ec.Preempt, ec.Interval = r.Priority, r.Preempt, interval
+	ec := election.DefaultConfig()
+	ec.Unit, ec.Priority, ec.Preempt, ec.Interval = r.UnitID, r.Priority, r.Preempt, interval
 	ec.DetectTime = time.Duration(misses)*interval + window
 	ec.InitialWait = ec.DetectTime
 	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*interval)
@@ -208,11 +193,11 @@ func (c *Config) ElectionConfig() election.Config {
 }
 
 // Validate reports the first invalid field of c after defaults, as an
-// error wrapping election.ErrConfig.
+// error wrapping hakit.ErrConfig.
 func (c *Config) Validate() error {
 	r := c.withDefaults()
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("member: config: "+format+": %w", append(args, election.ErrConfig)...)
+		return fmt.Errorf("member: config: "+format+": %w", append(args, hakit.ErrConfig)...)
 	}
 	if r.UnitID == 0 {
 		return bad("unit ID 0")
@@ -226,8 +211,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	if s := r.Sync; s != nil {
-		if len(s.Peers) != 1 {
-			return bad("%d sync peers: one is supported", len(s.Peers))
+		if len(s.Peers) == 0 {
+			return bad("session sync without peers")
 		}
 		for _, p := range s.Peers {
 			if p.Transport == nil {
@@ -241,8 +226,7 @@ func (c *Config) Validate() error {
 	if err := r.heartbeatConfig().Validate(); err != nil {
 		return fmt.Errorf("member: %w", err)
 	}
-	ec := r.ElectionConfig()
-	if err := ec.Validate(); err != nil {
+	if err := r.ElectionConfig().Validate(); err != nil {
 		return fmt.Errorf("member: %w", err)
 	}
 	_, err := NewMachine(time.Time{}, r.machineConfig(nil, nil))

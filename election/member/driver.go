@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/heartbeat"
-	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit/statesync"
 )
 
 // Errors of the Driver.
@@ -35,10 +35,12 @@ var (
 // the heartbeats. Its methods are safe for concurrent use, and OnEvent
 // may call any of them.
 type Driver struct {
-	cfg Config
-	clk Clock
-	log *slog.Logger
-	hb  *heartbeat.Node
+	cfg   Config
+	clk   hakit.Clock
+	log   *slog.Logger
+	hb    *heartbeat.Driver
+	table *statesync.Table
+	syncs []*statesync.Driver // one per sync peer
 
 	mu         sync.Mutex
 	m          *Machine
@@ -56,8 +58,8 @@ type Driver struct {
 	opDone     *sync.Cond
 	opCtx      context.Context
 	opCancel   context.CancelFunc
-	hbRole     election.Role
-	heard      map[uint16]time.Time
+	hbRole     hakit.Role
+	commit     statesync.CommitResult // the last commit, for Status
 }
 
 // New returns a Driver for cfg; Start starts it. The Driver owns the
@@ -65,8 +67,14 @@ type Driver struct {
 // Close closes them, and so does New when it fails.
 func New(cfg *Config) (_ *Driver, err error) {
 	c := cfg.withDefaults()
+	var d *Driver
 	defer func() {
 		if err != nil {
+			if d != nil {
+				for _, sd := range d.syncs {
+					sd.Close()
+				}
+			}
 			closeAll(&c)
 		}
 	}()
@@ -74,27 +82,47 @@ func New(cfg *Config) (_ *Driver, err error) {
 		return nil, err
 	}
 	if c.Clock == nil {
-		c.Clock = clock.Real()
+		c.Clock = hakit.RealClock()
 	}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c.Logger = log
-	d := &Driver{cfg: c, clk: c.Clock, log: log, changed: make(chan struct{}), heard: map[uint16]time.Time{}}
+	d = &Driver{cfg: c, clk: c.Clock, log: log, changed: make(chan struct{})}
 	d.opDone = sync.NewCond(&d.mu)
 	d.opCtx, d.opCancel = context.WithCancel(context.Background())
-	if d.m, err = NewMachine(d.clk.Now(), c.machineConfig(nil, nil)); err != nil {
+	var sessions, replication Step
+	if s := c.Sync; s != nil {
+		d.table = s.Table
+		if d.table == nil {
+			d.table = statesync.NewTable(0)
+		}
+		for _, p := range s.Peers {
+			sd, err := statesync.NewDriver(&statesync.DriverConfig{
+				Transport: p.Transport, Table: d.table, Keys: c.Keys, Receive: true,
+				Sender: &statesync.SenderConfig{MTU: p.MTU}, Clock: c.Clock,
+				TickInterval: s.TickInterval, Logger: log.With("part", "statesync"),
+				OnEvent: d.onSync,
+			})
+			if err != nil {
+				return nil, err
+			}
+			d.syncs = append(d.syncs, sd)
+		}
+		sessions, replication = sessionsStep{d}, replicationStep{d}
+	}
+	if d.m, err = NewMachine(d.clk.Now(), c.machineConfig(sessions, replication)); err != nil {
 		return nil, err
 	}
 	hc := c.heartbeatConfig()
 	hc.Clock, hc.Logger = c.Clock, log.With("part", "heartbeat")
-	hc.OnReport = d.onReport
+	hc.OnReport, hc.OnHeard = d.onReport, d.onHeard
 	var ifs []heartbeat.Interface
 	for _, ifc := range c.Interfaces {
 		ifs = append(ifs, heartbeat.Interface{Name: ifc.Name, Addr: ifc.Addr, Conn: ifc.Conn, Prober: ifc.Prober})
 	}
-	if d.hb, err = heartbeat.NewNode(hc, ifs...); err != nil {
+	if d.hb, err = heartbeat.NewDriver(hc, ifs...); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -129,11 +157,11 @@ func (d *Driver) Start() error {
 		return fmt.Errorf("member: start: %w", ErrClosed)
 	case d.started:
 		d.mu.Unlock()
-		return fmt.Errorf("member: already started: %w", election.ErrConfig)
+		return fmt.Errorf("member: already started: %w", hakit.ErrConfig)
 	}
 	d.started = true
 	d.mu.Unlock()
-	if d.cfg.Key == nil {
+	if d.cfg.Keys == nil {
 		d.log.Warn("member: heartbeats and session sync are NOT authenticated: set a key")
 	}
 	d.log.Info("member: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID, "priority", d.cfg.Priority,
@@ -142,11 +170,11 @@ func (d *Driver) Start() error {
 	return d.hb.Start()
 }
 
-// fire is the periodic tick: it reads the link and sync state and the
-// peers' payloads, then ticks.
+// fire is the periodic tick: it reads the link and sync state, then
+// ticks.
 func (d *Driver) fire() {
 	up := d.linksUp()
-	peers := d.hb.Peers()
+	inSync := d.inSync()
 	d.mu.Lock()
 	d.stopTimer = nil
 	if d.closed {
@@ -155,27 +183,20 @@ func (d *Driver) fire() {
 	}
 	now := d.clk.Now()
 	d.m.Links(now, up)
-	d.observe(now, peers)
+	d.m.Sync(now, inSync)
 	d.dirty = true
 	d.mu.Unlock()
 	d.kick()
 }
 
-// observe feeds the payload of every peer heard since the last time.
-// (Until the heartbeat driver delivers each accepted frame's payload.)
-func (d *Driver) observe(now time.Time, peers []heartbeat.PeerStatus) {
-	for _, p := range peers {
-		var last time.Time
-		for _, l := range p.Links {
-			if l.LastHeard.After(last) {
-				last = l.LastHeard
-			}
-		}
-		if last.After(d.heard[p.Unit]) && len(p.Payload) > 0 {
-			d.heard[p.Unit] = last
-			_ = d.m.Payload(now, p.Unit, p.Payload) // dropped payloads are counted and reported
+// inSync reports whether a receiving half holds its peer's whole table.
+func (d *Driver) inSync() bool {
+	for _, sd := range d.syncs {
+		if sd.InSync() {
+			return true
 		}
 	}
+	return false
 }
 
 func (d *Driver) linksUp() uint16 {
@@ -188,9 +209,21 @@ func (d *Driver) linksUp() uint16 {
 	return up
 }
 
-// onReport is the heartbeat driver's callback.
+// onReport, onHeard and onSync are the parts' callbacks.
 func (d *Driver) onReport(r heartbeat.Report) {
 	d.input(func(m *Machine, now time.Time) { m.Report(now, r) })
+}
+
+func (d *Driver) onHeard(h heartbeat.Heard) {
+	d.input(func(m *Machine, now time.Time) { _ = m.Payload(now, h.Peer, h.Payload) }) // drops are counted and reported
+}
+
+func (d *Driver) onSync(e statesync.Event) {
+	switch e.Kind {
+	case statesync.EventInSync, statesync.EventOutOfSync:
+		inSync := d.inSync()
+		d.input(func(m *Machine, now time.Time) { m.Sync(now, inSync) })
+	}
 }
 
 // input applies f to the Machine and schedules a tick right after it on
@@ -246,30 +279,19 @@ func (d *Driver) kick() {
 }
 
 // heartbeatOut puts the role and the candidate in the heartbeats.
-func (d *Driver) heartbeatOut(role election.Role, setRole bool, payload []byte, send bool) {
+func (d *Driver) heartbeatOut(role hakit.Role, setRole bool, payload []byte, send bool) {
+	failed := func(what string, err error) {
+		if err != nil && !errors.Is(err, heartbeat.ErrClosed) {
+			d.log.Error("member: heartbeat "+what, "err", err)
+		}
+	}
 	if setRole {
-		if err := d.hb.SetRole(heartbeatRole(role)); err != nil {
-			d.log.Error("member: heartbeat role", "err", err)
-		}
+		failed("role", d.hb.SetRole(role))
 	}
-	if err := d.hb.SetPayload(payload); err != nil {
-		d.log.Error("member: heartbeat payload", "err", err)
-	}
+	failed("payload", d.hb.SetPayload(payload))
 	if send {
-		if err := d.hb.SendNow(); err != nil && !errors.Is(err, heartbeat.ErrClosed) {
-			d.log.Debug("member: heartbeat now", "err", err)
-		}
+		failed("now", d.hb.SendNow())
 	}
-}
-
-func heartbeatRole(r election.Role) heartbeat.Role {
-	switch r {
-	case election.Primary:
-		return heartbeat.RolePrimary
-	case election.Secondary:
-		return heartbeat.RoleSecondary
-	}
-	return heartbeat.RoleInit
 }
 
 // armLocked sets the timer for the Machine's next tick.
@@ -378,8 +400,12 @@ func (d *Driver) Close() error {
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
+	errs := []error{err}
+	for _, sd := range d.syncs {
+		errs = append(errs, sd.Close())
+	}
 	d.deliver()
-	return err
+	return errors.Join(errs...)
 }
 
 // Handover hands the role to a peer (planned maintenance) and waits until
@@ -389,7 +415,7 @@ func (d *Driver) Close() error {
 func (d *Driver) Handover(ctx context.Context) error {
 	d.mu.Lock()
 	closed := d.closed
-	lone := d.m.Role() == election.Primary && !d.anyReachableLocked()
+	lone := d.m.Role() == hakit.Primary && !d.anyReachableLocked()
 	d.mu.Unlock()
 	switch {
 	case closed:
@@ -405,7 +431,7 @@ func (d *Driver) Handover(ctx context.Context) error {
 			return fmt.Errorf("member: handover: %w", ErrClosed)
 		}
 		_, running := d.m.Running()
-		done := d.m.Role() != election.Primary && d.m.up == 0 && !running && d.peerPrimaryLocked()
+		done := d.m.Role() != hakit.Primary && d.m.up == 0 && !running && d.peerPrimaryLocked()
 		ch := d.changed
 		d.mu.Unlock()
 		if done {
@@ -430,11 +456,17 @@ func (d *Driver) anyReachableLocked() bool {
 
 func (d *Driver) peerPrimaryLocked() bool {
 	for _, c := range d.m.Peers(d.clk.Now()) {
-		if c.Role == election.Primary && d.m.Reachable(c.Unit) {
+		if c.Role == hakit.Primary && d.m.Reachable(c.Unit) {
 			return true
 		}
 	}
 	return false
+}
+
+// Witness feeds the answer of an outside witness (see Machine.Witness):
+// call it whenever the answer may have changed.
+func (d *Driver) Witness(ok bool) {
+	d.input(func(m *Machine, now time.Time) { m.Witness(now, ok) })
 }
 
 // Resume ends a planned handover; with reclaim, this unit asks for the
@@ -444,22 +476,37 @@ func (d *Driver) Resume(reclaim bool) {
 }
 
 // Role returns the unit's current role.
-func (d *Driver) Role() election.Role {
+func (d *Driver) Role() hakit.Role {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.m.Role()
 }
 
 // Status returns the unit's state: its role and why, its peers with their
-// links, the steps held, the last takeover's phases and every part's
-// counters.
+// links, the session sync, the steps held, the last takeover's phases and
+// every part's counters.
 func (d *Driver) Status() Status {
 	peers := d.hb.Peers()
 	hc := d.hb.Counters()
+	var ss *SyncStatus
+	if d.table != nil {
+		ss = &SyncStatus{Sessions: d.table.Len()}
+		for _, sd := range d.syncs {
+			p := SyncPeerStatus{Sending: sd.Sending(), Receiving: sd.Receiving(), InSync: sd.InSync(),
+				Sender: sd.SenderStats(), Receiver: sd.ReceiverStats(), Driver: sd.Stats()}
+			p.Sent, p.SendTotal, p.SendBulk = sd.Progress()
+			p.Got, p.GotTotal, p.GotBulk = sd.ReceiveProgress()
+			ss.InSync = ss.InSync || p.InSync
+			ss.Peers = append(ss.Peers, p)
+		}
+	}
 	d.mu.Lock()
 	s := d.m.Status(d.clk.Now())
+	if ss != nil {
+		ss.LastCommit = d.commit
+	}
 	d.mu.Unlock()
-	s.Heartbeat = hc
+	s.Heartbeat, s.Sync = hc, ss
 	for i := range s.Peers {
 		for _, p := range peers {
 			if p.Unit == s.Peers[i].Unit {
@@ -468,4 +515,99 @@ func (d *Driver) Status() Status {
 		}
 	}
 	return s
+}
+
+// Table returns the session table: the primary's own, a secondary's
+// mirror of the primary's; nil without session sync.
+func (d *Driver) Table() *statesync.Table { return d.table }
+
+// Upsert stores s in the session table and, on the primary, replicates it
+// to every peer; it returns the session as stored. On a secondary the
+// primary's next bulk sync overwrites it. Without session sync it does
+// nothing and returns s.
+func (d *Driver) Upsert(s statesync.Session) statesync.Session {
+	if len(d.syncs) == 0 {
+		return s
+	}
+	s = d.syncs[0].Upsert(s)
+	for _, sd := range d.syncs[1:] {
+		sd.Replicate(s)
+	}
+	return s
+}
+
+// Delete removes the session with key k from the table and, on the
+// primary, replicates the deletion to every peer.
+func (d *Driver) Delete(k statesync.Key) (statesync.Session, bool) {
+	if len(d.syncs) == 0 {
+		return statesync.Session{}, false
+	}
+	s, ok := d.syncs[0].Delete(k)
+	if ok {
+		for _, sd := range d.syncs[1:] {
+			sd.ReplicateDelete(k)
+		}
+	}
+	return s, ok
+}
+
+// sessionsStep is the built-in first step: Up commits what every
+// receiving half holds and stops receiving; Down mirrors again.
+type sessionsStep struct{ d *Driver }
+
+func (s sessionsStep) Name() string { return "sessions" }
+
+func (s sessionsStep) Up(context.Context) error {
+	var res statesync.CommitResult
+	for _, sd := range s.d.syncs {
+		r := sd.Commit()
+		res.Applied += r.Applied
+		res.Lost += r.Lost
+		res.InSync = res.InSync || r.InSync
+	}
+	s.d.mu.Lock()
+	s.d.commit = res
+	s.d.mu.Unlock()
+	s.d.log.Info("member: sessions committed", "sessions", s.d.table.Len(), "in_sync", res.InSync, "lost", res.Lost)
+	return nil
+}
+
+func (s sessionsStep) Down(context.Context) error {
+	s.d.mu.Lock()
+	closed := s.d.closed
+	s.d.mu.Unlock()
+	if closed {
+		return nil // stopping: nothing to mirror
+	}
+	var errs []error
+	for _, sd := range s.d.syncs {
+		errs = append(errs, sd.SetReceiving(true))
+	}
+	return errors.Join(errs...)
+}
+
+// replicationStep is the built-in last step: Up starts a stream to every
+// peer (each begins with a bulk sync of the table); Down stops them.
+type replicationStep struct{ d *Driver }
+
+func (s replicationStep) Name() string { return "replication" }
+
+func (s replicationStep) Up(context.Context) error {
+	for i, sd := range s.d.syncs {
+		if err := sd.SetSending(true); err != nil {
+			for _, o := range s.d.syncs[:i] {
+				_ = o.SetSending(false)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (s replicationStep) Down(context.Context) error {
+	var errs []error
+	for _, sd := range s.d.syncs {
+		errs = append(errs, sd.SetSending(false))
+	}
+	return errors.Join(errs...)
 }

@@ -1,6 +1,8 @@
 package member_test
 
 import (
+	"github.com/hakit/hakit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -13,10 +15,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/internal/simnet"
+	"github.com/hakit/hakit/statesync"
 )
 
 // These tests run Drivers on a simulated segment on the real clock inside
@@ -30,13 +32,19 @@ func (n neighbours) Neighbours(ifname string) ([]netip.Addr, error) { return n[i
 
 // segment is a LAN with a router that answers ARP.
 type segment struct {
-	t   *testing.T
-	seg *simnet.Segment
-	gw  netip.Addr
+	t    *testing.T
+	seg  *simnet.Segment
+	sync *simnet.Segment // session sync, one port per pair of units
+	n    int             // units with session sync (0: none)
+	gw   netip.Addr
+	keys *hakit.Keyring
 }
 
 func newSegment(t *testing.T) *segment {
-	s := &segment{t: t, seg: simnet.New(&simnet.Config{Seed: 1}), gw: netip.MustParseAddr("198.18.0.254")}
+	keys, err := hakit.NewKeyring(hakit.Key{ID: 1, Secret: []byte("0123456789abcdef0123456789abcdef")})
+	require.NoError(t, err)
+	s := &segment{t: t, seg: simnet.New(&simnet.Config{Seed: 1}), sync: simnet.New(&simnet.Config{Seed: 2}),
+		gw: netip.MustParseAddr("198.18.0.254"), keys: keys}
 	p := s.seg.Attach("router", hw(3, 254))
 	pr, err := heartbeat.NewPacketProber(p, hw(3, 254), s.gw)
 	require.NoError(t, err)
@@ -113,7 +121,7 @@ func (s *segment) unit(id uint16, tweak func(*member.Config)) *simUnit {
 	require.NoError(s.t, err)
 	cfg := &member.Config{
 		ClusterID: 7, UnitID: id, Priority: uint8(200 - id),
-		Key:        []byte("0123456789abcdef0123456789abcdef"),
+		Keys:       s.keys,
 		Interfaces: []member.Interface{{Name: "eth0", Addr: addr, Conn: heartbeat.NewEthernetConn(hbp, heartbeat.DefaultEtherType), Prober: pr}},
 		Heartbeat:  &heartbeat.Config{Neighbours: neighbours{"eth0": {s.gw}}},
 		Steps:      []member.Step{u.rec.step("conntrack"), u.rec.step("addresses"), u.rec.step("announce")},
@@ -122,6 +130,18 @@ func (s *segment) unit(id uint16, tweak func(*member.Config)) *simUnit {
 			u.rec.events = append(u.rec.events, e)
 			u.rec.mu.Unlock()
 		},
+	}
+	if s.n > 0 {
+		cfg.Sync = &member.Sync{}
+		for peer := 1; peer <= s.n; peer++ {
+			if peer == int(id) {
+				continue
+			}
+			p := s.sync.Attach(fmt.Sprintf("sync%d-%d", id, peer), hw(10+byte(id), byte(peer)))
+			cfg.Sync.Peers = append(cfg.Sync.Peers, member.SyncPeer{
+				Transport: statesync.NewEthernetTransport(p, hw(10+byte(id), byte(peer)), hw(10+byte(peer), byte(id)), 0),
+			})
+		}
 	}
 	if tweak != nil {
 		tweak(cfg)
@@ -140,18 +160,28 @@ var (
 func primaries(us ...*simUnit) []uint16 {
 	var ps []uint16
 	for _, u := range us {
-		if u.d.Role() == election.Primary {
+		if u.d.Role() == hakit.Primary {
 			ps = append(ps, u.id)
 		}
 	}
 	return ps
 }
 
+func sessionKey(i int) statesync.Key {
+	return statesync.Key{Proto: 6,
+		Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.5.1"), uint16(10000+i)),
+		Dst: netip.AddrPortFrom(netip.MustParseAddr("198.19.0.1"), 443)}
+}
+
+// TestDriverPrimaryKilled: the primary holds sessions and dies (Close,
+// no handover); the best standby takes over with every session, and the
+// others mirror it.
 func TestDriverPrimaryKilled(t *testing.T) {
 	for _, n := range []int{2, 3} {
 		t.Run(fmt.Sprint(n, " units"), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := newSegment(t)
+				s.n = n
 				var us []*simUnit
 				for id := range n {
 					us = append(us, s.unit(uint16(id+1), nil))
@@ -162,6 +192,15 @@ func TestDriverPrimaryKilled(t *testing.T) {
 				time.Sleep(2 * time.Second)
 				require.Equal(t, []uint16{1}, primaries(us...))
 				require.Equal(t, userUp, us[0].rec.takeOps())
+				for i := range 1000 {
+					us[0].d.Upsert(statesync.Session{Key: sessionKey(i), State: 3})
+				}
+				time.Sleep(time.Second)
+				for _, u := range us[1:] {
+					st := u.d.Status()
+					require.True(t, st.InSync, "unit %d", u.id)
+					require.Equal(t, 1000, st.Sync.Sessions, "unit %d", u.id)
+				}
 
 				require.NoError(t, us[0].d.Close())
 				killed := time.Now()
@@ -177,10 +216,24 @@ func TestDriverPrimaryKilled(t *testing.T) {
 				// Early verdict: 0.225 s after the last heartbeat at most.
 				require.WithinDuration(t, killed, tk[0].Takeover.Done, 300*time.Millisecond)
 				require.False(t, tk[0].Takeover.Fault.IsZero())
+				require.Equal(t, []string{"sessions", "conntrack", "addresses", "announce", "replication"}, us[1].d.Status().Held)
+				tab := us[1].d.Table()
+				for i := range 1000 {
+					_, ok := tab.Get(sessionKey(i))
+					require.True(t, ok, "session %d kept", i)
+				}
 				st := us[1].d.Status()
-				require.Equal(t, election.Primary, st.Role)
-				require.Equal(t, []string{"conntrack", "addresses", "announce"}, st.Held)
+				require.Equal(t, hakit.Primary, st.Role)
+				require.True(t, st.Sync.LastCommit.InSync)
 				require.NotNil(t, st.LastTakeover)
+				// A session of the new primary reaches the others.
+				us[1].d.Upsert(statesync.Session{Key: sessionKey(1000), State: 3})
+				time.Sleep(time.Second)
+				for _, u := range us[2:] {
+					_, ok := u.d.Table().Get(sessionKey(1000))
+					require.True(t, ok, "unit %d mirrors the new primary", u.id)
+					require.Equal(t, 1001, u.d.Table().Len())
+				}
 			})
 		})
 	}
@@ -198,7 +251,7 @@ func TestDriverFailingStepInTakeover(t *testing.T) {
 		a.rec.takeOps()
 		require.NoError(t, a.d.Close())
 		time.Sleep(time.Second)
-		require.Equal(t, election.Primary, b.d.Role())
+		require.Equal(t, hakit.Primary, b.d.Role())
 		require.Equal(t, []string{"conntrack up", "addresses up", "conntrack down", "conntrack up", "addresses up", "announce up"}, b.rec.takeOps())
 		f := b.rec.eventsOf(member.EventStepFailed)
 		require.Len(t, f, 1)
@@ -215,20 +268,31 @@ func TestDriverFailingStepInTakeover(t *testing.T) {
 func TestDriverHandover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSegment(t)
+		s.n = 2
 		a, b := s.unit(1, nil), s.unit(2, nil)
 		require.NoError(t, a.d.Start())
 		require.NoError(t, b.d.Start())
 		time.Sleep(2 * time.Second)
 		a.rec.takeOps()
+		for i := range 100 {
+			a.d.Upsert(statesync.Session{Key: sessionKey(i), State: 3})
+		}
+		time.Sleep(100 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		begin := time.Now()
 		require.NoError(t, a.d.Handover(ctx))
-		require.Less(t, time.Since(begin), time.Second) // TODO(phase 2): per-frame payloads make it one heartbeat
-		require.Equal(t, election.Secondary, a.d.Role())
-		require.Equal(t, election.Primary, b.d.Role())
+		t.Log("handover took", time.Since(begin))
+		require.Less(t, time.Since(begin), 50*time.Millisecond, "heartbeats go out at once on every change")
+		require.Equal(t, hakit.Secondary, a.d.Role())
+		require.Equal(t, hakit.Primary, b.d.Role())
 		require.Equal(t, userDown, a.rec.takeOps())
+		synctest.Wait() // the new primary's steps, at the same instant
 		require.Equal(t, userUp, b.rec.takeOps())
+		require.Equal(t, 100, b.d.Table().Len())
+		time.Sleep(100 * time.Millisecond)
+		require.True(t, a.d.Status().InSync, "the old primary mirrors the new one")
+		require.Equal(t, 100, a.d.Table().Len())
 		require.NoError(t, a.d.Close())
 		require.Empty(t, a.rec.takeOps(), "nothing left to release")
 
@@ -266,7 +330,7 @@ func TestDriverCallbackCallsEveryMethod(t *testing.T) {
 					count(fmt.Sprint("Handover ", err))
 					d.Resume(false)
 					count("Resume")
-					require.ErrorIs(t, d.Start(), election.ErrConfig)
+					require.ErrorIs(t, d.Start(), hakit.ErrConfig)
 					count("Start")
 					require.NoError(t, d.Close())
 					count("Close")

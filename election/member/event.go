@@ -1,6 +1,8 @@
 package member
 
 import (
+	"github.com/hakit/hakit"
+
 	"fmt"
 	"time"
 
@@ -87,7 +89,7 @@ type Event struct {
 	// Peer is the peer involved, if any.
 	Peer uint16
 	// From and To are the roles of a role change.
-	From, To election.Role
+	From, To hakit.Role
 	// Reason says why, in words.
 	Reason string
 	// Interface and State: a heartbeat report's.

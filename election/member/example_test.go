@@ -1,6 +1,8 @@
 package member_test
 
 import (
+	"github.com/hakit/hakit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +33,7 @@ func ExampleMachine() {
 			},
 			func(context.Context) error { fmt.Println(now.Sub(start), name, "down"); return nil })
 	}
-	ec := election.DefaultConfig(2)
+	ec := &election.Config{Unit: 2}
 	m, _ := member.NewMachine(now, &member.MachineConfig{
 		Election: ec,
 		Links:    []member.Link{{Name: "eth0"}},
@@ -61,7 +63,7 @@ func ExampleMachine() {
 
 	// Unit 1 appears, primary already (a partition heals): the split
 	// brain goes to the older unit.
-	peer := election.Candidate{Unit: 1, Role: election.Primary, Priority: 200, Monitored: 1,
+	peer := election.Candidate{Unit: 1, Role: hakit.Primary, Priority: 200, Monitored: 1,
 		InSync: true, Age: time.Hour, Tenure: time.Hour}
 	b, _ := peer.MarshalBinary()
 	m.Report(now, heartbeat.Report{Peer: 1, Interface: "eth0", State: heartbeat.Alive})

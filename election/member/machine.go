@@ -1,6 +1,9 @@
 package member
 
 import (
+	"github.com/hakit/hakit"
+
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,12 +33,11 @@ type Link struct {
 	ClusterOnly bool
 }
 
-// MachineConfig configures a Machine. Start from the election's
-// DefaultConfig for its Election field; zero retry times take their
-// defaults.
+// MachineConfig configures a Machine; zero fields take their defaults.
 type MachineConfig struct {
-	// Election configures the election (its Unit is this unit's ID).
-	Election election.Config
+	// Election configures the election; its Unit, this unit's ID, is
+	// required (nil means the election's defaults, which lack it).
+	Election *election.Config
 	// Links are the heartbeat interfaces (at least one).
 	Links []Link
 	// Sessions, when not nil, is the first step of every takeover: its Up
@@ -64,6 +66,8 @@ type MachineConfig struct {
 	RetryMax time.Duration
 	// Logger receives the events; nil discards them.
 	Logger *slog.Logger
+
+	interval time.Duration // the election's, after defaults
 }
 
 // Action says what to do with a step.
@@ -126,7 +130,7 @@ func (o Op) String() string { return o.Step.Name() + " " + o.Action.String() }
 // Output is what one Tick decided.
 type Output struct {
 	// Role is the unit's role after the tick, for the heartbeats too.
-	Role election.Role
+	Role hakit.Role
 	// Changed reports that Role changed in this tick; Reason says why.
 	Changed bool
 	Reason  string
@@ -159,7 +163,7 @@ type Machine struct {
 	name []string
 	ann  []bool // plan[i] is a Reannouncer
 
-	role     election.Role
+	role     hakit.Role
 	reason   string
 	since    time.Time
 	lastTick time.Time
@@ -185,38 +189,43 @@ type Machine struct {
 
 // NewMachine returns the Machine of unit cfg.Election.Unit, started at
 // now, in the election's initial role with every step down. Config errors
-// wrap election.ErrConfig.
+// wrap hakit.ErrConfig.
 func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	if cfg == nil {
 		cfg = &MachineConfig{}
 	}
 	c := *cfg
 	if len(c.Links) == 0 {
-		return nil, fmt.Errorf("member: config: no heartbeat interfaces: %w", election.ErrConfig)
+		return nil, fmt.Errorf("member: config: no heartbeat interfaces: %w", hakit.ErrConfig)
 	}
 	seen := map[string]bool{}
 	for _, l := range c.Links {
 		if l.Name == "" || seen[l.Name] {
-			return nil, fmt.Errorf("member: config: heartbeat interface %q empty or given twice: %w", l.Name, election.ErrConfig)
+			return nil, fmt.Errorf("member: config: heartbeat interface %q empty or given twice: %w", l.Name, hakit.ErrConfig)
 		}
 		seen[l.Name] = true
 	}
+	ec := *election.DefaultConfig()
+	if c.Election != nil {
+		ec = *c.Election
+	}
+	c.Election = &ec
+	c.interval = cmp.Or(ec.Interval, election.DefaultConfig().Interval)
 	if c.RetryMin == 0 {
-		c.RetryMin = c.Election.Interval
+		c.RetryMin = c.interval
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 5 * time.Second
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
-		return nil, fmt.Errorf("member: config: retry pause %v to %v: %w", c.RetryMin, c.RetryMax, election.ErrConfig)
+		return nil, fmt.Errorf("member: config: retry pause %v to %v: %w", c.RetryMin, c.RetryMax, hakit.ErrConfig)
 	}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ec := c.Election
 	ec.Logger = log
-	el, err := election.New(now, ec)
+	el, err := election.New(now, &ec)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +233,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 		role: el.Role(), since: now, lastTick: now, inSync: c.Sessions == nil, backoff: c.RetryMin}
 	for _, s := range m.takeoverOrder() {
 		if s == nil {
-			return nil, fmt.Errorf("member: config: a nil step: %w", election.ErrConfig)
+			return nil, fmt.Errorf("member: config: a nil step: %w", hakit.ErrConfig)
 		}
 		_, ann := s.(Reannouncer)
 		m.plan, m.name, m.ann = append(m.plan, s), append(m.name, s.Name()), append(m.ann, ann)
@@ -316,6 +325,11 @@ func (m *Machine) Handover(now time.Time) { m.el.Handover(now) }
 // role back (see election.Machine.Resume).
 func (m *Machine) Resume(now time.Time, reclaim bool) { m.el.Resume(now, reclaim) }
 
+// Witness records the answer of an outside witness at now (see
+// election.Machine.Witness): a unit whose witness fails does not become
+// primary.
+func (m *Machine) Witness(now time.Time, ok bool) { m.el.Witness(now, ok) }
+
 // Stop makes the Machine take every step down and bring none up again:
 // the unit is shutting down. The election goes on deciding.
 func (m *Machine) Stop(now time.Time) { m.stopped = true }
@@ -404,7 +418,7 @@ func (m *Machine) rolledBack(now time.Time) {
 }
 
 // wantPrimary reports whether the steps should be up, backoff aside.
-func (m *Machine) wantPrimary() bool { return m.role == election.Primary && !m.stopped }
+func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stopped }
 
 // Tick decides at now, from everything recorded so far. The caller calls
 // it at Next, after every input and after every Done, and acts on the
@@ -436,12 +450,12 @@ func (m *Machine) Tick(now time.Time) Output {
 	return out
 }
 
-func (m *Machine) roleChanged(now time.Time, to election.Role, reason string) {
+func (m *Machine) roleChanged(now time.Time, to hakit.Role, reason string) {
 	m.role, m.reason, m.since = to, reason, now
 	m.retryAt, m.backoff = time.Time{}, m.cfg.RetryMin
 	m.reannounce = m.reannounce[:0]
 	m.cur = nil
-	if to == election.Primary && !m.stopped {
+	if to == hakit.Primary && !m.stopped {
 		m.cur = &Takeover{Fault: m.faultAt, Elected: now, Attempts: 1}
 	}
 	m.faultAt = time.Time{}
@@ -494,7 +508,7 @@ func (m *Machine) complete(now time.Time) {
 // heartbeat interval after the last Tick, or earlier when a failed
 // takeover is due to be tried again.
 func (m *Machine) Next() time.Time {
-	next := m.lastTick.Add(m.cfg.Election.Interval)
+	next := m.lastTick.Add(m.cfg.interval)
 	if m.wantPrimary() && m.pending == nil && m.retryAt.After(m.lastTick) && m.retryAt.Before(next) {
 		next = m.retryAt
 	}
@@ -502,7 +516,7 @@ func (m *Machine) Next() time.Time {
 }
 
 // Role returns the unit's current role.
-func (m *Machine) Role() election.Role { return m.role }
+func (m *Machine) Role() hakit.Role { return m.role }
 
 // Held returns the names of the steps that are up, in order.
 func (m *Machine) Held() []string { return slices.Clone(m.name[:m.up]) }
@@ -548,7 +562,7 @@ func (m *Machine) Reachable(peer uint16) bool { return m.tr.reachable(peer) }
 func (m *Machine) Status(now time.Time) Status {
 	s := Status{
 		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Since: m.since,
-		Priority: m.cfg.Election.Priority, LinksUp: m.links, InSync: m.inSync || m.role == election.Primary,
+		Priority: cmp.Or(m.cfg.Election.Priority, election.DefaultConfig().Priority), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
 		Held: m.Held(), Counters: m.Counters(),
 	}
 	if op, ok := m.Running(); ok {

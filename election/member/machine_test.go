@@ -1,6 +1,8 @@
 package member_test
 
 import (
+	"github.com/hakit/hakit"
+
 	"context"
 	"errors"
 	"testing"
@@ -25,7 +27,7 @@ type unit struct {
 	fail    map[string][]error // per op, the errors its next runs return
 	events  []member.Event
 	payload []byte
-	role    election.Role
+	role    hakit.Role
 	dead    bool
 	cut     bool          // partitioned: hears nobody, heard by nobody
 	opTime  time.Duration // virtual time each op takes
@@ -64,8 +66,8 @@ func (b *bench) add(id uint16) *unit {
 			func(context.Context) error { return u.op(name + " up") },
 			func(context.Context) error { return u.op(name + " down") })
 	}
-	ec := election.DefaultConfig(id)
-	ec.Priority = uint8(200 - id) // unit 1 is preferred
+	ec := election.DefaultConfig()
+	ec.Unit, ec.Priority = id, uint8(200-id) // unit 1 is preferred
 	m, err := member.NewMachine(b.now, &member.MachineConfig{
 		Election:    ec,
 		Links:       []member.Link{{Name: "lan"}, {Name: "sync", ClusterOnly: true}},
@@ -201,8 +203,8 @@ func startPair(t *testing.T) (*bench, *unit, *unit) {
 	b := newBench(t, 1, 2)
 	b.run(2 * time.Second)
 	a, s := b.unit(1), b.unit(2)
-	require.Equal(t, election.Primary, a.role)
-	require.Equal(t, election.Secondary, s.role)
+	require.Equal(t, hakit.Primary, a.role)
+	require.Equal(t, hakit.Secondary, s.role)
 	require.Equal(t, upAll, a.takeOps())
 	require.Empty(t, s.takeOps())
 	a.events, s.events = nil, nil
@@ -219,12 +221,12 @@ func TestMachineTakeoverAndDemotion(t *testing.T) {
 	// runs its steps down in reverse; the secondary takes over in order.
 	a.m.Report(b.now, heartbeat.Report{Peer: 2, Interface: "lan", State: heartbeat.LocalFault})
 	a.tick()
-	require.Equal(t, election.Secondary, a.role)
+	require.Equal(t, hakit.Secondary, a.role)
 	require.Equal(t, downAll, a.takeOps())
 	require.Len(t, a.eventsOf(member.EventReleased), 1)
 	require.Empty(t, a.m.Held())
 	b.run(interval)
-	require.Equal(t, election.Primary, s.role)
+	require.Equal(t, hakit.Primary, s.role)
 	require.Equal(t, upAll, s.takeOps())
 	require.Len(t, s.eventsOf(member.EventTakeover), 1)
 	require.Empty(t, a.takeOps())
@@ -232,7 +234,7 @@ func TestMachineTakeoverAndDemotion(t *testing.T) {
 	// A fault on the cluster-only link demotes nobody.
 	s.m.Report(b.now, heartbeat.Report{Peer: 1, Interface: "sync", State: heartbeat.LocalFault})
 	b.run(time.Second)
-	require.Equal(t, election.Primary, s.role)
+	require.Equal(t, hakit.Primary, s.role)
 	require.Empty(t, s.takeOps())
 }
 
@@ -277,7 +279,7 @@ func TestMachineStepFailsThenRetries(t *testing.T) {
 	c := s.m.Counters()
 	require.Equal(t, uint64(2), c.StepFailures)
 	require.Equal(t, uint64(1), c.Takeovers)
-	require.Equal(t, election.Primary, s.role, "a failing step does not move the role")
+	require.Equal(t, hakit.Primary, s.role, "a failing step does not move the role")
 }
 
 func TestMachineBackoffCapped(t *testing.T) {
@@ -316,7 +318,7 @@ func TestMachineDemotionDuringTakeover(t *testing.T) {
 		u.report(1, heartbeat.PeerDown)
 	}
 	require.True(t, s.stepOne()) // becomes primary: sessions up
-	require.Equal(t, election.Primary, s.role)
+	require.Equal(t, hakit.Primary, s.role)
 	require.True(t, s.stepOne()) // conntrack up
 	out := s.m.Tick(b.now)
 	require.Equal(t, "addresses up", out.Run.String())
@@ -325,7 +327,7 @@ func TestMachineDemotionDuringTakeover(t *testing.T) {
 	s.m.Report(b.now, heartbeat.Report{Peer: 3, Interface: "lan", State: heartbeat.LocalFault})
 	mid := s.m.Tick(b.now)
 	require.True(t, mid.Changed)
-	require.Equal(t, election.Secondary, mid.Role)
+	require.Equal(t, hakit.Secondary, mid.Role)
 	require.Nil(t, mid.Run, "one step at a time")
 	require.NoError(t, out.Run.Run(context.Background()))
 	require.NoError(t, s.m.Done(b.now, *out.Run, nil))
@@ -337,7 +339,7 @@ func TestMachineDemotionDuringTakeover(t *testing.T) {
 	// A stale result changes nothing.
 	require.ErrorIs(t, s.m.Done(b.now, *out.Run, nil), member.ErrStaleResult)
 	b.run(time.Second)
-	require.Equal(t, election.Primary, b.unit(3).role)
+	require.Equal(t, hakit.Primary, b.unit(3).role)
 	require.Equal(t, upAll, b.unit(3).takeOps())
 }
 
@@ -367,7 +369,7 @@ func TestMachineReannounceAfterSplitBrain(t *testing.T) {
 	a.report(2, heartbeat.PeerDown)
 	s.report(1, heartbeat.PeerDown)
 	b.run(interval)
-	require.Equal(t, election.Primary, s.role)
+	require.Equal(t, hakit.Primary, s.role)
 	require.Equal(t, upAll, s.takeOps())
 	require.Empty(t, a.takeOps())
 
@@ -375,8 +377,8 @@ func TestMachineReannounceAfterSplitBrain(t *testing.T) {
 	a.report(2, heartbeat.Alive)
 	s.report(1, heartbeat.Alive)
 	b.run(time.Second)
-	require.Equal(t, election.Primary, a.role)
-	require.Equal(t, election.Secondary, s.role)
+	require.Equal(t, hakit.Primary, a.role)
+	require.Equal(t, hakit.Secondary, s.role)
 	require.Equal(t, downAll, s.takeOps())
 	require.Equal(t, []string{"announce re-announce"}, a.takeOps())
 	require.NotEmpty(t, a.eventsOf(member.EventSplitBrain))
@@ -402,7 +404,7 @@ func TestMachinePayloadChecks(t *testing.T) {
 	require.Equal(t, uint16(3), d[0].Peer)
 	require.Len(t, a.eventsOf(member.EventElection), 1, "the collision, reported by the election")
 	require.False(t, out.Changed)
-	require.Equal(t, election.Primary, out.Role)
+	require.Equal(t, hakit.Primary, out.Role)
 	require.Nil(t, out.Run)
 	require.Empty(t, a.m.Peers(b.now)[1:], "unit 3 is not known")
 }
@@ -427,7 +429,7 @@ func TestMachinePhases(t *testing.T) {
 	require.Equal(t, tk.Done.Sub(tk.Elected), tk.Total())
 	st := s.m.Status(b.now)
 	require.Equal(t, &tk, st.LastTakeover)
-	require.Equal(t, election.Primary, st.Role)
+	require.Equal(t, hakit.Primary, st.Role)
 	require.Equal(t, s.m.Plan(), st.Held)
 }
 
@@ -444,16 +446,17 @@ func TestMachineStop(t *testing.T) {
 
 func TestNewMachineConfig(t *testing.T) {
 	_, err := member.NewMachine(clock.Epoch, nil)
-	require.ErrorIs(t, err, election.ErrConfig)
-	ec := election.DefaultConfig(1)
+	require.ErrorIs(t, err, hakit.ErrConfig)
+	ec := &election.Config{Unit: 1}
 	for _, c := range []member.MachineConfig{
 		{Election: ec},
 		{Election: ec, Links: []member.Link{{Name: "a"}, {Name: "a"}}},
 		{Election: ec, Links: []member.Link{{Name: "a"}}, Steps: []member.Step{nil}},
 		{Election: ec, Links: []member.Link{{Name: "a"}}, RetryMin: time.Second, RetryMax: time.Millisecond},
-		{Election: election.Config{Unit: 1}, Links: []member.Link{{Name: "a"}}},
+		{Election: &election.Config{Unit: 1, Interval: time.Second, DetectTime: time.Millisecond}, Links: []member.Link{{Name: "a"}}},
+		{Links: []member.Link{{Name: "a"}}},
 	} {
 		_, err := member.NewMachine(clock.Epoch, &c)
-		require.ErrorIs(t, err, election.ErrConfig, "%+v", c)
+		require.ErrorIs(t, err, hakit.ErrConfig, "%+v", c)
 	}
 }

@@ -12,7 +12,7 @@ func TestQueueInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var got []int
-		q := New(func(v int) {
+		q := New(nil, func(v int) {
 			mu.Lock()
 			got = append(got, v)
 			mu.Unlock()
@@ -37,7 +37,7 @@ func TestQueueCloseFromCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var q *Queue[int]
 		var calls []int
-		q = New(func(v int) {
+		q = New(nil, func(v int) {
 			calls = append(calls, v)
 			q.Push(v + 1) // from the callback: queued, after this call
 			if v == 3 {
