@@ -35,15 +35,18 @@
 // nothing:
 //
 //	m, err := member.NewMachine(now, &member.MachineConfig{Election: ec, Links: links, Steps: steps})
-//	m.Report(now, report)            // each heartbeat report
-//	m.Payload(now, peer, payload)    // each accepted heartbeat's payload
-//	m.Links(now, up)                 // monitored interfaces up
-//	m.Sync(now, inSync)              // session table in sync
-//	out := m.Tick(now)               // at m.Next() and after every input
-//	// out.Payload and out.Role into the heartbeats (now, if out.Send)
+//	if err != nil {
+//		return
+//	}
+//	m.Report(now, report)             // each heartbeat report
+//	_ = m.Payload(now, peer, payload) // each accepted heartbeat's payload
+//	m.Links(now, 1)                   // monitored interfaces up
+//	m.Sync(now, true)                 // session table in sync
+//	out := m.Tick(now)                // at m.Next() and after every input
+//	// out.Payload and out.Role into the heartbeats (at once if out.Send)
 //	for out.Run != nil {
-//		err := out.Run.Run(ctx)      // one step's Up, Down or Reannounce
-//		m.Done(now, *out.Run, err)
+//		err := out.Run.Run(ctx) // one step's Up, Down or Reannounce
+//		_ = m.Done(now, *out.Run, err)
 //		out = m.Tick(now)
 //	}
 //

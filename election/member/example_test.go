@@ -83,3 +83,33 @@ func ExampleMachine() {
 	// 1s addresses down
 	// 1s conntrack down
 }
+
+// The caller's loop around a Machine, as the Driver runs it.
+func Example_loop() {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	ec := &election.Config{Unit: 1}
+	links := []member.Link{{Name: "eth0"}}
+	steps := []member.Step{member.Func("addresses", nil, nil)}
+	report := heartbeat.Report{Peer: 2, Interface: "eth0", State: heartbeat.Alive}
+	peer := uint16(2)
+	payload, _ := (&election.Candidate{Unit: 2, Role: hakit.Secondary}).MarshalBinary()
+
+	m, err := member.NewMachine(now, &member.MachineConfig{Election: ec, Links: links, Steps: steps})
+	if err != nil {
+		return
+	}
+	m.Report(now, report)             // each heartbeat report
+	_ = m.Payload(now, peer, payload) // each accepted heartbeat's payload
+	m.Links(now, 1)                   // monitored interfaces up
+	m.Sync(now, true)                 // session table in sync
+	out := m.Tick(now)                // at m.Next() and after every input
+	// out.Payload and out.Role into the heartbeats (at once if out.Send)
+	for out.Run != nil {
+		err := out.Run.Run(ctx) // one step's Up, Down or Reannounce
+		_ = m.Done(now, *out.Run, err)
+		out = m.Tick(now)
+	}
+	fmt.Println(out.Role, m.Peers(now)[0].Unit)
+	// Output: initial 2
+}
