@@ -47,8 +47,9 @@ type Driver struct {
 	started    bool
 	closed     bool
 	dirty      bool // an input since the last Tick
-	kickQueued bool // a kick is scheduled on the clock
 	busy       bool // a goroutine is ticking the Machine
+	next       *Op  // the step handed out, to run
+	opBusy     bool // runOps is scheduled or running
 	delivering bool // a goroutine is calling OnEvent
 	events     []Event
 	changed    chan struct{} // closed after every Tick, for Handover
@@ -226,21 +227,17 @@ func (d *Driver) onSync(e statesync.Event) {
 	}
 }
 
-// input applies f to the Machine and schedules a tick right after it on
-// the clock, so that whoever delivered the input (a heartbeat goroutine, a
-// user's call) never runs the takeover.
+// input applies f to the Machine and ticks it.
 func (d *Driver) input(f func(m *Machine, now time.Time)) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return false
 	}
 	f(d.m, d.clk.Now())
 	d.dirty = true
-	if !d.kickQueued {
-		d.kickQueued = true
-		d.clk.AfterFunc(0, d.kick)
-	}
+	d.mu.Unlock()
+	d.kick()
 	return true
 }
 
@@ -248,7 +245,6 @@ func (d *Driver) input(f func(m *Machine, now time.Time)) bool {
 // heartbeats, schedules the step it asks for, and delivers the events.
 func (d *Driver) kick() {
 	d.mu.Lock()
-	d.kickQueued = false
 	if d.busy {
 		d.mu.Unlock()
 		return
@@ -261,7 +257,7 @@ func (d *Driver) kick() {
 		d.events = append(d.events, out.Events...)
 		if out.Run != nil {
 			op := *out.Run
-			d.clk.AfterFunc(0, func() { d.runOp(op) })
+			d.next = &op
 		}
 		d.armLocked(now)
 		close(d.changed)
@@ -274,6 +270,10 @@ func (d *Driver) kick() {
 		d.mu.Lock()
 	}
 	d.busy = false
+	if d.next != nil && !d.opBusy && !d.closed {
+		d.opBusy = true
+		d.clk.AfterFunc(0, d.runOps)
+	}
 	d.mu.Unlock()
 	d.deliver()
 }
@@ -307,24 +307,29 @@ func (d *Driver) armLocked(now time.Time) {
 	d.stopTimer = d.clk.AfterFunc(next.Sub(now), d.fire)
 }
 
-// runOp runs one step, in its own clock callback, and reports its result.
-func (d *Driver) runOp(op Op) {
+// runOps runs the steps the Machine hands out, one after the other, in a
+// clock callback of their own (on the real clock, a goroutine: a slow step
+// holds up neither the heartbeats nor the ticks).
+func (d *Driver) runOps() {
 	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock() // Close runs what is left
-		return
+	for d.next != nil && !d.closed {
+		op := *d.next
+		d.next = nil
+		d.opRunning = true
+		ctx := d.opCtx
+		d.mu.Unlock()
+		err := d.run(ctx, op)
+		d.mu.Lock()
+		d.opRunning = false
+		d.opDone.Broadcast()
+		_ = d.m.Done(d.clk.Now(), op, err) // op is the one running: handed out once
+		d.dirty = true
+		d.mu.Unlock()
+		d.kick() // hands out the next one, if any
+		d.mu.Lock()
 	}
-	d.opRunning = true
-	ctx := d.opCtx
+	d.opBusy = false
 	d.mu.Unlock()
-	err := d.run(ctx, op)
-	d.mu.Lock()
-	d.opRunning = false
-	d.opDone.Broadcast()
-	_ = d.m.Done(d.clk.Now(), op, err) // op is the one running: handed out once
-	d.dirty = true
-	d.mu.Unlock()
-	d.kick()
 }
 
 func (d *Driver) run(ctx context.Context, op Op) error {
@@ -423,7 +428,7 @@ func (d *Driver) Handover(ctx context.Context) error {
 	case lone:
 		return ErrNoPeer
 	}
-	d.input(func(m *Machine, now time.Time) { m.Handover(now) })
+	d.Yield()
 	for {
 		d.mu.Lock()
 		if d.closed {
@@ -469,6 +474,13 @@ func (d *Driver) Witness(ok bool) {
 	d.input(func(m *Machine, now time.Time) { m.Witness(now, ok) })
 }
 
+// Yield starts a planned handover and returns at once: the role moves to
+// the best other unit once that unit is ready (Handover waits for it).
+// The unit stays out of the election until Resume.
+func (d *Driver) Yield() {
+	d.input(func(m *Machine, now time.Time) { m.Handover(now) })
+}
+
 // Resume ends a planned handover; with reclaim, this unit asks for the
 // role back.
 func (d *Driver) Resume(reclaim bool) {
@@ -507,13 +519,17 @@ func (d *Driver) Status() Status {
 	}
 	d.mu.Unlock()
 	s.Heartbeat, s.Sync = hc, ss
-	for i := range s.Peers {
-		for _, p := range peers {
-			if p.Unit == s.Peers[i].Unit {
-				s.Peers[i].Links = p.Links
-			}
+	// Every peer either part knows: the election forgets a lost one, the
+	// heartbeats still show its links.
+	for _, p := range peers {
+		i := slices.IndexFunc(s.Peers, func(x PeerStatus) bool { return x.Unit == p.Unit })
+		if i < 0 {
+			s.Peers = append(s.Peers, PeerStatus{Unit: p.Unit})
+			i = len(s.Peers) - 1
 		}
+		s.Peers[i].Links = p.Links
 	}
+	slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return int(a.Unit) - int(b.Unit) })
 	return s
 }
 

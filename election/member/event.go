@@ -49,6 +49,8 @@ const (
 	// EventDropped: a peer's heartbeat payload was dropped (Peer, Err); it
 	// changed nothing.
 	EventDropped
+	// EventStep: Step's Action (Up, Down, Reannounce) succeeded.
+	EventStep
 )
 
 // String returns the event kind's name.
@@ -78,6 +80,8 @@ func (k EventKind) String() string {
 		return "released"
 	case EventDropped:
 		return "dropped"
+	case EventStep:
+		return "step"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -99,9 +103,11 @@ type Event struct {
 	Election election.EventKind
 	// InSync: an EventSync's new state.
 	InSync bool
-	// Step names the step of a step event; Err is its error.
-	Step string
-	Err  error
+	// Step names the step of a step event, Action what was done with it;
+	// Err is its error.
+	Step   string
+	Action Action
+	Err    error
 	// Retry is when a failed takeover is tried again.
 	Retry time.Time
 	// Takeover holds the phases of a completed takeover.
@@ -126,6 +132,8 @@ func (e Event) String() string {
 		}
 	case EventStepFailed, EventDownFailed, EventReannounceFailed:
 		s += fmt.Sprintf(": %s: %v", e.Step, e.Err)
+	case EventStep:
+		s += fmt.Sprintf(": %s %v", e.Step, e.Action)
 	case EventTakeover:
 		s += fmt.Sprintf(": %v", e.Takeover)
 	case EventDropped:

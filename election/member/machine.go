@@ -169,6 +169,7 @@ type Machine struct {
 	lastTick time.Time
 	links    uint16
 	inSync   bool
+	primary  uint16    // the last peer heard claiming the primary role
 	faultAt  time.Time // the last verdict or peer loss since the last role change
 	stopped  bool
 
@@ -238,7 +239,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 		_, ann := s.(Reannouncer)
 		m.plan, m.name, m.ann = append(m.plan, s), append(m.name, s.Name()), append(m.ann, ann)
 	}
-	m.el.Local(now, election.Status{InSync: m.inSync})
+	m.local(now)
 	return m, nil
 }
 
@@ -295,14 +296,21 @@ func (m *Machine) Payload(now time.Time, unit uint16, b []byte) error {
 		m.event(now, Event{Kind: EventDropped, Peer: unit, Err: err})
 		return err
 	}
-	return m.el.Observe(now, c) // an invalid candidate is counted and reported by the election
+	if err := m.el.Observe(now, c); err != nil {
+		return err // counted and reported by the election
+	}
+	if c.Role == hakit.Primary && m.primary != c.Unit {
+		m.primary = c.Unit
+		m.local(now)
+	}
+	return nil
 }
 
 // Links records at now how many monitored interfaces are up (or the sum
 // of their weights). A drop is a link failure (see election.Machine.Local).
 func (m *Machine) Links(now time.Time, up uint16) {
 	m.links = up
-	m.el.Local(now, election.Status{Monitored: m.links, InSync: m.inSync})
+	m.local(now)
 }
 
 // Sync records at now whether this unit's session table is in sync with
@@ -314,7 +322,17 @@ func (m *Machine) Sync(now time.Time, inSync bool) {
 	}
 	m.inSync = inSync
 	m.event(now, Event{Kind: EventSync, InSync: inSync})
-	m.el.Local(now, election.Status{Monitored: m.links, InSync: m.inSync})
+	m.local(now)
+}
+
+// local feeds the election the local status. A table counts as in sync
+// only once a primary has been heard: the stream that fills it comes from
+// the primary, and may arrive before the primary's claim does; counted
+// earlier, it would make this unit look better than the unit it mirrors.
+// The primary stays the one heard after it is lost, so the standby that
+// holds its table is preferred as its successor.
+func (m *Machine) local(now time.Time) {
+	m.el.Local(now, election.Status{Monitored: m.links, InSync: m.inSync && (m.cfg.Sessions == nil || m.primary != 0)})
 }
 
 // Handover starts a planned handover: the role moves to the best other
@@ -353,6 +371,7 @@ func (m *Machine) Done(now time.Time, op Op, err error) error {
 			return nil
 		}
 		m.up++
+		m.event(now, Event{Kind: EventStep, Step: name, Action: Up})
 		if t := m.cur; t != nil {
 			t.Steps = append(t.Steps, StepTime{Step: name, Done: now})
 			if m.ann[op.Index] && t.Announced.IsZero() {
@@ -363,7 +382,9 @@ func (m *Machine) Done(now time.Time, op Op, err error) error {
 		m.up--
 		if err != nil {
 			m.counters.DownFailures++
-			m.event(now, Event{Kind: EventDownFailed, Step: name, Err: err})
+			m.event(now, Event{Kind: EventDownFailed, Step: name, Action: Down, Err: err})
+		} else {
+			m.event(now, Event{Kind: EventStep, Step: name, Action: Down})
 		}
 		if m.failed != "" {
 			m.rolled = append(m.rolled, name)
@@ -381,7 +402,9 @@ func (m *Machine) Done(now time.Time, op Op, err error) error {
 		m.reannounce = m.reannounce[1:]
 		if err != nil {
 			m.counters.ReannounceFailures++
-			m.event(now, Event{Kind: EventReannounceFailed, Step: name, Err: err})
+			m.event(now, Event{Kind: EventReannounceFailed, Step: name, Action: Reannounce, Err: err})
+		} else {
+			m.event(now, Event{Kind: EventStep, Step: name, Action: Reannounce})
 		}
 	}
 	return nil
@@ -398,7 +421,7 @@ func (m *Machine) upFailed(now time.Time, name string, err error) {
 		slices.Reverse(before)
 		why = "taking down " + strings.Join(before, ", ") + ", then trying again"
 	}
-	m.event(now, Event{Kind: EventStepFailed, Step: name, Err: err, Retry: m.retryAt, Reason: why})
+	m.event(now, Event{Kind: EventStepFailed, Step: name, Action: Up, Err: err, Retry: m.retryAt, Reason: why})
 	if t := m.cur; t != nil {
 		t.Attempts++
 		t.Steps, t.Announced = nil, time.Time{}
@@ -604,7 +627,7 @@ func (m *Machine) event(now time.Time, e Event) {
 		if !e.State.Verdict() {
 			level = slog.LevelDebug
 		}
-	case EventDropped:
+	case EventDropped, EventStep:
 		level = slog.LevelDebug
 	}
 	if m.log.Enabled(context.Background(), level) {

@@ -460,3 +460,17 @@ func TestNewMachineConfig(t *testing.T) {
 		require.ErrorIs(t, err, hakit.ErrConfig, "%+v", c)
 	}
 }
+
+// TestMachineInSyncNeedsAPrimary: a table that came in sync before any
+// primary was heard (the first primary's stream can overtake its claim)
+// does not count in the election.
+func TestMachineInSyncNeedsAPrimary(t *testing.T) {
+	b := newBench(t, 1, 2)
+	b.run(700 * time.Millisecond)
+	b.unit(2).m.Sync(b.now, true)
+	b.run(time.Second)
+	require.Equal(t, hakit.Primary, b.unit(1).role, "priority decides, not a premature in-sync")
+	require.Equal(t, hakit.Secondary, b.unit(2).role)
+	require.Empty(t, b.unit(2).takeOps(), "unit 2 never took over")
+	require.True(t, b.unit(2).m.Candidate(b.now).InSync, "in sync once the primary is heard")
+}

@@ -24,7 +24,8 @@ type Status struct {
 	// InSync reports that the session table is the primary's (always true
 	// on the primary and without session sync).
 	InSync bool
-	// Peers are the peers known, by unit ID.
+	// Peers are the peers known to the election or the heartbeats, by unit
+	// ID.
 	Peers []PeerStatus
 	// Held names the steps that are up, in order; Running the step being
 	// run ("addresses up"), if any; Retry when a failed takeover is tried
@@ -77,7 +78,7 @@ type SyncPeerStatus struct {
 type PeerStatus struct {
 	Unit uint16
 	// Candidate is what the peer last advertised, its age taken at the
-	// status's time.
+	// status's time; zero once the election has declared the peer lost.
 	Candidate election.Candidate
 	// Reachable reports that the peer is heard on some heartbeat interface
 	// and not lost.
