@@ -1,8 +1,6 @@
 package member
 
 import (
-	"github.com/hakit/hakit"
-
 	"cmp"
 	"fmt"
 	"log/slog"
@@ -10,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"

@@ -190,10 +190,11 @@ func (d *Driver) fire() {
 	d.kick()
 }
 
-// inSync reports whether a receiving half holds its peer's whole table.
+// inSync reports whether the table is the primary's: this unit sends it
+// (it is the primary), or a receiving half holds its peer's whole table.
 func (d *Driver) inSync() bool {
 	for _, sd := range d.syncs {
-		if sd.InSync() {
+		if sd.Sending() || sd.InSync() {
 			return true
 		}
 	}

@@ -1,8 +1,6 @@
 package member_test
 
 import (
-	"github.com/hakit/hakit"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/internal/simnet"

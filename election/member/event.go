@@ -1,11 +1,10 @@
 package member
 
 import (
-	"github.com/hakit/hakit"
-
 	"fmt"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 )

@@ -1,16 +1,19 @@
 package member_test
 
 import (
-	"github.com/hakit/hakit"
-
 	"context"
 	"errors"
 	"fmt"
+	"log"
+	"net/netip"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/member"
+	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/statesync"
 )
 
 // A unit alone takes the role after its initial wait and brings its steps
@@ -112,4 +115,33 @@ func Example_loop() {
 	}
 	fmt.Println(out.Role, m.Peers(now)[0].Unit)
 	// Output: initial 2
+}
+
+// A cluster member over unicast UDP (a cloud: no ARP, no multicast) whose
+// takeover announces the address with the caller's own garp.Announcer.
+// (Compiled, not run: it needs its peer.)
+func ExampleDriver() {
+	var announcer garp.Announcer = &garp.Recorder{} // a cloud's route update
+	keys, _ := hakit.NewKeyring(hakit.Key{ID: 1, Secret: []byte("an example key, 32 bytes long!!!")})
+	hb, _ := heartbeat.ListenUDP(netip.MustParseAddrPort("198.18.0.1:7000"), netip.MustParseAddrPort("198.18.0.2:7000"))
+	tr, _ := statesync.ListenUDP(netip.MustParseAddrPort("198.18.0.1:7001"), netip.MustParseAddrPort("198.18.0.2:7001"))
+
+	d, err := member.New(&member.Config{
+		ClusterID:  7,
+		UnitID:     1,
+		Keys:       keys,
+		Interfaces: []member.Interface{{Name: "udp", Conn: hb, ClusterOnly: true}},
+		Sync:       &member.Sync{Peers: []member.SyncPeer{{Transport: tr}}},
+		Steps: []member.Step{member.Announce(announcer, garp.Move{Interface: "eth0",
+			Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.100")}})},
+		OnEvent: func(e member.Event) { log.Println(e) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()                      // no handover: the peer takes over when it notices
+	_ = d.Start()                        // heartbeats, election, session sync
+	d.Upsert(statesync.Session{})        // a session: stored, replicated while primary
+	_ = d.Status()                       // role and why, peers, sync, steps held, counters
+	_ = d.Handover(context.Background()) // planned: the peer takes the role first
 }

@@ -1,8 +1,6 @@
 package member
 
 import (
-	"github.com/hakit/hakit"
-
 	"cmp"
 	"context"
 	"errors"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 )

@@ -1,10 +1,9 @@
 package member
 
 import (
-	"github.com/hakit/hakit"
-
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"

@@ -222,6 +222,10 @@ func (u *unit) onEvent(e member.Event) {
 		}
 	case member.EventTakeover:
 		c.log(u.name, "takeover complete", e.Takeover.String())
+	case member.EventElection:
+		c.log(u.name, "election: "+e.Election.String(), e.Reason)
+	case member.EventSplitBrain:
+		c.log(u.name, "election: split brain", e.Reason)
 	default:
 		if e.Kind != member.EventReleased {
 			c.log(u.name, "member: "+e.Kind.String(), e.String())
