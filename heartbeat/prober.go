@@ -103,15 +103,11 @@ func (p *packetProber) handle(b []byte) (from netip.Addr, ok bool, err error) {
 // handler of pc when pc supports handlers (see CanPush); otherwise it does
 // nothing.
 func (p *packetProber) SetHandler(h func(from netip.Addr)) {
-	fp, ok := p.pc.(framePusher)
-	if !ok {
-		return
-	}
 	if h == nil {
-		fp.SetHandler(nil)
+		link.SetHandler(p.pc, nil)
 		return
 	}
-	fp.SetHandler(func(f []byte, _ net.HardwareAddr) {
+	link.SetHandler(p.pc, func(f []byte) {
 		if from, ok, _ := p.handle(f); ok {
 			h(from)
 		}
@@ -119,9 +115,6 @@ func (p *packetProber) SetHandler(h func(from netip.Addr)) {
 }
 
 // CanPush reports whether pc supports handlers.
-func (p *packetProber) CanPush() bool {
-	_, ok := p.pc.(framePusher)
-	return ok
-}
+func (p *packetProber) CanPush() bool { return link.CanPush(p.pc) }
 
 func (p *packetProber) Close() error { return p.pc.Close() }

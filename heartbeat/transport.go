@@ -68,12 +68,6 @@ func canPush(x any) bool {
 	return true
 }
 
-// framePusher is a net.PacketConn that delivers whole frames to a handler:
-// a simulated segment's port.
-type framePusher interface {
-	SetHandler(func(frame []byte, src net.HardwareAddr))
-}
-
 // NeighbourSource lists the neighbours already resolved on an interface.
 type NeighbourSource interface {
 	Neighbours(ifname string) ([]netip.Addr, error)
@@ -149,15 +143,11 @@ func (c *ethernetConn) payload(f []byte) []byte {
 // SetHandler delivers the heartbeats to h when pc supports handlers (see
 // CanPush); otherwise it does nothing.
 func (c *ethernetConn) SetHandler(h func(b []byte)) {
-	fp, ok := c.pc.(framePusher)
-	if !ok {
-		return
-	}
 	if h == nil {
-		fp.SetHandler(nil)
+		link.SetHandler(c.pc, nil)
 		return
 	}
-	fp.SetHandler(func(f []byte, _ net.HardwareAddr) {
+	link.SetHandler(c.pc, func(f []byte) {
 		if p := c.payload(f); p != nil {
 			h(p)
 		}
@@ -165,7 +155,4 @@ func (c *ethernetConn) SetHandler(h func(b []byte)) {
 }
 
 // CanPush reports whether pc supports handlers.
-func (c *ethernetConn) CanPush() bool {
-	_, ok := c.pc.(framePusher)
-	return ok
-}
+func (c *ethernetConn) CanPush() bool { return link.CanPush(c.pc) }

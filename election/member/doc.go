@@ -50,6 +50,23 @@
 //		out = m.Tick(now)
 //	}
 //
-// The Driver runs a Machine with the heartbeat and session-sync drivers on
-// a clock.
+// Driver runs a Machine with a heartbeat.Driver on the unit's Interfaces
+// and a statesync.Driver per sync peer, on one Clock: the primary sends
+// its table to every peer, a secondary mirrors the primary's and commits
+// it when it takes over, on the same transports and table. Its work
+// happens in the parts' callbacks and in callbacks of its Clock; the
+// steps run one after the other in a callback of their own, so a slow
+// step holds up neither the heartbeats nor the election. On a simulated
+// clock with push-style transports (heartbeat.PushConn,
+// statesync.PushTransport) a whole cluster runs deterministically in one
+// goroutine. Config.OnEvent gets every event (role changes with their
+// reason, heartbeat verdicts, split brains, sync state, steps that
+// failed or were rolled back, completed takeovers with their phases), in
+// order, with no lock held; it may call any method of the Driver.
+//
+// A planned handover is Driver.Handover: the role moves to the best peer
+// once it is ready, and Handover returns when that peer is primary and
+// this unit's steps are down. Close stops the unit without one: the
+// heartbeats stop (the peers take over when they notice), the steps go
+// down in reverse, the transports are closed.
 package member

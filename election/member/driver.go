@@ -488,7 +488,8 @@ func (d *Driver) Resume(reclaim bool) {
 	d.input(func(m *Machine, now time.Time) { m.Resume(now, reclaim) })
 }
 
-// Role returns the unit's current role.
+// Role returns the unit's current role; after Close, the last one (the
+// steps are down all the same).
 func (d *Driver) Role() hakit.Role {
 	d.mu.Lock()
 	defer d.mu.Unlock()

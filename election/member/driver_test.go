@@ -306,6 +306,7 @@ func TestDriverHandover(t *testing.T) {
 func TestDriverCallbackCallsEveryMethod(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSegment(t)
+		s.n = 2
 		var b *simUnit
 		calls := map[string]int{}
 		var mu sync.Mutex
@@ -321,12 +322,19 @@ func TestDriverCallbackCallsEveryMethod(t *testing.T) {
 				count("Role")
 				_ = d.Status()
 				count("Status")
+				_ = d.Table()
+				d.Upsert(statesync.Session{Key: sessionKey(1), State: 3})
+				d.Delete(sessionKey(1))
+				count("Sessions")
+				d.Witness(true)
+				count("Witness")
 				switch e.Kind {
 				case member.EventTakeover:
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					err := d.Handover(ctx)
 					cancel()
 					count(fmt.Sprint("Handover ", err))
+					d.Yield()
 					d.Resume(false)
 					count("Resume")
 					require.ErrorIs(t, d.Start(), hakit.ErrConfig)
@@ -342,11 +350,14 @@ func TestDriverCallbackCallsEveryMethod(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		require.NoError(t, a.d.Close())
 		time.Sleep(2 * time.Second)
+		require.Empty(t, b.d.Status().Held, "closed: every step down")
 		mu.Lock()
 		defer mu.Unlock()
 		require.Equal(t, 1, calls["Handover "+member.ErrNoPeer.Error()])
 		require.Equal(t, 1, calls["Close"])
-		require.Positive(t, calls["Status"])
+		for _, m := range []string{"Role", "Status", "Sessions", "Witness", "Resume", "Start"} {
+			require.Positive(t, calls[m], m)
+		}
 		require.Equal(t, []string{"conntrack up", "addresses up", "announce up", "announce down", "addresses down", "conntrack down"}, b.rec.takeOps())
 	})
 }
