@@ -361,3 +361,28 @@ func TestDriverCallbackCallsEveryMethod(t *testing.T) {
 		require.Equal(t, []string{"conntrack up", "addresses up", "announce up", "announce down", "addresses down", "conntrack down"}, b.rec.takeOps())
 	})
 }
+
+func TestConfigValidate(t *testing.T) {
+	_, err := member.New(nil)
+	require.ErrorIs(t, err, hakit.ErrConfig, "a nil config has no unit ID")
+	conn := heartbeat.NewEthernetConn(simnet.New(nil).Attach("p", hw(1, 1)), heartbeat.DefaultEtherType)
+	for _, c := range []member.Config{
+		{UnitID: 1},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0"}}},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Sync: &member.Sync{}},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Sync: &member.Sync{Peers: []member.SyncPeer{{}}}},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Heartbeat: &heartbeat.Config{Interval: time.Microsecond}},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}, {Name: "eth0", Conn: conn}}},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, StepTimeout: -1},
+	} {
+		require.ErrorIs(t, c.Validate(), hakit.ErrConfig, "%+v", c)
+	}
+	ok := member.Config{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}},
+		Heartbeat: &heartbeat.Config{Interval: 10 * time.Millisecond, Misses: 3, ProbeWindow: 60 * time.Millisecond}}
+	require.NoError(t, ok.Validate())
+	ec := ok.ElectionConfig()
+	require.Equal(t, 90*time.Millisecond, ec.DetectTime, "3 × 10 ms + 60 ms")
+	require.Equal(t, ec.DetectTime, ec.InitialWait)
+	require.Equal(t, uint8(128), ec.Priority)
+	require.Equal(t, time.Second, ec.HandoverTimeout)
+}
