@@ -40,7 +40,7 @@ func (r *checkRunner) run() {
 	r.cancel = cancel
 	r.mu.Unlock()
 	err := r.c.Probe(ctx)
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.DeadlineExceeded)) {
 		err = fmt.Errorf("timed out after %v", r.c.Timeout)
 	}
 	cancel()
