@@ -3,6 +3,7 @@ package member
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -112,14 +113,29 @@ type CheckStatus struct {
 type checkState struct {
 	c Check
 	CheckStatus
+	why string // why it failed, while it fails
 }
 
 // checks is the Machine's check state: the configured priority and the
 // state of every check.
 type checks struct {
-	base  uint8
-	list  []*checkState
-	cause string // why the last check made this unit worse, while it still does
+	base uint8
+	list []*checkState
+}
+
+// cause says why the check that failed last, of those failing, made this
+// unit worse ("" if none fails).
+func (k *checks) cause() string {
+	var last *checkState
+	for _, s := range k.list {
+		if s.Failing && (last == nil || !s.Since.Before(last.Since)) {
+			last = s
+		}
+	}
+	if last == nil {
+		return ""
+	}
+	return last.why
 }
 
 // checkFault names a failing check's fault as the election tracks it:
@@ -219,21 +235,11 @@ func (m *Machine) checkChanged(now time.Time, s *checkState, n int) {
 		m.el.SetPriority(now, to)
 		why += fmt.Sprintf(": priority %d -> %d", from, to)
 	}
+	s.why = ""
 	if s.Failing {
-		m.checks.cause = why
-	} else if !m.anyCheckFailing() {
-		m.checks.cause = ""
+		s.why = why
 	}
 	m.event(now, Event{Kind: EventCheck, Check: s.c.Name, Failing: s.Failing, Reason: why})
-}
-
-func (m *Machine) anyCheckFailing() bool {
-	for _, s := range m.checks.list {
-		if s.Failing {
-			return true
-		}
-	}
-	return false
 }
 
 // SetPriority changes the configured priority at now (a reloaded
@@ -266,7 +272,7 @@ func (m *Machine) SetChecks(now time.Time, cs []Check) error {
 		if o := old.find(s.c.Name); o != nil {
 			st := o.CheckStatus
 			st.Weight = s.c.Weight
-			k.list[i].CheckStatus = st
+			k.list[i].CheckStatus, k.list[i].why = st, o.why
 		}
 	}
 	for _, o := range old.list {
@@ -281,11 +287,7 @@ func (m *Machine) SetChecks(now time.Time, cs []Check) error {
 			_ = m.el.Verdict(now, election.Verdict{Kind: election.LocalMalfunction, Interface: checkFault(s.c.Name)})
 		}
 	}
-	k.cause = old.cause
 	m.checks = k
-	if !m.anyCheckFailing() {
-		k.cause = ""
-	}
 	m.el.SetPriority(now, k.effective())
 	return nil
 }
@@ -299,12 +301,15 @@ func (m *Machine) Checks() []CheckStatus {
 	return out
 }
 
-// standDownReason adds to the reason of a role change that took this unit
-// from primary the check that made it worse, while that check still
-// fails: "preempted: unit 3 selected: …; check gw failed 3 times: …".
+// standDownReason adds to the reason of a failover or a preemption that
+// took this unit from primary the check that made it worse, while that
+// check still fails: "preempted: unit 3 selected: …; check gw failed 3
+// times: …".
 func (m *Machine) standDownReason(from, to hakit.Role, reason string) string {
-	if from != hakit.Primary || to == hakit.Primary || m.checks.cause == "" {
+	cause := m.checks.cause()
+	if from != hakit.Primary || to == hakit.Primary || cause == "" ||
+		!(strings.HasPrefix(reason, "failover: ") || strings.HasPrefix(reason, "preempted: ")) {
 		return reason
 	}
-	return reason + "; " + m.checks.cause
+	return reason + "; " + cause
 }
