@@ -126,9 +126,9 @@ weight = 150
 }
 
 // TestE2EReload needs root: SIGHUP with a higher priority in B's file
-// takes effect without a restart (B preempts A); a changed interface
-// list is refused with a message and B keeps running on its old
-// configuration. -check-config validates a file and prints it.
+// takes effect without a restart (B preempts A), and so does a new check;
+// a changed interface list is refused with a message and B keeps running
+// on its old configuration. -check-config validates a file and prints it.
 func TestE2EReload(t *testing.T) {
 	p := newPair(t)
 	dir := t.TempDir()
@@ -150,7 +150,18 @@ func TestE2EReload(t *testing.T) {
 	require.Contains(t, string(log), "configuration reloaded: priority 100 -> 250")
 	require.Equal(t, 1, strings.Count(string(log), "member: started"), "B was not restarted")
 
-	p.writeUnitConfig(p.b, confB, 10, []string{"eth0", "eth2"}, "")
+	// A check added by a reload runs at once: its weight takes B below A,
+	// which takes the role back.
+	down := filepath.Join(dir, "down")
+	require.NoError(t, os.WriteFile(down, []byte("1\n"), 0o644))
+	fileCheck := fmt.Sprintf("[[check]]\nname = \"maintenance\"\nfile = %q\ninterval = \"100ms\"\nweight = 100\n", down)
+	p.writeUnitConfig(p.b, confB, 250, everywhere, fileCheck)
+	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))
+	p.waitStatus(p.b, "effective priority 150", func(s Status) bool { return s.Priority == 250 && s.Effective == 150 })
+	p.waitStatus(p.a, "primary again with addresses up", primaryActive)
+	p.waitStatus(p.b, "secondary again", secondaryIdle)
+
+	p.writeUnitConfig(p.b, confB, 10, []string{"eth0", "eth2"}, fileCheck)
 	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))
 	require.Eventually(t, func() bool {
 		log, err := os.ReadFile(p.b.log)
@@ -162,7 +173,8 @@ func TestE2EReload(t *testing.T) {
 	s, err := statusOf(p.b)
 	require.NoError(t, err)
 	require.Equal(t, uint8(250), s.Priority, "nothing of a refused reload is applied")
-	require.True(t, primaryActive(s))
+	require.Equal(t, uint8(150), s.Effective)
+	require.True(t, secondaryIdle(s))
 	require.Len(t, s.Peers[0].Links, 3, "heartbeats still on the three interfaces")
 
 	// -check-config: the effective configuration, the command line's
