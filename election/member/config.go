@@ -56,6 +56,9 @@ type Config struct {
 	// Announce.
 	Steps []Step
 
+	// Checks are the health checks, run by the Driver (see Check).
+	Checks []Check
+
 	// Heartbeat overrides the heartbeat settings (nil: heartbeat's
 	// defaults: 100 ms interval, 2 misses, 0.6 s probe window, early
 	// verdicts): timers, mode, EtherType, Neighbours, Unicast. The Driver
@@ -219,6 +222,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if err := validateChecks(r.Checks, true); err != nil {
+		return err
+	}
 	if r.StepTimeout < 0 {
 		return bad("negative step timeout %v", r.StepTimeout)
 	}
@@ -235,7 +241,7 @@ func (c *Config) Validate() error {
 // machineConfig returns the Machine's settings with the built-in steps.
 func (c *Config) machineConfig(sessions, replication Step) *MachineConfig {
 	mc := &MachineConfig{Election: c.ElectionConfig(), Sessions: sessions, Steps: c.Steps,
-		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Logger: c.Logger}
+		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger}
 	for _, ifc := range c.Interfaces {
 		mc.Links = append(mc.Links, Link{Name: ifc.Name, ClusterOnly: ifc.ClusterOnly})
 	}

@@ -61,6 +61,7 @@ type Driver struct {
 	opCancel   context.CancelFunc
 	hbRole     hakit.Role
 	commit     statesync.CommitResult // the last commit, for Status
+	runners    []*checkRunner         // the health checks'
 }
 
 // New returns a Driver for cfg; Start starts it. The Driver owns the
@@ -168,6 +169,7 @@ func (d *Driver) Start() error {
 	d.log.Info("member: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID, "priority", d.cfg.Priority,
 		"steps", d.m.Plan())
 	d.fire()
+	d.startChecks()
 	return d.hb.Start()
 }
 
@@ -376,6 +378,7 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.stopChecksLocked()
 	d.m.Stop(d.clk.Now())
 	if d.stopTimer != nil {
 		d.stopTimer()

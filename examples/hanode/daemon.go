@@ -42,6 +42,8 @@ type daemon struct {
 	monitored []string     // interfaces whose link counts in the election
 	local     []netip.Addr // this unit's own addresses
 
+	checkClosers []io.Closer // the checks' probers (see checks.go)
+
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
 }
@@ -134,6 +136,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	mc := cfg.memberConfig()
 	mc.Interfaces, mc.Monitored, mc.Sync, mc.Steps = hifs, d.monitored, sync, steps
 	mc.Logger, mc.OnEvent = log, d.onEvent
+	if mc.Checks, d.checkClosers, err = memberChecks(cfg.Checks); err != nil {
+		return nil, err
+	}
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours
 	// seen in the last minutes still answer EIFD's probes, and so do the
 	// hosts of the replicated sessions.
@@ -245,6 +250,10 @@ func (d *daemon) close() {
 	if d.unit != nil {
 		d.unit.Close()
 	}
+	d.mu.Lock()
+	closeAll(d.checkClosers)
+	d.checkClosers = nil
+	d.mu.Unlock()
 	if d.speaker != nil {
 		d.speaker.Stop()
 	}

@@ -50,6 +50,19 @@
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)
 //	-log-level L       debug, info (default), warn or error; logs go to stderr
+//	-preempt-delay D   with -preempt, how long a better unit waits (default 10s)
+//	-hold-down D       the least time a primary keeps the role before it is
+//	                   preempted (default 1m)
+//	-config FILE       read the settings from a TOML file whose keys are the
+//	                   flags' names, and its [[check]] health checks; flags on
+//	                   the command line override it
+//	-check-config FILE validate FILE with the other flags, print the effective
+//	                   configuration, exit (0, or 2 if invalid)
+//
+// The file, the health checks (script, file, process, link, a gateway
+// answering ARP/NDP; with a weight off the priority, or a fault), SIGHUP
+// (applies priority, checks and log level; refuses any other change and
+// keeps running) and a table of keepalived's options are in README.md.
 //
 // # Lifecycle
 //
