@@ -61,6 +61,7 @@ type config struct {
 	Status      string
 	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level
+	VRRP        *vrrpConfig // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
 }
 
 // sync reports whether session replication is configured.
@@ -130,6 +131,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
+	vf := vrrpFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -233,6 +235,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		if c.Keys, err = hakit.NewKeyring(hakit.Key{ID: 1, Secret: b}); err != nil {
 			return bad("-key-file %s: %v", keyFile, err)
 		}
+	}
+	if err := vf.parse(fs, c); err != nil {
+		return nil, err
 	}
 	ec := c.memberConfig().ElectionConfig()
 	if err := ec.Validate(); err != nil {

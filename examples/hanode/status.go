@@ -27,6 +27,7 @@ type Status struct {
 	Sync         *SyncStatus       `json:"sync,omitempty"`
 	RoleLog      []string          `json:"role_log"`
 	Counters     Counters          `json:"counters"`
+	VRRP         *VRRPStatus       `json:"vrrp,omitempty"` // with -protocol vrrp
 }
 
 // PeerStatus is one peer as the heartbeats show it.
@@ -109,6 +110,7 @@ func (d *daemon) snapshot() Status {
 		}
 		s.Sync = ss
 	}
+	s.VRRP = d.vrrpStatus()
 	d.mu.Lock()
 	s.RoleLog = append([]string{}, d.events...)
 	d.mu.Unlock()
