@@ -502,6 +502,8 @@ func (b *bed) describe(units ...any) string {
 			fmt.Fprintf(&s, "\n--- keepalived log:\n%s---", x.logText())
 		case *ours:
 			fmt.Fprintf(&s, ", status %+v", x.d.Status())
+		case *hanode:
+			fmt.Fprintf(&s, "\n--- hanode log:\n%s---", x.logText())
 		}
 	}
 	b.probe.mu.Lock()

@@ -1,0 +1,158 @@
+package vrrp
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The mixed pairs: hanode (unit a, -protocol vrrp) and keepalived 2.2.7
+// (unit b) on the bed, with the client probing the address every
+// millisecond. keepalived 2.2.7 sends and accepts only the pseudo-header
+// IPv4 checksum, so hanode sends that form here; the message-only form
+// (keepalived's v3_checksum_as_v2, from 2.2.8 on) cannot be run against
+// it. After every case exactly one unit is Master, holds the address and
+// answers the client.
+
+// TestHanodeKeepalivedIPv4 walks the cases over IPv4 multicast, hanode
+// putting VRRP's virtual MAC (00-00-5E-00-01-33) on its interface.
+func TestHanodeKeepalivedIPv4(t *testing.T) {
+	b := newBed(t, false)
+	defer b.printGaps()
+	ka := b.startKeepalived(b.b, kaConf{priority: 100})
+	ka.ready()
+	hn := b.startHanode(b.a, b.hanodeVRRP(200, "-vmac", "interface")...)
+	b.settled(b.a, hn, b.b, ka)
+	require.Equal(t, "00:00:5e:00:01:33", b.a.host.Interface("eth0").HardwareAddr.String(), "VRRP's virtual MAC on the Master")
+	ka.requireNoLog(t, "Invalid VRRPv3 checksum")
+
+	// hanode stops cleanly (SIGTERM): its priority 0 advertisement makes
+	// keepalived take over after its Skew_Time (61 ms at priority 100),
+	// well inside Master_Down_Interval (361 ms).
+	gap := b.failover("hanode master stops cleanly, keepalived takes over", b.b, ka, b.a, hn, hn.stop)
+	require.Less(t, gap, MasterDownInterval(100, bedInterval)-bedInterval, "keepalived took over after Skew_Time")
+	require.NotEqual(t, "00:00:5e:00:01:33", b.a.host.Interface("eth0").HardwareAddr.String(), "hanode put its own MAC back")
+
+	// hanode returns with the higher priority and preempts keepalived; it
+	// reports keepalived's checksum form.
+	hn = b.startHanode(b.a, b.hanodeVRRP(200, "-vmac", "interface")...)
+	b.failover("hanode returns with the higher priority and preempts keepalived", b.a, hn, b.b, ka, func() {})
+	s, err := hn.status()
+	require.NoError(t, err)
+	require.Len(t, s.VRRP.Peers, 1)
+	require.Equal(t, b.b.addr.String(), s.VRRP.Peers[0].Addr)
+	require.Equal(t, "pseudo-header", s.VRRP.Peers[0].Checksum, "keepalived 2.2.7 sends the pseudo-header form")
+
+	// hanode's master loses power: keepalived takes over after its
+	// Master_Down_Interval.
+	gap = b.failover("hanode master dies, keepalived takes over", b.b, ka, b.a, hn, hn.die)
+	require.Greater(t, gap, MasterDownInterval(100, bedInterval)-bedInterval, "keepalived waited out Master_Down_Interval")
+	hn.revive()
+
+	// hanode returns with a lower priority (and puts back the MAC its
+	// crashed run left); keepalived's master then loses power.
+	hn = b.startHanode(b.a, b.hanodeVRRP(50, "-vmac", "interface")...)
+	b.settled(b.b, ka, b.a, hn)
+	b.failover("keepalived master dies, hanode takes over", b.a, hn, b.b, ka, ka.die)
+	ka.revive()
+
+	// keepalived returns with a higher priority and preempts hanode.
+	ka = b.startKeepalived(b.b, kaConf{priority: 250})
+	b.failover("keepalived returns with a higher priority and preempts hanode", b.b, ka, b.a, hn, func() {})
+	ka.requireNoLog(t, "Invalid VRRPv3 checksum")
+	s, err = hn.status()
+	require.NoError(t, err)
+	require.Zero(t, s.VRRP.Counters.DroppedChecksum+s.VRRP.Counters.AddrMismatch)
+}
+
+// TestHanodeKeepalivedIPv6: the same over IPv6 multicast (ff02::12,
+// link-local sources), advertising the link-local virtual address first.
+func TestHanodeKeepalivedIPv6(t *testing.T) {
+	b := newBed(t, true)
+	defer b.printGaps()
+	ka := b.startKeepalived(b.b, kaConf{priority: 200})
+	ka.ready()
+	hn := b.startHanode(b.a, b.hanodeVRRP(100, "-vmac", "off")...)
+	b.settled(b.b, ka, b.a, hn)
+
+	b.failover("keepalived master dies, hanode takes over", b.a, hn, b.b, ka, ka.die)
+	ka.revive()
+	ka = b.startKeepalived(b.b, kaConf{priority: 200})
+	b.failover("keepalived returns with a higher priority and preempts hanode", b.b, ka, b.a, hn, func() {})
+	gap := b.failover("keepalived master stops cleanly, hanode takes over", b.a, hn, b.b, ka, ka.stop)
+	require.Less(t, gap, MasterDownInterval(100, bedInterval)-bedInterval, "hanode took over after Skew_Time")
+
+	ka = b.startKeepalived(b.b, kaConf{priority: 50})
+	ka.ready()
+	b.settled(b.a, hn, b.b, ka)
+	gap = b.failover("hanode master stops cleanly, keepalived takes over", b.b, ka, b.a, hn, hn.stop)
+	require.Less(t, gap, MasterDownInterval(50, bedInterval)-bedInterval, "keepalived took over after Skew_Time")
+	hn = b.startHanode(b.a, b.hanodeVRRP(100, "-vmac", "off")...)
+	b.failover("hanode returns with a higher priority and preempts keepalived", b.a, hn, b.b, ka, func() {})
+	gap = b.failover("hanode master dies, keepalived takes over", b.b, ka, b.a, hn, hn.die)
+	require.Greater(t, gap, MasterDownInterval(50, bedInterval)-bedInterval, "keepalived waited out Master_Down_Interval")
+	ka.requireNoLog(t, "(?i)invalid|error")
+}
+
+// TestHanodeKeepalivedUnicast: unicast peers (keepalived's unicast_src_ip
+// and unicast_peer), IPv4 and IPv6.
+func TestHanodeKeepalivedUnicast(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		v6   bool
+	}{{"ipv4", false}, {"ipv6", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBed(t, tt.v6)
+			defer b.printGaps()
+			ka := b.startKeepalived(b.b, kaConf{priority: 100, unicast: true})
+			ka.ready()
+			flags := func(p int) []string {
+				f := b.hanodeVRRP(p, "-vmac", "off", "-vrrp-unicast-src", b.a.addr.String(), "-vrrp-unicast-peer", b.b.addr.String())
+				if tt.v6 {
+					// keepalived sends IPv6 unicast advertisements with the
+					// kernel's default hop limit unless unicast_ttl is set.
+					f = append(f, "-vrrp-min-unicast-ttl", "64")
+				}
+				return f
+			}
+			hn := b.startHanode(b.a, flags(200)...)
+			b.settled(b.a, hn, b.b, ka)
+			ka.requireNoLog(t, "Invalid VRRPv3 checksum")
+
+			b.failover("hanode master dies, keepalived takes over", b.b, ka, b.a, hn, hn.die)
+			hn.revive()
+			hn = b.startHanode(b.a, flags(50)...)
+			b.settled(b.b, ka, b.a, hn)
+			b.failover("keepalived master dies, hanode takes over", b.a, hn, b.b, ka, ka.die)
+			ka.revive()
+			s, err := hn.status()
+			require.NoError(t, err)
+			require.Len(t, s.VRRP.Peers, 1)
+			require.Equal(t, b.b.addr.String(), s.VRRP.Peers[0].Addr)
+			require.Zero(t, s.VRRP.Counters.DroppedTTL+s.VRRP.Counters.DroppedChecksum+s.VRRP.Counters.DroppedSource)
+		})
+	}
+}
+
+// TestHanodePair is the hakit-only pair on the same bed and probe, for
+// comparison: two hanode units with hakit's heartbeats at their defaults
+// (100 ms, 2 misses, the 0.6 s probe window, early verdicts; the bed has
+// no neighbour but the client for the probes): its primary dies, the dead
+// one returns as the secondary, the primary stops cleanly (SIGTERM: a
+// planned handover). hakit has no quick preemption to compare: a better
+// unit waits the election's PreemptDelay (10 s) and the primary's
+// HoldDown (1 min) before it takes the role.
+func TestHanodePair(t *testing.T) {
+	b := newBed(t, false)
+	defer b.printGaps()
+	flags := func(p string) []string { return []string{"-cluster-id", "51", "-priority", p, "-vmac", "off"} }
+	ha := b.startHanode(b.a, flags("200")...)
+	hb := b.startHanode(b.b, flags("100")...)
+	b.settled(b.a, ha, b.b, hb)
+
+	b.failover("hanode pair: primary dies, secondary takes over", b.b, hb, b.a, ha, ha.die)
+	ha.revive()
+	ha = b.startHanode(b.a, flags("200")...)
+	b.settled(b.b, hb, b.a, ha)
+	b.failover("hanode pair: primary stops cleanly, secondary takes over", b.a, ha, b.b, hb, hb.stop)
+}
