@@ -119,6 +119,10 @@ func (b *bed) startHanode(u *unit, args ...string) *hanode {
 // hanodeStatus is the part of hanode's status the bed reads.
 type hanodeStatus struct {
 	Role string `json:"role"`
+	Sync *struct {
+		Sending bool `json:"sending"`
+		InSync  bool `json:"in_sync"`
+	} `json:"sync"`
 	VRRP *struct {
 		State string `json:"state"`
 		Peers []struct {

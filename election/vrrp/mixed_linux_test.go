@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -155,4 +156,34 @@ func TestHanodePair(t *testing.T) {
 	ha = b.startHanode(b.a, flags("200")...)
 	b.settled(b.b, hb, b.a, ha)
 	b.failover("hanode pair: primary stops cleanly, secondary takes over", b.a, ha, b.b, hb, hb.stop)
+}
+
+// TestHanodeVRRPPair: two hanode units that both speak VRRP (as two
+// keepalived units would), with hakit's session sync between them over
+// UDP: the Master replicates its table, the Backup holds it in sync and
+// commits it when it takes over. Its Master dies, returns and preempts,
+// stops cleanly.
+func TestHanodeVRRPPair(t *testing.T) {
+	b := newBed(t, false)
+	defer b.printGaps()
+	flags := func(p int, peer *unit) []string {
+		return b.hanodeVRRP(p, "-vmac", "off", "-sync-peer", peer.addr.String()+":7946")
+	}
+	ha := b.startHanode(b.a, flags(200, b.b)...)
+	hb := b.startHanode(b.b, flags(100, b.a)...)
+	b.settled(b.a, ha, b.b, hb)
+	inSync := func(h *hanode, sending bool) func() bool {
+		return func() bool {
+			s, err := h.status()
+			return err == nil && s.Sync != nil && s.Sync.InSync && s.Sync.Sending == sending
+		}
+	}
+	b.waitFor(10*time.Second, "b holds a's session table in sync", inSync(hb, false))
+
+	b.failover("hanode VRRP pair: master dies, backup takes over", b.b, hb, b.a, ha, ha.die)
+	ha.revive()
+	ha = b.startHanode(b.a, flags(200, b.b)...)
+	b.failover("hanode VRRP pair: higher priority returns and preempts", b.a, ha, b.b, hb, func() {})
+	b.waitFor(10*time.Second, "a replicates to b again", inSync(ha, true))
+	b.failover("hanode VRRP pair: master stops cleanly, backup takes over", b.b, hb, b.a, ha, ha.stop)
 }
