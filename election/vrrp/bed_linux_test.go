@@ -315,11 +315,36 @@ func (o *ours) close() {
 }
 
 // keepalived is a keepalived process running for a unit.
-type keepalived struct {
+type keepalived struct{ proc }
+
+// proc is a daemon running in a unit's namespace, in a process group of
+// its own, its output in a log file.
+type proc struct {
 	u    *unit
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  string
+	code int // the exit status, once done is closed
+}
+
+// start runs name with args on u, logging to log; the test's end kills it.
+func (p *proc) start(u *unit, log, name string, args ...string) {
+	t := u.bed.t
+	t.Helper()
+	p.u, p.log, p.done = u, log, make(chan struct{})
+	f, err := os.Create(log)
+	require.NoError(t, err)
+	defer f.Close()
+	p.cmd = u.host.Command(name, args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		_ = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.signal(syscall.SIGKILL) })
 }
 
 // kaConf is the part of a keepalived configuration that differs between
@@ -365,18 +390,10 @@ func (b *bed) startKeepalived(u *unit, c kaConf) *keepalived {
 	conf.WriteString("\t}\n}\n")
 	path := filepath.Join(dir, "keepalived.conf")
 	require.NoError(b.t, os.WriteFile(path, []byte(conf.String()), 0o600))
-	k := &keepalived{u: u, log: filepath.Join(dir, "log"), done: make(chan struct{})}
-	f, err := os.Create(k.log)
-	require.NoError(b.t, err)
-	defer f.Close()
-	k.cmd = u.host.Command("keepalived", "-n", "-l", "-D", "-G", "-P", "-f", path,
+	k := &keepalived{}
+	k.start(u, filepath.Join(dir, "log"), "keepalived", "-n", "-l", "-D", "-G", "-P", "-f", path,
 		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"),
 		"-c", filepath.Join(dir, "checkers.pid"), "-b", filepath.Join(dir, "bfd.pid"))
-	k.cmd.Stdout, k.cmd.Stderr = f, f
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(b.t, k.cmd.Start())
-	go func() { _ = k.cmd.Wait(); close(k.done) }()
-	b.t.Cleanup(k.kill)
 	return k
 }
 
@@ -390,20 +407,21 @@ func (k *keepalived) ready() {
 	time.Sleep(2 * bedInterval)
 }
 
-// signal sends sig to keepalived's process group (ip netns exec, the
-// parent and its VRRP child) and waits for it to end.
-func (k *keepalived) signal(sig syscall.Signal) {
+// signal sends sig to the process group (ip netns exec, the daemon and
+// its children, such as keepalived's VRRP child) and waits for it to end,
+// killing it after 10 seconds.
+func (p *proc) signal(sig syscall.Signal) {
 	select {
-	case <-k.done:
+	case <-p.done:
 		return
 	default:
 	}
-	_ = syscall.Kill(-k.cmd.Process.Pid, sig)
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
 	select {
-	case <-k.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		<-k.done
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
 	}
 }
 
@@ -423,9 +441,9 @@ func (k *keepalived) die() {
 // revive puts the unit back as a rebooted one would be.
 func (k *keepalived) revive() { k.u.revive() }
 
-// logText returns what keepalived logged so far.
-func (k *keepalived) logText() string {
-	b, _ := os.ReadFile(k.log)
+// logText returns what the daemon logged so far.
+func (p *proc) logText() string {
+	b, _ := os.ReadFile(p.log)
 	return string(b)
 }
 

@@ -7,18 +7,14 @@ package vrrp
 // server.
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -30,9 +26,8 @@ var (
 	hanodeErr  error
 )
 
-// hanodeBinary builds examples/hanode once, into a directory removed at
-// the end of the test binary (TestMain is the e2e tests'; this package
-// has none, so the directory goes with the first test's TempDir).
+// hanodeBinary builds examples/hanode once per test binary, into a
+// directory TestMain removes.
 func (b *bed) hanodeBinary() string {
 	b.t.Helper()
 	hanodeOnce.Do(func() {
@@ -51,18 +46,20 @@ func (b *bed) hanodeBinary() string {
 	return hanodeBin
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if hanodeBin != "" {
+		os.RemoveAll(filepath.Dir(hanodeBin))
+	}
+	os.Exit(code)
+}
+
 // hanodeStatusAddr is where every hanode serves its status, in its own
 // namespace.
 const hanodeStatusAddr = "127.0.0.1:9100"
 
 // hanode is a hanode process running for a unit.
-type hanode struct {
-	u    *unit
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
-	code int
-}
+type hanode struct{ proc }
 
 // hanodeVRRP returns the flags of a hanode unit of the bed's virtual
 // router: VRID 51, the bed's interval and addresses, priority p.
@@ -89,22 +86,10 @@ func (b *bed) startHanode(u *unit, args ...string) *hanode {
 	require.NoError(b.t, os.MkdirAll(dir, 0o700))
 	all := append([]string{"-unit-id", strconv.Itoa(int(u.id)), "-iface", "eth0",
 		"-vip", fmt.Sprintf("eth0=%s/%d", b.vip, bits), "-status", hanodeStatusAddr,
-		"-state-dir", dir, "-log-level", "debug"}, args...)
-	h := &hanode{u: u, log: filepath.Join(dir, "log"), done: make(chan struct{})}
-	f, err := os.Create(h.log)
-	require.NoError(b.t, err)
-	defer f.Close()
-	h.cmd = u.host.Command(b.hanodeBinary(), all...)
-	h.cmd.Stdout, h.cmd.Stderr = f, f
-	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(b.t, h.cmd.Start())
-	go func() {
-		_ = h.cmd.Wait()
-		h.code = h.cmd.ProcessState.ExitCode()
-		close(h.done)
-	}()
+		"-state-dir", dir}, args...)
+	h := &hanode{}
+	h.start(u, filepath.Join(dir, "log"), b.hanodeBinary(), all...)
 	b.t.Cleanup(func() {
-		h.signal(syscall.SIGKILL)
 		if b.t.Failed() {
 			b.t.Logf("hanode on %s, %v:\n%s", u.name, all, h.logText())
 		}
@@ -137,24 +122,7 @@ type hanodeStatus struct {
 // status reads h's status server from inside its namespace.
 func (h *hanode) status() (hanodeStatus, error) {
 	var s hanodeStatus
-	var c net.Conn
-	if err := h.u.host.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", hanodeStatusAddr, time.Second)
-		return err
-	}); err != nil {
-		return s, err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		return s, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return s, err
-	}
-	defer resp.Body.Close()
-	return s, json.NewDecoder(resp.Body).Decode(&s)
+	return s, h.u.host.GetJSON(hanodeStatusAddr, &s)
 }
 
 // state is the unit's role as a VRRP state: primary is Master; a unit
@@ -177,22 +145,6 @@ func (h *hanode) state() State {
 	return Initialize
 }
 
-// signal sends sig to hanode's process group and waits for it to end.
-func (h *hanode) signal(sig syscall.Signal) {
-	select {
-	case <-h.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-h.cmd.Process.Pid, sig)
-	select {
-	case <-h.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
-		<-h.done
-	}
-}
-
 // stop is a clean stop: SIGTERM; with -protocol vrrp the Master sends
 // priority 0, releases everything and exits 0.
 func (h *hanode) stop() {
@@ -211,8 +163,3 @@ func (h *hanode) die() {
 // revive puts the unit back as a rebooted one would be. The virtual MAC
 // a killed hanode may have left is put back by the next hanode's start.
 func (h *hanode) revive() { h.u.revive() }
-
-func (h *hanode) logText() string {
-	b, _ := os.ReadFile(h.log)
-	return string(b)
-}

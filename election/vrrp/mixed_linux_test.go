@@ -98,41 +98,32 @@ func TestHanodeKeepalivedIPv6(t *testing.T) {
 // TestHanodeKeepalivedUnicast: unicast peers (keepalived's unicast_src_ip
 // and unicast_peer), IPv4 and IPv6.
 func TestHanodeKeepalivedUnicast(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		v6   bool
-	}{{"ipv4", false}, {"ipv6", true}} {
-		t.Run(tt.name, func(t *testing.T) {
-			b := newBed(t, tt.v6)
-			defer b.printGaps()
-			ka := b.startKeepalived(b.b, kaConf{priority: 100, unicast: true})
-			ka.ready()
-			flags := func(p int) []string {
-				f := b.hanodeVRRP(p, "-vmac", "off", "-vrrp-unicast-src", b.a.addr.String(), "-vrrp-unicast-peer", b.b.addr.String())
-				if tt.v6 {
-					// keepalived sends IPv6 unicast advertisements with the
-					// kernel's default hop limit unless unicast_ttl is set.
-					f = append(f, "-vrrp-min-unicast-ttl", "64")
-				}
-				return f
+	unicastBeds(t, func(t *testing.T, b *bed, ka *keepalived) {
+		flags := func(p int) []string {
+			f := b.hanodeVRRP(p, "-vmac", "off", "-vrrp-unicast-src", b.a.addr.String(), "-vrrp-unicast-peer", b.b.addr.String())
+			if b.v6 {
+				// keepalived sends IPv6 unicast advertisements with the
+				// kernel's default hop limit unless unicast_ttl is set.
+				f = append(f, "-vrrp-min-unicast-ttl", "64")
 			}
-			hn := b.startHanode(b.a, flags(200)...)
-			b.settled(b.a, hn, b.b, ka)
-			ka.requireNoLog(t, "Invalid VRRPv3 checksum")
+			return f
+		}
+		hn := b.startHanode(b.a, flags(200)...)
+		b.settled(b.a, hn, b.b, ka)
+		ka.requireNoLog(t, "Invalid VRRPv3 checksum")
 
-			b.failover("hanode master dies, keepalived takes over", b.b, ka, b.a, hn, hn.die)
-			hn.revive()
-			hn = b.startHanode(b.a, flags(50)...)
-			b.settled(b.b, ka, b.a, hn)
-			b.failover("keepalived master dies, hanode takes over", b.a, hn, b.b, ka, ka.die)
-			ka.revive()
-			s, err := hn.status()
-			require.NoError(t, err)
-			require.Len(t, s.VRRP.Peers, 1)
-			require.Equal(t, b.b.addr.String(), s.VRRP.Peers[0].Addr)
-			require.Zero(t, s.VRRP.Counters.DroppedTTL+s.VRRP.Counters.DroppedChecksum+s.VRRP.Counters.DroppedSource)
-		})
-	}
+		b.failover("hanode master dies, keepalived takes over", b.b, ka, b.a, hn, hn.die)
+		hn.revive()
+		hn = b.startHanode(b.a, flags(50)...)
+		b.settled(b.b, ka, b.a, hn)
+		b.failover("keepalived master dies, hanode takes over", b.a, hn, b.b, ka, ka.die)
+		ka.revive()
+		s, err := hn.status()
+		require.NoError(t, err)
+		require.Len(t, s.VRRP.Peers, 1)
+		require.Equal(t, b.b.addr.String(), s.VRRP.Peers[0].Addr)
+		require.Zero(t, s.VRRP.Counters.DroppedTTL+s.VRRP.Counters.DroppedChecksum+s.VRRP.Counters.DroppedSource)
+	})
 }
 
 // TestHanodePair is the hakit-only pair on the same bed and probe, for
