@@ -344,7 +344,12 @@ func (p *proc) start(u *unit, log, name string, args ...string) {
 		p.code = p.cmd.ProcessState.ExitCode()
 		close(p.done)
 	}()
-	t.Cleanup(func() { p.signal(syscall.SIGKILL) })
+	t.Cleanup(func() {
+		p.signal(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("%s on %s, %v:\n%s", filepath.Base(name), u.name, args, p.logText())
+		}
+	})
 }
 
 // kaConf is the part of a keepalived configuration that differs between

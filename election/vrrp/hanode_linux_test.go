@@ -89,11 +89,6 @@ func (b *bed) startHanode(u *unit, args ...string) *hanode {
 		"-state-dir", dir}, args...)
 	h := &hanode{}
 	h.start(u, filepath.Join(dir, "log"), b.hanodeBinary(), all...)
-	b.t.Cleanup(func() {
-		if b.t.Failed() {
-			b.t.Logf("hanode on %s, %v:\n%s", u.name, all, h.logText())
-		}
-	})
 	b.waitFor(10*time.Second, "hanode on "+u.name+" serving its status", func() bool {
 		_, err := h.status()
 		return err == nil

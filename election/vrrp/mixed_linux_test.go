@@ -114,15 +114,23 @@ func TestHanodeKeepalivedUnicast(t *testing.T) {
 
 		b.failover("hanode master dies, keepalived takes over", b.b, ka, b.a, hn, hn.die)
 		hn.revive()
+		// Unicast needs keepalived's neighbour entry for unit a again, which
+		// the kernel resolves with its next probe, up to a second after the
+		// cable is back: until then hanode hears nothing and may become a
+		// second Master, until keepalived's first advertisement reaches it.
 		hn = b.startHanode(b.a, flags(50)...)
+		var s hanodeStatus
+		b.waitFor(5*time.Second, "hanode hearing keepalived", func() bool {
+			var err error
+			s, err = hn.status()
+			return err == nil && len(s.VRRP.Peers) > 0
+		})
 		b.settled(b.b, ka, b.a, hn)
-		b.failover("keepalived master dies, hanode takes over", b.a, hn, b.b, ka, ka.die)
-		ka.revive()
-		s, err := hn.status()
-		require.NoError(t, err)
 		require.Len(t, s.VRRP.Peers, 1)
 		require.Equal(t, b.b.addr.String(), s.VRRP.Peers[0].Addr)
 		require.Zero(t, s.VRRP.Counters.DroppedTTL+s.VRRP.Counters.DroppedChecksum+s.VRRP.Counters.DroppedSource)
+		b.failover("keepalived master dies, hanode takes over", b.a, hn, b.b, ka, ka.die)
+		ka.revive()
 	})
 }
 
