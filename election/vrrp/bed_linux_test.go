@@ -320,6 +320,7 @@ type keepalived struct{ proc }
 // proc is a daemon running in a unit's namespace, in a process group of
 // its own, its output in a log file.
 type proc struct {
+	name string // the program's base name
 	u    *unit
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -331,7 +332,7 @@ type proc struct {
 func (p *proc) start(u *unit, log, name string, args ...string) {
 	t := u.bed.t
 	t.Helper()
-	p.u, p.log, p.done = u, log, make(chan struct{})
+	p.name, p.u, p.log, p.done = filepath.Base(name), u, log, make(chan struct{})
 	f, err := os.Create(log)
 	require.NoError(t, err)
 	defer f.Close()
@@ -347,7 +348,7 @@ func (p *proc) start(u *unit, log, name string, args ...string) {
 	t.Cleanup(func() {
 		p.signal(syscall.SIGKILL)
 		if t.Failed() {
-			t.Logf("%s on %s, %v:\n%s", filepath.Base(name), u.name, args, p.logText())
+			t.Logf("%s on %s, %v:\n%s", p.name, u.name, args, p.logText())
 		}
 	})
 }
