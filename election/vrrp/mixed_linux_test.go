@@ -1,6 +1,9 @@
 package vrrp
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +209,34 @@ func (b *bed) afterPriorityZero(backup *proc, stop func()) {
 	n := strings.Count(backup.logText(), line)
 	stop()
 	require.Equal(b.t, n+1, strings.Count(backup.logText(), line), "%s on %s took over after the priority 0 advertisement", backup.name, backup.u.name)
+}
+
+// TestTsharkHanode captures hanode's own advertisements (-protocol vrrp,
+// the address owner, Master at once) on the bed and decodes them with
+// tshark: IPv4 in both checksum forms and IPv6, good checksums, no
+// expert warning.
+func TestTsharkHanode(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil && os.Getenv("CI") != "true" {
+		t.Skip("tshark is not installed (apt-get install tshark)")
+	}
+	for _, tt := range []struct {
+		name     string
+		v6       bool
+		checksum string
+		asV2     *bool // as in TestTshark
+	}{
+		{"ipv4 pseudo-header", false, "pseudo-header", new(false)},
+		{"ipv4 message-only", false, "message-only", new(true)},
+		{"ipv6", true, "pseudo-header", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBed(t, tt.v6)
+			file := filepath.Join(b.dir, "hanode.pcap")
+			tsharkCapture(t, b.client, file, tt.v6, func() (stop func()) {
+				h := b.startHanode(b.a, b.hanodeVRRP(255, "-vmac", "off", "-vrrp-checksum", tt.checksum)...)
+				return h.stop
+			})
+			tsharkDecode(t, file, tt.asV2, 255, len(b.addrs))
+		})
+	}
 }
