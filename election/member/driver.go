@@ -431,6 +431,8 @@ func (d *Driver) Handover(ctx context.Context) error {
 	lone := d.m.Role() == hakit.Primary && !d.anyReachableLocked()
 	d.mu.Unlock()
 	switch {
+	case d.cfg.Roles != nil:
+		return fmt.Errorf("member: handover: %w", ErrRoleSource)
 	case closed:
 		return fmt.Errorf("member: handover: %w", ErrClosed)
 	case lone:

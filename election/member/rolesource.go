@@ -1,6 +1,7 @@
 package member
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -8,13 +9,21 @@ import (
 	"github.com/hakit/hakit/heartbeat"
 )
 
+// ErrRoleSource is returned by Driver.Handover when a RoleSource decides
+// the role: the source has its own way to give the role up (Close: VRRP's
+// priority 0).
+var ErrRoleSource = errors.New("member: the role comes from a role source")
+
 // RoleSource decides the unit's role in place of the heartbeats and the
 // election: another protocol's election, such as a VRRP virtual router
 // (VRRP) shared with keepalived or a router. With Config.Roles set, the
 // Driver runs no heartbeats; everything else is the same: the role the
 // source sets runs the same ordered takeover (sessions, the user's steps,
 // replication) and its reverse, with the same rollback and retries, and
-// session sync to hakit peers works as without it.
+// session sync to hakit peers works as without it. What belongs to the
+// election does not apply: Handover returns ErrRoleSource, Yield, Resume
+// and Witness change nothing, and the sync state does not weigh in the
+// role.
 type RoleSource interface {
 	// Start starts deciding. The source calls set with every role it
 	// decides (Primary: take over; anything else: release), in order,

@@ -1,6 +1,7 @@
 package member_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -126,6 +127,8 @@ func TestVRRPRoleSource(t *testing.T) {
 		require.Equal(t, hakit.Primary, d.Role())
 		require.Equal(t, userUp, rec.takeOps())
 		require.Equal(t, t1.Add(vrrp.SkewTime(100, time.Second)), rec.eventsOf(member.EventTakeover)[1].Takeover.Elected)
+
+		require.ErrorIs(t, d.Handover(context.Background()), member.ErrRoleSource)
 
 		// A clean stop: priority 0 first, then the steps down.
 		require.NoError(t, d.Close())
