@@ -29,6 +29,7 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/internal/testbed"
@@ -565,19 +566,29 @@ func recordGap(name string, d time.Duration) {
 }
 
 // prober sends a UDP probe to target every period and records every
-// answer.
+// answer. The gaps are the client's waits: from a probe's sending to the
+// first answer received after it, the answer timed by the kernel
+// (SO_TIMESTAMPNS), so that a pause of the test process itself (a loaded
+// machine) shows in no figure: while it sends nothing it waits for
+// nothing, and answers that arrive meanwhile keep their arrival time.
 type prober struct {
 	conn   *net.UDPConn
 	target netip.AddrPort
+	period time.Duration
 	mu     sync.Mutex
-	at     []time.Time
+	sent   []time.Time // by sequence number
+	at     []time.Time // the answers, in the order received
 	unit   []byte
+	seq    []uint64
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
 
 func newProber(conn *net.UDPConn, target netip.AddrPort, period time.Duration) *prober {
-	p := &prober{conn: conn, target: target, stop: make(chan struct{})}
+	p := &prober{conn: conn, target: target, period: period, stop: make(chan struct{})}
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
+	}
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -590,6 +601,9 @@ func newProber(conn *net.UDPConn, target netip.AddrPort, period time.Duration) *
 				return
 			case <-tk.C:
 				binary.BigEndian.PutUint64(b[:], seq)
+				p.mu.Lock()
+				p.sent = append(p.sent, time.Now())
+				p.mu.Unlock()
 				_, _ = conn.WriteToUDPAddrPort(b[:], target)
 			}
 		}
@@ -597,21 +611,36 @@ func newProber(conn *net.UDPConn, target netip.AddrPort, period time.Duration) *
 	go func() {
 		defer p.wg.Done()
 		b := make([]byte, 64)
+		oob := make([]byte, 128)
 		for {
-			n, from, err := conn.ReadFromUDPAddrPort(b)
+			n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(b, oob)
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			if err != nil || n != 9 || from.Addr().Unmap() != target.Addr() {
 				continue
 			}
+			at := rxTime(oob[:oobn])
 			p.mu.Lock()
-			p.at = append(p.at, time.Now())
-			p.unit = append(p.unit, b[8])
+			if seq := binary.BigEndian.Uint64(b[:8]); seq < uint64(len(p.sent)) {
+				p.at, p.unit, p.seq = append(p.at, at), append(p.unit, b[8]), append(p.seq, seq)
+			}
 			p.mu.Unlock()
 		}
 	}()
 	return p
+}
+
+// rxTime returns the kernel's receive time from a message's control data,
+// or now if it has none.
+func rxTime(oob []byte) time.Time {
+	msgs, _ := unix.ParseSocketControlMessage(oob)
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+			return time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:8])), int64(binary.NativeEndian.Uint64(m.Data[8:16])))
+		}
+	}
+	return time.Now()
 }
 
 func (p *prober) close() {
@@ -624,52 +653,70 @@ func (p *prober) close() {
 func (p *prober) mark() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.at)
+	return len(p.sent)
 }
 
-// gapSince returns the longest stretch in [from, to] without an answer,
-// counting from the last answer before from.
+// gapSince returns the client's longest wait for probes sent in [from,
+// to], from mark on: for each, the time from its sending to the first
+// answer received at or after that (an answer to it or to a later probe),
+// or to to if none came.
 func (p *prober) gapSince(mark int, from, to time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	prev := from
-	if mark > 0 {
-		prev = p.at[mark-1]
-	}
-	var gap time.Duration
-	for _, t := range p.at[mark:] {
-		if t.Before(from) {
-			prev = t
-			continue
-		}
-		if t.After(to) {
-			break
-		}
-		gap = max(gap, t.Sub(prev))
-		prev = t
-	}
-	return max(gap, to.Sub(prev))
+	wait, _ := p.waitsLocked(mark, from, to, to)
+	return wait
 }
 
-// steady reports whether unit alone answered during the last d, with no
-// stretch without an answer longer than hole.
+// waitsLocked returns the longest wait of the probes from mark on sent in
+// [from, to] (unanswered ones wait until horizon), and how many there were.
+func (p *prober) waitsLocked(mark int, from, to, horizon time.Time) (time.Duration, int) {
+	cmp := func(a, b time.Time) int { return a.Compare(b) }
+	start, _ := slices.BinarySearchFunc(p.sent, from, cmp)
+	start = max(start, mark)
+	n := len(p.sent)
+	if start >= n {
+		return 0, 0
+	}
+	// first[i-start]: the earliest answer to probe i or a later one.
+	first := make([]time.Time, n-start+1)
+	first[n-start] = horizon
+	k, _ := slices.BinarySearchFunc(p.at, p.sent[start], cmp)
+	for ; k < len(p.at); k++ {
+		if i := int(p.seq[k]); i >= start && (first[i-start].IsZero() || p.at[k].Before(first[i-start])) {
+			first[i-start] = p.at[k]
+		}
+	}
+	var wait time.Duration
+	count := 0
+	for i := n - 1; i >= start; i-- {
+		f := &first[i-start]
+		if f.IsZero() || first[i-start+1].Before(*f) {
+			*f = first[i-start+1]
+		}
+		if s := p.sent[i]; !s.After(to) {
+			wait = max(wait, f.Sub(s))
+			count++
+		}
+	}
+	return wait, count
+}
+
+// steady reports whether unit alone answered during the last d, and every
+// probe sent then (but in the last hole) was answered within hole; a
+// pause of the test process that sends no probe does not count against
+// it, but at least a tenth of the probes due must have been sent.
 func (p *prober) steady(unit byte, d, hole time.Duration, now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	from := now.Add(-d)
 	i, _ := slices.BinarySearchFunc(p.at, from, func(a, b time.Time) int { return a.Compare(b) })
-	if i == len(p.at) || p.at[i].Sub(from) > hole {
-		return false
-	}
 	for j := i; j < len(p.at); j++ {
 		if p.unit[j] != unit {
 			return false
 		}
-		if j > i && p.at[j].Sub(p.at[j-1]) > hole {
-			return false
-		}
 	}
-	return now.Sub(p.at[len(p.at)-1]) <= hole
+	wait, n := p.waitsLocked(0, from, now.Add(-hole), now)
+	return n >= int((d-hole)/p.period/10) && wait <= hole
 }
 
 // responder echoes each probe with its unit's ID appended.

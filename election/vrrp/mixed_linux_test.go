@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,7 @@ func TestHanodeKeepalivedIPv4(t *testing.T) {
 	// hanode stops cleanly (SIGTERM): its priority 0 advertisement makes
 	// keepalived take over after its Skew_Time (61 ms at priority 100),
 	// well inside Master_Down_Interval (361 ms).
-	b.afterPriorityZero(&ka.proc, func() {
+	b.afterPriorityZero(ka, func() {
 		b.failover("hanode master stops cleanly, keepalived takes over", b.b, ka, b.a, hn, hn.stop)
 	})
 	require.NotEqual(t, "00:00:5e:00:01:33", b.a.host.Interface("eth0").HardwareAddr.String(), "hanode put its own MAC back")
@@ -88,7 +89,7 @@ func TestHanodeKeepalivedStrict(t *testing.T) {
 	hn.revive()
 	hn = b.startHanode(b.a, b.hanodeVRRP(200, "-vmac", "off", "-vrrp-accept")...)
 	b.failover("vrrp_strict: hanode returns with the higher priority and preempts keepalived", b.a, hn, b.b, ka, func() {})
-	b.afterPriorityZero(&ka.proc, func() {
+	b.afterPriorityZero(ka, func() {
 		b.failover("vrrp_strict: hanode master stops cleanly, keepalived takes over", b.b, ka, b.a, hn, hn.stop)
 	})
 	ka.requireNoLog(t, "(?i)invalid|error")
@@ -108,14 +109,14 @@ func TestHanodeKeepalivedIPv6(t *testing.T) {
 	ka.revive()
 	ka = b.startKeepalived(b.b, kaConf{priority: 200})
 	b.failover("keepalived returns with a higher priority and preempts hanode", b.b, ka, b.a, hn, func() {})
-	b.afterPriorityZero(&hn.proc, func() {
+	b.afterPriorityZero(hn, func() {
 		b.failover("keepalived master stops cleanly, hanode takes over", b.a, hn, b.b, ka, ka.stop)
 	})
 
 	ka = b.startKeepalived(b.b, kaConf{priority: 50})
 	ka.ready()
 	b.settled(b.a, hn, b.b, ka)
-	b.afterPriorityZero(&ka.proc, func() {
+	b.afterPriorityZero(ka, func() {
 		b.failover("hanode master stops cleanly, keepalived takes over", b.b, ka, b.a, hn, hn.stop)
 	})
 	hn = b.startHanode(b.a, b.hanodeVRRP(100, "-vmac", "off")...)
@@ -218,20 +219,39 @@ func TestHanodeVRRPPair(t *testing.T) {
 }
 
 // afterPriorityZero runs stop, a clean stop of the Master, and requires
-// that the Backup took over as RFC 9568 has it after a priority 0
+// that backup took over as RFC 9568 has it after a priority 0
 // advertisement: after its Skew_Time, not Master_Down_Interval. The new
-// Master's own log says so (keepalived: "Backup received priority 0
-// advertisement"; hanode: "took over after Skew_Time"), which a loaded
-// machine cannot blur as it can the client's gap.
-func (b *bed) afterPriorityZero(backup *proc, stop func()) {
+// Master says so itself (keepalived's log: "Backup received priority 0
+// advertisement"; hanode's and this package's reason: "took over after
+// Skew_Time"), which a loaded machine cannot blur as it can the client's
+// gap.
+func (b *bed) afterPriorityZero(backup stater, stop func()) {
 	b.t.Helper()
-	line := "took over after Skew_Time"
-	if backup.name == "keepalived" {
-		line = "Backup received priority 0 advertisement"
-	}
-	n := strings.Count(backup.logText(), line)
+	n := priorityZeroTakeovers(backup)
 	stop()
-	require.Equal(b.t, n+1, strings.Count(backup.logText(), line), "%s on %s took over after the priority 0 advertisement", backup.name, backup.u.name)
+	require.Equal(b.t, n+1, priorityZeroTakeovers(backup), "the new Master took over after the priority 0 advertisement")
+}
+
+// priorityZeroTakeovers counts the times u took over after a priority 0
+// advertisement.
+func priorityZeroTakeovers(u stater) int {
+	switch x := u.(type) {
+	case *keepalived:
+		return strings.Count(x.logText(), "Backup received priority 0 advertisement")
+	case *hanode:
+		return strings.Count(x.logText(), "took over after Skew_Time")
+	case *ours:
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		n := 0
+		for _, t := range x.ts {
+			if t.To == Master && strings.Contains(t.Reason, "took over after Skew_Time") {
+				n++
+			}
+		}
+		return n
+	}
+	panic(fmt.Sprintf("priorityZeroTakeovers(%T)", u))
 }
 
 // TestTsharkHanode captures hanode's own advertisements (-protocol vrrp,
