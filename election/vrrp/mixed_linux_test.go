@@ -75,8 +75,9 @@ func TestHanodeKeepalivedIPv4(t *testing.T) {
 // TestHanodeKeepalivedStrict: keepalived with vrrp_strict (its RFC
 // compliance mode: no unicast, no authentication, and traffic to the
 // addresses dropped unless accept mode, set here because the bed's probe
-// needs an answer) pairs with hanode over IPv4 as without it. In 2.2.7
-// vrrp_strict does not change the checksum form.
+// needs an answer) pairs with hanode over IPv4 as without it; hanode's
+// -vrrp-nopreempt is tried here too. In 2.2.7 vrrp_strict does not change
+// the checksum form.
 func TestHanodeKeepalivedStrict(t *testing.T) {
 	b := newBed(t, false)
 	defer b.printGaps()
@@ -87,6 +88,17 @@ func TestHanodeKeepalivedStrict(t *testing.T) {
 	b.settled(b.a, hn, b.b, ka)
 	b.failover("vrrp_strict: hanode master dies, keepalived takes over", b.b, ka, b.a, hn, hn.die)
 	hn.revive()
+
+	// hanode returns, higher priority but -vrrp-nopreempt: it stays Backup.
+	hn = b.startHanode(b.a, b.hanodeVRRP(200, "-vmac", "off", "-vrrp-accept", "-vrrp-nopreempt")...)
+	mark, t0 := b.probe.mark(), time.Now()
+	time.Sleep(5 * MasterDownInterval(200, bedInterval))
+	b.settled(b.b, ka, b.a, hn)
+	gap := b.probe.gapSince(mark, t0, time.Now())
+	recordGap(t.Name()+"/hanode returns with nopreempt and stays Backup", gap)
+	require.Less(t, gap, 50*time.Millisecond, "nothing moved")
+	hn.stop()
+
 	hn = b.startHanode(b.a, b.hanodeVRRP(200, "-vmac", "off", "-vrrp-accept")...)
 	b.failover("vrrp_strict: hanode returns with the higher priority and preempts keepalived", b.a, hn, b.b, ka, func() {})
 	b.afterPriorityZero(ka, func() {
