@@ -35,8 +35,13 @@ type Config struct {
 	// every start.
 	Keys *hakit.Keyring
 
-	// Interfaces are the heartbeat interfaces (at least one).
+	// Interfaces are the heartbeat interfaces (at least one, unless Roles
+	// is set).
 	Interfaces []Interface
+	// Roles, when not nil, decides the role instead of the heartbeats and
+	// the election (see RoleSource): Interfaces must be empty. The Driver
+	// owns it: Close closes it.
+	Roles RoleSource
 	// Monitored names the interfaces whose link state counts in the
 	// election: a unit with more of them up is preferred, and one that
 	// loses one rejoins as a secondary. Nil monitors none.
@@ -204,7 +209,10 @@ func (c *Config) Validate() error {
 	if r.UnitID == 0 {
 		return bad("unit ID 0")
 	}
-	if len(r.Interfaces) == 0 {
+	if r.Roles != nil && len(r.Interfaces) > 0 {
+		return bad("heartbeat interfaces and a role source: the role comes from one of them")
+	}
+	if len(r.Interfaces) == 0 && r.Roles == nil {
 		return bad("no heartbeat interfaces")
 	}
 	for _, ifc := range r.Interfaces {
@@ -241,7 +249,7 @@ func (c *Config) Validate() error {
 // machineConfig returns the Machine's settings with the built-in steps.
 func (c *Config) machineConfig(sessions, replication Step) *MachineConfig {
 	mc := &MachineConfig{Election: c.ElectionConfig(), Sessions: sessions, Steps: c.Steps,
-		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger}
+		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger, Assigned: c.Roles != nil}
 	for _, ifc := range c.Interfaces {
 		mc.Links = append(mc.Links, Link{Name: ifc.Name, ClusterOnly: ifc.ClusterOnly})
 	}

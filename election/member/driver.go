@@ -38,7 +38,7 @@ type Driver struct {
 	cfg   Config
 	clk   hakit.Clock
 	log   *slog.Logger
-	hb    *heartbeat.Driver
+	hb    beats // the heartbeats, or the RoleSource
 	table *statesync.Table
 	syncs []*statesync.Driver // one per sync peer
 
@@ -117,6 +117,10 @@ func New(cfg *Config) (_ *Driver, err error) {
 	if d.m, err = NewMachine(d.clk.Now(), c.machineConfig(sessions, replication)); err != nil {
 		return nil, err
 	}
+	if c.Roles != nil {
+		d.hb = sourced{src: c.Roles, d: d}
+		return d, nil
+	}
 	hc := c.heartbeatConfig()
 	hc.Clock, hc.Logger = c.Clock, log.With("part", "heartbeat")
 	hc.OnReport, hc.OnHeard = d.onReport, d.onHeard
@@ -139,6 +143,9 @@ func closeAll(c *Config) {
 		if ifc.Prober != nil {
 			ifc.Prober.Close()
 		}
+	}
+	if c.Roles != nil {
+		c.Roles.Close()
 	}
 	if c.Sync != nil {
 		for _, p := range c.Sync.Peers {
@@ -427,6 +434,8 @@ func (d *Driver) Handover(ctx context.Context) error {
 	lone := d.m.Role() == hakit.Primary && !d.anyReachableLocked()
 	d.mu.Unlock()
 	switch {
+	case d.cfg.Roles != nil:
+		return fmt.Errorf("member: handover: %w", ErrRoleSource)
 	case closed:
 		return fmt.Errorf("member: handover: %w", ErrClosed)
 	case lone:

@@ -68,6 +68,9 @@ type MachineConfig struct {
 	Checks []Check
 	// Logger receives the events; nil discards them.
 	Logger *slog.Logger
+	// Assigned makes the role the one given to Assign (by a RoleSource)
+	// instead of the election's; Links may then be empty.
+	Assigned bool
 
 	interval time.Duration // the election's, after defaults
 }
@@ -189,6 +192,7 @@ type Machine struct {
 	events   []Event
 	counters Counters
 	checks   *checks
+	assigned *assigned // with MachineConfig.Assigned
 }
 
 // NewMachine returns the Machine of unit cfg.Election.Unit, started at
@@ -199,7 +203,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 		cfg = &MachineConfig{}
 	}
 	c := *cfg
-	if len(c.Links) == 0 {
+	if len(c.Links) == 0 && !c.Assigned {
 		return nil, fmt.Errorf("member: config: no heartbeat interfaces: %w", hakit.ErrConfig)
 	}
 	seen := map[string]bool{}
@@ -239,6 +243,9 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	m := &Machine{cfg: c, log: log, el: el, tr: newTracker(c.Links),
 		role: el.Role(), since: now, lastTick: now, inSync: c.Sessions == nil, backoff: c.RetryMin,
 		checks: newChecks(el.Priority(), c.Checks)}
+	if c.Assigned {
+		m.assigned = &assigned{}
+	}
 	for _, s := range m.takeoverOrder() {
 		if s == nil {
 			return nil, fmt.Errorf("member: config: a nil step: %w", hakit.ErrConfig)
@@ -456,7 +463,7 @@ func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stop
 // step in Run.
 func (m *Machine) Tick(now time.Time) Output {
 	m.lastTick = now
-	eo := m.el.Tick(now)
+	eo := m.decide(now)
 	for _, e := range eo.Events {
 		m.electionEvent(e)
 	}

@@ -68,6 +68,7 @@ type config struct {
 	CheckOnly              bool           // -check-config: validate, print, exit
 	Checks                 []checkConfig  // the file's [[check]] tables
 	Flags                  map[string]any // every flag's effective value
+	VRRP                   *vrrpConfig    // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
 }
 
 // sync reports whether session replication is configured.
@@ -143,6 +144,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&holdDown, "hold-down", 0, "the least time a primary keeps the role before a better unit may preempt it (0: 1m)")
 	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
 	fs.StringVar(&checkFile, "check-config", "", "validate this configuration file with the other flags, print the effective configuration and exit")
+	vf := vrrpFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -262,6 +264,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		if c.Keys, err = hakit.NewKeyring(hakit.Key{ID: 1, Secret: b}); err != nil {
 			return bad("-key-file %s: %v", keyFile, err)
 		}
+	}
+	if err := vf.parse(fs, c); err != nil {
+		return nil, err
 	}
 	ec := c.memberConfig().ElectionConfig()
 	if err := ec.Validate(); err != nil {

@@ -27,6 +27,7 @@ type Status struct {
 	Sync         *SyncStatus       `json:"sync,omitempty"`
 	RoleLog      []string          `json:"role_log"`
 	Counters     Counters          `json:"counters"`
+	VRRP         *VRRPStatus       `json:"vrrp,omitempty"` // with -protocol vrrp
 
 	// Priority is the configured priority, Effective the one advertised
 	// (less the weights of the failing checks).
@@ -129,6 +130,7 @@ func (d *daemon) snapshot() Status {
 		}
 		s.Sync = ss
 	}
+	s.VRRP = d.vrrpStatus()
 	d.mu.Lock()
 	s.RoleLog = append([]string{}, d.events...)
 	d.mu.Unlock()
