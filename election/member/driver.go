@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -45,6 +46,7 @@ type Driver struct {
 	mu         sync.Mutex
 	m          *Machine
 	started    bool
+	beating    atomic.Bool // the heartbeats started: SendNow is of use
 	closed     bool
 	dirty      bool // an input since the last Tick
 	busy       bool // a goroutine is ticking the Machine
@@ -177,7 +179,13 @@ func (d *Driver) Start() error {
 		"steps", d.m.Plan())
 	d.fire()
 	d.startChecks()
-	return d.hb.Start()
+	if err := d.hb.Start(); err != nil {
+		return err
+	}
+	// The first heartbeat Start sends carries what the first tick set; a
+	// SendNow asked for before it would only fail.
+	d.beating.Store(true)
+	return nil
 }
 
 // fire is the periodic tick: it reads the link and sync state, then
@@ -299,7 +307,7 @@ func (d *Driver) heartbeatOut(role hakit.Role, setRole bool, payload []byte, sen
 		failed("role", d.hb.SetRole(role))
 	}
 	failed("payload", d.hb.SetPayload(payload))
-	if send {
+	if send && d.beating.Load() {
 		failed("now", d.hb.SendNow())
 	}
 }
