@@ -91,6 +91,9 @@ const (
 	// EventDropped: an invalid input was dropped (Reason says why); it
 	// changed nothing.
 	EventDropped
+	// EventStalled: this unit's own loop stalled (a gap of more than
+	// StallTime between Ticks); its age and tenure start again.
+	EventStalled
 )
 
 // String returns the event kind's name.
@@ -112,6 +115,8 @@ func (k EventKind) String() string {
 		return "deposed"
 	case EventDropped:
 		return "dropped"
+	case EventStalled:
+		return "stalled"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -179,6 +184,8 @@ type Counters struct {
 	// malfunction on a unit that is not the primary, or reported by the
 	// primary itself) and invalid verdicts.
 	VerdictsIgnored uint64
+	// Stalls counts gaps of more than StallTime between Ticks.
+	Stalls uint64
 }
 
 type peer struct {
@@ -226,6 +233,7 @@ type Machine struct {
 	inSplit    bool
 	splitSince time.Time // as primary: when the current split brain began
 	noPrimary  time.Time // since when no unit has claimed primary (zero: one has)
+	lastTick   time.Time // the previous Tick, to notice a stall
 
 	peers []peer // sorted by unit
 	view  []Candidate
@@ -463,8 +471,11 @@ func (m *Machine) Resume(now time.Time, reclaim bool) {
 
 // Tick decides at now, from everything recorded so far. The caller calls it
 // every Interval and after every input, acts on Output, and sends a
-// heartbeat at once when Output.Send is set.
+// heartbeat at once when Output.Send is set. A Tick more than StallTime
+// after the previous one means the unit's own loop stalled: see
+// EventStalled.
 func (m *Machine) Tick(now time.Time) Output {
+	m.noticeStall(now)
 	m.buildView(now)
 	var out Output
 	switch m.role {

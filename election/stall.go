@@ -1,0 +1,32 @@
+package election
+
+import (
+	"fmt"
+	"time"
+)
+
+// noticeStall checks the gap since the previous Tick. A unit whose loop
+// stalled (its process stopped, its VM paused) sent no heartbeats for the
+// whole gap: its peers may have declared it lost and elected another
+// primary, which has run the cluster since. On resuming, the stalled unit
+// must not displace that primary on the age or tenure it accrued while it
+// was not running. So it treats the stall as the loss of contact it was
+// for its peers: its age and tenure start again now, as after a link
+// failure. In a split brain that follows, the unit that kept running is
+// the older one on every unit's view (the stalled unit advertises the
+// reset age itself), so both agree on the winner, and the stalled unit
+// stands down.
+//
+// A stall of a unit whose peers did not notice changes no role: age and
+// tenure only settle split brains and, with preemption, who is better.
+func (m *Machine) noticeStall(now time.Time) {
+	gap, first := now.Sub(m.lastTick), m.lastTick.IsZero()
+	m.lastTick = now
+	if first || gap <= m.cfg.StallTime {
+		return
+	}
+	m.counters.Stalls++
+	m.start, m.roleSince = now, now
+	m.event(now, Event{Kind: EventStalled,
+		Reason: fmt.Sprintf("this unit's loop stalled for %v (more than %v): its age and tenure start again, as after losing contact", gap.Round(time.Millisecond), m.cfg.StallTime)})
+}
