@@ -165,8 +165,10 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 // Election override, or the election's defaults with the timers that
 // count heartbeats derived from the heartbeat's: the detection time (and
 // the initial wait) is misses × interval plus the probe window, a handover
-// gets at least ten intervals, and preemption waits at least twice the
-// detection time. Its Unit is UnitID.
+// gets at least ten intervals, preemption waits at least twice the
+// detection time, and a loop that paused for misses + 1 intervals (longer
+// than a peer takes to suspect this unit) counts as stalled. Its Unit is
+// UnitID.
 func (c *Config) ElectionConfig() *election.Config {
 	r := c.withDefaults()
 	if r.Election != nil {
@@ -185,6 +187,7 @@ func (c *Config) ElectionConfig() *election.Config {
 	ec.Unit, ec.Priority, ec.Preempt, ec.Interval = r.UnitID, r.Priority, r.Preempt, interval
 	ec.DetectTime = time.Duration(misses)*interval + window
 	ec.InitialWait = ec.DetectTime
+	ec.StallTime = time.Duration(misses+1) * interval
 	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*interval)
 	ec.PreemptDelay = max(ec.PreemptDelay, 2*ec.DetectTime)
 	ec.SyncTimeout = max(ec.SyncTimeout, ec.PreemptDelay)
