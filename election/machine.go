@@ -234,6 +234,7 @@ type Machine struct {
 	splitSince time.Time // as primary: when the current split brain began
 	noPrimary  time.Time // since when no unit has claimed primary (zero: one has)
 	lastTick   time.Time // the previous Tick, to notice a stall
+	resumedAt  time.Time // the end of the last stall (zero: none)
 
 	peers []peer // sorted by unit
 	view  []Candidate
@@ -303,6 +304,7 @@ func (m *Machine) Candidate(now time.Time) Candidate {
 		Degraded:    len(m.malfunction) > 0 || !m.witnessOK,
 		Reclaim:     m.reclaim && m.role != hakit.Primary,
 		Deposes:     m.deposes,
+		Resumed:     m.resumed(now),
 	}
 	switch {
 	case m.role == hakit.Primary && m.yieldTo != 0:

@@ -12,13 +12,16 @@ import (
 // must not displace that primary on the age or tenure it accrued while it
 // was not running. So it treats the stall as the loss of contact it was
 // for its peers: its age and tenure start again now, as after a link
-// failure. In a split brain that follows, the unit that kept running is
-// the older one on every unit's view (the stalled unit advertises the
-// reset age itself), so both agree on the winner, and the stalled unit
+// failure, and for the resume window (InitialWait + DetectTime) it
+// advertises Resumed. A split brain that follows is settled by
+// RuleRunning before age and priority: the stalled unit ranks after the
+// unit that kept running, on every unit's view since the flag travels in
+// its own heartbeats, so both agree on the winner and the stalled unit
 // stands down.
 //
-// A stall of a unit whose peers did not notice changes no role: age and
-// tenure only settle split brains and, with preemption, who is better.
+// A stall of a unit whose peers did not notice changes no role: the flag,
+// age and tenure only settle split brains and, with preemption, who is
+// better.
 func (m *Machine) noticeStall(now time.Time) {
 	gap, first := now.Sub(m.lastTick), m.lastTick.IsZero()
 	m.lastTick = now
@@ -26,7 +29,13 @@ func (m *Machine) noticeStall(now time.Time) {
 		return
 	}
 	m.counters.Stalls++
-	m.start, m.roleSince = now, now
+	m.start, m.roleSince, m.resumedAt = now, now, now
 	m.event(now, Event{Kind: EventStalled,
 		Reason: fmt.Sprintf("this unit's loop stalled for %v (more than %v): its age and tenure start again, as after losing contact", gap.Round(time.Millisecond), m.cfg.StallTime)})
+}
+
+// resumed reports whether the unit is in the resume window of a stall at
+// now.
+func (m *Machine) resumed(now time.Time) bool {
+	return !m.resumedAt.IsZero() && now.Sub(m.resumedAt) < m.cfg.InitialWait+m.cfg.DetectTime
 }

@@ -16,59 +16,71 @@ import (
 // the split brain on tenure and take the role back. It notices the gap,
 // restarts its age and tenure, and stands down: unit 2 keeps the role, the
 // units never both stay primary, and the only role change after the
-// resume is unit 1's.
+// resume is unit 1's. Unit 1 has the higher priority, and in the "young"
+// cases the units' ages lie within the split-brain age margin, so neither
+// priority nor age may decide.
 func TestFrozenPrimaryResumes(t *testing.T) {
 	for _, times := range []int{2, 5, 20} {
 		for _, lostOnResume := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%dx/peer lost on resume %v", times, lostOnResume), func(t *testing.T) {
-				b := settled(t, *unitConfig(1), *unitConfig(2))
-				b.step(30 * time.Second) // both units long past the split-brain age margin
-				require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary}, b.roles())
-				one, two := b.m(1), b.m(2)
-				detect := one.cfg.DetectTime
-
-				// Unit 1 freezes: unit 2 ticks alone and loses it.
-				b.cut[[2]uint16{1, 2}], b.cut[[2]uint16{2, 1}] = true, true
-				freeze := time.Duration(times) * detect
-				for end := b.now.Add(freeze); b.now.Before(end); {
-					b.now = b.now.Add(100 * time.Millisecond)
-					if b.now.Sub(end.Add(-freeze)) == detect {
-						two.PeerLost(b.now, 1)
-					}
-					two.Tick(b.now)
-				}
-				require.Equal(t, hakit.Primary, two.Role(), "unit 2 took over")
-				require.Equal(t, hakit.Primary, one.Role(), "unit 1, frozen, still thinks it is primary")
-
-				// Unit 1 resumes: its first Tick comes before it hears
-				// anything (its timer fired), possibly after its heartbeat
-				// layer declared the silent unit 2 lost.
-				changes1, changes2 := one.Counters().RoleChanges, two.Counters().RoleChanges
-				b.now = b.now.Add(time.Millisecond)
-				if lostOnResume {
-					one.PeerLost(b.now, 2)
-				}
-				out := one.Tick(b.now)
-				delete(b.cut, [2]uint16{1, 2})
-				delete(b.cut, [2]uint16{2, 1})
-				both := 0
-				for end := b.now.Add(3 * time.Second); b.now.Before(end); {
-					b.now = b.now.Add(100 * time.Millisecond)
-					b.exchange()
-					if one.Role() == hakit.Primary && two.Role() == hakit.Primary {
-						both++
-					}
-				}
-				require.Zero(t, both, "never two primaries after the first exchange")
-				require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
-				require.Equal(t, changes1+1, one.Counters().RoleChanges, "unit 1 stood down once")
-				require.Equal(t, changes2, two.Counters().RoleChanges, "unit 2 was not displaced")
-				require.Equal(t, uint64(1), one.Counters().Stalls)
-				require.Contains(t, kinds(out.Events), EventStalled)
-				require.Zero(t, two.Counters().Stalls)
-			})
+			for _, young := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%dx/peer lost on resume %v/young %v", times, lostOnResume, young), func(t *testing.T) {
+					frozenPrimary(t, times, lostOnResume, young)
+				})
+			}
 		}
 	}
+}
+
+func frozenPrimary(t *testing.T, times int, lostOnResume, young bool) {
+	c1, c2 := *unitConfig(1), *unitConfig(2)
+	c1.Priority, c2.Priority = 200, 100
+	b := settled(t, c1, c2)
+	if !young {
+		b.step(30 * time.Second) // both units long past the split-brain age margin
+	}
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Primary, 2: hakit.Secondary}, b.roles())
+	one, two := b.m(1), b.m(2)
+	detect := one.cfg.DetectTime
+
+	// Unit 1 freezes: unit 2 ticks alone and loses it.
+	b.cut[[2]uint16{1, 2}], b.cut[[2]uint16{2, 1}] = true, true
+	freeze := time.Duration(times) * detect
+	for end := b.now.Add(freeze); b.now.Before(end); {
+		b.now = b.now.Add(100 * time.Millisecond)
+		if b.now.Sub(end.Add(-freeze)) == detect {
+			two.PeerLost(b.now, 1)
+		}
+		two.Tick(b.now)
+	}
+	require.Equal(t, hakit.Primary, two.Role(), "unit 2 took over")
+	require.Equal(t, hakit.Primary, one.Role(), "unit 1, frozen, still thinks it is primary")
+
+	// Unit 1 resumes: its first Tick comes before it hears
+	// anything (its timer fired), possibly after its heartbeat
+	// layer declared the silent unit 2 lost.
+	changes1, changes2 := one.Counters().RoleChanges, two.Counters().RoleChanges
+	b.now = b.now.Add(time.Millisecond)
+	if lostOnResume {
+		one.PeerLost(b.now, 2)
+	}
+	out := one.Tick(b.now)
+	delete(b.cut, [2]uint16{1, 2})
+	delete(b.cut, [2]uint16{2, 1})
+	both := 0
+	for end := b.now.Add(3 * time.Second); b.now.Before(end); {
+		b.now = b.now.Add(100 * time.Millisecond)
+		b.exchange()
+		if one.Role() == hakit.Primary && two.Role() == hakit.Primary {
+			both++
+		}
+	}
+	require.Zero(t, both, "never two primaries after the first exchange")
+	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
+	require.Equal(t, changes1+1, one.Counters().RoleChanges, "unit 1 stood down once")
+	require.Equal(t, changes2, two.Counters().RoleChanges, "unit 2 was not displaced")
+	require.Equal(t, uint64(1), one.Counters().Stalls)
+	require.Contains(t, kinds(out.Events), EventStalled)
+	require.Zero(t, two.Counters().Stalls)
 }
 
 // TestStallWithoutTakeover: a stall the peer did not notice (the primary's
