@@ -29,6 +29,13 @@ type Config struct {
 	// Preempt lets a better unit take the role from a healthy primary.
 	Preempt bool
 
+	// Epoch identifies this start of the unit in its heartbeats and
+	// session sync streams; it must be larger than every epoch of the
+	// unit's earlier starts, whatever its clock says (see BootEpoch). Zero
+	// takes the clock, which a clock that came back behind defeats: the
+	// peers then ignore the unit until its clock passes the old value.
+	Epoch uint64
+
 	// Keys authenticate heartbeats and session sync, each with a subkey
 	// of its own; hakit.Keyring.Set rotates them while the unit runs. Nil
 	// sends both unauthenticated, and the Driver says so in a warning at
@@ -155,6 +162,9 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 		*hc = *c.Heartbeat
 	}
 	hc.ClusterID, hc.UnitID = c.ClusterID, c.UnitID
+	if c.Epoch != 0 {
+		hc.Epoch = c.Epoch
+	}
 	hc.Role = hakit.Initial
 	hc.Keys = c.Keys
 	hc.Clock, hc.Logger = c.Clock, nil
