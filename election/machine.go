@@ -835,6 +835,7 @@ func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason stri
 	switch to {
 	case hakit.Primary:
 		m.reclaim = false
+		m.resumedAt = time.Time{} // it took the role after its stall: it runs the cluster
 		m.handedTo = 0
 		m.takenFrom = 0
 		m.ready = 0

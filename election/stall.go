@@ -12,8 +12,9 @@ import (
 // must not displace that primary on the age or tenure it accrued while it
 // was not running. So it treats the stall as the loss of contact it was
 // for its peers: its age and tenure start again now, as after a link
-// failure, and for the resume window (InitialWait + DetectTime) it
-// advertises Resumed. A split brain that follows is settled by
+// failure, and for the resume window (DetectTime: the split brain, if
+// any, shows within an interval or two) it advertises Resumed, unless it
+// becomes primary meanwhile (then it is the unit that runs the cluster). A split brain that follows is settled by
 // RuleRunning before age and priority: the stalled unit ranks after the
 // unit that kept running, on every unit's view since the flag travels in
 // its own heartbeats, so both agree on the winner and the stalled unit
@@ -37,5 +38,5 @@ func (m *Machine) noticeStall(now time.Time) {
 // resumed reports whether the unit is in the resume window of a stall at
 // now.
 func (m *Machine) resumed(now time.Time) bool {
-	return !m.resumedAt.IsZero() && now.Sub(m.resumedAt) < m.cfg.InitialWait+m.cfg.DetectTime
+	return !m.resumedAt.IsZero() && now.Sub(m.resumedAt) < m.cfg.DetectTime
 }

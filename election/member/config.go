@@ -177,7 +177,8 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 // the initial wait) is misses × interval plus the probe window, a handover
 // gets at least ten intervals, preemption waits at least twice the
 // detection time, and a loop that paused for misses + 1 intervals (longer
-// than a peer takes to suspect this unit) counts as stalled. Its Unit is
+// than a peer takes to suspect this unit) or half the detection time,
+// whichever is longer, counts as stalled. Its Unit is
 // UnitID.
 func (c *Config) ElectionConfig() *election.Config {
 	r := c.withDefaults()
@@ -197,7 +198,7 @@ func (c *Config) ElectionConfig() *election.Config {
 	ec.Unit, ec.Priority, ec.Preempt, ec.Interval = r.UnitID, r.Priority, r.Preempt, interval
 	ec.DetectTime = time.Duration(misses)*interval + window
 	ec.InitialWait = ec.DetectTime
-	ec.StallTime = time.Duration(misses+1) * interval
+	ec.StallTime = max(time.Duration(misses+1)*interval, ec.DetectTime/2)
 	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*interval)
 	ec.PreemptDelay = max(ec.PreemptDelay, 2*ec.DetectTime)
 	ec.SyncTimeout = max(ec.SyncTimeout, ec.PreemptDelay)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,6 +61,7 @@ type config struct {
 	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
 	Status      string
 	StateDir    string // where interface mode records the interfaces' own MACs
+	EpochFile   string // the persisted counter of this unit's starts (see member.BootEpoch)
 	LogLevel    slog.Level
 }
 
@@ -105,7 +107,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		vmacMode, syncIface, syncMAC string
 		syncPeer, syncListen, mode   string
 		keyFile, status, level       string
-		stateDir                     string
+		stateDir, epochFile          string
 		conntrack, preempt           bool
 		interval, window             time.Duration
 		misses                       int
@@ -130,6 +132,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
+	fs.StringVar(&epochFile, "epoch-file", "", "file counting this unit's starts, so that its peers hear a restart whatever its clock says; on storage that survives a reboot (default /var/lib/hanode/c<cluster>-u<unit>.epoch)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -162,6 +165,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return bad("-state-dir: must not be empty")
 	}
 	c.ClusterID, c.UnitID, c.Priority = uint16(cluster), uint16(unit), uint8(priority)
+	c.EpochFile = cmp.Or(epochFile, fmt.Sprintf("/var/lib/hanode/c%d-u%d.epoch", cluster, unit))
 	for _, i := range ifaces {
 		if i == "" || len(i) > 15 || strings.ContainsAny(i, "/ =") {
 			return bad("-iface %q: not an interface name", i)

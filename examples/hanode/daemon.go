@@ -132,6 +132,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 	mc := cfg.memberConfig()
+	if mc.Epoch, err = bootEpoch(cfg.EpochFile); err != nil {
+		return nil, err
+	}
 	mc.Interfaces, mc.Monitored, mc.Sync, mc.Steps = hifs, d.monitored, sync, steps
 	mc.Logger, mc.OnEvent = log, d.onEvent
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours

@@ -49,6 +49,10 @@
 //	-state-dir DIR     where -vmac interface records each interface's own MAC
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)
+//	-epoch-file FILE   counts this unit's starts, so that its peers hear a
+//	                   restart even with a clock that went back (default
+//	                   /var/lib/hanode/c<cluster>-u<unit>.epoch; it must
+//	                   survive a reboot)
 //	-log-level L       debug, info (default), warn or error; logs go to stderr
 //
 // # Lifecycle

@@ -189,7 +189,7 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 	}
 	args := append([]string{"-cluster-id", "7", "-unit-id", strconv.Itoa(u.id()), "-priority", strconv.Itoa(priority),
 		"-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
-		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-state-dir", u.stateDir, "-log-level", "debug"}, p.flags...)
+		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-state-dir", u.stateDir, "-epoch-file", filepath.Join(u.stateDir, "epoch"), "-log-level", "debug"}, p.flags...)
 	args = append(args, extra...)
 	for _, name := range p.heartbeats {
 		args = append(args, "-iface", name)

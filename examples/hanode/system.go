@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/vmac"
@@ -127,4 +129,13 @@ func prefixAddrs(ps []netip.Prefix) []netip.Addr {
 		out = append(out, p.Addr())
 	}
 	return out
+}
+
+// bootEpoch returns this start's epoch from the counter in path (its
+// directory created if missing).
+func bootEpoch(path string) (uint64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, fmt.Errorf("epoch file: %w", err)
+	}
+	return member.BootEpoch(path, time.Now())
 }
