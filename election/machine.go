@@ -194,6 +194,7 @@ type peer struct {
 	heardAt     time.Time // when c was heard
 	since       time.Time // present since
 	betterSince time.Time // better than this primary since (zero: not better)
+	claims      uint8     // candidates heard in a row claiming primary, up to 2
 }
 
 // ageJitter is how far a peer's start estimate may move between heartbeats
@@ -353,6 +354,12 @@ func (m *Machine) Observe(now time.Time, c Candidate) error {
 		p = &m.peers[i]
 	} else if d := born.Sub(p.born); d > ageJitter || d < -ageJitter {
 		p.born = born
+	}
+	switch {
+	case c.Role != hakit.Primary:
+		p.claims = 0
+	case p.claims < 2:
+		p.claims++
 	}
 	p.c, p.heardAt = c, now
 	return nil
@@ -686,7 +693,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 			m.counters.SplitBrains++
 			m.event(now, Event{Kind: EventSplitBrain, Unit: other(s, m.cfg.Unit), Reason: "split brain: " + s.Reason()})
 		}
-		if s.Winner.Unit != m.cfg.Unit {
+		if s.Winner.Unit != m.cfg.Unit && m.settled(s.Winner.Unit) {
 			m.setRole(now, out, hakit.Secondary, "split brain: "+s.Reason())
 			// Advertise whom we stood down for: the winner may never have
 			// heard us claim the role, and must re-announce all the same.

@@ -40,3 +40,15 @@ func (m *Machine) noticeStall(now time.Time) {
 func (m *Machine) resumed(now time.Time) bool {
 	return !m.resumedAt.IsZero() && now.Sub(m.resumedAt) < m.cfg.DetectTime
 }
+
+// settled reports whether this primary may stand down for unit, the winner
+// of a split brain: once unit's claim has been heard in two heartbeat
+// rounds. The first candidate a stalled unit sends when it resumes may
+// have been made before it noticed its stall (its heartbeats and its Ticks
+// run on timers of their own), so it lacks Resumed and carries the tenure
+// of the stall; the next one, sent at once when the candidate changes,
+// does not. Waiting for it costs one round and keeps both units agreeing.
+func (m *Machine) settled(unit uint16) bool {
+	p := m.peer(unit)
+	return p == nil || p.claims >= 2
+}
