@@ -61,17 +61,8 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 			d.close()
 		}
 	}()
-	ifis := map[string]*net.Interface{}
-	for _, name := range append(append([]string{}, cfg.Ifaces...), cfg.vipIfaces()...) {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
-		}
-		if ifis[name] == nil {
-			d.monitored, ifis[name] = append(d.monitored, name), ifi
-		}
-	}
-	if err := d.plan(ifis); err != nil {
+	ifis, err := d.interfaces()
+	if err != nil {
 		return nil, err
 	}
 	if err := d.clearCrash(); err != nil {
@@ -157,6 +148,22 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
 		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
 	return d, nil
+}
+
+// interfaces looks up the configured interfaces (they are the monitored
+// ones) and plans the takeover on them.
+func (d *daemon) interfaces() (map[string]*net.Interface, error) {
+	ifis := map[string]*net.Interface{}
+	for _, name := range append(append([]string{}, d.cfg.Ifaces...), d.cfg.vipIfaces()...) {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
+		}
+		if ifis[name] == nil {
+			d.monitored, ifis[name] = append(d.monitored, name), ifi
+		}
+	}
+	return ifis, d.plan(ifis)
 }
 
 // plan derives the takeover (virtual MAC and addresses) and the

@@ -93,10 +93,27 @@
 // stalls silently. A step that fails is rolled back and retried (counted
 // as takeover_failures).
 //
-// SIGTERM (or SIGINT): a primary that hears a peer hands the role over
-// (member.Driver.Handover) and waits, up to 2 s plus ten intervals, until
-// the peer is primary; then the daemon releases everything and exits 0,
-// leaving no address, MAC or macvlan.
+// SIGTERM (or SIGINT, SIGHUP, SIGQUIT): a primary that hears a peer hands
+// the role over (member.Driver.Handover) and waits, up to 2 s plus ten
+// intervals, until the peer is primary; then the daemon releases
+// everything and exits 0, leaving no address, MAC or macvlan. SIGPIPE is
+// ignored: a log reader that goes away costs the log, not the unit. A
+// panic or another fatal error of the Go runtime (SIGABRT gives a
+// goroutine dump this way) ends the daemon at once; its watchdog, a
+// second hanode process started with it that reads the runtime's crash
+// report, then releases what the daemon held (as a restart would) and
+// logs it. SIGKILL leaves them, like a power loss: the restart clears
+// them.
+//
+// Each start takes its heartbeat and sync epochs from the counter in
+// -epoch-file (member.BootEpoch): a unit whose clock came back behind is
+// still heard by its peer at once.
+//
+// A unit whose own loop stalled (the process stopped or starved for more
+// than misses + 1 intervals, or half the detection time) treats itself as
+// having lost contact: if its peer took over meanwhile, the split brain
+// is settled for the peer (election.RuleRunning), whatever the
+// priorities.
 //
 // Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead

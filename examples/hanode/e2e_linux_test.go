@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit/heartbeat"
@@ -88,6 +89,7 @@ type unit struct {
 	log                  string
 	status               string
 	stateDir             string
+	output               *os.File // if set, the next start's stdout and stderr instead of the log
 }
 
 type pair struct {
@@ -198,6 +200,9 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 	require.NoError(t, err)
 	u.cmd = u.h.Command(hanodeBinary(t), args...)
 	u.cmd.Stdout, u.cmd.Stderr = f, f
+	if u.output != nil {
+		u.cmd.Stdout, u.cmd.Stderr = u.output, u.output
+	}
 	require.NoError(t, u.cmd.Start())
 	f.Close()
 }
@@ -233,10 +238,16 @@ func (p *pair) waitStatus(u *unit, what string, ok func(Status) bool) {
 	}(time.Now())
 	var last Status
 	var lastErr error
-	require.Eventually(p.t, func() bool {
+	if !assert.Eventually(p.t, func() bool {
 		last, lastErr = statusOf(u)
 		return lastErr == nil && ok(last)
-	}, 15*time.Second, 20*time.Millisecond, "%s: %s; last status %+v, err %v", u.name, what, last, lastErr)
+	}, 15*time.Second, 20*time.Millisecond, "%s: %s; last status %+v, err %v", u.name, what, last, lastErr) {
+		if u.cmd != nil && u.cmd.ProcessState == nil {
+			u.cmd.Process.Signal(syscall.SIGABRT) // its goroutines, into its log
+			time.Sleep(time.Second)
+		}
+		p.t.FailNow()
+	}
 }
 
 var counterRE = regexp.MustCompile(`counter packets (\d+)`)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -82,5 +84,108 @@ func TestE2EFrozenPrimary(t *testing.T) {
 		p.waitStatus(standby, "in-sync secondary", func(s Status) bool {
 			return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= len(streams)
 		})
+	}
+}
+
+// startPiped starts u with its output on a pipe copied to its log, and
+// returns the function that closes the pipe's reading end (a log reader
+// that goes away).
+func (p *pair) startPiped(u *unit, priority int) (closeReader func()) {
+	r, w, err := os.Pipe()
+	require.NoError(p.t, err)
+	u.output = w
+	p.start(u, priority)
+	u.output = nil
+	w.Close()
+	f, err := os.OpenFile(u.log, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(p.t, err)
+	go func() {
+		io.Copy(f, r)
+		f.Close()
+	}()
+	return func() { r.Close() }
+}
+
+// takeOver waits for u to be primary with the addresses up and the
+// stream flowing through it alone.
+func (p *pair) takeOver(u *unit, st *stream, what string) {
+	p.t.Helper()
+	p.waitStatus(u, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 200)
+	p.report(st, what)
+	p.onlyForwarder(st, u)
+}
+
+// rejoin starts u again and waits for it to be the in-sync secondary.
+func (p *pair) rejoin(u *unit, priority int) {
+	p.t.Helper()
+	p.start(u, priority)
+	p.waitStatus(u, "in-sync secondary", func(s Status) bool {
+		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1
+	})
+}
+
+// TestE2EUncleanExit needs root: the ways a daemon ends other than SIGTERM
+// and SIGKILL, each on the primary of one bed. SIGHUP stops it cleanly (a
+// handover, exit 0, nothing left behind). A log reader that goes away
+// (SIGPIPE on the next write) and SIGPIPE itself are ignored: the daemon
+// stays primary. A fatal error of the Go runtime (SIGABRT, SIGSEGV from
+// outside: the path of an unrecovered panic) ends the daemon at once, and
+// its watchdog releases the virtual MAC and addresses while the peer
+// takes over.
+func TestE2EUncleanExit(t *testing.T) {
+	p := newPair(t)
+	before := map[*unit]string{p.a: systemState(t, p.a), p.b: systemState(t, p.b)}
+	prio := map[*unit]int{p.a: 200, p.b: 100}
+	st := p.established()
+
+	// SIGHUP: a clean stop.
+	st.resetGap()
+	require.NoError(t, p.a.cmd.Process.Signal(syscall.SIGHUP))
+	require.Equal(t, 0, waitExit(t, p.a, 10*time.Second), "SIGHUP stops cleanly")
+	require.Equal(t, before[p.a], systemState(t, p.a), "SIGHUP left something behind")
+	p.takeOver(p.b, st, "SIGHUP")
+	closeLog := p.startPiped(p.a, prio[p.a])
+	p.waitStatus(p.a, "in-sync secondary", func(s Status) bool {
+		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1
+	})
+	st.resetGap()
+	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))
+	require.Equal(t, 0, waitExit(t, p.b, 10*time.Second))
+	require.Equal(t, before[p.b], systemState(t, p.b))
+	p.takeOver(p.a, st, "SIGHUP (B)")
+	p.rejoin(p.b, prio[p.b])
+
+	// The log reader goes away, then SIGPIPE itself: A goes on as primary.
+	closeLog()
+	require.NoError(t, p.a.cmd.Process.Signal(syscall.SIGPIPE))
+	time.Sleep(2 * time.Second) // debug logging writes many times a second
+	s, err := statusOf(p.a)
+	require.NoError(t, err, "A runs on without its log reader")
+	require.True(t, s.Active && s.Role == "primary", "A stays primary")
+	p.onlyForwarder(st, p.a)
+
+	// Fatal errors: the watchdog releases at once.
+	for _, c := range []struct {
+		u   *unit
+		sig syscall.Signal
+	}{{p.a, syscall.SIGABRT}, {p.b, syscall.SIGSEGV}} {
+		u, peer := c.u, p.a
+		if u == p.a {
+			peer = p.b
+		}
+		what := fmt.Sprintf("%s: %v", u.name, c.sig)
+		st.resetGap()
+		require.NoError(t, u.cmd.Process.Signal(c.sig))
+		require.NotEqual(t, 0, waitExit(t, u, 10*time.Second), what)
+		require.Eventually(t, func() bool { return systemState(t, u) == before[u] }, 5*time.Second, 20*time.Millisecond,
+			"%s: the watchdog releases the virtual MAC and addresses", what)
+		p.takeOver(peer, st, what)
+		if u != p.a { // A's output went to the closed pipe
+			log, err := os.ReadFile(u.log)
+			require.NoError(t, err)
+			require.Contains(t, string(log), "released after the crash", what)
+		}
+		p.rejoin(u, prio[u])
 	}
 }
