@@ -60,8 +60,9 @@ type config struct {
 	Preempt     bool
 	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
 	Status      string
-	StateDir    string // where interface mode records the interfaces' own MACs
-	EpochFile   string // the persisted counter of this unit's starts (see member.BootEpoch)
+	StateDir    string        // where interface mode records the interfaces' own MACs
+	EpochFile   string        // the persisted counter of this unit's starts (see member.BootEpoch)
+	VIPLifetime time.Duration // if not zero, the virtual addresses' kernel lifetime, refreshed while primary
 	LogLevel    slog.Level
 }
 
@@ -109,7 +110,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		keyFile, status, level       string
 		stateDir, epochFile          string
 		conntrack, preempt           bool
-		interval, window             time.Duration
+		interval, window, lifetime   time.Duration
 		misses                       int
 	)
 	fs.UintVar(&cluster, "cluster-id", 0, "cluster ID, unique on the network (0-65535; 0-255 gives VRRP-like uniqueness)")
@@ -132,6 +133,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
+	fs.DurationVar(&lifetime, "vip-lifetime", 0, "give the virtual addresses this lifetime in the kernel (whole seconds), refreshed every third of it while primary, so that a daemon killed holding them (SIGKILL) stops answering for them; 0: none")
 	fs.StringVar(&epochFile, "epoch-file", "", "file counting this unit's starts, so that its peers hear a restart whatever its clock says; on storage that survives a reboot (default /var/lib/hanode/c<cluster>-u<unit>.epoch)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -163,8 +165,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return bad("-probe-window %v: must be positive", window)
 	case stateDir == "":
 		return bad("-state-dir: must not be empty")
+	case lifetime != 0 && (lifetime < 3*time.Second || lifetime%time.Second != 0):
+		return bad("-vip-lifetime %v: whole seconds, at least 3s", lifetime)
 	}
 	c.ClusterID, c.UnitID, c.Priority = uint16(cluster), uint16(unit), uint8(priority)
+	c.VIPLifetime = lifetime
 	c.EpochFile = cmp.Or(epochFile, fmt.Sprintf("/var/lib/hanode/c%d-u%d.epoch", cluster, unit))
 	for _, i := range ifaces {
 		if i == "" || len(i) > 15 || strings.ContainsAny(i, "/ =") {

@@ -87,6 +87,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		member.Addresses(d.takeovers...),
 		member.Announce(d.speaker, d.moves...),
 	}
+	if cfg.VIPLifetime != 0 {
+		steps = slices.Insert(steps, 2, d.lifetimes())
+	}
 	if cfg.Conntrack {
 		// Dialled now, so that a takeover does not wait for it.
 		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack")}); err != nil {

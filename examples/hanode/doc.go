@@ -53,6 +53,10 @@
 //	                   restart even with a clock that went back (default
 //	                   /var/lib/hanode/c<cluster>-u<unit>.epoch; it must
 //	                   survive a reboot)
+//	-vip-lifetime D    give the virtual addresses this lifetime in the kernel
+//	                   (whole seconds, at least 3s), refreshed every third of
+//	                   it while primary: a daemon killed holding them stops
+//	                   answering for them by itself (default 0: none)
 //	-log-level L       debug, info (default), warn or error; logs go to stderr
 //
 // # Lifecycle
@@ -103,7 +107,8 @@
 // second hanode process started with it that reads the runtime's crash
 // report, then releases what the daemon held (as a restart would) and
 // logs it. SIGKILL leaves them, like a power loss: the restart clears
-// them.
+// them, and with -vip-lifetime the kernel removes the addresses (not the
+// virtual MAC) once their lifetime runs out.
 //
 // Each start takes its heartbeat and sync epochs from the counter in
 // -epoch-file (member.BootEpoch): a unit whose clock came back behind is
@@ -143,7 +148,10 @@
 // crashing and restarting, its client link down, every heartbeat path cut
 // and healed (with a dedicated heartbeat link and with heartbeats
 // everywhere), the sync link alone cut, SIGTERM, a clean start and stop,
-// and IPv6 gateways with -key-file and a stream over IPv6. bench_linux_test.go's BenchmarkFailover repeats the power loss and
+// and IPv6 gateways with -key-file and a stream over IPv6.
+// faults_linux_test.go adds the primary's daemon frozen and resumed, and
+// the daemon ending by SIGHUP, a closed log reader, SIGPIPE, fatal runtime
+// errors and SIGKILL with -vip-lifetime. bench_linux_test.go's BenchmarkFailover repeats the power loss and
 // reports the gaps a TCP and a UDP stream saw; the figures are in the
 // repository's README.
 package main

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -132,9 +133,12 @@ func (p *pair) rejoin(u *unit, priority int) {
 // stays primary. A fatal error of the Go runtime (SIGABRT, SIGSEGV from
 // outside: the path of an unrecovered panic) ends the daemon at once, and
 // its watchdog releases the virtual MAC and addresses while the peer
-// takes over.
+// takes over. Last, SIGKILL: nothing runs, but the addresses' lifetime
+// (-vip-lifetime, refreshed by the primary all along) runs out and the
+// kernel removes them.
 func TestE2EUncleanExit(t *testing.T) {
 	p := newPair(t)
+	p.flags = []string{"-vip-lifetime", "3s"}
 	before := map[*unit]string{p.a: systemState(t, p.a), p.b: systemState(t, p.b)}
 	prio := map[*unit]int{p.a: 200, p.b: 100}
 	st := p.established()
@@ -188,4 +192,19 @@ func TestE2EUncleanExit(t *testing.T) {
 		}
 		p.rejoin(u, prio[u])
 	}
+
+	// SIGKILL with the links up: the kernel drops the addresses.
+	out, err := p.a.h.Run("ip", "-br", "addr")
+	require.NoError(t, err)
+	require.Contains(t, out, gwClient.String(), "A holds the addresses (refreshed past their lifetime)")
+	st.resetGap()
+	require.NoError(t, p.a.cmd.Process.Kill())
+	p.a.cmd.Wait()
+	killed := time.Now()
+	require.Eventually(t, func() bool {
+		out, err := p.a.h.Run("ip", "-br", "addr")
+		return err == nil && !strings.Contains(out, gwClient.String()) && !strings.Contains(out, gwServer.String())
+	}, 6*time.Second, 50*time.Millisecond, "the kernel removes the killed daemon's addresses")
+	t.Logf("SIGKILL: the addresses were gone %v after the kill", time.Since(killed).Round(100*time.Millisecond))
+	p.takeOver(p.b, st, "SIGKILL (addresses' lifetime)")
 }
