@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,6 +143,11 @@ func TestE2EUncleanExit(t *testing.T) {
 	p.flags = []string{"-vip-lifetime", "3s"}
 	before := map[*unit]string{p.a: systemState(t, p.a), p.b: systemState(t, p.b)}
 	prio := map[*unit]int{p.a: 200, p.b: 100}
+	// A's first run had a clock an hour ahead (its epochs with it): every
+	// restart of A below has a clock behind its last run's.
+	epochFile := filepath.Join(p.a.stateDir, "epoch")
+	ahead := strconv.FormatInt(time.Now().Add(time.Hour).UnixNano(), 10)
+	require.NoError(t, os.WriteFile(epochFile, []byte(ahead+"\n"), 0o600))
 	st := p.established()
 
 	// SIGHUP: a clean stop.
@@ -150,9 +157,12 @@ func TestE2EUncleanExit(t *testing.T) {
 	require.Equal(t, before[p.a], systemState(t, p.a), "SIGHUP left something behind")
 	p.takeOver(p.b, st, "SIGHUP")
 	closeLog := p.startPiped(p.a, prio[p.a])
-	p.waitStatus(p.a, "in-sync secondary", func(s Status) bool {
+	p.waitStatus(p.a, "in-sync secondary (its clock behind its last run's)", func(s Status) bool {
 		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1
 	})
+	sb, err := statusOf(p.b)
+	require.NoError(t, err)
+	require.Zero(t, sb.Counters.Heartbeat.Dropped.Stale, "B takes A's heartbeats: the epoch counter, not the clock")
 	st.resetGap()
 	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))
 	require.Equal(t, 0, waitExit(t, p.b, 10*time.Second))
@@ -164,10 +174,9 @@ func TestE2EUncleanExit(t *testing.T) {
 	closeLog()
 	require.NoError(t, p.a.cmd.Process.Signal(syscall.SIGPIPE))
 	time.Sleep(2 * time.Second) // debug logging writes many times a second
-	s, err := statusOf(p.a)
-	require.NoError(t, err, "A runs on without its log reader")
-	require.True(t, s.Active && s.Role == "primary", "A stays primary")
-	p.onlyForwarder(st, p.a)
+	require.Nil(t, p.a.cmd.ProcessState, "A runs on without its log reader")
+	p.waitStatus(p.a, "primary after SIGPIPE", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 200)
 
 	// Fatal errors: the watchdog releases at once.
 	for _, c := range []struct {
@@ -207,4 +216,17 @@ func TestE2EUncleanExit(t *testing.T) {
 	}, 6*time.Second, 50*time.Millisecond, "the kernel removes the killed daemon's addresses")
 	t.Logf("SIGKILL: the addresses were gone %v after the kill", time.Since(killed).Round(100*time.Millisecond))
 	p.takeOver(p.b, st, "SIGKILL (addresses' lifetime)")
+
+	// Without the counter, A's epochs come from its clock, behind its
+	// first run's: B drops its heartbeats as stale, for good.
+	require.NoError(t, os.Remove(epochFile))
+	p.start(p.a, prio[p.a])
+	require.Eventually(t, func() bool {
+		s, err := statusOf(p.b)
+		return err == nil && s.Counters.Heartbeat.Dropped.Stale > 0
+	}, 10*time.Second, 50*time.Millisecond, "B ignores A's heartbeats as stale")
+	time.Sleep(2 * time.Second)
+	sb, err = statusOf(p.b)
+	require.NoError(t, err)
+	require.NotEqual(t, "alive", linkState(sb, 2, "eth0"), "B does not hear A")
 }
