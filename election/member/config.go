@@ -29,6 +29,13 @@ type Config struct {
 	// Preempt lets a better unit take the role from a healthy primary.
 	Preempt bool
 
+	// Epoch identifies this start of the unit in its heartbeats and
+	// session sync streams; it must be larger than every epoch of the
+	// unit's earlier starts, whatever its clock says (see BootEpoch). Zero
+	// takes the clock, which a clock that came back behind defeats: the
+	// peers then ignore the unit until its clock passes the old value.
+	Epoch uint64
+
 	// Keys authenticate heartbeats and session sync, each with a subkey
 	// of its own; hakit.Keyring.Set rotates them while the unit runs. Nil
 	// sends both unauthenticated, and the Driver says so in a warning at
@@ -163,6 +170,9 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 		*hc = *c.Heartbeat
 	}
 	hc.ClusterID, hc.UnitID = c.ClusterID, c.UnitID
+	if c.Epoch != 0 {
+		hc.Epoch = c.Epoch
+	}
 	hc.Role = hakit.Initial
 	hc.Keys = c.Keys
 	hc.Clock, hc.Logger = c.Clock, nil
@@ -173,8 +183,11 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 // Election override, or the election's defaults with the timers that
 // count heartbeats derived from the heartbeat's: the detection time (and
 // the initial wait) is misses × interval plus the probe window, a handover
-// gets at least ten intervals, and preemption waits at least twice the
-// detection time. Its Unit is UnitID.
+// gets at least ten intervals, preemption waits at least twice the
+// detection time, and a loop that paused for misses + 1 intervals (longer
+// than a peer takes to suspect this unit) or half the detection time,
+// whichever is longer, counts as stalled. Its Unit is
+// UnitID.
 func (c *Config) ElectionConfig() *election.Config {
 	r := c.withDefaults()
 	if r.Election != nil {
@@ -193,6 +206,7 @@ func (c *Config) ElectionConfig() *election.Config {
 	ec.Unit, ec.Priority, ec.Preempt, ec.Interval = r.UnitID, r.Priority, r.Preempt, interval
 	ec.DetectTime = time.Duration(misses)*interval + window
 	ec.InitialWait = ec.DetectTime
+	ec.StallTime = max(time.Duration(misses+1)*interval, ec.DetectTime/2)
 	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*interval)
 	ec.PreemptDelay = max(ec.PreemptDelay, 2*ec.DetectTime)
 	ec.SyncTimeout = max(ec.SyncTimeout, ec.PreemptDelay)

@@ -105,7 +105,8 @@ func New(cfg *Config) (_ *Driver, err error) {
 		for _, p := range s.Peers {
 			sd, err := statesync.NewDriver(&statesync.DriverConfig{
 				Transport: p.Transport, Table: d.table, Keys: c.Keys, Receive: true,
-				Sender: &statesync.SenderConfig{MTU: p.MTU}, Clock: c.Clock,
+				Sender: &statesync.SenderConfig{MTU: p.MTU, Epoch: c.Epoch}, Receiver: &statesync.ReceiverConfig{Epoch: c.Epoch},
+				Clock:        c.Clock,
 				TickInterval: s.TickInterval, Logger: log.With("part", "statesync"),
 				OnEvent: d.onSync,
 			})

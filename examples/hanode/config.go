@@ -60,7 +60,9 @@ type config struct {
 	Preempt     bool
 	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
 	Status      string
-	StateDir    string // where interface mode records the interfaces' own MACs
+	StateDir    string        // where interface mode records the interfaces' own MACs
+	EpochFile   string        // the persisted counter of this unit's starts (see member.BootEpoch)
+	VIPLifetime time.Duration // if not zero, the virtual addresses' kernel lifetime, refreshed while primary
 	LogLevel    slog.Level
 
 	PreemptDelay, HoldDown time.Duration  // zero: the election's defaults
@@ -113,9 +115,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		vmacMode, syncIface, syncMAC string
 		syncPeer, syncListen, mode   string
 		keyFile, status, level       string
-		stateDir                     string
+		stateDir, epochFile          string
 		conntrack, preempt           bool
-		interval, window             time.Duration
+		interval, window, lifetime   time.Duration
 		misses                       int
 		file, checkFile              string
 		preemptDelay, holdDown       time.Duration
@@ -145,6 +147,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
 	fs.StringVar(&checkFile, "check-config", "", "validate this configuration file with the other flags, print the effective configuration and exit")
 	vf := vrrpFlags(fs)
+	fs.DurationVar(&lifetime, "vip-lifetime", 0, "give the virtual addresses this lifetime in the kernel (whole seconds), refreshed every third of it while primary, so that a daemon killed holding them (SIGKILL) stops answering for them; 0: none")
+	fs.StringVar(&epochFile, "epoch-file", "", "file counting this unit's starts, so that its peers hear a restart whatever its clock says; on storage that survives a reboot (default /var/lib/hanode/c<cluster>-u<unit>.epoch)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -191,8 +195,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return bad("-state-dir: must not be empty")
 	case preemptDelay < 0 || holdDown < 0:
 		return bad("-preempt-delay %v, -hold-down %v: must not be negative", preemptDelay, holdDown)
+	case lifetime != 0 && (lifetime < 3*time.Second || lifetime%time.Second != 0):
+		return bad("-vip-lifetime %v: whole seconds, at least 3s", lifetime)
 	}
 	c.ClusterID, c.UnitID, c.Priority = uint16(cluster), uint16(unit), uint8(priority)
+	c.VIPLifetime = lifetime
+	c.EpochFile = cmp.Or(epochFile, fmt.Sprintf("/var/lib/hanode/c%d-u%d.epoch", cluster, unit))
 	for _, i := range ifaces {
 		if i == "" || len(i) > 15 || strings.ContainsAny(i, "/ =") {
 			return bad("-iface %q: not an interface name", i)

@@ -64,17 +64,8 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 			d.close()
 		}
 	}()
-	ifis := map[string]*net.Interface{}
-	for _, name := range append(append([]string{}, cfg.Ifaces...), cfg.vipIfaces()...) {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
-		}
-		if ifis[name] == nil {
-			d.monitored, ifis[name] = append(d.monitored, name), ifi
-		}
-	}
-	if err := d.plan(ifis); err != nil {
+	ifis, err := d.interfaces()
+	if err != nil {
 		return nil, err
 	}
 	if err := d.clearCrash(); err != nil {
@@ -98,6 +89,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		member.Func("record own MACs", d.recordMACs, nil),
 		member.Addresses(d.takeovers...),
 		member.Announce(d.speaker, d.moves...),
+	}
+	if cfg.VIPLifetime != 0 {
+		steps = slices.Insert(steps, 2, d.lifetimes())
 	}
 	if cfg.Conntrack {
 		// Dialled now, so that a takeover does not wait for it.
@@ -138,6 +132,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	if mc.Roles, err = d.roleSource(ifis); err != nil {
 		return nil, err
 	}
+	if mc.Epoch, err = bootEpoch(cfg.EpochFile); err != nil {
+		return nil, err
+	}
 	mc.Interfaces, mc.Monitored, mc.Sync, mc.Steps = hifs, d.monitored, sync, steps
 	mc.Logger, mc.OnEvent = log, d.onEvent
 	if mc.Checks, d.checkClosers, err = memberChecks(cfg.Checks); err != nil {
@@ -163,6 +160,22 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
 		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
 	return d, nil
+}
+
+// interfaces looks up the configured interfaces (they are the monitored
+// ones) and plans the takeover on them.
+func (d *daemon) interfaces() (map[string]*net.Interface, error) {
+	ifis := map[string]*net.Interface{}
+	for _, name := range append(append([]string{}, d.cfg.Ifaces...), d.cfg.vipIfaces()...) {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
+		}
+		if ifis[name] == nil {
+			d.monitored, ifis[name] = append(d.monitored, name), ifi
+		}
+	}
+	return ifis, d.plan(ifis)
 }
 
 // plan derives the takeover (virtual MAC and addresses) and the

@@ -49,6 +49,14 @@
 //	-state-dir DIR     where -vmac interface records each interface's own MAC
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)
+//	-epoch-file FILE   counts this unit's starts, so that its peers hear a
+//	                   restart even with a clock that went back (default
+//	                   /var/lib/hanode/c<cluster>-u<unit>.epoch; it must
+//	                   survive a reboot)
+//	-vip-lifetime D    give the virtual addresses this lifetime in the kernel
+//	                   (whole seconds, at least 3s), refreshed every third of
+//	                   it while primary: a daemon killed holding them stops
+//	                   answering for them by itself (default 0: none)
 //	-log-level L       debug, info (default), warn or error; logs go to stderr
 //	-preempt-delay D   with -preempt, how long a better unit waits (default 10s)
 //	-hold-down D       the least time a primary keeps the role before it is
@@ -102,10 +110,28 @@
 // stalls silently. A step that fails is rolled back and retried (counted
 // as takeover_failures).
 //
-// SIGTERM (or SIGINT): a primary that hears a peer hands the role over
-// (member.Driver.Handover) and waits, up to 2 s plus ten intervals, until
-// the peer is primary; then the daemon releases everything and exits 0,
-// leaving no address, MAC or macvlan.
+// SIGTERM (or SIGINT, SIGHUP, SIGQUIT): a primary that hears a peer hands
+// the role over (member.Driver.Handover) and waits, up to 2 s plus ten
+// intervals, until the peer is primary; then the daemon releases
+// everything and exits 0, leaving no address, MAC or macvlan. SIGPIPE is
+// ignored: a log reader that goes away costs the log, not the unit. A
+// panic or another fatal error of the Go runtime (SIGABRT gives a
+// goroutine dump this way) ends the daemon at once; its watchdog, a
+// second hanode process started with it that reads the runtime's crash
+// report, then releases what the daemon held (as a restart would) and
+// logs it. SIGKILL leaves them, like a power loss: the restart clears
+// them, and with -vip-lifetime the kernel removes the addresses (not the
+// virtual MAC) once their lifetime runs out.
+//
+// Each start takes its heartbeat and sync epochs from the counter in
+// -epoch-file (member.BootEpoch): a unit whose clock came back behind is
+// still heard by its peer at once.
+//
+// A unit whose own loop stalled (the process stopped or starved for more
+// than misses + 1 intervals, or half the detection time) treats itself as
+// having lost contact: if its peer took over meanwhile, the split brain
+// is settled for the peer (election.RuleRunning), whatever the
+// priorities.
 //
 // Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead
@@ -202,7 +228,10 @@
 // crashing and restarting, its client link down, every heartbeat path cut
 // and healed (with a dedicated heartbeat link and with heartbeats
 // everywhere), the sync link alone cut, SIGTERM, a clean start and stop,
-// and IPv6 gateways with -key-file and a stream over IPv6. bench_linux_test.go's BenchmarkFailover repeats the power loss and
+// and IPv6 gateways with -key-file and a stream over IPv6.
+// faults_linux_test.go adds the primary's daemon frozen and resumed, and
+// the daemon ending by SIGHUP, a closed log reader, SIGPIPE, fatal runtime
+// errors and SIGKILL with -vip-lifetime. bench_linux_test.go's BenchmarkFailover repeats the power loss and
 // reports the gaps a TCP and a UDP stream saw; the figures are in the
 // repository's README.
 package main
