@@ -10,6 +10,7 @@ import (
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/witness"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
 )
@@ -61,6 +62,13 @@ type Config struct {
 	// verdicts): timers, mode, EtherType, Neighbours, Unicast. The Driver
 	// sets the IDs, keys, clock, logger and callbacks.
 	Heartbeat *heartbeat.Config
+	// Witness, when not nil, arbitrates partitions: a unit cut off from
+	// every peer may become or stay primary only while it holds the
+	// witness's lease, and every step runs with its fencing token (see
+	// Token and package election/witness). The Driver calls its Acquire
+	// and Release; the caller creates it and closes it after the Driver.
+	Witness witness.Witness
+
 	// Election overrides the election settings; nil derives them from
 	// the heartbeat timers (see Config.ElectionConfig). Its Unit is set to
 	// UnitID.
@@ -235,7 +243,8 @@ func (c *Config) Validate() error {
 // machineConfig returns the Machine's settings with the built-in steps.
 func (c *Config) machineConfig(sessions, replication Step) *MachineConfig {
 	mc := &MachineConfig{Election: c.ElectionConfig(), Sessions: sessions, Steps: c.Steps,
-		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Logger: c.Logger}
+		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Logger: c.Logger,
+		Witness: c.Witness != nil}
 	for _, ifc := range c.Interfaces {
 		mc.Links = append(mc.Links, Link{Name: ifc.Name, ClusterOnly: ifc.ClusterOnly})
 	}

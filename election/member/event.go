@@ -50,6 +50,9 @@ const (
 	EventDropped
 	// EventStep: Step's Action (Up, Down, Reannounce) succeeded.
 	EventStep
+	// EventWitness: what this unit does with the witness's status changed
+	// (Reason, in words: WitnessStatus.Verdict).
+	EventWitness
 )
 
 // String returns the event kind's name.
@@ -81,6 +84,8 @@ func (k EventKind) String() string {
 		return "dropped"
 	case EventStep:
 		return "step"
+	case EventWitness:
+		return "witness"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
