@@ -68,7 +68,7 @@ type announcer struct {
 }
 
 func (a announcer) Announce(_ context.Context, m garp.Move) error { return a.c.set(a.unit, m.Token) }
-func (a announcer) Withdraw(context.Context, garp.Move) error    { return nil }
+func (a announcer) Withdraw(context.Context, garp.Move) error     { return nil }
 
 // cuttable is a heartbeat Conn that a test can cut: nothing is sent or
 // received while it is.
