@@ -118,6 +118,9 @@ func (m *Machine) fenceOut(now time.Time, events []election.Event) {
 		return
 	}
 	w.verdict = v
+	if m.role == hakit.Initial && !w.contend {
+		return // starting, still listening for the peers: nothing decided yet
+	}
 	m.events = append(m.events, Event{Time: now, Kind: EventWitness, Reason: v})
 	level := slog.LevelInfo
 	if w.cut || !w.s.Reachable && w.contend {
@@ -133,7 +136,9 @@ func (m *Machine) verdict() string {
 	s := w.s
 	primary := m.role == hakit.Primary
 	switch {
-	case !w.cut && primary && !s.Held && (s.Reachable || w.pending) && m.up < len(m.plan):
+	case !w.cut && primary && !s.Held && w.pending && m.up < len(m.plan):
+		return "peers heard; the takeover waits for the lease: asking the witness"
+	case !w.cut && primary && !s.Held && s.Reachable && m.up < len(m.plan):
 		return "peers heard; the takeover waits for the lease: " + s.Reason
 	case !w.cut && !s.Reachable && w.contend && !w.pending:
 		return "peers heard, keeping the role: " + s.Reason

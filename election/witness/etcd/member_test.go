@@ -131,10 +131,33 @@ func startCloudPair(t *testing.T, srv *server, c *cloud, cfg *witness.Config) (a
 		conn, err := heartbeat.ListenUDP(ports[i], ports[1-i])
 		require.NoError(t, err)
 		hb := &cuttable{Conn: conn}
+		var mu sync.Mutex
+		var events []member.Event
+		t.Cleanup(func() {
+			if t.Failed() {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, e := range events {
+					t.Logf("unit %d: %s %v", id, e.Time.Format("15:04:05.000"), e)
+				}
+			}
+		})
 		d, err := member.New(&member.Config{
+			OnEvent: func(e member.Event) {
+				if e.Kind == member.EventHeartbeat && !e.State.Verdict() {
+					return
+				}
+				mu.Lock()
+				events = append(events, e)
+				mu.Unlock()
+			},
 			ClusterID: 7, UnitID: id, Priority: uint8(200 - id), Keys: keys,
 			Interfaces: []member.Interface{{Name: "udp", Conn: hb, ClusterOnly: true}},
-			Witness:    w,
+			// A peer is lost after 1.5 s of silence rather than 0.8 s: on
+			// a machine shared with other test binaries a unit starved of
+			// CPU for 0.8 s is not a partition this test wants.
+			Heartbeat: &heartbeat.Config{Misses: 5, ProbeWindow: time.Second},
+			Witness:   w,
 			Steps: []member.Step{member.Announce(announcer{c, id},
 				garp.Move{Interface: "udp", Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.100")}})},
 		})
@@ -146,7 +169,7 @@ func startCloudPair(t *testing.T, srv *server, c *cloud, cfg *witness.Config) (a
 		require.NoError(t, u.d.Start())
 	}
 	a, b = units[0], units[1]
-	eventually(t, 10*time.Second, func() bool {
+	eventually(t, 20*time.Second, func() bool {
 		target, token, _ := c.state()
 		return a.d.Role() == hakit.Primary && b.d.Role() == hakit.Secondary && target == 1 && token != 0
 	}, "unit 1 primary, its announcement in the cloud")
