@@ -17,12 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -33,6 +30,7 @@ import (
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/loopback"
 )
 
 func main() {
@@ -40,19 +38,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cloudpair:", err)
 		os.Exit(1)
 	}
-}
-
-// timeline prints what happened, with the time since the start.
-type timeline struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-}
-
-func (t *timeline) say(who, what string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, "+%6.3fs  %-6s %s\n", time.Since(t.start).Seconds(), who, what)
 }
 
 func run(w io.Writer) error {
@@ -66,20 +51,20 @@ func run(w io.Writer) error {
 		return err
 	}
 	defer srv.Close()
-	tl := &timeline{w: w, start: time.Now()}
-	tl.say("etcd", "serving on "+endpoint)
-	cloud := &Cloud{say: func(s string) { tl.say("cloud", s) }}
+	tl := loopback.NewTimeline(w)
+	tl.Say("etcd", "serving on "+endpoint)
+	cloud := &Cloud{say: func(s string) { tl.Say("cloud", s) }}
 	keys, err := hakit.NewKeyring(hakit.Key{ID: 1, Secret: []byte("an example key, 32 bytes long!!!")})
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(2)
+	ports, err := loopback.FreeUDP(2)
 	if err != nil {
 		return err
 	}
 
 	var units [2]*member.Driver
-	var links [2]*partition
+	var links [2]*loopback.Cuttable
 	for i := range units {
 		id := uint16(i + 1)
 		name := fmt.Sprintf("unit%d", id)
@@ -92,19 +77,19 @@ func run(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		links[i] = &partition{Conn: conn}
+		links[i] = &loopback.Cuttable{Conn: conn}
 		onEvent := func(e member.Event) {
 			switch e.Kind {
 			case member.EventRoleChange:
-				tl.say(name, fmt.Sprintf("%v (%s)", e.To, e.Reason))
+				tl.Say(name, fmt.Sprintf("%v (%s)", e.To, e.Reason))
 			case member.EventWitness:
-				tl.say(name, "witness: "+e.Reason)
+				tl.Say(name, "witness: "+e.Reason)
 			case member.EventHeartbeat:
 				if e.State.Verdict() {
-					tl.say(name, e.String())
+					tl.Say(name, e.String())
 				}
 			case member.EventStepFailed:
-				tl.say(name, e.String())
+				tl.Say(name, e.String())
 			}
 		}
 		d, wd, err := startUnit(id, links[i], client, cloud, keys, onEvent)
@@ -117,15 +102,15 @@ func run(w io.Writer) error {
 	}
 	unit1, unit2 := units[0], units[1]
 
-	if err := wait(10*time.Second, func() bool { return cloud.points("eni-unit1") }); err != nil {
+	if err := loopback.Wait(10*time.Second, func() bool { return cloud.points("eni-unit1") }); err != nil {
 		return fmt.Errorf("unit1 primary, the route at it: %w", err)
 	}
 	stale := unit1.Status().Witness.Token
 
-	tl.say("", "partition: heartbeats cut both ways, etcd reachable by both")
-	links[0].cut.Store(true)
-	links[1].cut.Store(true)
-	if err := wait(5*time.Second, func() bool { return unit2.Status().Witness.CutOff }); err != nil {
+	tl.Say("", "partition: heartbeats cut both ways, etcd reachable by both")
+	links[0].Cut.Store(true)
+	links[1].Cut.Store(true)
+	if err := loopback.Wait(5*time.Second, func() bool { return unit2.Status().Witness.CutOff }); err != nil {
 		return fmt.Errorf("unit2 notices: %w", err)
 	}
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
@@ -133,20 +118,20 @@ func run(w io.Writer) error {
 			return errors.New("unit2 became primary in the partition")
 		}
 	}
-	tl.say("", fmt.Sprintf("after 1s: unit1 %v, unit2 %v", unit1.Role(), unit2.Role()))
-	tl.say("", "healed")
-	links[0].cut.Store(false)
-	links[1].cut.Store(false)
-	if err := wait(5*time.Second, func() bool { return !unit2.Status().Witness.CutOff }); err != nil {
+	tl.Say("", fmt.Sprintf("after 1s: unit1 %v, unit2 %v", unit1.Role(), unit2.Role()))
+	tl.Say("", "healed")
+	links[0].Cut.Store(false)
+	links[1].Cut.Store(false)
+	if err := loopback.Wait(5*time.Second, func() bool { return !unit2.Status().Witness.CutOff }); err != nil {
 		return fmt.Errorf("unit2 hears unit1 again: %w", err)
 	}
 
-	tl.say("unit1", "killed (closed without a handover)")
+	tl.Say("unit1", "killed (closed without a handover)")
 	unit1.Close()
-	if err := wait(10*time.Second, func() bool { return cloud.points("eni-unit2") }); err != nil {
+	if err := loopback.Wait(10*time.Second, func() bool { return cloud.points("eni-unit2") }); err != nil {
 		return fmt.Errorf("unit2 primary, the route at it: %w", err)
 	}
-	tl.say("unit1", fmt.Sprintf("its write of the route, held up in the network, arrives (token %d)", stale))
+	tl.Say("unit1", fmt.Sprintf("its write of the route, held up in the network, arrives (token %d)", stale))
 	err = routeAnnouncer{cloud, "eni-unit1"}.Announce(context.Background(), garp.Move{Addrs: []netip.Addr{vip}, Token: stale})
 	if err == nil {
 		return errors.New("the stale write was taken")
@@ -154,7 +139,7 @@ func run(w io.Writer) error {
 	if !cloud.points("eni-unit2") {
 		return errors.New("the route moved back")
 	}
-	tl.say("", "done: the route points at unit2")
+	tl.Say("", "done: the route points at unit2")
 	return nil
 }
 
@@ -165,33 +150,10 @@ func (c *Cloud) points(target string) bool {
 	return c.target == target
 }
 
-// partition is a heartbeat link that can be cut: nothing is sent or
-// received while it is.
-type partition struct {
-	heartbeat.Conn
-	cut atomic.Bool
-}
-
-func (p *partition) WriteFrame(b []byte, src, dst net.HardwareAddr) error {
-	if p.cut.Load() {
-		return nil
-	}
-	return p.Conn.WriteFrame(b, src, dst)
-}
-
-func (p *partition) ReadFrame(b []byte) (int, error) {
-	for {
-		n, err := p.Conn.ReadFrame(b)
-		if err != nil || !p.cut.Load() {
-			return n, err
-		}
-	}
-}
-
 // startEtcd starts a single-member etcd server on loopback with its data
 // in dir, and returns its client endpoint.
 func startEtcd(dir string) (*embed.Etcd, string, error) {
-	addrs, err := freeTCP(2)
+	addrs, err := loopback.FreeTCP(2)
 	if err != nil {
 		return nil, "", err
 	}
@@ -215,42 +177,4 @@ func startEtcd(dir string) (*embed.Etcd, string, error) {
 		e.Close()
 		return nil, "", errors.New("etcd not ready after 30s")
 	}
-}
-
-// wait polls ok until it holds or d has passed.
-func wait(d time.Duration, ok func() bool) error {
-	for end := time.Now().Add(d); !ok(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			return fmt.Errorf("not after %v", d)
-		}
-	}
-	return nil
-}
-
-// freePorts returns n loopback UDP addresses free a moment ago.
-func freePorts(n int) ([]netip.AddrPort, error) {
-	var out []netip.AddrPort
-	for range n {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c.LocalAddr().(*net.UDPAddr).AddrPort())
-		c.Close()
-	}
-	return out, nil
-}
-
-// freeTCP returns n loopback TCP addresses free a moment ago.
-func freeTCP(n int) ([]string, error) {
-	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ln.Addr().String())
-		ln.Close()
-	}
-	return out, nil
 }

@@ -17,11 +17,11 @@ func TestRun(t *testing.T) {
 	out := buf.String()
 	t.Log("\n" + out)
 	for _, want := range []string{
-		"unit1  primary", "unit2  secondary", "route 198.18.0.100 -> eni-unit1 (token",
-		"unit1  witness: cut off from every peer: staying primary, holding the lease",
-		"unit2  witness: kept standby: cut off from every peer, and the lease held by unit 1",
+		"unit1   primary", "unit2   secondary", "route 198.18.0.100 -> eni-unit1 (token",
+		"unit1   witness: cut off from every peer: staying primary, holding the lease",
+		"unit2   witness: kept standby: cut off from every peer, and the lease held by unit 1",
 		"after 1s: unit1 primary, unit2 secondary",
-		"unit2  primary (primary unit 1 lost", "route 198.18.0.100 -> eni-unit2 (token",
+		"unit2   primary (primary unit 1 lost", "route 198.18.0.100 -> eni-unit2 (token",
 		"refused: token", "done: the route points at unit2",
 	} {
 		require.Contains(t, out, want)

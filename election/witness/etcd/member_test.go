@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/hakit/hakit/election/witness/etcd"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/loopback"
 )
 
 // The cases of a cloud pair, composed with election/member: two units
@@ -70,34 +70,11 @@ type announcer struct {
 func (a announcer) Announce(_ context.Context, m garp.Move) error { return a.c.set(a.unit, m.Token) }
 func (a announcer) Withdraw(context.Context, garp.Move) error     { return nil }
 
-// cuttable is a heartbeat Conn that a test can cut: nothing is sent or
-// received while it is.
-type cuttable struct {
-	heartbeat.Conn
-	cut atomic.Bool
-}
-
-func (c *cuttable) WriteFrame(b []byte, src, dst net.HardwareAddr) error {
-	if c.cut.Load() {
-		return nil
-	}
-	return c.Conn.WriteFrame(b, src, dst)
-}
-
-func (c *cuttable) ReadFrame(b []byte) (int, error) {
-	for {
-		n, err := c.Conn.ReadFrame(b)
-		if err != nil || !c.cut.Load() {
-			return n, err
-		}
-	}
-}
-
 type cloudUnit struct {
 	id    uint16
 	d     *member.Driver
 	w     *witness.Driver
-	hb    *cuttable
+	hb    *loopback.Cuttable
 	relay *relay
 }
 
@@ -130,7 +107,7 @@ func startCloudPair(t *testing.T, srv *server, c *cloud, cfg *witness.Config) (a
 		t.Cleanup(func() { w.Close() })
 		conn, err := heartbeat.ListenUDP(ports[i], ports[1-i])
 		require.NoError(t, err)
-		hb := &cuttable{Conn: conn}
+		hb := &loopback.Cuttable{Conn: conn}
 		var mu sync.Mutex
 		var events []member.Event
 		t.Cleanup(func() {
@@ -177,7 +154,7 @@ func startCloudPair(t *testing.T, srv *server, c *cloud, cfg *witness.Config) (a
 	return a, b
 }
 
-func (u *cloudUnit) cutHeartbeats(cut bool) { u.hb.cut.Store(cut) }
+func (u *cloudUnit) cutHeartbeats(cut bool) { u.hb.Cut.Store(cut) }
 
 // onePrimary fails if both units are primary, and returns the primaries.
 func onePrimary(t *testing.T, us ...*cloudUnit) []uint16 {
