@@ -487,7 +487,8 @@ func (d *Driver) peerPrimaryLocked() bool {
 }
 
 // Witness feeds the answer of an outside witness (see Machine.Witness):
-// call it whenever the answer may have changed.
+// call it whenever the answer may have changed. With Config.Witness the
+// lease decides instead, and this answer is overridden.
 func (d *Driver) Witness(ok bool) {
 	d.input(func(m *Machine, now time.Time) { m.Witness(now, ok) })
 }

@@ -357,7 +357,8 @@ func (m *Machine) Resume(now time.Time, reclaim bool) { m.el.Resume(now, reclaim
 
 // Witness records the answer of an outside witness at now (see
 // election.Machine.Witness): a unit whose witness fails does not become
-// primary.
+// primary. With MachineConfig.Witness the lease decides instead (see
+// Lease), and every Tick overrides this answer.
 func (m *Machine) Witness(now time.Time, ok bool) { m.el.Witness(now, ok) }
 
 // Stop makes the Machine take every step down and bring none up again:

@@ -10,9 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/election/witness"
 	"github.com/hakit/hakit/garp"
+	"github.com/hakit/hakit/internal/clock"
 )
 
 // These cases run a pair on the simulated segment with an in-memory
@@ -241,4 +243,65 @@ func TestWitnessHandover(t *testing.T) {
 		require.Empty(t, b.rec.eventsOf(member.EventStepFailed))
 		require.False(t, a.d.Status().Witness.Contending)
 	})
+}
+
+// The pure Machine of a lone unit with a witness: cut off, it asks for the
+// lease and waits; held by another, it stays standby and says so; held,
+// it becomes primary and its step runs with the token; lapsed, it stands
+// down at the lease's bound.
+func TestMachineLease(t *testing.T) {
+	now := clock.Epoch
+	var tokens []uint64
+	announce := member.Func("announce", func(ctx context.Context) error {
+		tokens = append(tokens, member.Token(ctx))
+		return nil
+	}, nil)
+	ec := election.DefaultConfig()
+	ec.Unit = 1
+	m, err := member.NewMachine(now, &member.MachineConfig{Election: ec, Witness: true,
+		Links: []member.Link{{Name: "udp", ClusterOnly: true}}, Steps: []member.Step{announce}})
+	require.NoError(t, err)
+	var last member.Output
+	run := func() {
+		last = m.Tick(now)
+		for out := last; out.Run != nil; out = m.Tick(now) {
+			require.NoError(t, m.Done(now, *out.Run, out.Run.Run(context.Background())))
+		}
+	}
+	verdict := func() string { return m.Status(now).Witness.Verdict }
+	for range 20 {
+		now = now.Add(100 * time.Millisecond)
+		run()
+	}
+	require.Equal(t, hakit.Secondary, m.Role())
+	require.True(t, m.Contend())
+	require.Equal(t, "kept standby: cut off from every peer, asking the witness for the lease", verdict())
+
+	m.Lease(now, witness.Status{Reachable: true, Holder: 2, Token: 6, Reason: "lease held by unit 2 (token 6)"}, false)
+	run()
+	require.Equal(t, hakit.Secondary, m.Role())
+	require.Equal(t, "kept standby: cut off from every peer, and the lease held by unit 2 (token 6)", verdict())
+	require.Empty(t, tokens)
+
+	until := now.Add(3 * time.Second)
+	m.Lease(now, witness.Status{Held: true, Token: 7, Reachable: true, Holder: 1, Until: until,
+		Reason: "holding the lease (token 7)"}, false)
+	run()
+	require.Equal(t, hakit.Primary, m.Role())
+	require.Equal(t, []uint64{7}, tokens, "the step ran with the token of the tenure")
+	require.Equal(t, "cut off from every peer: staying primary, holding the lease (token 7)", verdict())
+	for m.Next().Before(until) {
+		now = m.Next()
+		run()
+	}
+	require.Equal(t, until, m.Next(), "a tick at the lease's bound")
+
+	now = until
+	m.Lease(now, witness.Status{Token: 7, Reason: "lease given up (token 7): no renewal confirmed"}, false)
+	run()
+	require.Equal(t, hakit.Secondary, m.Role())
+	require.Equal(t, "cut off from every peer, and the witness's lease is not held: lease given up (token 7): no renewal confirmed", last.Reason)
+	require.Equal(t, []uint64{7}, tokens)
+	run()
+	require.True(t, m.Contend(), "asks for the lease again")
 }
