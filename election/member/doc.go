@@ -68,7 +68,8 @@
 //
 // With Config.Witness (a lease on etcd or a Kubernetes Lease, package
 // election/witness), the witness settles who may be primary when a unit
-// hears no peer, and only then: a unit cut off from every peer becomes
+// hears no peer (every peer lost, in the heartbeats' verdict, or none
+// heard yet), and only then: a unit cut off from every peer becomes
 // or stays primary only while it holds the lease (a cut-off primary whose
 // lease lapses stands down at once, with the witness's reason); a unit
 // that hears a peer ignores the witness, so a healthy pair keeps its roles

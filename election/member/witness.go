@@ -3,6 +3,7 @@ package member
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 type WitnessStatus struct {
 	// Status is the witness's own: Held, Token, Reachable, Holder, Reason.
 	witness.Status
-	// CutOff reports that this unit hears no peer: the witness decides
+	// CutOff reports that this unit hears no peer (every peer lost, in
+	// the heartbeats' verdict, or none heard yet): the witness decides
 	// whether it may be primary.
 	CutOff bool
 	// Contending reports that this unit wants the lease: it is primary, or
@@ -141,7 +143,7 @@ func (m *Machine) verdict() string {
 	case !w.cut && primary && !s.Held && s.Reachable && m.up < len(m.plan):
 		return "peers heard; the takeover waits for the lease: " + s.Reason
 	case !w.cut && !s.Reachable && w.contend && !w.pending:
-		return "peers heard, keeping the role: " + s.Reason
+		return "peers heard, keeping the role: " + unreachable(s.Reason)
 	case !w.cut:
 		return "peers heard: the witness is not consulted (" + s.Reason + ")"
 	case primary && s.Held:
@@ -155,9 +157,18 @@ func (m *Machine) verdict() string {
 	case w.pending:
 		return "kept standby: cut off from every peer, asking the witness for the lease"
 	case !s.Reachable:
-		return "kept standby: cut off from every peer, and " + s.Reason + ": nobody becomes primary until the witness answers"
+		return "kept standby: cut off from every peer, and " + unreachable(s.Reason) + ": nobody becomes primary until the witness answers"
 	}
 	return "kept standby: cut off from every peer, and the " + s.Reason
+}
+
+// unreachable returns the reason of a witness that did not answer, saying
+// so.
+func unreachable(reason string) string {
+	if strings.HasPrefix(reason, "witness unreachable") {
+		return reason
+	}
+	return "witness unreachable; " + reason
 }
 
 // fenced reports whether the step at index i waits for the lease: with a
@@ -196,13 +207,14 @@ func (m *Machine) witnessStatus() *WitnessStatus {
 	return &WitnessStatus{Status: w.s, CutOff: w.cut, Contending: w.contend, Verdict: w.verdict}
 }
 
-// hearsPeer reports whether some peer is heard: reachable, and its
-// candidate known to the election (a peer heard again after it was lost
-// counts once its first payload is in, so that its role is known before
-// the witness stops deciding).
+// hearsPeer reports whether some peer is heard: not lost (a peer that
+// misses a few heartbeats is still heard until the heartbeats declare it
+// lost), and its candidate known to the election (a peer heard again
+// after it was lost counts once its first payload is in, so that its role
+// is known before the witness stops deciding).
 func (m *Machine) hearsPeer(now time.Time) bool {
 	for _, c := range m.el.Peers(now) {
-		if m.tr.reachable(c.Unit) {
+		if !m.tr.lost[c.Unit] {
 			return true
 		}
 	}
