@@ -305,3 +305,20 @@ func TestMachineLease(t *testing.T) {
 	run()
 	require.True(t, m.Contend(), "asks for the lease again")
 }
+
+type nopSource struct{}
+
+func (nopSource) Start(func(hakit.Role, string)) error { return nil }
+func (nopSource) Close() error                         { return nil }
+
+// A witness arbitrates the cluster's own election: with a role source it
+// is a configuration error.
+func TestWitnessWithRoleSource(t *testing.T) {
+	w, err := witness.New(witness.NewMemory(nil).Store(1), nil)
+	require.NoError(t, err)
+	defer w.Close()
+	err = (&member.Config{UnitID: 1, Roles: nopSource{}, Witness: w}).Validate()
+	require.ErrorIs(t, err, hakit.ErrConfig)
+	_, err = member.NewMachine(clock.Epoch, &member.MachineConfig{Assigned: true, Witness: true})
+	require.ErrorIs(t, err, hakit.ErrConfig)
+}
