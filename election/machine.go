@@ -221,6 +221,7 @@ type Machine struct {
 	reclaim     bool
 	witnessOK   bool
 	vetoing     bool   // a witness veto episode is in progress
+	standDown   string // as primary: stand down at the next Tick, for this reason
 	deposes     uint16 // primary we hold a peer malfunction verdict against
 	lostPrimary uint16 // the last primary declared lost, for reasons
 
@@ -669,6 +670,10 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 }
 
 func (m *Machine) tickPrimary(now time.Time, out *Output) {
+	if why := m.standDown; why != "" {
+		m.setRole(now, out, hakit.Secondary, why)
+		return
+	}
 	self := m.view[0]
 	for _, c := range m.view[1:] {
 		if c.Deposes == m.cfg.Unit {
@@ -837,6 +842,7 @@ func (m *Machine) veto(now time.Time) {
 func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason string) {
 	from := m.role
 	m.role, m.roleSince = to, now
+	m.standDown = ""
 	m.counters.RoleChanges++
 	out.Changed, out.Reason = true, reason
 	switch to {

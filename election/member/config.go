@@ -10,6 +10,7 @@ import (
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/witness"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
 )
@@ -76,6 +77,13 @@ type Config struct {
 	// verdicts): timers, mode, EtherType, Neighbours, Unicast. The Driver
 	// sets the IDs, keys, clock, logger and callbacks.
 	Heartbeat *heartbeat.Config
+	// Witness, when not nil, arbitrates partitions: a unit cut off from
+	// every peer may become or stay primary only while it holds the
+	// witness's lease, and every step runs with its fencing token (see
+	// Token and package election/witness). The Driver calls its Acquire
+	// and Release; the caller creates it and closes it after the Driver.
+	Witness witness.Witness
+
 	// Election overrides the election settings; nil derives them from
 	// the heartbeat timers (see Config.ElectionConfig). Its Unit is set to
 	// UnitID.
@@ -229,6 +237,9 @@ func (c *Config) Validate() error {
 	if len(r.Interfaces) == 0 && r.Roles == nil {
 		return bad("no heartbeat interfaces")
 	}
+	if r.Roles != nil && r.Witness != nil {
+		return bad("a witness and a role source: the witness arbitrates the cluster's own election, not another protocol's")
+	}
 	for _, ifc := range r.Interfaces {
 		if ifc.Conn == nil {
 			return bad("heartbeat interface %q has no Conn", ifc.Name)
@@ -263,7 +274,8 @@ func (c *Config) Validate() error {
 // machineConfig returns the Machine's settings with the built-in steps.
 func (c *Config) machineConfig(sessions, replication Step) *MachineConfig {
 	mc := &MachineConfig{Election: c.ElectionConfig(), Sessions: sessions, Steps: c.Steps,
-		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger, Assigned: c.Roles != nil}
+		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger, Assigned: c.Roles != nil,
+		Witness: c.Witness != nil}
 	for _, ifc := range c.Interfaces {
 		mc.Links = append(mc.Links, Link{Name: ifc.Name, ClusterOnly: ifc.ClusterOnly})
 	}

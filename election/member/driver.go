@@ -42,6 +42,7 @@ type Driver struct {
 	hb    beats // the heartbeats, or the RoleSource
 	table *statesync.Table
 	syncs []*statesync.Driver // one per sync peer
+	wit   *contender          // nil without a witness
 
 	mu         sync.Mutex
 	m          *Machine
@@ -95,6 +96,9 @@ func New(cfg *Config) (_ *Driver, err error) {
 	c.Logger = log
 	d = &Driver{cfg: c, clk: c.Clock, log: log, changed: make(chan struct{})}
 	d.opDone = sync.NewCond(&d.mu)
+	if c.Witness != nil {
+		d.wit = &contender{w: c.Witness, d: d}
+	}
 	d.opCtx, d.opCancel = context.WithCancel(context.Background())
 	var sessions, replication Step
 	if s := c.Sync; s != nil {
@@ -194,6 +198,10 @@ func (d *Driver) Start() error {
 func (d *Driver) fire() {
 	up := d.linksUp()
 	inSync := d.inSync()
+	var l lease
+	if d.wit != nil {
+		l = d.wit.status()
+	}
 	d.mu.Lock()
 	d.stopTimer = nil
 	if d.closed {
@@ -203,6 +211,9 @@ func (d *Driver) fire() {
 	now := d.clk.Now()
 	d.m.Links(now, up)
 	d.m.Sync(now, inSync)
+	if d.wit != nil {
+		d.wit.feed(d.m, now, l)
+	}
 	d.dirty = true
 	d.mu.Unlock()
 	d.kick()
@@ -273,6 +284,9 @@ func (d *Driver) kick() {
 		d.dirty = false
 		now := d.clk.Now()
 		out := d.m.Tick(now)
+		if d.wit != nil {
+			d.wit.set(d.m.Contend()) // under mu, right after the Tick that decided it
+		}
 		d.events = append(d.events, out.Events...)
 		if out.Run != nil {
 			op := *out.Run
@@ -425,6 +439,9 @@ func (d *Driver) Close() error {
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
+	if d.wit != nil {
+		d.wit.close() // after the steps: the successor's token is the newer
+	}
 	errs := []error{err}
 	for _, sd := range d.syncs {
 		errs = append(errs, sd.Close())
@@ -491,7 +508,8 @@ func (d *Driver) peerPrimaryLocked() bool {
 }
 
 // Witness feeds the answer of an outside witness (see Machine.Witness):
-// call it whenever the answer may have changed.
+// call it whenever the answer may have changed. With Config.Witness the
+// lease decides instead, and this answer is overridden.
 func (d *Driver) Witness(ok bool) {
 	d.input(func(m *Machine, now time.Time) { m.Witness(now, ok) })
 }

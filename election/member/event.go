@@ -55,6 +55,9 @@ const (
 	EventCheck
 	// EventPriority: the configured priority changed (Reason).
 	EventPriority
+	// EventWitness: what this unit does with the witness's status changed
+	// (Reason, in words: WitnessStatus.Verdict).
+	EventWitness
 )
 
 // String returns the event kind's name.
@@ -90,6 +93,8 @@ func (k EventKind) String() string {
 		return "check"
 	case EventPriority:
 		return "priority"
+	case EventWitness:
+		return "witness"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }

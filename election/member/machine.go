@@ -71,6 +71,10 @@ type MachineConfig struct {
 	// Assigned makes the role the one given to Assign (by a RoleSource)
 	// instead of the election's; Links may then be empty.
 	Assigned bool
+	// Witness makes an outside witness arbitrate partitions: its status is
+	// fed with Lease, and the rules of package election/witness apply (see
+	// Machine.Lease).
+	Witness bool
 
 	interval time.Duration // the election's, after defaults
 }
@@ -110,11 +114,15 @@ type Op struct {
 	Step Step
 	// Action is what to do with it.
 	Action Action
-	seq    uint64
+	// Token is the fencing token the step runs with (see Token): the
+	// witness's token when the op was handed out, 0 without a witness.
+	Token uint64
+	seq   uint64
 }
 
 // Run runs the op: the step's Up, Down or Reannounce.
 func (o Op) Run(ctx context.Context) error {
+	ctx = context.WithValue(ctx, tokenKey{}, o.Token)
 	switch o.Action {
 	case Up:
 		return o.Step.Up(ctx)
@@ -188,6 +196,8 @@ type Machine struct {
 	reannounce []int
 	cur, last  *Takeover
 
+	w *fence // the witness's part, nil without one
+
 	payload  []byte
 	events   []Event
 	counters Counters
@@ -252,6 +262,12 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 		}
 		_, ann := s.(Reannouncer)
 		m.plan, m.name, m.ann = append(m.plan, s), append(m.name, s.Name()), append(m.ann, ann)
+	}
+	if c.Witness {
+		if c.Assigned {
+			return nil, fmt.Errorf("member: config: a witness with an assigned role: the witness arbitrates the election: %w", hakit.ErrConfig)
+		}
+		m.w = &fence{}
 	}
 	m.local(now)
 	return m, nil
@@ -359,7 +375,8 @@ func (m *Machine) Resume(now time.Time, reclaim bool) { m.el.Resume(now, reclaim
 
 // Witness records the answer of an outside witness at now (see
 // election.Machine.Witness): a unit whose witness fails does not become
-// primary.
+// primary. With MachineConfig.Witness the lease decides instead (see
+// Lease), and every Tick overrides this answer.
 func (m *Machine) Witness(now time.Time, ok bool) { m.el.Witness(now, ok) }
 
 // Stop makes the Machine take every step down and bring none up again:
@@ -463,6 +480,7 @@ func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stop
 // step in Run.
 func (m *Machine) Tick(now time.Time) Output {
 	m.lastTick = now
+	m.fenceIn(now)
 	eo := m.decide(now)
 	for _, e := range eo.Events {
 		m.electionEvent(e)
@@ -471,6 +489,7 @@ func (m *Machine) Tick(now time.Time) Output {
 		eo.Reason = m.standDownReason(m.role, eo.Role, eo.Reason)
 		m.roleChanged(now, eo.Role, eo.Reason)
 	}
+	m.fenceOut(now, eo.Events)
 	if eo.ReAnnounce && m.wantPrimary() {
 		m.counters.Reannounces++
 		m.reannounce = m.reannounce[:0]
@@ -516,6 +535,9 @@ func (m *Machine) next(now time.Time) *Op {
 	var op *Op
 	switch {
 	case want && m.up < len(m.plan):
+		if m.fenced(m.up) {
+			return nil // the lease is a round trip away
+		}
 		op = &Op{Index: m.up, Action: Up}
 	case !want && m.up > 0:
 		op = &Op{Index: m.up - 1, Action: Down}
@@ -525,7 +547,7 @@ func (m *Machine) next(now time.Time) *Op {
 		return nil
 	}
 	m.seq++
-	op.Step, op.seq = m.plan[op.Index], m.seq
+	op.Step, op.seq, op.Token = m.plan[op.Index], m.seq, m.token()
 	m.pending = op
 	return op
 }
@@ -549,6 +571,9 @@ func (m *Machine) Next() time.Time {
 	next := m.lastTick.Add(m.cfg.interval)
 	if m.wantPrimary() && m.pending == nil && m.retryAt.After(m.lastTick) && m.retryAt.Before(next) {
 		next = m.retryAt
+	}
+	if at := m.fenceNext(); at.After(m.lastTick) && at.Before(next) {
+		next = at // a cut-off primary stands down the moment its lease lapses
 	}
 	return next
 }
@@ -612,6 +637,7 @@ func (m *Machine) Status(now time.Time) Status {
 	if t, ok := m.LastTakeover(); ok {
 		s.LastTakeover = &t
 	}
+	s.Witness = m.witnessStatus()
 	for _, c := range m.el.Peers(now) {
 		s.Peers = append(s.Peers, PeerStatus{Unit: c.Unit, Candidate: c, Reachable: m.tr.reachable(c.Unit)})
 	}

@@ -42,6 +42,9 @@ type Status struct {
 	// Sync is the session replication's state (Driver.Status, with session
 	// sync configured).
 	Sync *SyncStatus
+	// Witness is what the witness says and what this unit does with it
+	// (with a witness configured).
+	Witness *WitnessStatus
 	// Counters are the running totals of the Machine, Heartbeat the
 	// heartbeat driver's (filled by Driver.Status).
 	Counters  Counters
