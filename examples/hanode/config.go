@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -57,8 +55,9 @@ type config struct {
 	ProbeWindow time.Duration
 	Mode        heartbeat.Mode
 	Preempt     bool
-	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
+	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: -insecure-no-auth
 	Status      string
+	StatusToken []byte // from -status-token-file; nil: none asked
 	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level
 }
@@ -104,7 +103,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		ifaces, vips                 listFlag
 		vmacMode, syncIface, syncMAC string
 		syncPeer, syncListen, mode   string
-		keyFile, status, level       string
+		status, level                string
 		stateDir                     string
 		conntrack, preempt           bool
 		interval, window             time.Duration
@@ -126,7 +125,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&window, "probe-window", 600*time.Millisecond, "EIFD probe window after the misses")
 	fs.StringVar(&mode, "mode", "early", "heartbeat verdict mode: early or strict")
 	fs.BoolVar(&preempt, "preempt", false, "let a better unit take the primary role from a healthy primary")
-	fs.StringVar(&keyFile, "key-file", "", "file holding the shared key (at least 16 bytes) authenticating heartbeats and sync")
+	sec := addSecurityFlags(fs)
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
@@ -216,23 +215,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return bad("-log-level %q: want debug, info, warn or error", level)
 	}
-	if status != "" {
-		if _, _, err := net.SplitHostPort(status); err != nil {
-			return bad("-status %q: %v", status, err)
-		}
-	}
-	if keyFile != "" {
-		b, err := os.ReadFile(keyFile)
-		if err != nil {
-			return bad("-key-file: %v", err)
-		}
-		b = bytes.TrimSpace(b)
-		if len(b) < hakit.MinKeyLen {
-			return bad("-key-file %s: key is %d bytes, at least %d needed", keyFile, len(b), hakit.MinKeyLen)
-		}
-		if c.Keys, err = hakit.NewKeyring(hakit.Key{ID: 1, Secret: b}); err != nil {
-			return bad("-key-file %s: %v", keyFile, err)
-		}
+	if err := sec.apply(c); err != nil {
+		return nil, err
 	}
 	ec := c.memberConfig().ElectionConfig()
 	if err := ec.Validate(); err != nil {

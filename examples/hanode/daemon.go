@@ -148,11 +148,12 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		return nil, err
 	}
 	if ln != nil {
-		d.status = &http.Server{Handler: http.HandlerFunc(d.serveStatus), ReadHeaderTimeout: 5 * time.Second}
+		d.status = d.statusServer()
 		go d.status.Serve(ln)
 	}
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
 		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
+	d.warnInsecure()
 	return d, nil
 }
 

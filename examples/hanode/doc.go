@@ -41,11 +41,20 @@
 //	-mode M            heartbeat verdicts: early (default) or strict (the
 //	                   Clavister schedule: 0.2 s + 0.6 s)
 //	-preempt           a better unit takes the role from a healthy primary
-//	-key-file FILE     shared key (at least 16 bytes, surrounding white space
-//	                   ignored) authenticating heartbeats and sync datagrams
-//	-status ADDR       serve the status as JSON over HTTP (GET any path): role,
-//	                   peers and their per-interface state, monitored links,
-//	                   sync progress, counters, recent role changes
+//	-key-file FILE     shared key (at least 16 bytes, not all zeros,
+//	                   surrounding white space ignored) authenticating
+//	                   heartbeats and sync datagrams; the file must not be
+//	                   readable by group or others (chmod 600). Required:
+//	-insecure-no-auth  runs without a key instead, open to anyone on the
+//	                   segments (forged heartbeats force failovers, forged
+//	                   sync injects sessions), with a warning at every start
+//	                   and in the status
+//	-status ADDR       serve the status as JSON over HTTP (GET / or /status):
+//	                   role, peers and their per-interface state, monitored
+//	                   links, sync progress, counters, recent role changes.
+//	                   A non-loopback ADDR needs -status-token-file FILE (a
+//	                   token, mode 0600, asked as "Authorization: Bearer
+//	                   TOKEN") or -status-insecure-remote
 //	-state-dir DIR     where -vmac interface records each interface's own MAC
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)

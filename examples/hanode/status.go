@@ -27,6 +27,8 @@ type Status struct {
 	Sync         *SyncStatus       `json:"sync,omitempty"`
 	RoleLog      []string          `json:"role_log"`
 	Counters     Counters          `json:"counters"`
+	// Warnings say what this unit's configuration gives up (no key).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PeerStatus is one peer as the heartbeats show it.
@@ -76,6 +78,7 @@ func (d *daemon) snapshot() Status {
 	st := d.unit.Status()
 	s := Status{Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID, Role: st.Role.String(),
 		Active: slices.Contains(st.Held, "addresses"), Held: st.Held, LastTakeover: st.LastTakeover}
+	s.Warnings = d.cfg.warnings()
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {

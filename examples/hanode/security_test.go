@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var minimal = []string{"-unit-id", "1", "-iface", "eth0"}
+
+func args(extra ...string) []string { return append(append([]string{}, minimal...), extra...) }
+
+func writeFile(t *testing.T, name string, b []byte, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, b, mode))
+	require.NoError(t, os.Chmod(p, mode)) // past the umask
+	return p
+}
+
+// TestNoKeyRefused: without a key the daemon does not start unless told,
+// by a flag that says so, to run unauthenticated.
+func TestNoKeyRefused(t *testing.T) {
+	_, err := parseConfig(minimal, io.Discard)
+	require.ErrorIs(t, err, errConfig)
+	require.ErrorContains(t, err, "-insecure-no-auth")
+
+	var out bytes.Buffer
+	require.Equal(t, 2, run(t.Context(), minimal, &out))
+	require.Contains(t, out.String(), "no -key-file")
+
+	c, err := parseConfig(args("-insecure-no-auth"), io.Discard)
+	require.NoError(t, err)
+	require.Nil(t, c.Keys)
+	require.Equal(t, []string{insecureWarning}, c.warnings())
+
+	key := writeFile(t, "key", []byte("0123456789abcdef0123\n"), 0o600)
+	_, err = parseConfig(args("-insecure-no-auth", "-key-file", key), io.Discard)
+	require.ErrorContains(t, err, "exclusive")
+	c, err = parseConfig(args("-key-file", key), io.Discard)
+	require.NoError(t, err)
+	require.NotNil(t, c.Keys)
+	require.Empty(t, c.warnings())
+}
+
+// TestInsecureWarnsAtStart: every start without a key logs the warning.
+func TestInsecureWarnsAtStart(t *testing.T) {
+	c, err := parseConfig(args("-insecure-no-auth"), io.Discard)
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	d := &daemon{cfg: c, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	d.warnInsecure()
+	require.Contains(t, logs.String(), "level=WARN")
+	require.Contains(t, logs.String(), "NOT authenticated")
+}
+
+// TestKeyFileChecks: a key file others may read, or one of zeros only (never
+// filled in), is refused.
+func TestKeyFileChecks(t *testing.T) {
+	good := []byte("0123456789abcdef0123\n")
+	for _, tt := range []struct {
+		name string
+		b    []byte
+		mode os.FileMode
+		want string
+	}{
+		{"world readable", good, 0o666, "group or others"},
+		{"group readable", good, 0o640, "group or others"},
+		{"zeros", make([]byte, 16), 0o600, "all zeros"},
+		{"short", []byte("tooshort\n"), 0o400, "at least 16"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, "key", tt.b, tt.mode)
+			_, err := parseConfig(args("-key-file", p), io.Discard)
+			require.ErrorIs(t, err, errConfig)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+	_, err := parseConfig(args("-key-file", t.TempDir()), io.Discard)
+	require.ErrorContains(t, err, "not a regular file")
+	p := writeFile(t, "key", good, 0o400)
+	_, err = parseConfig(args("-key-file", p), io.Discard)
+	require.NoError(t, err)
+}
+
+// TestStatusAddress: a status server on anything but loopback needs a token
+// or the flag that says it is open to all.
+func TestStatusAddress(t *testing.T) {
+	base := args("-insecure-no-auth")
+	for _, a := range []string{"127.0.0.1:9100", "[::1]:9100", "localhost:9100"} {
+		_, err := parseConfig(append(base, "-status", a), io.Discard)
+		require.NoError(t, err, a)
+	}
+	for _, a := range []string{"0.0.0.0:9100", ":9100", "[::]:9100", "198.18.0.1:9100"} {
+		_, err := parseConfig(append(base, "-status", a), io.Discard)
+		require.ErrorIs(t, err, errConfig, a)
+		require.ErrorContains(t, err, "not a loopback address", a)
+		_, err = parseConfig(append(base, "-status", a, "-status-insecure-remote"), io.Discard)
+		require.NoError(t, err, a)
+	}
+	token := writeFile(t, "token", []byte("s3cret-token-0123456789\n"), 0o600)
+	c, err := parseConfig(append(base, "-status", "0.0.0.0:9100", "-status-token-file", token), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []byte("s3cret-token-0123456789"), c.StatusToken)
+	_, err = parseConfig(append(base, "-status-token-file", token), io.Discard)
+	require.ErrorContains(t, err, "needs -status")
+	loose := writeFile(t, "token", []byte("s3cret-token-0123456789\n"), 0o644)
+	_, err = parseConfig(append(base, "-status", "0.0.0.0:9100", "-status-token-file", loose), io.Discard)
+	require.ErrorContains(t, err, "group or others")
+}
+
+// TestStatusGuard: only the known paths and methods are served, and with a
+// token only to a request that carries it.
+func TestStatusGuard(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "status") })
+	do := func(h http.Handler, method, path, auth string) int {
+		r := httptest.NewRequest(method, path, nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	open := statusGuard(nil, ok)
+	require.Equal(t, 200, do(open, "GET", "/", ""))
+	require.Equal(t, 200, do(open, "GET", "/status", ""))
+	require.Equal(t, 200, do(open, "HEAD", "/", ""))
+	require.Equal(t, 404, do(open, "GET", "/debug/pprof/", ""))
+	require.Equal(t, 404, do(open, "GET", "/"+strings.Repeat("a", 100), ""))
+	require.Equal(t, 405, do(open, "POST", "/", ""))
+
+	locked := statusGuard([]byte("tok-0123456789abcdef"), ok)
+	require.Equal(t, 401, do(locked, "GET", "/", ""))
+	require.Equal(t, 401, do(locked, "GET", "/", "Bearer wrong"))
+	require.Equal(t, 401, do(locked, "GET", "/nope", "")) // nothing learnt about paths without the token
+	require.Equal(t, 200, do(locked, "GET", "/", "Bearer tok-0123456789abcdef"))
+
+	s := (&daemon{cfg: &config{}}).statusServer()
+	require.NotZero(t, s.ReadHeaderTimeout)
+	require.NotZero(t, s.ReadTimeout)
+	require.NotZero(t, s.WriteTimeout)
+	require.NotZero(t, s.IdleTimeout)
+	require.NotZero(t, s.MaxHeaderBytes)
+}
