@@ -58,6 +58,7 @@ type config struct {
 	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: -insecure-no-auth
 	Status      string
 	StatusToken []byte // from -status-token-file; nil: none asked
+	KeepMarks   bool   // -conntrack-keep-marks
 	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level
 }

@@ -98,7 +98,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	}
 	if cfg.Conntrack {
 		// Dialled now, so that a takeover does not wait for it.
-		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack")}); err != nil {
+		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack"), Guard: d.sessionGuard()}); err != nil {
 			return nil, err
 		}
 		if d.local, err = localAddrs(); err != nil {

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/statesync/conntrack"
 )
 
 // Flag names whose words say what they give up.
@@ -171,6 +173,7 @@ func statusGuard(token []byte, next http.Handler) http.Handler {
 type securityFlags struct {
 	keyFile, tokenFile string
 	insecure, remote   bool
+	keepMarks          bool
 }
 
 func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
@@ -179,12 +182,14 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	fs.BoolVar(&s.insecure, flagInsecureNoAuth, false, "run heartbeats and session sync without authentication: anyone on the segments can force a failover or inject sessions")
 	fs.StringVar(&s.tokenFile, "status-token-file", "", "file holding a token (mode 0600) the status server requires as \"Authorization: Bearer TOKEN\"")
 	fs.BoolVar(&s.remote, flagStatusRemote, false, "let -status listen on a non-loopback address without a token")
+	fs.BoolVar(&s.keepMarks, "conntrack-keep-marks", false, "inject the replicated sessions' connection marks too (by default they are cleared, so that the peer cannot steer this unit's mark rules)")
 	return s
 }
 
 // apply checks the flags and sets c's keys and status token; c.Status must
 // be set.
 func (s *securityFlags) apply(c *config) error {
+	c.KeepMarks = s.keepMarks
 	var err error
 	if s.tokenFile != "" {
 		if c.Status == "" {
@@ -206,4 +211,15 @@ func (s *securityFlags) apply(c *config) error {
 		c.Keys, err = readKeyFile(s.keyFile)
 	}
 	return err
+}
+
+// sessionGuard is what the standby checks of each replicated session
+// before it goes into the kernel: none to or from this unit's own
+// addresses (d.local, read at each check), timeouts capped at the
+// kernel's, marks cleared unless -conntrack-keep-marks.
+func (d *daemon) sessionGuard() *conntrack.Guard {
+	return &conntrack.Guard{
+		Local:     func(a netip.Addr) bool { return slices.Contains(d.local, a) },
+		KeepMarks: d.cfg.KeepMarks,
+	}
 }

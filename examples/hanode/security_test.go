@@ -6,12 +6,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/statesync"
+	"github.com/hakit/hakit/statesync/conntrack"
 )
 
 var minimal = []string{"-unit-id", "1", "-iface", "eth0"}
@@ -150,4 +155,26 @@ func TestStatusGuard(t *testing.T) {
 	require.NotZero(t, s.WriteTimeout)
 	require.NotZero(t, s.IdleTimeout)
 	require.NotZero(t, s.MaxHeaderBytes)
+}
+
+// TestSessionGuard: the standby refuses replicated sessions to its own
+// addresses and clears marks unless -conntrack-keep-marks.
+func TestSessionGuard(t *testing.T) {
+	c, err := parseConfig(args("-insecure-no-auth"), io.Discard)
+	require.NoError(t, err)
+	own := netip.MustParseAddr("198.18.2.1")
+	d := &daemon{cfg: c, local: []netip.Addr{own}}
+	now := time.Now()
+	s := statesync.Session{Key: statesync.Key{Proto: 6, Src: netip.MustParseAddrPort("198.18.1.2:40000"),
+		Dst: netip.AddrPortFrom(own, 22)}, Mark: 1}
+	require.ErrorIs(t, d.sessionGuard().Check(now, &s), conntrack.ErrRefused)
+	s.Key.Dst = netip.MustParseAddrPort("198.18.2.2:22")
+	require.NoError(t, d.sessionGuard().Check(now, &s))
+	require.Zero(t, s.Mark)
+
+	c, err = parseConfig(args("-insecure-no-auth", "-conntrack-keep-marks"), io.Discard)
+	require.NoError(t, err)
+	d.cfg, s.Mark = c, 1
+	require.NoError(t, d.sessionGuard().Check(now, &s))
+	require.Equal(t, uint32(1), s.Mark)
 }
