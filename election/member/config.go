@@ -30,10 +30,15 @@ type Config struct {
 	Preempt bool
 
 	// Keys authenticate heartbeats and session sync, each with a subkey
-	// of its own; hakit.Keyring.Set rotates them while the unit runs. Nil
-	// sends both unauthenticated, and the Driver says so in a warning at
-	// every start.
+	// of its own; hakit.Keyring.Set rotates them while the unit runs.
+	// Required unless Unauthenticated.
 	Keys *hakit.Keyring
+	// Unauthenticated runs heartbeats and session sync without Keys: an
+	// explicit choice, because then anyone who can send on the heartbeat
+	// or sync links can force a failover, demote the primary, or put
+	// sessions into the standby's table. The Driver says so in a warning at
+	// every start. Exclusive with Keys.
+	Unauthenticated bool
 
 	// Interfaces are the heartbeat interfaces (at least one).
 	Interfaces []Interface
@@ -203,6 +208,9 @@ func (c *Config) Validate() error {
 	}
 	if len(r.Interfaces) == 0 {
 		return bad("no heartbeat interfaces")
+	}
+	if (r.Keys == nil) != r.Unauthenticated {
+		return bad("want Keys, or Unauthenticated to run without (not both)")
 	}
 	for _, ifc := range r.Interfaces {
 		if ifc.Conn == nil {

@@ -273,7 +273,7 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 // gives a valid election configuration.
 func (c *config) memberConfig() *member.Config {
 	return &member.Config{
-		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys,
+		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys, Unauthenticated: c.Keys == nil,
 		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys,
 			Interval: c.Interval, Misses: c.Misses, ProbeWindow: c.ProbeWindow, Mode: c.Mode},
 	}
