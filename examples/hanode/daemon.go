@@ -51,6 +51,7 @@ type daemon struct {
 // nothing is left changed.
 func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	d := &daemon{cfg: cfg, log: log, table: statesync.NewTable(0)}
+	d.table.SetLimit(cfg.MaxSessions)
 	var hifs []member.Interface
 	var sync *member.Sync
 	defer func() {

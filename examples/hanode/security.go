@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/statesync/conntrack"
 )
 
@@ -174,6 +175,7 @@ type securityFlags struct {
 	keyFile, tokenFile string
 	insecure, remote   bool
 	keepMarks          bool
+	maxSessions        int
 }
 
 func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
@@ -182,6 +184,7 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	fs.BoolVar(&s.insecure, flagInsecureNoAuth, false, "run heartbeats and session sync without authentication: anyone on the segments can force a failover or inject sessions")
 	fs.StringVar(&s.tokenFile, "status-token-file", "", "file holding a token (mode 0600) the status server requires as \"Authorization: Bearer TOKEN\"")
 	fs.BoolVar(&s.remote, flagStatusRemote, false, "let -status listen on a non-loopback address without a token")
+	fs.IntVar(&s.maxSessions, "max-sessions", statesync.DefaultMaxSessions, "the most sessions the replicated table holds (beyond it new ones are dropped, counted, and the standby reports itself out of sync); -1: no limit")
 	fs.BoolVar(&s.keepMarks, "conntrack-keep-marks", false, "inject the replicated sessions' connection marks too (by default they are cleared, so that the peer cannot steer this unit's mark rules)")
 	return s
 }
@@ -189,7 +192,10 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 // apply checks the flags and sets c's keys and status token; c.Status must
 // be set.
 func (s *securityFlags) apply(c *config) error {
-	c.KeepMarks = s.keepMarks
+	c.KeepMarks, c.MaxSessions = s.keepMarks, s.maxSessions
+	if s.maxSessions == 0 || s.maxSessions < -1 {
+		return fmt.Errorf("%w: -max-sessions %d: at least 1, or -1 for no limit", errConfig, s.maxSessions)
+	}
 	var err error
 	if s.tokenFile != "" {
 		if c.Status == "" {

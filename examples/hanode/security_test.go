@@ -178,3 +178,16 @@ func TestSessionGuard(t *testing.T) {
 	require.NoError(t, d.sessionGuard().Check(now, &s))
 	require.Equal(t, uint32(1), s.Mark)
 }
+
+func TestMaxSessionsFlag(t *testing.T) {
+	c, err := parseConfig(args("-insecure-no-auth"), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, statesync.DefaultMaxSessions, c.MaxSessions)
+	c, err = parseConfig(args("-insecure-no-auth", "-max-sessions", "-1"), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, -1, c.MaxSessions)
+	for _, bad := range []string{"0", "-2"} {
+		_, err = parseConfig(args("-insecure-no-auth", "-max-sessions", bad), io.Discard)
+		require.ErrorContains(t, err, "-max-sessions", bad)
+	}
+}
