@@ -69,3 +69,25 @@ func (r *Receiver) tableFull(now time.Time) {
 		r.setSync(now, false, fmt.Sprintf("session table full (%d sessions, the limit)", r.cfg.Table.Len()))
 	}
 }
+
+// MaxBufferedBytes caps the bytes a Receiver keeps of datagrams that
+// arrived beyond a gap: 16 MiB, the window of 4096 full-size Ethernet
+// datagrams with room to spare, whatever size the datagrams claim (a UDP
+// datagram may be 64 KiB). A datagram that does not fit is dropped and
+// counted as beyond the window (DropWindow); the sender resends it.
+const MaxBufferedBytes = 16 << 20
+
+// hold copies payload into slot's buffer if the ring's buffers stay within
+// MaxBufferedBytes.
+func (r *Receiver) hold(slot *rslot, payload []byte) bool {
+	if len(payload) > cap(slot.b) {
+		if r.held-cap(slot.b)+len(payload) > MaxBufferedBytes {
+			return false
+		}
+		r.held -= cap(slot.b)
+		slot.b = make([]byte, 0, len(payload))
+		r.held += cap(slot.b)
+	}
+	slot.b = append(slot.b[:0], payload...)
+	return true
+}

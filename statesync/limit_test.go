@@ -84,3 +84,22 @@ func TestReceiverTableFull(t *testing.T) {
 	p.settle(5 * time.Second)
 	requireEqualTables(t, p.src, p.dst)
 }
+
+// TestReceiverBufferCap: datagrams held beyond a gap take at most
+// MaxBufferedBytes, however large they are; slots are reused.
+func TestReceiverBufferCap(t *testing.T) {
+	p := newPipe(t, 0, 0)
+	r := p.r
+	big := make([]byte, 65000)
+	held := 0
+	for i := range r.ring {
+		if !r.hold(&r.ring[i], big) {
+			break
+		}
+		held++
+	}
+	require.Equal(t, MaxBufferedBytes/65000, held)
+	require.LessOrEqual(t, r.held, MaxBufferedBytes)
+	require.True(t, r.hold(&r.ring[0], big[:100]), "a smaller datagram reuses the slot")
+	require.False(t, r.hold(&r.ring[len(r.ring)-1], big), "full: dropped")
+}

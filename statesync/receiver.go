@@ -108,6 +108,7 @@ type Receiver struct {
 	committed  bool
 	gapped     bool // Commit skipped a lost datagram: a bulk end must not sweep
 	overflow   bool // the table refused a session since the last bulk began (limit.go)
+	held       int  // bytes of the ring's buffers (limit.go)
 
 	lastHeard time.Time
 	lastAck   time.Time
@@ -277,8 +278,11 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 			r.stats.Duplicate++
 			return nil
 		}
+		if !r.hold(slot, payload) { // limit.go
+			r.stats.DropWindow++
+			return nil
+		}
 		slot.seq = h.Seq
-		slot.b = append(slot.b[:0], payload...)
 		r.stats.Buffered++
 		r.unacked = true
 		return nil
