@@ -78,7 +78,10 @@ type peerLink struct {
 }
 
 // NewMachine returns a Machine for the given critical interfaces (their Conn
-// and Prober are not used). A nil cfg means DefaultConfig().
+// and Prober are not used). A nil cfg means DefaultConfig(). Every unit of
+// the cluster lists its interfaces in the same order, one per segment: a
+// frame whose Interface field is not the index of the link it arrived on is
+// dropped (Drops.WrongInterface).
 func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 	c := cfg.withDefaults()
 	if err := c.validate(); err != nil {
@@ -580,6 +583,9 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 	if f.UnitID == m.cfg.UnitID {
 		m.c.Dropped.Own++
 		return out, fmt.Errorf("heartbeat: frame with our own unit ID %d: %w", f.UnitID, ErrMalformed)
+	}
+	if err := m.checkInterface(f, i); err != nil {
+		return out, err
 	}
 	p := m.peers[f.UnitID]
 	if p != nil {

@@ -22,7 +22,10 @@
 //	-priority N        election priority, 0-255, higher wins (default 128)
 //	-iface IFACE       critical interface (repeatable, at least one): heartbeats
 //	                   are sent on it (raw Ethernet, EtherType 0xC14B), EIFD
-//	                   probes its neighbours, and its link is monitored
+//	                   probes its neighbours, and its link is monitored;
+//	                   every unit gives its -iface flags in the same order,
+//	                   one per segment (a heartbeat that arrives on another
+//	                   link than it was sent for is dropped as relayed)
 //	-vip IFACE=A/PLEN  virtual address held by the primary (repeatable; IPv4
 //	                   or IPv6); an interface carrying one is monitored too
 //	-vmac MODE         off: only the addresses move (announced with the
