@@ -41,6 +41,7 @@ type daemon struct {
 	moves     []garp.Move
 	monitored []string     // interfaces whose link counts in the election
 	local     []netip.Addr // this unit's own addresses
+	links     transports   // for the drop counters (drops.go)
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
@@ -126,6 +127,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		if hi.Conn, err = heartbeat.ListenEthernet(ifis[name], heartbeat.DefaultEtherType); err != nil {
 			return nil, fmt.Errorf("heartbeat on %s: %w", name, err)
 		}
+		d.links.heartbeat = append(d.links.heartbeat, *hi)
 		if hi.Addr.IsValid() {
 			if hi.Prober, err = heartbeat.NewProber(ifis[name]); err != nil {
 				return nil, fmt.Errorf("prober on %s: %w", name, err)
@@ -204,6 +206,7 @@ func (d *daemon) syncConfig() (*member.Sync, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync transport: %w", err)
 	}
+	d.links.sync = p.Transport
 	return &member.Sync{Table: d.table, Peers: []member.SyncPeer{p}}, nil
 }
 

@@ -72,6 +72,7 @@ type Counters struct {
 	Receiver         *statesync.ReceiverStats `json:"receiver,omitempty"`
 	TakeoverFailures uint64                   `json:"takeover_failures"` // steps that failed (each rolled back, retried)
 	FollowerRestarts uint64                   `json:"conntrack_follower_restarts"`
+	Transport        TransportDrops           `json:"transport_drops"` // drops.go
 }
 
 func (d *daemon) snapshot() Status {
@@ -79,6 +80,7 @@ func (d *daemon) snapshot() Status {
 	s := Status{Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID, Role: st.Role.String(),
 		Active: slices.Contains(st.Held, "addresses"), Held: st.Held, LastTakeover: st.LastTakeover}
 	s.Warnings = d.cfg.warnings()
+	s.Counters.Transport = d.links.drops()
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
