@@ -80,7 +80,6 @@ func (d *daemon) snapshot() Status {
 	s := Status{Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID, Role: st.Role.String(),
 		Active: slices.Contains(st.Held, "addresses"), Held: st.Held, LastTakeover: st.LastTakeover}
 	s.Warnings = d.cfg.warnings()
-	s.Counters.Transport = d.links.drops()
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
@@ -99,6 +98,7 @@ func (d *daemon) snapshot() Status {
 	}
 	s.Counters = Counters{Heartbeat: st.Heartbeat, Member: st.Counters, GARP: d.speaker.Stats(),
 		TakeoverFailures: st.Counters.StepFailures}
+	s.Counters.Transport = d.links.drops()
 	if d.keeper != nil {
 		s.Counters.FollowerRestarts = d.keeper.Restarts()
 	}
