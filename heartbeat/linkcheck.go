@@ -16,3 +16,13 @@ func (m *Machine) checkInterface(f *Frame, i int) error {
 	return fmt.Errorf("heartbeat: unit %d's frame of its interface %d arrived on %q, interface %d: %w",
 		f.UnitID, f.Interface, m.ports[i].name, i, ErrMalformed)
 }
+
+// admitPeer drops a frame of a new unit when MaxPeers are known.
+func (m *Machine) admitPeer(f *Frame) error {
+	if len(m.peers) < m.cfg.MaxPeers {
+		return nil
+	}
+	m.c.Dropped.PeerLimit++
+	return fmt.Errorf("heartbeat: frame of unit %d dropped: %d peers known, the most MaxPeers allows: %w",
+		f.UnitID, len(m.peers), ErrMalformed)
+}

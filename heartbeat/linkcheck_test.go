@@ -64,3 +64,36 @@ func TestRelayedFrameDropped(t *testing.T) {
 	}
 	require.True(t, eth0Verdict, "the broken link reaches its verdict: %v", reports)
 }
+
+// TestMaxPeers: without keys, frames of a thousand forged unit IDs leave at
+// most MaxPeers peers, each further one dropped and counted; known peers
+// are still heard.
+func TestMaxPeers(t *testing.T) {
+	cfg := strictConfig()
+	cfg.MaxPeers = 3
+	rx, err := NewMachine(&cfg, Interface{Name: "eth0"})
+	require.NoError(t, err)
+	now := time.Unix(1000, 0)
+	frame := func(unit uint16, seq uint64) []byte {
+		f := Frame{ClusterID: cfg.ClusterID, UnitID: unit, Role: hakit.Secondary, Epoch: 1, Seq: seq}
+		b, err := f.MarshalBinary()
+		require.NoError(t, err)
+		return b
+	}
+	for u := uint16(2); u < 1002; u++ {
+		_, err := rx.Receive(now, "eth0", frame(u, 1))
+		if u < 5 {
+			require.NoError(t, err)
+		} else {
+			require.ErrorIs(t, err, ErrMalformed)
+		}
+	}
+	require.Equal(t, uint64(997), rx.Counters().Dropped.PeerLimit)
+	require.Len(t, rx.Peers(), 3)
+	_, err = rx.Receive(now, "eth0", frame(2, 2))
+	require.NoError(t, err, "a known peer is still heard")
+
+	bad := strictConfig()
+	bad.MaxPeers = -1
+	require.ErrorIs(t, bad.Validate(), hakit.ErrConfig)
+}

@@ -599,6 +599,9 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 			return out, fmt.Errorf("heartbeat: unit %d sequence %d not above %d: %w", f.UnitID, f.Seq, l.seq, ErrReplay)
 		}
 	} else {
+		if err := m.admitPeer(f); err != nil { // linkcheck.go
+			return out, err
+		}
 		p = &peer{id: f.UnitID}
 		for range m.ports {
 			p.links = append(p.links, &peerLink{state: Alive, lastRx: now})

@@ -154,6 +154,8 @@ type Drops struct {
 	// than the one it arrived on (its Interface field is not this link's
 	// index): relayed from another segment, which would hide a broken link.
 	WrongInterface uint64
+	// PeerLimit: a frame of a new unit when Config.MaxPeers are known.
+	PeerLimit uint64
 }
 
 // Counters are a Machine's (and Driver's) running totals.
