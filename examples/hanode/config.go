@@ -59,6 +59,7 @@ type config struct {
 	Status      string
 	StatusToken []byte // from -status-token-file; nil: none asked
 	KeepMarks   bool   // -conntrack-keep-marks
+	KeyFile     string // -key-file, reread at SIGHUP
 	MaxSessions int    // -max-sessions (statesync.Table.SetLimit)
 	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level

@@ -47,7 +47,12 @@
 //	-key-file FILE     shared key (at least 16 bytes, not all zeros,
 //	                   surrounding white space ignored) authenticating
 //	                   heartbeats and sync datagrams; the file must not be
-//	                   readable by group or others (chmod 600). Required:
+//	                   readable by group or others (chmod 600). It holds one
+//	                   secret (key ID 1), or lines "key ID SECRET", the
+//	                   first sealing, all verifying; SIGHUP rereads it, so
+//	                   keys rotate without a restart: on every unit in turn,
+//	                   add the new key second, SIGHUP; then put it first,
+//	                   SIGHUP; then drop the old one, SIGHUP. Required:
 //	-insecure-no-auth  runs without a key instead, open to anyone on the
 //	                   segments (forged heartbeats force failovers, forged
 //	                   sync injects sessions), with a warning at every start
@@ -58,6 +63,13 @@
 //	                   A non-loopback ADDR needs -status-token-file FILE (a
 //	                   token, mode 0600, asked as "Authorization: Bearer
 //	                   TOKEN") or -status-insecure-remote
+//	-max-sessions N    the most replicated sessions held (default 1048576;
+//	                   beyond it new ones are dropped and counted, and the
+//	                   standby reports itself out of sync); -1: no limit
+//	-conntrack-keep-marks  inject the replicated sessions' marks too (by
+//	                   default cleared). The standby never injects a session
+//	                   to or from its own addresses, and caps timeouts at
+//	                   the kernel's 5 days
 //	-state-dir DIR     where -vmac interface records each interface's own MAC
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)

@@ -9,7 +9,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -62,18 +66,85 @@ func readSecret(flag, path string) ([]byte, error) {
 	return secret, nil
 }
 
-// readKeyFile reads the cluster's shared key (key ID 1) from path. A key of
-// zero bytes only is refused, as a file that was never filled in.
+// readKeyFile reads the cluster's shared keys from path: one secret (key
+// ID 1), or lines "key ID SECRET", the first sealing and every one
+// verifying (see hakit.Keyring for the rotation). A key of zero bytes only
+// is refused, as a file that was never filled in.
 func readKeyFile(path string) (*hakit.Keyring, error) {
-	secret, err := readSecret("key-file", path)
+	keys, err := readKeys(path)
 	if err != nil {
 		return nil, err
 	}
-	k, err := hakit.NewKeyring(hakit.Key{ID: 1, Secret: secret})
+	k, err := hakit.NewKeyring(keys[0], keys[1:]...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: -key-file %s: %w", errConfig, path, err)
 	}
 	return k, nil
+}
+
+func readKeys(path string) ([]hakit.Key, error) {
+	secret, err := readSecret("key-file", path)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(secret, []byte("key ")) {
+		return []hakit.Key{{ID: 1, Secret: secret}}, nil
+	}
+	var keys []hakit.Key
+	for i, line := range bytes.Split(secret, []byte("\n")) {
+		f := strings.SplitN(strings.TrimSpace(string(line)), " ", 3)
+		if f[0] == "" {
+			continue
+		}
+		id, err := strconv.ParseUint(f[1%len(f)], 10, 8)
+		if len(f) != 3 || f[0] != "key" || err != nil || id == 0 {
+			return nil, fmt.Errorf("%w: -key-file %s: line %d: want \"key ID SECRET\" with ID 1-255", errConfig, path, i+1)
+		}
+		keys = append(keys, hakit.Key{ID: uint8(id), Secret: []byte(f[2])})
+	}
+	return keys, nil
+}
+
+// reloadKeys rereads the key file into the running unit's keys (SIGHUP):
+// heartbeats and sync change keys without a restart. On error the keys
+// are unchanged.
+func (d *daemon) reloadKeys() error {
+	if d.cfg.KeyFile == "" {
+		return fmt.Errorf("no -key-file to reload")
+	}
+	keys, err := readKeys(d.cfg.KeyFile)
+	if err == nil {
+		err = d.cfg.Keys.Set(keys[0], keys[1:]...)
+	}
+	if err != nil {
+		d.log.Error("keys not reloaded", "file", d.cfg.KeyFile, "err", err)
+		return err
+	}
+	ids := make([]uint8, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	d.log.Info("keys reloaded", "sealing", keys[0].ID, "verifying", ids)
+	return nil
+}
+
+// watchReload reloads the keys at every SIGHUP until the returned stop is
+// called.
+func (d *daemon) watchReload() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				_ = d.reloadKeys() // logged
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
 }
 
 // checkAuth is the rule for the key flags: a key, or an explicit choice to
@@ -214,6 +285,7 @@ func (s *securityFlags) apply(c *config) error {
 		return err
 	}
 	if s.keyFile != "" {
+		c.KeyFile = s.keyFile
 		c.Keys, err = readKeyFile(s.keyFile)
 	}
 	return err

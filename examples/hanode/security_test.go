@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hakit/hakit"
+
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/statesync/conntrack"
 )
@@ -190,4 +192,52 @@ func TestMaxSessionsFlag(t *testing.T) {
 		_, err = parseConfig(args("-insecure-no-auth", "-max-sessions", bad), io.Discard)
 		require.ErrorContains(t, err, "-max-sessions", bad)
 	}
+}
+
+// TestKeyFileRotation: a key file of several keys, the first sealing; the
+// file reread at SIGHUP rotates the running unit's keys, and a bad file
+// leaves them as they were.
+func TestKeyFileRotation(t *testing.T) {
+	oldS, newS := "the old shared secret, 32 bytes!", "the new shared secret, 32 bytes!"
+	p := writeFile(t, "key", []byte("key 1 "+oldS+"\n"), 0o600)
+	c, err := parseConfig(args("-key-file", p), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []hakit.Key{{ID: 1, Secret: []byte(oldS)}}, c.Keys.Keys())
+	var logs bytes.Buffer
+	d := &daemon{cfg: c, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	ring := c.Keys
+
+	for _, step := range []struct {
+		file string
+		want []hakit.Key
+	}{
+		{"key 1 " + oldS + "\nkey 2 " + newS + "\n", []hakit.Key{{ID: 1, Secret: []byte(oldS)}, {ID: 2, Secret: []byte(newS)}}},
+		{"key 2 " + newS + "\n\nkey 1 " + oldS + "\n", []hakit.Key{{ID: 2, Secret: []byte(newS)}, {ID: 1, Secret: []byte(oldS)}}},
+		{"key 2 " + newS + "\n", []hakit.Key{{ID: 2, Secret: []byte(newS)}}},
+	} {
+		require.NoError(t, os.WriteFile(p, []byte(step.file), 0o600))
+		require.NoError(t, d.reloadKeys())
+		require.Equal(t, step.want, ring.Keys())
+	}
+	require.Contains(t, logs.String(), "keys reloaded")
+	for _, bad := range []string{
+		"key 2\n",
+		"key 0 " + newS + "\n",
+		"key 300 " + newS + "\n",
+		"key 2 " + newS + "\nkey 2 " + oldS + "\n",
+		"key 3 short\n",
+		"key 3 " + newS + "\nnot a key line\n",
+	} {
+		require.NoError(t, os.WriteFile(p, []byte(bad), 0o600))
+		require.Error(t, d.reloadKeys(), bad)
+		require.Equal(t, []hakit.Key{{ID: 2, Secret: []byte(newS)}}, ring.Keys(), "unchanged after %q", bad)
+	}
+	require.NoError(t, os.Chmod(p, 0o644))
+	require.ErrorContains(t, d.reloadKeys(), "group or others")
+
+	// A single secret is key 1, as before.
+	single := writeFile(t, "single", []byte(oldS+"\n"), 0o600)
+	c, err = parseConfig(args("-key-file", single), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []hakit.Key{{ID: 1, Secret: []byte(oldS)}}, c.Keys.Keys())
 }
