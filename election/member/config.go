@@ -40,8 +40,13 @@ type Config struct {
 	// every start. Exclusive with Keys.
 	Unauthenticated bool
 
-	// Interfaces are the heartbeat interfaces (at least one).
+	// Interfaces are the heartbeat interfaces (at least one, unless Roles
+	// is set).
 	Interfaces []Interface
+	// Roles, when not nil, decides the role instead of the heartbeats and
+	// the election (see RoleSource): Interfaces must be empty. The Driver
+	// owns it: Close closes it.
+	Roles RoleSource
 	// Monitored names the interfaces whose link state counts in the
 	// election: a unit with more of them up is preferred, and one that
 	// loses one rejoins as a secondary. Nil monitors none.
@@ -60,6 +65,9 @@ type Config struct {
 	// documentation): typically the kernel's session injection, Addresses,
 	// Announce.
 	Steps []Step
+
+	// Checks are the health checks, run by the Driver (see Check).
+	Checks []Check
 
 	// Heartbeat overrides the heartbeat settings (nil: heartbeat's
 	// defaults: 100 ms interval, 2 misses, 0.6 s probe window, early
@@ -206,7 +214,10 @@ func (c *Config) Validate() error {
 	if r.UnitID == 0 {
 		return bad("unit ID 0")
 	}
-	if len(r.Interfaces) == 0 {
+	if r.Roles != nil && len(r.Interfaces) > 0 {
+		return bad("heartbeat interfaces and a role source: the role comes from one of them")
+	}
+	if len(r.Interfaces) == 0 && r.Roles == nil {
 		return bad("no heartbeat interfaces")
 	}
 	if (r.Keys == nil) != r.Unauthenticated {
@@ -227,6 +238,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if err := validateChecks(r.Checks, true); err != nil {
+		return err
+	}
 	if r.StepTimeout < 0 {
 		return bad("negative step timeout %v", r.StepTimeout)
 	}
@@ -243,7 +257,7 @@ func (c *Config) Validate() error {
 // machineConfig returns the Machine's settings with the built-in steps.
 func (c *Config) machineConfig(sessions, replication Step) *MachineConfig {
 	mc := &MachineConfig{Election: c.ElectionConfig(), Sessions: sessions, Steps: c.Steps,
-		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Logger: c.Logger}
+		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger, Assigned: c.Roles != nil}
 	for _, ifc := range c.Interfaces {
 		mc.Links = append(mc.Links, Link{Name: ifc.Name, ClusterOnly: ifc.ClusterOnly})
 	}

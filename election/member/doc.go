@@ -64,6 +64,18 @@
 // failed or were rolled back, completed takeovers with their phases), in
 // order, with no lock held; it may call any method of the Driver.
 //
+// # Another protocol's election
+//
+// Config.Roles replaces the heartbeats and the election with a
+// RoleSource: another protocol decides the role, and the Driver runs the
+// same takeover for it (the same steps in the same order, rollback and
+// retries, session sync). NewVRRP is the one for a VRRP virtual router
+// (package election/vrrp), so that a unit can pair with keepalived or
+// share an address with a router: Master is Primary, Backup is Secondary,
+// and Close sends VRRP's priority 0 before the steps go down, so that the
+// Backup takes over after its Skew_Time. A Machine takes such a role
+// through Assign (MachineConfig.Assigned).
+//
 // A planned handover is Driver.Handover: the role moves to the best peer
 // once it is ready, and Handover returns when that peer is primary and
 // this unit's steps are down. Close stops the unit without one: the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -38,13 +39,14 @@ type Driver struct {
 	cfg   Config
 	clk   hakit.Clock
 	log   *slog.Logger
-	hb    *heartbeat.Driver
+	hb    beats // the heartbeats, or the RoleSource
 	table *statesync.Table
 	syncs []*statesync.Driver // one per sync peer
 
 	mu         sync.Mutex
 	m          *Machine
 	started    bool
+	beating    atomic.Bool // the heartbeats started: SendNow is of use
 	closed     bool
 	dirty      bool // an input since the last Tick
 	busy       bool // a goroutine is ticking the Machine
@@ -61,6 +63,7 @@ type Driver struct {
 	opCancel   context.CancelFunc
 	hbRole     hakit.Role
 	commit     statesync.CommitResult // the last commit, for Status
+	runners    []*checkRunner         // the health checks'
 }
 
 // New returns a Driver for cfg; Start starts it. The Driver owns the
@@ -116,6 +119,10 @@ func New(cfg *Config) (_ *Driver, err error) {
 	if d.m, err = NewMachine(d.clk.Now(), c.machineConfig(sessions, replication)); err != nil {
 		return nil, err
 	}
+	if c.Roles != nil {
+		d.hb = sourced{src: c.Roles, d: d}
+		return d, nil
+	}
 	hc := c.heartbeatConfig()
 	hc.Clock, hc.Logger = c.Clock, log.With("part", "heartbeat")
 	hc.OnReport, hc.OnHeard = d.onReport, d.onHeard
@@ -138,6 +145,9 @@ func closeAll(c *Config) {
 		if ifc.Prober != nil {
 			ifc.Prober.Close()
 		}
+	}
+	if c.Roles != nil {
+		c.Roles.Close()
 	}
 	if c.Sync != nil {
 		for _, p := range c.Sync.Peers {
@@ -168,7 +178,14 @@ func (d *Driver) Start() error {
 	d.log.Info("member: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID, "priority", d.cfg.Priority,
 		"steps", d.m.Plan())
 	d.fire()
-	return d.hb.Start()
+	d.startChecks()
+	if err := d.hb.Start(); err != nil {
+		return err
+	}
+	// The first heartbeat Start sends carries what the first tick set; a
+	// SendNow asked for before it would only fail.
+	d.beating.Store(true)
+	return nil
 }
 
 // fire is the periodic tick: it reads the link and sync state, then
@@ -290,7 +307,7 @@ func (d *Driver) heartbeatOut(role hakit.Role, setRole bool, payload []byte, sen
 		failed("role", d.hb.SetRole(role))
 	}
 	failed("payload", d.hb.SetPayload(payload))
-	if send {
+	if send && d.beating.Load() {
 		failed("now", d.hb.SendNow())
 	}
 }
@@ -376,6 +393,7 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.stopChecksLocked()
 	d.m.Stop(d.clk.Now())
 	if d.stopTimer != nil {
 		d.stopTimer()
@@ -424,6 +442,8 @@ func (d *Driver) Handover(ctx context.Context) error {
 	lone := d.m.Role() == hakit.Primary && !d.anyReachableLocked()
 	d.mu.Unlock()
 	switch {
+	case d.cfg.Roles != nil:
+		return fmt.Errorf("member: handover: %w", ErrRoleSource)
 	case closed:
 		return fmt.Errorf("member: handover: %w", ErrClosed)
 	case lone:

@@ -63,8 +63,14 @@ type MachineConfig struct {
 	// RetryMax caps the pause; zero means 5 s, so a step that keeps
 	// failing (a cloud API's rate limit) is not hammered.
 	RetryMax time.Duration
+	// Checks are the health checks whose results the caller feeds with
+	// CheckResult (their Probe is not used here).
+	Checks []Check
 	// Logger receives the events; nil discards them.
 	Logger *slog.Logger
+	// Assigned makes the role the one given to Assign (by a RoleSource)
+	// instead of the election's; Links may then be empty.
+	Assigned bool
 
 	interval time.Duration // the election's, after defaults
 }
@@ -185,6 +191,8 @@ type Machine struct {
 	payload  []byte
 	events   []Event
 	counters Counters
+	checks   *checks
+	assigned *assigned // with MachineConfig.Assigned
 }
 
 // NewMachine returns the Machine of unit cfg.Election.Unit, started at
@@ -195,7 +203,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 		cfg = &MachineConfig{}
 	}
 	c := *cfg
-	if len(c.Links) == 0 {
+	if len(c.Links) == 0 && !c.Assigned {
 		return nil, fmt.Errorf("member: config: no heartbeat interfaces: %w", hakit.ErrConfig)
 	}
 	seen := map[string]bool{}
@@ -229,8 +237,15 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := validateChecks(c.Checks, false); err != nil {
+		return nil, err
+	}
 	m := &Machine{cfg: c, log: log, el: el, tr: newTracker(c.Links),
-		role: el.Role(), since: now, lastTick: now, inSync: c.Sessions == nil, backoff: c.RetryMin}
+		role: el.Role(), since: now, lastTick: now, inSync: c.Sessions == nil, backoff: c.RetryMin,
+		checks: newChecks(el.Priority(), c.Checks)}
+	if c.Assigned {
+		m.assigned = &assigned{}
+	}
 	for _, s := range m.takeoverOrder() {
 		if s == nil {
 			return nil, fmt.Errorf("member: config: a nil step: %w", hakit.ErrConfig)
@@ -448,11 +463,12 @@ func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stop
 // step in Run.
 func (m *Machine) Tick(now time.Time) Output {
 	m.lastTick = now
-	eo := m.el.Tick(now)
+	eo := m.decide(now)
 	for _, e := range eo.Events {
 		m.electionEvent(e)
 	}
 	if eo.Changed {
+		eo.Reason = m.standDownReason(m.role, eo.Role, eo.Reason)
 		m.roleChanged(now, eo.Role, eo.Reason)
 	}
 	if eo.ReAnnounce && m.wantPrimary() {
@@ -584,8 +600,8 @@ func (m *Machine) Reachable(peer uint16) bool { return m.tr.reachable(peer) }
 func (m *Machine) Status(now time.Time) Status {
 	s := Status{
 		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Since: m.since,
-		Priority: cmp.Or(m.cfg.Election.Priority, election.DefaultConfig().Priority), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
-		Held: m.Held(), Counters: m.Counters(),
+		Priority: m.checks.base, Effective: m.el.Priority(), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
+		Held: m.Held(), Counters: m.Counters(), Checks: m.Checks(),
 	}
 	if op, ok := m.Running(); ok {
 		s.Running = op.String()
@@ -607,6 +623,7 @@ func (m *Machine) electionEvent(e election.Event) {
 	switch e.Kind {
 	case election.EventRoleChange:
 		me.Kind, me.From, me.To = EventRoleChange, e.From, e.To
+		me.Reason = m.standDownReason(e.From, e.To, e.Reason)
 	case election.EventSplitBrain:
 		me.Kind = EventSplitBrain
 	default:
@@ -622,6 +639,10 @@ func (m *Machine) event(now time.Time, e Event) {
 	switch e.Kind {
 	case EventStepFailed, EventDownFailed, EventReannounceFailed:
 		level = slog.LevelError
+	case EventCheck:
+		if e.Failing {
+			level = slog.LevelWarn
+		}
 	case EventHeartbeat:
 		if !e.State.Verdict() {
 			level = slog.LevelDebug

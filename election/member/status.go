@@ -11,9 +11,12 @@ import (
 
 // Status is what a unit knows of itself and its peers at one moment.
 type Status struct {
-	// Unit is this unit's ID and Priority its configured priority.
-	Unit     uint16
-	Priority uint8
+	// Unit is this unit's ID and Priority its configured priority;
+	// Effective is the priority it advertises, after the weights of the
+	// failing checks.
+	Unit      uint16
+	Priority  uint8
+	Effective uint8
 	// Role is the current role, Reason why it was taken and Since when.
 	Role   hakit.Role
 	Reason string
@@ -34,6 +37,8 @@ type Status struct {
 	Retry   time.Time
 	// LastTakeover holds the phases of the last takeover completed.
 	LastTakeover *Takeover
+	// Checks is the state of every health check, in configuration order.
+	Checks []CheckStatus
 	// Sync is the session replication's state (Driver.Status, with session
 	// sync configured).
 	Sync *SyncStatus

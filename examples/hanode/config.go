@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +64,13 @@ type config struct {
 	MaxSessions int    // -max-sessions (statesync.Table.SetLimit)
 	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level
+
+	PreemptDelay, HoldDown time.Duration  // zero: the election's defaults
+	File                   string         // -config or -check-config
+	CheckOnly              bool           // -check-config: validate, print, exit
+	Checks                 []checkConfig  // the file's [[check]] tables
+	Flags                  map[string]any // every flag's effective value
+	VRRP                   *vrrpConfig    // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
 }
 
 // sync reports whether session replication is configured.
@@ -111,6 +119,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		conntrack, preempt           bool
 		interval, window             time.Duration
 		misses                       int
+		file, checkFile              string
+		preemptDelay, holdDown       time.Duration
 	)
 	fs.UintVar(&cluster, "cluster-id", 0, "cluster ID, unique on the network (0-65535; 0-255 gives VRRP-like uniqueness)")
 	fs.UintVar(&unit, "unit-id", 0, "this unit's ID, unique in the cluster (1-65535)")
@@ -132,6 +142,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
+	fs.DurationVar(&preemptDelay, "preempt-delay", 0, "with -preempt, how long a better unit must be present before it takes the role (0: 10s)")
+	fs.DurationVar(&holdDown, "hold-down", 0, "the least time a primary keeps the role before a better unit may preempt it (0: 1m)")
+	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
+	fs.StringVar(&checkFile, "check-config", "", "validate this configuration file with the other flags, print the effective configuration and exit")
+	vf := vrrpFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -141,10 +156,24 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	bad := func(format string, a ...any) (*config, error) {
 		return nil, fmt.Errorf("%w: %s", errConfig, fmt.Sprintf(format, a...))
 	}
+	if file != "" && checkFile != "" {
+		return bad("-config and -check-config are exclusive")
+	}
+	var checks []checkConfig
+	if path := cmp.Or(file, checkFile); path != "" {
+		var err error
+		if checks, err = applyFile(fs, path); err != nil {
+			return nil, err
+		}
+		if err := validateChecks(checks); err != nil {
+			return nil, err
+		}
+	}
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q", fs.Arg(0))
 	}
-	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir}
+	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir,
+		PreemptDelay: preemptDelay, HoldDown: holdDown, File: cmp.Or(file, checkFile), CheckOnly: checkFile != "", Checks: checks, Flags: effective(fs)}
 	switch {
 	case cluster > 0xffff:
 		return bad("-cluster-id %d: out of range 0-65535", cluster)
@@ -162,6 +191,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return bad("-probe-window %v: must be positive", window)
 	case stateDir == "":
 		return bad("-state-dir: must not be empty")
+	case preemptDelay < 0 || holdDown < 0:
+		return bad("-preempt-delay %v, -hold-down %v: must not be negative", preemptDelay, holdDown)
 	}
 	c.ClusterID, c.UnitID, c.Priority = uint16(cluster), uint16(unit), uint8(priority)
 	for _, i := range ifaces {
@@ -221,6 +252,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if err := sec.apply(c); err != nil {
 		return nil, err
 	}
+	if err := vf.parse(fs, c); err != nil {
+		return nil, err
+	}
 	ec := c.memberConfig().ElectionConfig()
 	if err := ec.Validate(); err != nil {
 		return bad("%v", err)
@@ -274,9 +308,16 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 // member.Config.ElectionConfig), so that every interval hanode accepts
 // gives a valid election configuration.
 func (c *config) memberConfig() *member.Config {
-	return &member.Config{
+	mc := &member.Config{
 		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys, Unauthenticated: c.Keys == nil,
 		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys,
 			Interval: c.Interval, Misses: c.Misses, ProbeWindow: c.ProbeWindow, Mode: c.Mode},
 	}
+	if c.PreemptDelay > 0 || c.HoldDown > 0 {
+		ec := mc.ElectionConfig()
+		ec.PreemptDelay = cmp.Or(c.PreemptDelay, ec.PreemptDelay)
+		ec.HoldDown = cmp.Or(c.HoldDown, ec.HoldDown)
+		mc.Election = ec
+	}
+	return mc
 }

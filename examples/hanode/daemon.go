@@ -42,6 +42,9 @@ type daemon struct {
 	monitored []string     // interfaces whose link counts in the election
 	local     []netip.Addr // this unit's own addresses
 	links     transports   // for the drop counters (drops.go)
+	vrrp      *member.VRRP // with -protocol vrrp
+
+	checkClosers []io.Closer // the checks' probers (see checks.go)
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
@@ -123,7 +126,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	d.neigh = heartbeat.KernelNeighbours()
 	// Heartbeats on every critical interface; a local fault demotes the
 	// unit only on one that carries traffic (virtual addresses).
-	for _, name := range cfg.Ifaces {
+	for _, name := range cfg.heartbeatIfaces() {
 		hifs = append(hifs, member.Interface{Name: name, Addr: ownAddr(ifis[name]), ClusterOnly: !contains(cfg.vipIfaces(), name)})
 		hi := &hifs[len(hifs)-1]
 		if hi.Conn, err = heartbeat.ListenEthernet(ifis[name], heartbeat.DefaultEtherType); err != nil {
@@ -137,8 +140,14 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 	mc := cfg.memberConfig()
+	if mc.Roles, err = d.roleSource(ifis); err != nil {
+		return nil, err
+	}
 	mc.Interfaces, mc.Monitored, mc.Sync, mc.Steps = hifs, d.monitored, sync, steps
 	mc.Logger, mc.OnEvent = log, d.onEvent
+	if mc.Checks, d.checkClosers, err = memberChecks(cfg.Checks); err != nil {
+		return nil, err
+	}
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours
 	// seen in the last minutes still answer EIFD's probes, and so do the
 	// hosts of the replicated sessions.
@@ -177,7 +186,7 @@ func (d *daemon) plan(ifis map[string]*net.Interface) error {
 			}
 		}
 		if d.cfg.VMAC != vmacOff {
-			mac, err := vmac.LocalMAC(d.cfg.ClusterID, i)
+			mac, err := d.cfg.virtualMAC(i)
 			if err != nil {
 				return fmt.Errorf("%w: virtual MAC: %w", errConfig, err)
 			}
@@ -223,6 +232,10 @@ func (d *daemon) run(ctx context.Context) {
 		d.log.Info("stopping")
 		return
 	}
+	if d.vrrp != nil {
+		d.log.Info("stopping: resigning as VRRP Master (priority 0)")
+		return
+	}
 	d.log.Info("stopping: handing the role over")
 	hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second+10*d.cfg.Interval)
 	defer cancel()
@@ -258,6 +271,10 @@ func (d *daemon) close() {
 	if d.unit != nil {
 		d.unit.Close()
 	}
+	d.mu.Lock()
+	closeAll(d.checkClosers)
+	d.checkClosers = nil
+	d.mu.Unlock()
 	if d.speaker != nil {
 		d.speaker.Stop()
 	}

@@ -32,7 +32,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hanode: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
+	if cfg.CheckOnly {
+		fmt.Fprint(os.Stdout, renderConfig(cfg.Flags, cfg.Checks))
+		return 0
+	}
+	var level slog.LevelVar // SIGHUP may change it
+	level.Set(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &level})).
 		With("unit", cfg.UnitID)
 	d, err := start(cfg, log)
 	if err != nil {
@@ -42,6 +48,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		return 1
 	}
+	d.watchHUP(ctx, args, &level)
 	d.run(ctx)
 	d.close()
 	log.Info("stopped: everything released")

@@ -105,19 +105,16 @@ func readKeys(path string) ([]hakit.Key, error) {
 	return keys, nil
 }
 
-// reloadKeys rereads the key file into the running unit's keys (SIGHUP):
-// heartbeats and sync change keys without a restart. On error the keys
-// are unchanged.
-func (d *daemon) reloadKeys() error {
-	if d.cfg.KeyFile == "" {
-		return fmt.Errorf("no -key-file to reload")
-	}
-	keys, err := readKeys(d.cfg.KeyFile)
+// reloadKeys rereads the key file at path into ring, the running unit's
+// keys (SIGHUP): heartbeats and sync change keys without a restart. On
+// error the keys are unchanged.
+func (d *daemon) reloadKeys(path string, ring *hakit.Keyring) error {
+	keys, err := readKeys(path)
 	if err == nil {
-		err = d.cfg.Keys.Set(keys[0], keys[1:]...)
+		err = ring.Set(keys[0], keys[1:]...)
 	}
 	if err != nil {
-		d.log.Error("keys not reloaded", "file", d.cfg.KeyFile, "err", err)
+		d.log.Error("keys not reloaded", "file", path, "err", err)
 		return err
 	}
 	ids := make([]uint8, len(keys))
@@ -129,8 +126,9 @@ func (d *daemon) reloadKeys() error {
 }
 
 // watchReload reloads the keys at every SIGHUP until the returned stop is
-// called.
+// called (beside the configuration's reload, which leaves the keys to it).
 func (d *daemon) watchReload() (stop func()) {
+	path, ring := d.cfg.KeyFile, d.cfg.Keys // the running unit's, whatever a reload does to d.cfg
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -138,7 +136,7 @@ func (d *daemon) watchReload() (stop func()) {
 		for {
 			select {
 			case <-ch:
-				_ = d.reloadKeys() // logged
+				_ = d.reloadKeys(path, ring) // logged
 			case <-done:
 				return
 			}

@@ -25,7 +25,7 @@ var minimal = []string{"-unit-id", "1", "-iface", "eth0"}
 
 func args(extra ...string) []string { return append(append([]string{}, minimal...), extra...) }
 
-func writeFile(t *testing.T, name string, b []byte, mode os.FileMode) string {
+func writeSecretFile(t *testing.T, name string, b []byte, mode os.FileMode) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	require.NoError(t, os.WriteFile(p, b, mode))
@@ -49,7 +49,7 @@ func TestNoKeyRefused(t *testing.T) {
 	require.Nil(t, c.Keys)
 	require.Equal(t, []string{insecureWarning}, c.warnings())
 
-	key := writeFile(t, "key", []byte("0123456789abcdef0123\n"), 0o600)
+	key := writeSecretFile(t, "key", []byte("0123456789abcdef0123\n"), 0o600)
 	_, err = parseConfig(args("-insecure-no-auth", "-key-file", key), io.Discard)
 	require.ErrorContains(t, err, "exclusive")
 	c, err = parseConfig(args("-key-file", key), io.Discard)
@@ -85,7 +85,7 @@ func TestKeyFileChecks(t *testing.T) {
 		{"short", []byte("tooshort\n"), 0o400, "at least 16"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := writeFile(t, "key", tt.b, tt.mode)
+			p := writeSecretFile(t, "key", tt.b, tt.mode)
 			_, err := parseConfig(args("-key-file", p), io.Discard)
 			require.ErrorIs(t, err, errConfig)
 			require.ErrorContains(t, err, tt.want)
@@ -93,7 +93,7 @@ func TestKeyFileChecks(t *testing.T) {
 	}
 	_, err := parseConfig(args("-key-file", t.TempDir()), io.Discard)
 	require.ErrorContains(t, err, "not a regular file")
-	p := writeFile(t, "key", good, 0o400)
+	p := writeSecretFile(t, "key", good, 0o400)
 	_, err = parseConfig(args("-key-file", p), io.Discard)
 	require.NoError(t, err)
 }
@@ -113,13 +113,13 @@ func TestStatusAddress(t *testing.T) {
 		_, err = parseConfig(append(base, "-status", a, "-status-insecure-remote"), io.Discard)
 		require.NoError(t, err, a)
 	}
-	token := writeFile(t, "token", []byte("s3cret-token-0123456789\n"), 0o600)
+	token := writeSecretFile(t, "token", []byte("s3cret-token-0123456789\n"), 0o600)
 	c, err := parseConfig(append(base, "-status", "0.0.0.0:9100", "-status-token-file", token), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, []byte("s3cret-token-0123456789"), c.StatusToken)
 	_, err = parseConfig(append(base, "-status-token-file", token), io.Discard)
 	require.ErrorContains(t, err, "needs -status")
-	loose := writeFile(t, "token", []byte("s3cret-token-0123456789\n"), 0o644)
+	loose := writeSecretFile(t, "token", []byte("s3cret-token-0123456789\n"), 0o644)
 	_, err = parseConfig(append(base, "-status", "0.0.0.0:9100", "-status-token-file", loose), io.Discard)
 	require.ErrorContains(t, err, "group or others")
 }
@@ -199,13 +199,14 @@ func TestMaxSessionsFlag(t *testing.T) {
 // leaves them as they were.
 func TestKeyFileRotation(t *testing.T) {
 	oldS, newS := "the old shared secret, 32 bytes!", "the new shared secret, 32 bytes!"
-	p := writeFile(t, "key", []byte("key 1 "+oldS+"\n"), 0o600)
+	p := writeSecretFile(t, "key", []byte("key 1 "+oldS+"\n"), 0o600)
 	c, err := parseConfig(args("-key-file", p), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, []hakit.Key{{ID: 1, Secret: []byte(oldS)}}, c.Keys.Keys())
 	var logs bytes.Buffer
 	d := &daemon{cfg: c, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	ring := c.Keys
+	reload := func() error { return d.reloadKeys(p, ring) }
 
 	for _, step := range []struct {
 		file string
@@ -216,7 +217,7 @@ func TestKeyFileRotation(t *testing.T) {
 		{"key 2 " + newS + "\n", []hakit.Key{{ID: 2, Secret: []byte(newS)}}},
 	} {
 		require.NoError(t, os.WriteFile(p, []byte(step.file), 0o600))
-		require.NoError(t, d.reloadKeys())
+		require.NoError(t, reload())
 		require.Equal(t, step.want, ring.Keys())
 	}
 	require.Contains(t, logs.String(), "keys reloaded")
@@ -229,14 +230,14 @@ func TestKeyFileRotation(t *testing.T) {
 		"key 3 " + newS + "\nnot a key line\n",
 	} {
 		require.NoError(t, os.WriteFile(p, []byte(bad), 0o600))
-		require.Error(t, d.reloadKeys(), bad)
+		require.Error(t, reload(), bad)
 		require.Equal(t, []hakit.Key{{ID: 2, Secret: []byte(newS)}}, ring.Keys(), "unchanged after %q", bad)
 	}
 	require.NoError(t, os.Chmod(p, 0o644))
-	require.ErrorContains(t, d.reloadKeys(), "group or others")
+	require.ErrorContains(t, reload(), "group or others")
 
 	// A single secret is key 1, as before.
-	single := writeFile(t, "single", []byte(oldS+"\n"), 0o600)
+	single := writeSecretFile(t, "single", []byte(oldS+"\n"), 0o600)
 	c, err = parseConfig(args("-key-file", single), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, []hakit.Key{{ID: 1, Secret: []byte(oldS)}}, c.Keys.Keys())
