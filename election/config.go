@@ -45,6 +45,18 @@ type Config struct {
 	// may have declared it lost and elected another primary meanwhile, so
 	// it treats itself as having lost contact (see Machine.Tick).
 	StallTime time.Duration
+	// PeerTimeout is how long a peer whose candidates stopped arriving is
+	// kept before it expires, whether or not the heartbeat layer declared
+	// it lost: a backstop for a unit heard of only inside other frames, or
+	// a heartbeat layer that never reports. It must be at least DetectTime;
+	// zero means ten detection times, so that a liveness rule that keeps a
+	// peer alive on probe answers through a burst of heartbeat loss is not
+	// undercut.
+	PeerTimeout time.Duration
+	// MaxPeers caps the peers the unit keeps: a candidate from a new unit
+	// beyond it is dropped and counted (Counters.DroppedPeerLimit), so that
+	// forged unit IDs cannot grow the table; expired peers make room again.
+	MaxPeers int
 
 	// Preempt lets a better unit take the primary role from a healthy
 	// primary. Without it the primary keeps the role until it fails, loses a
@@ -102,6 +114,11 @@ func DefaultConfig() *Config {
 		// and a half, and a scheduling hiccup stays well below three. Zero
 		// in a Config means three Intervals.
 		StallTime: 300 * time.Millisecond,
+		// Ten detection times (zero here: derived from DetectTime).
+		PeerTimeout: 0,
+		// A cluster has 2 to a few units; 16 leaves room for any real
+		// cluster and bounds what forged unit IDs can add.
+		MaxPeers: 16,
 		// Off, like FortiGate: every role change costs a failover.
 		Preempt: false,
 		// Long enough that a unit which is back for only a few detection
@@ -138,6 +155,10 @@ func (c *Config) withDefaults() Config {
 	set(&r.DetectTime, d.DetectTime)
 	set(&r.InitialWait, r.DetectTime)
 	set(&r.StallTime, 3*r.Interval)
+	set(&r.PeerTimeout, 10*r.DetectTime)
+	if r.MaxPeers == 0 {
+		r.MaxPeers = d.MaxPeers
+	}
 	set(&r.PreemptDelay, d.PreemptDelay)
 	set(&r.HoldDown, d.HoldDown)
 	set(&r.SyncTimeout, d.SyncTimeout)
@@ -177,6 +198,10 @@ func (c *Config) validate() error {
 		return bad("negative hold-down %v", c.HoldDown)
 	case c.SyncTimeout <= 0:
 		return bad("sync timeout %v", c.SyncTimeout)
+	case c.PeerTimeout < c.DetectTime:
+		return bad("peer timeout %v shorter than the detection time %v", c.PeerTimeout, c.DetectTime)
+	case c.MaxPeers < 1:
+		return bad("MaxPeers %d: at least one peer", c.MaxPeers)
 	}
 	if c.Preempt {
 		switch {

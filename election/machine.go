@@ -165,6 +165,13 @@ type Counters struct {
 	DroppedCollision uint64
 	// PeersLost counts peers the heartbeat layer declared lost.
 	PeersLost uint64
+	// PeersExpired counts peers dropped because no candidate of theirs
+	// arrived for PeerTimeout (the heartbeat layer had not declared them
+	// lost: a unit heard of only inside other frames, or a forgery).
+	PeersExpired uint64
+	// DroppedPeerLimit counts candidates of new units dropped because
+	// MaxPeers peers were known.
+	DroppedPeerLimit uint64
 	// SplitBrains counts split brains detected by this unit as primary.
 	SplitBrains uint64
 	// ReAnnounces counts re-announce requests after a split brain won.
@@ -243,6 +250,7 @@ type Machine struct {
 	elect []Candidate // scratch: the view without starting units
 	ids   []int
 
+	full     bool // a candidate was dropped at MaxPeers: reported once until room is made
 	lastAdv  Candidate
 	events   []Event
 	counters Counters
@@ -326,8 +334,11 @@ func (m *Machine) AppendCandidate(b []byte, now time.Time) []byte {
 }
 
 // Observe records a peer's candidate heard at now (from a heartbeat's
-// payload). An invalid candidate, or one that claims this unit's ID, is
-// dropped, counted and reported; it changes nothing. The caller must drop
+// payload). An invalid candidate, one that claims this unit's ID, or one of
+// a new unit when MaxPeers are known, is dropped, counted and reported; it
+// changes nothing. A peer whose candidates stop arriving is forgotten by
+// the first Tick more than PeerTimeout after the last one (an
+// EventPeerLost), whether or not PeerLost is called. The caller must drop
 // heartbeats that arrive out of order (heartbeat sequence numbers), or an
 // old candidate could be taken for the current one.
 func (m *Machine) Observe(now time.Time, c Candidate) error {
@@ -342,9 +353,18 @@ func (m *Machine) Observe(now time.Time, c Candidate) error {
 		m.event(now, Event{Kind: EventDropped, Unit: c.Unit, Reason: err.Error()})
 		return err
 	}
+	p := m.peer(c.Unit)
+	if p == nil && len(m.peers) >= m.cfg.MaxPeers {
+		m.counters.DroppedPeerLimit++
+		err := fmt.Errorf("election: candidate of unit %d dropped: %d peers known, the most MaxPeers allows: %w", c.Unit, len(m.peers), ErrInvalid)
+		if !m.full {
+			m.full = true
+			m.event(now, Event{Kind: EventDropped, Unit: c.Unit, Reason: err.Error()})
+		}
+		return err
+	}
 	m.counters.Observed++
 	born := now.Add(-c.Age)
-	p := m.peer(c.Unit)
 	if p == nil {
 		m.peers = append(m.peers, peer{})
 		i := len(m.peers) - 1
@@ -384,10 +404,29 @@ func (m *Machine) PeerLost(now time.Time, unit uint16) {
 	if i < 0 {
 		return
 	}
-	was := m.peers[i].c.Role
-	m.peers = append(m.peers[:i], m.peers[i+1:]...)
 	m.counters.PeersLost++
-	reason := fmt.Sprintf("unit %d (%v) lost", unit, was)
+	m.remove(now, i, fmt.Sprintf("unit %d (%v) lost", unit, m.peers[i].c.Role))
+}
+
+// expire removes the peers not heard for PeerTimeout.
+func (m *Machine) expire(now time.Time) {
+	limit := m.cfg.PeerTimeout
+	for i := 0; i < len(m.peers); {
+		p := &m.peers[i]
+		if silent := now.Sub(p.heardAt); silent > limit {
+			m.counters.PeersExpired++
+			m.remove(now, i, fmt.Sprintf("unit %d (%v) expired: not heard for %v", p.c.Unit, p.c.Role, silent))
+			continue
+		}
+		i++
+	}
+}
+
+// remove forgets peer i, lost for reason.
+func (m *Machine) remove(now time.Time, i int, reason string) {
+	unit, was := m.peers[i].c.Unit, m.peers[i].c.Role
+	m.peers = append(m.peers[:i], m.peers[i+1:]...)
+	m.full = false
 	if was == hakit.Primary {
 		m.lostPrimary = unit
 	}
@@ -486,6 +525,7 @@ func (m *Machine) Resume(now time.Time, reclaim bool) {
 // EventStalled.
 func (m *Machine) Tick(now time.Time) Output {
 	m.noticeStall(now)
+	m.expire(now)
 	m.buildView(now)
 	var out Output
 	switch m.role {

@@ -39,6 +39,9 @@ func TestFrozenPrimaryResumes(t *testing.T) {
 func frozenPrimary(t *testing.T, times int, lostOnResume, young, hiccup bool) {
 	c1, c2 := *unitConfig(1), *unitConfig(2)
 	c1.Priority, c2.Priority = 200, 100
+	// The heartbeat layer's verdict, not the election's own expiry of a
+	// silent peer (PeerTimeout, a backstop), is what the cases time.
+	c1.PeerTimeout, c2.PeerTimeout = 30*c1.DetectTime, 30*c2.DetectTime
 	b := settled(t, c1, c2)
 	if !young {
 		b.step(30 * time.Second) // both units long past the split-brain age margin

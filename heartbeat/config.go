@@ -58,6 +58,11 @@ type Config struct {
 	// seals, all of them verify, and hakit.Keyring.Set rotates them while
 	// the Driver runs. Nil means frames are not authenticated.
 	Keys *hakit.Keyring
+	// MaxPeers caps the peers a Machine tracks: a frame of a new unit
+	// beyond it is dropped and counted (Drops.PeerLimit), so that forged
+	// unit IDs (possible without Keys) cannot grow the table. Zero means
+	// 16; negative is invalid.
+	MaxPeers int
 	// Interval is the heartbeat interval on every interface.
 	Interval time.Duration
 	// Misses is the number of intervals without a heartbeat on an
@@ -109,6 +114,9 @@ func DefaultConfig() *Config {
 		Role: hakit.Initial,
 		// Clavister's frame type.
 		EtherType: DefaultEtherType,
+		// A cluster has 2 to a few units; 16 leaves room for any real one
+		// (the election's default cap too).
+		MaxPeers: 16,
 		// "10 heartbeats per second on each critical interface."
 		Interval: 100 * time.Millisecond,
 		// "misses 2 heartbeats (no heartbeats over 0.2 seconds)".
@@ -140,6 +148,9 @@ func (c *Config) withDefaults() Config {
 	if r.EtherType == 0 {
 		r.EtherType = d.EtherType
 	}
+	if r.MaxPeers == 0 {
+		r.MaxPeers = d.MaxPeers
+	}
 	if r.Interval == 0 {
 		r.Interval = d.Interval
 	}
@@ -169,6 +180,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.UnitID == 0:
 		return fmt.Errorf("heartbeat: unit ID 0: %w", hakit.ErrConfig)
+	case c.MaxPeers < 0:
+		return fmt.Errorf("heartbeat: MaxPeers %d is negative: %w", c.MaxPeers, hakit.ErrConfig)
 	case !c.Role.Valid():
 		return fmt.Errorf("heartbeat: invalid role %d: %w", c.Role, hakit.ErrConfig)
 	case c.Interval < time.Millisecond:

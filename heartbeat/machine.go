@@ -78,7 +78,10 @@ type peerLink struct {
 }
 
 // NewMachine returns a Machine for the given critical interfaces (their Conn
-// and Prober are not used). A nil cfg means DefaultConfig().
+// and Prober are not used). A nil cfg means DefaultConfig(). Every unit of
+// the cluster lists its interfaces in the same order, one per segment: a
+// frame whose Interface field is not the index of the link it arrived on is
+// dropped (Drops.WrongInterface).
 func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 	c := cfg.withDefaults()
 	if err := c.validate(); err != nil {
@@ -581,6 +584,9 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 		m.c.Dropped.Own++
 		return out, fmt.Errorf("heartbeat: frame with our own unit ID %d: %w", f.UnitID, ErrMalformed)
 	}
+	if err := m.checkInterface(f, i); err != nil {
+		return out, err
+	}
 	p := m.peers[f.UnitID]
 	if p != nil {
 		l := p.links[i]
@@ -593,6 +599,9 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 			return out, fmt.Errorf("heartbeat: unit %d sequence %d not above %d: %w", f.UnitID, f.Seq, l.seq, ErrReplay)
 		}
 	} else {
+		if err := m.admitPeer(f); err != nil { // linkcheck.go
+			return out, err
+		}
 		p = &peer{id: f.UnitID}
 		for range m.ports {
 			p.links = append(p.links, &peerLink{state: Alive, lastRx: now})

@@ -41,5 +41,5 @@ func ListenEthernet(ifi *net.Interface, etherType uint16) (Conn, error) {
 		_ = pc.Close()
 		return nil, fmt.Errorf("heartbeat: listen ethernet on %s: %w", ifi.Name, err)
 	}
-	return NewEthernetConn(pc, etherType), nil
+	return NewEthernetConn(countKernelDrops(pc), etherType), nil
 }

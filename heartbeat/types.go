@@ -150,6 +150,12 @@ type Drops struct {
 	Own uint64
 	// UnknownInterface: a frame for an interface the Machine does not have.
 	UnknownInterface uint64
+	// WrongInterface: a frame sent on another of the sender's interfaces
+	// than the one it arrived on (its Interface field is not this link's
+	// index): relayed from another segment, which would hide a broken link.
+	WrongInterface uint64
+	// PeerLimit: a frame of a new unit when Config.MaxPeers are known.
+	PeerLimit uint64
 }
 
 // Counters are a Machine's (and Driver's) running totals.

@@ -56,6 +56,7 @@ type ReceiverStats struct {
 	Resyncs       uint64 // resyncs requested by this receiver
 	SweepsSkipped uint64 // bulk ends applied after a lost datagram at Commit, so not swept
 	Duplicate     uint64 // datagrams received twice (resends, reordering)
+	DropTableFull uint64 // sessions not stored: the table held its limit (Table.SetLimit)
 	EventsDropped uint64 // events dropped because Events was not called for long
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow uint64
@@ -106,6 +107,8 @@ type Receiver struct {
 	needSync   bool
 	committed  bool
 	gapped     bool // Commit skipped a lost datagram: a bulk end must not sweep
+	overflow   bool // the table refused a session since the last bulk began (limit.go)
+	held       int  // bytes of the ring's buffers (limit.go)
 
 	lastHeard time.Time
 	lastAck   time.Time
@@ -275,8 +278,11 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 			r.stats.Duplicate++
 			return nil
 		}
+		if !r.hold(slot, payload) { // limit.go
+			r.stats.DropWindow++
+			return nil
+		}
 		slot.seq = h.Seq
-		slot.b = append(slot.b[:0], payload...)
 		r.stats.Buffered++
 		r.unacked = true
 		return nil
@@ -326,7 +332,9 @@ func (r *Receiver) apply(now time.Time, recs []record) {
 		rec := &recs[i]
 		switch rec.recordOp {
 		case opUpsert:
-			t.upsert(&rec.Session, false, r.cfg.Origin, r.gen)
+			if !t.upsert(&rec.Session, false, r.cfg.Origin, r.gen) {
+				r.tableFull(now)
+			}
 			if r.bulkActive {
 				r.bulkGot++
 			}
@@ -337,6 +345,7 @@ func (r *Receiver) apply(now time.Time, recs []record) {
 			r.bulkGen = rec.Gen
 			r.bulkActive, r.bulkDone = true, false
 			r.bulkTotal, r.bulkGot = rec.Total, 0
+			r.overflow = false
 			r.setSync(now, false, "bulk sync")
 			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total})
 		case opBulkEnd:
@@ -351,7 +360,7 @@ func (r *Receiver) apply(now time.Time, recs []record) {
 					break
 				}
 				t.sweep(r.cfg.Origin, r.gen)
-				r.bulkDone = true
+				r.bulkDone = !r.overflow // limit.go
 				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal})
 			}
 		}

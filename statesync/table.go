@@ -26,6 +26,7 @@ type Table struct {
 	shards [numShards]shard
 	genMu  sync.Mutex
 	gens   [256]uint8 // current bulk generation per origin
+	lim    limit      // the most sessions (limit.go)
 }
 
 // curGen returns the current bulk-sync generation of origin.
@@ -343,7 +344,7 @@ func (sh *shard) get(e *entry, idx uint32, s *Session) {
 
 // upsert is Upsert and Store: with bump, the version becomes the previous
 // one plus one; origin and gen tag the entry for bulk-sync sweeping.
-func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
+func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) bool {
 	sh, c, h32 := t.locate(&s.Key)
 	sh.mu.Lock()
 	var e *entry
@@ -351,6 +352,9 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
 	if slot := sh.find(&c, h32); slot >= 0 {
 		idx = uint32(sh.index[slot]) - 1
 		e = sh.at(idx)
+	} else if !t.lim.admit(t.count.Load()) {
+		sh.mu.Unlock()
+		return false
 	} else {
 		e, idx = sh.insert(&c, h32)
 		t.count.Add(1)
@@ -361,6 +365,7 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
 	e.origin, e.gen = origin, gen
 	sh.set(e, idx, s)
 	sh.mu.Unlock()
+	return true
 }
 
 // Upsert inserts s or replaces the session with the same key, on the unit

@@ -38,10 +38,15 @@ type Config struct {
 	Epoch uint64
 
 	// Keys authenticate heartbeats and session sync, each with a subkey
-	// of its own; hakit.Keyring.Set rotates them while the unit runs. Nil
-	// sends both unauthenticated, and the Driver says so in a warning at
-	// every start.
+	// of its own; hakit.Keyring.Set rotates them while the unit runs.
+	// Required unless Unauthenticated.
 	Keys *hakit.Keyring
+	// Unauthenticated runs heartbeats and session sync without Keys: an
+	// explicit choice, because then anyone who can send on the heartbeat
+	// or sync links can force a failover, demote the primary, or put
+	// sessions into the standby's table. The Driver says so in a warning at
+	// every start. Exclusive with Keys.
+	Unauthenticated bool
 
 	// Interfaces are the heartbeat interfaces (at least one, unless Roles
 	// is set).
@@ -239,6 +244,9 @@ func (c *Config) Validate() error {
 	}
 	if r.Roles != nil && r.Witness != nil {
 		return bad("a witness and a role source: the witness arbitrates the cluster's own election, not another protocol's")
+	}
+	if (r.Keys == nil) != r.Unauthenticated {
+		return bad("want Keys, or Unauthenticated to run without (not both)")
 	}
 	for _, ifc := range r.Interfaces {
 		if ifc.Conn == nil {

@@ -120,7 +120,7 @@ func (s *segment) unit(id uint16, tweak func(*member.Config)) *simUnit {
 	require.NoError(s.t, err)
 	cfg := &member.Config{
 		ClusterID: 7, UnitID: id, Priority: uint8(200 - id),
-		Keys:       s.keys,
+		Keys: s.keys, Unauthenticated: s.keys == nil,
 		Interfaces: []member.Interface{{Name: "eth0", Addr: addr, Conn: heartbeat.NewEthernetConn(hbp, heartbeat.DefaultEtherType), Prober: pr}},
 		Heartbeat:  &heartbeat.Config{Neighbours: neighbours{"eth0": {s.gw}}},
 		Steps:      []member.Step{u.rec.step("conntrack"), u.rec.step("addresses"), u.rec.step("announce")},
@@ -373,11 +373,12 @@ func TestConfigValidate(t *testing.T) {
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Sync: &member.Sync{Peers: []member.SyncPeer{{}}}},
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Heartbeat: &heartbeat.Config{Interval: time.Microsecond}},
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}, {Name: "eth0", Conn: conn}}},
-		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, StepTimeout: -1},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, StepTimeout: -1, Unauthenticated: true},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}}, // no key and not Unauthenticated
 	} {
 		require.ErrorIs(t, c.Validate(), hakit.ErrConfig, "%+v", c)
 	}
-	ok := member.Config{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}},
+	ok := member.Config{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Unauthenticated: true,
 		Heartbeat: &heartbeat.Config{Interval: 10 * time.Millisecond, Misses: 3, ProbeWindow: 60 * time.Millisecond}}
 	require.NoError(t, ok.Validate())
 	ec := ok.ElectionConfig()

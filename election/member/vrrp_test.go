@@ -77,7 +77,7 @@ func vrrpUnit(t *testing.T, priority uint8, sync *member.Sync) (*member.Driver, 
 	src, err := member.NewVRRP(link, &vrrp.Config{VRID: 51, Priority: priority, Addrs: []netip.Addr{vrrpVIP},
 		Primary: vrrpSelf, AdvertInterval: time.Second}, nil)
 	require.NoError(t, err)
-	d, err := member.New(&member.Config{UnitID: 1, Roles: src, Sync: sync,
+	d, err := member.New(&member.Config{UnitID: 1, Roles: src, Sync: sync, Unauthenticated: true,
 		Steps: []member.Step{rec.step("conntrack"), rec.step("addresses"), rec.step("announce")},
 		OnEvent: func(e member.Event) {
 			rec.mu.Lock()

@@ -84,7 +84,7 @@ func (b *bed) startHanode(u *unit, args ...string) *hanode {
 	}
 	dir := filepath.Join(b.dir, fmt.Sprintf("hanode-%s-%d", u.name, time.Now().UnixNano()))
 	require.NoError(b.t, os.MkdirAll(dir, 0o700))
-	all := append([]string{"-unit-id", strconv.Itoa(int(u.id)), "-iface", "eth0",
+	all := append([]string{"-unit-id", strconv.Itoa(int(u.id)), "-iface", "eth0", "-insecure-no-auth", // VRRP carries no authentication
 		"-vip", fmt.Sprintf("eth0=%s/%d", b.vip, bits), "-status", hanodeStatusAddr,
 		"-state-dir", dir}, args...)
 	h := &hanode{}

@@ -31,6 +31,7 @@ func hanodeArgs(u, _ unitConf, vip netip.Prefix, interval time.Duration) []strin
 		"-vip", u.ifname + "=" + vip.String(),
 		"-interval", interval.String(),
 		"-status", "127.0.0.1:9100",
+		"-insecure-no-auth", // as the other daemons run here
 	}
 	return append(args, hanodeExtra...)
 }

@@ -110,6 +110,7 @@ func (u *unit) boot() error {
 	move := garp.Move{Interface: "lan", MAC: c.vmac, Addrs: []netip.Addr{c.vip}}
 	u.d, err = member.New(&member.Config{
 		ClusterID: clusterID, UnitID: u.id, Priority: uint8(200 - u.id), // unit 1 is preferred
+		Unauthenticated: true, Keys: nil, // the simulated segments carry no attacker
 		Interfaces: ifaces,
 		Monitored:  []string{"lan", "sync"},
 		LinkUp:     func(string) bool { return true }, // a cut cable keeps its carrier here

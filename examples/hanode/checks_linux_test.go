@@ -36,6 +36,7 @@ log-level = "debug"
 preempt = true
 preempt-delay = "1s"
 hold-down = "1s"
+insecure-no-auth = true
 %s`, u.id(), priority, strings.Join(q, ", "), gwClient, gwServer, u.status, u.stateDir, more)
 	require.NoError(p.t, os.WriteFile(path, []byte(conf), 0o600))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"flag"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -58,11 +56,15 @@ type config struct {
 	ProbeWindow time.Duration
 	Mode        heartbeat.Mode
 	Preempt     bool
-	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
+	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: -insecure-no-auth
 	Status      string
 	StateDir    string        // where interface mode records the interfaces' own MACs
 	EpochFile   string        // the persisted counter of this unit's starts (see member.BootEpoch)
 	VIPLifetime time.Duration // if not zero, the virtual addresses' kernel lifetime, refreshed while primary
+	StatusToken []byte        // from -status-token-file; nil: none asked
+	KeepMarks   bool          // -conntrack-keep-marks
+	KeyFile     string        // -key-file, reread at SIGHUP
+	MaxSessions int           // -max-sessions (statesync.Table.SetLimit)
 	LogLevel    slog.Level
 
 	PreemptDelay, HoldDown time.Duration  // zero: the election's defaults
@@ -114,7 +116,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		ifaces, vips                 listFlag
 		vmacMode, syncIface, syncMAC string
 		syncPeer, syncListen, mode   string
-		keyFile, status, level       string
+		status, level                string
 		stateDir, epochFile          string
 		conntrack, preempt           bool
 		interval, window, lifetime   time.Duration
@@ -138,7 +140,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&window, "probe-window", 600*time.Millisecond, "EIFD probe window after the misses")
 	fs.StringVar(&mode, "mode", "early", "heartbeat verdict mode: early or strict")
 	fs.BoolVar(&preempt, "preempt", false, "let a better unit take the primary role from a healthy primary")
-	fs.StringVar(&keyFile, "key-file", "", "file holding the shared key (at least 16 bytes) authenticating heartbeats and sync")
+	sec := addSecurityFlags(fs)
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
@@ -255,23 +257,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return bad("-log-level %q: want debug, info, warn or error", level)
 	}
-	if status != "" {
-		if _, _, err := net.SplitHostPort(status); err != nil {
-			return bad("-status %q: %v", status, err)
-		}
-	}
-	if keyFile != "" {
-		b, err := os.ReadFile(keyFile)
-		if err != nil {
-			return bad("-key-file: %v", err)
-		}
-		b = bytes.TrimSpace(b)
-		if len(b) < hakit.MinKeyLen {
-			return bad("-key-file %s: key is %d bytes, at least %d needed", keyFile, len(b), hakit.MinKeyLen)
-		}
-		if c.Keys, err = hakit.NewKeyring(hakit.Key{ID: 1, Secret: b}); err != nil {
-			return bad("-key-file %s: %v", keyFile, err)
-		}
+	if err := sec.apply(c); err != nil {
+		return nil, err
 	}
 	if err := vf.parse(fs, c); err != nil {
 		return nil, err
@@ -330,7 +317,7 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 // gives a valid election configuration.
 func (c *config) memberConfig() *member.Config {
 	mc := &member.Config{
-		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys,
+		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys, Unauthenticated: c.Keys == nil,
 		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys,
 			Interval: c.Interval, Misses: c.Misses, ProbeWindow: c.ProbeWindow, Mode: c.Mode},
 	}

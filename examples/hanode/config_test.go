@@ -23,7 +23,7 @@ func TestParseConfig(t *testing.T) {
 		"-vip", "eth0=198.18.1.1/24", "-vip", "eth0=2001:db8:1::1/64", "-vip", "eth1=198.18.2.1/24",
 		"-vmac", "macvlan", "-sync-peer", "198.18.3.2:7946", "-conntrack",
 		"-interval", "10ms", "-misses", "3", "-probe-window", "60ms", "-mode", "strict", "-preempt",
-		"-status", "127.0.0.1:9100", "-log-level", "debug",
+		"-status", "127.0.0.1:9100", "-log-level", "debug", "-insecure-no-auth",
 	}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, uint16(7), c.ClusterID)
@@ -50,7 +50,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestParseConfigDefaults(t *testing.T) {
-	c, err := parseConfig([]string{"-unit-id", "1", "-iface", "eth0"}, &bytes.Buffer{})
+	c, err := parseConfig([]string{"-unit-id", "1", "-iface", "eth0", "-insecure-no-auth"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, uint8(128), c.Priority)
 	require.Equal(t, vmacInterface, c.VMAC)
@@ -141,7 +141,7 @@ func TestRunRejects(t *testing.T) {
 // configuration error too, found before anything changes.
 func TestRunMissingInterface(t *testing.T) {
 	var out bytes.Buffer
-	code := run(context.Background(), []string{"-unit-id", "1", "-iface", "hk-nonexist0"}, &out)
+	code := run(context.Background(), []string{"-unit-id", "1", "-iface", "hk-nonexist0", "-insecure-no-auth"}, &out)
 	require.Equal(t, 2, code)
 	require.True(t, strings.HasPrefix(out.String(), "hanode: invalid configuration: interface hk-nonexist0"), out.String())
 }
@@ -158,7 +158,7 @@ func TestRunHelp(t *testing.T) {
 func TestParseConfigIntervals(t *testing.T) {
 	for _, iv := range []string{"10ms", "100ms", "1s"} {
 		for _, preempt := range []bool{false, true} {
-			args := []string{"-unit-id", "1", "-iface", "eth0", "-interval", iv}
+			args := []string{"-unit-id", "1", "-iface", "eth0", "-interval", iv, "-insecure-no-auth"}
 			if preempt {
 				args = append(args, "-preempt")
 			}

@@ -41,12 +41,15 @@ type daemon struct {
 	moves     []garp.Move
 	monitored []string     // interfaces whose link counts in the election
 	local     []netip.Addr // this unit's own addresses
+	links     transports   // for the drop counters (drops.go)
 	vrrp      *member.VRRP // with -protocol vrrp
 
 	checkClosers []io.Closer // the checks' probers (see checks.go)
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
+
+	stopReload func() // security.go
 }
 
 // start checks the interfaces, clears what a crashed run may have left,
@@ -54,6 +57,7 @@ type daemon struct {
 // nothing is left changed.
 func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	d := &daemon{cfg: cfg, log: log, table: statesync.NewTable(0)}
+	d.table.SetLimit(cfg.MaxSessions)
 	var hifs []member.Interface
 	var sync *member.Sync
 	defer func() {
@@ -95,7 +99,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	}
 	if cfg.Conntrack {
 		// Dialled now, so that a takeover does not wait for it.
-		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack")}); err != nil {
+		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack"), Guard: d.sessionGuard()}); err != nil {
 			return nil, err
 		}
 		if d.local, err = localAddrs(); err != nil {
@@ -122,6 +126,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		if hi.Conn, err = heartbeat.ListenEthernet(ifis[name], heartbeat.DefaultEtherType); err != nil {
 			return nil, fmt.Errorf("heartbeat on %s: %w", name, err)
 		}
+		d.links.heartbeat = append(d.links.heartbeat, *hi)
 		if hi.Addr.IsValid() {
 			if hi.Prober, err = heartbeat.NewProber(ifis[name]); err != nil {
 				return nil, fmt.Errorf("prober on %s: %w", name, err)
@@ -154,11 +159,15 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		return nil, err
 	}
 	if ln != nil {
-		d.status = &http.Server{Handler: http.HandlerFunc(d.serveStatus), ReadHeaderTimeout: 5 * time.Second}
+		d.status = d.statusServer()
 		go d.status.Serve(ln)
 	}
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
 		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
+	d.warnInsecure()
+	if cfg.KeyFile != "" {
+		d.stopReload = d.watchReload()
+	}
 	return d, nil
 }
 
@@ -224,6 +233,7 @@ func (d *daemon) syncConfig() (*member.Sync, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync transport: %w", err)
 	}
+	d.links.sync = p.Transport
 	return &member.Sync{Table: d.table, Peers: []member.SyncPeer{p}}, nil
 }
 
@@ -268,6 +278,9 @@ func (d *daemon) onEvent(e member.Event) {
 // close releases everything: the unit's steps go down in reverse, nothing
 // is left on the system.
 func (d *daemon) close() {
+	if d.stopReload != nil {
+		d.stopReload()
+	}
 	if d.unit != nil {
 		d.unit.Close()
 	}

@@ -22,7 +22,10 @@
 //	-priority N        election priority, 0-255, higher wins (default 128)
 //	-iface IFACE       critical interface (repeatable, at least one): heartbeats
 //	                   are sent on it (raw Ethernet, EtherType 0xC14B), EIFD
-//	                   probes its neighbours, and its link is monitored
+//	                   probes its neighbours, and its link is monitored;
+//	                   every unit gives its -iface flags in the same order,
+//	                   one per segment (a heartbeat that arrives on another
+//	                   link than it was sent for is dropped as relayed)
 //	-vip IFACE=A/PLEN  virtual address held by the primary (repeatable; IPv4
 //	                   or IPv6); an interface carrying one is monitored too
 //	-vmac MODE         off: only the addresses move (announced with the
@@ -41,11 +44,32 @@
 //	-mode M            heartbeat verdicts: early (default) or strict (the
 //	                   Clavister schedule: 0.2 s + 0.6 s)
 //	-preempt           a better unit takes the role from a healthy primary
-//	-key-file FILE     shared key (at least 16 bytes, surrounding white space
-//	                   ignored) authenticating heartbeats and sync datagrams
-//	-status ADDR       serve the status as JSON over HTTP (GET any path): role,
-//	                   peers and their per-interface state, monitored links,
-//	                   sync progress, counters, recent role changes
+//	-key-file FILE     shared key (at least 16 bytes, not all zeros,
+//	                   surrounding white space ignored) authenticating
+//	                   heartbeats and sync datagrams; the file must not be
+//	                   readable by group or others (chmod 600). It holds one
+//	                   secret (key ID 1), or lines "key ID SECRET", the
+//	                   first sealing, all verifying; SIGHUP rereads it, so
+//	                   keys rotate without a restart: on every unit in turn,
+//	                   add the new key second, SIGHUP; then put it first,
+//	                   SIGHUP; then drop the old one, SIGHUP. Required:
+//	-insecure-no-auth  runs without a key instead, open to anyone on the
+//	                   segments (forged heartbeats force failovers, forged
+//	                   sync injects sessions), with a warning at every start
+//	                   and in the status
+//	-status ADDR       serve the status as JSON over HTTP (GET / or /status):
+//	                   role, peers and their per-interface state, monitored
+//	                   links, sync progress, counters, recent role changes.
+//	                   A non-loopback ADDR needs -status-token-file FILE (a
+//	                   token, mode 0600, asked as "Authorization: Bearer
+//	                   TOKEN") or -status-insecure-remote
+//	-max-sessions N    the most replicated sessions held (default 1048576;
+//	                   beyond it new ones are dropped and counted, and the
+//	                   standby reports itself out of sync); -1: no limit
+//	-conntrack-keep-marks  inject the replicated sessions' marks too (by
+//	                   default cleared). The standby never injects a session
+//	                   to or from its own addresses, and caps timeouts at
+//	                   the kernel's 5 days
 //	-state-dir DIR     where -vmac interface records each interface's own MAC
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)
@@ -110,7 +134,7 @@
 // stalls silently. A step that fails is rolled back and retried (counted
 // as takeover_failures).
 //
-// SIGTERM (or SIGINT, SIGHUP, SIGQUIT): a primary that hears a peer hands
+// SIGTERM (or SIGINT, SIGQUIT; SIGHUP reloads, see below): a primary that hears a peer hands
 // the role over (member.Driver.Handover) and waits, up to 2 s plus ten
 // intervals, until the peer is primary; then the daemon releases
 // everything and exits 0, leaving no address, MAC or macvlan. SIGPIPE is
@@ -230,7 +254,7 @@
 // everywhere), the sync link alone cut, SIGTERM, a clean start and stop,
 // and IPv6 gateways with -key-file and a stream over IPv6.
 // faults_linux_test.go adds the primary's daemon frozen and resumed, and
-// the daemon ending by SIGHUP, a closed log reader, SIGPIPE, fatal runtime
+// the daemon ending by SIGQUIT, a closed log reader, SIGPIPE, fatal runtime
 // errors and SIGKILL with -vip-lifetime. bench_linux_test.go's BenchmarkFailover repeats the power loss and
 // reports the gaps a TCP and a UDP stream saw; the figures are in the
 // repository's README.

@@ -190,6 +190,9 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 		"-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
 		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-state-dir", u.stateDir, "-epoch-file", filepath.Join(u.stateDir, "epoch"), "-log-level", "debug"}, p.flags...)
 	args = append(args, extra...)
+	if !contains(args, "-key-file") {
+		args = append(args, "-insecure-no-auth")
+	}
 	for _, name := range p.heartbeats {
 		args = append(args, "-iface", name)
 	}

@@ -129,7 +129,7 @@ func (p *pair) rejoin(u *unit, priority int) {
 }
 
 // TestE2EUncleanExit needs root: the ways a daemon ends other than SIGTERM
-// and SIGKILL, each on the primary of one bed. SIGHUP stops it cleanly (a
+// and SIGKILL, each on the primary of one bed. SIGQUIT stops it cleanly (a
 // handover, exit 0, nothing left behind). A log reader that goes away
 // (SIGPIPE on the next write) and SIGPIPE itself are ignored: the daemon
 // stays primary. A fatal error of the Go runtime (SIGABRT, SIGSEGV from
@@ -150,12 +150,12 @@ func TestE2EUncleanExit(t *testing.T) {
 	require.NoError(t, os.WriteFile(epochFile, []byte(ahead+"\n"), 0o600))
 	st := p.established()
 
-	// SIGHUP: a clean stop.
+	// SIGQUIT: a clean stop (SIGHUP reloads: TestE2EReload).
 	st.resetGap()
-	require.NoError(t, p.a.cmd.Process.Signal(syscall.SIGHUP))
-	require.Equal(t, 0, waitExit(t, p.a, 10*time.Second), "SIGHUP stops cleanly")
-	require.Equal(t, before[p.a], systemState(t, p.a), "SIGHUP left something behind")
-	p.takeOver(p.b, st, "SIGHUP")
+	require.NoError(t, p.a.cmd.Process.Signal(syscall.SIGQUIT))
+	require.Equal(t, 0, waitExit(t, p.a, 10*time.Second), "SIGQUIT stops cleanly")
+	require.Equal(t, before[p.a], systemState(t, p.a), "SIGQUIT left something behind")
+	p.takeOver(p.b, st, "SIGQUIT")
 	closeLog := p.startPiped(p.a, prio[p.a])
 	p.waitStatus(p.a, "in-sync secondary (its clock behind its last run's)", func(s Status) bool {
 		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1
@@ -164,10 +164,10 @@ func TestE2EUncleanExit(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, sb.Counters.Heartbeat.Dropped.Stale, "B takes A's heartbeats: the epoch counter, not the clock")
 	st.resetGap()
-	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))
+	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGQUIT))
 	require.Equal(t, 0, waitExit(t, p.b, 10*time.Second))
 	require.Equal(t, before[p.b], systemState(t, p.b))
-	p.takeOver(p.a, st, "SIGHUP (B)")
+	p.takeOver(p.a, st, "SIGQUIT (B)")
 	p.rejoin(p.b, prio[p.b])
 
 	// The log reader goes away, then SIGPIPE itself: A goes on as primary.

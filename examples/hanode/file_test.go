@@ -20,6 +20,7 @@ preempt = true
 preempt-delay = "2s"
 interval = "50ms"
 log-level = "debug"
+insecure-no-auth = true
 
 [[check]]
 name = "haproxy"

@@ -12,9 +12,11 @@ import (
 )
 
 // stopSignals end the daemon: each one stops it cleanly (a handover if
-// primary, then everything released), as SIGTERM does. SIGPIPE (a closed
-// log reader) is ignored: the write fails and the daemon goes on.
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+// primary, then everything released), as SIGTERM does. SIGHUP reloads the
+// configuration and the keys instead (reload.go, security.go), as
+// keepalived's does. SIGPIPE (a closed log reader) is ignored: the write
+// fails and the daemon goes on.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
 
 func main() {
 	if os.Getenv(watchdogEnv) != "" {

@@ -34,6 +34,8 @@ type Status struct {
 	Priority  uint8         `json:"priority"`
 	Effective uint8         `json:"effective_priority"`
 	Checks    []CheckStatus `json:"checks,omitempty"`
+	// Warnings say what this unit's configuration gives up (no key).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // CheckStatus is one health check's state.
@@ -87,6 +89,7 @@ type Counters struct {
 	Receiver         *statesync.ReceiverStats `json:"receiver,omitempty"`
 	TakeoverFailures uint64                   `json:"takeover_failures"` // steps that failed (each rolled back, retried)
 	FollowerRestarts uint64                   `json:"conntrack_follower_restarts"`
+	Transport        TransportDrops           `json:"transport_drops"` // drops.go
 }
 
 func (d *daemon) snapshot() Status {
@@ -97,6 +100,7 @@ func (d *daemon) snapshot() Status {
 	for _, c := range st.Checks {
 		s.Checks = append(s.Checks, CheckStatus{Name: c.Name, Weight: c.Weight, Failing: c.Failing, LastErr: c.LastErr, Runs: c.Runs, Failures: c.Failures})
 	}
+	s.Warnings = d.cfg.warnings()
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
@@ -115,6 +119,7 @@ func (d *daemon) snapshot() Status {
 	}
 	s.Counters = Counters{Heartbeat: st.Heartbeat, Member: st.Counters, GARP: d.speaker.Stats(),
 		TakeoverFailures: st.Counters.StepFailures}
+	s.Counters.Transport = d.links.drops()
 	if d.keeper != nil {
 		s.Counters.FollowerRestarts = d.keeper.Restarts()
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestParseConfigVRRP(t *testing.T) {
-	c, err := parseConfig([]string{"-unit-id", "1", "-priority", "150", "-iface", "eth0",
+	c, err := parseConfig([]string{"-unit-id", "1", "-insecure-no-auth", "-priority", "150", "-iface", "eth0",
 		"-vip", "eth0=198.18.0.100/24", "-protocol", "vrrp", "-vrrp-vrid", "51", "-vrrp-advert-interval", "100ms",
 		"-vrrp-unicast-peer", "198.18.0.3", "-vrrp-unicast-src", "198.18.0.2", "-vrrp-checksum", "message-only",
 		"-vrrp-nopreempt", "-vmac", "interface"}, &bytes.Buffer{})
@@ -29,7 +29,7 @@ func TestParseConfigVRRP(t *testing.T) {
 	require.Equal(t, "00:00:5e:00:01:33", mac.String())
 
 	// IPv6: the link-local virtual address goes first.
-	c, err = parseConfig([]string{"-unit-id", "1", "-iface", "eth0", "-vip", "eth0=2001:db8::100/64",
+	c, err = parseConfig([]string{"-unit-id", "1", "-insecure-no-auth", "-iface", "eth0", "-vip", "eth0=2001:db8::100/64",
 		"-protocol", "vrrp", "-vrrp-vrid", "7", "-vrrp-link-local", "fe80::100"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	vc = c.vrrpConfig(netip.MustParseAddr("fe80::2"))
@@ -41,14 +41,14 @@ func TestParseConfigVRRP(t *testing.T) {
 	require.Equal(t, "00:00:5e:00:02:07", mac.String())
 
 	// hakit mode is unchanged.
-	c, err = parseConfig([]string{"-unit-id", "1", "-iface", "eth0"}, &bytes.Buffer{})
+	c, err = parseConfig([]string{"-unit-id", "1", "-insecure-no-auth", "-iface", "eth0"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Nil(t, c.VRRP)
 	require.Equal(t, []string{"eth0"}, c.heartbeatIfaces())
 }
 
 func TestParseConfigVRRPErrors(t *testing.T) {
-	base := []string{"-unit-id", "1", "-iface", "eth0", "-vip", "eth0=198.18.0.100/24"}
+	base := []string{"-unit-id", "1", "-insecure-no-auth", "-iface", "eth0", "-vip", "eth0=198.18.0.100/24"}
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -71,6 +71,6 @@ func TestParseConfigVRRPErrors(t *testing.T) {
 		require.ErrorIs(t, err, errConfig, "%v", tt.args)
 		require.ErrorContains(t, err, tt.want, "%v", tt.args)
 	}
-	_, err := parseConfig([]string{"-unit-id", "1", "-iface", "eth0", "-protocol", "vrrp", "-vrrp-vrid", "5"}, &bytes.Buffer{})
+	_, err := parseConfig([]string{"-unit-id", "1", "-insecure-no-auth", "-iface", "eth0", "-protocol", "vrrp", "-vrrp-vrid", "5"}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "at least one -vip")
 }

@@ -56,6 +56,11 @@ type Config struct {
 	// expire (Expires 0) (default 5 days, the kernel's established TCP
 	// timeout).
 	DefaultTimeout time.Duration
+	// Guard is what an Injector checks of each session before it writes
+	// it (nil: the zero Guard: no loopback addresses, timeouts capped at
+	// the kernel's, marks cleared). Refused sessions are counted
+	// (InjectorStats.Refused) and skipped.
+	Guard *Guard
 }
 
 func (c *Config) withDefaults() Config {
@@ -102,4 +107,5 @@ type InjectorStats struct {
 	Expired     uint64 // sessions skipped because their deadline passed
 	Skipped     uint64 // sessions that cannot be converted
 	Failed      uint64 // sessions the kernel refused
+	Refused     uint64 // sessions the Guard refused
 }

@@ -44,7 +44,7 @@ func dialInjector(t *testing.T, h *testbed.Host) *Injector {
 	var in *Injector
 	require.NoError(t, h.Do(func() error {
 		var err error
-		in, err = DialInjector(nil)
+		in, err = DialInjector(&Config{Guard: &Guard{KeepMarks: true}})
 		return err
 	}))
 	t.Cleanup(func() { in.Close() })

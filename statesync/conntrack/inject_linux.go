@@ -54,7 +54,8 @@ func (in *Injector) Stats() InjectorStats {
 
 // Inject creates each session in the kernel, or updates it when the kernel
 // already has it (its timeout, state, mark and status), and returns how
-// many it created or updated. Sessions that expired or cannot be
+// many it created or updated. Each is checked by the Config's Guard
+// first. Sessions the Guard refuses, that expired or that cannot be
 // converted are counted and skipped; sessions the kernel refuses are
 // counted, and the first refusal is returned (wrapped, with the number of
 // failures) after all sessions were tried.
@@ -70,7 +71,7 @@ func (in *Injector) Inject(now time.Time, sessions ...statesync.Session) (int, e
 		switch {
 		case err == nil:
 			n++
-		case errors.Is(err, ErrExpired), errors.Is(err, ErrUnsupportedFlow):
+		case errors.Is(err, ErrExpired), errors.Is(err, ErrUnsupportedFlow), errors.Is(err, ErrRefused):
 		default:
 			failed++
 			if first == nil {
@@ -116,7 +117,14 @@ func (in *Injector) Commit(now time.Time, table *statesync.Table) (int, error) {
 	return n, errs
 }
 
-func (in *Injector) inject(now time.Time, s *statesync.Session) error {
+func (in *Injector) inject(now time.Time, orig *statesync.Session) error {
+	c := *orig
+	s := &c
+	if err := in.cfg.Guard.Check(now, s); err != nil {
+		in.stats.Refused++
+		in.cfg.Logger.Debug("conntrack: replicated session refused", "key", s.Key, "err", err)
+		return err
+	}
 	f, err := SessionToFlow(*s, now, in.cfg.DefaultTimeout)
 	switch {
 	case errors.Is(err, ErrExpired):
