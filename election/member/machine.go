@@ -585,7 +585,7 @@ func (m *Machine) Status(now time.Time) Status {
 	s := Status{
 		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Since: m.since,
 		Priority: cmp.Or(m.cfg.Election.Priority, election.DefaultConfig().Priority), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
-		Held: m.Held(), Counters: m.Counters(),
+		Held: m.Held(), Counters: m.Counters(), Candidate: m.el.Candidate(now),
 	}
 	if op, ok := m.Running(); ok {
 		s.Running = op.String()

@@ -14,6 +14,9 @@ type Status struct {
 	// Unit is this unit's ID and Priority its configured priority.
 	Unit     uint16
 	Priority uint8
+	// Candidate is this unit's candidate as its heartbeats carry it: the
+	// effective priority, links and sync state the election compares.
+	Candidate election.Candidate
 	// Role is the current role, Reason why it was taken and Since when.
 	Role   hakit.Role
 	Reason string
