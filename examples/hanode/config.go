@@ -61,6 +61,7 @@ type config struct {
 	Status      string
 	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level
+	Hooks       hookFlags // -notify, -notify-timeout
 }
 
 // sync reports whether session replication is configured.
@@ -109,6 +110,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		conntrack, preempt           bool
 		interval, window             time.Duration
 		misses                       int
+		hooks                        hookFlags
 	)
 	fs.UintVar(&cluster, "cluster-id", 0, "cluster ID, unique on the network (0-65535; 0-255 gives VRRP-like uniqueness)")
 	fs.UintVar(&unit, "unit-id", 0, "this unit's ID, unique in the cluster (1-65535)")
@@ -130,6 +132,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
+	hooks.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -210,6 +213,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if err := c.parseSync(syncIface, syncMAC, syncPeer, syncListen); err != nil {
 		return nil, err
 	}
+	if err := hooks.check(); err != nil {
+		return nil, err
+	}
+	c.Hooks = hooks
 	if conntrack && !c.sync() {
 		return bad("-conntrack needs -sync-iface or -sync-peer")
 	}

@@ -37,6 +37,7 @@ type daemon struct {
 	injector  *conntrack.Injector // with -conntrack
 	keeper    *conntrack.Keeper   // with -conntrack: follows the kernel's table while primary
 	status    *http.Server
+	obs       observers // metrics, -notify, /events
 	takeovers []vmac.Takeover
 	moves     []garp.Move
 	monitored []string     // interfaces whose link counts in the election
@@ -134,6 +135,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	mc := cfg.memberConfig()
 	mc.Interfaces, mc.Monitored, mc.Sync, mc.Steps = hifs, d.monitored, sync, steps
 	mc.Logger, mc.OnEvent = log, d.onEvent
+	if err := d.startObservers(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours
 	// seen in the last minutes still answer EIFD's probes, and so do the
 	// hosts of the replicated sessions.
@@ -148,7 +152,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		return nil, err
 	}
 	if ln != nil {
-		d.status = &http.Server{Handler: http.HandlerFunc(d.serveStatus), ReadHeaderTimeout: 5 * time.Second}
+		d.status = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second}
 		go d.status.Serve(ln)
 	}
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
@@ -228,6 +232,7 @@ func (d *daemon) run(ctx context.Context) {
 
 // onEvent keeps the recent role changes for the status.
 func (d *daemon) onEvent(e member.Event) {
+	d.observe(e)
 	if e.Kind != member.EventRoleChange {
 		return
 	}
@@ -245,6 +250,7 @@ func (d *daemon) close() {
 	if d.unit != nil {
 		d.unit.Close()
 	}
+	d.closeObservers()
 	if d.speaker != nil {
 		d.speaker.Stop()
 	}
