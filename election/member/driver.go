@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -60,6 +61,7 @@ type Driver struct {
 	opCtx      context.Context
 	opCancel   context.CancelFunc
 	hbRole     hakit.Role
+	hbStarted  atomic.Bool            // the heartbeats run: SendNow may be asked
 	commit     statesync.CommitResult // the last commit, for Status
 }
 
@@ -168,7 +170,10 @@ func (d *Driver) Start() error {
 	d.log.Info("member: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID, "priority", d.cfg.Priority,
 		"steps", d.m.Plan())
 	d.fire()
-	return d.hb.Start()
+	// The first tick's heartbeat goes out with the start.
+	err := d.hb.Start()
+	d.hbStarted.Store(err == nil)
+	return err
 }
 
 // fire is the periodic tick: it reads the link and sync state, then
@@ -290,7 +295,7 @@ func (d *Driver) heartbeatOut(role hakit.Role, setRole bool, payload []byte, sen
 		failed("role", d.hb.SetRole(role))
 	}
 	failed("payload", d.hb.SetPayload(payload))
-	if send {
+	if send && d.hbStarted.Load() {
 		failed("now", d.hb.SendNow())
 	}
 }

@@ -134,6 +134,20 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) time.D
 	t.Logf("B's takeover: %.3f s from the verdict to the last step up", total)
 	v, _ = sample(after, "hakit_peer_reachable", `peer="2"`)
 	require.Equal(t, 0.0, v, "A is lost")
+	// The log an operator reads: one info line per role change, with its
+	// reason, and no error.
+	b, err := os.ReadFile(p.b.log)
+	require.NoError(t, err)
+	var changes []string
+	for _, line := range strings.Split(string(b), "\n") {
+		require.NotContains(t, line, "level=ERROR")
+		if strings.Contains(line, `msg="election: role change"`) {
+			require.Contains(t, line, "level=INFO")
+			_, reason, _ := strings.Cut(line, " reason=")
+			changes = append(changes, reason)
+		}
+	}
+	require.Equal(t, []string{`"unit 2 is primary"`, `"primary unit 2 lost: unit 3 selected: only candidate"`}, changes)
 	if check != nil {
 		check(p)
 	}
