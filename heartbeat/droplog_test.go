@@ -1,11 +1,9 @@
 package heartbeat
 
 import (
-	"bytes"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,24 +12,8 @@ import (
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/simnet"
+	"github.com/hakit/hakit/internal/testlog"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDriverDropWarnings: a peer with the wrong key sends ten frames a
 // second; the unit warns about it once, then once every ten seconds with
@@ -42,9 +24,9 @@ func TestDriverDropWarnings(t *testing.T) {
 		gw := netip.MustParseAddr("198.18.0.254")
 		simNeighbour(t, seg, "router", mac(3, 254), gw)
 		ns := staticNeighbours{"eth0": {gw}}
-		var log syncBuffer
+		var log testlog.Buffer
 		a := simDriver(t, seg, Config{ClusterID: 7, Keys: testRing(t), EtherType: DefaultEtherType,
-			Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))}, 1, ns)
+			Logger: log.Logger(slog.LevelDebug)}, 1, ns)
 		wrong := testRing(t, hakit.Key{ID: 1, Secret: []byte("another key, 16+ bytes")})
 		b := simDriver(t, seg, Config{ClusterID: 7, Keys: wrong, EtherType: DefaultEtherType}, 2, ns)
 		other := simDriver(t, seg, Config{ClusterID: 8, Keys: testRing(t), EtherType: DefaultEtherType}, 3, ns)

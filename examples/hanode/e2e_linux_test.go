@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -205,25 +203,11 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 // statusOf reads u's status server from inside its namespace.
 func statusOf(u *unit) (Status, error) {
 	var s Status
-	var c net.Conn
-	if err := u.h.Do(func() error {
-		var err error
-		c, err = net.DialTimeout("tcp", u.status, time.Second)
-		return err
-	}); err != nil {
-		return s, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		return s, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	b, err := get(u, "/")
 	if err != nil {
 		return s, err
 	}
-	defer resp.Body.Close()
-	return s, json.NewDecoder(resp.Body).Decode(&s)
+	return s, json.Unmarshal([]byte(b), &s)
 }
 
 func (p *pair) waitStatus(u *unit, what string, ok func(Status) bool) {

@@ -21,14 +21,21 @@ import (
 	"github.com/hakit/hakit/election/member/notify"
 )
 
-// get fetches path from u's status server, from inside its namespace.
-func get(u *unit, path string) (string, error) {
+// dialStatus connects to u's status server from inside its namespace.
+func dialStatus(u *unit) (net.Conn, error) {
 	var c net.Conn
-	if err := u.h.Do(func() error {
+	err := u.h.Do(func() error {
 		var err error
 		c, err = net.DialTimeout("tcp", u.status, time.Second)
 		return err
-	}); err != nil {
+	})
+	return c, err
+}
+
+// get fetches path from u's status server.
+func get(u *unit, path string) (string, error) {
+	c, err := dialStatus(u)
+	if err != nil {
 		return "", err
 	}
 	defer c.Close()
@@ -226,14 +233,10 @@ var phases = []string{"election", "sessions", "conntrack injection", "record own
 // ends.
 func subscribe(t *testing.T, u *unit) <-chan notify.Record {
 	t.Helper()
-	var c net.Conn
-	require.NoError(t, u.h.Do(func() error {
-		var err error
-		c, err = net.DialTimeout("tcp", u.status, time.Second)
-		return err
-	}))
+	c, err := dialStatus(u)
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
-	_, err := io.WriteString(c, "GET /events HTTP/1.1\r\nHost: hanode\r\n\r\n")
+	_, err = io.WriteString(c, "GET /events HTTP/1.1\r\nHost: hanode\r\n\r\n")
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	require.NoError(t, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/election/member/notify"
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/testlog"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
@@ -78,26 +79,6 @@ func needShell(t *testing.T) {
 	}
 }
 
-// logBuffer is a logger writing into a buffer safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
-
 func TestHookEnvironment(t *testing.T) {
 	needShell(t)
 	out := filepath.Join(t.TempDir(), "env")
@@ -136,8 +117,8 @@ func TestHookTimeout(t *testing.T) {
 		t.Skip("reads /proc")
 	}
 	dir := t.TempDir()
-	var log logBuffer
-	h, err := notify.NewHook(&notify.HookConfig{Timeout: 300 * time.Millisecond, Logger: log.logger(),
+	var log testlog.Buffer
+	h, err := notify.NewHook(&notify.HookConfig{Timeout: 300 * time.Millisecond, Logger: log.Logger(slog.LevelInfo),
 		Command: []string{"/bin/sh", "-c", `sleep 10 & echo $! > "$DIR/$HAKIT_EVENT.pid"; wait`}})
 	require.NoError(t, err)
 	defer h.Close()
@@ -169,9 +150,9 @@ func TestHookTimeout(t *testing.T) {
 
 func TestHookFailsAndDrops(t *testing.T) {
 	needShell(t)
-	var log logBuffer
+	var log testlog.Buffer
 	gate := filepath.Join(t.TempDir(), "gate")
-	h, err := notify.NewHook(&notify.HookConfig{Queue: 1, Logger: log.logger(),
+	h, err := notify.NewHook(&notify.HookConfig{Queue: 1, Logger: log.Logger(slog.LevelInfo),
 		Command: []string{"/bin/sh", "-c", `while [ ! -e "$GATE" ]; do sleep 0.01; done; echo broken >&2; exit 3`}})
 	require.NoError(t, err)
 	t.Setenv("GATE", gate)
@@ -188,7 +169,7 @@ func TestHookFailsAndDrops(t *testing.T) {
 	require.Contains(t, log.String(), `msg="notify: hook failed" event=role_change command=/bin/sh err="exit status 3" output=broken`)
 	require.Equal(t, 1, strings.Count(log.String(), "hook skipped"), "drop warnings are rate limited")
 
-	h, err = notify.NewHook(&notify.HookConfig{Command: []string{filepath.Join(t.TempDir(), "missing")}, Logger: log.logger()})
+	h, err = notify.NewHook(&notify.HookConfig{Command: []string{filepath.Join(t.TempDir(), "missing")}, Logger: log.Logger(slog.LevelInfo)})
 	require.NoError(t, err)
 	h.Observe(roleChange())
 	h.Close()
