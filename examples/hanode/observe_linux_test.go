@@ -280,7 +280,7 @@ func TestE2EMetricsAndNotify(t *testing.T) {
 				}
 			}
 			return pid > 0
-		}, 5*time.Second, 10*time.Millisecond, "B's hook runs for its takeover")
+		}, 15*time.Second, 10*time.Millisecond, "B's hook runs for its takeover") // after B's previous one, up to 8 s
 		require.Eventually(t, func() bool { return !processAlive(pid) }, 12*time.Second, 10*time.Millisecond,
 			"the hook's sleep is killed at the 8 s timeout")
 		gone := time.Since(started)
