@@ -157,19 +157,30 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) failov
 	require.Eventually(t, func() bool { // the takeover completes after the addresses are up
 		after, err = get(p.b, "/metrics")
 		v, _ := sample(after, "hakit_takeovers_total")
-		return err == nil && v == takeovers0+1
+		return err == nil && v >= takeovers0+1
 	}, 5*time.Second, 20*time.Millisecond, "B's takeover complete in /metrics")
 	promtoolCheck(t, after)
 	v, _ = sample(after, "hakit_is_primary")
 	require.Equal(t, 1.0, v)
+	// One takeover, after the primary was lost; on a loaded machine B may
+	// have lost A for a moment before the crash too (then n > 1).
+	v, _ = sample(after, "hakit_takeovers_total")
+	n := v - takeovers0
 	v, _ = sample(after, "hakit_transitions_total", `to="primary"`, `reason="peer_lost"`)
-	require.Equal(t, lost0+1, v, "one transition to primary, the primary lost:\n%s", after)
+	require.GreaterOrEqual(t, v, lost0+1, "a transition to primary, the primary lost:\n%s", after)
 	for _, phase := range phases {
-		v, ok := sample(after, "hakit_failover_phase_seconds_count", `phase="`+phase+`"`)
-		require.True(t, ok && v == phase0[phase]+1, "phase %q observed once more:\n%s", phase, after)
+		v, _ := sample(after, "hakit_failover_phase_seconds_count", `phase="`+phase+`"`)
+		if phase == "election" { // a takeover without a fault before it has none
+			require.True(t, v >= phase0[phase]+1 && v <= phase0[phase]+n, "phase %q observed once per takeover after a fault:\n%s", phase, after)
+			continue
+		}
+		require.Equal(t, phase0[phase]+n, v, "phase %q observed once per takeover:\n%s", phase, after)
 	}
 	v, _ = sample(after, "hakit_failover_seconds_count")
-	require.Equal(t, takeovers0+1, v)
+	require.Equal(t, takeovers0+n, v)
+	if n > 1 {
+		t.Logf("B took over %v times", n)
+	}
 	total1, _ := sample(after, "hakit_failover_seconds_sum")
 	res := failover{gap: gap, takeover: time.Duration((total1 - total0) * float64(time.Second))}
 	t.Logf("B's takeover: %v from the verdict to the last step up", res.takeover.Round(time.Millisecond))

@@ -102,27 +102,34 @@ func (c *Collector) Observe(e member.Event) {
 }
 
 // Cause returns the reason label of transitions_total for a role change's
-// reason (see the package documentation).
+// reason (see the package documentation). It reads the head of the
+// election's words, before the first ": " (the rest is the selection's
+// rule, which may name any criterion).
 func Cause(reason string) string {
-	for _, p := range causes {
-		if strings.Contains(reason, p.words) {
-			return p.cause
-		}
+	head, rest, _ := strings.Cut(reason, ": ")
+	switch {
+	case head == "split brain":
+		return "split_brain"
+	case head == "failover":
+		return "local_fault"
+	case head == "preempted":
+		return "preempt"
+	case head == "handover" || strings.HasPrefix(head, "planned handover"):
+		return "handover"
+	case strings.HasPrefix(head, "witness"):
+		return "witness"
+	case strings.HasSuffix(head, " lost"):
+		return "peer_lost"
+	case strings.Contains(head, "interface malfunction"):
+		return "interface_fault"
+	case strings.HasSuffix(head, " is primary"):
+		return "peer_primary"
+	case strings.HasPrefix(rest, "check "):
+		return "check"
+	case head == "no primary" || strings.HasSuffix(head, " selected"):
+		return "election"
 	}
 	return "other"
-}
-
-// causes map the election's words to a cause, first match wins.
-var causes = []struct{ words, cause string }{
-	{"split brain", "split_brain"},
-	{"interface malfunction", "interface_fault"},
-	{"lost", "peer_lost"},
-	{"failover:", "local_fault"},
-	{"witness", "witness"},
-	{"handover", "handover"},
-	{"preempted", "preempt"},
-	{" is primary", "peer_primary"},
-	{" selected: ", "election"},
 }
 
 // label turns a state name ("local-fault") into a label value

@@ -64,8 +64,8 @@
 // malfunction verdict on the primary), local_fault (this primary became
 // worse than a peer: degraded or fewer links up), split_brain,
 // peer_primary (another unit already holds the role), handover (planned,
-// or a reclaim), preempt, witness, election (the first election or a
-// plain selection), other. The words of the reason are in the logs and
+// or a reclaim), preempt, witness, check (a health check stood the unit
+// down), election (no primary was heard, or a plain selection), other. The words of the reason are in the logs and
 // the events.
 //
 // sync_peer is the sync peer's place in the member configuration, from
