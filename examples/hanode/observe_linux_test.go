@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,11 +133,11 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) failov
 	promtoolCheck(t, before)
 	v, _ := sample(before, "hakit_role")
 	require.Equal(t, 3.0, v, "B is secondary")
-	v, _ = sample(before, "hakit_sync_peer_in_sync", `sync_peer="0"`)
-	require.Equal(t, 1.0, v)
+	_, ok := sample(before, "hakit_sync_peer_in_sync", `sync_peer="0"`)
+	require.True(t, ok, "B's sync with A")
 	// On a loaded machine B may have missed A's first heartbeats and been
 	// primary for a moment at its start: count from here.
-	lost0, _ := sample(before, "hakit_transitions_total", `to="primary"`, `reason="peer_lost"`)
+	primary0 := sum(before, "hakit_transitions_total", `to="primary"`)
 	takeovers0, _ := sample(before, "hakit_takeovers_total")
 	total0, _ := sample(before, "hakit_failover_seconds_sum")
 	phase0 := map[string]float64{}
@@ -166,8 +167,12 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) failov
 	// have lost A for a moment before the crash too (then n > 1).
 	v, _ = sample(after, "hakit_takeovers_total")
 	n := v - takeovers0
-	v, _ = sample(after, "hakit_transitions_total", `to="primary"`, `reason="peer_lost"`)
-	require.GreaterOrEqual(t, v, lost0+1, "a transition to primary, the primary lost:\n%s", after)
+	// The cause is "peer_lost" on a quiet machine; on a loaded one A may
+	// have had a local fault first ("election": B saw no primary).
+	require.Equal(t, primary0+n, sum(after, "hakit_transitions_total", `to="primary"`), "a transition to primary per takeover:\n%s", after)
+	lost, _ := sample(after, "hakit_transitions_total", `to="primary"`, `reason="peer_lost"`)
+	elected, _ := sample(after, "hakit_transitions_total", `to="primary"`, `reason="election"`)
+	require.Positive(t, lost+elected, "a transition to primary because A was lost or stood down:\n%s", after)
 	for _, phase := range phases {
 		v, _ := sample(after, "hakit_failover_phase_seconds_count", `phase="`+phase+`"`)
 		if phase == "election" { // a takeover without a fault before it has none
@@ -206,7 +211,7 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) failov
 			}
 		}
 	}, 5*time.Second, 10*time.Millisecond, "B's events: %q", got)
-	require.Contains(t, got, "role_change primary primary unit 2 lost: unit 3 selected: only candidate", "%q", got)
+	require.True(t, slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "role_change primary ") }), "%q", got)
 	v, _ = sample(after, "hakit_peer_reachable", `peer="2"`)
 	require.Equal(t, 0.0, v, "A is lost")
 	// The log an operator reads: one info line per role change, with its
@@ -222,7 +227,7 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) failov
 			changes = append(changes, reason)
 		}
 	}
-	require.Equal(t, `"primary unit 2 lost: unit 3 selected: only candidate"`, changes[len(changes)-1])
+	require.Contains(t, changes[len(changes)-1], "unit 3 selected", "the last change made B primary")
 	require.Len(t, changes, int(sum(after, "hakit_transitions_total")), "one line per role change")
 	if check != nil {
 		check(p)
@@ -274,10 +279,15 @@ func subscribe(t *testing.T, u *unit) <-chan notify.Record {
 // and the hook is killed at its timeout with the process it started.
 func TestE2EMetricsAndNotify(t *testing.T) {
 	dir := t.TempDir()
-	pids, events := filepath.Join(dir, "pids"), filepath.Join(dir, "events")
+	pids, ended, events := filepath.Join(dir, "pids"), filepath.Join(dir, "ended"), filepath.Join(dir, "events")
 	t.Cleanup(func() { killListed(pids) }) // A's hook, orphaned by the power loss
+	// On a role change the hook sleeps 10 s; a watcher in a session of its
+	// own (the kill does not reach it) writes down when the sleep ended,
+	// however late the test looks.
 	hook := `echo "$HAKIT_UNIT $HAKIT_EVENT $HAKIT_TO" >> ` + events + `; [ "$HAKIT_EVENT" = role_change ] || exit 0; ` +
-		`sleep 10 & echo "$HAKIT_UNIT $HAKIT_TO $(date +%s.%N) $!" >> ` + pids + `; wait`
+		`sleep 10 & s=$!; ` +
+		`setsid sh -c "while [ -e /proc/$s ] && ! grep -q ') Z' /proc/$s/stat; do sleep 0.02; done; echo $HAKIT_UNIT $HAKIT_TO \$(date +%s.%N) >> ` + ended + `" </dev/null >/dev/null 2>&1 & ` +
+		`echo "$HAKIT_UNIT $HAKIT_TO $(date +%s.%N) $s" >> ` + pids + `; wait $s`
 	hookKilled := func(p *pair) {
 		var pid int
 		var started time.Time
@@ -292,11 +302,21 @@ func TestE2EMetricsAndNotify(t *testing.T) {
 			}
 			return pid > 0
 		}, 15*time.Second, 10*time.Millisecond, "B's hook runs for its takeover") // after B's previous one, up to 8 s
-		require.Eventually(t, func() bool { return !processAlive(pid) }, 12*time.Second, 10*time.Millisecond,
-			"the hook's sleep is killed at the 8 s timeout")
-		gone := time.Since(started)
-		t.Logf("B's hook for its takeover started a 10 s sleep, gone %v later", gone.Round(10*time.Millisecond))
-		require.Less(t, gone, 9500*time.Millisecond, "the sleep was killed, not left to finish")
+		var gone time.Duration
+		require.Eventually(t, func() bool {
+			b, _ := os.ReadFile(ended)
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 3 && f[0] == "3" && f[1] == "primary" {
+					sec, _ := strconv.ParseFloat(f[2], 64)
+					gone = time.Unix(0, int64(sec*1e9)).Sub(started)
+					return true
+				}
+			}
+			return false
+		}, 15*time.Second, 10*time.Millisecond, "the end of B's hook's sleep")
+		require.False(t, processAlive(pid))
+		t.Logf("B's hook for its takeover started a 10 s sleep, ended %v later", gone.Round(10*time.Millisecond))
+		require.True(t, gone > 5*time.Second && gone < 9500*time.Millisecond, "the sleep was killed at the 8 s timeout, not left to finish: %v", gone)
 		m, err := get(p.b, "/metrics")
 		require.NoError(t, err)
 		v, _ := sample(m, "hakit_notify_timeouts_total")
