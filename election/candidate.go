@@ -40,7 +40,8 @@ var (
 //	0      version (2)
 //	1      role (hakit.Role: 1 initial, 2 primary, 3 secondary)
 //	2      flags: 0x01 InSync, 0x02 Maintenance, 0x04 Degraded,
-//	       0x08 Yield, 0x10 Ready, 0x20 Reclaim; other bits must be zero
+//	       0x08 Yield, 0x10 Ready, 0x20 Reclaim, 0x40 Resumed; other bits
+//	       must be zero
 //	3      priority
 //	4-5    unit ID (nonzero)
 //	6-7    monitored interfaces up (count or weight sum)
@@ -93,6 +94,11 @@ type Candidate struct {
 	// malfunction" verdict against; 0 for none. Every unit treats a deposed
 	// unit as degraded.
 	Deposes uint16
+	// Resumed reports that the unit's own loop stalled a moment ago (see
+	// Config.StallTime): its peers may have elected another primary
+	// meanwhile, and in a split brain it ranks after every primary that
+	// kept running.
+	Resumed bool
 }
 
 const (
@@ -102,6 +108,7 @@ const (
 	flagYield
 	flagReady
 	flagReclaim
+	flagResumed
 	flagMask = 1<<iota - 1
 )
 
@@ -141,6 +148,7 @@ func (c Candidate) AppendBinary(b []byte) ([]byte, error) {
 	}{
 		{c.InSync, flagInSync}, {c.Maintenance, flagMaintenance}, {c.Degraded, flagDegraded},
 		{c.Yield, flagYield}, {c.Ready, flagReady}, {c.Reclaim, flagReclaim},
+		{c.Resumed, flagResumed},
 	} {
 		if x.set {
 			f |= x.flag
@@ -197,6 +205,7 @@ func (c *Candidate) UnmarshalBinary(b []byte) error {
 		Yield:       f&flagYield != 0,
 		Ready:       f&flagReady != 0,
 		Reclaim:     f&flagReclaim != 0,
+		Resumed:     f&flagResumed != 0,
 		Priority:    b[3],
 		Unit:        binary.BigEndian.Uint16(b[4:6]),
 		Monitored:   binary.BigEndian.Uint16(b[6:8]),

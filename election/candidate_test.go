@@ -70,7 +70,7 @@ func TestCandidateInvalid(t *testing.T) {
 		{"trailing", append(bytes.Clone(good), 0), ErrInvalid},
 		{"role 0", mod(func(b []byte) []byte { b[1] = 0; return b }), ErrInvalid},
 		{"role 4", mod(func(b []byte) []byte { b[1] = 4; return b }), ErrInvalid},
-		{"unknown flag", mod(func(b []byte) []byte { b[2] = 0x40; return b }), ErrInvalid},
+		{"unknown flag", mod(func(b []byte) []byte { b[2] = 0x80; return b }), ErrInvalid},
 		{"unit 0", mod(func(b []byte) []byte { b[4], b[5] = 0, 0; return b }), ErrInvalid},
 		{"yield without peer", mod(func(b []byte) []byte { b[2] = flagYield; return b }), ErrInvalid},
 		{"peer without flag", mod(func(b []byte) []byte { b[9] = 1; return b }), ErrInvalid},

@@ -40,6 +40,11 @@ type Config struct {
 	// InitialWait is how long a starting unit listens for peers before it
 	// may become primary on its own.
 	InitialWait time.Duration
+	// StallTime is the gap between two Ticks above which the unit takes its
+	// own loop to have stalled (a stopped process, a paused VM): its peers
+	// may have declared it lost and elected another primary meanwhile, so
+	// it treats itself as having lost contact (see Machine.Tick).
+	StallTime time.Duration
 
 	// Preempt lets a better unit take the primary role from a healthy
 	// primary. Without it the primary keeps the role until it fails, loses a
@@ -93,6 +98,10 @@ func DefaultConfig() *Config {
 		// unit never claims the role while a primary it has not heard yet is
 		// merely slow. Zero in a Config means DetectTime.
 		InitialWait: 800 * time.Millisecond,
+		// Three heartbeats: a peer's early verdict comes after about two
+		// and a half, and a scheduling hiccup stays well below three. Zero
+		// in a Config means three Intervals.
+		StallTime: 300 * time.Millisecond,
 		// Off, like FortiGate: every role change costs a failover.
 		Preempt: false,
 		// Long enough that a unit which is back for only a few detection
@@ -128,6 +137,7 @@ func (c *Config) withDefaults() Config {
 	set(&r.Interval, d.Interval)
 	set(&r.DetectTime, d.DetectTime)
 	set(&r.InitialWait, r.DetectTime)
+	set(&r.StallTime, 3*r.Interval)
 	set(&r.PreemptDelay, d.PreemptDelay)
 	set(&r.HoldDown, d.HoldDown)
 	set(&r.SyncTimeout, d.SyncTimeout)
@@ -159,6 +169,8 @@ func (c *Config) validate() error {
 		return bad("detection time %v shorter than the heartbeat interval %v", c.DetectTime, c.Interval)
 	case c.InitialWait < c.Interval:
 		return bad("initial wait %v shorter than the heartbeat interval %v: a starting unit would not hear its peers", c.InitialWait, c.Interval)
+	case c.StallTime < 2*c.Interval:
+		return bad("stall time %v shorter than two heartbeat intervals (%v): a late tick would count as a stall", c.StallTime, 2*c.Interval)
 	case c.HandoverTimeout < 2*c.Interval:
 		return bad("handover timeout %v shorter than two heartbeat intervals (%v)", c.HandoverTimeout, 2*c.Interval)
 	case c.HoldDown < 0:

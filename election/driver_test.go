@@ -174,3 +174,32 @@ func TestMachineWitness(t *testing.T) {
 	m.Witness(now, true)
 	require.Equal(t, hakit.Primary, m.Tick(now).Role)
 }
+
+// TestMachineStandDown: a lone primary told to stand down does so with the
+// reason given, and, its witness failing, stays secondary; a secondary
+// ignores it.
+func TestMachineStandDown(t *testing.T) {
+	now := clock.Epoch
+	m, err := New(now, unitConfig(1))
+	require.NoError(t, err)
+	m.Local(now, Status{Monitored: 1, InSync: true})
+	for m.Role() != hakit.Primary {
+		now = now.Add(100 * time.Millisecond)
+		m.Tick(now)
+	}
+	m.StandDown(now, "lease lapsed")
+	m.Witness(now, false)
+	out := m.Tick(now)
+	require.True(t, out.Changed)
+	require.Equal(t, hakit.Secondary, out.Role)
+	require.Equal(t, "lease lapsed", out.Reason)
+	for range 10 {
+		now = now.Add(100 * time.Millisecond)
+		require.Equal(t, hakit.Secondary, m.Tick(now).Role)
+	}
+	m.StandDown(now, "ignored")
+	m.Witness(now, true)
+	out = m.Tick(now)
+	require.Equal(t, hakit.Primary, out.Role)
+	require.NotEqual(t, "ignored", out.Reason)
+}

@@ -91,6 +91,9 @@ const (
 	// EventDropped: an invalid input was dropped (Reason says why); it
 	// changed nothing.
 	EventDropped
+	// EventStalled: this unit's own loop stalled (a gap of more than
+	// StallTime between Ticks); its age and tenure start again.
+	EventStalled
 )
 
 // String returns the event kind's name.
@@ -112,6 +115,8 @@ func (k EventKind) String() string {
 		return "deposed"
 	case EventDropped:
 		return "dropped"
+	case EventStalled:
+		return "stalled"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -179,6 +184,8 @@ type Counters struct {
 	// malfunction on a unit that is not the primary, or reported by the
 	// primary itself) and invalid verdicts.
 	VerdictsIgnored uint64
+	// Stalls counts gaps of more than StallTime between Ticks.
+	Stalls uint64
 }
 
 type peer struct {
@@ -187,6 +194,7 @@ type peer struct {
 	heardAt     time.Time // when c was heard
 	since       time.Time // present since
 	betterSince time.Time // better than this primary since (zero: not better)
+	claims      uint8     // candidates heard in a row claiming primary, up to 2
 }
 
 // ageJitter is how far a peer's start estimate may move between heartbeats
@@ -213,6 +221,7 @@ type Machine struct {
 	reclaim     bool
 	witnessOK   bool
 	vetoing     bool   // a witness veto episode is in progress
+	standDown   string // as primary: stand down at the next Tick, for this reason
 	deposes     uint16 // primary we hold a peer malfunction verdict against
 	lostPrimary uint16 // the last primary declared lost, for reasons
 
@@ -226,6 +235,8 @@ type Machine struct {
 	inSplit    bool
 	splitSince time.Time // as primary: when the current split brain began
 	noPrimary  time.Time // since when no unit has claimed primary (zero: one has)
+	lastTick   time.Time // the previous Tick, to notice a stall
+	resumedAt  time.Time // the end of the last stall (zero: none)
 
 	peers []peer // sorted by unit
 	view  []Candidate
@@ -295,6 +306,7 @@ func (m *Machine) Candidate(now time.Time) Candidate {
 		Degraded:    len(m.malfunction) > 0 || !m.witnessOK,
 		Reclaim:     m.reclaim && m.role != hakit.Primary,
 		Deposes:     m.deposes,
+		Resumed:     m.resumed(now),
 	}
 	switch {
 	case m.role == hakit.Primary && m.yieldTo != 0:
@@ -343,6 +355,12 @@ func (m *Machine) Observe(now time.Time, c Candidate) error {
 		p = &m.peers[i]
 	} else if d := born.Sub(p.born); d > ageJitter || d < -ageJitter {
 		p.born = born
+	}
+	switch {
+	case c.Role != hakit.Primary:
+		p.claims = 0
+	case p.claims < 2:
+		p.claims++
 	}
 	p.c, p.heardAt = c, now
 	return nil
@@ -463,8 +481,11 @@ func (m *Machine) Resume(now time.Time, reclaim bool) {
 
 // Tick decides at now, from everything recorded so far. The caller calls it
 // every Interval and after every input, acts on Output, and sends a
-// heartbeat at once when Output.Send is set.
+// heartbeat at once when Output.Send is set. A Tick more than StallTime
+// after the previous one means the unit's own loop stalled: see
+// EventStalled.
 func (m *Machine) Tick(now time.Time) Output {
+	m.noticeStall(now)
 	m.buildView(now)
 	var out Output
 	switch m.role {
@@ -649,6 +670,10 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 }
 
 func (m *Machine) tickPrimary(now time.Time, out *Output) {
+	if why := m.standDown; why != "" {
+		m.setRole(now, out, hakit.Secondary, why)
+		return
+	}
 	self := m.view[0]
 	for _, c := range m.view[1:] {
 		if c.Deposes == m.cfg.Unit {
@@ -673,7 +698,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 			m.counters.SplitBrains++
 			m.event(now, Event{Kind: EventSplitBrain, Unit: other(s, m.cfg.Unit), Reason: "split brain: " + s.Reason()})
 		}
-		if s.Winner.Unit != m.cfg.Unit {
+		if s.Winner.Unit != m.cfg.Unit && m.settled(s.Winner.Unit) {
 			m.setRole(now, out, hakit.Secondary, "split brain: "+s.Reason())
 			// Advertise whom we stood down for: the winner may never have
 			// heard us claim the role, and must re-announce all the same.
@@ -817,11 +842,13 @@ func (m *Machine) veto(now time.Time) {
 func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason string) {
 	from := m.role
 	m.role, m.roleSince = to, now
+	m.standDown = ""
 	m.counters.RoleChanges++
 	out.Changed, out.Reason = true, reason
 	switch to {
 	case hakit.Primary:
 		m.reclaim = false
+		m.resumedAt = time.Time{} // it took the role after its stall: it runs the cluster
 		m.handedTo = 0
 		m.takenFrom = 0
 		m.ready = 0

@@ -32,6 +32,9 @@ const (
 	RulePriority
 	// RuleUnit: the lower unit ID wins (the last tie-break).
 	RuleUnit
+	// RuleRunning: among primaries settling a split brain, one that kept
+	// running wins over one that has just resumed from a stall (Resumed).
+	RuleRunning
 )
 
 // String returns the rule in words, as used in reasons.
@@ -55,6 +58,8 @@ func (r Rule) String() string {
 		return "higher priority"
 	case RuleUnit:
 		return "lower unit ID"
+	case RuleRunning:
+		return "kept running"
 	}
 	return fmt.Sprintf("Rule(%d)", uint8(r))
 }
@@ -88,9 +93,10 @@ type Order struct {
 	// equally old. Zero means only the oldest survives the age filter.
 	AgeMargin time.Duration
 	// SplitBrain selects the order that settles a split brain among units
-	// claiming primary: after the health filters (1-4), age, then Tenure
-	// (both with AgeMargin), then priority and unit ID; Override does not
-	// apply. A link failure or a restart resets a unit's age, and a unit
+	// claiming primary: after the health filters (1-4), a unit that kept
+	// running before one that has just resumed from a stall, then age,
+	// then Tenure (both with AgeMargin), then priority and unit ID;
+	// Override does not apply. A link failure or a restart resets a unit's age, and a unit
 	// that went active only during a partition has the shorter tenure, so
 	// the unit that had the trouble stands down, and a unit whose heartbeat
 	// link flaps cannot take the role at every flap.
@@ -104,14 +110,17 @@ type Order struct {
 }
 
 var (
-	rulesDefault  = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleAge, RulePriority, RuleUnit}
-	rulesOverride = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleAge, RuleUnit}
-	rulesSplit    = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleAge, RuleTenure, RulePriority, RuleUnit}
-	rulesNoAge    = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleUnit}
+	rulesDefault    = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleAge, RulePriority, RuleUnit}
+	rulesOverride   = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleAge, RuleUnit}
+	rulesSplit      = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleRunning, RuleAge, RuleTenure, RulePriority, RuleUnit}
+	rulesNoAge      = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RulePriority, RuleUnit}
+	rulesSplitNoAge = []Rule{RuleHealthy, RuleAvailable, RuleMonitored, RuleInSync, RuleRunning, RulePriority, RuleUnit}
 )
 
 func (o Order) rules() []Rule {
 	switch {
+	case o.IgnoreAge && o.SplitBrain:
+		return rulesSplitNoAge
 	case o.IgnoreAge:
 		return rulesNoAge
 	case o.SplitBrain:
@@ -153,6 +162,8 @@ func (s Selection) Reason() string {
 		return fmt.Sprintf("%s, %d > %d", head, w.Monitored, r.Monitored)
 	case RuleInSync:
 		return fmt.Sprintf("%s, unit %d's is not", head, r.Unit)
+	case RuleRunning:
+		return fmt.Sprintf("%s, unit %d has just resumed from a stall", head, r.Unit)
 	case RuleAge:
 		return fmt.Sprintf("%s by more than the %v margin, %v > %v", head, s.AgeMargin,
 			w.Age.Truncate(time.Second), r.Age.Truncate(time.Second))
@@ -271,6 +282,10 @@ func (o Order) best(cands []Candidate, idx []int, drop func(i int, at Rule)) int
 		case RuleInSync:
 			if anyOf(cands, idx, func(c Candidate) bool { return c.InSync }) {
 				keep(rule, func(c Candidate) bool { return c.InSync })
+			}
+		case RuleRunning:
+			if anyOf(cands, idx, func(c Candidate) bool { return !c.Resumed }) {
+				keep(rule, func(c Candidate) bool { return !c.Resumed })
 			}
 		case RuleAge:
 			a := cands[idx[0]].Age

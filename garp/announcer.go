@@ -45,6 +45,14 @@ type Move struct {
 	// other segments (from a bridge forwarding table or a neighbour
 	// table) that the switches behind Interface must learn through it.
 	Learn []net.HardwareAddr
+	// Token is the fencing token of the announcing unit: with a witness
+	// (package election/witness), the token of its tenure as the lease's
+	// holder, larger than every earlier holder's; 0 without one. A cloud
+	// announcer passes it with its API call as a condition, so that the
+	// provider refuses the late write of a stale primary (see "Writing a
+	// cloud Announcer" in the package documentation). Driver ignores it:
+	// gratuitous ARP has no such condition, the last one heard wins.
+	Token uint64
 }
 
 // ErrMove is wrapped by the errors for moves that cannot be announced.
@@ -88,7 +96,7 @@ func (m Move) normalize() (Move, error) {
 
 // clone returns a deep copy of m.
 func (m Move) clone() Move {
-	c := Move{Interface: m.Interface, MAC: bytes.Clone(m.MAC), Addrs: slices.Clone(m.Addrs)}
+	c := Move{Interface: m.Interface, MAC: bytes.Clone(m.MAC), Addrs: slices.Clone(m.Addrs), Token: m.Token}
 	for _, mac := range m.Learn {
 		c.Learn = append(c.Learn, bytes.Clone(mac))
 	}

@@ -71,7 +71,9 @@
 //
 // In clouds there is no ARP: the network learns where an address
 // lives from the provider's API. Implement Announcer with that call, and keep
-// it idempotent, because a takeover may be retried:
+// it idempotent, because a takeover may be retried and a split brain won
+// announces again: announcing the same move with the same token twice
+// must succeed and change nothing.
 //
 //	type routeAnnouncer struct {
 //		api   *CloudAPI // the provider's SDK client
@@ -82,7 +84,8 @@
 //	func (r *routeAnnouncer) Announce(ctx context.Context, m garp.Move) error {
 //		for _, a := range m.Addrs {
 //			dst := netip.PrefixFrom(a, a.BitLen())
-//			if err := r.api.ReplaceRoute(ctx, r.table, dst, r.eni); err != nil {
+//			// Only if the route's token is not newer than ours.
+//			if err := r.api.ReplaceRoute(ctx, r.table, dst, r.eni, m.Token); err != nil {
 //				return fmt.Errorf("announce %v: %w", a, err)
 //			}
 //		}
@@ -93,8 +96,16 @@
 //		return nil // the next primary's Announce replaces the routes
 //	}
 //
-// A secondary-IP provider (assign the address to this unit's interface,
-// allowing reassignment) has the same shape. See the Announcer example.
+// Move.Token is the fencing token of the unit's tenure as the holder of
+// the witness's lease (package election/witness; election/member fills
+// it in). Store it with the route (a tag, a label, a field of the
+// record) and make the write conditional on the stored one not being
+// larger (a version precondition, a condition expression, an If-Match on
+// the record's etag): then a primary that lost the lease while paused,
+// whose write arrives after its successor's, is refused instead of moving
+// the address back. A secondary-IP provider (assign the address to this
+// unit's interface, allowing reassignment) has the same shape. See the
+// Announcer example.
 //
 // # Linux receivers
 //

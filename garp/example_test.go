@@ -133,11 +133,23 @@ func ExampleDriver() {
 	// sent: 4
 }
 
-// CloudAPI stands for a cloud provider's SDK.
-type CloudAPI struct{ routes map[netip.Prefix]string }
+// CloudAPI stands for a cloud provider's SDK. Its routes carry a tag, the
+// fencing token of the last writer, and ReplaceRoute is conditional on it,
+// as a provider's conditional update is.
+type CloudAPI struct{ routes map[netip.Prefix]route }
 
-func (c *CloudAPI) ReplaceRoute(_ context.Context, table string, dst netip.Prefix, target string) error {
-	c.routes[dst] = target
+type route struct {
+	target string
+	token  uint64
+}
+
+// ReplaceRoute points dst at target on behalf of the holder of token,
+// unless the route was written with a newer token.
+func (c *CloudAPI) ReplaceRoute(_ context.Context, table string, dst netip.Prefix, target string, token uint64) error {
+	if r := c.routes[dst]; token < r.token {
+		return fmt.Errorf("refused: token %d is older than the route's %d", token, r.token)
+	}
+	c.routes[dst] = route{target, token}
 	return nil
 }
 
@@ -152,7 +164,8 @@ type routeAnnouncer struct {
 func (r *routeAnnouncer) Announce(ctx context.Context, m garp.Move) error {
 	for _, a := range m.Addrs {
 		dst := netip.PrefixFrom(a, a.BitLen())
-		if err := r.api.ReplaceRoute(ctx, r.table, dst, r.eni); err != nil {
+		// Only if the route's token is not newer than ours.
+		if err := r.api.ReplaceRoute(ctx, r.table, dst, r.eni, m.Token); err != nil {
 			return fmt.Errorf("announce %v: %w", a, err)
 		}
 	}
@@ -164,20 +177,29 @@ func (r *routeAnnouncer) Withdraw(ctx context.Context, m garp.Move) error {
 }
 
 // An Announcer for a cloud: the same call as ARP's, a different mechanism.
+// Unit a announces with the token of its lease (7), then b with its own
+// (8); a's late write, made with its stale token, is refused; b announcing
+// again is a no-op that succeeds.
 func ExampleAnnouncer() {
-	api := &CloudAPI{routes: map[netip.Prefix]string{}}
+	api := &CloudAPI{routes: map[netip.Prefix]route{}}
 	units := map[string]garp.Announcer{
 		"a": &routeAnnouncer{api: api, table: "rtb-1", eni: "eni-a"},
 		"b": &routeAnnouncer{api: api, table: "rtb-1", eni: "eni-b"},
 	}
-	m := garp.Move{Interface: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.10")}}
-	for _, primary := range []string{"a", "b"} {
-		_ = units[primary].Announce(context.Background(), m)
-		fmt.Println(api.routes)
+	ctx := context.Background()
+	vip := []netip.Addr{netip.MustParseAddr("198.18.0.10")}
+	for _, w := range []struct {
+		unit  string
+		token uint64
+	}{{"a", 7}, {"b", 8}, {"a", 7}, {"b", 8}} {
+		err := units[w.unit].Announce(ctx, garp.Move{Interface: "eth0", Addrs: vip, Token: w.token})
+		fmt.Println(w.unit, w.token, err, api.routes)
 	}
 	// Output:
-	// map[198.18.0.10/32:eni-a]
-	// map[198.18.0.10/32:eni-b]
+	// a 7 <nil> map[198.18.0.10/32:{eni-a 7}]
+	// b 8 <nil> map[198.18.0.10/32:{eni-b 8}]
+	// a 7 announce 198.18.0.10: refused: token 7 is older than the route's 8 map[198.18.0.10/32:{eni-b 8}]
+	// b 8 <nil> map[198.18.0.10/32:{eni-b 8}]
 }
 
 func ExampleRecorder() {

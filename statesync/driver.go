@@ -148,9 +148,7 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 func (d *Driver) senderConfig(now time.Time) *SenderConfig {
 	c := d.cfg.Sender.withDefaults()
 	c.Table, c.Keys = d.cfg.Table, d.cfg.Keys
-	if c.Epoch == 0 || d.sEpoch != 0 {
-		c.Epoch = max(uint64(now.UnixNano()), d.sEpoch+1, c.Epoch)
-	}
+	c.Epoch = nextEpoch(now, c.Epoch, d.sEpoch)
 	return &c
 }
 
@@ -158,10 +156,24 @@ func (d *Driver) senderConfig(now time.Time) *SenderConfig {
 func (d *Driver) receiverConfig(now time.Time) *ReceiverConfig {
 	c := d.cfg.Receiver.withDefaults()
 	c.Table, c.Keys = d.cfg.Table, d.cfg.Keys
-	if c.Epoch == 0 || d.rEpoch != 0 {
-		c.Epoch = max(uint64(now.UnixNano()), d.rEpoch+1, c.Epoch)
-	}
+	c.Epoch = nextEpoch(now, c.Epoch, d.rEpoch)
 	return &c
+}
+
+// nextEpoch returns the epoch of a half turned on at now: the configured
+// one the first time, then one above the last used (last, zero before the
+// first). Without a configured epoch the clock counts too, so that a
+// restarted Driver's epochs exceed its previous ones while the clock does;
+// with one the clock is left out, so that every epoch of this start stays
+// within the range the caller reserved for it (see SenderConfig.Epoch).
+func nextEpoch(now time.Time, configured, last uint64) uint64 {
+	switch {
+	case last == 0 && configured != 0:
+		return configured
+	case configured != 0:
+		return last + 1
+	}
+	return max(uint64(now.UnixNano()), last+1)
 }
 
 // startSender turns the sending half on: a new stream, beginning with a
@@ -204,6 +216,7 @@ func (d *Driver) SetSending(on bool) error {
 	case !on && d.s != nil:
 		d.s.Output(nil) // dropped
 		d.takeEventsLocked()
+		d.sEpoch = d.s.Epoch() // resyncs moved it on
 		d.lastS, d.s = d.s, nil
 	}
 	return nil

@@ -30,7 +30,9 @@ type SenderConfig struct {
 	// stream runs.
 	Keys *hakit.Keyring
 	// Epoch is the first stream's epoch; 0 means now in Unix nanoseconds,
-	// so that a restarted sender's epochs exceed its previous ones.
+	// so that a restarted sender's epochs exceed its previous ones while
+	// the clock does not go back. A Driver given one counts its later
+	// streams up from it, leaving the clock out.
 	Epoch uint64
 	// RetransmitTimeout: when no acknowledgement progress was seen for
 	// this long, a probe asks the receiver to report what it misses

@@ -34,3 +34,7 @@ func listenFrames(string, []net.HardwareAddr) (net.PacketConn, error) {
 }
 
 func removeMacvlan(string) error { return unsupported("remove macvlan") }
+
+func setLifetime(string, uint32, []netip.Prefix) error {
+	return unsupported("set address lifetime")
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/witness"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
 )
@@ -29,14 +30,26 @@ type Config struct {
 	// Preempt lets a better unit take the role from a healthy primary.
 	Preempt bool
 
+	// Epoch identifies this start of the unit in its heartbeats and
+	// session sync streams; it must be larger than every epoch of the
+	// unit's earlier starts, whatever its clock says (see BootEpoch). Zero
+	// takes the clock, which a clock that came back behind defeats: the
+	// peers then ignore the unit until its clock passes the old value.
+	Epoch uint64
+
 	// Keys authenticate heartbeats and session sync, each with a subkey
 	// of its own; hakit.Keyring.Set rotates them while the unit runs. Nil
 	// sends both unauthenticated, and the Driver says so in a warning at
 	// every start.
 	Keys *hakit.Keyring
 
-	// Interfaces are the heartbeat interfaces (at least one).
+	// Interfaces are the heartbeat interfaces (at least one, unless Roles
+	// is set).
 	Interfaces []Interface
+	// Roles, when not nil, decides the role instead of the heartbeats and
+	// the election (see RoleSource): Interfaces must be empty. The Driver
+	// owns it: Close closes it.
+	Roles RoleSource
 	// Monitored names the interfaces whose link state counts in the
 	// election: a unit with more of them up is preferred, and one that
 	// loses one rejoins as a secondary. Nil monitors none.
@@ -56,11 +69,21 @@ type Config struct {
 	// Announce.
 	Steps []Step
 
+	// Checks are the health checks, run by the Driver (see Check).
+	Checks []Check
+
 	// Heartbeat overrides the heartbeat settings (nil: heartbeat's
 	// defaults: 100 ms interval, 2 misses, 0.6 s probe window, early
 	// verdicts): timers, mode, EtherType, Neighbours, Unicast. The Driver
 	// sets the IDs, keys, clock, logger and callbacks.
 	Heartbeat *heartbeat.Config
+	// Witness, when not nil, arbitrates partitions: a unit cut off from
+	// every peer may become or stay primary only while it holds the
+	// witness's lease, and every step runs with its fencing token (see
+	// Token and package election/witness). The Driver calls its Acquire
+	// and Release; the caller creates it and closes it after the Driver.
+	Witness witness.Witness
+
 	// Election overrides the election settings; nil derives them from
 	// the heartbeat timers (see Config.ElectionConfig). Its Unit is set to
 	// UnitID.
@@ -155,6 +178,9 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 		*hc = *c.Heartbeat
 	}
 	hc.ClusterID, hc.UnitID = c.ClusterID, c.UnitID
+	if c.Epoch != 0 {
+		hc.Epoch = c.Epoch
+	}
 	hc.Role = hakit.Initial
 	hc.Keys = c.Keys
 	hc.Clock, hc.Logger = c.Clock, nil
@@ -165,8 +191,11 @@ func (c *Config) heartbeatConfig() *heartbeat.Config {
 // Election override, or the election's defaults with the timers that
 // count heartbeats derived from the heartbeat's: the detection time (and
 // the initial wait) is misses × interval plus the probe window, a handover
-// gets at least ten intervals, and preemption waits at least twice the
-// detection time. Its Unit is UnitID.
+// gets at least ten intervals, preemption waits at least twice the
+// detection time, and a loop that paused for misses + 1 intervals (longer
+// than a peer takes to suspect this unit) or half the detection time,
+// whichever is longer, counts as stalled. Its Unit is
+// UnitID.
 func (c *Config) ElectionConfig() *election.Config {
 	r := c.withDefaults()
 	if r.Election != nil {
@@ -185,6 +214,7 @@ func (c *Config) ElectionConfig() *election.Config {
 	ec.Unit, ec.Priority, ec.Preempt, ec.Interval = r.UnitID, r.Priority, r.Preempt, interval
 	ec.DetectTime = time.Duration(misses)*interval + window
 	ec.InitialWait = ec.DetectTime
+	ec.StallTime = max(time.Duration(misses+1)*interval, ec.DetectTime/2)
 	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*interval)
 	ec.PreemptDelay = max(ec.PreemptDelay, 2*ec.DetectTime)
 	ec.SyncTimeout = max(ec.SyncTimeout, ec.PreemptDelay)
@@ -201,8 +231,14 @@ func (c *Config) Validate() error {
 	if r.UnitID == 0 {
 		return bad("unit ID 0")
 	}
-	if len(r.Interfaces) == 0 {
+	if r.Roles != nil && len(r.Interfaces) > 0 {
+		return bad("heartbeat interfaces and a role source: the role comes from one of them")
+	}
+	if len(r.Interfaces) == 0 && r.Roles == nil {
 		return bad("no heartbeat interfaces")
+	}
+	if r.Roles != nil && r.Witness != nil {
+		return bad("a witness and a role source: the witness arbitrates the cluster's own election, not another protocol's")
 	}
 	for _, ifc := range r.Interfaces {
 		if ifc.Conn == nil {
@@ -218,6 +254,9 @@ func (c *Config) Validate() error {
 				return bad("sync peer without a Transport")
 			}
 		}
+	}
+	if err := validateChecks(r.Checks, true); err != nil {
+		return err
 	}
 	if r.StepTimeout < 0 {
 		return bad("negative step timeout %v", r.StepTimeout)
@@ -235,7 +274,8 @@ func (c *Config) Validate() error {
 // machineConfig returns the Machine's settings with the built-in steps.
 func (c *Config) machineConfig(sessions, replication Step) *MachineConfig {
 	mc := &MachineConfig{Election: c.ElectionConfig(), Sessions: sessions, Steps: c.Steps,
-		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Logger: c.Logger}
+		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger, Assigned: c.Roles != nil,
+		Witness: c.Witness != nil}
 	for _, ifc := range c.Interfaces {
 		mc.Links = append(mc.Links, Link{Name: ifc.Name, ClusterOnly: ifc.ClusterOnly})
 	}

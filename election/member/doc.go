@@ -64,6 +64,50 @@
 // failed or were rolled back, completed takeovers with their phases), in
 // order, with no lock held; it may call any method of the Driver.
 //
+// # Another protocol's election
+//
+// Config.Roles replaces the heartbeats and the election with a
+// RoleSource: another protocol decides the role, and the Driver runs the
+// same takeover for it (the same steps in the same order, rollback and
+// retries, session sync). NewVRRP is the one for a VRRP virtual router
+// (package election/vrrp), so that a unit can pair with keepalived or
+// share an address with a router: Master is Primary, Backup is Secondary,
+// and Close sends VRRP's priority 0 before the steps go down, so that the
+// Backup takes over after its Skew_Time. A Machine takes such a role
+// through Assign (MachineConfig.Assigned).
+//
+// # A witness for partitions
+//
+// With Config.Witness (a lease on etcd or a Kubernetes Lease, package
+// election/witness), the witness settles who may be primary when a unit
+// hears no peer (every peer lost, in the heartbeats' verdict, or none
+// heard yet), and only then: a unit cut off from every peer becomes
+// or stays primary only while it holds the lease (a cut-off primary whose
+// lease lapses stands down at once, with the witness's reason); a unit
+// that hears a peer ignores the witness, so a healthy pair keeps its roles
+// while the arbiter is down. The Driver contends for the lease while the
+// unit is primary, and while it is cut off and the election would make it
+// primary; it releases the lease when neither holds, and at Close. It
+// reads the witness's status at every tick, and at the instant a held
+// lease lapses. Status.Witness and EventWitness say what the unit does
+// with the witness, in words ("kept standby: cut off from every peer, and
+// the lease held by unit 1 (token 57)"), and so do the logs.
+//
+// Every step runs with the fencing token of this unit's latest tenure
+// (Token); Announce puts it in every garp.Move. A new primary's steps
+// after the session commit come up once it holds the lease, so its
+// writes carry a token newer than every earlier primary's; a shared
+// resource that refuses older tokens (a cloud API's conditional update)
+// then refuses a stale primary's late write. While the arbiter is down, a
+// handover between units that hear each other brings the steps up with
+// the unit's last token.
+//
+// The rule is written for a pair. In a larger cluster, units that hear
+// each other elect among themselves without the witness: when the primary
+// is cut off from all of them, one of them becomes primary too, but its
+// steps wait for the lease, which the cut-off primary keeps for as long as
+// it reaches the arbiter.
+//
 // A planned handover is Driver.Handover: the role moves to the best peer
 // once it is ready, and Handover returns when that peer is primary and
 // this unit's steps are down. Close stops the unit without one: the

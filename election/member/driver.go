@@ -39,13 +39,15 @@ type Driver struct {
 	cfg   Config
 	clk   hakit.Clock
 	log   *slog.Logger
-	hb    *heartbeat.Driver
+	hb    beats // the heartbeats, or the RoleSource
 	table *statesync.Table
 	syncs []*statesync.Driver // one per sync peer
+	wit   *contender          // nil without a witness
 
 	mu         sync.Mutex
 	m          *Machine
 	started    bool
+	beating    atomic.Bool // the heartbeats started: SendNow is of use
 	closed     bool
 	dirty      bool // an input since the last Tick
 	busy       bool // a goroutine is ticking the Machine
@@ -61,8 +63,8 @@ type Driver struct {
 	opCtx      context.Context
 	opCancel   context.CancelFunc
 	hbRole     hakit.Role
-	hbStarted  atomic.Bool            // the heartbeats run: SendNow may be asked
 	commit     statesync.CommitResult // the last commit, for Status
+	runners    []*checkRunner         // the health checks'
 }
 
 // New returns a Driver for cfg; Start starts it. The Driver owns the
@@ -94,6 +96,9 @@ func New(cfg *Config) (_ *Driver, err error) {
 	c.Logger = log
 	d = &Driver{cfg: c, clk: c.Clock, log: log, changed: make(chan struct{})}
 	d.opDone = sync.NewCond(&d.mu)
+	if c.Witness != nil {
+		d.wit = &contender{w: c.Witness, d: d}
+	}
 	d.opCtx, d.opCancel = context.WithCancel(context.Background())
 	var sessions, replication Step
 	if s := c.Sync; s != nil {
@@ -104,7 +109,8 @@ func New(cfg *Config) (_ *Driver, err error) {
 		for _, p := range s.Peers {
 			sd, err := statesync.NewDriver(&statesync.DriverConfig{
 				Transport: p.Transport, Table: d.table, Keys: c.Keys, Receive: true,
-				Sender: &statesync.SenderConfig{MTU: p.MTU}, Clock: c.Clock,
+				Sender: &statesync.SenderConfig{MTU: p.MTU, Epoch: c.Epoch}, Receiver: &statesync.ReceiverConfig{Epoch: c.Epoch},
+				Clock:        c.Clock,
 				TickInterval: s.TickInterval, Logger: log.With("part", "statesync"),
 				OnEvent: d.onSync,
 			})
@@ -117,6 +123,10 @@ func New(cfg *Config) (_ *Driver, err error) {
 	}
 	if d.m, err = NewMachine(d.clk.Now(), c.machineConfig(sessions, replication)); err != nil {
 		return nil, err
+	}
+	if c.Roles != nil {
+		d.hb = sourced{src: c.Roles, d: d}
+		return d, nil
 	}
 	hc := c.heartbeatConfig()
 	hc.Clock, hc.Logger = c.Clock, log.With("part", "heartbeat")
@@ -140,6 +150,9 @@ func closeAll(c *Config) {
 		if ifc.Prober != nil {
 			ifc.Prober.Close()
 		}
+	}
+	if c.Roles != nil {
+		c.Roles.Close()
 	}
 	if c.Sync != nil {
 		for _, p := range c.Sync.Peers {
@@ -170,10 +183,14 @@ func (d *Driver) Start() error {
 	d.log.Info("member: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID, "priority", d.cfg.Priority,
 		"steps", d.m.Plan())
 	d.fire()
-	// The first tick's heartbeat goes out with the start.
-	err := d.hb.Start()
-	d.hbStarted.Store(err == nil)
-	return err
+	d.startChecks()
+	if err := d.hb.Start(); err != nil {
+		return err
+	}
+	// The first heartbeat Start sends carries what the first tick set; a
+	// SendNow asked for before it would only fail.
+	d.beating.Store(true)
+	return nil
 }
 
 // fire is the periodic tick: it reads the link and sync state, then
@@ -181,6 +198,10 @@ func (d *Driver) Start() error {
 func (d *Driver) fire() {
 	up := d.linksUp()
 	inSync := d.inSync()
+	var l lease
+	if d.wit != nil {
+		l = d.wit.status()
+	}
 	d.mu.Lock()
 	d.stopTimer = nil
 	if d.closed {
@@ -190,6 +211,9 @@ func (d *Driver) fire() {
 	now := d.clk.Now()
 	d.m.Links(now, up)
 	d.m.Sync(now, inSync)
+	if d.wit != nil {
+		d.wit.feed(d.m, now, l)
+	}
 	d.dirty = true
 	d.mu.Unlock()
 	d.kick()
@@ -260,6 +284,9 @@ func (d *Driver) kick() {
 		d.dirty = false
 		now := d.clk.Now()
 		out := d.m.Tick(now)
+		if d.wit != nil {
+			d.wit.set(d.m.Contend()) // under mu, right after the Tick that decided it
+		}
 		d.events = append(d.events, out.Events...)
 		if out.Run != nil {
 			op := *out.Run
@@ -295,7 +322,7 @@ func (d *Driver) heartbeatOut(role hakit.Role, setRole bool, payload []byte, sen
 		failed("role", d.hb.SetRole(role))
 	}
 	failed("payload", d.hb.SetPayload(payload))
-	if send && d.hbStarted.Load() {
+	if send && d.beating.Load() {
 		failed("now", d.hb.SendNow())
 	}
 }
@@ -381,6 +408,7 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.stopChecksLocked()
 	d.m.Stop(d.clk.Now())
 	if d.stopTimer != nil {
 		d.stopTimer()
@@ -411,6 +439,9 @@ func (d *Driver) Close() error {
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
+	if d.wit != nil {
+		d.wit.close() // after the steps: the successor's token is the newer
+	}
 	errs := []error{err}
 	for _, sd := range d.syncs {
 		errs = append(errs, sd.Close())
@@ -429,6 +460,8 @@ func (d *Driver) Handover(ctx context.Context) error {
 	lone := d.m.Role() == hakit.Primary && !d.anyReachableLocked()
 	d.mu.Unlock()
 	switch {
+	case d.cfg.Roles != nil:
+		return fmt.Errorf("member: handover: %w", ErrRoleSource)
 	case closed:
 		return fmt.Errorf("member: handover: %w", ErrClosed)
 	case lone:
@@ -475,7 +508,8 @@ func (d *Driver) peerPrimaryLocked() bool {
 }
 
 // Witness feeds the answer of an outside witness (see Machine.Witness):
-// call it whenever the answer may have changed.
+// call it whenever the answer may have changed. With Config.Witness the
+// lease decides instead, and this answer is overridden.
 func (d *Driver) Witness(ok bool) {
 	d.input(func(m *Machine, now time.Time) { m.Witness(now, ok) })
 }

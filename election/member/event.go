@@ -50,6 +50,14 @@ const (
 	EventDropped
 	// EventStep: Step's Action (Up, Down, Reannounce) succeeded.
 	EventStep
+	// EventCheck: health check Check started or stopped Failing (Reason
+	// says how often and what it did to the priority or eligibility).
+	EventCheck
+	// EventPriority: the configured priority changed (Reason).
+	EventPriority
+	// EventWitness: what this unit does with the witness's status changed
+	// (Reason, in words: WitnessStatus.Verdict).
+	EventWitness
 )
 
 // String returns the event kind's name.
@@ -81,6 +89,12 @@ func (k EventKind) String() string {
 		return "dropped"
 	case EventStep:
 		return "step"
+	case EventCheck:
+		return "check"
+	case EventPriority:
+		return "priority"
+	case EventWitness:
+		return "witness"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -111,6 +125,9 @@ type Event struct {
 	Retry time.Time
 	// Takeover holds the phases of a completed takeover.
 	Takeover *Takeover
+	// Check names the check of an EventCheck, Failing its new state.
+	Check   string
+	Failing bool
 }
 
 // String returns the event in words.

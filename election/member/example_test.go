@@ -65,11 +65,15 @@ func ExampleMachine() {
 	}
 
 	// Unit 1 appears, primary already (a partition heals): the split
-	// brain goes to the older unit.
+	// brain goes to the older unit, once its claim is heard in a second
+	// heartbeat round.
 	peer := election.Candidate{Unit: 1, Role: hakit.Primary, Priority: 200, Monitored: 1,
 		InSync: true, Age: time.Hour, Tenure: time.Hour}
 	b, _ := peer.MarshalBinary()
 	m.Report(now, heartbeat.Report{Peer: 1, Interface: "eth0", State: heartbeat.Alive})
+	_ = m.Payload(now, 1, b)
+	run()
+	now = now.Add(100 * time.Millisecond)
 	_ = m.Payload(now, 1, b)
 	run()
 	// Output:
@@ -81,10 +85,10 @@ func ExampleMachine() {
 	// 900ms conntrack up
 	// 900ms addresses up
 	// 900ms announce up
-	// 1s role change: primary -> secondary (split brain: unit 1 selected: older by more than the 2s margin, 1h0m0s > 1s)
-	// 1s announce down
-	// 1s addresses down
-	// 1s conntrack down
+	// 1.1s role change: primary -> secondary (split brain: unit 1 selected: older by more than the 2s margin, 1h0m0s > 1s)
+	// 1.1s announce down
+	// 1.1s addresses down
+	// 1.1s conntrack down
 }
 
 // The caller's loop around a Machine, as the Driver runs it.

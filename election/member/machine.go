@@ -63,8 +63,18 @@ type MachineConfig struct {
 	// RetryMax caps the pause; zero means 5 s, so a step that keeps
 	// failing (a cloud API's rate limit) is not hammered.
 	RetryMax time.Duration
+	// Checks are the health checks whose results the caller feeds with
+	// CheckResult (their Probe is not used here).
+	Checks []Check
 	// Logger receives the events; nil discards them.
 	Logger *slog.Logger
+	// Assigned makes the role the one given to Assign (by a RoleSource)
+	// instead of the election's; Links may then be empty.
+	Assigned bool
+	// Witness makes an outside witness arbitrate partitions: its status is
+	// fed with Lease, and the rules of package election/witness apply (see
+	// Machine.Lease).
+	Witness bool
 
 	interval time.Duration // the election's, after defaults
 }
@@ -104,11 +114,15 @@ type Op struct {
 	Step Step
 	// Action is what to do with it.
 	Action Action
-	seq    uint64
+	// Token is the fencing token the step runs with (see Token): the
+	// witness's token when the op was handed out, 0 without a witness.
+	Token uint64
+	seq   uint64
 }
 
 // Run runs the op: the step's Up, Down or Reannounce.
 func (o Op) Run(ctx context.Context) error {
+	ctx = context.WithValue(ctx, tokenKey{}, o.Token)
 	switch o.Action {
 	case Up:
 		return o.Step.Up(ctx)
@@ -182,9 +196,13 @@ type Machine struct {
 	reannounce []int
 	cur, last  *Takeover
 
+	w *fence // the witness's part, nil without one
+
 	payload  []byte
 	events   []Event
 	counters Counters
+	checks   *checks
+	assigned *assigned // with MachineConfig.Assigned
 }
 
 // NewMachine returns the Machine of unit cfg.Election.Unit, started at
@@ -195,7 +213,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 		cfg = &MachineConfig{}
 	}
 	c := *cfg
-	if len(c.Links) == 0 {
+	if len(c.Links) == 0 && !c.Assigned {
 		return nil, fmt.Errorf("member: config: no heartbeat interfaces: %w", hakit.ErrConfig)
 	}
 	seen := map[string]bool{}
@@ -229,14 +247,27 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := validateChecks(c.Checks, false); err != nil {
+		return nil, err
+	}
 	m := &Machine{cfg: c, log: log, el: el, tr: newTracker(c.Links),
-		role: el.Role(), since: now, lastTick: now, inSync: c.Sessions == nil, backoff: c.RetryMin}
+		role: el.Role(), since: now, lastTick: now, inSync: c.Sessions == nil, backoff: c.RetryMin,
+		checks: newChecks(el.Priority(), c.Checks)}
+	if c.Assigned {
+		m.assigned = &assigned{}
+	}
 	for _, s := range m.takeoverOrder() {
 		if s == nil {
 			return nil, fmt.Errorf("member: config: a nil step: %w", hakit.ErrConfig)
 		}
 		_, ann := s.(Reannouncer)
 		m.plan, m.name, m.ann = append(m.plan, s), append(m.name, s.Name()), append(m.ann, ann)
+	}
+	if c.Witness {
+		if c.Assigned {
+			return nil, fmt.Errorf("member: config: a witness with an assigned role: the witness arbitrates the election: %w", hakit.ErrConfig)
+		}
+		m.w = &fence{}
 	}
 	m.local(now)
 	return m, nil
@@ -344,7 +375,8 @@ func (m *Machine) Resume(now time.Time, reclaim bool) { m.el.Resume(now, reclaim
 
 // Witness records the answer of an outside witness at now (see
 // election.Machine.Witness): a unit whose witness fails does not become
-// primary.
+// primary. With MachineConfig.Witness the lease decides instead (see
+// Lease), and every Tick overrides this answer.
 func (m *Machine) Witness(now time.Time, ok bool) { m.el.Witness(now, ok) }
 
 // Stop makes the Machine take every step down and bring none up again:
@@ -448,13 +480,16 @@ func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stop
 // step in Run.
 func (m *Machine) Tick(now time.Time) Output {
 	m.lastTick = now
-	eo := m.el.Tick(now)
+	m.fenceIn(now)
+	eo := m.decide(now)
 	for _, e := range eo.Events {
 		m.electionEvent(e)
 	}
 	if eo.Changed {
+		eo.Reason = m.standDownReason(m.role, eo.Role, eo.Reason)
 		m.roleChanged(now, eo.Role, eo.Reason)
 	}
+	m.fenceOut(now, eo.Events)
 	if eo.ReAnnounce && m.wantPrimary() {
 		m.counters.Reannounces++
 		m.reannounce = m.reannounce[:0]
@@ -500,6 +535,9 @@ func (m *Machine) next(now time.Time) *Op {
 	var op *Op
 	switch {
 	case want && m.up < len(m.plan):
+		if m.fenced(m.up) {
+			return nil // the lease is a round trip away
+		}
 		op = &Op{Index: m.up, Action: Up}
 	case !want && m.up > 0:
 		op = &Op{Index: m.up - 1, Action: Down}
@@ -509,7 +547,7 @@ func (m *Machine) next(now time.Time) *Op {
 		return nil
 	}
 	m.seq++
-	op.Step, op.seq = m.plan[op.Index], m.seq
+	op.Step, op.seq, op.Token = m.plan[op.Index], m.seq, m.token()
 	m.pending = op
 	return op
 }
@@ -533,6 +571,9 @@ func (m *Machine) Next() time.Time {
 	next := m.lastTick.Add(m.cfg.interval)
 	if m.wantPrimary() && m.pending == nil && m.retryAt.After(m.lastTick) && m.retryAt.Before(next) {
 		next = m.retryAt
+	}
+	if at := m.fenceNext(); at.After(m.lastTick) && at.Before(next) {
+		next = at // a cut-off primary stands down the moment its lease lapses
 	}
 	return next
 }
@@ -584,8 +625,8 @@ func (m *Machine) Reachable(peer uint16) bool { return m.tr.reachable(peer) }
 func (m *Machine) Status(now time.Time) Status {
 	s := Status{
 		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Since: m.since,
-		Priority: cmp.Or(m.cfg.Election.Priority, election.DefaultConfig().Priority), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
-		Held: m.Held(), Counters: m.Counters(), Candidate: m.el.Candidate(now),
+		Priority: m.checks.base, Effective: m.el.Priority(), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
+		Held: m.Held(), Counters: m.Counters(), Checks: m.Checks(),
 	}
 	if op, ok := m.Running(); ok {
 		s.Running = op.String()
@@ -596,6 +637,7 @@ func (m *Machine) Status(now time.Time) Status {
 	if t, ok := m.LastTakeover(); ok {
 		s.LastTakeover = &t
 	}
+	s.Witness = m.witnessStatus()
 	for _, c := range m.el.Peers(now) {
 		s.Peers = append(s.Peers, PeerStatus{Unit: c.Unit, Candidate: c, Reachable: m.tr.reachable(c.Unit)})
 	}
@@ -607,6 +649,7 @@ func (m *Machine) electionEvent(e election.Event) {
 	switch e.Kind {
 	case election.EventRoleChange:
 		me.Kind, me.From, me.To = EventRoleChange, e.From, e.To
+		me.Reason = m.standDownReason(e.From, e.To, e.Reason)
 	case election.EventSplitBrain:
 		me.Kind = EventSplitBrain
 	default:
@@ -622,6 +665,10 @@ func (m *Machine) event(now time.Time, e Event) {
 	switch e.Kind {
 	case EventStepFailed, EventDownFailed, EventReannounceFailed:
 		level = slog.LevelError
+	case EventCheck:
+		if e.Failing {
+			level = slog.LevelWarn
+		}
 	case EventHeartbeat:
 		if !e.State.Verdict() {
 			level = slog.LevelDebug

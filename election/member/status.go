@@ -11,12 +11,12 @@ import (
 
 // Status is what a unit knows of itself and its peers at one moment.
 type Status struct {
-	// Unit is this unit's ID and Priority its configured priority.
-	Unit     uint16
-	Priority uint8
-	// Candidate is this unit's candidate as its heartbeats carry it: the
-	// effective priority, links and sync state the election compares.
-	Candidate election.Candidate
+	// Unit is this unit's ID and Priority its configured priority;
+	// Effective is the priority it advertises, after the weights of the
+	// failing checks.
+	Unit      uint16
+	Priority  uint8
+	Effective uint8
 	// Role is the current role, Reason why it was taken and Since when.
 	Role   hakit.Role
 	Reason string
@@ -37,9 +37,14 @@ type Status struct {
 	Retry   time.Time
 	// LastTakeover holds the phases of the last takeover completed.
 	LastTakeover *Takeover
+	// Checks is the state of every health check, in configuration order.
+	Checks []CheckStatus
 	// Sync is the session replication's state (Driver.Status, with session
 	// sync configured).
 	Sync *SyncStatus
+	// Witness is what the witness says and what this unit does with it
+	// (with a witness configured).
+	Witness *WitnessStatus
 	// Counters are the running totals of the Machine, Heartbeat the
 	// heartbeat driver's (filled by Driver.Status).
 	Counters  Counters

@@ -107,10 +107,11 @@ func (a *addresses) Down(context.Context) error {
 }
 
 // Announce returns the Step named "announce" that tells the network the
-// addresses moved here: Up announces every move with a (a garp.Speaker
+// addresses moved here: Up announces every move with a (a garp.Driver
 // sends gratuitous ARP and neighbour advertisements; a cloud announcer
-// updates a route), all or nothing; Down withdraws them in reverse order; after a split brain
-// won, Reannounce announces them again.
+// updates a route), all or nothing; Down withdraws them in reverse order;
+// after a split brain won, Reannounce announces them again. Every call
+// carries the step's fencing token in Move.Token (see Token).
 func Announce(a garp.Announcer, moves ...garp.Move) Step {
 	return &announce{a: a, moves: moves}
 }
@@ -124,6 +125,7 @@ func (s *announce) Name() string { return "announce" }
 
 func (s *announce) Up(ctx context.Context) error {
 	for i, m := range s.moves {
+		m.Token = Token(ctx)
 		if err := s.a.Announce(ctx, m); err != nil {
 			err = fmt.Errorf("announce on %s: %w", m.Interface, err)
 			if werr := s.withdraw(context.WithoutCancel(ctx), i); werr != nil {
@@ -141,7 +143,9 @@ func (s *announce) Down(ctx context.Context) error { return s.withdraw(ctx, len(
 func (s *announce) withdraw(ctx context.Context, n int) error {
 	var errs []error
 	for i := n - 1; i >= 0; i-- {
-		if err := s.a.Withdraw(ctx, s.moves[i]); err != nil {
+		m := s.moves[i]
+		m.Token = Token(ctx)
+		if err := s.a.Withdraw(ctx, m); err != nil {
 			errs = append(errs, fmt.Errorf("withdraw on %s: %w", s.moves[i].Interface, err))
 		}
 	}
@@ -151,6 +155,7 @@ func (s *announce) withdraw(ctx context.Context, n int) error {
 func (s *announce) Reannounce(ctx context.Context) error {
 	var errs []error
 	for _, m := range s.moves {
+		m.Token = Token(ctx)
 		if err := s.a.Announce(ctx, m); err != nil {
 			errs = append(errs, fmt.Errorf("announce on %s: %w", m.Interface, err))
 		}

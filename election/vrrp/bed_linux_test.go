@@ -29,6 +29,7 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/internal/testbed"
@@ -315,11 +316,42 @@ func (o *ours) close() {
 }
 
 // keepalived is a keepalived process running for a unit.
-type keepalived struct {
+type keepalived struct{ proc }
+
+// proc is a daemon running in a unit's namespace, in a process group of
+// its own, its output in a log file.
+type proc struct {
+	name string // the program's base name
 	u    *unit
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  string
+	code int // the exit status, once done is closed
+}
+
+// start runs name with args on u, logging to log; the test's end kills it.
+func (p *proc) start(u *unit, log, name string, args ...string) {
+	t := u.bed.t
+	t.Helper()
+	p.name, p.u, p.log, p.done = filepath.Base(name), u, log, make(chan struct{})
+	f, err := os.Create(log)
+	require.NoError(t, err)
+	defer f.Close()
+	p.cmd = u.host.Command(name, args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		_ = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("%s on %s, %v:\n%s", p.name, u.name, args, p.logText())
+		}
+	})
 }
 
 // kaConf is the part of a keepalived configuration that differs between
@@ -365,18 +397,10 @@ func (b *bed) startKeepalived(u *unit, c kaConf) *keepalived {
 	conf.WriteString("\t}\n}\n")
 	path := filepath.Join(dir, "keepalived.conf")
 	require.NoError(b.t, os.WriteFile(path, []byte(conf.String()), 0o600))
-	k := &keepalived{u: u, log: filepath.Join(dir, "log"), done: make(chan struct{})}
-	f, err := os.Create(k.log)
-	require.NoError(b.t, err)
-	defer f.Close()
-	k.cmd = u.host.Command("keepalived", "-n", "-l", "-D", "-G", "-P", "-f", path,
+	k := &keepalived{}
+	k.start(u, filepath.Join(dir, "log"), "keepalived", "-n", "-l", "-D", "-G", "-P", "-f", path,
 		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"),
 		"-c", filepath.Join(dir, "checkers.pid"), "-b", filepath.Join(dir, "bfd.pid"))
-	k.cmd.Stdout, k.cmd.Stderr = f, f
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(b.t, k.cmd.Start())
-	go func() { _ = k.cmd.Wait(); close(k.done) }()
-	b.t.Cleanup(k.kill)
 	return k
 }
 
@@ -390,20 +414,21 @@ func (k *keepalived) ready() {
 	time.Sleep(2 * bedInterval)
 }
 
-// signal sends sig to keepalived's process group (ip netns exec, the
-// parent and its VRRP child) and waits for it to end.
-func (k *keepalived) signal(sig syscall.Signal) {
+// signal sends sig to the process group (ip netns exec, the daemon and
+// its children, such as keepalived's VRRP child) and waits for it to end,
+// killing it after 10 seconds.
+func (p *proc) signal(sig syscall.Signal) {
 	select {
-	case <-k.done:
+	case <-p.done:
 		return
 	default:
 	}
-	_ = syscall.Kill(-k.cmd.Process.Pid, sig)
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
 	select {
-	case <-k.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		<-k.done
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
 	}
 }
 
@@ -423,9 +448,9 @@ func (k *keepalived) die() {
 // revive puts the unit back as a rebooted one would be.
 func (k *keepalived) revive() { k.u.revive() }
 
-// logText returns what keepalived logged so far.
-func (k *keepalived) logText() string {
-	b, _ := os.ReadFile(k.log)
+// logText returns what the daemon logged so far.
+func (p *proc) logText() string {
+	b, _ := os.ReadFile(p.log)
 	return string(b)
 }
 
@@ -502,6 +527,8 @@ func (b *bed) describe(units ...any) string {
 			fmt.Fprintf(&s, "\n--- keepalived log:\n%s---", x.logText())
 		case *ours:
 			fmt.Fprintf(&s, ", status %+v", x.d.Status())
+		case *hanode:
+			fmt.Fprintf(&s, "\n--- hanode log:\n%s---", x.logText())
 		}
 	}
 	b.probe.mu.Lock()
@@ -539,19 +566,29 @@ func recordGap(name string, d time.Duration) {
 }
 
 // prober sends a UDP probe to target every period and records every
-// answer.
+// answer. The gaps are the client's waits: from a probe's sending to the
+// first answer received after it, the answer timed by the kernel
+// (SO_TIMESTAMPNS), so that a pause of the test process itself (a loaded
+// machine) shows in no figure: while it sends nothing it waits for
+// nothing, and answers that arrive meanwhile keep their arrival time.
 type prober struct {
 	conn   *net.UDPConn
 	target netip.AddrPort
+	period time.Duration
 	mu     sync.Mutex
-	at     []time.Time
+	sent   []time.Time // by sequence number
+	at     []time.Time // the answers, in the order received
 	unit   []byte
+	seq    []uint64
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
 
 func newProber(conn *net.UDPConn, target netip.AddrPort, period time.Duration) *prober {
-	p := &prober{conn: conn, target: target, stop: make(chan struct{})}
+	p := &prober{conn: conn, target: target, period: period, stop: make(chan struct{})}
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
+	}
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -564,6 +601,9 @@ func newProber(conn *net.UDPConn, target netip.AddrPort, period time.Duration) *
 				return
 			case <-tk.C:
 				binary.BigEndian.PutUint64(b[:], seq)
+				p.mu.Lock()
+				p.sent = append(p.sent, time.Now())
+				p.mu.Unlock()
 				_, _ = conn.WriteToUDPAddrPort(b[:], target)
 			}
 		}
@@ -571,21 +611,36 @@ func newProber(conn *net.UDPConn, target netip.AddrPort, period time.Duration) *
 	go func() {
 		defer p.wg.Done()
 		b := make([]byte, 64)
+		oob := make([]byte, 128)
 		for {
-			n, from, err := conn.ReadFromUDPAddrPort(b)
+			n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(b, oob)
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			if err != nil || n != 9 || from.Addr().Unmap() != target.Addr() {
 				continue
 			}
+			at := rxTime(oob[:oobn])
 			p.mu.Lock()
-			p.at = append(p.at, time.Now())
-			p.unit = append(p.unit, b[8])
+			if seq := binary.BigEndian.Uint64(b[:8]); seq < uint64(len(p.sent)) {
+				p.at, p.unit, p.seq = append(p.at, at), append(p.unit, b[8]), append(p.seq, seq)
+			}
 			p.mu.Unlock()
 		}
 	}()
 	return p
+}
+
+// rxTime returns the kernel's receive time from a message's control data,
+// or now if it has none.
+func rxTime(oob []byte) time.Time {
+	msgs, _ := unix.ParseSocketControlMessage(oob)
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+			return time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:8])), int64(binary.NativeEndian.Uint64(m.Data[8:16])))
+		}
+	}
+	return time.Now()
 }
 
 func (p *prober) close() {
@@ -598,52 +653,70 @@ func (p *prober) close() {
 func (p *prober) mark() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.at)
+	return len(p.sent)
 }
 
-// gapSince returns the longest stretch in [from, to] without an answer,
-// counting from the last answer before from.
+// gapSince returns the client's longest wait for probes sent in [from,
+// to], from mark on: for each, the time from its sending to the first
+// answer received at or after that (an answer to it or to a later probe),
+// or to to if none came.
 func (p *prober) gapSince(mark int, from, to time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	prev := from
-	if mark > 0 {
-		prev = p.at[mark-1]
-	}
-	var gap time.Duration
-	for _, t := range p.at[mark:] {
-		if t.Before(from) {
-			prev = t
-			continue
-		}
-		if t.After(to) {
-			break
-		}
-		gap = max(gap, t.Sub(prev))
-		prev = t
-	}
-	return max(gap, to.Sub(prev))
+	wait, _ := p.waitsLocked(mark, from, to, to)
+	return wait
 }
 
-// steady reports whether unit alone answered during the last d, with no
-// stretch without an answer longer than hole.
+// waitsLocked returns the longest wait of the probes from mark on sent in
+// [from, to] (unanswered ones wait until horizon), and how many there were.
+func (p *prober) waitsLocked(mark int, from, to, horizon time.Time) (time.Duration, int) {
+	cmp := func(a, b time.Time) int { return a.Compare(b) }
+	start, _ := slices.BinarySearchFunc(p.sent, from, cmp)
+	start = max(start, mark)
+	n := len(p.sent)
+	if start >= n {
+		return 0, 0
+	}
+	// first[i-start]: the earliest answer to probe i or a later one.
+	first := make([]time.Time, n-start+1)
+	first[n-start] = horizon
+	k, _ := slices.BinarySearchFunc(p.at, p.sent[start], cmp)
+	for ; k < len(p.at); k++ {
+		if i := int(p.seq[k]); i >= start && (first[i-start].IsZero() || p.at[k].Before(first[i-start])) {
+			first[i-start] = p.at[k]
+		}
+	}
+	var wait time.Duration
+	count := 0
+	for i := n - 1; i >= start; i-- {
+		f := &first[i-start]
+		if f.IsZero() || first[i-start+1].Before(*f) {
+			*f = first[i-start+1]
+		}
+		if s := p.sent[i]; !s.After(to) {
+			wait = max(wait, f.Sub(s))
+			count++
+		}
+	}
+	return wait, count
+}
+
+// steady reports whether unit alone answered during the last d, and every
+// probe sent then (but in the last hole) was answered within hole; a
+// pause of the test process that sends no probe does not count against
+// it, but at least a tenth of the probes due must have been sent.
 func (p *prober) steady(unit byte, d, hole time.Duration, now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	from := now.Add(-d)
 	i, _ := slices.BinarySearchFunc(p.at, from, func(a, b time.Time) int { return a.Compare(b) })
-	if i == len(p.at) || p.at[i].Sub(from) > hole {
-		return false
-	}
 	for j := i; j < len(p.at); j++ {
 		if p.unit[j] != unit {
 			return false
 		}
-		if j > i && p.at[j].Sub(p.at[j-1]) > hole {
-			return false
-		}
 	}
-	return now.Sub(p.at[len(p.at)-1]) <= hole
+	wait, n := p.waitsLocked(0, from, now.Add(-hole), now)
+	return n >= int((d-hole)/p.period/10) && wait <= hole
 }
 
 // responder echoes each probe with its unit's ID appended.

@@ -34,7 +34,10 @@
 // The takeover itself (virtual MAC, addresses, gratuitous ARP or
 // unsolicited neighbour advertisements, sessions) is not here: the hook
 // gets a Transition and does it, with hakit's vmac and garp packages or
-// anything else.
+// anything else. member.NewVRRP (package election/member) makes a virtual
+// router the role source of a cluster member, whose ordered takeover then
+// runs on every change to and from Master; examples/hanode's -protocol
+// vrrp is built on it.
 //
 // # The caller's loop
 //

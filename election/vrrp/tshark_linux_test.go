@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -51,68 +52,88 @@ func TestTshark(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".pcap")
-			filter := "ip proto 112"
-			if tt.v6 {
-				filter = "ip6 proto 112"
-			}
-			capture := c.Command("tshark", "-n", "-i", "eth0", "-f", filter, "-c", "3", "-a", "duration:10", "-w", file)
-			var stderr syncBuffer
-			capture.Stderr = &stderr
-			require.NoError(t, capture.Start())
-			done := make(chan error, 1)
-			go func() { done <- capture.Wait() }()
-			deadline := time.Now().Add(10 * time.Second)
-			for !strings.Contains(stderr.String(), "Capturing on") {
-				require.True(t, time.Now().Before(deadline), "tshark did not start: %s", stderr.String())
-				time.Sleep(10 * time.Millisecond)
-			}
-
-			// The address owner: Master at once, an advertisement every 100ms.
-			ifi := a.Interface("eth0")
-			var conn *IPConn
-			require.NoError(t, a.Do(func() (err error) {
-				conn, err = Listen(ifi, &ListenConfig{IPv6: tt.v6})
-				return err
-			}))
-			d, err := NewDriver(conn, &Config{VRID: 51, Priority: 255, Addrs: tt.addrs, Primary: conn.Source(),
-				AdvertInterval: bedInterval, Checksum: tt.form}, nil)
-			require.NoError(t, err)
-			require.NoError(t, d.Start())
-			select {
-			case err := <-done:
-				require.NoError(t, err, stderr.String())
-			case <-time.After(15 * time.Second):
-				t.Fatal("tshark did not finish")
-			}
-			require.NoError(t, d.Close())
-
-			for _, asV2 := range []bool{false, true} {
-				out, err := exec.Command("tshark", "-n", "-r", file, "-o", "vrrp.v3_checksum_as_in_v2:"+map[bool]string{false: "FALSE", true: "TRUE"}[asV2],
-					"-T", "fields", "-E", "separator=,", "-e", "vrrp.version", "-e", "vrrp.type", "-e", "vrrp.virt_rtr_id",
-					"-e", "vrrp.prio", "-e", "vrrp.addr_count", "-e", "vrrp.short_adver_int", "-e", "vrrp.checksum.status",
-					"-e", "_ws.expert").Output()
-				require.NoError(t, err, string(out))
-				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-				require.Len(t, lines, 3, string(out))
-				good := tt.asV2 == nil || *tt.asV2 == asV2
-				for _, l := range lines {
-					// version 3, type 1, VRID 51, priority 255, 2 addresses,
-					// 10 cs; checksum status 1 is good, 0 bad; no expert info.
-					if good {
-						require.Equal(t, "3,1,51,255,2,10,1,", l, "v3_checksum_as_in_v2 %v", asV2)
-					} else {
-						require.True(t, strings.HasPrefix(l, "3,1,51,255,2,10,0,"), "v3_checksum_as_in_v2 %v must find the checksum bad: %s", asV2, l)
-					}
-				}
-			}
-			verbose, err := exec.Command("tshark", "-n", "-r", file, "-V", "-c", "1", "-o",
-				"vrrp.v3_checksum_as_in_v2:"+map[bool]string{false: "FALSE", true: "TRUE"}[tt.asV2 != nil && *tt.asV2]).Output()
-			require.NoError(t, err)
-			require.Contains(t, string(verbose), "Virtual Router Redundancy Protocol")
-			require.Contains(t, string(verbose), "[Checksum Status: Good]")
-			require.NotContains(t, string(verbose), "Expert Info")
+			tsharkCapture(t, c, file, tt.v6, func() (stop func()) {
+				// The address owner: Master at once, an advertisement every 100ms.
+				ifi := a.Interface("eth0")
+				var conn *IPConn
+				require.NoError(t, a.Do(func() (err error) {
+					conn, err = Listen(ifi, &ListenConfig{IPv6: tt.v6})
+					return err
+				}))
+				d, err := NewDriver(conn, &Config{VRID: 51, Priority: 255, Addrs: tt.addrs, Primary: conn.Source(),
+					AdvertInterval: bedInterval, Checksum: tt.form}, nil)
+				require.NoError(t, err)
+				require.NoError(t, d.Start())
+				return func() { require.NoError(t, d.Close()) }
+			})
+			tsharkDecode(t, file, tt.asV2, 255, len(tt.addrs))
 		})
 	}
+}
+
+// tsharkCapture captures three VRRP advertisements on c's eth0 into file
+// with tshark while the sender that send starts runs; send returns how to
+// stop it.
+func tsharkCapture(t *testing.T, c *testbed.Host, file string, v6 bool, send func() (stop func())) {
+	t.Helper()
+	filter := "ip proto 112"
+	if v6 {
+		filter = "ip6 proto 112"
+	}
+	capture := c.Command("tshark", "-n", "-i", "eth0", "-f", filter, "-c", "3", "-a", "duration:10", "-w", file)
+	var stderr syncBuffer
+	capture.Stderr = &stderr
+	require.NoError(t, capture.Start())
+	done := make(chan error, 1)
+	go func() { done <- capture.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "Capturing on") {
+		require.True(t, time.Now().Before(deadline), "tshark did not start: %s", stderr.String())
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop := send()
+	defer stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("tshark did not finish")
+	}
+}
+
+// tsharkDecode decodes the three advertisements in file with tshark and
+// checks each: version 3, type 1, VRID 51, priority prio, n addresses, an
+// interval of 10 cs, a good checksum and no expert information, under the
+// vrrp.v3_checksum_as_in_v2 preference asV2 names (nil: both), and a bad
+// checksum under the other one (the check ran).
+func tsharkDecode(t *testing.T, file string, asV2 *bool, prio, n int) {
+	t.Helper()
+	pref := map[bool]string{false: "FALSE", true: "TRUE"}
+	head := fmt.Sprintf("3,1,51,%d,%d,10,", prio, n)
+	for _, v2 := range []bool{false, true} {
+		out, err := exec.Command("tshark", "-n", "-r", file, "-o", "vrrp.v3_checksum_as_in_v2:"+pref[v2],
+			"-T", "fields", "-E", "separator=,", "-e", "vrrp.version", "-e", "vrrp.type", "-e", "vrrp.virt_rtr_id",
+			"-e", "vrrp.prio", "-e", "vrrp.addr_count", "-e", "vrrp.short_adver_int", "-e", "vrrp.checksum.status",
+			"-e", "_ws.expert").Output()
+		require.NoError(t, err, string(out))
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		require.Len(t, lines, 3, string(out))
+		good := asV2 == nil || *asV2 == v2
+		for _, l := range lines {
+			// checksum status 1 is good, 0 bad; no expert info.
+			if good {
+				require.Equal(t, head+"1,", l, "v3_checksum_as_in_v2 %v", v2)
+			} else {
+				require.True(t, strings.HasPrefix(l, head+"0,"), "v3_checksum_as_in_v2 %v must find the checksum bad: %s", v2, l)
+			}
+		}
+	}
+	verbose, err := exec.Command("tshark", "-n", "-r", file, "-V", "-c", "1", "-o",
+		"vrrp.v3_checksum_as_in_v2:"+pref[asV2 != nil && *asV2]).Output()
+	require.NoError(t, err)
+	require.Contains(t, string(verbose), "Virtual Router Redundancy Protocol")
+	require.Contains(t, string(verbose), "[Checksum Status: Good]")
+	require.NotContains(t, string(verbose), "Expert Info")
 }
 
 // syncBuffer is a strings.Builder safe to write from a command's output

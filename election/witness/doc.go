@@ -51,6 +51,9 @@
 //
 // Fed to an election as one input per tick, that is
 // Witness(now, Status().Held), which the election applies by rules 3 and 4.
+// Package election/member applies all five when its Config.Witness is
+// set: it contends and releases by rules 1 and 2, feeds the election, and
+// runs every takeover step with the token.
 //
 // Why it is safe: the primary holds the lease before any partition, so a
 // standby cut off from it finds the lease taken and stays standby ("lease

@@ -14,14 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/member"
+	"github.com/hakit/hakit/internal/loopback"
 	"github.com/hakit/hakit/statesync"
 )
 
@@ -32,27 +31,14 @@ func main() {
 	}
 }
 
-// timeline prints what happened, with the time since the start.
-type timeline struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-}
-
-func (t *timeline) say(who, what string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, "+%6.3fs  %-7s %s\n", time.Since(t.start).Seconds(), who, what)
-}
-
 // run plays the scenario with n sessions.
 func run(w io.Writer, n int) error {
-	tl := &timeline{w: w, start: time.Now()}
+	tl := loopback.NewTimeline(w)
 	keys, err := hakit.NewKeyring(hakit.Key{ID: 1, Secret: []byte("an example key, 32 bytes long!!!")})
 	if err != nil {
 		return err
 	}
-	addrs, err := freePorts(4)
+	addrs, err := loopback.FreeUDP(4)
 	if err != nil {
 		return err
 	}
@@ -63,7 +49,7 @@ func run(w io.Writer, n int) error {
 		{heartbeat: addrs[1], peerHeartbeat: addrs[0], sync: addrs[3], peerSync: addrs[2]},
 	} {
 		name := fmt.Sprintf("unit%d", i+1)
-		say := func(s string) { tl.say(name, s) }
+		say := func(s string) { tl.Say(name, s) }
 		onEvent := func(e member.Event) {
 			switch e.Kind {
 			case member.EventRoleChange:
@@ -83,9 +69,9 @@ func run(w io.Writer, n int) error {
 		defer units[i].Close()
 	}
 	primary, standby := units[0], units[1]
-	defer tl.say("", "done: closing unit2")
+	defer tl.Say("", "done: closing unit2")
 
-	if err := wait(5*time.Second, func() bool {
+	if err := loopback.Wait(5*time.Second, func() bool {
 		return primary.Role() == hakit.Primary && standby.Status().InSync
 	}); err != nil {
 		return fmt.Errorf("unit1 primary and unit2 in sync: %w", err)
@@ -93,14 +79,14 @@ func run(w io.Writer, n int) error {
 	for i := range n {
 		primary.Upsert(statesync.Session{Key: key(i), State: 3})
 	}
-	tl.say("unit1", fmt.Sprintf("%d sessions inserted", n))
-	if err := wait(5*time.Second, func() bool { return standby.Table().Len() == n }); err != nil {
+	tl.Say("unit1", fmt.Sprintf("%d sessions inserted", n))
+	if err := loopback.Wait(5*time.Second, func() bool { return standby.Table().Len() == n }); err != nil {
 		return fmt.Errorf("sessions replicated: %w", err)
 	}
-	tl.say("unit2", fmt.Sprintf("holds the %d sessions", standby.Table().Len()))
+	tl.Say("unit2", fmt.Sprintf("holds the %d sessions", standby.Table().Len()))
 
 	killed := time.Now()
-	tl.say("unit1", "killed: closed without a handover")
+	tl.Say("unit1", "killed: closed without a handover")
 	primary.Close()
 	var tk *member.Takeover
 	for tk == nil {
@@ -117,7 +103,7 @@ func run(w io.Writer, n int) error {
 			kept++
 		}
 	}
-	tl.say("unit2", fmt.Sprintf("primary %v after the kill, with %d of %d sessions", tk.Done.Sub(killed).Round(time.Millisecond), kept, n))
+	tl.Say("unit2", fmt.Sprintf("primary %v after the kill, with %d of %d sessions", tk.Done.Sub(killed).Round(time.Millisecond), kept, n))
 	if kept != n {
 		return fmt.Errorf("%d of %d sessions kept", kept, n)
 	}
@@ -138,28 +124,4 @@ func key(i int) statesync.Key {
 	return statesync.Key{Proto: 6,
 		Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.1.10"), uint16(10000+i)),
 		Dst: netip.AddrPortFrom(netip.MustParseAddr("198.19.0.1"), 443)}
-}
-
-// wait polls ok until it holds or d has passed.
-func wait(d time.Duration, ok func() bool) error {
-	for end := time.Now().Add(d); !ok(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			return fmt.Errorf("not after %v", d)
-		}
-	}
-	return nil
-}
-
-// freePorts returns n loopback UDP addresses free a moment ago.
-func freePorts(n int) ([]netip.AddrPort, error) {
-	var out []netip.AddrPort
-	for range n {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c.LocalAddr().(*net.UDPAddr).AddrPort())
-		c.Close()
-	}
-	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,9 +60,18 @@ type config struct {
 	Preempt     bool
 	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
 	Status      string
-	StateDir    string // where interface mode records the interfaces' own MACs
+	StateDir    string        // where interface mode records the interfaces' own MACs
+	EpochFile   string        // the persisted counter of this unit's starts (see member.BootEpoch)
+	VIPLifetime time.Duration // if not zero, the virtual addresses' kernel lifetime, refreshed while primary
 	LogLevel    slog.Level
-	Hooks       hookFlags // -notify, -notify-timeout
+
+	PreemptDelay, HoldDown time.Duration  // zero: the election's defaults
+	File                   string         // -config or -check-config
+	CheckOnly              bool           // -check-config: validate, print, exit
+	Checks                 []checkConfig  // the file's [[check]] tables
+	Flags                  map[string]any // every flag's effective value
+	VRRP                   *vrrpConfig    // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
+	Hooks                  hookFlags      // -notify, -notify-timeout
 }
 
 // sync reports whether session replication is configured.
@@ -106,11 +116,13 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		vmacMode, syncIface, syncMAC string
 		syncPeer, syncListen, mode   string
 		keyFile, status, level       string
-		stateDir                     string
+		stateDir, epochFile          string
 		conntrack, preempt           bool
-		interval, window             time.Duration
+		interval, window, lifetime   time.Duration
 		misses                       int
 		hooks                        hookFlags
+		file, checkFile              string
+		preemptDelay, holdDown       time.Duration
 	)
 	fs.UintVar(&cluster, "cluster-id", 0, "cluster ID, unique on the network (0-65535; 0-255 gives VRRP-like uniqueness)")
 	fs.UintVar(&unit, "unit-id", 0, "this unit's ID, unique in the cluster (1-65535)")
@@ -133,6 +145,13 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
 	hooks.register(fs)
+	fs.DurationVar(&preemptDelay, "preempt-delay", 0, "with -preempt, how long a better unit must be present before it takes the role (0: 10s)")
+	fs.DurationVar(&holdDown, "hold-down", 0, "the least time a primary keeps the role before a better unit may preempt it (0: 1m)")
+	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
+	fs.StringVar(&checkFile, "check-config", "", "validate this configuration file with the other flags, print the effective configuration and exit")
+	vf := vrrpFlags(fs)
+	fs.DurationVar(&lifetime, "vip-lifetime", 0, "give the virtual addresses this lifetime in the kernel (whole seconds), refreshed every third of it while primary, so that a daemon killed holding them (SIGKILL) stops answering for them; 0: none")
+	fs.StringVar(&epochFile, "epoch-file", "", "file counting this unit's starts, so that its peers hear a restart whatever its clock says; on storage that survives a reboot (default /var/lib/hanode/c<cluster>-u<unit>.epoch)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -142,10 +161,24 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	bad := func(format string, a ...any) (*config, error) {
 		return nil, fmt.Errorf("%w: %s", errConfig, fmt.Sprintf(format, a...))
 	}
+	if file != "" && checkFile != "" {
+		return bad("-config and -check-config are exclusive")
+	}
+	var checks []checkConfig
+	if path := cmp.Or(file, checkFile); path != "" {
+		var err error
+		if checks, err = applyFile(fs, path); err != nil {
+			return nil, err
+		}
+		if err := validateChecks(checks); err != nil {
+			return nil, err
+		}
+	}
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q", fs.Arg(0))
 	}
-	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir}
+	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir,
+		PreemptDelay: preemptDelay, HoldDown: holdDown, File: cmp.Or(file, checkFile), CheckOnly: checkFile != "", Checks: checks, Flags: effective(fs)}
 	switch {
 	case cluster > 0xffff:
 		return bad("-cluster-id %d: out of range 0-65535", cluster)
@@ -163,8 +196,14 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return bad("-probe-window %v: must be positive", window)
 	case stateDir == "":
 		return bad("-state-dir: must not be empty")
+	case preemptDelay < 0 || holdDown < 0:
+		return bad("-preempt-delay %v, -hold-down %v: must not be negative", preemptDelay, holdDown)
+	case lifetime != 0 && (lifetime < 3*time.Second || lifetime%time.Second != 0):
+		return bad("-vip-lifetime %v: whole seconds, at least 3s", lifetime)
 	}
 	c.ClusterID, c.UnitID, c.Priority = uint16(cluster), uint16(unit), uint8(priority)
+	c.VIPLifetime = lifetime
+	c.EpochFile = cmp.Or(epochFile, fmt.Sprintf("/var/lib/hanode/c%d-u%d.epoch", cluster, unit))
 	for _, i := range ifaces {
 		if i == "" || len(i) > 15 || strings.ContainsAny(i, "/ =") {
 			return bad("-iface %q: not an interface name", i)
@@ -241,6 +280,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			return bad("-key-file %s: %v", keyFile, err)
 		}
 	}
+	if err := vf.parse(fs, c); err != nil {
+		return nil, err
+	}
 	ec := c.memberConfig().ElectionConfig()
 	if err := ec.Validate(); err != nil {
 		return bad("%v", err)
@@ -294,9 +336,16 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 // member.Config.ElectionConfig), so that every interval hanode accepts
 // gives a valid election configuration.
 func (c *config) memberConfig() *member.Config {
-	return &member.Config{
+	mc := &member.Config{
 		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys,
 		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys,
 			Interval: c.Interval, Misses: c.Misses, ProbeWindow: c.ProbeWindow, Mode: c.Mode},
 	}
+	if c.PreemptDelay > 0 || c.HoldDown > 0 {
+		ec := mc.ElectionConfig()
+		ec.PreemptDelay = cmp.Or(c.PreemptDelay, ec.PreemptDelay)
+		ec.HoldDown = cmp.Or(c.HoldDown, ec.HoldDown)
+		mc.Election = ec
+	}
+	return mc
 }

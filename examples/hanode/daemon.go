@@ -42,6 +42,9 @@ type daemon struct {
 	moves     []garp.Move
 	monitored []string     // interfaces whose link counts in the election
 	local     []netip.Addr // this unit's own addresses
+	vrrp      *member.VRRP // with -protocol vrrp
+
+	checkClosers []io.Closer // the checks' probers (see checks.go)
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
@@ -62,17 +65,8 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 			d.close()
 		}
 	}()
-	ifis := map[string]*net.Interface{}
-	for _, name := range append(append([]string{}, cfg.Ifaces...), cfg.vipIfaces()...) {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
-		}
-		if ifis[name] == nil {
-			d.monitored, ifis[name] = append(d.monitored, name), ifi
-		}
-	}
-	if err := d.plan(ifis); err != nil {
+	ifis, err := d.interfaces()
+	if err != nil {
 		return nil, err
 	}
 	if err := d.clearCrash(); err != nil {
@@ -97,6 +91,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		member.Addresses(d.takeovers...),
 		member.Announce(d.speaker, d.moves...),
 	}
+	if cfg.VIPLifetime != 0 {
+		steps = slices.Insert(steps, 2, d.lifetimes())
+	}
 	if cfg.Conntrack {
 		// Dialled now, so that a takeover does not wait for it.
 		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack")}); err != nil {
@@ -120,7 +117,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	d.neigh = heartbeat.KernelNeighbours()
 	// Heartbeats on every critical interface; a local fault demotes the
 	// unit only on one that carries traffic (virtual addresses).
-	for _, name := range cfg.Ifaces {
+	for _, name := range cfg.heartbeatIfaces() {
 		hifs = append(hifs, member.Interface{Name: name, Addr: ownAddr(ifis[name]), ClusterOnly: !contains(cfg.vipIfaces(), name)})
 		hi := &hifs[len(hifs)-1]
 		if hi.Conn, err = heartbeat.ListenEthernet(ifis[name], heartbeat.DefaultEtherType); err != nil {
@@ -133,8 +130,17 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 	mc := cfg.memberConfig()
+	if mc.Roles, err = d.roleSource(ifis); err != nil {
+		return nil, err
+	}
+	if mc.Epoch, err = bootEpoch(cfg.EpochFile); err != nil {
+		return nil, err
+	}
 	mc.Interfaces, mc.Monitored, mc.Sync, mc.Steps = hifs, d.monitored, sync, steps
 	mc.Logger, mc.OnEvent = log, d.onEvent
+	if mc.Checks, d.checkClosers, err = memberChecks(cfg.Checks); err != nil {
+		return nil, err
+	}
 	if err := d.startObservers(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
@@ -160,6 +166,22 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	return d, nil
 }
 
+// interfaces looks up the configured interfaces (they are the monitored
+// ones) and plans the takeover on them.
+func (d *daemon) interfaces() (map[string]*net.Interface, error) {
+	ifis := map[string]*net.Interface{}
+	for _, name := range append(append([]string{}, d.cfg.Ifaces...), d.cfg.vipIfaces()...) {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
+		}
+		if ifis[name] == nil {
+			d.monitored, ifis[name] = append(d.monitored, name), ifi
+		}
+	}
+	return ifis, d.plan(ifis)
+}
+
 // plan derives the takeover (virtual MAC and addresses) and the
 // announcements of every virtual-address interface.
 func (d *daemon) plan(ifis map[string]*net.Interface) error {
@@ -172,7 +194,7 @@ func (d *daemon) plan(ifis map[string]*net.Interface) error {
 			}
 		}
 		if d.cfg.VMAC != vmacOff {
-			mac, err := vmac.LocalMAC(d.cfg.ClusterID, i)
+			mac, err := d.cfg.virtualMAC(i)
 			if err != nil {
 				return fmt.Errorf("%w: virtual MAC: %w", errConfig, err)
 			}
@@ -217,6 +239,10 @@ func (d *daemon) run(ctx context.Context) {
 		d.log.Info("stopping")
 		return
 	}
+	if d.vrrp != nil {
+		d.log.Info("stopping: resigning as VRRP Master (priority 0)")
+		return
+	}
 	d.log.Info("stopping: handing the role over")
 	hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second+10*d.cfg.Interval)
 	defer cancel()
@@ -250,6 +276,10 @@ func (d *daemon) close() {
 	if d.unit != nil {
 		d.unit.Close()
 	}
+	d.mu.Lock()
+	closeAll(d.checkClosers)
+	d.checkClosers = nil
+	d.mu.Unlock()
 	d.closeObservers()
 	if d.speaker != nil {
 		d.speaker.Stop()

@@ -62,7 +62,28 @@
 //	-state-dir DIR     where -vmac interface records each interface's own MAC
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)
+//	-epoch-file FILE   counts this unit's starts, so that its peers hear a
+//	                   restart even with a clock that went back (default
+//	                   /var/lib/hanode/c<cluster>-u<unit>.epoch; it must
+//	                   survive a reboot)
+//	-vip-lifetime D    give the virtual addresses this lifetime in the kernel
+//	                   (whole seconds, at least 3s), refreshed every third of
+//	                   it while primary: a daemon killed holding them stops
+//	                   answering for them by itself (default 0: none)
 //	-log-level L       debug, info (default), warn or error; logs go to stderr
+//	-preempt-delay D   with -preempt, how long a better unit waits (default 10s)
+//	-hold-down D       the least time a primary keeps the role before it is
+//	                   preempted (default 1m)
+//	-config FILE       read the settings from a TOML file whose keys are the
+//	                   flags' names, and its [[check]] health checks; flags on
+//	                   the command line override it
+//	-check-config FILE validate FILE with the other flags, print the effective
+//	                   configuration, exit (0, or 2 if invalid)
+//
+// The file, the health checks (script, file, process, link, a gateway
+// answering ARP/NDP; with a weight off the priority, or a fault), SIGHUP
+// (applies priority, checks and log level; refuses any other change and
+// keeps running) and a table of keepalived's options are in README.md.
 //
 // # Lifecycle
 //
@@ -102,10 +123,28 @@
 // stalls silently. A step that fails is rolled back and retried (counted
 // as takeover_failures).
 //
-// SIGTERM (or SIGINT): a primary that hears a peer hands the role over
-// (member.Driver.Handover) and waits, up to 2 s plus ten intervals, until
-// the peer is primary; then the daemon releases everything and exits 0,
-// leaving no address, MAC or macvlan.
+// SIGTERM (or SIGINT, SIGHUP, SIGQUIT): a primary that hears a peer hands
+// the role over (member.Driver.Handover) and waits, up to 2 s plus ten
+// intervals, until the peer is primary; then the daemon releases
+// everything and exits 0, leaving no address, MAC or macvlan. SIGPIPE is
+// ignored: a log reader that goes away costs the log, not the unit. A
+// panic or another fatal error of the Go runtime (SIGABRT gives a
+// goroutine dump this way) ends the daemon at once; its watchdog, a
+// second hanode process started with it that reads the runtime's crash
+// report, then releases what the daemon held (as a restart would) and
+// logs it. SIGKILL leaves them, like a power loss: the restart clears
+// them, and with -vip-lifetime the kernel removes the addresses (not the
+// virtual MAC) once their lifetime runs out.
+//
+// Each start takes its heartbeat and sync epochs from the counter in
+// -epoch-file (member.BootEpoch): a unit whose clock came back behind is
+// still heard by its peer at once.
+//
+// A unit whose own loop stalled (the process stopped or starved for more
+// than misses + 1 intervals, or half the detection time) treats itself as
+// having lost contact: if its peer took over meanwhile, the split brain
+// is settled for the peer (election.RuleRunning), whatever the
+// priorities.
 //
 // Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead
@@ -123,6 +162,73 @@
 // administered one if there is no record), so that the standby does not
 // answer with the primary's MAC.
 //
+// # VRRP mode (-protocol vrrp)
+//
+// With -protocol vrrp the role comes from a VRRPv3 virtual router (RFC
+// 9568, package election/vrrp) on the one -iface instead of hakit's
+// heartbeats and election, so that a hanode unit can stand in for one
+// keepalived unit of an existing pair, or share an address with a router;
+// the takeover is the same (member.NewVRRP: Master runs the steps above,
+// Backup takes them down). One virtual router has one address family: run
+// one hanode per family.
+//
+//	hanode -protocol vrrp -vrrp-vrid 51 -priority 150 -unit-id 1 \
+//		-iface eth0 -vip eth0=198.18.0.100/24 -vmac off
+//
+//	-protocol P              hakit (default) or vrrp
+//	-vrrp-vrid N             virtual_router_id, 1-255 (required)
+//	-priority N              the VRRP priority, 1-255 (255: address owner)
+//	-vrrp-advert-interval D  advert_int (default 1s; 10ms-40.95s, steps of 10ms)
+//	-vrrp-unicast-peer IP    unicast_peer (repeatable); no group joined
+//	-vrrp-unicast-src IP     unicast_src_ip (default: the interface's first
+//	                         IPv4 address, or its IPv6 link-local one)
+//	-vrrp-checksum F         IPv4 checksum sent: pseudo-header (default:
+//	                         keepalived, FRR) or message-only (RFC 9568:
+//	                         Cisco, Juniper, keepalived 2.2.8+ with
+//	                         v3_checksum_as_v2); both are accepted
+//	-vrrp-nopreempt          nopreempt
+//	-vrrp-link-local ADDR    IPv6: the virtual link-local address, advertised
+//	                         first (RFC 9568 section 5.2.9); it is not put on
+//	                         the interface
+//	-vrrp-min-unicast-ttl N  lowest TTL or hop limit accepted on unicast
+//	                         adverts (keepalived's IPv6 unicast: 64, unless
+//	                         its unicast_ttl is 255)
+//	-vrrp-accept             accept mode, reported in the status
+//
+// -vmac interface or macvlan puts VRRP's virtual MAC on the interface,
+// 00-00-5E-00-01-{VRID} (00-00-5E-00-02-{VRID} for IPv6), as keepalived's
+// use_vmac does; -vmac off announces the addresses with the interface's
+// own MAC, as keepalived does by default. List the same addresses, in the
+// same order, as the peer: keepalived refuses advertisements whose list
+// differs from its own. -interval, -misses, -probe-window, -mode and
+// -preempt are hakit's and refused with -protocol vrrp. On SIGTERM a
+// Master sends priority 0 (the Backup takes over after its Skew_Time),
+// releases everything and exits 0. The status has a "vrrp" section: the
+// state, the Master followed, every peer with its priority, interval and
+// checksum form, and the counters.
+//
+// What a VRRP peer that is not hakit (keepalived, a router) gets from a
+// hanode unit: the VRRP election as RFC 9568 has it (priorities,
+// preemption or nopreempt, priority 0 on a clean stop, Master_Down_Interval
+// on a crash, the higher primary address on a tie), both checksum forms,
+// unicast peers, and on takeover the addresses, the virtual MAC if asked,
+// gratuitous ARP or unsolicited neighbour advertisements, refreshed while
+// Master. What it does not get: the sessions (hakit's session sync speaks
+// only to hakit peers; a keepalived peer's conntrackd is not understood,
+// so connections are lost when the role crosses between hanode and
+// keepalived); Early Interface Failure Detection (a dead Master is noticed
+// after Master_Down_Interval, 3 advert intervals and the skew, as between
+// two keepalived units); authentication (VRRPv3 has none: anything on the
+// link can send advertisements); hakit's preemption delay and hold-down
+// (VRRP preempts as soon as the better router's timer runs out); planned
+// handover (SIGTERM resigns with priority 0 instead); and interface or
+// script tracking (keepalived's track_interface, FAULT state): a link
+// going down does not lower the priority. Between two hanode units that
+// both run -protocol vrrp, -sync-peer replicates the sessions as in hakit
+// mode: the Master sends its table, the Backup holds it and commits it
+// when it becomes Master; the role still follows VRRP alone, whether or
+// not the Backup's table is in sync.
+//
 // # Tested end to end
 //
 // e2e_linux_test.go (root; go test ./examples/hanode) builds the daemon and
@@ -135,7 +241,10 @@
 // crashing and restarting, its client link down, every heartbeat path cut
 // and healed (with a dedicated heartbeat link and with heartbeats
 // everywhere), the sync link alone cut, SIGTERM, a clean start and stop,
-// and IPv6 gateways with -key-file and a stream over IPv6. bench_linux_test.go's BenchmarkFailover repeats the power loss and
+// and IPv6 gateways with -key-file and a stream over IPv6.
+// faults_linux_test.go adds the primary's daemon frozen and resumed, and
+// the daemon ending by SIGHUP, a closed log reader, SIGPIPE, fatal runtime
+// errors and SIGKILL with -vip-lifetime. bench_linux_test.go's BenchmarkFailover repeats the power loss and
 // reports the gaps a TCP and a UDP stream saw; the figures are in the
 // repository's README.
 package main

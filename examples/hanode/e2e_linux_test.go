@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit/heartbeat"
@@ -86,6 +86,7 @@ type unit struct {
 	log                  string
 	status               string
 	stateDir             string
+	output               *os.File // if set, the next start's stdout and stderr instead of the log
 }
 
 type pair struct {
@@ -187,7 +188,7 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 	}
 	args := append([]string{"-cluster-id", "7", "-unit-id", strconv.Itoa(u.id()), "-priority", strconv.Itoa(priority),
 		"-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
-		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-state-dir", u.stateDir, "-log-level", "debug"}, p.flags...)
+		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-state-dir", u.stateDir, "-epoch-file", filepath.Join(u.stateDir, "epoch"), "-log-level", "debug"}, p.flags...)
 	args = append(args, extra...)
 	for _, name := range p.heartbeats {
 		args = append(args, "-iface", name)
@@ -196,6 +197,9 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 	require.NoError(t, err)
 	u.cmd = u.h.Command(hanodeBinary(t), args...)
 	u.cmd.Stdout, u.cmd.Stderr = f, f
+	if u.output != nil {
+		u.cmd.Stdout, u.cmd.Stderr = u.output, u.output
+	}
 	require.NoError(t, u.cmd.Start())
 	f.Close()
 }
@@ -203,11 +207,7 @@ func (p *pair) start(u *unit, priority int, extra ...string) {
 // statusOf reads u's status server from inside its namespace.
 func statusOf(u *unit) (Status, error) {
 	var s Status
-	b, err := get(u, "/")
-	if err != nil {
-		return s, err
-	}
-	return s, json.Unmarshal([]byte(b), &s)
+	return s, u.h.GetJSON(u.status, &s)
 }
 
 func (p *pair) waitStatus(u *unit, what string, ok func(Status) bool) {
@@ -217,10 +217,16 @@ func (p *pair) waitStatus(u *unit, what string, ok func(Status) bool) {
 	}(time.Now())
 	var last Status
 	var lastErr error
-	require.Eventually(p.t, func() bool {
+	if !assert.Eventually(p.t, func() bool {
 		last, lastErr = statusOf(u)
 		return lastErr == nil && ok(last)
-	}, 15*time.Second, 20*time.Millisecond, "%s: %s; last status %+v, err %v", u.name, what, last, lastErr)
+	}, 15*time.Second, 20*time.Millisecond, "%s: %s; last status %+v, err %v", u.name, what, last, lastErr) {
+		if u.cmd != nil && u.cmd.ProcessState == nil {
+			u.cmd.Process.Signal(syscall.SIGABRT) // its goroutines, into its log
+			time.Sleep(time.Second)
+		}
+		p.t.FailNow()
+	}
 }
 
 var counterRE = regexp.MustCompile(`counter packets (\d+)`)

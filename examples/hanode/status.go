@@ -27,6 +27,23 @@ type Status struct {
 	Sync         *SyncStatus       `json:"sync,omitempty"`
 	RoleLog      []string          `json:"role_log"`
 	Counters     Counters          `json:"counters"`
+	VRRP         *VRRPStatus       `json:"vrrp,omitempty"` // with -protocol vrrp
+
+	// Priority is the configured priority, Effective the one advertised
+	// (less the weights of the failing checks).
+	Priority  uint8         `json:"priority"`
+	Effective uint8         `json:"effective_priority"`
+	Checks    []CheckStatus `json:"checks,omitempty"`
+}
+
+// CheckStatus is one health check's state.
+type CheckStatus struct {
+	Name     string `json:"name"`
+	Weight   uint8  `json:"weight"` // 0: a fault while failing
+	Failing  bool   `json:"failing"`
+	LastErr  string `json:"last_error,omitempty"`
+	Runs     uint64 `json:"runs"`
+	Failures uint64 `json:"failures"`
 }
 
 // PeerStatus is one peer as the heartbeats show it.
@@ -75,7 +92,11 @@ type Counters struct {
 func (d *daemon) snapshot() Status {
 	st := d.unit.Status()
 	s := Status{Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID, Role: st.Role.String(),
-		Active: slices.Contains(st.Held, "addresses"), Held: st.Held, LastTakeover: st.LastTakeover}
+		Active: slices.Contains(st.Held, "addresses"), Held: st.Held, LastTakeover: st.LastTakeover,
+		Priority: st.Priority, Effective: st.Effective}
+	for _, c := range st.Checks {
+		s.Checks = append(s.Checks, CheckStatus{Name: c.Name, Weight: c.Weight, Failing: c.Failing, LastErr: c.LastErr, Runs: c.Runs, Failures: c.Failures})
+	}
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
@@ -109,6 +130,7 @@ func (d *daemon) snapshot() Status {
 		}
 		s.Sync = ss
 	}
+	s.VRRP = d.vrrpStatus()
 	d.mu.Lock()
 	s.RoleLog = append([]string{}, d.events...)
 	d.mu.Unlock()

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/vmac"
@@ -127,4 +131,62 @@ func prefixAddrs(ps []netip.Prefix) []netip.Addr {
 		out = append(out, p.Addr())
 	}
 	return out
+}
+
+// bootEpoch returns this start's epoch from the counter in path (its
+// directory created if missing).
+func bootEpoch(path string) (uint64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, fmt.Errorf("epoch file: %w", err)
+	}
+	return member.BootEpoch(path, time.Now())
+}
+
+// lifetimes is the step that gives the virtual addresses their kernel
+// lifetime (-vip-lifetime) once they are up and refreshes it every third
+// of it while they are held, so that a daemon killed while primary stops
+// answering for them by itself. A refresh that fails is logged; the next
+// one tries again.
+func (d *daemon) lifetimes() member.Step {
+	var stop chan struct{}
+	var done chan struct{}
+	refresh := func() error {
+		var errs []error
+		for _, t := range d.takeovers {
+			ifname := cmp.Or(t.Macvlan, t.Interface)
+			errs = append(errs, vmac.SetLifetime(ifname, d.cfg.VIPLifetime, t.Prefixes...))
+		}
+		return errors.Join(errs...)
+	}
+	return member.Func("address lifetimes",
+		func(context.Context) error {
+			if err := refresh(); err != nil {
+				return err
+			}
+			stop, done = make(chan struct{}), make(chan struct{})
+			go func(stop, done chan struct{}) {
+				defer close(done)
+				tick := time.NewTicker(d.cfg.VIPLifetime / 3)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						if err := refresh(); err != nil {
+							d.log.Error("refreshing the virtual addresses' lifetime", "err", err)
+						}
+					}
+				}
+			}(stop, done)
+			return nil
+		},
+		func(context.Context) error {
+			if stop != nil {
+				close(stop)
+				<-done
+				stop = nil
+			}
+			return nil
+		})
 }

@@ -158,7 +158,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	g(d.role, float64(s.Role))
 	g(d.isPrimary, b2f(s.Role == hakit.Primary))
 	g(d.prioConf, float64(s.Priority))
-	g(d.prioEff, float64(s.Candidate.Priority))
+	g(d.prioEff, float64(s.Effective))
 	g(d.linksUp, float64(s.LinksUp))
 	g(d.inSync, b2f(s.InSync))
 	if !s.Since.IsZero() {

@@ -193,7 +193,7 @@ func (f *fakeSource) Status() member.Status { return f.s }
 func fullStatus() member.Status {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return member.Status{Unit: 1, Priority: 150, Role: hakit.Primary, Since: now, LinksUp: 2, InSync: true,
-		Candidate: election.Candidate{Unit: 1, Priority: 140},
+		Effective: 140,
 		Held:      []string{"sessions", "addresses"},
 		Peers: []member.PeerStatus{
 			{Unit: 2, Candidate: election.Candidate{Unit: 2, Role: hakit.Secondary, Priority: 100}, Reachable: true,
