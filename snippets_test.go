@@ -1,6 +1,8 @@
 package hakit_test
 
 import (
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,7 +86,7 @@ func codeBlocks(src string) [][]string {
 	var out [][]string
 	var blk []string
 	flush := func() {
-		if len(blk) > 0 && !layout.MatchString(blk[0]) {
+		if len(blk) > 0 && !layout.MatchString(blk[0]) && isGo(blk) {
 			out = append(out, blk)
 		}
 		blk = nil
@@ -101,6 +103,18 @@ func codeBlocks(src string) [][]string {
 	}
 	flush()
 	return out
+}
+
+// isGo reports whether lines parse as Go statements or declarations (a
+// table of flags, variables or metrics does not).
+func isGo(lines []string) bool {
+	body := strings.Join(lines, "\n")
+	fset := token.NewFileSet()
+	if _, err := parser.ParseFile(fset, "", "package p\nfunc _() {\n"+body+"\n}\n", 0); err == nil {
+		return true
+	}
+	_, err := parser.ParseFile(fset, "", "package p\n"+body+"\n", 0)
+	return err == nil
 }
 
 // normalize drops the indentation, which differs between a snippet and the

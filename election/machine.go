@@ -903,9 +903,11 @@ func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason stri
 func (m *Machine) event(now time.Time, e Event) {
 	e.Time = now
 	m.events = append(m.events, e)
+	// A role change is the one info line an operator reads per change;
+	// a split brain needs a human.
 	level := slog.LevelInfo
 	switch e.Kind {
-	case EventRoleChange, EventSplitBrain:
+	case EventSplitBrain:
 		level = slog.LevelWarn
 	case EventDropped:
 		level = slog.LevelDebug

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit/internal/deliver"
+	"github.com/hakit/hakit/internal/ratelog"
 
 	"github.com/hakit/hakit"
 )
@@ -51,6 +52,7 @@ type Driver struct {
 	closed  bool
 	calls   *deliver.Queue[delivery] // the callbacks, once started
 	sendErr atomic.Uint64
+	drops   *ratelog.Limiter // spaces out the warnings about dropped frames
 
 	// wmu serialises the writes in the order the Machine produced them; it
 	// is taken before mu is released, and never held while a callback runs.
@@ -84,7 +86,7 @@ func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m}, nil
+	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m, drops: ratelog.New(dropLogEvery, 64)}, nil
 }
 
 // Start sends the first heartbeats and starts the goroutines and the timer.
@@ -275,12 +277,47 @@ func (d *Driver) frame(i int, b []byte) bool {
 		return false
 	}
 	name := d.ifaces[i].Name
-	out, err := d.m.Receive(d.clk.Now(), name, b)
+	now := d.clk.Now()
+	out, err := d.m.Receive(now, name, b)
 	if err != nil {
-		d.log.Debug("heartbeat: frame dropped", "interface", name, "err", err)
+		d.logDrop(now, name, err)
 	}
 	d.flushLocked(out)
 	return true
+}
+
+// dropLogEvery spaces out the warnings about frames dropped for one
+// reason on one interface: a peer with the wrong key, sending ten a
+// second, gives a line every ten seconds, not a hundred.
+const dropLogEvery = 10 * time.Second
+
+// dropKinds are the reasons a dropped frame is warned about: each means a
+// misconfiguration or an attack that needs a human. Frames of other
+// clusters are normal on a shared segment and logged at debug level.
+var dropKinds = []error{ErrAuth, ErrReplay, ErrStale, ErrMalformed, ErrVersion, ErrTooLarge}
+
+// logDrop logs a dropped frame: at warning level for the kinds that need
+// a human, the first of its kind on the interface and then one every
+// dropLogEvery with the number held back; every one at debug level.
+func (d *Driver) logDrop(now time.Time, ifname string, err error) {
+	var kind error
+	for _, k := range dropKinds {
+		if errors.Is(err, k) {
+			kind = k
+			break
+		}
+	}
+	if kind != nil {
+		type key struct {
+			ifname string
+			kind   error
+		}
+		if ok, held := d.drops.Allow(now, key{ifname, kind}); ok {
+			d.log.Warn("heartbeat: frame dropped", "interface", ifname, "err", err, "more_since_last_line", held)
+			return
+		}
+	}
+	d.log.Debug("heartbeat: frame dropped", "interface", ifname, "err", err)
 }
 
 func (d *Driver) readReplies(i int) {

@@ -155,7 +155,7 @@ func (e Event) String() string {
 	case EventDropped:
 		s += fmt.Sprintf(": unit %d: %v", e.Peer, e.Err)
 	}
-	if e.Reason != "" {
+	if e.Reason != "" && (e.Kind != EventTakeover || e.Takeover == nil) { // a takeover's reason is its phases
 		s += " (" + e.Reason + ")"
 	}
 	return s

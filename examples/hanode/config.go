@@ -73,6 +73,7 @@ type config struct {
 	Checks                 []checkConfig  // the file's [[check]] tables
 	Flags                  map[string]any // every flag's effective value
 	VRRP                   *vrrpConfig    // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
+	Hooks                  hookFlags      // -notify, -notify-timeout
 }
 
 // sync reports whether session replication is configured.
@@ -121,6 +122,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		conntrack, preempt           bool
 		interval, window, lifetime   time.Duration
 		misses                       int
+		hooks                        hookFlags
 		file, checkFile              string
 		preemptDelay, holdDown       time.Duration
 	)
@@ -144,6 +146,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&status, "status", "", "serve the status as JSON over HTTP on this address (for example 127.0.0.1:9100)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
+	hooks.register(fs)
 	fs.DurationVar(&preemptDelay, "preempt-delay", 0, "with -preempt, how long a better unit must be present before it takes the role (0: 10s)")
 	fs.DurationVar(&holdDown, "hold-down", 0, "the least time a primary keeps the role before a better unit may preempt it (0: 1m)")
 	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
@@ -251,6 +254,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if err := c.parseSync(syncIface, syncMAC, syncPeer, syncListen); err != nil {
 		return nil, err
 	}
+	if err := hooks.check(); err != nil {
+		return nil, err
+	}
+	c.Hooks = hooks
 	if conntrack && !c.sync() {
 		return bad("-conntrack needs -sync-iface or -sync-peer")
 	}

@@ -37,6 +37,7 @@ type daemon struct {
 	injector  *conntrack.Injector // with -conntrack
 	keeper    *conntrack.Keeper   // with -conntrack: follows the kernel's table while primary
 	status    *http.Server
+	obs       observers // metrics, -notify, /events
 	takeovers []vmac.Takeover
 	moves     []garp.Move
 	monitored []string     // interfaces whose link counts in the election
@@ -144,6 +145,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	mc.Logger, mc.OnEvent = log, d.onEvent
 	if mc.Checks, d.checkClosers, err = memberChecks(cfg.Checks); err != nil {
 		return nil, err
+	}
+	if err := d.startObservers(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours
 	// seen in the last minutes still answer EIFD's probes, and so do the
@@ -264,6 +268,7 @@ func (d *daemon) run(ctx context.Context) {
 
 // onEvent keeps the recent role changes for the status.
 func (d *daemon) onEvent(e member.Event) {
+	d.observe(e)
 	if e.Kind != member.EventRoleChange {
 		return
 	}
@@ -288,6 +293,7 @@ func (d *daemon) close() {
 	closeAll(d.checkClosers)
 	d.checkClosers = nil
 	d.mu.Unlock()
+	d.closeObservers()
 	if d.speaker != nil {
 		d.speaker.Stop()
 	}

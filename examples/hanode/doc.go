@@ -59,7 +59,11 @@
 //	                   and in the status
 //	-status ADDR       serve the status as JSON over HTTP (GET / or /status):
 //	                   role, peers and their per-interface state, monitored
-//	                   links, sync progress, counters, recent role changes.
+//	                   links, sync progress, counters, recent role changes;
+//	                   beside it /metrics (Prometheus, package
+//	                   election/member/metrics) and /events (every notable
+//	                   event as a line of JSON, as long as the client stays
+//	                   connected; package election/member/notify).
 //	                   A non-loopback ADDR needs -status-token-file FILE (a
 //	                   token, mode 0600, asked as "Authorization: Bearer
 //	                   TOKEN") or -status-insecure-remote
@@ -70,6 +74,15 @@
 //	                   default cleared). The standby never injects a session
 //	                   to or from its own addresses, and caps timeouts at
 //	                   the kernel's 5 days
+//	-notify CMD        run the shell command CMD (/bin/sh -c) on every role
+//	                   change, heartbeat verdict, split brain, sync change,
+//	                   failed step and completed takeover, one at a time, with
+//	                   the event in HAKIT_* environment variables (HAKIT_EVENT,
+//	                   HAKIT_TO, HAKIT_REASON, …); it never delays a takeover,
+//	                   and a failing or slow one is logged and counted
+//	                   (hakit_notify_* in /metrics)
+//	-notify-timeout D  kill a -notify command and its children after D
+//	                   (default 10s)
 //	-state-dir DIR     where -vmac interface records each interface's own MAC
 //	                   before the takeover, to restore it after a crash
 //	                   (default /run/hanode)

@@ -207,7 +207,7 @@ const (
 // only, with the token when one is configured, every timeout set.
 func (d *daemon) statusServer() *http.Server {
 	return &http.Server{
-		Handler:           statusGuard(d.cfg.StatusToken, http.HandlerFunc(d.serveStatus)),
+		Handler:           statusGuard(d.cfg.StatusToken, d.handler()),
 		ReadHeaderTimeout: statusReadTimeout,
 		ReadTimeout:       statusReadTimeout,
 		WriteTimeout:      statusWriteTimeout,
@@ -226,7 +226,11 @@ func statusGuard(token []byte, next http.Handler) http.Handler {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		if r.URL.Path != "/" && r.URL.Path != "/status" {
+		switch r.URL.Path {
+		case "/", "/status", "/metrics":
+		case "/events": // a stream: no write deadline
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		default:
 			http.NotFound(w, r)
 			return
 		}
