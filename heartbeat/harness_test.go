@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -47,6 +48,8 @@ func neighbourAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, b
 func unitAddr(id uint16, i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{198, 18, byte(i), byte(id)})
 }
+
+var traceHarness = os.Getenv("HB_TRACE") != ""
 
 type staticNeighbours map[string][]netip.Addr
 
@@ -117,6 +120,14 @@ func (h *harness) tick(u *hunit) {
 
 func (h *harness) handle(u *hunit, out Output) {
 	u.reports = append(u.reports, out.Reports...)
+	if traceHarness && u.id == 1 {
+		for _, p := range out.Probes {
+			h.t.Logf("%v u%d probe %v", h.clk.Now().Format("04:05.0000"), u.id, p.Target)
+		}
+		for _, r := range out.Reports {
+			h.t.Logf("%v u%d %v", h.clk.Now().Format("04:05.0000"), u.id, r)
+		}
+	}
 	if !u.down && !u.mute {
 		for _, f := range out.Frames {
 			if u.cut[f.Index] {
@@ -127,12 +138,18 @@ func (h *harness) handle(u *hunit, out Output) {
 				if v == u || v.down || v.cut[f.Index] || h.lostOn(f.Index) {
 					continue
 				}
-				data, i := f.Data, f.Index
+				data, i, echo := f.Data, f.Index, f.Echo
 				h.clk.AfterFunc(h.rtt/2, func() {
 					if v.down || v.cut[i] {
 						return
 					}
 					o, err := v.m.Receive(h.clk.Now(), h.ifnames[i], data)
+					if echo {
+						// An echo of a unit not heard yet (a restart) is
+						// dropped, as it should be.
+						h.handle(v, o)
+						return
+					}
 					require.NoError(h.t, err)
 					lt := h.last[v.id][u.id]
 					if lt == nil {
@@ -170,6 +187,28 @@ func (h *harness) handle(u *hunit, out Output) {
 		}
 	}
 	h.schedule(u)
+}
+
+// restart replaces unit id by a new start of it (a new Machine with a
+// larger epoch), its Machine's first Tick now.
+func (h *harness) restart(id uint16) *hunit {
+	old := h.units[id]
+	old.down = true
+	if old.stop != nil {
+		old.stop()
+	}
+	cfg := old.m.cfg
+	cfg.Epoch++
+	var ifaces []Interface
+	for i, name := range h.ifnames {
+		ifaces = append(ifaces, Interface{Name: name, Addr: unitAddr(id, i)})
+	}
+	m, err := NewMachine(&cfg, ifaces...)
+	require.NoError(h.t, err)
+	u := &hunit{id: id, m: m, cut: make([]bool, len(h.ifnames)), neigh: old.neigh}
+	h.units[id] = u
+	h.tick(u)
+	return u
 }
 
 // lastFrom returns when unit to last received a heartbeat of from on

@@ -292,43 +292,6 @@ func TestLossDelaysWindowVerdicts(t *testing.T) {
 	}
 }
 
-func TestProbesNeeded(t *testing.T) {
-	m, err := NewMachine(&Config{UnitID: 1}, Interface{Name: "eth0"})
-	require.NoError(t, err)
-	tests := []struct {
-		name string
-		// frames received, and every lossEvery-th one lost (0: none).
-		frames, lossEvery int
-		want              int // 0: no early verdict (the window decides)
-	}{
-		{"no history", 0, 0, 0},
-		{"first frame", 1, 0, 0},
-		{"10 frames", 10, 0, 4},
-		{"100 frames", 100, 0, 1},
-		{"idle link, full window", 5000, 0, 1},
-		{"1% loss", 5000, 100, 2},
-		{"20% loss", 5000, 5, 6},
-		{"50% loss", 5000, 2, 23},
-		{"10% loss", 5000, 10, 4},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			l := &peerLink{}
-			for s := 1; s <= tt.frames; s++ {
-				if tt.lossEvery == 0 || s%tt.lossEvery != 0 {
-					l.loss.record(uint64(s))
-				}
-			}
-			k := m.probesNeeded(l)
-			if tt.want == 0 {
-				require.Greater(t, k, 1000, "got %d", k)
-				return
-			}
-			require.Equal(t, tt.want, k)
-		})
-	}
-}
-
 func TestLossWindow(t *testing.T) {
 	var w lossWindow
 	for s := uint64(1); s <= 100; s++ {
