@@ -103,7 +103,7 @@ func (m *Machine) suspect(now time.Time, p *peer, i int, reason string, out *Out
 	l.state = Suspect
 	l.suspectAt = now
 	l.wit0 = pt.wit
-	l.selfOK, l.selfFrames, l.selfMiss = 0, 0, 0
+	l.pre = witness{}
 	l.lastAns, l.lastEcho = time.Time{}, time.Time{}
 	l.fails, l.arpFails, l.rounds, l.waiting = 0, 0, 0, false
 	pt.roundNow = true
@@ -315,7 +315,10 @@ func (m *Machine) resolve(now time.Time, i int) {
 			l := m.peers[id].links[i]
 			answered := slices.Contains(e.answered, id)
 			switch {
-			case l.state == Suspect && !answered && !e.at.Before(since(l, l.lastEcho)):
+			case l.state == Suspect && !answered && e.at.Before(l.suspectAt):
+			case l.state == Suspect && !answered && e.at.Before(l.lastEcho):
+				l.pre.fail++ // lost while the peer was alive
+			case l.state == Suspect && !answered:
 				l.fails++
 			case l.state == Alive && l.echoes && !answered:
 				pt.wit.fail++
@@ -338,7 +341,11 @@ func (m *Machine) resolve(now time.Time, i int) {
 				if l.state != Suspect || l.addr != a.target {
 					continue
 				}
-				if !a.at.Before(since(l, l.lastEcho)) {
+				switch {
+				case a.at.Before(l.suspectAt):
+				case a.at.Before(l.lastEcho):
+					l.pre.fail++
+				default:
 					l.fails++
 				}
 				if !a.at.Before(since(l, l.lastAns)) {
@@ -353,14 +360,16 @@ func (m *Machine) resolve(now time.Time, i int) {
 	pt.arps = slices.DeleteFunc(pt.arps, func(a pendingARP) bool { return a.resolved && old(a.at) })
 }
 
-// witnessed returns the evidence about interface i that everything but
-// l's peer gave since l's suspicion began, with the heartbeats of the other
-// units overdue now counted as lost.
+// witnessed returns the evidence about the loss on interface i now that
+// l's suspicion gathered, apart from the peer's silence since it was last
+// known alive: everything's frames and answers since the suspicion began
+// (the peer's included), the peer's failures and missed heartbeats before
+// its daemon last answered, and the heartbeats of the other units overdue
+// now.
 func (m *Machine) witnessed(i int, l *peerLink, now time.Time) witness {
 	w := m.ports[i].wit.minus(l.wit0)
-	w.ok -= l.selfOK
-	w.frames -= l.selfFrames
-	w.miss -= l.selfMiss
+	w.fail += l.pre.fail
+	w.miss += l.pre.miss
 	for _, id := range m.order {
 		if o := m.peers[id].links[i]; o != l && o.state == Alive {
 			w.miss += m.missed(o, now)
@@ -369,15 +378,15 @@ func (m *Machine) witnessed(i int, l *peerLink, now time.Time) witness {
 	return w
 }
 
-// blind reports whether nothing but the peer could answer on interface i
-// for l: a routed interface (no neighbours) where no other unit is heard
-// and none answered.
-func (m *Machine) blind(i int, l *peerLink, w witness) bool {
-	if !m.ports[i].routed || w.ok+w.frames > 0 {
+// blind reports whether nothing but the peer can answer on interface i
+// for l: a routed interface (no neighbours) where no other unit was ever
+// heard.
+func (m *Machine) blind(i int, l *peerLink) bool {
+	if !m.ports[i].routed {
 		return false
 	}
 	for _, id := range m.order {
-		if o := m.peers[id].links[i]; o != l && o.state == Alive {
+		if o := m.peers[id].links[i]; o != l && o.heard {
 			return false
 		}
 	}
@@ -388,15 +397,26 @@ func (m *Machine) blind(i int, l *peerLink, w witness) bool {
 // suspicion began.
 func (m *Machine) sendsOK(i int, l *peerLink) bool { return m.ports[i].sendErr.Before(l.suspectAt) }
 
-// peerAnswered records that l's peer answered at now: its daemon (an echo
+// answered records that l's peer answered at now: its daemon (an echo
 // reply or request) or only its kernel (an ARP reply from its address).
-func peerAnswered(now time.Time, l *peerLink, kernel bool) {
+// The daemon's answer shows the peer alive until now: what it missed so far
+// was loss.
+func (m *Machine) answered(now time.Time, l *peerLink, kernel bool) {
 	l.lastAns = now
 	l.arpFails = 0
 	if !kernel {
+		l.pre.fail += l.fails
+		l.pre.miss = m.missed(l, now)
 		l.lastEcho = now
 		l.fails = 0
 	}
+}
+
+// silence returns how many heartbeats of l's peer were due and did not
+// arrive since it was last known alive (its last heartbeat, or its
+// daemon's last answer).
+func (m *Machine) silence(l *peerLink, now time.Time) int {
+	return m.missed(l, now) - l.pre.miss
 }
 
 // silent reports whether p sends no heartbeat on any interface.
@@ -419,7 +439,9 @@ func (m *Machine) conclusive(now time.Time, i int, l *peerLink) bool {
 		return false
 	}
 	w := m.witnessed(i, l, now)
-	if m.blind(i, l, w) {
+	if m.blind(i, l) && w.ok+w.frames == 0 {
+		// Nothing but the peer could have answered, and it never did in
+		// this suspicion: nothing measures the loss now.
 		return m.sendsOK(i, l)
 	}
 	return w.ok+w.frames > 0 && m.onset(i, l, now) <= onsetBudget
@@ -467,10 +489,10 @@ func (m *Machine) early(now time.Time, p *peer, out *Output) {
 	l := p.links[at]
 	w := m.witnessed(at, l, now)
 	if debugEIFD != nil {
-		debugEIFD(fmt.Sprintf("early: h=%d fails=%d arpFails=%d wit=%+v steady=%g onset=%g", m.missed(l, now), l.fails, l.arpFails, w, m.steady(l, now), m.onset(at, l, now)))
+		debugEIFD(fmt.Sprintf("early: h=%d fails=%d arpFails=%d wit=%+v steady=%g onset=%g", m.silence(l, now), l.fails, l.arpFails, w, m.steady(l, now), m.onset(at, l, now)))
 	}
 	reason := fmt.Sprintf("silent on every interface; on %s the peer left %d probes unanswered", m.ports[at].name, l.fails)
-	if m.blind(at, l, w) {
+	if m.blind(at, l) && w.ok+w.frames == 0 {
 		reason += " while this unit's sends succeed (nothing else there to ask)"
 	} else {
 		reason += fmt.Sprintf(" while %d answers and frames of others show the interface works (loss %.1f%%)",
@@ -507,12 +529,15 @@ func (m *Machine) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 		reason string
 	)
 	switch {
-	case m.blind(i, l, wit) && !m.sendsOK(i, l):
+	case m.blind(i, l) && !m.sendsOK(i, l):
 		s, reason = LocalFault, "sends fail here and nothing answers within "+w.String()
-	case m.blind(i, l, wit) && silent(p):
+	case m.blind(i, l) && extend && echoing:
+		l.waiting = true // its daemon answers: alive, its heartbeats lost
+		return
+	case m.blind(i, l) && silent(p):
 		s, reason = PeerDown, fmt.Sprintf("silent on every interface; nothing else here to ask, this unit's sends succeed and the peer left %d echo requests unanswered", l.fails)
 		chance *= math.Pow(q, float64(l.fails))
-	case m.blind(i, l, wit):
+	case m.blind(i, l):
 		s, reason = PeerFault, "no heartbeats arrive here while they do on another interface; this unit's sends succeed"
 	case wit.ok+wit.frames == 0 && l.lastAns.IsZero() && wit.fail == 0 && wit.held > 0:
 		// The probe budget held every probe of a neighbour back: no
@@ -654,14 +679,11 @@ func (m *Machine) ProbeReply(now time.Time, ifname string, from netip.Addr) Outp
 	a.answered = true
 	m.c.ProbeReplies++
 	if !a.resolved {
-		pt.wit.ok++ // a witness for every suspicion but its own peer's
+		pt.wit.ok++
 	}
 	for _, id := range m.order {
 		if l := m.peers[id].links[i]; l.state == Suspect && l.addr == from {
-			if !a.resolved {
-				l.selfOK++
-			}
-			peerAnswered(now, l, true)
+			m.answered(now, l, true)
 		}
 	}
 	m.works(now, i, from.String()+" answered a probe", &out)
@@ -700,9 +722,6 @@ func (m *Machine) receiveEcho(now time.Time, i int, b []byte, out *Output) error
 			// suspected, are not evidence about its silence.
 			gap := int(e.Seq - l.echoSeq - 1)
 			pt.wit.miss += gap
-			if l.state == Suspect {
-				l.selfMiss += gap
-			}
 		}
 		l.echoEpoch, l.echoSeq = e.Epoch, e.Seq
 		r := Echo{Op: EchoReply, ClusterID: m.cfg.ClusterID, UnitID: m.cfg.UnitID, To: e.UnitID,
@@ -711,8 +730,7 @@ func (m *Machine) receiveEcho(now time.Time, i int, b []byte, out *Output) error
 		m.c.EchoAnswered++
 		pt.wit.frames++
 		if l.state == Suspect {
-			l.selfFrames++
-			peerAnswered(now, l, false)
+			m.answered(now, l, false)
 		}
 		why = fmt.Sprintf("an echo request of unit %d arrived", e.UnitID)
 	case EchoReply:
@@ -730,12 +748,9 @@ func (m *Machine) receiveEcho(now time.Time, i int, b []byte, out *Output) error
 		l.echoes = true
 		if !x.resolved {
 			pt.wit.ok++
-			if l.state == Suspect {
-				l.selfOK++
-			}
 		}
 		if l.state == Suspect {
-			peerAnswered(now, l, false)
+			m.answered(now, l, false)
 		}
 		why = fmt.Sprintf("unit %d answered an echo request", e.UnitID)
 	}

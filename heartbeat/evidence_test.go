@@ -70,8 +70,8 @@ func TestLossEstimate(t *testing.T) {
 		{"no history", 0, 0, 2, 1, 1},
 		{"idle link", 5000, 0, 2, 0.002, 0.008},
 		{"idle link, long silence", 5000, 0, 8, 0.008, 0.02},
-		{"10% loss", 5000, 10, 2, 0.11, 0.16},
-		{"20% loss", 5000, 5, 2, 0.21, 0.27},
+		{"10% loss", 5000, 10, 2, 0.11, 0.18},
+		{"20% loss", 5000, 5, 2, 0.21, 0.32},
 		{"short history", 30, 0, 2, 0.1, 0.3},
 	}
 	for _, tt := range tests {

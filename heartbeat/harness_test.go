@@ -34,14 +34,17 @@ type harness struct {
 }
 
 type hunit struct {
-	id      uint16
-	m       *Machine
-	neigh   NeighbourSource
-	stop    func() bool
-	down    bool   // the unit is dead: sends nothing, answers nothing
-	mute    bool   // the unit sends no heartbeats but answers probes
-	cut     []bool // its interface i is disconnected
-	reports []Report
+	id    uint16
+	m     *Machine
+	neigh NeighbourSource
+	stop  func() bool
+	down  bool   // the unit is dead: sends nothing, answers nothing
+	mute  bool   // the unit sends no heartbeats but answers probes
+	cut   []bool // its interface i is disconnected
+	// sendFails: its sends fail (reported to its Machine), as a socket's
+	// on a link that is down.
+	sendFails bool
+	reports   []Report
 }
 
 func neighbourAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(i), 254}) }
@@ -56,6 +59,13 @@ type staticNeighbours map[string][]netip.Addr
 func (s staticNeighbours) Neighbours(ifname string) ([]netip.Addr, error) { return s[ifname], nil }
 
 func newHarness(t *testing.T, nifs int, cfg Config, ids ...uint16) *harness {
+	t.Helper()
+	return newHarnessOf(t, nifs, false, cfg, ids...)
+}
+
+// newHarnessOf is newHarness with routed interfaces (UDP: no ARP, no
+// neighbours) if routed.
+func newHarnessOf(t *testing.T, nifs int, routed bool, cfg Config, ids ...uint16) *harness {
 	t.Helper()
 	h := &harness{
 		t: t, clk: clock.NewSim(time.Time{}), units: map[uint16]*hunit{}, ids: ids,
@@ -78,7 +88,7 @@ func newHarness(t *testing.T, nifs int, cfg Config, ids ...uint16) *harness {
 		}
 		var ifaces []Interface
 		for i, name := range h.ifnames {
-			ifaces = append(ifaces, Interface{Name: name, Addr: unitAddr(id, i)})
+			ifaces = append(ifaces, Interface{Name: name, Addr: unitAddr(id, i), Routed: routed})
 		}
 		m, err := NewMachine(&c, ifaces...)
 		require.NoError(t, err)
@@ -126,6 +136,11 @@ func (h *harness) handle(u *hunit, out Output) {
 		}
 		for _, r := range out.Reports {
 			h.t.Logf("%v u%d %v", h.clk.Now().Format("04:05.0000"), u.id, r)
+		}
+	}
+	if u.sendFails {
+		for _, f := range out.Frames {
+			u.m.SendFailed(h.clk.Now(), f.Interface)
 		}
 	}
 	if !u.down && !u.mute {
@@ -201,7 +216,7 @@ func (h *harness) restart(id uint16) *hunit {
 	cfg.Epoch++
 	var ifaces []Interface
 	for i, name := range h.ifnames {
-		ifaces = append(ifaces, Interface{Name: name, Addr: unitAddr(id, i)})
+		ifaces = append(ifaces, Interface{Name: name, Addr: unitAddr(id, i), Routed: old.m.ports[i].routed})
 	}
 	m, err := NewMachine(&cfg, ifaces...)
 	require.NoError(h.t, err)

@@ -39,10 +39,10 @@ const shortWindow = 64
 
 // loss returns the steady loss estimate of l with the h heartbeats of the
 // current silence counted as lost: the larger of an upper bound over the
-// long window (share lost + 2 standard errors + 1/n) and the share lost in
-// the last shortWindow frames received (at face value, the silence not
-// included: a dead peer's silence must not make its own verdict wait); 1
-// without history.
+// long window (share lost + 2 standard errors + 1/n) and one over the last
+// shortWindow frames received (share lost + 2 standard errors, the silence
+// not included: a dead peer's silence must not make its own verdict wait);
+// 1 without history.
 func (m *Machine) loss(l *peerLink, h int) float64 {
 	if l.loss.n == 0 {
 		return 1
@@ -51,7 +51,9 @@ func (m *Machine) loss(l *peerLink, h int) float64 {
 	ph := float64(l.loss.n-l.loss.recv+h) / n
 	p := ph + 2*math.Sqrt(ph*(1-ph)/n) + 1/n
 	if ns := min(l.loss.n, shortWindow); ns > 0 {
-		p = max(p, float64(l.loss.missedLast(ns))/float64(ns))
+		k := float64(ns)
+		ps := float64(l.loss.missedLast(ns)) / k
+		p = max(p, ps+2*math.Sqrt(ps*(1-ps)/k))
 	}
 	return min(p, 1)
 }
@@ -66,10 +68,10 @@ func (m *Machine) missed(l *peerLink, now time.Time) int {
 	return int(now.Sub(l.lastRx) / m.cfg.Interval)
 }
 
-// steady returns the chance that loss at l's steady estimate explains its
-// silence now and the peer's unanswered probes.
+// steady returns the chance that loss at l's steady estimate explains the
+// peer's silence since it was last known alive and its unanswered probes.
 func (m *Machine) steady(l *peerLink, now time.Time) float64 {
-	h := m.missed(l, now)
+	h := m.silence(l, now)
 	p := m.loss(l, h)
 	return math.Pow(p, float64(h)) * math.Pow(roundTrip(p), float64(l.fails))
 }
@@ -84,7 +86,7 @@ func (m *Machine) steady(l *peerLink, now time.Time) float64 {
 // unanswered probes) is certain if it is dead and has the probability
 // L^h q^f if it is alive.
 func (m *Machine) onset(i int, l *peerLink, now time.Time) float64 {
-	return onsetRatio(m.missed(l, now), l.fails, m.witnessed(i, l, now))
+	return onsetRatio(m.silence(l, now), l.fails, m.witnessed(i, l, now))
 }
 
 // onsetRatio is onset for h missed heartbeats, f unanswered probes of the

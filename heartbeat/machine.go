@@ -122,9 +122,11 @@ type peerLink struct {
 	// EIFD, from suspectAt on.
 	suspectAt time.Time
 	wit0      witness // the port's evidence when the suspicion started
-	// The peer's own part of the port's evidence since then: it is not a
-	// witness of its own silence.
-	selfOK, selfFrames, selfMiss int
+	// pre is the evidence the peer gave up to its daemon's last answer:
+	// the failures that answer ended and the heartbeats missed until then
+	// were loss on a live link, evidence of the loss rate now like the
+	// witnesses' (its answers themselves are in the port's counts).
+	pre witness
 	// lastAns is when the peer last answered in this suspicion (an echo
 	// reply or request: its daemon; an ARP reply from its address: its
 	// kernel), lastEcho when its daemon did.
