@@ -109,7 +109,7 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 	}
 	d := &Driver{cfg: c, clk: c.Clock, done: make(chan struct{})}
 	if c.OnEvent != nil {
-		d.calls = deliver.New(c.OnEvent)
+		d.calls = deliver.New(c.Clock, c.OnEvent)
 	}
 	// Both halves' settings are checked now, so that switching one on
 	// later cannot fail.
@@ -433,6 +433,19 @@ func (d *Driver) Replicate(s Session) {
 	defer d.mu.Unlock()
 	if d.s != nil && !d.closed {
 		d.s.Upsert(d.clk.Now(), s)
+		if len(d.s.out) > 0 {
+			d.flushLocked()
+		}
+	}
+}
+
+// ReplicateDelete sends the deletion of k, already removed from the
+// table, to the peer: the counterpart of Replicate.
+func (d *Driver) ReplicateDelete(k Key) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.s != nil && !d.closed {
+		d.s.Delete(d.clk.Now(), k)
 		if len(d.s.out) > 0 {
 			d.flushLocked()
 		}

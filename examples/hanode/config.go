@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit"
-	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -234,12 +234,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			return bad("-key-file %s: %v", keyFile, err)
 		}
 	}
-	ec := c.electionConfig()
+	ec := c.memberConfig().ElectionConfig()
 	if err := ec.Validate(); err != nil {
 		return bad("%v", err)
 	}
 	// The heartbeat package has the last word on timing.
-	if err := c.heartbeatConfig().Validate(); err != nil {
+	if err := c.memberConfig().Heartbeat.Validate(); err != nil {
 		return bad("%v", err)
 	}
 	return c, nil
@@ -281,29 +281,15 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 	return nil
 }
 
-// heartbeatConfig returns the heartbeat configuration (without transports,
-// clock, logger or callback).
-func (c *config) heartbeatConfig() *heartbeat.Config {
-	hc := heartbeat.DefaultConfig()
-	hc.ClusterID, hc.UnitID = c.ClusterID, c.UnitID
-	hc.Interval, hc.Misses, hc.ProbeWindow, hc.Mode = c.Interval, c.Misses, c.ProbeWindow, c.Mode
-	hc.Keys = c.Keys
-	return hc
-}
-
-// electionConfig returns the election configuration (without logger). The
-// timers that count heartbeats scale with the interval, so that every
-// interval hanode accepts gives a valid election configuration: a handover
-// gets ten intervals (1 s at the default 100 ms), and preemption waits at
-// least twice the detection time.
-func (c *config) electionConfig() *election.Config {
-	ec := election.DefaultConfig()
-	ec.Unit = c.UnitID
-	ec.Priority, ec.Preempt, ec.Interval = c.Priority, c.Preempt, c.Interval
-	ec.DetectTime = time.Duration(c.Misses)*c.Interval + c.ProbeWindow
-	ec.InitialWait = ec.DetectTime
-	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*c.Interval)
-	ec.PreemptDelay = max(ec.PreemptDelay, 2*ec.DetectTime)
-	ec.SyncTimeout = max(ec.SyncTimeout, ec.PreemptDelay)
-	return ec
+// memberConfig returns the unit's configuration without its transports,
+// steps, logger or callback. The election's timers that count heartbeats
+// are derived from the heartbeat's by the member package (see
+// member.Config.ElectionConfig), so that every interval hanode accepts
+// gives a valid election configuration.
+func (c *config) memberConfig() *member.Config {
+	return &member.Config{
+		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys,
+		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys,
+			Interval: c.Interval, Misses: c.Misses, ProbeWindow: c.ProbeWindow, Mode: c.Mode},
+	}
 }

@@ -43,9 +43,10 @@ func TestParseConfig(t *testing.T) {
 	require.Equal(t, 10*time.Millisecond, c.Interval)
 	require.Equal(t, 3, c.Misses)
 	require.Equal(t, heartbeat.ModeStrict, c.Mode)
-	hc := c.heartbeatConfig()
-	require.Equal(t, uint16(7), hc.ClusterID)
-	require.Nil(t, hc.Keys)
+	mc := c.memberConfig()
+	require.Equal(t, uint16(7), mc.ClusterID)
+	require.Equal(t, heartbeat.ModeStrict, mc.Heartbeat.Mode)
+	require.Nil(t, mc.Keys)
 }
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -70,7 +71,7 @@ func TestParseConfigKeyFile(t *testing.T) {
 	c, err := parseConfig([]string{"-unit-id", "1", "-iface", "eth0", "-key-file", good}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, []hakit.Key{{ID: 1, Secret: []byte("0123456789abcdef0123")}}, c.Keys.Keys())
-	require.Same(t, c.Keys, c.heartbeatConfig().Keys)
+	require.Same(t, c.Keys, c.memberConfig().Keys)
 
 	_, err = parseConfig([]string{"-unit-id", "1", "-iface", "eth0", "-key-file", short}, &bytes.Buffer{})
 	require.ErrorIs(t, err, errConfig)
@@ -163,7 +164,7 @@ func TestParseConfigIntervals(t *testing.T) {
 			}
 			c, err := parseConfig(args, &bytes.Buffer{})
 			require.NoError(t, err, "interval %s preempt %v", iv, preempt)
-			ec := c.electionConfig()
+			ec := c.memberConfig().ElectionConfig()
 			require.NoError(t, ec.Validate())
 			require.GreaterOrEqual(t, ec.HandoverTimeout, 10*c.Interval)
 		}
