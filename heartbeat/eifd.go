@@ -55,13 +55,11 @@ func (m *Machine) probing(l *peerLink, t time.Time) bool {
 	return l.state == Suspect && (m.cfg.Mode == ModeEarly || t.Before(m.windowEnd(l)))
 }
 
-// since returns the later of l's suspicion and t.
-func since(l *peerLink, t time.Time) time.Time {
-	if t.After(l.suspectAt) {
-		return t
-	}
-	return l.suspectAt
-}
+// after reports whether a request sent at sent went out after the answer
+// at ans (none if zero): one sent at or before the peer last answered was
+// lost while the peer was alive, even in the instant of that answer (a
+// request and its answer may carry the same time).
+func after(sent, ans time.Time) bool { return ans.IsZero() || sent.After(ans) }
 
 // eifd runs what is due at now: probes to resolve, suspicions to start,
 // verdicts, probe rounds.
@@ -316,7 +314,7 @@ func (m *Machine) resolve(now time.Time, i int) {
 			answered := slices.Contains(e.answered, id)
 			switch {
 			case l.state == Suspect && !answered && e.at.Before(l.suspectAt):
-			case l.state == Suspect && !answered && e.at.Before(l.lastEcho):
+			case l.state == Suspect && !answered && !after(e.at, l.lastEcho):
 				l.pre.fail++ // lost while the peer was alive
 			case l.state == Suspect && !answered:
 				l.fails++
@@ -343,12 +341,12 @@ func (m *Machine) resolve(now time.Time, i int) {
 				}
 				switch {
 				case a.at.Before(l.suspectAt):
-				case a.at.Before(l.lastEcho):
+				case !after(a.at, l.lastEcho):
 					l.pre.fail++
 				default:
 					l.fails++
 				}
-				if !a.at.Before(since(l, l.lastAns)) {
+				if !a.at.Before(l.suspectAt) && after(a.at, l.lastAns) {
 					l.arpFails++
 				}
 			}
@@ -435,7 +433,7 @@ func silent(p *peer) bool {
 // explains everything its suspicion saw, while the interface is shown to
 // work (on a blind routed interface: while sends succeed).
 func (m *Machine) conclusive(now time.Time, i int, l *peerLink) bool {
-	if l.fails == 0 || m.steady(l, now) > falseVerdictBudget || !m.kernelSilent(i, l, now) {
+	if l.fails == 0 || m.steady(i, l, now) > falseVerdictBudget || !m.kernelSilent(i, l, now) {
 		return false
 	}
 	w := m.witnessed(i, l, now)
@@ -456,7 +454,7 @@ func (m *Machine) kernelSilent(i int, l *peerLink, now time.Time) bool {
 	if m.ports[i].noARP || !l.addr.IsValid() {
 		return true
 	}
-	q := roundTrip(m.loss(l, m.missed(l, now)))
+	q := roundTrip(m.loss(l, 0))
 	return l.arpFails > 0 && math.Pow(q, float64(l.arpFails)) <= kernelBudget
 }
 
@@ -474,7 +472,7 @@ func (m *Machine) early(now time.Time, p *peer, out *Output) {
 			continue
 		}
 		// The peer answered here: its silence since must be conclusive.
-		if !l.lastAns.IsZero() && (l.fails == 0 || m.steady(l, now) > falseVerdictBudget || !m.kernelSilent(i, l, now)) {
+		if !l.lastAns.IsZero() && (l.fails == 0 || m.steady(i, l, now) > falseVerdictBudget || !m.kernelSilent(i, l, now)) {
 			return
 		}
 		if at < 0 && m.conclusive(now, i, l) {
@@ -489,7 +487,7 @@ func (m *Machine) early(now time.Time, p *peer, out *Output) {
 	l := p.links[at]
 	w := m.witnessed(at, l, now)
 	if debugEIFD != nil {
-		debugEIFD(fmt.Sprintf("early: h=%d fails=%d arpFails=%d wit=%+v steady=%g onset=%g", m.silence(l, now), l.fails, l.arpFails, w, m.steady(l, now), m.onset(at, l, now)))
+		debugEIFD(fmt.Sprintf("early: h=%d fails=%d arpFails=%d wit=%+v steady=%g onset=%g", m.silence(l, now), l.fails, l.arpFails, w, m.steady(at, l, now), m.onset(at, l, now)))
 	}
 	reason := fmt.Sprintf("silent on every interface; on %s the peer left %d probes unanswered", m.ports[at].name, l.fails)
 	if m.blind(at, l) && w.ok+w.frames == 0 {
@@ -519,7 +517,7 @@ func (m *Machine) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 	extend := early && now.Before(l.suspectAt.Add((1+maxExtension)*m.cfg.ProbeWindow))
 	w := now.Sub(l.suspectAt).Round(time.Millisecond)
 	h := m.missed(l, now)
-	pl := m.loss(l, h)
+	pl := m.loss(l, m.counted(i, l, h))
 	q := roundTrip(pl)
 	chance := math.Pow(pl, float64(h)) // loss alone explains the silence
 	wit := m.witnessed(i, l, now)

@@ -37,8 +37,8 @@ const onsetBudget = 1e-5
 // seconds rather than after lossWindowLen frames.
 const shortWindow = 64
 
-// loss returns the steady loss estimate of l with the h heartbeats of the
-// current silence counted as lost: the larger of an upper bound over the
+// loss returns the steady loss estimate of l with h heartbeats of the
+// current silence counted as lost (see counted): the larger of an upper bound over the
 // long window (share lost + 2 standard errors + 1/n) and one over the last
 // shortWindow frames received (share lost + 2 standard errors, the silence
 // not included: a dead peer's silence must not make its own verdict wait);
@@ -68,12 +68,26 @@ func (m *Machine) missed(l *peerLink, now time.Time) int {
 	return int(now.Sub(l.lastRx) / m.cfg.Interval)
 }
 
-// steady returns the chance that loss at l's steady estimate explains the
-// peer's silence since it was last known alive and its unanswered probes.
-func (m *Machine) steady(l *peerLink, now time.Time) float64 {
+// steady returns the chance that loss at l's steady estimate on interface
+// i explains the peer's silence since it was last known alive and its
+// unanswered probes.
+func (m *Machine) steady(i int, l *peerLink, now time.Time) float64 {
 	h := m.silence(l, now)
-	p := m.loss(l, h)
+	p := m.loss(l, m.counted(i, l, h))
 	return math.Pow(p, float64(h)) * math.Pow(roundTrip(p), float64(l.fails))
+}
+
+// counted returns how many of the h heartbeats of l's current silence on
+// interface i the steady estimate counts as lost: all of them where l is
+// blind (nothing else there measures the loss now, so the silence is its
+// only measure), none elsewhere (the onset bound weighs the silence
+// against what the witnesses show now; counting it here again would make
+// a unit with a short history wait out the window).
+func (m *Machine) counted(i int, l *peerLink, h int) int {
+	if m.blind(i, l) {
+		return h
+	}
+	return 0
 }
 
 // onset returns how much better loss at the rate that explains it best
@@ -138,7 +152,7 @@ func (m *Machine) othersExplained(now time.Time, p *peer, i int) float64 {
 			continue
 		}
 		any = true
-		prob *= m.steady(l, now)
+		prob *= m.steady(j, l, now)
 	}
 	if !any {
 		return 0
