@@ -41,6 +41,9 @@ type hunit struct {
 	down  bool   // the unit is dead: sends nothing, answers nothing
 	mute  bool   // the unit sends no heartbeats but answers probes
 	cut   []bool // its interface i is disconnected
+	// probes holds when each ARP probe of the unit went out, by
+	// interface index.
+	probes map[int][]time.Time
 	// sendFails: its sends fail (reported to its Machine), as a socket's
 	// on a link that is down.
 	sendFails bool
@@ -48,6 +51,22 @@ type hunit struct {
 }
 
 func neighbourAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(i), 254}) }
+
+// neighbourAddrs returns n neighbours of interface i (198.18.i.254 and
+// down): every one answers probes as neighbourAddr does.
+func neighbourAddrs(i, n int) []netip.Addr {
+	var out []netip.Addr
+	for k := range n {
+		out = append(out, netip.AddrFrom4([4]byte{198, 18, byte(i), byte(254 - k)}))
+	}
+	return out
+}
+
+// isNeighbour reports whether a is one of neighbourAddrs(i, ...).
+func isNeighbour(i int, a netip.Addr) bool {
+	b := a.As4()
+	return a.Is4() && b[0] == 198 && b[1] == 18 && int(b[2]) == i && b[3] >= 200
+}
 func unitAddr(id uint16, i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{198, 18, byte(i), byte(id)})
 }
@@ -130,6 +149,12 @@ func (h *harness) tick(u *hunit) {
 
 func (h *harness) handle(u *hunit, out Output) {
 	u.reports = append(u.reports, out.Reports...)
+	for _, p := range out.Probes {
+		if u.probes == nil {
+			u.probes = map[int][]time.Time{}
+		}
+		u.probes[p.Index] = append(u.probes[p.Index], h.clk.Now())
+	}
 	if traceHarness && u.id == 1 {
 		for _, p := range out.Probes {
 			h.t.Logf("%v u%d probe %v", h.clk.Now().Format("04:05.0000"), u.id, p.Target)
@@ -182,7 +207,7 @@ func (h *harness) handle(u *hunit, out Output) {
 			if u.cut[p.Index] || h.lostOn(p.Index) || h.lostOn(p.Index) {
 				continue
 			}
-			answers := p.Target == neighbourAddr(p.Index) && h.neighbours[p.Index]
+			answers := isNeighbour(p.Index, p.Target) && h.neighbours[p.Index]
 			for _, id := range h.ids {
 				v := h.units[id]
 				if v != u && !v.down && !v.cut[p.Index] && p.Target == unitAddr(id, p.Index) {
