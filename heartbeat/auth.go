@@ -45,10 +45,15 @@ func (s *Sealer) Seal(dst []byte, f *Frame) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	body := b[start : len(b)-TagLen]
-	copy(f.Tag[:], s.mac.Tag(f.KeyID, s.etherType[:], body))
-	copy(b[len(b)-TagLen:], f.Tag[:])
+	s.tag(b[start:], f.KeyID, &f.Tag)
 	return b, nil
+}
+
+// tag computes the tag of the encoded message b (its last TagLen bytes
+// the tag's place) under key id, and stores it in both.
+func (s *Sealer) tag(b []byte, id uint8, tag *[TagLen]byte) {
+	copy(tag[:], s.mac.Tag(id, s.etherType[:], b[:len(b)-TagLen]))
+	copy(b[len(b)-TagLen:], tag[:])
 }
 
 // Verify checks the tag of the encoded frame b (padding allowed). It returns
@@ -78,8 +83,7 @@ func (s *Sealer) SealEcho(dst []byte, e *Echo) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	copy(e.Tag[:], s.mac.Tag(e.KeyID, s.etherType[:], b[start:len(b)-TagLen]))
-	copy(b[len(b)-TagLen:], e.Tag[:])
+	s.tag(b[start:], e.KeyID, &e.Tag)
 	return b, nil
 }
 

@@ -158,15 +158,8 @@ func echoLen(b []byte) (int, error) {
 	if len(b) < n {
 		return 0, io.ErrUnexpectedEOF
 	}
-	if len(b) > n {
-		if len(b) > MinEthernetPayload {
-			return 0, fmt.Errorf("heartbeat: %d bytes after a %d-byte echo: %w", len(b)-n, n, ErrMalformed)
-		}
-		for _, c := range b[n:] {
-			if c != 0 {
-				return 0, fmt.Errorf("heartbeat: non-zero padding after a %d-byte echo: %w", n, ErrMalformed)
-			}
-		}
+	if err := checkPadding(b, n, "echo"); err != nil {
+		return 0, err
 	}
 	return n, nil
 }

@@ -266,6 +266,19 @@ func (h *harness) reportsSince(id uint16, t time.Time) []Report {
 	return out
 }
 
+// powerLoss cuts the power of unit peer, runs 2 s and returns unit id's one
+// verdict, a PeerDown on interface 0, and how long after peer's last
+// heartbeat there it came.
+func (h *harness) powerLoss(id, peer uint16) (Report, time.Duration) {
+	h.t.Helper()
+	h.units[peer].down = true
+	h.clk.RunFor(2 * time.Second)
+	v := h.verdicts(id)
+	require.Len(h.t, v, 1)
+	require.Equal(h.t, PeerDown, v[0].State, v[0].Reason)
+	return v[0], v[0].At.Sub(h.lastFrom(id, peer, 0))
+}
+
 func (h *harness) verdicts(id uint16) []Report {
 	var out []Report
 	for _, r := range h.units[id].reports {

@@ -75,12 +75,8 @@ func TestEarlyVerdictShortHistory(t *testing.T) {
 		t.Run(run.String(), func(t *testing.T) {
 			h := newHarness(t, 1, earlyConfig(), 1, 2)
 			h.clk.RunFor(run + 30*ms)
-			h.units[2].down = true
-			h.clk.RunFor(2 * time.Second)
-			v := h.verdicts(1)
-			require.Len(t, v, 1)
-			require.Equal(t, PeerDown, v[0].State)
-			require.Equal(t, 225*ms, v[0].At.Sub(h.lastFrom(1, 2, 0)), v[0].Reason)
+			v, after := h.powerLoss(1, 2)
+			require.Equal(t, 225*ms, after, v.Reason)
 		})
 	}
 }

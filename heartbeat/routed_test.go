@@ -63,12 +63,8 @@ func TestRoutedSendsFail(t *testing.T) {
 func TestRoutedThreeUnits(t *testing.T) {
 	h := newHarnessOf(t, 1, true, earlyConfig(), 1, 2, 3)
 	warm(h)
-	h.units[2].down = true
-	h.clk.RunFor(2 * time.Second)
-	v := h.verdicts(1)
-	require.Len(t, v, 1)
-	require.Equal(t, PeerDown, v[0].State)
-	require.Equal(t, 225*ms, v[0].At.Sub(h.lastFrom(1, 2, 0)), v[0].Reason)
+	v, after := h.powerLoss(1, 2)
+	require.Equal(t, 225*ms, after, v.Reason)
 
 	h2 := newHarnessOf(t, 1, true, earlyConfig(), 1, 2, 3)
 	warm(h2)
