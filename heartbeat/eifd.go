@@ -8,8 +8,6 @@ import (
 	"time"
 )
 
-var debugEIFD func(string)
-
 // Early Interface Failure Detection: suspicions, probe rounds, evidence and
 // verdicts. See the package documentation for the rules.
 
@@ -486,9 +484,6 @@ func (m *Machine) early(now time.Time, p *peer, out *Output) {
 	}
 	l := p.links[at]
 	w := m.witnessed(at, l, now)
-	if debugEIFD != nil {
-		debugEIFD(fmt.Sprintf("early: h=%d fails=%d arpFails=%d wit=%+v steady=%g onset=%g", m.silence(l, now), l.fails, l.arpFails, w, m.steady(at, l, now), m.onset(at, l, now)))
-	}
 	reason := fmt.Sprintf("silent on every interface; on %s the peer left %d probes unanswered", m.ports[at].name, l.fails)
 	if m.blind(at, l) && w.ok+w.frames == 0 {
 		reason += " while this unit's sends succeed (nothing else there to ask)"
