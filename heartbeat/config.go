@@ -71,8 +71,9 @@ type Config struct {
 	// Mode selects strict or early verdicts.
 	Mode Mode
 	// ProbeBudget is the most EIFD probes (ARP requests and neighbour
-	// solicitations) sent on one interface within any one second, so that
-	// a switch port's ARP rate limit is never exceeded; the peers' own
+	// solicitations) sent on one interface within any one second (a
+	// sliding window: the whole budget may go out at once), so that a
+	// switch port's ARP rate limit is never exceeded; the peers' own
 	// addresses go first, probes the budget holds back are counted
 	// (Counters.ProbesSuppressed). Echo requests are heartbeat frames, not
 	// ARP, and are not counted. Zero means 15, the default limit of
@@ -134,8 +135,9 @@ func DefaultConfig() *Config {
 		Mode: ModeEarly,
 		// "ip arp inspection limit rate 15": a switch with Dynamic ARP
 		// Inspection err-disables a port that sends more ARP per second.
-		// An early verdict on an idle link needs 5 (the peer and 4
-		// neighbour answers); see the package doc for what it costs.
+		// A suspicion's first round sends 6 (2 to the peer's address, 4
+		// to neighbours, shared by every suspicion of the interface); see
+		// the package doc for what the budget costs.
 		ProbeBudget: 15,
 	}
 }
