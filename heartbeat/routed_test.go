@@ -80,12 +80,14 @@ func TestRoutedThreeUnits(t *testing.T) {
 // UDP-only pair: nothing but the peer answers there, so a sudden loss is
 // told from a dead peer by the peer's unanswered echo requests and the
 // link's history alone. The rate it measures is the one the package
-// documentation gives.
+// documentation gives (0 false verdicts in 300 trials at 10% and 20%, 1
+// at 40%), and it must not grow.
 func TestRoutedLossOnset(t *testing.T) {
 	trials := 300
 	if testing.Short() || raceEnabled {
 		trials = 50
 	}
+	documented := map[float64]int{0.1: 0, 0.2: 0, 0.4: 1} // in 300 trials
 	for _, loss := range []float64{0.1, 0.2, 0.4} {
 		t.Run(fmt.Sprint(loss), func(t *testing.T) {
 			t.Parallel()
@@ -101,6 +103,7 @@ func TestRoutedLossOnset(t *testing.T) {
 				}
 			}
 			t.Logf("UDP-only pair, %v loss starting at once: %d verdicts in %d trials", loss, verdicts, trials)
+			require.LessOrEqual(t, verdicts, documented[loss])
 		})
 	}
 }
