@@ -24,7 +24,7 @@ func maxPerSecond(ts []time.Time) int {
 
 // TestProbeBudget: unit 1 has 16 neighbours on each interface, and two
 // peers that lose power at once, at 100 ms and at 10 ms heartbeats; then
-// the links turn lossy (20%) for a minute so that suspicions come again
+// the links turn lossy (20%) for 20 s so that suspicions come again
 // and again. Unit 1 never sends more than the budget's 15 ARP probes on an
 // interface within any second (before the budget: 19 in the first
 // millisecond of each suspicion, per peer), the neighbour probes are
@@ -76,7 +76,7 @@ func TestProbeBudget(t *testing.T) {
 			h.restart(3)
 			h.clk.RunFor(10 * time.Second)
 			h.loss = 0.2
-			h.clk.RunFor(time.Minute)
+			h.clk.RunFor(20 * time.Second)
 			c := h.units[1].m.Counters()
 			require.NotZero(t, c.Suspicions)
 			for i := range 2 {
@@ -137,8 +137,8 @@ func budgetCost(t *testing.T, iv time.Duration, budget int, loss float64, trials
 // idle or lossy link, with the budget and without. On an idle link it
 // costs nothing; at 100 ms under 5% loss at most 0.1 s on average.
 func TestProbeBudgetCost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a measurement: 480 trials")
+	if testing.Short() || raceEnabled {
+		t.Skip("a measurement of 480 trials, too slow for -short and -race; TestProbeBudget checks the idle link")
 	}
 	for _, iv := range []time.Duration{100 * ms, 10 * ms} {
 		for _, loss := range []float64{0, 0.05, 0.2} {
