@@ -75,6 +75,15 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Mode selects strict or early verdicts.
 	Mode Mode
+	// ProbeBudget is the most EIFD probes (ARP requests and neighbour
+	// solicitations) sent on one interface within any one second (a
+	// sliding window: the whole budget may go out at once), so that a
+	// switch port's ARP rate limit is never exceeded; the peers' own
+	// addresses go first, probes the budget holds back are counted
+	// (Counters.ProbesSuppressed). Echo requests are heartbeat frames, not
+	// ARP, and are not counted. Zero means 15, the default limit of
+	// Dynamic ARP Inspection on a switch port; negative means no budget.
+	ProbeBudget int
 	// Neighbours lists the resolved neighbours of an interface; EIFD
 	// probes them. The Driver asks it, with no lock held, when EIFD is about
 	// to start on the interface (see Machine.NeedNeighbours); a Machine
@@ -132,6 +141,12 @@ func DefaultConfig() *Config {
 		// Early verdicts: a dead peer is declared as soon as the evidence is
 		// conclusive for the loss the link has shown (see the package doc).
 		Mode: ModeEarly,
+		// "ip arp inspection limit rate 15": a switch with Dynamic ARP
+		// Inspection err-disables a port that sends more ARP per second.
+		// A suspicion's first round sends 6 (2 to the peer's address, 4
+		// to neighbours, shared by every suspicion of the interface); see
+		// the package doc for what the budget costs.
+		ProbeBudget: 15,
 	}
 }
 
@@ -165,6 +180,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if r.Mode == 0 {
 		r.Mode = d.Mode
+	}
+	if r.ProbeBudget == 0 {
+		r.ProbeBudget = d.ProbeBudget
 	}
 	return r
 }
@@ -200,6 +218,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("heartbeat: probe interval %v must be positive and at most the probe window %v: %w", c.ProbeInterval, c.ProbeWindow, hakit.ErrConfig)
 	case c.Mode != ModeEarly && c.Mode != ModeStrict:
 		return fmt.Errorf("heartbeat: invalid mode %d: %w", c.Mode, hakit.ErrConfig)
+	case c.ProbeBudget > maxProbeBudget:
+		return fmt.Errorf("heartbeat: probe budget %d is above %d a second: %w", c.ProbeBudget, maxProbeBudget, hakit.ErrConfig)
 	}
 	return nil
 }
@@ -216,8 +236,17 @@ type Interface struct {
 	// Conn carries the heartbeats (used by the Driver, not the Machine).
 	Conn Conn
 	// Prober sends EIFD probes; nil means probes on this interface are not
-	// sent (used by the Driver, not the Machine).
+	// sent (used by the Driver, not the Machine; a Driver's Machine then
+	// asks for none).
 	Prober Prober
+	// Routed marks an interface with no layer 2 shared with the peers:
+	// heartbeats over unicast UDP (ListenUDP), through routers. EIFD there
+	// sends no ARP or neighbour solicitations and needs no neighbour
+	// list; echo requests to every unit are its probes, and when nothing
+	// but the silent peer could answer, sends that succeed stand for a
+	// working local side (see Routed interfaces in the package
+	// documentation). A Driver sets it for a *UDPConn.
+	Routed bool
 }
 
 func validateInterfaces(ifaces []Interface) error {

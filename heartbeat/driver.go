@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -53,6 +54,13 @@ type Driver struct {
 	calls   *deliver.Queue[delivery] // the callbacks, once started
 	sendErr atomic.Uint64
 	drops   *ratelog.Limiter // spaces out the warnings about dropped frames
+	readErr atomic.Uint64
+	// failedAt[i] is when a send on interface i last failed (UnixNano),
+	// fed to the Machine (SendFailed) before each Tick; fedFail[i] the
+	// newest fed.
+	failedAt []atomic.Int64
+	fedFail  []int64
+	done     chan struct{} // closed by Close: ends the readers' waits
 
 	// wmu serialises the writes in the order the Machine produced them; it
 	// is taken before mu is released, and never held while a callback runs.
@@ -62,9 +70,11 @@ type Driver struct {
 }
 
 // NewDriver returns a Driver for the given critical interfaces, each with a
-// Conn (required) and a Prober (optional: nil sends no probes there). A nil
-// cfg means DefaultConfig() (which lacks the unit ID); a zero Epoch is set
-// from the clock. The Driver owns the Conns and Probers: Close closes them.
+// Conn (required) and a Prober (optional: nil sends no probes there, and
+// EIFD asks for none: echo requests and other units' frames are its only
+// evidence). An interface whose Conn is a *UDPConn is Routed. A nil cfg
+// means DefaultConfig() (which lacks the unit ID); a zero Epoch is set from
+// the clock. The Driver owns the Conns and Probers: Close closes them.
 func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	c := cfg.withDefaults()
 	if c.Clock == nil {
@@ -86,7 +96,20 @@ func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m, drops: ratelog.New(dropLogEvery, 64)}, nil
+	for i, ifc := range ifaces {
+		// The Machine asks for no ARP where nothing sends it, and on
+		// UDP there is no layer 2 at all.
+		if _, udp := ifc.Conn.(*UDPConn); udp || ifc.Routed {
+			m.ports[i].routed = true
+			m.ports[i].noARP = true
+		}
+		if ifc.Prober == nil {
+			m.ports[i].noARP = true
+		}
+	}
+	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m,
+		failedAt: make([]atomic.Int64, len(ifaces)), fedFail: make([]int64, len(ifaces)),
+		done: make(chan struct{}), drops: ratelog.New(dropLogEvery, 64)}, nil
 }
 
 // Start sends the first heartbeats and starts the goroutines and the timer.
@@ -168,7 +191,19 @@ func (d *Driver) fire() {
 		fed = append(fed, names...)
 		now = d.clk.Now()
 	}
+	d.feedFailuresLocked()
 	d.tickLocked(now)
+}
+
+// feedFailuresLocked tells the Machine of the sends that failed since the
+// last call; it is called with mu held.
+func (d *Driver) feedFailuresLocked() {
+	for i := range d.failedAt {
+		if at := d.failedAt[i].Load(); at > d.fedFail[i] {
+			d.fedFail[i] = at
+			d.m.SendFailed(time.Unix(0, at), d.ifaces[i].Name)
+		}
+	}
 }
 
 // tickLocked runs a Tick, rearms the timer and emits the output; it is
@@ -208,6 +243,7 @@ func (d *Driver) flushLocked(out Output) {
 	for _, f := range out.Frames {
 		if err := d.ifaces[f.Index].Conn.WriteFrame(f.Data, f.Src, f.Dst); err != nil {
 			failed++
+			d.failedAt[f.Index].Store(d.clk.Now().UnixNano())
 			d.log.Debug("heartbeat: send failed", "interface", f.Interface, "err", err)
 		}
 	}
@@ -256,12 +292,16 @@ func (d *Driver) readFrames(i int) {
 	defer d.wg.Done()
 	ifc := d.ifaces[i]
 	buf := make([]byte, 2048)
+	r := reader{d: d, ifname: ifc.Name, what: "frames"}
 	for {
 		k, err := ifc.Conn.ReadFrame(buf)
 		if err != nil {
-			d.readFailed(ifc.Name, "frames", err)
-			return
+			if !r.failed(err) {
+				return
+			}
+			continue
 		}
+		r.ok()
 		if !d.frame(i, buf[:k]) {
 			return
 		}
@@ -276,6 +316,7 @@ func (d *Driver) frame(i int, b []byte) bool {
 		d.mu.Unlock()
 		return false
 	}
+	d.feedFailuresLocked()
 	name := d.ifaces[i].Name
 	now := d.clk.Now()
 	out, err := d.m.Receive(now, name, b)
@@ -323,12 +364,16 @@ func (d *Driver) logDrop(now time.Time, ifname string, err error) {
 func (d *Driver) readReplies(i int) {
 	defer d.wg.Done()
 	ifc := d.ifaces[i]
+	r := reader{d: d, ifname: ifc.Name, what: "probe replies"}
 	for {
 		from, err := ifc.Prober.ReadReply()
 		if err != nil {
-			d.readFailed(ifc.Name, "probe replies", err)
-			return
+			if !r.failed(err) {
+				return
+			}
+			continue
 		}
+		r.ok()
 		if !d.reply(i, from) {
 			return
 		}
@@ -347,13 +392,65 @@ func (d *Driver) reply(i int, from netip.Addr) bool {
 	return true
 }
 
-func (d *Driver) readFailed(ifname, what string, err error) {
+// Read errors are retried: an interface that went down and up makes a
+// packet socket fail (ENETDOWN) until it is back, and a reader that gave up
+// would never hear the peer there again. The retries back off from
+// readRetryMin to readRetryMax (well inside an interval at the default
+// 100 ms, so heartbeats resume within one once the link is back).
+const (
+	readRetryMin = time.Millisecond
+	readRetryMax = 20 * time.Millisecond
+)
+
+// reader tracks one reading goroutine's outage: its failures are counted,
+// logged once when the outage starts and once when it ends.
+type reader struct {
+	d          *Driver
+	ifname     string
+	what       string
+	errs       uint64
+	since      time.Time
+	backoff    time.Duration
+	firstError error
+}
+
+// failed handles a read error: it reports false when the reader must end
+// (the Driver, or the Conn or Prober, was closed), else waits before the
+// retry and reports true.
+func (r *reader) failed(err error) bool {
+	d := r.d
 	d.mu.Lock()
 	closed := d.closed
 	d.mu.Unlock()
-	if !closed && !errors.Is(err, io.EOF) {
-		d.log.Error("heartbeat: reading "+what+" stopped", "interface", ifname, "err", err)
+	if closed || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+		return false
 	}
+	d.readErr.Add(1)
+	if r.errs == 0 {
+		r.since, r.firstError, r.backoff = d.clk.Now(), err, readRetryMin
+		d.log.Warn("heartbeat: reading "+r.what+" failed, retrying", "interface", r.ifname, "err", err)
+	}
+	r.errs++
+	wake := make(chan struct{})
+	stop := d.clk.AfterFunc(r.backoff, func() { close(wake) })
+	select {
+	case <-wake:
+	case <-d.done:
+		stop()
+		return false
+	}
+	r.backoff = min(2*r.backoff, readRetryMax)
+	return true
+}
+
+// ok ends an outage, if there was one.
+func (r *reader) ok() {
+	if r.errs == 0 {
+		return
+	}
+	r.d.log.Info("heartbeat: reading "+r.what+" again", "interface", r.ifname,
+		"after", r.d.clk.Now().Sub(r.since).Round(time.Millisecond), "errors", r.errs, "first", r.firstError)
+	r.errs = 0
 }
 
 // Close stops the timer, closes every Conn and Prober, and waits for the
@@ -368,6 +465,7 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
+	close(d.done)
 	if d.stop != nil {
 		d.stop()
 	}
@@ -439,6 +537,7 @@ func (d *Driver) Counters() Counters {
 	defer d.mu.Unlock()
 	c := d.m.Counters()
 	c.SendErrors = d.sendErr.Load()
+	c.ReadErrors = d.readErr.Load()
 	return c
 }
 

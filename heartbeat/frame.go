@@ -176,18 +176,28 @@ func encodedLen(b []byte) (int, error) {
 	if len(b) < n {
 		return 0, io.ErrUnexpectedEOF
 	}
-	if len(b) > n {
-		// Only Ethernet padding may follow the frame.
-		if len(b) > MinEthernetPayload {
-			return 0, fmt.Errorf("heartbeat: %d bytes after a %d-byte frame: %w", len(b)-n, n, ErrMalformed)
-		}
-		for _, c := range b[n:] {
-			if c != 0 {
-				return 0, fmt.Errorf("heartbeat: non-zero padding after a %d-byte frame: %w", n, ErrMalformed)
-			}
-		}
+	if err := checkPadding(b, n, "frame"); err != nil {
+		return 0, err
 	}
 	return n, nil
+}
+
+// checkPadding checks that only Ethernet padding (zeros, up to
+// MinEthernetPayload bytes in all) follows the n-byte message (what) at
+// the start of b.
+func checkPadding(b []byte, n int, what string) error {
+	if len(b) <= n {
+		return nil
+	}
+	if len(b) > MinEthernetPayload {
+		return fmt.Errorf("heartbeat: %d bytes after a %d-byte %s: %w", len(b)-n, n, what, ErrMalformed)
+	}
+	for _, c := range b[n:] {
+		if c != 0 {
+			return fmt.Errorf("heartbeat: non-zero padding after a %d-byte %s: %w", n, what, ErrMalformed)
+		}
+	}
+	return nil
 }
 
 // UnmarshalBinary decodes one frame from b, which may carry zero padding up

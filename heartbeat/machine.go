@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -20,8 +19,8 @@ const maxTargets = 16
 // received ones, counts misses per peer and interface, runs EIFD and reaches
 // verdicts. It takes time as an argument and never reads a clock, does no
 // I/O and calls out to nothing: the neighbours EIFD probes are an input
-// (SetNeighbours, when NeedNeighbours asks). It is not safe for concurrent
-// use.
+// (SetNeighbours, when NeedNeighbours asks), and so are the failures of
+// the caller's sends (SendFailed). It is not safe for concurrent use.
 type Machine struct {
 	cfg     Config
 	sealer  *Sealer
@@ -41,10 +40,61 @@ type Machine struct {
 	heard    [1]Heard // Output.Heard's storage
 }
 
+// port is one interface and what EIFD knows of it, whichever peer it
+// suspects there.
 type port struct {
 	name       string
 	addr       netip.Addr
 	neighbours []netip.Addr // the newest list fed by SetNeighbours
+	routed     bool         // no layer 2: echo only (Interface.Routed)
+	noARP      bool         // no ARP/NDP probes (routed, or no Prober)
+	budget     probeBudget
+	// wit counts, since the Machine started, the evidence about the
+	// interface itself; a suspicion takes a snapshot and uses the
+	// difference.
+	wit witness
+	// Probe rounds run on the interface while a peer is Suspect there.
+	nextRound time.Time
+	roundNow  bool   // a suspicion started: a round at once
+	echoSeq   uint64 // the newest echo request's sequence number here
+	echoes    []pendingEcho
+	arps      []pendingARP
+	nextNeigh int // round robin over neighbours
+	// sendErr is when the caller last failed to send here (SendFailed).
+	sendErr time.Time
+	// nextRecover is when a port with a LocalFault probes again for
+	// evidence that it works (see recover).
+	nextRecover time.Time
+}
+
+// witness counts evidence about an interface from everything but the
+// suspected peer: frames received (heartbeats, echo requests) and known
+// lost (sequence gaps), probes and echo requests answered and unanswered,
+// and probes of neighbours the budget held back.
+type witness struct {
+	frames, miss, ok, fail, held int
+}
+
+func (w witness) minus(v witness) witness {
+	return witness{frames: w.frames - v.frames, miss: w.miss - v.miss, ok: w.ok - v.ok, fail: w.fail - v.fail, held: w.held - v.held}
+}
+
+// pendingEcho is an echo request sent, awaiting its answers until
+// resolved (ProbeInterval after it was sent).
+type pendingEcho struct {
+	seq      uint64
+	at       time.Time
+	answered []uint16
+	resolved bool
+}
+
+// pendingARP is an ARP request or neighbour solicitation sent.
+type pendingARP struct {
+	target   netip.Addr
+	at       time.Time
+	witness  bool // to a neighbour, not to a peer
+	answered bool
+	resolved bool
 }
 
 type peer struct {
@@ -58,23 +108,37 @@ type peer struct {
 }
 
 type peerLink struct {
-	state     State
-	heard     bool
-	lastRx    time.Time
-	epoch     uint64
-	seq       uint64
-	addr      netip.Addr
-	loss      lossWindow
+	state  State
+	heard  bool
+	lastRx time.Time
+	epoch  uint64
+	seq    uint64
+	addr   netip.Addr
+	loss   lossWindow
+	// The newest echo request of the peer answered here: older ones are
+	// replays.
+	echoEpoch, echoSeq uint64
+	echoes             bool // the peer answered an echo request here
+	// EIFD, from suspectAt on.
 	suspectAt time.Time
-	nextProbe time.Time
-	targets   []netip.Addr
-	localOK   bool // a neighbour (or the peer) answered in this suspicion
-	peerOK    bool // the peer's address answered in this suspicion
-	roundOK   bool // … in the current probe round
-	peerSent  int
-	unanswerd int // probe rounds to the peer unanswered since its last answer
-	rounds    int
-	waiting   bool // the window ended without conclusive evidence
+	wit0      witness // the port's evidence when the suspicion started
+	// pre is the evidence the peer gave up to its daemon's last answer:
+	// the failures that answer ended and the heartbeats missed until then
+	// were loss on a live link, evidence of the loss rate now like the
+	// witnesses' (its answers themselves are in the port's counts).
+	pre witness
+	// lastAns is when the peer last answered in this suspicion (an echo
+	// reply or request: its daemon; an ARP reply from its address: its
+	// kernel), lastEcho when its daemon did.
+	lastAns, lastEcho time.Time
+	// fails counts the peer's unanswered probes and echo requests since
+	// the later of suspectAt and lastEcho (the evidence that the peer is
+	// not alive behind lost frames); arpFails the unanswered probes of its
+	// address since the later of suspectAt and lastAns (that its kernel
+	// is not alive either).
+	fails, arpFails int
+	rounds          int  // probe rounds of this suspicion
+	waiting         bool // the window ended without conclusive evidence
 }
 
 // NewMachine returns a Machine for the given critical interfaces (their Conn
@@ -100,7 +164,11 @@ func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 		m.sealer = NewSealer(c.Keys, c.EtherType)
 	}
 	for i, ifc := range ifaces {
-		m.ports = append(m.ports, &port{name: ifc.Name, addr: ifc.Addr.WithZone("")})
+		m.ports = append(m.ports, &port{
+			name: ifc.Name, addr: ifc.Addr.WithZone(""),
+			routed: ifc.Routed, noARP: ifc.Routed,
+			budget: newProbeBudget(c.ProbeBudget),
+		})
 		m.byName[ifc.Name] = i
 	}
 	return m, nil
@@ -135,6 +203,9 @@ func (m *Machine) SetNeighbours(ifname string, addrs []netip.Addr) error {
 func (m *Machine) NeedNeighbours(now time.Time) []string {
 	var out []string
 	for i, p := range m.ports {
+		if p.noARP {
+			continue
+		}
 		for _, id := range m.order {
 			if l := m.peers[id].links[i]; l.state == Alive && !now.Before(l.lastRx.Add(m.missSpan())) {
 				out = append(out, p.name)
@@ -186,8 +257,8 @@ func (m *Machine) Peers() []PeerStatus {
 }
 
 // Next returns when Tick must be called next: the earliest heartbeat to
-// send, miss deadline, probe round or window end. Before the first Tick it
-// returns the zero Time.
+// send, miss deadline, probe round, probe to resolve or window end. Before
+// the first Tick it returns the zero Time.
 func (m *Machine) Next() time.Time {
 	if !m.started {
 		return time.Time{}
@@ -198,23 +269,41 @@ func (m *Machine) Next() time.Time {
 			next = t
 		}
 	}
-	for _, id := range m.order {
-		for _, l := range m.peers[id].links {
+	for i, pt := range m.ports {
+		probing, fault := false, false
+		for _, id := range m.order {
+			l := m.peers[id].links[i]
 			switch l.state {
 			case Alive:
 				early(l.lastRx.Add(m.missSpan()))
 			case Suspect:
-				early(l.nextProbe)
 				if !l.waiting {
-					early(l.suspectAt.Add(m.cfg.ProbeWindow))
+					early(m.windowEnd(l))
 				}
+				probing = probing || m.probing(l, pt.nextRound)
+			case LocalFault:
+				fault = true
+			}
+		}
+		if probing {
+			early(pt.nextRound)
+		}
+		if fault && !probing {
+			early(pt.nextRecover)
+		}
+		for _, e := range pt.echoes {
+			if !e.resolved {
+				early(e.at.Add(m.cfg.ProbeInterval))
+			}
+		}
+		for _, a := range pt.arps {
+			if !a.resolved {
+				early(a.at.Add(m.cfg.ProbeInterval))
 			}
 		}
 	}
 	return next
 }
-
-func (m *Machine) missSpan() time.Duration { return time.Duration(m.cfg.Misses) * m.cfg.Interval }
 
 // Tick advances the Machine to now: it emits the heartbeats due, starts EIFD
 // on interfaces whose peer missed Misses intervals, repeats probes, and
@@ -232,9 +321,7 @@ func (m *Machine) Tick(now time.Time) Output {
 			m.nextSend = now.Add(m.cfg.Interval)
 		}
 	}
-	for _, id := range m.order {
-		m.tickPeer(now, m.peers[id], &out)
-	}
+	m.eifd(now, &out)
 	return out
 }
 
@@ -307,249 +394,13 @@ func (m *Machine) destination(i int) net.HardwareAddr {
 	return DestinationMAC(m.cfg.ClusterID, ls...)
 }
 
-func (m *Machine) tickPeer(now time.Time, p *peer, out *Output) {
-	end := func(l *peerLink) time.Time { return l.suspectAt.Add(m.cfg.ProbeWindow) }
-	for i, l := range p.links {
-		if l.state == Alive && !now.Before(l.lastRx.Add(m.missSpan())) {
-			m.suspect(now, p, i, out)
-		}
-		if l.state != Suspect {
-			continue
-		}
-		// Strict mode probes within the window only; early mode goes on
-		// probing while it waits for conclusive evidence.
-		for !now.Before(l.nextProbe) && (m.cfg.Mode == ModeEarly || l.nextProbe.Before(end(l))) {
-			if l.peerSent > 0 && !l.roundOK {
-				l.unanswerd++
-			}
-			l.roundOK = false
-			m.probeRound(p, i, out)
-			l.nextProbe = l.nextProbe.Add(m.cfg.ProbeInterval)
-		}
-		m.early(now, p, out)
-		if l.state == Suspect && !now.Before(end(l)) {
-			m.windowVerdict(now, p, i, out)
-		}
-	}
-}
-
-func (m *Machine) suspect(now time.Time, p *peer, i int, out *Output) {
-	l := p.links[i]
-	l.state = Suspect
-	l.suspectAt = now
-	l.nextProbe = now.Add(m.cfg.ProbeInterval)
-	l.localOK, l.peerOK, l.roundOK = false, false, false
-	l.peerSent, l.unanswerd, l.rounds = 0, 0, 0
-	l.waiting = false
-	l.targets = l.targets[:0]
-	for _, a := range m.ports[i].neighbours {
-		if a == l.addr || a == m.ports[i].addr || slices.Contains(l.targets, a) {
-			continue
-		}
-		if len(l.targets) == maxTargets {
-			break
-		}
-		l.targets = append(l.targets, a)
-	}
-	m.c.Suspicions++
-	reason := fmt.Sprintf("no heartbeat for %v (%d intervals); probing %d neighbours", m.missSpan(), m.cfg.Misses, len(l.targets))
-	if l.addr.IsValid() {
-		reason += " and the peer at " + l.addr.String()
-	}
-	m.report(now, p, i, Suspect, reason, out)
-	m.probeRound(p, i, out)
-}
-
-func (m *Machine) probeRound(p *peer, i int, out *Output) {
-	l := p.links[i]
-	l.rounds++
-	name := m.ports[i].name
-	if !l.localOK {
-		for _, t := range l.targets {
-			out.Probes = append(out.Probes, Probe{Interface: name, Index: i, Target: t})
-			m.c.ProbesSent++
-		}
-	}
-	// The peer is probed every round, even after it answered: a unit
-	// whose daemon died first and whose links went down a moment later
-	// answers at first, then no more.
-	if l.addr.IsValid() {
-		for range probeBurst {
-			out.Probes = append(out.Probes, Probe{Interface: name, Index: i, Target: l.addr})
-		}
-		l.peerSent++
-		m.c.ProbesSent += probeBurst
-	}
-}
-
-// silent reports whether p sends no heartbeat on any interface.
-func silent(p *peer) bool {
-	for _, l := range p.links {
-		if l.state == Alive {
-			return false
-		}
-	}
-	return true
-}
-
-// maxExtension bounds, in probe windows, how long ModeEarly waits past the
-// window for conclusive evidence on a lossy link.
-const maxExtension = 10
-
-// windowVerdict reaches l's verdict once its probe window has ended. In
-// ModeStrict it always does (the Clavister schedule). In ModeEarly, on a link
-// that lost heartbeats recently, it does when the evidence is conclusive for
-// that loss: the chance that loss alone explains the silence and the
-// unanswered probes is at most falseVerdictBudget; otherwise it waits,
-// probing on, at most maxExtension windows more.
-func (m *Machine) windowVerdict(now time.Time, p *peer, i int, out *Output) {
-	l := p.links[i]
-	w := now.Sub(l.suspectAt).Round(time.Millisecond)
-	var (
-		s      State
-		reason string
-		// Per probe round, the chance that loss alone explains the round.
-		roundFail float64 = 1
-		rounds    int
-	)
-	pl := m.loss(l)
-	q := 1 - (1-pl)*(1-pl)
-	switch {
-	case len(l.targets) == 0 && !l.addr.IsValid():
-		s, reason = LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the Clavister rule: a local fault)"
-	case !l.localOK:
-		n := len(l.targets)
-		if l.addr.IsValid() {
-			n += probeBurst
-		}
-		s, reason = LocalFault, fmt.Sprintf("no reply from %d probed neighbours within %v", len(l.targets)+btoi(l.addr.IsValid()), w)
-		roundFail, rounds = math.Pow(q, float64(n)), l.rounds
-	case silent(p):
-		// The peer alive with a fault here would leave the other links'
-		// silence to loss: that must be conclusive too, or the verdict
-		// waits (their heartbeats resuming make it PeerFault).
-		if m.cfg.Mode == ModeEarly && m.othersExplained(now, p, i) > falseVerdictBudget &&
-			now.Before(l.suspectAt.Add((1+maxExtension)*m.cfg.ProbeWindow)) {
-			l.waiting = true
-			return
-		}
-		s, reason = PeerDown, "silent on every interface; neighbours answer here"
-		if l.peerOK {
-			reason += " and so does the peer's address (its heartbeats stopped)"
-		} else {
-			roundFail, rounds = math.Pow(q, probeBurst), l.unanswerd
-		}
-	default:
-		s, reason = PeerFault, "neighbours answer but no heartbeats arrive here, while they do on another interface"
-	}
-	// A link that never lost a heartbeat in its loss window gets the
-	// Clavister schedule: there is no loss to be fooled by.
-	if m.cfg.Mode == ModeEarly && l.loss.recv < l.loss.n {
-		h := float64(now.Sub(l.lastRx) / m.cfg.Interval)
-		chance := math.Pow(pl, h) * math.Pow(roundFail, float64(rounds))
-		if chance > falseVerdictBudget {
-			if now.Before(l.suspectAt.Add((1 + maxExtension) * m.cfg.ProbeWindow)) {
-				l.waiting = true // decided again at each probe round
-				return
-			}
-			reason += fmt.Sprintf(" (inconclusive at %.1f%% loss after %v)", 100*pl, w)
-		} else if w > m.cfg.ProbeWindow {
-			reason += fmt.Sprintf(" (after %v at %.1f%% loss)", w, 100*pl)
-		}
-	}
-	m.verdict(now, p, i, s, reason, out)
-}
-
-// early declares p down before the window ends when, in ModeEarly, p is
-// silent everywhere, and on some interface a neighbour answered while the
-// peer's address left as many probe rounds unanswered as that link's loss
-// requires, and on no interface did the peer's address answer since as
-// many rounds.
-func (m *Machine) early(now time.Time, p *peer, out *Output) {
-	if m.cfg.Mode != ModeEarly || !silent(p) {
-		return
-	}
-	at := -1
-	for i, l := range p.links {
-		if l.state == Suspect && l.peerOK && l.unanswerd < m.probesNeeded(l) {
-			return
-		}
-		if at < 0 && l.state == Suspect && l.localOK && l.addr.IsValid() && l.unanswerd >= m.probesNeeded(l) {
-			at = i
-		}
-	}
-	// The peer alive with a fault on that interface would leave the
-	// silence of the others to loss: that must be conclusive too.
-	if at < 0 || m.othersExplained(now, p, at) > falseVerdictBudget {
-		return
-	}
-	l := p.links[at]
-	reason := fmt.Sprintf("silent on every interface; on %s neighbours answer but the peer's address %v left %d probe rounds of %d unanswered (loss %.1f%%)",
-		m.ports[at].name, l.addr, l.unanswerd, probeBurst, 100*l.loss.rate())
-	for i, l := range p.links {
-		if l.state == Suspect || l.state == PeerFault {
-			m.c.EarlyVerdicts++
-			m.verdict(now, p, i, PeerDown, reason, out)
-		}
-	}
-}
-
-// probeBurst is the number of probes sent to the peer's address per round,
-// so that one round is answered unless every one of them (or its reply) is
-// lost.
-const probeBurst = 3
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func (m *Machine) verdict(now time.Time, p *peer, i int, s State, reason string, out *Output) {
-	m.c.Verdicts++
-	m.report(now, p, i, s, reason, out)
-}
-
-func (m *Machine) report(now time.Time, p *peer, i int, s State, reason string, out *Output) {
-	p.links[i].state = s
-	out.Reports = append(out.Reports, Report{Peer: p.id, Interface: m.ports[i].name, State: s, Reason: reason, At: now})
-}
-
-// ProbeReply records that target answered an EIFD probe on the interface
-// named ifname. Replies from addresses that were not probed are ignored.
-func (m *Machine) ProbeReply(now time.Time, ifname string, from netip.Addr) Output {
-	var out Output
-	i, ok := m.byName[ifname]
-	if !ok {
-		return out
-	}
-	from = from.WithZone("")
-	m.c.ProbeReplies++
-	for _, id := range m.order {
-		p := m.peers[id]
-		l := p.links[i]
-		if l.state != Suspect {
-			continue
-		}
-		switch {
-		case l.addr.IsValid() && from == l.addr:
-			l.peerOK, l.roundOK, l.localOK = true, true, true
-			l.unanswerd = 0
-		case slices.Contains(l.targets, from):
-			l.localOK = true
-		default:
-			continue
-		}
-		m.early(now, p, &out)
-	}
-	return out
-}
-
-// Receive checks the frame b received on the interface named ifname and,
-// if it is valid, counts it as a heartbeat of its sender there. A rejected
-// frame is counted in Counters().Dropped, changes no state, and its reason
-// is returned as an error.
+// Receive checks the frame b received on the interface named ifname: a
+// heartbeat frame or an echo message (see Echo). A valid heartbeat counts
+// as one of its sender there; a valid echo request is answered (the reply
+// is in Output.Frames) and a reply is taken as EIFD evidence. Either also
+// proves that the interface works. A rejected frame is counted in
+// Counters().Dropped, changes no state, and its reason is returned as an
+// error.
 func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error) {
 	var out Output
 	i, ok := m.byName[ifname]
@@ -557,32 +408,16 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 		m.c.Dropped.UnknownInterface++
 		return out, fmt.Errorf("heartbeat: frame on unknown interface %q: %w", ifname, hakit.ErrConfig)
 	}
+	if isEcho(b) {
+		return out, m.receiveEcho(now, i, b, &out)
+	}
 	f := &m.rx
 	if err := f.UnmarshalBinary(b); err != nil {
 		m.c.Dropped.Malformed++
 		return out, err
 	}
-	if f.ClusterID != m.cfg.ClusterID {
-		m.c.Dropped.OtherCluster++
-		return out, fmt.Errorf("heartbeat: frame of cluster %d, want %d: %w", f.ClusterID, m.cfg.ClusterID, ErrCluster)
-	}
-	switch {
-	case m.sealer != nil:
-		if err := m.sealer.Verify(b); err != nil {
-			if errors.Is(err, ErrAuth) || errors.Is(err, io.ErrUnexpectedEOF) {
-				m.c.Dropped.Auth++
-			} else {
-				m.c.Dropped.Malformed++
-			}
-			return out, err
-		}
-	case f.KeyID != 0:
-		m.c.Dropped.Auth++
-		return out, fmt.Errorf("heartbeat: authenticated frame (key %d) but no keys configured: %w", f.KeyID, ErrAuth)
-	}
-	if f.UnitID == m.cfg.UnitID {
-		m.c.Dropped.Own++
-		return out, fmt.Errorf("heartbeat: frame with our own unit ID %d: %w", f.UnitID, ErrMalformed)
+	if err := m.authentic(f.ClusterID, f.KeyID, f.UnitID, b, m.verifyFrame); err != nil {
+		return out, err
 	}
 	if err := m.checkInterface(f, i); err != nil {
 		return out, err
@@ -612,6 +447,13 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 	}
 	m.c.Received++
 	l := p.links[i]
+	pt := m.ports[i]
+	// The frame is a witness that the interface works, for every other
+	// peer's suspicion; its sequence gap, of the frames lost meanwhile.
+	pt.wit.frames++
+	if l.heard && f.Epoch == l.epoch && !l.state.Verdict() && f.Seq-l.seq < lossWindowLen {
+		pt.wit.miss += int(f.Seq - l.seq - 1)
+	}
 	// A new start of the peer, or the end of an outage that reached a
 	// verdict, starts a new loss history: the gap was an outage, not loss.
 	if !l.heard || f.Epoch != l.epoch || l.state.Verdict() {
@@ -640,5 +482,47 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 	case prev != Alive:
 		m.report(now, p, i, Alive, "heartbeats resumed after "+prev.String(), &out)
 	}
+	m.works(now, i, fmt.Sprintf("a heartbeat of unit %d arrived", f.UnitID), &out)
 	return out, nil
+}
+
+func (m *Machine) verifyFrame(b []byte) error { return m.sealer.Verify(b) }
+
+// authentic checks the cluster ID, the authentication and the sender of a
+// decoded frame or echo b, counting a drop if they are wrong.
+func (m *Machine) authentic(cluster uint16, keyID uint8, unit uint16, b []byte, verify func([]byte) error) error {
+	if cluster != m.cfg.ClusterID {
+		m.c.Dropped.OtherCluster++
+		return fmt.Errorf("heartbeat: frame of cluster %d, want %d: %w", cluster, m.cfg.ClusterID, ErrCluster)
+	}
+	switch {
+	case m.sealer != nil:
+		if err := verify(b); err != nil {
+			if errors.Is(err, ErrAuth) || errors.Is(err, io.ErrUnexpectedEOF) {
+				m.c.Dropped.Auth++
+			} else {
+				m.c.Dropped.Malformed++
+			}
+			return err
+		}
+	case keyID != 0:
+		m.c.Dropped.Auth++
+		return fmt.Errorf("heartbeat: authenticated frame (key %d) but no keys configured: %w", keyID, ErrAuth)
+	}
+	if unit == m.cfg.UnitID {
+		m.c.Dropped.Own++
+		return fmt.Errorf("heartbeat: frame with our own unit ID %d: %w", unit, ErrMalformed)
+	}
+	return nil
+}
+
+// SendFailed records that the caller failed to send a frame (a heartbeat
+// or an echo) on the interface named ifname at now. On an interface with
+// no layer 2 (Interface.Routed), sends that succeed are what tells a dead
+// peer from a broken local side when nothing else answers (see the package
+// documentation); a Driver calls it for every failed write.
+func (m *Machine) SendFailed(now time.Time, ifname string) {
+	if i, ok := m.byName[ifname]; ok && now.After(m.ports[i].sendErr) {
+		m.ports[i].sendErr = now
+	}
 }

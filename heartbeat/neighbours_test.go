@@ -51,7 +51,11 @@ func TestDriverFeedsNeighboursAtEachSuspicion(t *testing.T) {
 			for i := range segs {
 				ports[u][i] = segs[i].Attach(fmt.Sprint("u", u, "eth", i), mac(byte(i+1), byte(u+1)))
 				ports[u][i].SetLatency(time.Duration(i) * 100 * time.Microsecond) // eth1 heard a little later
-				ifaces = append(ifaces, Interface{Name: fmt.Sprint("eth", i), Conn: NewEthernetConn(ports[u][i], DefaultEtherType)})
+				// EIFD asks for neighbours where it can probe them.
+				hw := mac(byte(i+3), byte(u+1))
+				pr, err := NewPacketProber(segs[i].Attach(fmt.Sprint("u", u, "arp", i), hw), hw, netip.AddrFrom4([4]byte{198, 18, byte(i), byte(u + 1)}))
+				require.NoError(t, err)
+				ifaces = append(ifaces, Interface{Name: fmt.Sprint("eth", i), Conn: NewEthernetConn(ports[u][i], DefaultEtherType), Prober: pr})
 			}
 			d, err := NewDriver(&cfg, ifaces...)
 			require.NoError(t, err)

@@ -80,6 +80,9 @@ type Transmit struct {
 	Index     int
 	// Data is the encoded frame (the Ethernet payload).
 	Data []byte
+	// Echo marks an echo request or reply (see Echo) rather than a
+	// heartbeat; both go out on the interface's Conn the same way.
+	Echo bool
 	// Src and Dst are the derived Ethernet addresses.
 	Src, Dst net.HardwareAddr
 }
@@ -119,9 +122,11 @@ type Heard struct {
 
 // Output is what a Machine call asks its caller to do and tell.
 type Output struct {
-	// Frames are heartbeats to send now.
+	// Frames are heartbeats, and echo requests and replies, to send now
+	// on the interfaces' Conns.
 	Frames []Transmit
-	// Probes are EIFD probes to send now.
+	// Probes are EIFD probes (ARP, neighbour solicitation) to send now,
+	// within the interface's probe budget.
 	Probes []Probe
 	// Reports are state changes, in order.
 	Reports []Report
@@ -156,6 +161,8 @@ type Drops struct {
 	WrongInterface uint64
 	// PeerLimit: a frame of a new unit when Config.MaxPeers are known.
 	PeerLimit uint64
+	// Unknown: an echo from a unit whose heartbeats never arrived here.
+	Unknown uint64
 }
 
 // Counters are a Machine's (and Driver's) running totals.
@@ -167,14 +174,25 @@ type Counters struct {
 	// SendErrors counts frames or probes the transport failed to send
 	// (Driver only).
 	SendErrors uint64
-	// ProbesSent and ProbeReplies count EIFD probes and their replies.
-	ProbesSent, ProbeReplies uint64
+	// ProbesSent and ProbeReplies count EIFD probes (ARP requests and
+	// neighbour solicitations) and the replies to them; ProbesSuppressed
+	// the probes the probe budget held back (see Config.ProbeBudget).
+	ProbesSent, ProbeReplies, ProbesSuppressed uint64
+	// EchoRequests counts echo requests sent, EchoReplies the replies to
+	// them accepted, EchoAnswered the requests of other units answered.
+	EchoRequests, EchoReplies, EchoAnswered uint64
 	// Suspicions counts Alive→Suspect changes, Recoveries suspicions ended
 	// by heartbeats before a verdict.
 	Suspicions, Recoveries uint64
 	// Verdicts counts LocalFault, PeerFault and PeerDown reports;
 	// EarlyVerdicts the PeerDown verdicts reached before the window ended.
 	Verdicts, EarlyVerdicts uint64
+	// Withdrawn counts LocalFault verdicts withdrawn because the interface
+	// was shown to work (reported Suspect, EIFD running again).
+	Withdrawn uint64
+	// ReadErrors counts failed reads of a Conn or Prober that the Driver
+	// retried (Driver only).
+	ReadErrors uint64
 }
 
 // PeerStatus is what a Machine knows of one peer.
