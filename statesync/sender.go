@@ -138,7 +138,7 @@ type Sender struct {
 	bulk struct {
 		active  bool
 		gen     uint8
-		cur     cursor
+		cur     Cursor
 		total   uint64
 		sent    uint64
 		start   time.Time
@@ -332,7 +332,7 @@ func (s *Sender) advanceBulk(now time.Time) {
 	}
 	for s.bulk.active && s.inflight() < half && !s.stalled {
 		epoch := s.epoch
-		cur, done := s.cfg.Table.scan(s.bulk.cur, 64, fn)
+		cur, done := s.cfg.Table.Scan(s.bulk.cur, 64, fn)
 		if s.epoch != epoch {
 			return // a resync restarted the bulk sync
 		}

@@ -25,7 +25,10 @@ type Table struct {
 	count  atomic.Int64 // live entries, readable without the shard locks
 	shards [numShards]shard
 	genMu  sync.Mutex
-	gens   [256]uint8 // current bulk generation per origin
+	gens   [256]uint8    // current bulk generation per origin
+	mark   atomic.Uint32 // the owner's generation, stamped by Upsert (see Mark)
+	feedMu sync.Mutex    // serialises creating and closing the Feed
+	feed   *Feed
 }
 
 // curGen returns the current bulk-sync generation of origin.
@@ -60,6 +63,16 @@ const (
 const (
 	flagLive = 1 << iota
 	flagNAT
+	// flagQueued: the entry's index is in its shard's feed queue. It
+	// survives the entry's removal (the index stays queued), so that an
+	// index is queued at most once.
+	flagQueued
+	// flagSeen: the feed's consumer was given this entry, so its removal
+	// must be reported.
+	flagSeen
+	// flagOwned: last written by Upsert (this unit owns it), so its gen is
+	// the owner's mark (see Mark).
+	flagOwned
 )
 
 // ckey is the compact, comparable form of Key: 40 bytes.
@@ -101,7 +114,12 @@ type shard struct {
 	hi     uint32   // entries ever allocated
 	n      int      // live entries
 	nat    map[uint32]natTuple
-	_      [64]byte // keep shards' locks on separate cache lines
+	// With a Feed: the signal to raise, the queued entry indices and the
+	// keys of removed entries the consumer had seen.
+	fd    *feedSignal
+	dirty []uint32
+	gone  []ckey
+	_     [64]byte // keep shards' locks on separate cache lines
 }
 
 // NewTable returns an empty table sized for about sizeHint sessions (0 for
@@ -255,7 +273,7 @@ func (s *shard) insert(c *ckey, h32 uint32) (*entry, uint32) {
 	s.index[i] = uint64(h32)<<32 | uint64(idx+1)
 	s.n++
 	e := s.at(idx)
-	*e = entry{k: *c, flags: flagLive}
+	*e = entry{k: *c, flags: flagLive | e.flags&flagQueued}
 	return e, idx
 }
 
@@ -264,7 +282,12 @@ func (s *shard) insert(c *ckey, h32 uint32) (*entry, uint32) {
 func (s *shard) remove(slot int) {
 	mask := uint32(len(s.index) - 1)
 	idx := uint32(s.index[slot]) - 1
-	*s.at(idx) = entry{}
+	e := s.at(idx)
+	if s.fd != nil && e.flags&flagSeen != 0 {
+		s.gone = append(s.gone, e.k)
+		s.fd.notify()
+	}
+	*e = entry{flags: e.flags & flagQueued}
 	if s.nat != nil {
 		delete(s.nat, idx)
 	}
@@ -359,7 +382,17 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
 		s.Version = e.version + 1
 	}
 	e.origin, e.gen = origin, gen
+	if bump {
+		e.flags |= flagOwned
+	} else {
+		e.flags &^= flagOwned
+	}
 	sh.set(e, idx, s)
+	if sh.fd != nil && e.flags&flagQueued == 0 {
+		e.flags |= flagQueued
+		sh.dirty = append(sh.dirty, idx)
+		sh.fd.notify()
+	}
 	sh.mu.Unlock()
 }
 
@@ -368,7 +401,7 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
 // one (1 for a new entry), whatever s.Version says. It returns the session
 // as stored.
 func (t *Table) Upsert(s Session) Session {
-	t.upsert(&s, true, 0, 0)
+	t.upsert(&s, true, 0, uint8(t.mark.Load()))
 	return t.normal(s)
 }
 
@@ -518,23 +551,45 @@ func (t *Table) sweep(origin, gen uint8) int {
 	return removed
 }
 
-// cursor addresses an entry for incremental scans: shard<<32 | index.
-type cursor uint64
+// Cursor is a position in a Table for scans that proceed a bounded number
+// of sessions at a time (Scan, ScanExpiring, Unmarked). The zero Cursor is
+// the beginning. Sessions inserted or removed between two calls may or may
+// not be visited; every session present throughout is visited once.
+type Cursor uint64
 
-// scan calls fn for up to max live sessions from cursor c on, and returns
-// the cursor to continue from and whether the scan is complete.
-func (t *Table) scan(c cursor, max int, fn func(*Session)) (cursor, bool) {
+// scanDone is the Cursor of a complete scan.
+const scanDone = Cursor(uint64(numShards) << 32)
+
+// Scan calls fn for up to max sessions from c on, holding the lock of one
+// shard at a time for reading (fn must not call the table), and returns
+// the Cursor to continue from and whether the scan is complete. The
+// Session passed to fn is valid only during the call.
+func (t *Table) Scan(c Cursor, max int, fn func(*Session)) (Cursor, bool) {
+	return t.scanIf(c, max, nil, fn)
+}
+
+// ScanExpiring is Scan restricted to the sessions whose deadline is set
+// and not after by (Unix seconds, as Session.Expires): those about to
+// expire. It tests each entry before decoding it, so it is cheap on a
+// large table where few match.
+func (t *Table) ScanExpiring(c Cursor, by uint32, max int, fn func(*Session)) (Cursor, bool) {
+	return t.scanIf(c, max, func(e *entry) bool { return e.expires != 0 && e.expires <= by }, fn)
+}
+
+// scanIf calls fn for up to max live sessions matching pred (nil: all)
+// from cursor c on.
+func (t *Table) scanIf(c Cursor, max int, pred func(*entry) bool, fn func(*Session)) (Cursor, bool) {
 	var s Session
 	si, idx := int(c>>32), uint32(c)
 	for ; si < numShards; si, idx = si+1, 0 {
 		sh := &t.shards[si]
 		sh.mu.RLock()
 		for ; idx < sh.hi; idx++ {
-			if max == 0 {
+			if max <= 0 {
 				sh.mu.RUnlock()
-				return cursor(uint64(si)<<32 | uint64(idx)), false
+				return Cursor(uint64(si)<<32 | uint64(idx)), false
 			}
-			if e := sh.at(idx); e.flags&flagLive != 0 {
+			if e := sh.at(idx); e.flags&flagLive != 0 && (pred == nil || pred(e)) {
 				sh.get(e, idx, &s)
 				fn(&s)
 				max--
@@ -542,5 +597,41 @@ func (t *Table) scan(c cursor, max int, fn func(*Session)) (cursor, bool) {
 		}
 		sh.mu.RUnlock()
 	}
-	return cursor(uint64(numShards) << 32), true
+	return scanDone, true
+}
+
+// Mark starts a reconciliation of the sessions this unit owns, those
+// written with Upsert: every Upsert after Mark stamps its session, and
+// Unmarked lists the owned sessions not upserted since. A conntrack
+// follower calls Mark before it dumps the kernel's table, upserts what the
+// dump holds, then deletes what Unmarked lists: the sessions the kernel no
+// longer has. Sessions written with Store (replicas) are never marked.
+func (t *Table) Mark() {
+	t.mark.Add(1)
+}
+
+// Unmarked appends to dst the keys of up to max owned sessions (written
+// with Upsert) not upserted since the last Mark, scanning from c, and
+// returns them with the Cursor to continue from and whether the scan is
+// complete. The caller deletes them between calls if it wants: removals do
+// not disturb the scan.
+func (t *Table) Unmarked(dst []Key, c Cursor, max int) ([]Key, Cursor, bool) {
+	m := uint8(t.mark.Load())
+	si, idx := int(c>>32), uint32(c)
+	for ; si < numShards; si, idx = si+1, 0 {
+		sh := &t.shards[si]
+		sh.mu.RLock()
+		for ; idx < sh.hi; idx++ {
+			if max <= 0 {
+				sh.mu.RUnlock()
+				return dst, Cursor(uint64(si)<<32 | uint64(idx)), false
+			}
+			if e := sh.at(idx); e.flags&(flagLive|flagOwned) == flagLive|flagOwned && e.gen != m {
+				dst = append(dst, e.k.unpack())
+				max--
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return dst, scanDone, true
 }
