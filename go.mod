@@ -10,7 +10,7 @@ require (
 	github.com/mdlayher/netlink v1.7.2
 	github.com/mdlayher/packet v1.2.0
 	github.com/stretchr/testify v1.12.1
-	github.com/ti-mo/conntrack v0.5.2
+	github.com/ti-mo/conntrack v0.6.0
 	github.com/ti-mo/netfilter v0.5.3
 	go.etcd.io/etcd/api/v3 v3.7.3
 	go.etcd.io/etcd/client/v3 v3.7.3

@@ -77,17 +77,22 @@ func TestInjectKernel(t *testing.T) {
 		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40004"), Dst: ap("198.18.2.100:80")},
 			ReplySrc: ap("198.18.2.3:8080"), ReplyDst: ap("198.18.1.2:40004"),
 			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusDstNAT | ct.StatusAssured | ct.StatusSeenReply), Expires: exp},
+		// Its deadline passed (a busy flow's last event is old): written
+		// with the grace period.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40003"), Dst: ap("198.18.2.2:80")},
+			State: statesync.TCPStateEstablished, Expires: 1},
 		// Counted and skipped.
-		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40003"), Dst: ap("198.18.2.2:80")}, Expires: 1},
 		{Key: statesync.Key{Proto: 47, Src: ap("198.18.1.2:0"), Dst: ap("198.18.2.2:0")}, Expires: exp},
 	}
 	n, err := in.Inject(now, sessions...)
 	require.NoError(t, err)
-	require.Equal(t, 7, n)
-	require.Equal(t, InjectorStats{Created: 7, InjectedNAT: 2, Expired: 1, Skipped: 1}, in.Stats())
+	require.Equal(t, 8, n)
+	require.Equal(t, InjectorStats{Injected: 8, InjectedNAT: 2, Revived: 1, Skipped: 1, Batches: 1}, in.Stats())
 
 	got := dumpSessions(t, h)
-	require.Len(t, got, 7)
+	require.Len(t, got, 8)
+	revived := got[sessions[7].Key]
+	require.InDelta(t, float64(now.Add(30*time.Second).Unix()), float64(revived.Expires), 3, "the grace period")
 	for _, want := range sessions[:7] {
 		s, ok := got[want.Key]
 		require.True(t, ok, "%v missing", want.Key)
@@ -95,7 +100,7 @@ func TestInjectKernel(t *testing.T) {
 		require.Equal(t, want.Mark, s.Mark)
 		require.Equal(t, want.ReplySrc, s.ReplySrc)
 		require.Equal(t, want.ReplyDst, s.ReplyDst)
-		require.InDelta(t, float64(want.Expires), float64(s.Expires), 5)
+		require.InDelta(t, float64(want.Expires+30), float64(s.Expires), 5, "time left and grace")
 		require.Equal(t, want.Status&uint32(creatable), s.Status&uint32(creatable))
 		// The kernel holds the NAT bindings: the NAT bit of the
 		// translation and both done bits (the other manip has a null
@@ -110,14 +115,16 @@ func TestInjectKernel(t *testing.T) {
 	// Injecting again updates: a later deadline and a new state.
 	sessions[0].Expires = statesync.Deadline(now.Add(2 * time.Hour))
 	sessions[0].State = statesync.TCPStateCloseWait
-	sessions[1].Status = 0 // cannot clear SEEN_REPLY: retried without status
-	n, err = in.Inject(now, sessions[:2]...)
+	sessions[1].Status = 0                        // cannot clear SEEN_REPLY: retried without status
+	sessions[5].ReplyDst = ap("198.18.2.1:61001") // the bindings of an entry cannot change
+	n, err = in.Inject(now, sessions[0], sessions[1], sessions[5])
 	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	require.Equal(t, uint64(2), in.Stats().Updated)
+	require.Equal(t, 3, n)
+	require.Equal(t, uint64(2), in.Stats().Updated, "two updated in place, one rewritten whole")
 	got = dumpSessions(t, h)
 	require.Equal(t, statesync.TCPStateCloseWait, got[sessions[0].Key].State)
-	require.InDelta(t, float64(sessions[0].Expires), float64(got[sessions[0].Key].Expires), 5)
+	require.InDelta(t, float64(sessions[0].Expires+30), float64(got[sessions[0].Key].Expires), 5)
+	require.Equal(t, ap("198.18.2.1:61000"), got[sessions[5].Key].ReplyDst, "the kernel keeps the entry's bindings")
 
 	// Delete, twice (the second is a no-op).
 	require.NoError(t, in.Delete(sessions[0]))
@@ -136,7 +143,7 @@ func TestInjectKernel(t *testing.T) {
 	n, err = in.Commit(now, table)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
-	require.Len(t, dumpSessions(t, h), 106)
+	require.Len(t, dumpSessions(t, h), 107)
 }
 
 // TestFollowKernel needs root: a Follower dumps the entries that predate

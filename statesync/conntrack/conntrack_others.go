@@ -28,6 +28,9 @@ func (*Follower) Stats() FollowerStats { return FollowerStats{} }
 // Close does nothing.
 func (*Follower) Close() error { return nil }
 
+// Resync returns an error wrapping ErrNotSupported.
+func (*Follower) Resync(context.Context) error { return ErrNotSupported }
+
 // Injector injects sessions into the kernel's conntrack table; Linux only.
 type Injector struct{}
 
@@ -44,6 +47,9 @@ func (*Injector) Commit(time.Time, *statesync.Table) (int, error) { return 0, Er
 
 // Delete returns an error wrapping ErrNotSupported.
 func (*Injector) Delete(statesync.Session) error { return ErrNotSupported }
+
+// Follow returns an error wrapping ErrNotSupported.
+func (*Injector) Follow(context.Context, *statesync.Table) error { return ErrNotSupported }
 
 // Stats returns zero counters.
 func (*Injector) Stats() InjectorStats { return InjectorStats{} }

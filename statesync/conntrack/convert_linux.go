@@ -10,25 +10,18 @@ import (
 	"github.com/hakit/hakit/statesync"
 )
 
-// IP protocol numbers.
-const (
-	protoICMP    = 1
-	protoTCP     = 6
-	protoUDP     = 17
-	protoDCCP    = 33
-	protoICMPv6  = 58
-	protoSCTP    = 132
-	protoUDPLite = 136
-)
-
 // tcpBeLiberal is IP_CT_TCP_FLAG_BE_LIBERAL (nf_conntrack_tcp.h); on the
 // wire struct nf_ct_tcp_flags is {flags, mask}, which ti-mo/conntrack sends
 // as a big-endian uint16.
 const tcpBeLiberal = 0x08
 
 // creatable are the status bits ctnetlink lets user space set on a new
-// entry, besides IPS_CONFIRMED which must be sent as it is always set.
-const creatable = ct.StatusSeenReply | ct.StatusAssured | ct.StatusFixedTimeout
+// entry, besides IPS_CONFIRMED (statusConfirmed) which must be sent as it
+// is always set.
+const (
+	creatable       = uint32(ct.StatusSeenReply | ct.StatusAssured | ct.StatusFixedTimeout)
+	statusConfirmed = uint32(ct.StatusConfirmed)
+)
 
 func hasPorts(proto uint8) bool {
 	switch proto {
@@ -93,12 +86,12 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 	o := f.TupleOrig
 	p := o.Proto.Protocol
 	switch {
-	case f.Status.Value&(ct.StatusTemplate|ct.StatusUntracked) != 0:
-		return s, fmt.Errorf("conntrack: template or untracked entry: %w", ErrUnsupported)
+	case f.Status&(ct.StatusTemplate|ct.StatusUntracked) != 0:
+		return s, fmt.Errorf("conntrack: template or untracked entry: %w", ErrUnsupportedFlow)
 	case !validTuple(o):
-		return s, fmt.Errorf("conntrack: original tuple %v: %w", o, ErrUnsupported)
+		return s, fmt.Errorf("conntrack: original tuple %v: %w", o, ErrUnsupportedFlow)
 	case !hasPorts(p) && !isICMP(p):
-		return s, fmt.Errorf("conntrack: protocol %d: %w", p, ErrUnsupported)
+		return s, fmt.Errorf("conntrack: protocol %d: %w", p, ErrUnsupportedFlow)
 	}
 	zone := f.Zone
 	if zone == 0 {
@@ -108,7 +101,7 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 	s.Key = statesync.Key{Zone: zone, Proto: p, Src: src, Dst: dst}
 	if r := f.TupleReply; validTuple(r) {
 		if r.IP.SourceAddress.Is4() != o.IP.SourceAddress.Is4() {
-			return s, fmt.Errorf("conntrack: reply tuple %v of another family: %w", r, ErrUnsupported)
+			return s, fmt.Errorf("conntrack: reply tuple %v of another family: %w", r, ErrUnsupportedFlow)
 		}
 		rs, rd := endpoints(r)
 		if isICMP(p) {
@@ -129,7 +122,7 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 	case f.ProtoInfo.DCCP != nil:
 		s.State = f.ProtoInfo.DCCP.State
 	}
-	s.Status = uint32(f.Status.Value)
+	s.Status = uint32(f.Status)
 	if f.Timeout > 0 {
 		s.Expires = statesync.Deadline(now.Add(time.Duration(f.Timeout) * time.Second))
 	}
@@ -159,25 +152,25 @@ func tuple(proto uint8, zone uint16, src, dst netip.AddrPort) ct.Tuple {
 // defaultTimeout when s never expires). Only the status bits ctnetlink
 // accepts on creation are kept, and TCP entries are marked "be liberal"
 // (see the package doc). It returns an error wrapping ErrExpired when the
-// deadline has passed and ErrUnsupported when the session cannot be a
+// deadline has passed and ErrUnsupportedFlow when the session cannot be a
 // kernel entry.
 func SessionToFlow(s statesync.Session, now time.Time, defaultTimeout time.Duration) (ct.Flow, error) {
 	var f ct.Flow
 	k := s.Key
 	switch {
 	case !hasPorts(k.Proto) && !isICMP(k.Proto):
-		return f, fmt.Errorf("conntrack: protocol %d: %w", k.Proto, ErrUnsupported)
+		return f, fmt.Errorf("conntrack: protocol %d: %w", k.Proto, ErrUnsupportedFlow)
 	case !k.Src.Addr().IsValid() || !k.Dst.Addr().IsValid() || k.Src.Addr().Unmap().Is4() != k.Dst.Addr().Unmap().Is4():
-		return f, fmt.Errorf("conntrack: addresses %v, %v: %w", k.Src, k.Dst, ErrUnsupported)
+		return f, fmt.Errorf("conntrack: addresses %v, %v: %w", k.Src, k.Dst, ErrUnsupportedFlow)
 	}
 	rs, rd := s.Reply()
 	if rs.Addr().Unmap().Is4() != k.Src.Addr().Unmap().Is4() || rd.Addr().Unmap().Is4() != k.Src.Addr().Unmap().Is4() {
-		return f, fmt.Errorf("conntrack: reply %v, %v of another family: %w", rs, rd, ErrUnsupported)
+		return f, fmt.Errorf("conntrack: reply %v, %v of another family: %w", rs, rd, ErrUnsupportedFlow)
 	}
 	if isICMP(k.Proto) {
 		rt, ok := icmpReplyType(k.Proto, uint8(k.Dst.Port()>>8))
 		if !ok {
-			return f, fmt.Errorf("conntrack: ICMP type %d: %w", k.Dst.Port()>>8, ErrUnsupported)
+			return f, fmt.Errorf("conntrack: ICMP type %d: %w", k.Dst.Port()>>8, ErrUnsupportedFlow)
 		}
 		if !s.NAT() {
 			// The kernel keeps the identifier in the source slot of
@@ -200,7 +193,7 @@ func SessionToFlow(s statesync.Session, now time.Time, defaultTimeout time.Durat
 	f.TupleReply = tuple(k.Proto, 0, rs, rd)
 	// The kernel marks a created entry confirmed before applying the
 	// status and refuses (EBUSY) a status without the bit.
-	f.Status.Value = ct.StatusFlag(s.Status)&creatable | ct.StatusConfirmed
+	f.Status = ct.Status(s.Status&creatable | statusConfirmed)
 	f.Mark = s.Mark
 	switch k.Proto {
 	case protoTCP:

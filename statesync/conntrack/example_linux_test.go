@@ -52,7 +52,7 @@ func ExampleSessionToFlow() {
 		return
 	}
 	fmt.Println(f.TupleOrig.IP.SourceAddress, "->", f.TupleOrig.IP.DestinationAddress, "timeout", f.Timeout)
-	fmt.Printf("status %#x, TCP flags %#04x\n", uint32(f.Status.Value), f.ProtoInfo.TCP.OriginalFlags)
+	fmt.Printf("status %#x, TCP flags %#04x\n", uint32(f.Status), f.ProtoInfo.TCP.OriginalFlags)
 	// Output:
 	// 198.18.1.10 -> 198.18.2.10 timeout 300
 	// status 0xe, TCP flags 0x0808
