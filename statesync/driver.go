@@ -328,6 +328,26 @@ func (d *Driver) Flush() {
 	}
 }
 
+// Resync asks for a full resync: the sending half starts a new stream
+// with a bulk sync of the table (Sender.Resync), the receiving half asks
+// the peer for one (Receiver.RequestResync).
+func (d *Driver) Resync() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	now := d.clk.Now()
+	if d.s != nil {
+		d.s.Resync(now)
+	}
+	if d.r != nil {
+		d.r.RequestResync(now)
+		d.r.Tick(now)
+	}
+	d.flushLocked()
+}
+
 // InSync reports whether the receiving half holds the peer's whole table
 // (false when this driver does not receive).
 func (d *Driver) InSync() bool {

@@ -228,18 +228,21 @@ func TestTableScanExpiring(t *testing.T) {
 		}
 		tab.Upsert(s)
 	}
-	var got []uint32
+	var got, batch []Session
 	var c Cursor
 	for done := false; !done; {
-		c, done = tab.ScanExpiring(c, 1099, 13, func(s *Session) { got = append(got, s.Expires) })
+		batch, c, done = tab.ScanExpiring(batch[:0], c, 1099, 13)
+		require.LessOrEqual(t, len(batch), 13)
+		got = append(got, batch...)
 	}
 	require.Len(t, got, 99) // 1001..1099
-	for _, e := range got {
-		require.True(t, e >= 1001 && e <= 1099)
+	for _, s := range got {
+		require.True(t, s.Expires >= 1001 && s.Expires <= 1099)
 	}
 	n := 0
 	for c, done := Cursor(0), false; !done; {
-		c, done = tab.Scan(c, 100, func(*Session) { n++ })
+		batch, c, done = tab.Scan(batch[:0], c, 100)
+		n += len(batch)
 	}
 	require.Equal(t, 1000, n)
 }

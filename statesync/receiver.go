@@ -386,6 +386,16 @@ func (r *Receiver) refreshSync(now time.Time) {
 	}
 }
 
+// RequestResync asks the sender for a new stream with a full bulk sync, at
+// an operator's request (conntrackd -n); the request goes with the next
+// acknowledgement, and the receiver is out of sync until the bulk sync
+// completes.
+func (r *Receiver) RequestResync(now time.Time) {
+	if !r.committed && r.epoch != 0 {
+		r.requestResync(now, "requested")
+	}
+}
+
 func (r *Receiver) requestResync(now time.Time, reason string) {
 	if !r.needSync {
 		r.stats.Resyncs++

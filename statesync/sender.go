@@ -146,6 +146,7 @@ type Sender struct {
 	}
 
 	ack   Ack
+	scan  []Session // the bulk sync's current batch
 	stats SenderStats
 }
 
@@ -294,6 +295,12 @@ func (s *Sender) Delete(now time.Time, k Key) {
 	s.append(now, &r)
 }
 
+// Resync starts a new stream with a full bulk sync of the table, at an
+// operator's request (conntrackd -B): the receiver's replica becomes the
+// table as it is now. It is loud like every resync (SenderStats.Resyncs,
+// EventResync).
+func (s *Sender) Resync(now time.Time) { s.newStream(now, "requested") }
+
 // Flush closes the datagram being filled, so that Output returns it.
 func (s *Sender) Flush(now time.Time) { s.seal(now) }
 
@@ -321,22 +328,23 @@ func (s *Sender) Tick(now time.Time) {
 
 func (s *Sender) advanceBulk(now time.Time) {
 	half := uint64(len(s.win) / 2)
-	fn := func(sess *Session) {
-		if s.cfg.Filter != nil && !s.cfg.Filter(sess) {
-			return
-		}
-		r := Record{Op: OpUpsert, Session: *sess}
-		if s.append(now, &r) {
-			s.bulk.sent++
-		}
-	}
 	for s.bulk.active && s.inflight() < half && !s.stalled {
 		epoch := s.epoch
-		cur, done := s.cfg.Table.Scan(s.bulk.cur, 64, fn)
-		if s.epoch != epoch {
-			return // a resync restarted the bulk sync
+		var done bool
+		s.scan, s.bulk.cur, done = s.cfg.Table.Scan(s.scan[:0], s.bulk.cur, 64)
+		for i := range s.scan {
+			sess := &s.scan[i]
+			if s.cfg.Filter != nil && !s.cfg.Filter(sess) {
+				continue
+			}
+			r := Record{Op: OpUpsert, Session: *sess}
+			if s.append(now, &r) {
+				s.bulk.sent++
+			}
+			if s.epoch != epoch {
+				return // a resync restarted the bulk sync
+			}
 		}
-		s.bulk.cur = cur
 		if done {
 			r := Record{Op: OpBulkEnd, Gen: s.bulk.gen}
 			s.append(now, &r)

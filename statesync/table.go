@@ -560,26 +560,25 @@ type Cursor uint64
 // scanDone is the Cursor of a complete scan.
 const scanDone = Cursor(uint64(numShards) << 32)
 
-// Scan calls fn for up to max sessions from c on, holding the lock of one
-// shard at a time for reading (fn must not call the table), and returns
-// the Cursor to continue from and whether the scan is complete. The
-// Session passed to fn is valid only during the call.
-func (t *Table) Scan(c Cursor, max int, fn func(*Session)) (Cursor, bool) {
-	return t.scanIf(c, max, nil, fn)
+// Scan appends to dst up to max sessions from c on, holding the lock of
+// one shard at a time for reading, and returns them with the Cursor to
+// continue from and whether the scan is complete. With a dst of enough
+// capacity it allocates nothing.
+func (t *Table) Scan(dst []Session, c Cursor, max int) ([]Session, Cursor, bool) {
+	return t.scanIf(dst, c, max, nil)
 }
 
 // ScanExpiring is Scan restricted to the sessions whose deadline is set
 // and not after by (Unix seconds, as Session.Expires): those about to
 // expire. It tests each entry before decoding it, so it is cheap on a
 // large table where few match.
-func (t *Table) ScanExpiring(c Cursor, by uint32, max int, fn func(*Session)) (Cursor, bool) {
-	return t.scanIf(c, max, func(e *entry) bool { return e.expires != 0 && e.expires <= by }, fn)
+func (t *Table) ScanExpiring(dst []Session, c Cursor, by uint32, max int) ([]Session, Cursor, bool) {
+	return t.scanIf(dst, c, max, func(e *entry) bool { return e.expires != 0 && e.expires <= by })
 }
 
-// scanIf calls fn for up to max live sessions matching pred (nil: all)
-// from cursor c on.
-func (t *Table) scanIf(c Cursor, max int, pred func(*entry) bool, fn func(*Session)) (Cursor, bool) {
-	var s Session
+// scanIf appends up to max live sessions matching pred (nil: all) from
+// cursor c on.
+func (t *Table) scanIf(dst []Session, c Cursor, max int, pred func(*entry) bool) ([]Session, Cursor, bool) {
 	si, idx := int(c>>32), uint32(c)
 	for ; si < numShards; si, idx = si+1, 0 {
 		sh := &t.shards[si]
@@ -587,17 +586,17 @@ func (t *Table) scanIf(c Cursor, max int, pred func(*entry) bool, fn func(*Sessi
 		for ; idx < sh.hi; idx++ {
 			if max <= 0 {
 				sh.mu.RUnlock()
-				return Cursor(uint64(si)<<32 | uint64(idx)), false
+				return dst, Cursor(uint64(si)<<32 | uint64(idx)), false
 			}
 			if e := sh.at(idx); e.flags&flagLive != 0 && (pred == nil || pred(e)) {
-				sh.get(e, idx, &s)
-				fn(&s)
+				dst = append(dst, Session{})
+				sh.get(e, idx, &dst[len(dst)-1])
 				max--
 			}
 		}
 		sh.mu.RUnlock()
 	}
-	return scanDone, true
+	return dst, scanDone, true
 }
 
 // Mark starts a reconciliation of the sessions this unit owns, those
