@@ -290,11 +290,13 @@ func hakitWarm(bed *testbed.Bed, table *statesync.Table, n, churn int) (result, 
 	mem := float64(slab()-slab0) / float64(n)
 	// The active unit's last moments: churn sessions change (a new deadline).
 	exp := statesync.Deadline(time.Now().Add(2 * time.Hour))
-	var c statesync.Cursor
+	var (
+		c     statesync.Cursor
+		batch []statesync.Session
+	)
 	changed := 0
 	for done := false; !done && changed < churn; {
-		var batch []statesync.Session
-		c, done = table.Scan(c, min(256, churn-changed), func(s *statesync.Session) { batch = append(batch, *s) })
+		batch, c, done = table.Scan(batch[:0], c, min(256, churn-changed))
 		for _, s := range batch {
 			s.Expires = exp
 			table.Store(s)

@@ -144,6 +144,15 @@ func TestInjectKernel(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
 	require.Len(t, dumpSessions(t, h), 107)
+
+	// An operator flushed the kernel's table: Resync writes it again.
+	_, err = h.Run("conntrack", "-F")
+	require.NoError(t, err)
+	require.Empty(t, dumpSessions(t, h))
+	n, err = in.Resync(now, table)
+	require.NoError(t, err)
+	require.Equal(t, 100, n)
+	require.Len(t, dumpSessions(t, h), 100)
 }
 
 // TestFollowKernel needs root: a Follower dumps the entries that predate
@@ -238,6 +247,26 @@ func TestFollowKernel(t *testing.T) {
 	}
 	_, ok := table.Get(old.Key)
 	require.False(t, ok)
+	// A session the kernel does not have, about to expire: the refresh
+	// finds it gone (its DESTROY event was lost, say).
+	ghost := statesync.Session{Key: statesync.Key{Proto: 17, Src: ap("198.18.1.3:7"), Dst: ap("198.18.2.3:7")},
+		Expires: statesync.Deadline(time.Now().Add(time.Second))}
+	table.Upsert(ghost)
+	require.Eventually(t, func() bool { _, ok := table.Get(ghost.Key); return !ok }, 10*time.Second, 10*time.Millisecond,
+		"the refresh removes a session the kernel does not have: %+v", f.Stats())
+	require.Equal(t, uint64(1), f.Stats().Vanished)
+
+	// One that does not expire soon stays until a Resync.
+	ghost.Expires = statesync.Deadline(time.Now().Add(time.Hour))
+	table.Upsert(ghost)
+	require.NoError(t, f.Resync(context.Background()))
+	_, ok = table.Get(ghost.Key)
+	require.False(t, ok, "Resync reconciles the table with the kernel")
+	require.Equal(t, uint64(1), f.Stats().Stale)
+	require.Equal(t, uint64(2), f.Stats().Dumps)
+	_, ok = table.Get(key)
+	require.True(t, ok, "the live connection stays")
+
 	c.Close()
 	st := f.Stats()
 	require.GreaterOrEqual(t, st.Dumped, uint64(1))

@@ -48,6 +48,9 @@ func (*Injector) Commit(time.Time, *statesync.Table) (int, error) { return 0, Er
 // Delete returns an error wrapping ErrNotSupported.
 func (*Injector) Delete(statesync.Session) error { return ErrNotSupported }
 
+// Resync returns an error wrapping ErrNotSupported.
+func (*Injector) Resync(time.Time, *statesync.Table) (int, error) { return 0, ErrNotSupported }
+
 // Follow returns an error wrapping ErrNotSupported.
 func (*Injector) Follow(context.Context, *statesync.Table) error { return ErrNotSupported }
 

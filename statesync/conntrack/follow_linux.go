@@ -30,10 +30,11 @@ type Follower struct {
 	resync    chan chan error
 
 	// Used by Run's goroutine only.
-	keys  []statesync.Key
-	due   statesync.Cursor // where the refresh continues
-	fresh []statesync.Session
-	gone  []bool
+	keys   []statesync.Key
+	due    statesync.Cursor // where the refresh continues
+	dueBuf []statesync.Session
+	fresh  []statesync.Session
+	gone   []bool
 
 	mu    sync.Mutex
 	stats FollowerStats
@@ -278,11 +279,12 @@ func (f *Follower) refresh() error {
 	by := statesync.Deadline(now.Add(f.cfg.RefreshAhead))
 	budget := refreshMax
 	for budget > 0 {
-		f.keys = f.keys[:0]
 		var done bool
-		f.due, done = f.table.ScanExpiring(f.due, by, min(budget, batchGets), func(s *statesync.Session) {
-			f.keys = append(f.keys, s.Key)
-		})
+		f.dueBuf, f.due, done = f.table.ScanExpiring(f.dueBuf[:0], f.due, by, min(budget, batchGets))
+		f.keys = f.keys[:0]
+		for i := range f.dueBuf {
+			f.keys = append(f.keys, f.dueBuf[i].Key)
+		}
 		budget -= len(f.keys)
 		if err := f.lookup(now, f.keys); err != nil {
 			return err

@@ -286,13 +286,21 @@ func (in *Injector) Commit(now time.Time, table *statesync.Table) (int, error) {
 	return n, err
 }
 
+// Resync writes every session of table into the kernel again, without
+// stopping Follow: after an operator flushed the kernel's table, say. It
+// returns the number of sessions written.
+func (in *Injector) Resync(now time.Time, table *statesync.Table) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.writeAll(now, table)
+}
+
 // writeAll writes every session of table; in.mu is held. The table is
 // read a few hundred sessions at a time, so memory does not grow with it.
 func (in *Injector) writeAll(now time.Time, table *statesync.Table) (int, error) {
 	var c statesync.Cursor
 	for done := false; !done; {
-		in.scan = in.scan[:0]
-		c, done = table.Scan(c, 256, func(s *statesync.Session) { in.scan = append(in.scan, *s) })
+		in.scan, c, done = table.Scan(in.scan[:0], c, 256)
 		for i := range in.scan {
 			if err := in.add(now, &in.scan[i]); err != nil {
 				return in.result(table.Len(), err)
