@@ -63,8 +63,8 @@ const (
 	ctaNATProto   = 3
 	ctaNATPortMin = 1 // in CTA_NAT_PROTO; the max port is 2
 
-	nfnlSubsysCT = 1 // NFNL_SUBSYS_CTNETLINK
-	msgCTNew     = nfnlSubsysCT<<8 | 0
+	nfnlSubsysCT = 1                 // NFNL_SUBSYS_CTNETLINK
+	msgCTNew     = nfnlSubsysCT << 8 // | IPCTNL_MSG_CT_NEW (0)
 	msgCTGet     = nfnlSubsysCT<<8 | 1
 	msgCTDelete  = nfnlSubsysCT<<8 | 2
 
