@@ -5,8 +5,8 @@
 // interface or a cable fails, another unit takes over in under a second and
 // the sessions flowing through keep flowing.
 //
-// This package holds only documentation. The work is done by small packages
-// with one job each, which exchange plain values and can be used alone:
+// The work is done by small packages with one job each, which exchange plain
+// values and can be used alone:
 //
 //   - [github.com/hakit/hakit/heartbeat]: heartbeat frames sent directly in
 //     Ethernet (EtherType 0xC14B) or over unicast UDP, authenticated and
@@ -45,4 +45,27 @@
 // thin drivers own the goroutines, timers and sockets. Transports are small
 // interfaces (net.PacketConn-shaped), so the same cores run on AF_PACKET
 // sockets, UDP and the simulated Ethernet segment used by the tests.
+//
+// # The shared vocabulary
+//
+// This package holds what every other one speaks, as net/netip holds
+// addresses:
+//
+//   - Role: a unit's role (Initial, Primary, Secondary), the one the election
+//     decides and the heartbeats advertise.
+//   - Clock: what every driver's Config.Clock is; RealClock is the wall
+//     clock, and a simulated clock implements the same two methods.
+//   - Key and Keyring: the shared secrets that authenticate heartbeats and
+//     session sync, rotated at runtime with Keyring.Set. Each protocol
+//     derives its own subkey from each secret.
+//   - ErrConfig: wrapped by every configuration error. Operations a
+//     platform lacks return errors wrapping errors.ErrUnsupported, and I/O
+//     errors of hakit's own connections are *net.OpError.
+//
+// Identifiers have one width everywhere: a cluster ID is a uint16 (0 to
+// 65535; a scheme that holds fewer, such as vmac.NetDefendMAC's 0 to 63,
+// refuses the rest), and a unit ID is a uint16 from 1 to 65535 (0 is
+// invalid in every package). A nil *Config means the defaults in every
+// package, and each has a DefaultConfig whose comments give the reason for
+// each default.
 package hakit

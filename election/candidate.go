@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
-// Version is the wire format version of an encoded Candidate.
-const Version = 1
+// Version is the wire format version of an encoded Candidate. Version 2
+// carries the role as hakit.Role numbers (version 1 numbered secondary 2
+// and primary 3); version 1 candidates are refused with ErrVersion.
+const Version = 2
 
-// CandidateLen is the length in bytes of an encoded Candidate (version 1).
+// CandidateLen is the length in bytes of an encoded Candidate (version 2).
 // It is small enough to ride in every heartbeat's payload.
 const CandidateLen = 28
 
-// Sentinel errors wrapped by the errors this package returns.
+// Sentinel errors wrapped by the errors this package returns. Configuration
+// errors wrap hakit.ErrConfig.
 var (
 	// ErrInvalid reports a malformed or contradictory candidate, verdict or
 	// call.
@@ -24,50 +29,16 @@ var (
 	ErrVersion = errors.New("unsupported version")
 	// ErrUnitCollision reports a peer that claims this unit's own ID.
 	ErrUnitCollision = errors.New("unit ID collision")
-	// ErrConfig reports a contradictory or out-of-range configuration.
-	ErrConfig = errors.New("invalid configuration")
 )
-
-// Role is a unit's role in the cluster. The zero value is invalid.
-type Role uint8
-
-// The roles. A unit starts Initial, listens for its peers, then settles as
-// Primary or Secondary.
-const (
-	// Initial is the role of a unit that has just started and is still
-	// listening for peers; it carries no traffic.
-	Initial Role = iota + 1
-	// Secondary is a standby unit: it carries no traffic and stores the
-	// primary's session updates.
-	Secondary
-	// Primary is the active unit: it owns the virtual addresses.
-	Primary
-)
-
-// IsValid reports whether r is one of the defined roles.
-func (r Role) IsValid() bool { return r >= Initial && r <= Primary }
-
-// String returns the role's name.
-func (r Role) String() string {
-	switch r {
-	case Initial:
-		return "initial"
-	case Secondary:
-		return "secondary"
-	case Primary:
-		return "primary"
-	}
-	return fmt.Sprintf("Role(%d)", uint8(r))
-}
 
 // Candidate is what one unit tells the others about itself in its
 // heartbeats: the inputs of the order (see Order) and the state the
 // negotiation needs. It is a comparable value type.
 //
-// Encoded (version 1, CandidateLen bytes, big endian):
+// Encoded (version 2, CandidateLen bytes, big endian):
 //
-//	0      version (1)
-//	1      role
+//	0      version (2)
+//	1      role (hakit.Role: 1 initial, 2 primary, 3 secondary)
 //	2      flags: 0x01 InSync, 0x02 Maintenance, 0x04 Degraded,
 //	       0x08 Yield, 0x10 Ready, 0x20 Reclaim; other bits must be zero
 //	3      priority
@@ -82,7 +53,7 @@ type Candidate struct {
 	// invalid. It is the last tie-break of the order.
 	Unit uint16
 	// Role is the role the unit currently holds.
-	Role Role
+	Role hakit.Role
 	// Priority is the configured preference; higher wins.
 	Priority uint8
 	// Monitored is the number (or weight sum) of the unit's monitored
@@ -141,7 +112,7 @@ func (c Candidate) Validate() error {
 	switch {
 	case c.Unit == 0:
 		return fmt.Errorf("election: candidate: unit ID 0: %w", ErrInvalid)
-	case !c.Role.IsValid():
+	case !c.Role.Valid():
 		return fmt.Errorf("election: candidate: unit %d: %v: %w", c.Unit, c.Role, ErrInvalid)
 	case c.Age < 0 || c.Tenure < 0:
 		return fmt.Errorf("election: candidate: unit %d: negative age %v or tenure %v: %w", c.Unit, c.Age, c.Tenure, ErrInvalid)
@@ -149,7 +120,7 @@ func (c Candidate) Validate() error {
 		return fmt.Errorf("election: candidate: unit %d: both yielding and ready: %w", c.Unit, ErrInvalid)
 	case (c.Yield || c.Ready) != (c.Peer != 0):
 		return fmt.Errorf("election: candidate: unit %d: handover peer %d without yield or ready, or the reverse: %w", c.Unit, c.Peer, ErrInvalid)
-	case c.Ready && c.Role == Primary:
+	case c.Ready && c.Role == hakit.Primary:
 		return fmt.Errorf("election: candidate: unit %d: primary ready to take over: %w", c.Unit, ErrInvalid)
 	case c.Peer == c.Unit && c.Peer != 0, c.Deposes == c.Unit:
 		return fmt.Errorf("election: candidate: unit %d names itself: %w", c.Unit, ErrInvalid)
@@ -219,7 +190,7 @@ func (c *Candidate) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("election: candidate: age %d ms or tenure %d ms out of range: %w", ms, ts, ErrInvalid)
 	}
 	d := Candidate{
-		Role:        Role(b[1]),
+		Role:        hakit.Role(b[1]),
 		InSync:      f&flagInSync != 0,
 		Maintenance: f&flagMaintenance != 0,
 		Degraded:    f&flagDegraded != 0,

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 func fullCandidate() Candidate {
 	return Candidate{
-		Unit: 7, Role: Primary, Priority: 200, Monitored: 3, InSync: true,
+		Unit: 7, Role: hakit.Primary, Priority: 200, Monitored: 3, InSync: true,
 		Age: 90 * time.Minute, Maintenance: true, Degraded: true, Yield: true,
 		Reclaim: true, Peer: 4, Deposes: 9, Tenure: 30 * time.Second,
 	}
@@ -21,8 +23,8 @@ func fullCandidate() Candidate {
 
 func TestCandidateRoundTrip(t *testing.T) {
 	tests := []Candidate{
-		{Unit: 1, Role: Initial},
-		{Unit: 65535, Role: Secondary, Ready: true, Peer: 1, Age: time.Millisecond},
+		{Unit: 1, Role: hakit.Initial},
+		{Unit: 65535, Role: hakit.Secondary, Ready: true, Peer: 1, Age: time.Millisecond},
 		fullCandidate(),
 	}
 	for _, c := range tests {
@@ -39,8 +41,8 @@ func TestCandidateEncoding(t *testing.T) {
 	b, err := fullCandidate().MarshalBinary()
 	require.NoError(t, err)
 	want := []byte{
-		1,          // version
-		3,          // primary
+		2,          // version
+		2,          // primary
 		0x2f,       // InSync|Maintenance|Degraded|Yield|Reclaim
 		200,        // priority
 		0, 7, 0, 3, // unit, monitored
@@ -52,7 +54,7 @@ func TestCandidateEncoding(t *testing.T) {
 }
 
 func TestCandidateInvalid(t *testing.T) {
-	good, err := Candidate{Unit: 2, Role: Secondary}.MarshalBinary()
+	good, err := Candidate{Unit: 2, Role: hakit.Secondary}.MarshalBinary()
 	require.NoError(t, err)
 	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	tests := []struct {
@@ -63,7 +65,8 @@ func TestCandidateInvalid(t *testing.T) {
 		{"empty", nil, io.ErrUnexpectedEOF},
 		{"short", good[:CandidateLen-1], io.ErrUnexpectedEOF},
 		{"version 0", mod(func(b []byte) []byte { b[0] = 0; return b }), ErrVersion},
-		{"version 2", mod(func(b []byte) []byte { b[0] = 2; return b }), ErrVersion},
+		{"version 1", mod(func(b []byte) []byte { b[0] = 1; return b }), ErrVersion},
+		{"version 3", mod(func(b []byte) []byte { b[0] = 3; return b }), ErrVersion},
 		{"trailing", append(bytes.Clone(good), 0), ErrInvalid},
 		{"role 0", mod(func(b []byte) []byte { b[1] = 0; return b }), ErrInvalid},
 		{"role 4", mod(func(b []byte) []byte { b[1] = 4; return b }), ErrInvalid},
@@ -73,20 +76,20 @@ func TestCandidateInvalid(t *testing.T) {
 		{"peer without flag", mod(func(b []byte) []byte { b[9] = 1; return b }), ErrInvalid},
 		{"yield and ready", mod(func(b []byte) []byte { b[2] = flagYield | flagReady; b[9] = 1; return b }), ErrInvalid},
 		{"names itself", mod(func(b []byte) []byte { b[11] = 2; return b }), ErrInvalid},
-		{"ready primary", mod(func(b []byte) []byte { b[1] = byte(Primary); b[2] = flagReady; b[9] = 1; return b }), ErrInvalid},
+		{"ready primary", mod(func(b []byte) []byte { b[1] = byte(hakit.Primary); b[2] = flagReady; b[9] = 1; return b }), ErrInvalid},
 		{"age overflow", mod(func(b []byte) []byte { b[12] = 0xff; return b }), ErrInvalid},
 		{"tenure overflow", mod(func(b []byte) []byte { b[20] = 0x80; return b }), ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Candidate{Unit: 99, Role: Primary}
+			c := Candidate{Unit: 99, Role: hakit.Primary}
 			err := c.UnmarshalBinary(tt.b)
 			require.ErrorIs(t, err, tt.want)
 			require.Contains(t, err.Error(), "election: ")
-			require.Equal(t, Candidate{Unit: 99, Role: Primary}, c, "left unchanged on error")
+			require.Equal(t, Candidate{Unit: 99, Role: hakit.Primary}, c, "left unchanged on error")
 		})
 	}
-	_, err = Candidate{Unit: 1, Role: Primary, Age: -time.Second}.MarshalBinary()
+	_, err = Candidate{Unit: 1, Role: hakit.Primary, Age: -time.Second}.MarshalBinary()
 	require.ErrorIs(t, err, ErrInvalid)
 }
 
@@ -100,7 +103,7 @@ func TestCandidateDoesNotAlias(t *testing.T) {
 }
 
 func FuzzCandidate(f *testing.F) {
-	for _, c := range []Candidate{{Unit: 1, Role: Initial}, fullCandidate()} {
+	for _, c := range []Candidate{{Unit: 1, Role: hakit.Initial}, fullCandidate()} {
 		b, _ := c.MarshalBinary()
 		f.Add(b)
 	}

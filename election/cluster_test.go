@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/clock"
 	"github.com/hakit/hakit/internal/simnet"
-	"github.com/stretchr/testify/require"
 )
 
 // Bounds stated and tested for the default settings on a lossless segment.
@@ -63,7 +65,7 @@ func TestSimPrimaryFails(t *testing.T) {
 	require.Equal(t, []uint16{2}, c.primaries())
 	ch = c.changesSince(back)
 	require.Len(t, ch, 1)
-	require.Equal(t, roleChange{at: ch[0].at, unit: 1, from: Initial, to: Secondary, reason: "unit 2 is primary"}, ch[0])
+	require.Equal(t, roleChange{at: ch[0].at, unit: 1, from: hakit.Initial, to: hakit.Secondary, reason: "unit 2 is primary"}, ch[0])
 }
 
 // TestSimPrimaryRestartsQuickly: the primary restarts faster than its peers
@@ -81,7 +83,7 @@ func TestSimPrimaryRestartsQuickly(t *testing.T) {
 	t.Logf("new primary %v after the restart", took)
 	c.run(5*time.Second, nil)
 	require.Equal(t, []uint16{2}, c.primaries())
-	require.Equal(t, Secondary, c.unit(1).role())
+	require.Equal(t, hakit.Secondary, c.unit(1).role())
 }
 
 func TestSimSecondaryFailsChangesNobody(t *testing.T) {
@@ -228,7 +230,7 @@ func TestSimChaos(t *testing.T) {
 }
 
 // TestSimSplitBrainHeal partitions a two-unit cluster (the sync link fails,
-// seed 001), lets both go active, heals, and checks over 100 seeded runs
+// the NetDefendOS manual), lets both go active, heals, and checks over 100 seeded runs
 // (random durations, either side cut off) that the same unit wins and
 // re-announces and the other stands down. The winner is the unit that was
 // primary before the partition: it has held the role for longer (or, when
@@ -262,27 +264,22 @@ func TestSimSplitBrainHeal(t *testing.T) {
 }
 
 func TestSimWitness(t *testing.T) {
-	reach := map[uint16]bool{1: true, 2: true}
-	c := newSimCluster(t, 2, 1, func(unit uint16) Config {
-		cfg := DefaultConfig(unit)
-		cfg.Witness = func() bool { return reach[unit] }
-		return cfg
-	})
+	c := newSimCluster(t, 2, 1, nil)
 	c.startAll()
 	c.settle(electBound)
 	// The partition also cut unit 2 from the gateway: it stays standby.
-	reach[2] = false
+	c.unit(2).d.Witness(false)
 	c.seg.Isolate(c.unit(2).port)
 	c.run(5*time.Second, nil)
 	require.Equal(t, []uint16{1}, c.primaries())
 	require.Equal(t, uint64(1), c.unit(2).d.Counters().WitnessVetoes, "one episode")
 	c.seg.Join()
-	reach[2] = true
+	c.unit(2).d.Witness(true)
 	c.run(5*time.Second, nil)
 	require.Equal(t, []uint16{1}, c.primaries())
 }
 
-// TestSimHandoverSeed001 is the signature-update sequence of seed 001: the
+// TestSimHandoverSeed001 is the NetDefendOS signature-update sequence: the
 // standby updates, the primary hands the role over, updates, and takes it
 // back. Every virtual millisecond: never two primaries, and never more than
 // one heartbeat interval with none.
@@ -395,7 +392,7 @@ func TestSimFailoverUnderLoss(t *testing.T) {
 // preempt. The cluster's primary never moves.
 func TestSimFlappingSyncLink(t *testing.T) {
 	c := newSimCluster(t, 2, 9, func(unit uint16) Config {
-		cfg := DefaultConfig(unit)
+		cfg := *unitConfig(unit)
 		cfg.Override, cfg.Preempt = true, true
 		if unit == 2 {
 			cfg.Priority = 200

@@ -4,15 +4,20 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
-// Config configures a Machine. Start from DefaultConfig: its zero durations
-// are not defaults but errors.
+// Config configures a Machine and a Driver. A nil *Config means
+// DefaultConfig(), which has no unit ID: Unit must be set. Zero fields take
+// their defaults (see DefaultConfig); a duration that should be none (no
+// hold-down, ages compared exactly) is set to a nanosecond.
 type Config struct {
 	// Unit is this unit's ID: nonzero, unique in the cluster, stable across
 	// restarts.
 	Unit uint16
-	// Priority is this unit's preference in the order; higher wins.
+	// Priority is this unit's preference in the order; higher wins. Zero
+	// means the default; 1 is the lowest.
 	Priority uint8
 	// Override puts priority before age in the order (see Order).
 	Override bool
@@ -55,22 +60,19 @@ type Config struct {
 	// to declare itself ready before it gives up and keeps the role.
 	HandoverTimeout time.Duration
 
-	// Witness, when not nil, tells whether this unit can still reach an
-	// outside witness (for example the default gateway). A unit whose
-	// witness fails never becomes primary and advertises itself degraded, so
-	// in a two-unit partition the side that lost the witness does not go
-	// active. It is called on every Tick from the goroutine calling Tick,
-	// and must be cheap and must not block: return a cached result.
-	Witness func() bool
-
+	// Clock drives a Driver's ticks; nil means hakit.RealClock(). A Machine
+	// does not use it.
+	Clock hakit.Clock
 	// Logger receives role changes and other events; nil discards them.
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns the defaults for unit, each chosen for a reason.
-func DefaultConfig(unit uint16) Config {
-	return Config{
-		Unit: unit,
+// DefaultConfig returns the defaults, each chosen for a reason. Unit has
+// none: every unit of a cluster sets its own.
+func DefaultConfig() *Config {
+	return &Config{
+		// No default: 0 is invalid, and two units must never share an ID.
+		Unit: 0,
 		// Middle of the range, so operators can go either way.
 		Priority: 128,
 		// FortiGate's default: age first, so a unit that restarts does not
@@ -81,13 +83,15 @@ func DefaultConfig(unit uint16) Config {
 		AgeMargin: 5 * time.Minute,
 		// Above any transit jitter, below any partition worth settling.
 		SplitAgeMargin: 2 * time.Second,
-		// Seed 003: 10 heartbeats per second on every critical interface.
+		// 10 heartbeats per second on every critical interface (FortiGate,
+		// NetDefendOS).
 		Interval: 100 * time.Millisecond,
-		// Seed 003: 2 missed heartbeats (0.2 s) then 0.6 s of EIFD probing.
+		// 2 missed heartbeats (0.2 s) then 0.6 s of EIFD probing: the
+		// heartbeat package's defaults.
 		DetectTime: 800 * time.Millisecond,
 		// Listen as long as it takes to declare a peer lost, so a starting
 		// unit never claims the role while a primary it has not heard yet is
-		// merely slow.
+		// merely slow. Zero in a Config means DetectTime.
 		InitialWait: 800 * time.Millisecond,
 		// Off, like FortiGate: every role change costs a failover.
 		Preempt: false,
@@ -104,10 +108,43 @@ func DefaultConfig(unit uint16) Config {
 	}
 }
 
-// Validate reports a contradictory or out-of-range configuration.
+// withDefaults returns a copy of c with zero fields set to their defaults.
+func (c *Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c == nil {
+		c = d
+	}
+	r := *c
+	set := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	if r.Priority == 0 {
+		r.Priority = d.Priority
+	}
+	set(&r.AgeMargin, d.AgeMargin)
+	set(&r.SplitAgeMargin, min(d.SplitAgeMargin, r.AgeMargin))
+	set(&r.Interval, d.Interval)
+	set(&r.DetectTime, d.DetectTime)
+	set(&r.InitialWait, r.DetectTime)
+	set(&r.PreemptDelay, d.PreemptDelay)
+	set(&r.HoldDown, d.HoldDown)
+	set(&r.SyncTimeout, d.SyncTimeout)
+	set(&r.HandoverTimeout, d.HandoverTimeout)
+	return r
+}
+
+// Validate reports the first contradictory or out-of-range field of c after
+// defaults are applied, as an error wrapping hakit.ErrConfig.
 func (c *Config) Validate() error {
+	r := c.withDefaults()
+	return r.validate()
+}
+
+func (c *Config) validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("election: config: "+format+": %w", append(args, ErrConfig)...)
+		return fmt.Errorf("election: "+format+": %w", append(args, hakit.ErrConfig)...)
 	}
 	switch {
 	case c.Unit == 0:

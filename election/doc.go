@@ -10,8 +10,9 @@
 // (CandidateLen bytes, versioned) in the payload of every heartbeat, and the
 // caller feeds a Machine plain values derived from the heartbeat layer's
 // reports: a peer's candidate (Observe, ObserveBinary), a peer declared lost
-// (PeerLost), Early Interface Failure Detection verdicts (Verdict), and the
-// local status (Local: monitored interfaces up, session table in sync). Tick
+// (PeerLost), Early Interface Failure Detection verdicts (Verdict), the
+// local status (Local: monitored interfaces up, session table in sync) and
+// the answer of an optional outside witness (Witness). Tick
 // returns an Output: the role, whether it changed and why in words, a
 // request to re-announce the addresses, a request to send a heartbeat now,
 // and events. The Machine is pure: it takes time as an argument, reads no
@@ -19,25 +20,41 @@
 //
 // # The caller's loop
 //
-//	m, err := election.New(now, cfg)
-//	for {
+// ExampleMachine runs this loop, with a simulated peer feeding the channels:
+//
+//	m, err := election.New(start, &election.Config{Unit: 1})
+//	if err != nil {
+//		panic(err)
+//	}
+//	for now := start; now.Before(start.Add(4 * time.Second)); now = now.Add(100 * time.Millisecond) {
+//		network(now)
 //		select {
-//		case hb := <-heartbeats: // a peer's heartbeat, in order
-//			m.ObserveBinary(hb.Time, hb.Payload)
+//		case hb := <-heartbeats: // a peer's newest candidate (heartbeat.Heard)
+//			_ = m.ObserveBinary(hb.Time, hb.Payload)
 //		case u := <-lost: // the heartbeat layer declared a peer lost
 //			m.PeerLost(now, u)
 //		case v := <-verdicts: // EIFD verdicts
-//			m.Verdict(now, v)
-//		case s := <-status: // monitored interfaces up, bulk sync done
+//			_ = m.Verdict(now, v)
+//		case s := <-status: // monitored interfaces up, session table in sync
 //			m.Local(now, s)
-//		case <-ticker.C: // every cfg.Interval
+//		case ok := <-witness: // the outside witness's answer, if there is one
+//			m.Witness(now, ok)
+//		default: // the interval's tick
 //		}
 //		out := m.Tick(now)
-//		if out.Changed && out.Role == election.Primary { /* take over: vmac, VIPs, commit sessions, GARP */ }
-//		if out.Changed && out.Role != election.Primary { /* release them */ }
-//		if out.ReAnnounce { /* send gratuitous ARP again */ }
-//		if out.Send { /* send a heartbeat now */ }
+//		if out.Changed && out.Role == hakit.Primary {
+//			fmt.Printf("%v: take over (%s)\n", now.Sub(start), out.Reason) // commit, addresses, announce
+//		}
+//		if out.Changed && out.Role != hakit.Primary {
+//			fmt.Printf("%v: %v (%s)\n", now.Sub(start), out.Role, out.Reason) // release them
+//		}
+//		if out.ReAnnounce {
+//			fmt.Println("announce the addresses again")
+//		}
 //		payload = m.AppendCandidate(payload[:0], now) // in every heartbeat
+//		if out.Send {
+//			sendNow(payload) // a heartbeat now, not at the next interval
+//		}
 //	}
 //
 // # The order
@@ -64,7 +81,7 @@
 // role. When the primary is lost, the best remaining unit takes over at its
 // next Tick.
 //
-// Verdicts follow seed 003: LocalMalfunction makes the unit degraded, which
+// Verdicts follow the Clavister manual: LocalMalfunction makes the unit degraded, which
 // demotes it if it is primary; PeerMalfunction about the primary, received
 // by a standby, deposes the primary (the standby advertises it, every unit
 // treats the deposed unit as degraded, the best other unit takes over and
@@ -102,9 +119,10 @@
 // Output.ReAnnounce once the loser has stood down (even if the loser heard
 // the winner first and the winner never heard it claim), so the switches
 // learn its ports again. The outcome depends only on the
-// candidates, so it is the same every time. An optional Witness (for
-// example "can I reach the gateway?") keeps a unit that fails it from going
-// active, so a two-unit partition need not mean two actives.
+// candidates, so it is the same every time. An optional witness (for
+// example "can I reach the gateway?", fed to Witness) keeps a unit that
+// fails it from going active, so a two-unit partition need not mean two
+// actives.
 //
 // # What the election needs from the heartbeat layer
 //

@@ -4,43 +4,38 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit"
 )
-
-// Clock is what a Driver needs from time. The real clock and hakit's
-// simulated clock both satisfy it.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f once after d and returns a function that cancels
-	// the call.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
 
 // Driver runs a Machine on a clock: it ticks it every Interval and after
 // every input, and hands each non-empty Output to a handler. Its methods
 // are safe for concurrent use.
+//
+// The handler is called with no lock of the Driver held, one call at a
+// time, in the order the Outputs were produced, from the goroutine of an
+// input method or of the timer: it may call any method of the Driver, the
+// input methods and Close included (an Output such an input produces is
+// handed over after the handler returns).
 type Driver struct {
-	clk    Clock
+	clk    hakit.Clock
 	handle func(Output)
 
-	out sync.Mutex // serialises handler calls, in order
-	mu  sync.Mutex // guards m, stop, closed
-	m   *Machine
-
-	stop   func() bool
-	closed bool
+	mu         sync.Mutex // guards everything below
+	m          *Machine
+	queue      []Output // to hand to the handler, in order
+	delivering bool     // a goroutine is handing the queue over
+	stop       func() bool
+	closed     bool
 }
 
-// NewDriver returns a Driver for a new Machine of cfg, started now on clk
-// (nil means the real clock). handle receives every Output that changed the
-// role, asks for a heartbeat or a re-announcement, or carries events; calls
-// are serialised and in order. handle may call Candidate, AppendCandidate,
-// Role and Counters, but not the input methods, and should not block.
-// Call Start to begin ticking.
-func NewDriver(cfg Config, clk Clock, handle func(Output)) (*Driver, error) {
-	if clk == nil {
-		clk = clock.Real()
+// NewDriver returns a Driver for a new Machine of cfg (see New), started now
+// on cfg.Clock. handle (nil: none) receives every Output that changed the
+// role, asks for a heartbeat or a re-announcement, or carries events; it
+// should not block. Call Start to begin ticking.
+func NewDriver(cfg *Config, handle func(Output)) (*Driver, error) {
+	var clk hakit.Clock = hakit.RealClock()
+	if cfg != nil && cfg.Clock != nil {
+		clk = cfg.Clock
 	}
 	if handle == nil {
 		handle = func(Output) {}
@@ -61,11 +56,13 @@ func (d *Driver) Start() {
 	}
 }
 
-// Close stops ticking; inputs are then ignored.
+// Close stops ticking; inputs are then ignored and no handler call starts.
+// It may be called from the handler.
 func (d *Driver) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
+	d.queue = nil
 	if d.stop != nil {
 		d.stop()
 		d.stop = nil
@@ -81,10 +78,9 @@ func (d *Driver) tick() {
 	d.mu.Unlock()
 }
 
-// do applies an input then ticks, and hands the output to the handler.
+// do applies an input then ticks, queues the output, and hands the queue to
+// the handler unless another goroutine is doing so.
 func (d *Driver) do(input func(m *Machine, now time.Time)) {
-	d.out.Lock()
-	defer d.out.Unlock()
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -92,11 +88,23 @@ func (d *Driver) do(input func(m *Machine, now time.Time)) {
 	}
 	now := d.clk.Now()
 	input(d.m, now)
-	o := d.m.Tick(now)
-	d.mu.Unlock()
-	if o.Changed || o.Send || o.ReAnnounce || len(o.Events) > 0 {
-		d.handle(o)
+	if o := d.m.Tick(now); o.Changed || o.Send || o.ReAnnounce || len(o.Events) > 0 {
+		d.queue = append(d.queue, o)
 	}
+	if d.delivering {
+		d.mu.Unlock()
+		return
+	}
+	d.delivering = true
+	for len(d.queue) > 0 && !d.closed {
+		o := d.queue[0]
+		d.queue = d.queue[1:]
+		d.mu.Unlock()
+		d.handle(o)
+		d.mu.Lock()
+	}
+	d.delivering = false
+	d.mu.Unlock()
 }
 
 // ObserveBinary hands a peer's encoded candidate to the Machine.
@@ -121,6 +129,12 @@ func (d *Driver) Verdict(v Verdict) error {
 	var err error
 	d.do(func(m *Machine, now time.Time) { err = m.Verdict(now, v) })
 	return err
+}
+
+// Witness hands the answer of an outside witness to the Machine (see
+// Machine.Witness).
+func (d *Driver) Witness(ok bool) {
+	d.do(func(m *Machine, now time.Time) { m.Witness(now, ok) })
 }
 
 // Handover starts a planned handover (see Machine.Handover).
@@ -149,7 +163,7 @@ func (d *Driver) Candidate() Candidate {
 }
 
 // Role returns the current role.
-func (d *Driver) Role() Role {
+func (d *Driver) Role() hakit.Role {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.m.Role()

@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/testbed"
 	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 // bedUnit runs a Driver on the real clock with candidates carried in raw
@@ -41,7 +43,7 @@ func startBedUnit(t *testing.T, h *testbed.Host, l *testbed.Link, id uint16) *be
 		u.conn, err = packet.Listen(ifi, packet.Raw, simEtherType, nil)
 		return err
 	}))
-	d, err := NewDriver(DefaultConfig(id), nil, u.output)
+	d, err := NewDriver(unitConfig(id), u.output)
 	require.NoError(t, err)
 	u.d = d
 	d.Local(Status{Monitored: 1, InSync: true})
@@ -172,7 +174,7 @@ func bedPrimaries(us ...*bedUnit) []uint16 {
 			continue
 		default:
 		}
-		if u.d.Role() == Primary {
+		if u.d.Role() == hakit.Primary {
 			p = append(p, u.id)
 		}
 	}

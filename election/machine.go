@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Status is what the caller knows about the local unit, from its interface
@@ -21,7 +23,7 @@ type Status struct {
 type VerdictKind uint8
 
 // The verdicts the heartbeat layer's Early Interface Failure Detection
-// delivers (seed 003). The zero value is invalid.
+// delivers (the Clavister behaviour). The zero value is invalid.
 const (
 	// LocalMalfunction: a local interface is broken (no neighbour answered
 	// the probes). The unit advertises itself degraded; a primary hands the
@@ -121,14 +123,14 @@ type Event struct {
 	// Unit is the peer involved, if any.
 	Unit uint16
 	// From and To are the roles of a role change.
-	From, To Role
+	From, To hakit.Role
 	Reason   string
 }
 
 // Output is what one Tick decided.
 type Output struct {
 	// Role is the unit's role after the tick.
-	Role Role
+	Role hakit.Role
 	// Changed reports that Role changed in this tick; Reason says why. On a
 	// change to Primary the caller takes over: applies the virtual MAC and
 	// addresses, commits the replicated sessions and announces (GARP). On a
@@ -202,7 +204,7 @@ type Machine struct {
 	log   *slog.Logger
 
 	start     time.Time
-	role      Role
+	role      hakit.Role
 	roleSince time.Time
 	status    Status
 
@@ -235,9 +237,13 @@ type Machine struct {
 	counters Counters
 }
 
-// New returns the Machine of unit cfg.Unit, started at now, in role Initial.
-func New(now time.Time, cfg Config) (*Machine, error) {
-	if err := cfg.Validate(); err != nil {
+// New returns the Machine of unit cfg.Unit, started at now, in role
+// Initial. A nil cfg means DefaultConfig(), which lacks the unit ID; zero
+// fields take their defaults.
+func New(now time.Time, cfg *Config) (*Machine, error) {
+	c := cfg.withDefaults()
+	cfg = &c
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
@@ -245,11 +251,11 @@ func New(now time.Time, cfg Config) (*Machine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Machine{
-		cfg:         cfg,
+		cfg:         c,
 		order:       cfg.order(),
 		log:         log.With("unit", cfg.Unit),
 		start:       now,
-		role:        Initial,
+		role:        hakit.Initial,
 		roleSince:   now,
 		malfunction: make(map[string]struct{}),
 		acked:       make(map[uint16]bool),
@@ -258,7 +264,7 @@ func New(now time.Time, cfg Config) (*Machine, error) {
 }
 
 // Role returns the unit's current role.
-func (m *Machine) Role() Role { return m.role }
+func (m *Machine) Role() hakit.Role { return m.role }
 
 // Counters returns the running totals.
 func (m *Machine) Counters() Counters { return m.counters }
@@ -282,20 +288,20 @@ func (m *Machine) Candidate(now time.Time) Candidate {
 		Role:        m.role,
 		Priority:    m.cfg.Priority,
 		Monitored:   m.status.Monitored,
-		InSync:      m.status.InSync || m.role == Primary,
+		InSync:      m.status.InSync || m.role == hakit.Primary,
 		Age:         max(now.Sub(m.start), 0),
 		Tenure:      max(now.Sub(m.roleSince), 0),
 		Maintenance: m.maintenance,
 		Degraded:    len(m.malfunction) > 0 || !m.witnessOK,
-		Reclaim:     m.reclaim && m.role != Primary,
+		Reclaim:     m.reclaim && m.role != hakit.Primary,
 		Deposes:     m.deposes,
 	}
 	switch {
-	case m.role == Primary && m.yieldTo != 0:
+	case m.role == hakit.Primary && m.yieldTo != 0:
 		c.Yield, c.Peer = true, m.yieldTo
-	case m.role != Primary && m.handedTo != 0:
+	case m.role != hakit.Primary && m.handedTo != 0:
 		c.Yield, c.Peer = true, m.handedTo
-	case m.role != Primary && m.ready != 0:
+	case m.role != hakit.Primary && m.ready != 0:
 		c.Ready, c.Peer = true, m.ready
 	}
 	return c
@@ -364,7 +370,7 @@ func (m *Machine) PeerLost(now time.Time, unit uint16) {
 	m.peers = append(m.peers[:i], m.peers[i+1:]...)
 	m.counters.PeersLost++
 	reason := fmt.Sprintf("unit %d (%v) lost", unit, was)
-	if was == Primary {
+	if was == hakit.Primary {
 		m.lostPrimary = unit
 	}
 	if m.deposes == unit {
@@ -409,10 +415,10 @@ func (m *Machine) Verdict(now time.Time, v Verdict) error {
 		}
 		return nil
 	}
-	// Seed 003: a failover happens only if the active unit has the
+	// Clavister: a failover happens only if the active unit has the
 	// malfunction.
 	p := m.peer(v.Unit)
-	if m.role == Primary || p == nil || p.c.Role != Primary {
+	if m.role == hakit.Primary || p == nil || p.c.Role != hakit.Primary {
 		m.counters.VerdictsIgnored++
 		return nil
 	}
@@ -425,6 +431,19 @@ func (m *Machine) Verdict(now time.Time, v Verdict) error {
 	return nil
 }
 
+// Witness records the answer of an outside witness (for example "can this
+// unit reach the default gateway?"): with ok false the unit never becomes
+// primary and advertises itself degraded, so in a two-unit partition the
+// side that lost its witness does not go active. The caller asks the
+// witness (a cached, cheap answer) and feeds it here, as often as it likes;
+// without a call the witness counts as reachable.
+func (m *Machine) Witness(now time.Time, ok bool) {
+	m.witnessOK = ok
+	if ok {
+		m.vetoing = false
+	}
+}
+
 // Handover starts a planned handover (maintenance): this unit ranks after
 // every unit not in maintenance and, if primary, hands the role to the best
 // other unit once that unit is ready. It stays primary if no other unit is
@@ -435,29 +454,25 @@ func (m *Machine) Handover(now time.Time) {
 }
 
 // Resume ends a planned handover. With reclaim, this unit asks the current
-// primary to hand the role back, as in the signature-update sequence of seed
-// 001; the request ends when this unit becomes primary.
+// primary to hand the role back, as in the NetDefendOS signature-update
+// sequence; the request ends when this unit becomes primary.
 func (m *Machine) Resume(now time.Time, reclaim bool) {
 	m.maintenance = false
-	m.reclaim = reclaim && m.role != Primary
+	m.reclaim = reclaim && m.role != hakit.Primary
 }
 
 // Tick decides at now, from everything recorded so far. The caller calls it
 // every Interval and after every input, acts on Output, and sends a
 // heartbeat at once when Output.Send is set.
 func (m *Machine) Tick(now time.Time) Output {
-	m.witnessOK = m.cfg.Witness == nil || m.cfg.Witness()
-	if m.witnessOK {
-		m.vetoing = false
-	}
 	m.buildView(now)
 	var out Output
 	switch m.role {
-	case Initial:
+	case hakit.Initial:
 		m.tickInitial(now, &out)
-	case Secondary:
+	case hakit.Secondary:
 		m.tickSecondary(now, &out)
-	case Primary:
+	case hakit.Primary:
 		m.tickPrimary(now, &out)
 	}
 	out.Role = m.role
@@ -476,7 +491,7 @@ func (m *Machine) Tick(now time.Time) Output {
 // indices of the units claiming primary that are not deposed.
 func (m *Machine) buildView(now time.Time) {
 	if m.deposes != 0 {
-		if p := m.peer(m.deposes); p == nil || p.c.Role != Primary {
+		if p := m.peer(m.deposes); p == nil || p.c.Role != hakit.Primary {
 			m.deposes = 0 // it stood down (or left): the verdict has done its work
 		}
 	}
@@ -500,7 +515,7 @@ func (m *Machine) buildView(now time.Time) {
 	m.view = v
 	m.ids = m.ids[:0]
 	for i, c := range v {
-		if c.Role == Primary && !m.deposed(c.Unit) {
+		if c.Role == hakit.Primary && !m.deposed(c.Unit) {
 			m.ids = append(m.ids, i)
 		}
 	}
@@ -552,7 +567,7 @@ func (m *Machine) otherClaims() int {
 // else the winner of the order.
 func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) {
 	for _, c := range m.view {
-		if c.Yield && c.Role != Primary {
+		if c.Yield && c.Role != hakit.Primary {
 			for _, t := range m.view {
 				if t.Unit == c.Peer && !t.Degraded {
 					return t.Unit, fmt.Sprintf("handover from unit %d", c.Unit), c.Unit
@@ -567,7 +582,7 @@ func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) 
 	// started together agree.
 	running := m.elect[:0]
 	for _, c := range m.view {
-		if c.Role != Initial || c.Tenure >= m.cfg.InitialWait/2 {
+		if c.Role != hakit.Initial || c.Tenure >= m.cfg.InitialWait/2 {
 			running = append(running, c)
 		}
 	}
@@ -588,7 +603,7 @@ func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) 
 
 func (m *Machine) tickInitial(now time.Time, out *Output) {
 	if m.otherClaims() > 0 {
-		m.setRole(now, out, Secondary, fmt.Sprintf("unit %d is primary", m.view[m.ids[0]].Unit))
+		m.setRole(now, out, hakit.Secondary, fmt.Sprintf("unit %d is primary", m.view[m.ids[0]].Unit))
 		return
 	}
 	if now.Sub(m.start) < m.cfg.InitialWait {
@@ -597,14 +612,14 @@ func (m *Machine) tickInitial(now time.Time, out *Output) {
 	d, why, from := m.desired(now)
 	if d == m.cfg.Unit {
 		if m.witnessOK {
-			m.setRole(now, out, Primary, why)
+			m.setRole(now, out, hakit.Primary, why)
 			m.takenFrom = from
 			return
 		}
 		m.veto(now)
 		why = "witness unreachable"
 	}
-	m.setRole(now, out, Secondary, why)
+	m.setRole(now, out, hakit.Secondary, why)
 }
 
 func (m *Machine) tickSecondary(now time.Time, out *Output) {
@@ -629,7 +644,7 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 		m.veto(now)
 		return
 	}
-	m.setRole(now, out, Primary, why)
+	m.setRole(now, out, hakit.Primary, why)
 	m.takenFrom = from
 }
 
@@ -637,7 +652,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 	self := m.view[0]
 	for _, c := range m.view[1:] {
 		if c.Deposes == m.cfg.Unit {
-			m.setRole(now, out, Secondary, fmt.Sprintf("unit %d reports an interface malfunction on this unit", c.Unit))
+			m.setRole(now, out, hakit.Secondary, fmt.Sprintf("unit %d reports an interface malfunction on this unit", c.Unit))
 			return
 		}
 	}
@@ -659,7 +674,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 			m.event(now, Event{Kind: EventSplitBrain, Unit: other(s, m.cfg.Unit), Reason: "split brain: " + s.Reason()})
 		}
 		if s.Winner.Unit != m.cfg.Unit {
-			m.setRole(now, out, Secondary, "split brain: "+s.Reason())
+			m.setRole(now, out, hakit.Secondary, "split brain: "+s.Reason())
 			// Advertise whom we stood down for: the winner may never have
 			// heard us claim the role, and must re-announce all the same.
 			m.handedTo, m.handedAt = s.Winner.Unit, now
@@ -675,7 +690,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 	best := m.order.Select(rest).Winner
 	cmp := m.order.Compare(self, best)
 	if cmp.Winner.Unit != m.cfg.Unit && (cmp.Rule == RuleHealthy || cmp.Rule == RuleMonitored) {
-		m.setRole(now, out, Secondary, "failover: "+cmp.Reason())
+		m.setRole(now, out, hakit.Secondary, "failover: "+cmp.Reason())
 		return
 	}
 
@@ -692,7 +707,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 		m.counters.Handovers++
 		m.yieldTo = 0
 		m.handedTo, m.handedAt = target, now
-		m.setRole(now, out, Secondary, why)
+		m.setRole(now, out, hakit.Secondary, why)
 		return
 	}
 	if now.Sub(m.yieldSince) >= m.cfg.HandoverTimeout {
@@ -715,7 +730,7 @@ func (m *Machine) reannounce(now time.Time, out *Output) {
 		}
 	}
 	for _, c := range m.view[1:] {
-		if !c.Yield || c.Peer != m.cfg.Unit || c.Role == Primary || c.Unit == m.takenFrom || m.acked[c.Unit] {
+		if !c.Yield || c.Peer != m.cfg.Unit || c.Role == hakit.Primary || c.Unit == m.takenFrom || m.acked[c.Unit] {
 			continue
 		}
 		m.acked[c.Unit] = true
@@ -799,19 +814,19 @@ func (m *Machine) veto(now time.Time) {
 	m.event(now, Event{Kind: EventWitnessVeto, Reason: "witness unreachable: not becoming primary"})
 }
 
-func (m *Machine) setRole(now time.Time, out *Output, to Role, reason string) {
+func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason string) {
 	from := m.role
 	m.role, m.roleSince = to, now
 	m.counters.RoleChanges++
 	out.Changed, out.Reason = true, reason
 	switch to {
-	case Primary:
+	case hakit.Primary:
 		m.reclaim = false
 		m.handedTo = 0
 		m.takenFrom = 0
 		m.ready = 0
 		m.lostPrimary = 0
-	case Secondary:
+	case hakit.Secondary:
 		m.yieldTo = 0
 		m.inSplit = false
 	}

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 func TestOrderRules(t *testing.T) {
-	base := Candidate{Role: Secondary, Priority: 128, Monitored: 3, InSync: true, Age: time.Hour}
+	base := Candidate{Role: hakit.Secondary, Priority: 128, Monitored: 3, InSync: true, Age: time.Hour}
 	with := func(unit uint16, f func(c *Candidate)) Candidate {
 		c := base
 		c.Unit = unit
@@ -44,7 +46,7 @@ func TestOrderRules(t *testing.T) {
 			1, RulePriority, "unit 1 selected: higher priority, 200 > 128"},
 		{"override still uses age", Order{Override: true, AgeMargin: 5 * time.Minute}, with(1, func(c *Candidate) { c.Age = 0 }), with(2, nil),
 			2, RuleAge, "unit 2 selected: older by more than the 5m0s margin, 1h0m0s > 0s"},
-		{"lower unit ID last", Order{AgeMargin: 5 * time.Minute}, with(4, nil), with(3, func(c *Candidate) { c.Role = Primary }),
+		{"lower unit ID last", Order{AgeMargin: 5 * time.Minute}, with(4, nil), with(3, func(c *Candidate) { c.Role = hakit.Primary }),
 			3, RuleUnit, "unit 3 selected: lower unit ID, 3 < 4, all else equal"},
 		{"ignore age", Order{IgnoreAge: true}, with(1, func(c *Candidate) { c.Age = 0 }), with(2, nil),
 			1, RuleUnit, "unit 1 selected: lower unit ID, 1 < 2, all else equal"},
@@ -67,9 +69,9 @@ func TestOrderRules(t *testing.T) {
 // the margin. Pairwise comparisons would cycle; the filters do not.
 func TestOrderMarginIsPerSet(t *testing.T) {
 	o := Order{AgeMargin: 5 * time.Minute}
-	a := Candidate{Unit: 1, Role: Secondary, Priority: 3, Age: 0}
-	b := Candidate{Unit: 2, Role: Secondary, Priority: 2, Age: 3 * time.Minute}
-	c := Candidate{Unit: 3, Role: Secondary, Priority: 1, Age: 6 * time.Minute}
+	a := Candidate{Unit: 1, Role: hakit.Secondary, Priority: 3, Age: 0}
+	b := Candidate{Unit: 2, Role: hakit.Secondary, Priority: 2, Age: 3 * time.Minute}
+	c := Candidate{Unit: 3, Role: hakit.Secondary, Priority: 1, Age: 6 * time.Minute}
 	require.Equal(t, uint16(1), o.Compare(a, b).Winner.Unit)
 	require.Equal(t, uint16(2), o.Compare(b, c).Winner.Unit)
 	require.Equal(t, uint16(3), o.Compare(a, c).Winner.Unit)
@@ -96,7 +98,7 @@ func randomCandidates(r *rand.Rand, n int) []Candidate {
 	for i := range cs {
 		cs[i] = Candidate{
 			Unit:        uint16(ids[i] + 1),
-			Role:        Role(1 + r.IntN(3)),
+			Role:        hakit.Role(1 + r.IntN(3)),
 			Priority:    []uint8{1, 128, 128, 200}[r.IntN(4)],
 			Monitored:   uint16(r.IntN(4)),
 			InSync:      r.IntN(10) < 7,

@@ -8,16 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/clock"
 	"github.com/hakit/hakit/internal/simnet"
-	"github.com/stretchr/testify/require"
 )
 
 // This file is a small test-only stand-in for the heartbeat layer, so that
 // the election can be tested on the simulated segment before and without
 // the heartbeat package. Every unit broadcasts a heartbeat (sequence number
 // and encoded Candidate) every Interval. A peer silent for two intervals is
-// suspected, as in seed 003's Early Interface Failure Detection; the unit
+// suspected, as in Clavister's Early Interface Failure Detection; the unit
 // then probes the peer itself (a unicast probe the peer answers) every
 // probeEvery, and declares it lost only after enough unanswered probes to
 // make a false verdict unlikely at the loss the link has shown recently
@@ -40,7 +42,7 @@ const (
 type roleChange struct {
 	at       time.Time
 	unit     uint16
-	from, to Role
+	from, to hakit.Role
 	reason   string
 }
 
@@ -91,7 +93,7 @@ type liveness struct {
 func newSimCluster(t testing.TB, n int, seed int64, config func(unit uint16) Config) *simCluster {
 	t.Helper()
 	if config == nil {
-		config = DefaultConfig
+		config = func(u uint16) Config { return *unitConfig(u) }
 	}
 	sim := clock.NewSim(time.Time{})
 	c := &simCluster{t: t, sim: sim, seg: simnet.New(&simnet.Config{Clock: sim, Seed: seed}), config: config}
@@ -116,7 +118,9 @@ func (c *simCluster) startAll() {
 
 func (u *simUnit) start() {
 	c := u.c
-	d, err := NewDriver(c.config(u.id), c.sim, u.output)
+	cfg := c.config(u.id)
+	cfg.Clock = c.sim
+	d, err := NewDriver(&cfg, u.output)
 	require.NoError(c.t, err)
 	u.d, u.up = d, true
 	u.peers = make(map[uint16]*liveness)
@@ -134,7 +138,7 @@ func (u *simUnit) crash() {
 	u.stopMon()
 }
 
-func (u *simUnit) role() Role {
+func (u *simUnit) role() hakit.Role {
 	if !u.up {
 		return 0
 	}
@@ -286,7 +290,7 @@ func (u *simUnit) monitor() {
 func (c *simCluster) primaries() []uint16 {
 	var out []uint16
 	for _, u := range c.units {
-		if u.role() == Primary {
+		if u.role() == hakit.Primary {
 			out = append(out, u.id)
 		}
 	}
@@ -326,7 +330,7 @@ func (c *simCluster) settle(limit time.Duration) time.Duration {
 
 func (c *simCluster) noneInitial() bool {
 	for _, u := range c.units {
-		if u.role() == Initial {
+		if u.role() == hakit.Initial {
 			return false
 		}
 	}

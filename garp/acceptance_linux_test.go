@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/packet"
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/vmac"
-	"github.com/mdlayher/packet"
-	"github.com/stretchr/testify/require"
 )
 
 // The acceptance tests run on the test bed (root only): a client namespace
@@ -59,9 +60,9 @@ func do(t *testing.T, h *testbed.Host, f func() error) {
 	require.NoError(t, h.Do(f))
 }
 
-// speaker returns a Speaker whose interfaces are h's, opened inside h's
+// speaker returns a Driver whose interfaces are h's, opened inside h's
 // namespace with garp.Listen.
-func speaker(t *testing.T, h *testbed.Host, cfg garp.Config) *garp.Speaker {
+func speaker(t *testing.T, h *testbed.Host, cfg garp.Config) *garp.Driver {
 	t.Helper()
 	cfg.Open = func(name string) (net.PacketConn, error) {
 		var c net.PacketConn
@@ -75,7 +76,7 @@ func speaker(t *testing.T, h *testbed.Host, cfg garp.Config) *garp.Speaker {
 		})
 		return c, err
 	}
-	s, err := garp.NewSpeaker(&cfg)
+	s, err := garp.NewDriver(&cfg)
 	require.NoError(t, err)
 	t.Cleanup(s.Stop) // closes the sockets before the namespaces go
 	return s
@@ -402,16 +403,16 @@ func TestAcceptCollision(t *testing.T) {
 	const clusterID = 12
 	vm, err := vmac.NetDefendMAC(clusterID, 0)
 	require.NoError(t, err)
-	g, err := vmac.NewGuard(vmac.GuardConfig{
+	g, err := vmac.NewGuard(&vmac.GuardConfig{
 		ClusterID:   clusterID,
 		Self:        1,
-		Members:     map[uint32][]net.HardwareAddr{1: {l.la.MAC()}, 2: nil},
+		Members:     map[uint16][]net.HardwareAddr{1: {l.la.MAC()}, 2: nil},
 		VirtualMACs: []net.HardwareAddr{vm},
 	})
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var found []*vmac.CollisionError
-	m := vmac.NewMonitor(g, func(ce *vmac.CollisionError) {
+	m := vmac.NewGuardDriver(g, func(ce *vmac.CollisionError) {
 		mu.Lock()
 		found = append(found, ce)
 		mu.Unlock()
@@ -461,7 +462,7 @@ func TestAcceptCollision(t *testing.T) {
 // as seen by a raw socket in the client's namespace, the time from the call
 // to the 256th frame (every VIP announced once) and to the 1280th (the end
 // of the takeover burst of 5 passes).
-func takeover256(t testing.TB, s *garp.Speaker, conn *packet.Conn, m garp.Move) (call, first, burst time.Duration) {
+func takeover256(t testing.TB, s *garp.Driver, conn *packet.Conn, m garp.Move) (call, first, burst time.Duration) {
 	buf := make([]byte, 1500)
 	want := 256 * 5
 	seen := 0
@@ -491,7 +492,7 @@ func takeover256(t testing.TB, s *garp.Speaker, conn *packet.Conn, m garp.Move) 
 	return call, first, burst
 }
 
-func setup256(t testing.TB, tb *testbed.Bed) (*garp.Speaker, *packet.Conn, garp.Move) {
+func setup256(t testing.TB, tb *testbed.Bed) (*garp.Driver, *packet.Conn, garp.Move) {
 	br := tb.Bridge("lan")
 	c, b := tb.Host("c"), tb.Host("b")
 	tb.Link(c, br, "eth0")
@@ -525,7 +526,7 @@ func setup256(t testing.TB, tb *testbed.Bed) (*garp.Speaker, *packet.Conn, garp.
 		return serr
 	})
 	require.NoError(t, err)
-	s, err := garp.NewSpeaker(&garp.Config{Open: func(name string) (net.PacketConn, error) {
+	s, err := garp.NewDriver(&garp.Config{Open: func(name string) (net.PacketConn, error) {
 		var pc net.PacketConn
 		err := b.Do(func() error {
 			ifi, err := net.InterfaceByName(name)
@@ -604,7 +605,7 @@ func BenchmarkTakeover256(b *testing.B) {
 }
 
 // TestAcceptInterfaceGone: the interface is deleted in the middle of the
-// burst. The Speaker counts the failed writes and reopen attempts, drops the
+// burst. The Driver counts the failed writes and reopen attempts, drops the
 // frames it cannot send, and stops cleanly; nothing panics. Announcing on an
 // interface that does not exist fails with ErrInterface.
 func TestAcceptInterfaceGone(t *testing.T) {

@@ -12,14 +12,14 @@ import (
 )
 
 // Announcer tells the network that addresses moved to this unit. The ARP/NDP
-// implementation is Speaker; a cloud implementation updates a route table or
+// implementation is Driver; a cloud implementation updates a route table or
 // moves a secondary IP through the provider's API instead (see the package
 // documentation). Implementations must be safe for concurrent use.
 type Announcer interface {
 	// Announce makes the network send traffic for m's addresses (and, in
 	// transparent mode, m's Learn MACs) to this unit through m.Interface.
 	// It returns once the announcement is under way; an announcer that
-	// keeps repeating it (Speaker does) repeats until Withdraw.
+	// keeps repeating it (Driver does) repeats until Withdraw.
 	Announce(ctx context.Context, m Move) error
 	// Withdraw stops announcing m, at once: an announcer that repeats
 	// sends nothing for m after Withdraw returns. It is not an error to
@@ -34,7 +34,7 @@ type Move struct {
 	Interface string
 	// MAC is the hardware address the addresses now answer at: the
 	// cluster's virtual MAC, or the interface's own MAC when the addresses
-	// move between units with different MACs. The Speaker requires a
+	// move between units with different MACs. The Driver requires a
 	// unicast 6-byte MAC when Addrs is not empty, and announces one Move
 	// per interface and MAC: announcing again replaces the addresses.
 	// Cloud announcers may ignore it.

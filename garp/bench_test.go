@@ -44,12 +44,12 @@ func BenchmarkMarshalNA(b *testing.B) {
 	}
 }
 
-// BenchmarkSchedulerPass256 runs one pass of 256 frames through the pure
-// core per op: the per-send path of the Speaker, without the socket.
-func BenchmarkSchedulerPass256(b *testing.B) {
+// BenchmarkMachinePass256 runs one pass of 256 frames through the pure
+// core per op: the per-send path of the Driver, without the socket.
+func BenchmarkMachinePass256(b *testing.B) {
 	s := DefaultSchedule()
 	s.Spacing, s.Burst, s.Repeat, s.RateBurst, s.Rate = time.Millisecond, 1<<30, 0, 256, 1e6
-	c, err := NewScheduler(s)
+	c, err := NewMachine(s)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,9 +8,9 @@
 //
 // On takeover the new primary sends a burst on every interface for every
 // address, with the shared MAC as sender, so that switches re-learn where the
-// MAC is and hosts re-learn which MAC the address has (seeds 003 and 004). A
+// MAC is and hosts re-learn which MAC the address has (FortiGate, Clavister). A
 // second burst follows after a delay, for links that came up late, and then a
-// periodic refresh, "so that switches do not forget" (seed 001). Every
+// periodic refresh, "so that switches do not forget" (NetDefendOS). Every
 // interface has a token bucket, so that 256 addresses do not flood the
 // switches' control planes. Demotion stops all of it at once: nothing is sent
 // after Stop or Withdraw returns. DefaultSchedule gives keepalived's defaults
@@ -18,12 +18,12 @@
 // ours (passes 10 ms apart, refresh every 60 s, 1000 frames/s per interface
 // after a first 256).
 //
-// In transparent mode (seed 000) the hosts' ARP caches must not change: the
+// In transparent mode (FortiGate) the hosts' ARP caches must not change: the
 // cluster forwards frames between two segments without addresses of its own.
 // After a failover the switches still send each side's traffic to the old
 // primary's ports. Give a Move the MACs known on the far side of an interface
 // (read from the unit's bridge forwarding table or neighbour table) in Learn:
-// the Speaker sends, for each, a broadcast ARP probe for 0.0.0.0 with that MAC
+// the Driver sends, for each, a broadcast ARP probe for 0.0.0.0 with that MAC
 // as Ethernet source out of the interface. Switches learn the MAC on the
 // cluster's port; hosts find nothing to answer or to cache in it.
 //
@@ -35,11 +35,11 @@
 // back, and Builder appends frames to a caller's buffer without allocating by
 // caching each built frame.
 //
-// Scheduler is the pure core: it takes time as an argument, holds each move's
+// Machine is the pure core: it takes time as an argument, holds each move's
 // prebuilt frames and each interface's token bucket, and says which frames to
 // send now and when to call again.
 //
-// Speaker is its thin driver and the ARP/NDP Announcer: it owns the timer (a
+// Driver runs it and is the ARP/NDP Announcer: it owns the timer (a
 // Clock, real or simulated) and one whole-Ethernet-frame net.PacketConn per
 // interface (Listen opens an AF_PACKET socket on Linux; tests use a simulated
 // port). Announcer is the interface the rest of a cluster calls, so that a
@@ -48,13 +48,19 @@
 //
 // # The caller's loop
 //
-//	s, err := garp.NewSpeaker(nil) // defaults; Linux AF_PACKET sockets
-//	...
-//	// became primary: move the MAC and addresses first (package vmac), then
+// ExampleNewDriver:
+//
+//	s, err := garp.NewDriver(nil) // defaults: 5 × 10 ms, again after 5 s, refresh every 60 s
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	// became primary: commit the sessions, move the MAC and addresses (package vmac), then
 //	err = s.Announce(ctx, garp.Move{Interface: "eth0", MAC: vmacAddr, Addrs: vips})
-//	...
+//	if err != nil {
+//		log.Print(err) // the interface could not be opened
+//	}
 //	// demoted
-//	s.Stop()
+//	s.Stop() // nothing is sent after it returns
 //
 // Announce returns once the first pass is out (as far as the rate limit
 // allows); the rest runs on the clock. Errors opening an interface are
@@ -63,14 +69,14 @@
 //
 // # Writing a cloud Announcer
 //
-// In clouds there is no ARP (seed 002): the network learns where an address
+// In clouds there is no ARP: the network learns where an address
 // lives from the provider's API. Implement Announcer with that call, and keep
 // it idempotent, because a takeover may be retried:
 //
 //	type routeAnnouncer struct {
-//		api   CloudAPI // the provider's SDK client
-//		table string   // the route table the clients use
-//		eni   string   // this unit's network interface ID
+//		api   *CloudAPI // the provider's SDK client
+//		table string    // the route table the clients use
+//		eni   string    // this unit's network interface ID
 //	}
 //
 //	func (r *routeAnnouncer) Announce(ctx context.Context, m garp.Move) error {

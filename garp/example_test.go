@@ -3,6 +3,7 @@ package garp_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 	"net/netip"
 	"time"
@@ -45,12 +46,12 @@ func ExampleBuilder() {
 	// Output: 60
 }
 
-// The Scheduler is the pure core: time is an argument, the output says what
+// The Machine is the pure core: time is an argument, the output says what
 // to send and when to call again. Here the bucket (2 frames at once, then 100
 // per second) stretches the burst's second and third passes.
-func ExampleScheduler() {
+func ExampleMachine() {
 	s := garp.Schedule{Burst: 3, Spacing: 10 * time.Millisecond, Repeat: 1, Delay: time.Second, Refresh: time.Minute, Rate: 100, RateBurst: 2}
-	c, _ := garp.NewScheduler(s)
+	c, _ := garp.NewMachine(s)
 	t0 := clock.Epoch
 	c.Start(t0, "eth0", "vip", [][]byte{[]byte("frame for VIP 1"), []byte("frame for VIP 2")})
 	var out []garp.Send
@@ -75,10 +76,30 @@ func ExampleScheduler() {
 	// 1m1s pass 4: frame for VIP 2
 }
 
-// A Speaker on a simulated segment and clock: the client hears the burst,
+// The caller's loop with a Driver on the real interfaces: AF_PACKET
+// sockets on Linux, with CAP_NET_RAW, so it is compiled, not run.
+func ExampleNewDriver() {
+	ctx := context.Background()
+	vmacAddr, _ := net.ParseMAC("00:00:5e:00:01:07")
+	vips := []netip.Addr{netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("2001:db8::10")}
+
+	s, err := garp.NewDriver(nil) // defaults: 5 × 10 ms, again after 5 s, refresh every 60 s
+	if err != nil {
+		log.Fatal(err)
+	}
+	// became primary: commit the sessions, move the MAC and addresses (package vmac), then
+	err = s.Announce(ctx, garp.Move{Interface: "eth0", MAC: vmacAddr, Addrs: vips})
+	if err != nil {
+		log.Print(err) // the interface could not be opened
+	}
+	// demoted
+	s.Stop() // nothing is sent after it returns
+}
+
+// A Driver on a simulated segment and clock: the client hears the burst,
 // the switch learns the virtual MAC on the new primary's port, and Stop ends
 // it.
-func ExampleSpeaker() {
+func ExampleDriver() {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	vmac := net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x07}
@@ -90,7 +111,7 @@ func ExampleSpeaker() {
 	})
 
 	sched := garp.Schedule{Burst: 2, Spacing: 10 * time.Millisecond, Rate: 1000, RateBurst: 16}
-	s, _ := garp.NewSpeaker(&garp.Config{
+	s, _ := garp.NewDriver(&garp.Config{
 		Schedule: &sched,
 		Clock:    sim,
 		Open:     func(string) (net.PacketConn, error) { return unit, nil },
@@ -112,39 +133,42 @@ func ExampleSpeaker() {
 	// sent: 4
 }
 
-// cloudAPI stands for a cloud provider's SDK.
-type cloudAPI struct{ routes map[netip.Prefix]string }
+// CloudAPI stands for a cloud provider's SDK.
+type CloudAPI struct{ routes map[netip.Prefix]string }
 
-func (c *cloudAPI) ReplaceRoute(_ context.Context, dst netip.Prefix, target string) error {
+func (c *CloudAPI) ReplaceRoute(_ context.Context, table string, dst netip.Prefix, target string) error {
 	c.routes[dst] = target
 	return nil
 }
 
 // routeAnnouncer announces a move by pointing a host route for each address
-// at this unit's network interface, as on clouds without ARP (seed 002).
+// at this unit's network interface, as on clouds without ARP.
 type routeAnnouncer struct {
-	api *cloudAPI
-	eni string // this unit's interface ID at the provider
+	api   *CloudAPI // the provider's SDK client
+	table string    // the route table the clients use
+	eni   string    // this unit's network interface ID
 }
 
 func (r *routeAnnouncer) Announce(ctx context.Context, m garp.Move) error {
 	for _, a := range m.Addrs {
-		if err := r.api.ReplaceRoute(ctx, netip.PrefixFrom(a, a.BitLen()), r.eni); err != nil {
+		dst := netip.PrefixFrom(a, a.BitLen())
+		if err := r.api.ReplaceRoute(ctx, r.table, dst, r.eni); err != nil {
 			return fmt.Errorf("announce %v: %w", a, err)
 		}
 	}
 	return nil
 }
 
-// Withdraw does nothing: the next primary's Announce replaces the routes.
-func (r *routeAnnouncer) Withdraw(context.Context, garp.Move) error { return nil }
+func (r *routeAnnouncer) Withdraw(ctx context.Context, m garp.Move) error {
+	return nil // the next primary's Announce replaces the routes
+}
 
 // An Announcer for a cloud: the same call as ARP's, a different mechanism.
 func ExampleAnnouncer() {
-	api := &cloudAPI{routes: map[netip.Prefix]string{}}
+	api := &CloudAPI{routes: map[netip.Prefix]string{}}
 	units := map[string]garp.Announcer{
-		"a": &routeAnnouncer{api: api, eni: "eni-a"},
-		"b": &routeAnnouncer{api: api, eni: "eni-b"},
+		"a": &routeAnnouncer{api: api, table: "rtb-1", eni: "eni-a"},
+		"b": &routeAnnouncer{api: api, table: "rtb-1", eni: "eni-b"},
 	}
 	m := garp.Move{Interface: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.10")}}
 	for _, primary := range []string{"a", "b"} {

@@ -3,13 +3,14 @@
 package garp
 
 import (
-	"fmt"
 	"net"
-	"runtime"
+
+	"github.com/hakit/hakit/internal/platform"
 )
 
-// Listen is not supported on this platform: AF_PACKET is Linux's. Give the
-// Speaker a Config.Open that returns a whole-Ethernet-frame conn instead.
+// Listen is not supported on this platform (AF_PACKET is Linux's): it
+// returns an error wrapping errors.ErrUnsupported. Give the Driver a
+// Config.Open that returns a whole-Ethernet-frame conn instead.
 func Listen(ifi *net.Interface) (net.PacketConn, error) {
-	return nil, fmt.Errorf("garp: listen on %s: not supported on %s", ifi.Name, runtime.GOOS)
+	return nil, platform.Unsupported("garp", "listen")
 }

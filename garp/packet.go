@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/hakit/hakit/internal/link"
+
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
@@ -103,7 +105,7 @@ type Announcement struct {
 
 // Well-known destinations.
 var (
-	broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	broadcastMAC = link.Broadcast
 	allNodesMAC  = net.HardwareAddr{0x33, 0x33, 0x00, 0x00, 0x00, 0x01}
 	allNodes     = netip.MustParseAddr("ff02::1")
 	zeroMAC      = net.HardwareAddr{0, 0, 0, 0, 0, 0}
@@ -188,21 +190,11 @@ func marshalARP(a Announcement) ([]byte, error) {
 	case Learn:
 		ip = netip.IPv4Unspecified()
 	}
-	p, err := arp.NewPacket(op, a.MAC, ip, tha, ip)
+	f, err := link.ARP(op, broadcastMAC, a.MAC, ip, tha, ip)
 	if err != nil {
 		return nil, fmt.Errorf("garp: %v: %w", err, ErrInvalid)
 	}
-	pb, err := p.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("garp: %w", err)
-	}
-	f := ethernet.Frame{
-		Destination: broadcastMAC,
-		Source:      a.MAC,
-		EtherType:   ethernet.EtherTypeARP,
-		Payload:     pb,
-	}
-	return f.MarshalBinary()
+	return f, nil
 }
 
 func marshalNA(a Announcement) ([]byte, error) {
@@ -215,27 +207,13 @@ func marshalNA(a Announcement) ([]byte, error) {
 			Addr:      a.MAC,
 		}},
 	}
-	icmp, err := ndp.MarshalMessageChecksum(na, a.Addr, allNodes)
+	// ndp leaves the IPv6 header to the kernel; on a packet socket we write
+	// it ourselves (RFC 8200 section 3).
+	f, err := link.NDP(na, a.MAC, allNodesMAC, a.Addr, allNodes)
 	if err != nil {
 		return nil, fmt.Errorf("garp: %v: %w", err, ErrInvalid)
 	}
-	// ndp leaves the IPv6 header to the kernel; on a packet socket we write
-	// it ourselves (RFC 8200 section 3).
-	ip6 := make([]byte, 40, 40+len(icmp))
-	ip6[0] = 6 << 4
-	binary.BigEndian.PutUint16(ip6[4:6], uint16(len(icmp)))
-	ip6[6] = 58  // next header: ICMPv6
-	ip6[7] = 255 // hop limit: RFC 4861 requires 255 for ND
-	src, dst := a.Addr.As16(), allNodes.As16()
-	copy(ip6[8:24], src[:])
-	copy(ip6[24:40], dst[:])
-	f := ethernet.Frame{
-		Destination: allNodesMAC,
-		Source:      a.MAC,
-		EtherType:   ethernet.EtherTypeIPv6,
-		Payload:     append(ip6, icmp...),
-	}
-	return f.MarshalBinary()
+	return f, nil
 }
 
 // Parse recognizes a frame built by Marshal (or an equivalent one from
@@ -307,7 +285,7 @@ func parseNA(f *ethernet.Frame) (Announcement, error) {
 		return Announcement{}, fmt.Errorf("garp: NA to %v: %w", dst, ErrNotAnnouncement)
 	}
 	icmp := b[40 : 40+plen]
-	if checksum(src, dst, icmp) != 0 {
+	if link.ICMPv6Checksum(src, dst, icmp) != 0 {
 		return Announcement{}, fmt.Errorf("garp: bad ICMPv6 checksum: %w", ErrNotAnnouncement)
 	}
 	m, err := ndp.ParseMessage(icmp)
@@ -327,31 +305,6 @@ func parseNA(f *ethernet.Frame) (Announcement, error) {
 		return Announcement{}, err
 	}
 	return a, nil
-}
-
-// checksum is the Internet checksum of the IPv6 pseudo-header (RFC 8200
-// section 8.1) and an ICMPv6 message; it is 0 over a message whose checksum
-// field is right.
-func checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(b[0])<<8 | uint32(b[1])
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	sum += uint32(len(msg)) + 58
-	add(msg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 // Builder appends announcement frames to caller buffers without allocating

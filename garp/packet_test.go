@@ -11,6 +11,8 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/link"
 )
 
 var (
@@ -82,7 +84,7 @@ func TestMarshalNA(t *testing.T) {
 		require.Equal(t, byte(255), ip6[7], "hop limit")
 		require.Equal(t, testVIP6.AsSlice(), ip6[8:24])
 		require.Equal(t, allNodes.AsSlice(), ip6[24:40])
-		require.Zero(t, checksum(testVIP6, allNodes, ip6[40:]), "ICMPv6 checksum")
+		require.Zero(t, link.ICMPv6Checksum(testVIP6, allNodes, ip6[40:]), "ICMPv6 checksum")
 
 		// NA, with mdlayher/ndp.
 		m, err := ndp.ParseMessage(ip6[40:])
@@ -207,7 +209,7 @@ func TestParseRejects(t *testing.T) {
 		{"NA solicited", edit(na, func(b []byte) {
 			b[14+40+4] |= 0x40
 			b[14+40+2], b[14+40+3] = 0, 0
-			c := checksum(testVIP6, allNodes, b[14+40:])
+			c := link.ICMPv6Checksum(testVIP6, allNodes, b[14+40:])
 			b[14+40+2], b[14+40+3] = byte(c>>8), byte(c)
 		})},
 	}

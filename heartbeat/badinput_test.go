@@ -6,21 +6,23 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
-// TestBadFramesChangeNothing feeds every kind of bad frame to a Monitor that
+// TestBadFramesChangeNothing feeds every kind of bad frame to a Machine that
 // knows a peer, and checks that each is counted under its reason and that no
 // peer state, report or timer changes.
 func TestBadFramesChangeNothing(t *testing.T) {
-	keys := []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
+	keys := []hakit.Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
 	cfg := strictConfig()
-	cfg.Keys = keys
-	rx, err := NewMonitor(&cfg, Interface{Name: "eth0"})
+	cfg.Keys = testRing(t, keys...)
+	rx, err := NewMachine(&cfg, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	sender := cfg
 	sender.UnitID = 2
 	sender.Epoch = 5
-	tx, err := NewMonitor(&sender, Interface{Name: "eth0"})
+	tx, err := NewMachine(&sender, Interface{Name: "eth0"})
 	require.NoError(t, err)
 
 	now := time.Unix(1000, 0)
@@ -33,7 +35,7 @@ func TestBadFramesChangeNothing(t *testing.T) {
 	require.NoError(t, err)
 
 	k := testKeyring(t, keys...)
-	forge := func(mod func(*Frame), key *Keyring) []byte {
+	forge := func(mod func(*Frame), key *Sealer) []byte {
 		var f Frame
 		require.NoError(t, f.UnmarshalBinary(frames[2]))
 		mod(&f)
@@ -47,9 +49,11 @@ func TestBadFramesChangeNothing(t *testing.T) {
 		require.NoError(t, err)
 		return b
 	}
-	wrongKey := testKeyring(t, Key{ID: 1, Secret: []byte("not-the-right-ky")})
+	wrongKey := testKeyring(t, hakit.Key{ID: 1, Secret: []byte("not-the-right-ky")})
 	flipped := bytes.Clone(frames[2])
 	flipped[len(flipped)-1] ^= 1
+	unitZero := bytes.Clone(frames[2])
+	unitZero[6], unitZero[7] = 0, 0
 
 	tests := []struct {
 		name string
@@ -68,7 +72,8 @@ func TestBadFramesChangeNothing(t *testing.T) {
 		{"replayed", frames[1], func(d Drops) uint64 { return d.Replay }},
 		{"older sequence", frames[0], func(d Drops) uint64 { return d.Replay }},
 		{"older epoch", forge(func(f *Frame) { f.Epoch = 4; f.Seq = 99 }, k), func(d Drops) uint64 { return d.Stale }},
-		{"own unit ID", forge(func(f *Frame) { f.UnitID = 0 }, k), func(d Drops) uint64 { return d.Own }},
+		{"own unit ID", forge(func(f *Frame) { f.UnitID = 1 }, k), func(d Drops) uint64 { return d.Own }},
+		{"unit 0", unitZero, func(d Drops) uint64 { return d.Malformed }},
 	}
 	// Let the peer go suspect so that a wrongly accepted frame would show.
 	later := now.Add(250 * ms)
@@ -89,7 +94,7 @@ func TestBadFramesChangeNothing(t *testing.T) {
 		})
 	}
 	_, err = rx.Receive(later, "eth9", frames[2])
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 	require.Equal(t, uint64(1), rx.Counters().Dropped.UnknownInterface)
 	// The genuine next frame is still accepted.
 	out, err := rx.Receive(later, "eth0", frames[2])
@@ -98,9 +103,9 @@ func TestBadFramesChangeNothing(t *testing.T) {
 }
 
 func TestUnauthenticatedClusterDropsKeyedFrames(t *testing.T) {
-	rx, err := NewMonitor(&Config{ClusterID: 7}, Interface{Name: "eth0"})
+	rx, err := NewMachine(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"})
 	require.NoError(t, err)
-	tx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Keys: []Key{{ID: 3, Secret: make([]byte, 16)}}}, Interface{Name: "eth0"})
+	tx, err := NewMachine(&Config{ClusterID: 7, UnitID: 2, Keys: testRing(t, hakit.Key{ID: 3, Secret: []byte("0123456789abcdef")})}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	out := tx.Tick(time.Unix(1, 0))
 	_, err = rx.Receive(time.Unix(1, 0), "eth0", out.Frames[0].Data)
@@ -108,17 +113,17 @@ func TestUnauthenticatedClusterDropsKeyedFrames(t *testing.T) {
 	require.Empty(t, rx.Peers())
 }
 
-// FuzzReceive feeds arbitrary bytes to a Monitor that knows a peer: nothing
+// FuzzReceive feeds arbitrary bytes to a Machine that knows a peer: nothing
 // panics, and a rejected frame changes no state.
 func FuzzReceive(f *testing.F) {
 	cfg := Config{ClusterID: 7, UnitID: 2, Epoch: 1}
-	tx, _ := NewMonitor(&cfg, Interface{Name: "eth0"})
+	tx, _ := NewMachine(&cfg, Interface{Name: "eth0"})
 	now := time.Unix(1, 0)
 	good := tx.Tick(now).Frames[0].Data
 	f.Add(good)
 	f.Add(good[:10])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"})
+		rx, err := NewMachine(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"})
 		require.NoError(t, err)
 		_, err = rx.Receive(now, "eth0", good)
 		require.NoError(t, err)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Mode selects how Early Interface Failure Detection reaches a verdict.
@@ -13,14 +15,14 @@ type Mode uint8
 
 // The detection modes.
 const (
-	// ModeEarly follows the seed's schedule and, in addition, declares a
+	// ModeEarly follows the Clavister schedule and, in addition, declares a
 	// peer down as soon as the evidence is conclusive: the peer is silent on
 	// every interface, a neighbour answered on an interface (so that
 	// interface works) and the peer's own address did not answer as many
 	// probes as the link's recent loss requires. See the package
 	// documentation.
 	ModeEarly Mode = 1
-	// ModeStrict follows the seed's schedule exactly: verdicts only when the
+	// ModeStrict follows the Clavister schedule exactly: verdicts only when the
 	// probe window ends (0.8 s after the last heartbeat with the defaults).
 	ModeStrict Mode = 2
 )
@@ -36,16 +38,7 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
-// Clock is what the Node needs from time; clock.Real() and *clock.Sim of
-// hakit's internal/clock satisfy it, and so does any equivalent.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f once after d and returns a function that cancels it.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-// Config configures a Monitor and a Node. A nil *Config means
+// Config configures a Machine and a Driver. A nil *Config means
 // DefaultConfig(); zero fields take their defaults (see DefaultConfig).
 type Config struct {
 	// ClusterID identifies the cluster; frames of other clusters are
@@ -54,16 +47,17 @@ type Config struct {
 	// UnitID identifies this unit within the cluster.
 	UnitID uint16
 	// Role is the role advertised until SetRole changes it.
-	Role Role
+	Role hakit.Role
 	// Epoch identifies this start of the unit: it must be larger than the
-	// Epoch of the unit's previous start. Zero means the Node uses its
-	// clock's time in nanoseconds (a Monitor keeps zero).
+	// Epoch of the unit's previous start. Zero means the Driver uses its
+	// clock's time in nanoseconds (a Machine keeps zero).
 	Epoch uint64
 	// EtherType is the EtherType of heartbeat frames; it is authenticated.
 	EtherType uint16
-	// Keys are the shared keys: the first one seals, all of them verify.
-	// None means frames are not authenticated.
-	Keys []Key
+	// Keys are the cluster's shared keys (see hakit.Keyring): the primary
+	// seals, all of them verify, and hakit.Keyring.Set rotates them while
+	// the Driver runs. Nil means frames are not authenticated.
+	Keys *hakit.Keyring
 	// Interval is the heartbeat interval on every interface.
 	Interval time.Duration
 	// Misses is the number of intervals without a heartbeat on an
@@ -77,13 +71,15 @@ type Config struct {
 	// Mode selects strict or early verdicts.
 	Mode Mode
 	// Neighbours lists the resolved neighbours of an interface; EIFD
-	// probes them. Nil means none are known (only the peer's own address
-	// is probed).
+	// probes them. The Driver asks it, with no lock held, when EIFD is about
+	// to start on the interface (see Machine.NeedNeighbours); a Machine
+	// does not use it. Nil means none are known (only the peer's own
+	// address is probed).
 	Neighbours NeighbourSource
-	// Clock drives the Node's timers; nil means the real clock. A Monitor
-	// does not use it.
-	Clock Clock
-	// Logger receives the Node's logs; nil discards them.
+	// Clock drives the Driver's timers; nil means hakit.RealClock(). A
+	// Machine does not use it.
+	Clock hakit.Clock
+	// Logger receives the Driver's logs; nil discards them.
 	Logger *slog.Logger
 	// Unicast, for two-unit clusters, sends heartbeats to the derived
 	// unicast address of the one peer known on an interface (see
@@ -91,21 +87,27 @@ type Config struct {
 	// must then deliver frames addressed to this unit's SourceMAC, which
 	// changes with its role. False (the default) always sends to GroupMAC.
 	Unicast bool
-	// OnReport, if set, is called by the Node with every Report, in order,
-	// from the Node's goroutines with no lock held. It must not block and
-	// must not call Close.
+	// OnReport, if set, is called by the Driver with every Report, in order,
+	// from the Driver's delivery goroutine with no lock held: it may call any
+	// method of the Driver (see Driver). A Machine does not use it.
 	OnReport func(Report)
+	// OnHeard, if set, is called by the Driver with every Heard (a peer's
+	// newest payload, once per send round of the peer; see Heard), in the
+	// same order as and interleaved with OnReport, under the same rules. Its
+	// Payload is the callback's own copy.
+	OnHeard func(Heard)
 }
 
 // DefaultConfig returns the defaults, each with its reason.
 func DefaultConfig() *Config {
 	return &Config{
-		// Cluster and unit 0 are valid IDs; a second unit must pick another.
+		// Cluster 0 is a valid ID; the unit ID has no default (0 is
+		// invalid): every unit of a cluster needs its own.
 		ClusterID: 0,
 		UnitID:    0,
 		// A unit starts without a role until the election gives it one.
-		Role: RoleInit,
-		// The seed's frame type.
+		Role: hakit.Initial,
+		// Clavister's frame type.
 		EtherType: DefaultEtherType,
 		// "10 heartbeats per second on each critical interface."
 		Interval: 100 * time.Millisecond,
@@ -157,7 +159,7 @@ func (c *Config) withDefaults() Config {
 }
 
 // Validate reports the first invalid field of c after defaults are applied,
-// as an error wrapping ErrConfig.
+// as an error wrapping hakit.ErrConfig.
 func (c *Config) Validate() error {
 	r := c.withDefaults()
 	return r.validate()
@@ -165,29 +167,26 @@ func (c *Config) Validate() error {
 
 func (c *Config) validate() error {
 	switch {
+	case c.UnitID == 0:
+		return fmt.Errorf("heartbeat: unit ID 0: %w", hakit.ErrConfig)
 	case !c.Role.Valid():
-		return fmt.Errorf("heartbeat: invalid role %d: %w", c.Role, ErrConfig)
+		return fmt.Errorf("heartbeat: invalid role %d: %w", c.Role, hakit.ErrConfig)
 	case c.Interval < time.Millisecond:
-		return fmt.Errorf("heartbeat: interval %v is below 1ms: %w", c.Interval, ErrConfig)
+		return fmt.Errorf("heartbeat: interval %v is below 1ms: %w", c.Interval, hakit.ErrConfig)
 	case c.Interval > time.Minute:
-		return fmt.Errorf("heartbeat: interval %v is above 1m: %w", c.Interval, ErrConfig)
+		return fmt.Errorf("heartbeat: interval %v is above 1m: %w", c.Interval, hakit.ErrConfig)
 	case c.Interval%time.Microsecond != 0:
-		return fmt.Errorf("heartbeat: interval %v is not a whole number of microseconds: %w", c.Interval, ErrConfig)
+		return fmt.Errorf("heartbeat: interval %v is not a whole number of microseconds: %w", c.Interval, hakit.ErrConfig)
 	case c.Misses < 1:
-		return fmt.Errorf("heartbeat: misses %d is below 1: %w", c.Misses, ErrConfig)
+		return fmt.Errorf("heartbeat: misses %d is below 1: %w", c.Misses, hakit.ErrConfig)
 	case c.Misses > 1000:
-		return fmt.Errorf("heartbeat: misses %d is above 1000: %w", c.Misses, ErrConfig)
+		return fmt.Errorf("heartbeat: misses %d is above 1000: %w", c.Misses, hakit.ErrConfig)
 	case c.ProbeWindow <= 0:
-		return fmt.Errorf("heartbeat: probe window %v must be positive: %w", c.ProbeWindow, ErrConfig)
+		return fmt.Errorf("heartbeat: probe window %v must be positive: %w", c.ProbeWindow, hakit.ErrConfig)
 	case c.ProbeInterval <= 0 || c.ProbeInterval > c.ProbeWindow:
-		return fmt.Errorf("heartbeat: probe interval %v must be positive and at most the probe window %v: %w", c.ProbeInterval, c.ProbeWindow, ErrConfig)
+		return fmt.Errorf("heartbeat: probe interval %v must be positive and at most the probe window %v: %w", c.ProbeInterval, c.ProbeWindow, hakit.ErrConfig)
 	case c.Mode != ModeEarly && c.Mode != ModeStrict:
-		return fmt.Errorf("heartbeat: invalid mode %d: %w", c.Mode, ErrConfig)
-	}
-	if len(c.Keys) > 0 {
-		if _, err := NewKeyring(c.EtherType, c.Keys[0], c.Keys[1:]...); err != nil {
-			return err
-		}
+		return fmt.Errorf("heartbeat: invalid mode %d: %w", c.Mode, hakit.ErrConfig)
 	}
 	return nil
 }
@@ -201,27 +200,27 @@ type Interface struct {
 	// heartbeats so that the peer can probe it; the zero Addr advertises
 	// none.
 	Addr netip.Addr
-	// Conn carries the heartbeats (used by the Node, not the Monitor).
+	// Conn carries the heartbeats (used by the Driver, not the Machine).
 	Conn Conn
 	// Prober sends EIFD probes; nil means probes on this interface are not
-	// sent (used by the Node, not the Monitor).
+	// sent (used by the Driver, not the Machine).
 	Prober Prober
 }
 
 func validateInterfaces(ifaces []Interface) error {
 	if len(ifaces) == 0 {
-		return fmt.Errorf("heartbeat: no interfaces: %w", ErrConfig)
+		return fmt.Errorf("heartbeat: no interfaces: %w", hakit.ErrConfig)
 	}
 	if len(ifaces) > 1<<16 {
-		return fmt.Errorf("heartbeat: %d interfaces: %w", len(ifaces), ErrConfig)
+		return fmt.Errorf("heartbeat: %d interfaces: %w", len(ifaces), hakit.ErrConfig)
 	}
 	seen := make(map[string]bool, len(ifaces))
 	for _, ifc := range ifaces {
 		switch {
 		case ifc.Name == "":
-			return fmt.Errorf("heartbeat: interface without a name: %w", ErrConfig)
+			return fmt.Errorf("heartbeat: interface without a name: %w", hakit.ErrConfig)
 		case seen[ifc.Name]:
-			return fmt.Errorf("heartbeat: duplicate interface %q: %w", ifc.Name, ErrConfig)
+			return fmt.Errorf("heartbeat: duplicate interface %q: %w", ifc.Name, hakit.ErrConfig)
 		}
 		seen[ifc.Name] = true
 	}

@@ -3,10 +3,8 @@ package heartbeat
 import "errors"
 
 // Sentinel errors wrapped by the errors this package returns; test with
-// errors.Is.
+// errors.Is. Configuration errors wrap hakit.ErrConfig.
 var (
-	// ErrConfig reports an invalid configuration or argument.
-	ErrConfig = errors.New("invalid configuration")
 	// ErrVersion reports a frame of an unsupported version.
 	ErrVersion = errors.New("unsupported version")
 	// ErrMalformed reports a frame whose fields are inconsistent or out of range.
@@ -23,6 +21,6 @@ var (
 	ErrReplay = errors.New("replayed frame")
 	// ErrStale reports a frame from an earlier start (epoch) of the sender.
 	ErrStale = errors.New("stale epoch")
-	// ErrClosed reports use of a closed Node.
-	ErrClosed = errors.New("node closed")
+	// ErrClosed reports use of a closed Driver.
+	ErrClosed = errors.New("driver closed")
 )

@@ -5,19 +5,21 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/heartbeat"
 )
 
 // Build, authenticate and parse one heartbeat frame.
 func ExampleFrame() {
-	keys, err := heartbeat.NewKeyring(heartbeat.DefaultEtherType, heartbeat.Key{ID: 1, Secret: []byte("a shared secret!")})
+	ring, err := hakit.NewKeyring(hakit.Key{ID: 1, Secret: []byte("a shared secret!")})
 	if err != nil {
 		panic(err)
 	}
+	keys := heartbeat.NewSealer(ring, heartbeat.DefaultEtherType)
 	f := heartbeat.Frame{
 		ClusterID: 7,
 		UnitID:    1,
-		Role:      heartbeat.RolePrimary,
+		Role:      hakit.Primary,
 		Epoch:     1,
 		Seq:       1,
 		Interval:  100 * time.Millisecond,
@@ -50,54 +52,77 @@ func ExampleFrame() {
 
 // The Ethernet addresses of heartbeats of cluster 7.
 func ExampleSourceMAC() {
-	fmt.Println(heartbeat.SourceMAC(7, 1, heartbeat.RolePrimary))
+	fmt.Println(heartbeat.SourceMAC(7, 1, hakit.Primary))
 	fmt.Println(heartbeat.GroupMAC(7))
-	fmt.Println(heartbeat.DestinationMAC(7, heartbeat.Listener{Unit: 2, Role: heartbeat.RoleSecondary}))
+	fmt.Println(heartbeat.DestinationMAC(7, heartbeat.Listener{Unit: 2, Role: hakit.Secondary}))
 	// Output:
 	// 22:c1:00:07:00:01
 	// 03:c1:4b:00:00:07
 	// 32:c1:00:07:00:02
 }
 
-type neighbours []netip.Addr
-
-func (n neighbours) Neighbours(string) ([]netip.Addr, error) { return n, nil }
-
-// The caller's loop around the pure core: two Monitors exchange heartbeats
+// The caller's loop around the pure core: unit 1's Machine hears unit 2
 // until unit 2 dies; unit 1's neighbour answers its probes and unit 2's
 // address does not, so the early verdict comes one probe round after the
-// suspicion.
-func ExampleMonitor() {
-	cfg := heartbeat.Config{ClusterID: 7, Neighbours: neighbours{netip.MustParseAddr("198.18.0.254")}}
-	cfg1, cfg2 := cfg, cfg
-	cfg1.UnitID, cfg2.UnitID = 1, 2
-	m1, _ := heartbeat.NewMonitor(&cfg1, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.1")})
-	m2, _ := heartbeat.NewMonitor(&cfg2, heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.2")})
-
+// suspicion. In a program, frames come from the interface's Conn, the
+// neighbours from the kernel's ARP cache, and each Output's frames and
+// probes are sent.
+func ExampleMachine() {
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	dead := start.Add(30 * time.Second)
-	show := func(out heartbeat.Output, now time.Time) {
+	router := netip.MustParseAddr("198.18.0.254")
+	arpCache := func(string) []netip.Addr { return []netip.Addr{router} }
+	peer, _ := heartbeat.NewMachine(&heartbeat.Config{ClusterID: 7, UnitID: 2},
+		heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.2")})
+	// The network, simulated: unit 2's heartbeats until it dies, and the
+	// router's answers to probes.
+	read := func(now time.Time) (frames [][]byte) {
+		if now.Before(dead) {
+			_ = peer.SetPayload([]byte(fmt.Sprint("candidate of ", now.Sub(start).Truncate(10*time.Second))))
+			for _, f := range peer.Tick(now).Frames {
+				frames = append(frames, f.Data)
+			}
+		}
+		return frames
+	}
+	replies := func(probes []heartbeat.Probe) (from []netip.Addr) {
+		for _, p := range probes {
+			if p.Target == router {
+				from = append(from, p.Target)
+			}
+		}
+		return from
+	}
+	var heard []string
+	handle := func(now time.Time, out heartbeat.Output) { // send, and tell the election
 		for _, r := range out.Reports {
 			fmt.Printf("%v after death: %v\n", now.Sub(dead), r.State)
 		}
+		for _, h := range out.Heard {
+			heard = append(heard, string(h.Payload))
+		}
 	}
+
+	m, _ := heartbeat.NewMachine(&heartbeat.Config{ClusterID: 7, UnitID: 1},
+		heartbeat.Interface{Name: "eth0", Addr: netip.MustParseAddr("198.18.0.1")})
 	for now := start; now.Before(dead.Add(time.Second)); now = now.Add(5 * time.Millisecond) {
-		if now.Before(dead) {
-			for _, f := range m2.Tick(now).Frames {
-				out, _ := m1.Receive(now, "eth0", f.Data)
-				show(out, now)
-			}
+		for _, frame := range read(now) {
+			out, _ := m.Receive(now, "eth0", frame) // bad frames: an error, counted, nothing else
+			handle(now, out)                        // out.Heard: the peer's newest payload
 		}
-		out := m1.Tick(now)
-		show(out, now)
-		for _, p := range out.Probes {
-			if p.Target == netip.MustParseAddr("198.18.0.254") { // the router answers
-				show(m1.ProbeReply(now, p.Interface, p.Target), now)
-			}
+		for _, ifname := range m.NeedNeighbours(now) { // EIFD starts there
+			m.SetNeighbours(ifname, arpCache(ifname))
+		}
+		out := m.Tick(now) // at m.Next(): heartbeats, probes, reports
+		handle(now, out)
+		for _, from := range replies(out.Probes) {
+			handle(now, m.ProbeReply(now, "eth0", from))
 		}
 	}
+	fmt.Println(len(heard), "payloads heard, the last:", heard[len(heard)-1])
 	// Output:
 	// -30s after death: alive
 	// 100ms after death: suspect
 	// 125ms after death: peer-down
+	// 300 payloads heard, the last: candidate of 20s
 }

@@ -6,14 +6,17 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Version is the version of the heartbeat frame this package writes and the
-// only one it reads.
-const Version = 1
+// only one it reads. Version 2 keys the tag with a subkey derived from the
+// shared secret (see Sealer); version 1 frames are dropped as ErrVersion.
+const Version = 2
 
 // DefaultEtherType is the EtherType of heartbeat frames unless configured
-// otherwise (the seed's 0xC14B).
+// otherwise (Clavister's 0xC14B).
 const DefaultEtherType = 0xC14B
 
 // Frame size limits, in bytes, of the heartbeat PDU (the Ethernet payload).
@@ -36,37 +39,6 @@ const (
 // maxInterval is the largest advertised interval the frame can carry.
 const maxInterval = time.Duration(1<<32-1) * time.Microsecond
 
-// Role is the role a unit advertises in its heartbeats, as its caller (the
-// election) sets it. Heartbeat does not interpret it beyond deriving MAC
-// addresses. The zero value is invalid.
-type Role uint8
-
-// The roles a unit can advertise.
-const (
-	// RoleInit is a unit that has not yet taken a role (starting up).
-	RoleInit Role = 1
-	// RolePrimary is the unit that carries the traffic.
-	RolePrimary Role = 2
-	// RoleSecondary is a standby (subordinate) unit.
-	RoleSecondary Role = 3
-)
-
-// Valid reports whether r is one of the defined roles.
-func (r Role) Valid() bool { return r >= RoleInit && r <= RoleSecondary }
-
-// String returns the role's name.
-func (r Role) String() string {
-	switch r {
-	case RoleInit:
-		return "init"
-	case RolePrimary:
-		return "primary"
-	case RoleSecondary:
-		return "secondary"
-	}
-	return fmt.Sprintf("Role(%d)", uint8(r))
-}
-
 // Frame is one heartbeat PDU, the payload of an Ethernet frame of the
 // heartbeat EtherType (or of a UDP datagram). See the package documentation
 // for the wire layout. Frame is a value type; its zero value is not a valid
@@ -74,10 +46,10 @@ func (r Role) String() string {
 type Frame struct {
 	// ClusterID identifies the cluster; frames of other clusters are dropped.
 	ClusterID uint16
-	// UnitID identifies the sending unit within the cluster.
+	// UnitID identifies the sending unit within the cluster; 0 is invalid.
 	UnitID uint16
 	// Role is the sender's advertised role.
-	Role Role
+	Role hakit.Role
 	// Interface identifies the sending interface on the sender (its index in
 	// the sender's list of critical interfaces).
 	Interface uint16
@@ -85,8 +57,11 @@ type Frame struct {
 	// to the next (e.g. the start time in nanoseconds). A receiver rejects
 	// frames of an epoch older than the newest it has accepted.
 	Epoch uint64
-	// Seq is the sequence number, increasing by one per frame and interface
-	// within an epoch.
+	// Seq is the sequence number of the sender's send round, from 1,
+	// increasing by one per round within an epoch. A round is one frame on
+	// every interface, all with the same Seq, so a receiver compares frames
+	// of different interfaces by it (see Heard); on each interface Seq
+	// still grows by one per frame.
 	Seq uint64
 	// Interval is the sender's heartbeat interval, carried in whole
 	// microseconds (0 to about 71 minutes).
@@ -103,7 +78,7 @@ type Frame struct {
 	// unauthenticated frame (no tag on the wire).
 	KeyID uint8
 	// Tag is the truncated HMAC-SHA256 of the frame, present on the wire
-	// when KeyID is not 0. A Keyring computes and checks it.
+	// when KeyID is not 0. A Sealer computes and checks it.
 	Tag [TagLen]byte
 }
 
@@ -128,6 +103,8 @@ func (f *Frame) addrLen() int {
 
 func (f *Frame) check() error {
 	switch {
+	case f.UnitID == 0:
+		return fmt.Errorf("heartbeat: unit ID 0: %w", ErrMalformed)
 	case !f.Role.Valid():
 		return fmt.Errorf("heartbeat: invalid role %d: %w", f.Role, ErrMalformed)
 	case len(f.Payload) > MaxPayload:
@@ -141,7 +118,7 @@ func (f *Frame) check() error {
 }
 
 // AppendBinary appends the encoding of f to b. It writes f.Tag as it is: use
-// a Keyring to compute it.
+// a Sealer to compute it.
 func (f *Frame) AppendBinary(b []byte) ([]byte, error) {
 	if err := f.check(); err != nil {
 		return b, err
@@ -223,9 +200,12 @@ func (f *Frame) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return err
 	}
-	role := Role(b[1])
+	role := hakit.Role(b[1])
 	if !role.Valid() {
 		return fmt.Errorf("heartbeat: invalid role %d: %w", b[1], ErrMalformed)
+	}
+	if binary.BigEndian.Uint16(b[6:8]) == 0 {
+		return fmt.Errorf("heartbeat: unit ID 0: %w", ErrMalformed)
 	}
 	al := int(b[3])
 	pl := int(binary.BigEndian.Uint16(b[10:12]))

@@ -9,13 +9,15 @@ import (
 
 	"github.com/mdlayher/ethernet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 func testFrame() Frame {
 	return Frame{
 		ClusterID: 7,
 		UnitID:    1,
-		Role:      RolePrimary,
+		Role:      hakit.Primary,
 		Interface: 2,
 		Epoch:     1_700_000_000_000_000_000,
 		Seq:       42,
@@ -25,14 +27,22 @@ func testFrame() Frame {
 	}
 }
 
-func testKeyring(t testing.TB, keys ...Key) *Keyring {
+// testRing returns a Keyring of keys, or of one test key when none are
+// given.
+func testRing(t testing.TB, keys ...hakit.Key) *hakit.Keyring {
 	t.Helper()
 	if len(keys) == 0 {
-		keys = []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
+		keys = []hakit.Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
 	}
-	k, err := NewKeyring(DefaultEtherType, keys[0], keys[1:]...)
+	k, err := hakit.NewKeyring(keys[0], keys[1:]...)
 	require.NoError(t, err)
 	return k
+}
+
+// testKeyring returns a Sealer of heartbeat frames over testRing(keys).
+func testKeyring(t testing.TB, keys ...hakit.Key) *Sealer {
+	t.Helper()
+	return NewSealer(testRing(t, keys...), DefaultEtherType)
 }
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -106,7 +116,9 @@ func TestFrameUnmarshalErrors(t *testing.T) {
 		{"short header", good[:HeaderLen-1], io.ErrUnexpectedEOF},
 		{"short body", good[:len(good)-1], io.ErrUnexpectedEOF},
 		{"version 0", set(0, 0), ErrVersion},
-		{"version 2", set(0, 2), ErrVersion},
+		{"version 1", set(0, 1), ErrVersion},
+		{"version 3", set(0, 3), ErrVersion},
+		{"unit 0", set(7, 0), ErrMalformed},
 		{"role 0", set(1, 0), ErrMalformed},
 		{"address length 5", set(3, 5), ErrMalformed},
 		{"payload length 257", append(set(10, 1), make([]byte, 300)...), ErrTooLarge},
@@ -125,7 +137,7 @@ func TestFrameUnmarshalErrors(t *testing.T) {
 }
 
 func TestFramePadding(t *testing.T) {
-	f := Frame{ClusterID: 1, UnitID: 2, Role: RoleInit, Interval: time.Second}
+	f := Frame{ClusterID: 1, UnitID: 2, Role: hakit.Initial, Interval: time.Second}
 	b, err := f.MarshalBinary()
 	require.NoError(t, err)
 	require.Less(t, len(b), MinEthernetPayload)
@@ -150,8 +162,8 @@ func TestUnmarshalDoesNotAlias(t *testing.T) {
 }
 
 func TestKeyringSealVerify(t *testing.T) {
-	old := Key{ID: 1, Secret: []byte("old-secret-16byt")}
-	cur := Key{ID: 2, Secret: []byte("new-secret-16byt")}
+	old := hakit.Key{ID: 1, Secret: []byte("old-secret-16byt")}
+	cur := hakit.Key{ID: 2, Secret: []byte("new-secret-16byt")}
 	sender := testKeyring(t, cur)
 	f := testFrame()
 	b, err := sender.Seal(nil, &f)
@@ -163,10 +175,9 @@ func TestKeyringSealVerify(t *testing.T) {
 	require.NoError(t, testKeyring(t, old, cur).Verify(b))
 	require.ErrorIs(t, testKeyring(t, old).Verify(b), ErrAuth)
 	// A different secret under the same ID fails.
-	require.ErrorIs(t, testKeyring(t, Key{ID: 2, Secret: []byte("another-secret-x")}).Verify(b), ErrAuth)
+	require.ErrorIs(t, testKeyring(t, hakit.Key{ID: 2, Secret: []byte("another-secret-x")}).Verify(b), ErrAuth)
 	// Another EtherType is authenticated too.
-	other, err := NewKeyring(0x88B5, cur)
-	require.NoError(t, err)
+	other := NewSealer(testRing(t, cur), 0x88B5)
 	require.ErrorIs(t, other.Verify(b), ErrAuth)
 	// An unauthenticated frame fails.
 	f.KeyID = 0
@@ -181,27 +192,8 @@ func TestKeyringSealVerify(t *testing.T) {
 	require.Equal(t, b, again)
 }
 
-func TestNewKeyringErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		keys []Key
-	}{
-		{"id 0", []Key{{ID: 0, Secret: make([]byte, 16)}}},
-		{"short secret", []Key{{ID: 1, Secret: make([]byte, 15)}}},
-		{"duplicate", []Key{{ID: 1, Secret: make([]byte, 16)}, {ID: 1, Secret: make([]byte, 32)}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewKeyring(DefaultEtherType, tt.keys[0], tt.keys[1:]...)
-			require.ErrorIs(t, err, ErrConfig)
-		})
-	}
-}
-
-// TestEveryByteFlipRejected flips every bit pattern of every byte of a valid
-// authenticated frame: no variant may decode and verify.
 func TestEveryByteFlipRejected(t *testing.T) {
-	k := testKeyring(t, Key{ID: 1, Secret: []byte("0123456789abcdef")}, Key{ID: 2, Secret: []byte("fedcba9876543210")})
+	k := testKeyring(t, hakit.Key{ID: 1, Secret: []byte("0123456789abcdef")}, hakit.Key{ID: 2, Secret: []byte("fedcba9876543210")})
 	for _, addr := range []string{"198.18.0.1", "2001:db8::1", ""} {
 		f := testFrame()
 		if addr != "" {
@@ -230,7 +222,7 @@ func FuzzFrameRoundTrip(f *testing.F) {
 	f.Add(uint16(0), uint16(0), uint8(1), uint16(9), uint64(0), uint64(0), uint32(0), []byte{}, []byte{}, uint8(3), []byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, cluster, unit uint16, role uint8, ifc uint16, epoch, seq uint64, interval uint32, addr, payload []byte, keyID uint8, tag []byte) {
 		fr := Frame{
-			ClusterID: cluster, UnitID: unit, Role: Role(role), Interface: ifc,
+			ClusterID: cluster, UnitID: unit, Role: hakit.Role(role), Interface: ifc,
 			Epoch: epoch, Seq: seq, Interval: time.Duration(interval) * time.Microsecond,
 			KeyID: keyID,
 		}
@@ -245,7 +237,7 @@ func FuzzFrameRoundTrip(f *testing.F) {
 		}
 		b, err := fr.MarshalBinary()
 		if err != nil {
-			if fr.Role.Valid() && len(payload) <= MaxPayload {
+			if fr.Role.Valid() && fr.UnitID != 0 && len(payload) <= MaxPayload {
 				t.Fatalf("marshal of a valid frame failed: %v", err)
 			}
 			return
@@ -310,7 +302,7 @@ func BenchmarkFrame(b *testing.B) {
 	b.Run("EthernetMarshalBinary", func(b *testing.B) {
 		// The same payload length in an mdlayher/ethernet frame, for the ratio.
 		ef := ethernet.Frame{
-			Destination: GroupMAC(7), Source: SourceMAC(7, 1, RolePrimary),
+			Destination: GroupMAC(7), Source: SourceMAC(7, 1, hakit.Primary),
 			EtherType: DefaultEtherType, Payload: plainBytes,
 		}
 		b.ReportAllocs()

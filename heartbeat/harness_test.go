@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/clock"
 )
 
-// harness runs Monitors on a simulated clock over a scripted network: each
+// harness runs Machines on a simulated clock over a scripted network: each
 // unit has the same interfaces; an interface can be cut (no frames in or out,
 // no probe replies); a neighbour on each interface answers probes; the
 // heartbeats can be dropped at random.
@@ -33,7 +34,8 @@ type harness struct {
 
 type hunit struct {
 	id      uint16
-	m       *Monitor
+	m       *Machine
+	neigh   NeighbourSource
 	stop    func() bool
 	down    bool   // the unit is dead: sends nothing, answers nothing
 	mute    bool   // the unit sends no heartbeats but answers probes
@@ -75,9 +77,9 @@ func newHarness(t *testing.T, nifs int, cfg Config, ids ...uint16) *harness {
 		for i, name := range h.ifnames {
 			ifaces = append(ifaces, Interface{Name: name, Addr: unitAddr(id, i)})
 		}
-		m, err := NewMonitor(&c, ifaces...)
+		m, err := NewMachine(&c, ifaces...)
 		require.NoError(t, err)
-		h.units[id] = &hunit{id: id, m: m, cut: make([]bool, nifs)}
+		h.units[id] = &hunit{id: id, m: m, cut: make([]bool, nifs), neigh: c.Neighbours}
 		h.last[id] = map[uint16][]time.Time{}
 	}
 	for _, id := range ids {
@@ -101,8 +103,16 @@ func (h *harness) schedule(u *hunit) {
 	u.stop = h.clk.AfterFunc(next.Sub(h.clk.Now()), func() { h.tick(u) })
 }
 
+// tick ticks u's Machine, feeding it first, as a Driver does, the neighbour
+// lists it asks for.
 func (h *harness) tick(u *hunit) {
-	h.handle(u, u.m.Tick(h.clk.Now()))
+	now := h.clk.Now()
+	for _, name := range u.m.NeedNeighbours(now) {
+		ns, err := u.neigh.Neighbours(name)
+		require.NoError(h.t, err)
+		require.NoError(h.t, u.m.SetNeighbours(name, ns))
+	}
+	h.handle(u, u.m.Tick(now))
 }
 
 func (h *harness) handle(u *hunit, out Output) {

@@ -1,6 +1,10 @@
 package heartbeat
 
-import "net"
+import (
+	"net"
+
+	"github.com/hakit/hakit"
+)
 
 // SourceMAC returns the Ethernet source address of heartbeats sent by unit
 // with role r in cluster c: a locally administered unicast address
@@ -9,7 +13,7 @@ import "net"
 //
 // The low nibble 0x2 of the first octet sets the locally administered bit and
 // clears the multicast bit, whatever the role (roles are below 16).
-func SourceMAC(c, unit uint16, r Role) net.HardwareAddr {
+func SourceMAC(c, unit uint16, r hakit.Role) net.HardwareAddr {
 	return net.HardwareAddr{0x02 | byte(r&0x0F)<<4, 0xC1, byte(c >> 8), byte(c), byte(unit >> 8), byte(unit)}
 }
 
@@ -24,7 +28,7 @@ type Listener struct {
 	// Unit is the unit's ID.
 	Unit uint16
 	// Role is the role the unit advertises.
-	Role Role
+	Role hakit.Role
 }
 
 // DestinationMAC returns the Ethernet destination of heartbeats in cluster c

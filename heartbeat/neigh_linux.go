@@ -10,6 +10,10 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/hakit/hakit/internal/link"
+
+	"github.com/hakit/hakit"
+
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 )
@@ -53,19 +57,13 @@ func (k *kernelNeighbours) Neighbours(ifname string) ([]netip.Addr, error) {
 	if k.conn == nil {
 		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: %w", ifname, net.ErrClosed)
 	}
-	links, err := k.conn.Link.List()
+	l, ok, err := link.ByName(k.conn, ifname)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: list links: %w", ifname, err)
 	}
-	index := uint32(0)
-	for _, l := range links {
-		if l.Attributes != nil && l.Attributes.Name == ifname {
-			index = l.Index
-			break
-		}
-	}
-	if index == 0 {
-		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: no such interface: %w", ifname, ErrConfig)
+	index := l.Index
+	if !ok {
+		return nil, fmt.Errorf("heartbeat: kernel neighbours of %s: no such interface: %w", ifname, hakit.ErrConfig)
 	}
 	neighs, err := k.conn.Neigh.List()
 	if err != nil {

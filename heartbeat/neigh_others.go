@@ -2,7 +2,11 @@
 
 package heartbeat
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/hakit/hakit/internal/platform"
+)
 
 // KernelNeighbours returns the kernel's neighbour table as a NeighbourSource.
 // It is only implemented on Linux; elsewhere its Neighbours returns an error
@@ -12,5 +16,5 @@ func KernelNeighbours() NeighbourSource { return unsupportedNeighbours{} }
 type unsupportedNeighbours struct{}
 
 func (unsupportedNeighbours) Neighbours(string) ([]netip.Addr, error) {
-	return nil, notSupported("kernel neighbour table")
+	return nil, platform.Unsupported("heartbeat", "kernel neighbours")
 }

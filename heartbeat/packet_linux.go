@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/mdlayher/packet"
-	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
+	"github.com/hakit/hakit/internal/link"
+
+	"github.com/hakit/hakit"
 )
 
 // ListenEthernet opens an AF_PACKET raw socket on ifi that carries heartbeat
-// frames with the given EtherType (DefaultEtherType, 0xC14B, in the seed) and
+// frames with the given EtherType (DefaultEtherType, Clavister's 0xC14B) and
 // returns it as a Conn built by NewEthernetConn.
 //
 // A classic BPF filter attached before the socket is bound makes the kernel
@@ -31,13 +31,9 @@ import (
 // the extra frames out of this process.
 func ListenEthernet(ifi *net.Interface, etherType uint16) (Conn, error) {
 	if ifi == nil {
-		return nil, fmt.Errorf("heartbeat: listen ethernet: nil interface: %w", ErrConfig)
+		return nil, fmt.Errorf("heartbeat: listen ethernet: nil interface: %w", hakit.ErrConfig)
 	}
-	filter, err := etherTypeFilter(etherType)
-	if err != nil {
-		return nil, fmt.Errorf("heartbeat: listen ethernet on %s: %w", ifi.Name, err)
-	}
-	pc, err := packet.Listen(ifi, packet.Raw, int(etherType), &packet.Config{Filter: filter})
+	pc, err := link.ListenEtherType(ifi, etherType)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: listen ethernet on %s: %w", ifi.Name, err)
 	}
@@ -46,19 +42,4 @@ func ListenEthernet(ifi *net.Interface, etherType uint16) (Conn, error) {
 		return nil, fmt.Errorf("heartbeat: listen ethernet on %s: %w", ifi.Name, err)
 	}
 	return NewEthernetConn(pc, etherType), nil
-}
-
-// etherTypeFilter assembles the socket filter of ListenEthernet: accept a
-// frame whose EtherType is etherType and that was not sent by this host.
-func etherTypeFilter(etherType uint16) ([]bpf.RawInstruction, error) {
-	return bpf.Assemble([]bpf.Instruction{
-		// EtherType: bytes 12 and 13 of the Ethernet header.
-		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(etherType), SkipTrue: 3},
-		// skb->pkt_type: drop what this host transmitted.
-		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 1},
-		bpf.RetConstant{Val: 0xffff},
-		bpf.RetConstant{Val: 0},
-	})
 }

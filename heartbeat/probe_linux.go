@@ -5,11 +5,16 @@ package heartbeat
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"unsafe"
+
+	"github.com/hakit/hakit/internal/link"
+
+	"github.com/hakit/hakit"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -39,7 +44,7 @@ import (
 // thread and needs CAP_NET_RAW.
 func NewProber(ifi *net.Interface) (Prober, error) {
 	if ifi == nil {
-		return nil, fmt.Errorf("heartbeat: prober: nil interface: %w", ErrConfig)
+		return nil, fmt.Errorf("heartbeat: prober: nil interface: %w", hakit.ErrConfig)
 	}
 	v4, v6, err := sourceAddrs(ifi)
 	if err != nil {
@@ -71,21 +76,21 @@ type prober struct {
 func (p *prober) Probe(target netip.Addr) error {
 	target = target.Unmap().WithZone("")
 	if !target.IsValid() || target.IsUnspecified() || target.IsMulticast() {
-		return fmt.Errorf("heartbeat: probe %s on %s: not a unicast address: %w", target, p.ifi.Name, ErrConfig)
+		return fmt.Errorf("heartbeat: probe %s on %s: not a unicast address: %w", target, p.ifi.Name, hakit.ErrConfig)
 	}
 	mac := p.hardwareAddr()
 	var frame []byte
 	var err error
 	if target.Is4() {
-		frame, err = arpRequest(mac, p.v4, target)
+		frame, err = link.ARPRequest(mac, p.v4, target)
 	} else {
-		frame, err = neighbourSolicitation(mac, p.v6, target)
+		frame, err = link.NeighbourSolicitation(mac, p.v6, target)
 	}
 	if err != nil {
-		return fmt.Errorf("heartbeat: probe %s on %s: %w", target, p.ifi.Name, err)
+		return p.opError(target, err)
 	}
 	if _, err := p.pc.WriteTo(frame, &packet.Addr{HardwareAddr: frame[:6]}); err != nil {
-		return fmt.Errorf("heartbeat: probe %s on %s: %w", target, p.ifi.Name, err)
+		return p.opError(target, err)
 	}
 	return nil
 }
@@ -97,7 +102,7 @@ func (p *prober) ReadReply() (netip.Addr, error) {
 	for {
 		n, _, err := p.pc.ReadFrom(p.rbuf)
 		if err != nil {
-			return netip.Addr{}, fmt.Errorf("heartbeat: probe reply on %s: %w", p.ifi.Name, err)
+			return netip.Addr{}, err // a *net.OpError
 		}
 		if a, ok := parseReply(p.rbuf[:n], p.v4, p.v6); ok {
 			return a, nil
@@ -105,9 +110,18 @@ func (p *prober) ReadReply() (netip.Addr, error) {
 	}
 }
 
-// Close closes the socket; a blocked ReadReply returns an error that wraps
-// net.ErrClosed.
+// Close closes the socket; a blocked ReadReply returns a *net.OpError that
+// wraps net.ErrClosed.
 func (p *prober) Close() error { return p.pc.Close() }
+
+// opError returns the *net.OpError of a probe of target that failed.
+func (p *prober) opError(target netip.Addr, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return &net.OpError{Op: "probe", Net: "packet", Source: p.pc.LocalAddr(), Addr: &net.IPAddr{IP: target.AsSlice()}, Err: err}
+}
 
 // hardwareAddr returns the interface's current MAC, asked of the kernel
 // through the socket (so in the socket's namespace, from any thread).
@@ -136,22 +150,13 @@ func (p *prober) hardwareAddr() net.HardwareAddr {
 
 // sourceAddrs picks the probe sender addresses of ifi.
 func sourceAddrs(ifi *net.Interface) (v4, v6 netip.Addr, err error) {
-	addrs, err := ifi.Addrs()
+	addrs, err := link.Addrs(ifi)
 	if err != nil {
 		return netip.Addr{}, netip.Addr{}, err
 	}
 	v4, v6 = netip.IPv4Unspecified(), netip.IPv6Unspecified()
 	var linkLocal netip.Addr
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
+	for _, ip := range addrs {
 		switch {
 		case ip.Is4():
 			if v4.IsUnspecified() {
@@ -201,66 +206,8 @@ func replyFilter() ([]bpf.RawInstruction, error) {
 const (
 	icmpNeighbourSolicitation  = 135
 	icmpNeighbourAdvertisement = 136
-	ipv6HeaderLen              = 40
+	ipv6HeaderLen              = link.IPv6HeaderLen
 )
-
-// arpRequest returns an Ethernet frame carrying a broadcast ARP request from
-// mac and src for target.
-func arpRequest(mac net.HardwareAddr, src, target netip.Addr) ([]byte, error) {
-	req, err := arp.NewPacket(arp.OperationRequest, mac, src, make(net.HardwareAddr, 6), target)
-	if err != nil {
-		return nil, err
-	}
-	pb, err := req.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	f := ethernet.Frame{
-		Destination: ethernet.Broadcast,
-		Source:      mac,
-		EtherType:   ethernet.EtherTypeARP,
-		Payload:     pb,
-	}
-	return f.MarshalBinary()
-}
-
-// neighbourSolicitation returns an Ethernet frame carrying an IPv6 neighbour
-// solicitation from mac and src for target, sent to target's solicited-node
-// multicast group. From the unspecified address (no address of our own yet)
-// it carries no source link-layer option, as RFC 4861 requires.
-func neighbourSolicitation(mac net.HardwareAddr, src, target netip.Addr) ([]byte, error) {
-	dst, err := ndp.SolicitedNodeMulticast(target)
-	if err != nil {
-		return nil, err
-	}
-	ns := &ndp.NeighborSolicitation{TargetAddress: target}
-	if !src.IsUnspecified() {
-		ns.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: mac}}
-	}
-	icmp, err := ndp.MarshalMessageChecksum(ns, src, dst)
-	if err != nil {
-		return nil, err
-	}
-	d := dst.As16()
-	f := ethernet.Frame{
-		Destination: net.HardwareAddr{0x33, 0x33, d[12], d[13], d[14], d[15]},
-		Source:      mac,
-		EtherType:   ethernet.EtherTypeIPv6,
-		Payload:     appendIPv6(make([]byte, 0, ipv6HeaderLen+len(icmp)), src, dst, icmp),
-	}
-	return f.MarshalBinary()
-}
-
-// appendIPv6 appends an IPv6 packet with hop limit 255 (RFC 4861 section 7.1)
-// carrying the ICMPv6 message icmp.
-func appendIPv6(b []byte, src, dst netip.Addr, icmp []byte) []byte {
-	b = append(b, 0x60, 0, 0, 0) // version 6, traffic class 0, flow label 0
-	b = binary.BigEndian.AppendUint16(b, uint16(len(icmp)))
-	b = append(b, unix.IPPROTO_ICMPV6, 255)
-	b = append(b, src.AsSlice()...)
-	b = append(b, dst.AsSlice()...)
-	return append(b, icmp...)
-}
 
 // parseReply returns the neighbour's address if frame is an ARP reply to v4
 // or a valid solicited neighbour advertisement to v6.
@@ -307,7 +254,7 @@ func parseAdvertisement(b []byte, v6 netip.Addr) (netip.Addr, bool) {
 	if dst != v6 && !(v6.IsUnspecified() && dst == allNodes) {
 		return netip.Addr{}, false
 	}
-	if icmpv6Checksum(src, dst, icmp) != 0 {
+	if link.ICMPv6Checksum(src, dst, icmp) != 0 {
 		return netip.Addr{}, false
 	}
 	m, err := ndp.ParseMessage(icmp)
@@ -319,29 +266,4 @@ func parseAdvertisement(b []byte, v6 netip.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return na.TargetAddress, true
-}
-
-// icmpv6Checksum returns the one's complement sum of the IPv6 pseudo-header
-// and icmp, folded and complemented: 0 for a message whose checksum field is
-// correct.
-func icmpv6Checksum(src, dst netip.Addr, icmp []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(binary.BigEndian.Uint16(b))
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	sum += uint32(len(icmp)) + unix.IPPROTO_ICMPV6
-	add(icmp)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }

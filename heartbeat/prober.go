@@ -7,6 +7,10 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/hakit/hakit/internal/link"
+
+	"github.com/hakit/hakit"
+
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
@@ -22,10 +26,10 @@ import (
 // it.
 func NewPacketProber(pc net.PacketConn, mac net.HardwareAddr, addr netip.Addr) (Prober, error) {
 	if len(mac) != 6 {
-		return nil, fmt.Errorf("heartbeat: prober MAC %v is not 6 bytes: %w", mac, ErrConfig)
+		return nil, fmt.Errorf("heartbeat: prober MAC %v is not 6 bytes: %w", mac, hakit.ErrConfig)
 	}
 	if !addr.Is4() {
-		return nil, fmt.Errorf("heartbeat: prober address %v is not IPv4: %w", addr, ErrConfig)
+		return nil, fmt.Errorf("heartbeat: prober address %v is not IPv4: %w", addr, hakit.ErrConfig)
 	}
 	return &packetProber{pc: pc, mac: mac, addr: addr}, nil
 }
@@ -37,28 +41,17 @@ type packetProber struct {
 	wmu  sync.Mutex
 }
 
-var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-
 func (p *packetProber) Probe(target netip.Addr) error {
 	if !target.Is4() {
-		return fmt.Errorf("heartbeat: packet prober sends ARP only, not for %v: %w", target, ErrConfig)
+		return fmt.Errorf("heartbeat: packet prober sends ARP only, not for %v: %w", target, hakit.ErrConfig)
 	}
-	return p.send(arp.OperationRequest, broadcast, net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
+	return p.send(arp.OperationRequest, link.Broadcast, net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
 }
 
 func (p *packetProber) send(op arp.Operation, dst, targetHW net.HardwareAddr, target netip.Addr) error {
-	a, err := arp.NewPacket(op, p.mac, p.addr, targetHW, target)
+	fb, err := link.ARP(op, dst, p.mac, p.addr, targetHW, target)
 	if err != nil {
-		return fmt.Errorf("heartbeat: building ARP packet: %w", err)
-	}
-	pb, err := a.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("heartbeat: encoding ARP packet: %w", err)
-	}
-	f := ethernet.Frame{Destination: dst, Source: p.mac, EtherType: ethernet.EtherTypeARP, Payload: pb}
-	fb, err := f.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("heartbeat: encoding Ethernet frame: %w", err)
+		return fmt.Errorf("heartbeat: building ARP frame: %w", err)
 	}
 	p.wmu.Lock()
 	defer p.wmu.Unlock()

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit"
 )
 
 // RememberNeighbours returns a NeighbourSource that lists what src lists
@@ -16,12 +16,12 @@ import (
 // with nothing to probe but the peer; neighbours seen a little earlier
 // still answer ARP and tell a working local link from a broken one.
 //
-// A nil clk means the real clock. src errors are returned with the
+// A nil clk means hakit.RealClock(). src errors are returned with the
 // remembered neighbours, so a failing source does not empty the list.
 // The returned source is safe for concurrent use.
-func RememberNeighbours(src NeighbourSource, keep time.Duration, clk Clock) NeighbourSource {
+func RememberNeighbours(src NeighbourSource, keep time.Duration, clk hakit.Clock) NeighbourSource {
 	if clk == nil {
-		clk = clock.Real()
+		clk = hakit.RealClock()
 	}
 	return &rememberer{src: src, keep: keep, clk: clk, seen: map[string]map[netip.Addr]time.Time{}}
 }
@@ -29,7 +29,7 @@ func RememberNeighbours(src NeighbourSource, keep time.Duration, clk Clock) Neig
 type rememberer struct {
 	src  NeighbourSource
 	keep time.Duration
-	clk  Clock
+	clk  hakit.Clock
 
 	mu   sync.Mutex
 	seen map[string]map[netip.Addr]time.Time // interface → neighbour → last listed

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/clock"
 )
 
 type listSource struct {

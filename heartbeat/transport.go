@@ -7,6 +7,10 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/hakit/hakit/internal/link"
+
+	"github.com/hakit/hakit"
+
 	"github.com/mdlayher/packet"
 )
 
@@ -39,9 +43,6 @@ type NeighbourSource interface {
 	Neighbours(ifname string) ([]netip.Addr, error)
 }
 
-// ethernetHeaderLen is the length of an untagged Ethernet II header.
-const ethernetHeaderLen = 14
-
 // NewEthernetConn returns a Conn over pc, a net.PacketConn that carries whole
 // Ethernet frames (an AF_PACKET SOCK_RAW socket or a simulated segment port).
 // It writes frames with the given EtherType and drops any other.
@@ -66,7 +67,7 @@ type ethernetConn struct {
 
 func (c *ethernetConn) WriteFrame(b []byte, src, dst net.HardwareAddr) error {
 	if len(src) != 6 || len(dst) != 6 {
-		return fmt.Errorf("heartbeat: ethernet addresses must be 6 bytes (src %d, dst %d): %w", len(src), len(dst), ErrConfig)
+		return fmt.Errorf("heartbeat: ethernet addresses must be 6 bytes (src %d, dst %d): %w", len(src), len(dst), hakit.ErrConfig)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -91,10 +92,10 @@ func (c *ethernetConn) ReadFrame(b []byte) (int, error) {
 			return 0, err
 		}
 		f := c.rbuf[:n]
-		if len(f) < ethernetHeaderLen || binary.BigEndian.Uint16(f[12:14]) != c.etherType {
+		if len(f) < link.EthernetHeaderLen || binary.BigEndian.Uint16(f[12:14]) != c.etherType {
 			continue // not ours: dropped, as documented
 		}
-		return copy(b, f[ethernetHeaderLen:]), nil
+		return copy(b, f[link.EthernetHeaderLen:]), nil
 	}
 }
 

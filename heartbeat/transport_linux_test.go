@@ -11,10 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/testbed"
+	"github.com/hakit/hakit/internal/link"
+
 	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 // These tests need root: they build network namespaces joined by veth pairs
@@ -155,8 +159,8 @@ func TestListenEthernet(t *testing.T) {
 
 	// To a MAC that is neither a's nor b's (the derived unit MACs): a hears
 	// it; b, its sender, hears nothing of its own.
-	dst := SourceMAC(7, 1, RolePrimary)
-	require.NoError(t, cb.WriteFrame(hb, SourceMAC(7, 2, RoleSecondary), dst))
+	dst := SourceMAC(7, 1, hakit.Primary)
+	require.NoError(t, cb.WriteFrame(hb, SourceMAC(7, 2, hakit.Secondary), dst))
 	require.Equal(t, hb, receive(t, atA))
 	require.Equal(t, hb, receive(t, atA2))
 	nothing(t, atB)
@@ -174,7 +178,7 @@ func TestEtherTypeFilter(t *testing.T) {
 	ifa, ifb := l.hosts["a"].Interface("eth0"), l.hosts["b"].Interface("eth0")
 	var all, other *packet.Conn
 	l.in(t, "a", func() error {
-		filter, err := etherTypeFilter(DefaultEtherType)
+		filter, err := link.EtherTypeFilter(DefaultEtherType)
 		if err != nil {
 			return err
 		}
@@ -290,7 +294,7 @@ func TestProber(t *testing.T) {
 
 	// Bad targets are refused before anything is sent.
 	for _, bad := range []netip.Addr{{}, netip.IPv4Unspecified(), netip.MustParseAddr("ff02::1"), netip.MustParseAddr("224.0.0.1")} {
-		require.ErrorIs(t, p.Probe(bad), ErrConfig, "%v", bad)
+		require.ErrorIs(t, p.Probe(bad), hakit.ErrConfig, "%v", bad)
 	}
 
 	// A virtual MAC moved onto a's interface: probes carry it, so the
@@ -397,7 +401,7 @@ func TestKernelNeighbours(t *testing.T) {
 	require.Equal(t, []netip.Addr{l.v4["n"], l.v6["n"]}, withoutLinkLocal(got))
 
 	_, err = ns.Neighbours("nosuch0")
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 
 	// What the kernel says, read with ip(8), agrees.
 	var states []string

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/hakit/hakit"
 )
 
 // maxDatagram is the largest UDP payload ListenUDP reads.
@@ -14,7 +16,7 @@ const maxDatagram = 65535
 
 // UDPConn is the Conn returned by ListenUDP: heartbeat frames in unicast UDP
 // datagrams, for networks where the units share no layer 2 segment or where
-// raw Ethernet and multicast are unavailable (the clouds of seed 002).
+// raw Ethernet and multicast are unavailable (clouds).
 //
 // WriteFrame sends one datagram to every peer; ReadFrame returns datagrams
 // from the peers' addresses only. The Ethernet addresses given to
@@ -52,13 +54,13 @@ var _ Conn = (*UDPConn)(nil)
 // is believed.
 func ListenUDP(laddr netip.AddrPort, peers ...netip.AddrPort) (Conn, error) {
 	if len(peers) == 0 {
-		return nil, fmt.Errorf("heartbeat: listen udp %s: no peers: %w", laddr, ErrConfig)
+		return nil, fmt.Errorf("heartbeat: listen udp %s: no peers: %w", laddr, hakit.ErrConfig)
 	}
 	ps := make([]netip.AddrPort, 0, len(peers))
 	for _, p := range peers {
 		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
 		if !p.Addr().IsValid() || p.Addr().IsUnspecified() || p.Port() == 0 {
-			return nil, fmt.Errorf("heartbeat: listen udp %s: peer %s needs an address and a port: %w", laddr, p, ErrConfig)
+			return nil, fmt.Errorf("heartbeat: listen udp %s: peer %s needs an address and a port: %w", laddr, p, hakit.ErrConfig)
 		}
 		ps = append(ps, p)
 	}
@@ -87,7 +89,8 @@ func (c *UDPConn) LocalAddr() netip.AddrPort {
 }
 
 // WriteFrame sends b to every peer. src and dst are ignored. It tries every
-// peer and returns the errors of those that failed.
+// peer; a failure is a *net.OpError, the one of the peer that failed, or
+// for several peers one whose Err joins theirs.
 func (c *UDPConn) WriteFrame(b []byte, src, dst net.HardwareAddr) error {
 	var errs []error
 	for _, p := range c.peers {
@@ -95,10 +98,13 @@ func (c *UDPConn) WriteFrame(b []byte, src, dst net.HardwareAddr) error {
 			errs = append(errs, err)
 		}
 	}
-	if errs != nil {
-		return fmt.Errorf("heartbeat: udp write: %w", errors.Join(errs...))
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
 	}
-	return nil
+	return &net.OpError{Op: "write", Net: c.pc.LocalAddr().Network(), Source: c.pc.LocalAddr(), Err: errors.Join(errs...)}
 }
 
 // ReadFrame blocks until a datagram arrives from a peer, copies it into b and
@@ -110,7 +116,7 @@ func (c *UDPConn) ReadFrame(b []byte) (int, error) {
 	for {
 		n, from, err := c.pc.ReadFromUDPAddrPort(c.rbuf)
 		if err != nil {
-			return 0, fmt.Errorf("heartbeat: udp read: %w", err)
+			return 0, err // a *net.OpError
 		}
 		if !c.isPeer(from.Addr().Unmap()) {
 			c.foreign.Add(1)
@@ -138,8 +144,8 @@ func (c *UDPConn) Stats() UDPStats {
 	return UDPStats{Foreign: c.foreign.Load(), Truncated: c.truncated.Load()}
 }
 
-// Close closes the socket; a blocked ReadFrame returns an error that wraps
-// net.ErrClosed.
+// Close closes the socket; a blocked ReadFrame returns a *net.OpError that
+// wraps net.ErrClosed.
 func (c *UDPConn) Close() error {
 	return c.pc.Close()
 }

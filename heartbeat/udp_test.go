@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 // These tests send nothing: datagrams between units are exercised in
@@ -28,7 +30,7 @@ func TestListenUDPConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := ListenUDP(tt.laddr, tt.peers...)
-			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, err, hakit.ErrConfig)
 			require.Nil(t, c)
 		})
 	}
@@ -50,6 +52,8 @@ func TestListenUDPClose(t *testing.T) {
 	require.NoError(t, c.Close())
 	err = <-done
 	require.True(t, errors.Is(err, net.ErrClosed), "%v", err)
+	require.IsType(t, &net.OpError{}, err)
+	require.IsType(t, &net.OpError{}, c.WriteFrame([]byte("x"), nil, nil))
 	require.Equal(t, UDPStats{}, uc.Stats())
 }
 

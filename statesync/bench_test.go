@@ -8,7 +8,7 @@ import (
 )
 
 func BenchmarkRecordAppend(b *testing.B) {
-	r := Record{Op: OpUpsert, Session: testSession(1)}
+	r := record{recordOp: opUpsert, Session: testSession(1)}
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -18,8 +18,8 @@ func BenchmarkRecordAppend(b *testing.B) {
 }
 
 func BenchmarkRecordDecode(b *testing.B) {
-	buf, _ := Record{Op: OpUpsert, Session: testSession(10)}.MarshalBinary()
-	var r Record
+	buf, _ := record{recordOp: opUpsert, Session: testSession(10)}.MarshalBinary()
+	var r record
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
@@ -60,7 +60,7 @@ func BenchmarkDriverUpsert(b *testing.B) {
 			tr := &nopTransport{done: make(chan struct{})}
 			tab := NewTable(1 << 16)
 			d, err := NewDriver(&DriverConfig{Transport: tr, Table: tab, TickInterval: time.Hour,
-				Send: &SenderConfig{MTU: 1500, Key: key}})
+				Send: true, Sender: &SenderConfig{MTU: 1500}, Keys: testKeys(b, key)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func BenchmarkReceiverApply(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			src := NewTable(0)
-			s, _ := NewSender(t0, &SenderConfig{Table: src, MTU: 1500, Key: key, Window: 1 << 16})
+			s, _ := NewSender(t0, &SenderConfig{Table: src, MTU: 1500, Keys: testKeys(b, key), Window: 1 << 16})
 			var dgrams [][]byte
 			records := 0
 			for i := range 100_000 {
@@ -123,7 +123,7 @@ func BenchmarkReceiverApply(b *testing.B) {
 			applied := 0
 			var elapsed, cpu time.Duration
 			for b.Loop() {
-				r, _ := NewReceiver(t0, &ReceiverConfig{Table: dst, Key: key, Window: 1 << 16})
+				r, _ := NewReceiver(t0, &ReceiverConfig{Table: dst, Keys: testKeys(b, key), Window: 1 << 16})
 				start, cpu0 := time.Now(), cpuTime()
 				for _, d := range dgrams {
 					if err := r.Step(t0, d); err != nil {

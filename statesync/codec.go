@@ -1,32 +1,34 @@
 package statesync
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/netip"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/auth"
 )
 
-// Version is the version of the wire format this package speaks.
-const Version = 1
+// Version is the version of the wire format this package speaks. Version 2
+// keys the tag with a subkey derived from the shared secret (see
+// SenderConfig.Keys); datagrams of version 1 are dropped as ErrVersion.
+const Version = 2
 
 // EtherType is the default EtherType of sync frames on raw Ethernet, next to
 // the heartbeats' 0xC14B.
 const EtherType = 0xC14C
 
-// HeaderLen is the length of the datagram header.
-const HeaderLen = 24
+// headerLen is the length of the datagram header.
+const headerLen = 24
 
-// TagLen is the length of the truncated HMAC-SHA256 tag of an authenticated
+// tagLen is the length of the truncated HMAC-SHA256 tag of an authenticated
 // datagram (128 bits).
-const TagLen = 16
+const tagLen = 16
 
-// MaxRanges is the most missing ranges one acknowledgement carries.
-const MaxRanges = 32
+// maxRanges is the most missing ranges one acknowledgement carries.
+const maxRanges = 32
 
 var magic = [2]byte{'h', 's'}
 
@@ -46,28 +48,28 @@ var (
 )
 
 // Type is the type of a datagram. The zero Type is invalid.
-type Type uint8
+type dgramType uint8
 
 // Datagram types.
 const (
-	// TypeData carries records of a stream, with a data sequence number.
-	TypeData Type = 1
-	// TypeAck is the receiver's acknowledgement: cumulative ACK, missing
+	// typeData carries records of a stream, with a data sequence number.
+	typeData dgramType = 1
+	// typeAck is the receiver's acknowledgement: cumulative ACK, missing
 	// ranges, and the request for a full resync.
-	TypeAck Type = 2
-	// TypeProbe is the sender's announcement of its highest sequence
+	typeAck dgramType = 2
+	// typeProbe is the sender's announcement of its highest sequence
 	// number, sent when acknowledgements stop coming, so that a lost tail
 	// is noticed.
-	TypeProbe Type = 3
+	typeProbe dgramType = 3
 )
 
-func (t Type) String() string {
+func (t dgramType) String() string {
 	switch t {
-	case TypeData:
+	case typeData:
 		return "data"
-	case TypeAck:
+	case typeAck:
 		return "ack"
-	case TypeProbe:
+	case typeProbe:
 		return "probe"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
@@ -75,7 +77,7 @@ func (t Type) String() string {
 
 const flagAuth = 1
 
-// Header is the fixed part at the start of every datagram.
+// header is the fixed part at the start of every datagram.
 //
 //	0      2        3     4      5       6       8       16    24
 //	+------+--------+-----+------+-------+-------+-------+-----+
@@ -83,12 +85,12 @@ const flagAuth = 1
 //	+------+--------+-----+------+-------+-------+-------+-----+
 //
 // All integers are big-endian.
-type Header struct {
+type header struct {
 	// Version is the wire format version; Version for this package.
 	Version uint8
 	// Type is the datagram type.
-	Type Type
-	// Auth reports whether the datagram ends with a TagLen-byte
+	dgramType dgramType
+	// Auth reports whether the datagram ends with a tagLen-byte
 	// HMAC-SHA256 tag over all bytes before it.
 	Auth bool
 	// KeyID names the key of the tag (0 when not authenticated).
@@ -100,31 +102,31 @@ type Header struct {
 	// stream; for acknowledgements, the receiver's control stream. An
 	// epoch only ever grows; a new epoch starts a new stream.
 	Epoch uint64
-	// Seq is the data sequence number (TypeData, from 1) or the control
-	// sequence number (TypeAck, TypeProbe, from 1) within the epoch.
+	// Seq is the data sequence number (typeData, from 1) or the control
+	// sequence number (typeAck, typeProbe, from 1) within the epoch.
 	Seq uint64
 }
 
 // AppendBinary appends the encoded header to b.
-func (h Header) AppendBinary(b []byte) ([]byte, error) {
+func (h header) AppendBinary(b []byte) ([]byte, error) {
 	var f uint8
 	if h.Auth {
 		f |= flagAuth
 	}
-	b = append(b, magic[0], magic[1], h.Version, uint8(h.Type), f, h.KeyID)
+	b = append(b, magic[0], magic[1], h.Version, uint8(h.dgramType), f, h.KeyID)
 	b = binary.BigEndian.AppendUint16(b, h.Length)
 	b = binary.BigEndian.AppendUint64(b, h.Epoch)
 	return binary.BigEndian.AppendUint64(b, h.Seq), nil
 }
 
 // MarshalBinary returns the encoded header.
-func (h Header) MarshalBinary() ([]byte, error) {
-	return h.AppendBinary(make([]byte, 0, HeaderLen))
+func (h header) MarshalBinary() ([]byte, error) {
+	return h.AppendBinary(make([]byte, 0, headerLen))
 }
 
-// UnmarshalBinary decodes a header from the first HeaderLen bytes of b. A
+// UnmarshalBinary decodes a header from the first headerLen bytes of b. A
 // datagram of another protocol version gives an error wrapping ErrVersion.
-func (h *Header) UnmarshalBinary(b []byte) error {
+func (h *header) UnmarshalBinary(b []byte) error {
 	if len(b) < 3 {
 		return fmt.Errorf("statesync: header: %w", io.ErrUnexpectedEOF)
 	}
@@ -134,61 +136,61 @@ func (h *Header) UnmarshalBinary(b []byte) error {
 	if b[2] != Version {
 		return fmt.Errorf("statesync: peer speaks version %d, want %d: %w", b[2], Version, ErrVersion)
 	}
-	if len(b) < HeaderLen {
+	if len(b) < headerLen {
 		return fmt.Errorf("statesync: header: %w", io.ErrUnexpectedEOF)
 	}
-	t := Type(b[3])
-	if t < TypeData || t > TypeProbe {
+	t := dgramType(b[3])
+	if t < typeData || t > typeProbe {
 		return fmt.Errorf("statesync: unknown datagram type %d: %w", b[3], ErrMalformed)
 	}
 	if b[4]&^flagAuth != 0 || (b[4]&flagAuth == 0 && b[5] != 0) {
 		return fmt.Errorf("statesync: header flags %#x key %d: %w", b[4], b[5], ErrMalformed)
 	}
-	*h = Header{
-		Version: b[2],
-		Type:    t,
-		Auth:    b[4]&flagAuth != 0,
-		KeyID:   b[5],
-		Length:  binary.BigEndian.Uint16(b[6:8]),
-		Epoch:   binary.BigEndian.Uint64(b[8:16]),
-		Seq:     binary.BigEndian.Uint64(b[16:24]),
+	*h = header{
+		Version:   b[2],
+		dgramType: t,
+		Auth:      b[4]&flagAuth != 0,
+		KeyID:     b[5],
+		Length:    binary.BigEndian.Uint16(b[6:8]),
+		Epoch:     binary.BigEndian.Uint64(b[8:16]),
+		Seq:       binary.BigEndian.Uint64(b[16:24]),
 	}
 	return nil
 }
 
 // Op is the operation of a record. The zero Op is invalid.
-type Op uint8
+type recordOp uint8
 
-// Record operations.
+// record operations.
 const (
-	// OpUpsert inserts or replaces a session.
-	OpUpsert Op = 1
-	// OpDelete removes a session (Record.Session.Key).
-	OpDelete Op = 2
-	// OpBulkBegin starts bulk sync generation Record.Gen, which will send
-	// Record.Total sessions.
-	OpBulkBegin Op = 3
-	// OpBulkEnd ends bulk sync generation Record.Gen: sessions of the
-	// stream's origin not written since the matching OpBulkBegin no longer
+	// opUpsert inserts or replaces a session.
+	opUpsert recordOp = 1
+	// opDelete removes a session (record.Session.Key).
+	opDelete recordOp = 2
+	// opBulkBegin starts bulk sync generation record.Gen, which will send
+	// record.Total sessions.
+	opBulkBegin recordOp = 3
+	// opBulkEnd ends bulk sync generation record.Gen: sessions of the
+	// stream's origin not written since the matching opBulkBegin no longer
 	// exist at the source.
-	OpBulkEnd Op = 4
+	opBulkEnd recordOp = 4
 )
 
-func (o Op) String() string {
+func (o recordOp) String() string {
 	switch o {
-	case OpUpsert:
+	case opUpsert:
 		return "upsert"
-	case OpDelete:
+	case opDelete:
 		return "delete"
-	case OpBulkBegin:
+	case opBulkBegin:
 		return "bulk-begin"
-	case OpBulkEnd:
+	case opBulkEnd:
 		return "bulk-end"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
 
-// Record is one change carried in a data datagram.
+// record is one change carried in a data datagram.
 //
 // Encoding (big-endian). Every record starts with its Op byte. Upsert and
 // Delete continue with the key:
@@ -207,15 +209,15 @@ func (o Op) String() string {
 //
 // BulkBegin is op(1) gen(1) total(8); BulkEnd is op(1) gen(1). An IPv4
 // Upsert without NAT takes 54 bytes.
-type Record struct {
+type record struct {
 	// Op is the operation.
-	Op Op
-	// Session is the session for OpUpsert, and carries the key for
-	// OpDelete (other fields zero).
+	recordOp recordOp
+	// Session is the session for opUpsert, and carries the key for
+	// opDelete (other fields zero).
 	Session Session
-	// Gen is the bulk generation for OpBulkBegin and OpBulkEnd.
+	// Gen is the bulk generation for opBulkBegin and opBulkEnd.
 	Gen uint8
-	// Total is the number of sessions a bulk sync will send (OpBulkBegin).
+	// Total is the number of sessions a bulk sync will send (opBulkBegin).
 	Total uint64
 }
 
@@ -242,16 +244,16 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 }
 
 // EncodedLen returns the length of the encoded record.
-func (r *Record) EncodedLen() int {
-	switch r.Op {
-	case OpBulkBegin:
+func (r *record) EncodedLen() int {
+	switch r.recordOp {
+	case opBulkBegin:
 		return 10
-	case OpBulkEnd:
+	case opBulkEnd:
 		return 2
 	}
 	k := &r.Session.Key
 	n := 9 + addrLen(famOf(k.Src.Addr())) + addrLen(famOf(k.Dst.Addr()))
-	if r.Op == OpUpsert {
+	if r.recordOp == opUpsert {
 		n += 37
 		if r.Session.NAT() {
 			n += 4 + addrLen(famOf(r.Session.ReplySrc.Addr())) + addrLen(famOf(r.Session.ReplyDst.Addr()))
@@ -262,35 +264,35 @@ func (r *Record) EncodedLen() int {
 
 // AppendBinary appends the encoded record to b. It does not allocate when b
 // has room.
-func (r Record) AppendBinary(b []byte) ([]byte, error) {
+func (r record) AppendBinary(b []byte) ([]byte, error) {
 	return r.appendTo(b)
 }
 
-func (r *Record) appendTo(b []byte) ([]byte, error) {
-	switch r.Op {
-	case OpBulkBegin:
-		b = append(b, byte(r.Op), r.Gen)
+func (r *record) appendTo(b []byte) ([]byte, error) {
+	switch r.recordOp {
+	case opBulkBegin:
+		b = append(b, byte(r.recordOp), r.Gen)
 		return binary.BigEndian.AppendUint64(b, r.Total), nil
-	case OpBulkEnd:
-		return append(b, byte(r.Op), r.Gen), nil
-	case OpUpsert, OpDelete:
+	case opBulkEnd:
+		return append(b, byte(r.recordOp), r.Gen), nil
+	case opUpsert, opDelete:
 	default:
-		return b, fmt.Errorf("statesync: encode record: invalid op %d: %w", r.Op, ErrMalformed)
+		return b, fmt.Errorf("statesync: encode record: invalid op %d: %w", r.recordOp, ErrMalformed)
 	}
 	s := &r.Session
 	k := &s.Key
 	fam := famOf(k.Src.Addr()) | famOf(k.Dst.Addr())<<2
-	nat := r.Op == OpUpsert && s.NAT()
+	nat := r.recordOp == opUpsert && s.NAT()
 	if nat {
 		fam |= famOf(s.ReplySrc.Addr())<<4 | famOf(s.ReplyDst.Addr())<<6
 	}
-	b = append(b, byte(r.Op), fam, k.Proto)
+	b = append(b, byte(r.recordOp), fam, k.Proto)
 	b = binary.BigEndian.AppendUint16(b, k.Zone)
 	b = binary.BigEndian.AppendUint16(b, k.Src.Port())
 	b = binary.BigEndian.AppendUint16(b, k.Dst.Port())
 	b = appendAddr(b, k.Src.Addr())
 	b = appendAddr(b, k.Dst.Addr())
-	if r.Op == OpDelete {
+	if r.recordOp == opDelete {
 		return b, nil
 	}
 	b = append(b, s.State)
@@ -310,12 +312,12 @@ func (r *Record) appendTo(b []byte) ([]byte, error) {
 }
 
 // MarshalBinary returns the encoded record.
-func (r Record) MarshalBinary() ([]byte, error) {
+func (r record) MarshalBinary() ([]byte, error) {
 	return r.appendTo(make([]byte, 0, r.EncodedLen()))
 }
 
 // UnmarshalBinary decodes a record that takes all of b.
-func (r *Record) UnmarshalBinary(b []byte) error {
+func (r *record) UnmarshalBinary(b []byte) error {
 	n, err := r.decode(b)
 	if err != nil {
 		return err
@@ -339,25 +341,25 @@ func readAddr(b []byte, fam uint8) netip.Addr {
 var errShortRecord = fmt.Errorf("statesync: record: %w", io.ErrUnexpectedEOF)
 
 // decode decodes the record at the start of b and returns its length.
-func (r *Record) decode(b []byte) (int, error) {
+func (r *record) decode(b []byte) (int, error) {
 	if len(b) < 1 {
 		return 0, errShortRecord
 	}
-	op := Op(b[0])
+	op := recordOp(b[0])
 	switch op {
-	case OpBulkBegin:
+	case opBulkBegin:
 		if len(b) < 10 {
 			return 0, errShortRecord
 		}
-		*r = Record{Op: op, Gen: b[1], Total: binary.BigEndian.Uint64(b[2:10])}
+		*r = record{recordOp: op, Gen: b[1], Total: binary.BigEndian.Uint64(b[2:10])}
 		return 10, nil
-	case OpBulkEnd:
+	case opBulkEnd:
 		if len(b) < 2 {
 			return 0, errShortRecord
 		}
-		*r = Record{Op: op, Gen: b[1]}
+		*r = record{recordOp: op, Gen: b[1]}
 		return 2, nil
-	case OpUpsert, OpDelete:
+	case opUpsert, opDelete:
 	default:
 		return 0, fmt.Errorf("statesync: record: unknown op %d: %w", b[0], ErrMalformed)
 	}
@@ -370,7 +372,7 @@ func (r *Record) decode(b []byte) (int, error) {
 			return 0, fmt.Errorf("statesync: record: address family bits %#x: %w", fam, ErrMalformed)
 		}
 	}
-	if op == OpDelete && fam>>4 != 0 {
+	if op == opDelete && fam>>4 != 0 {
 		return 0, fmt.Errorf("statesync: record: delete with NAT tuple: %w", ErrMalformed)
 	}
 	sf, df := fam&3, fam>>2&3
@@ -378,7 +380,7 @@ func (r *Record) decode(b []byte) (int, error) {
 	if len(b) < n {
 		return 0, errShortRecord
 	}
-	*r = Record{Op: op}
+	*r = record{recordOp: op}
 	s := &r.Session
 	s.Key.Proto = b[2]
 	s.Key.Zone = binary.BigEndian.Uint16(b[3:5])
@@ -389,7 +391,7 @@ func (r *Record) decode(b []byte) (int, error) {
 	p += addrLen(sf)
 	s.Key.Dst = netip.AddrPortFrom(readAddr(b[p:p+addrLen(df)], df), dport)
 	p += addrLen(df)
-	if op == OpDelete {
+	if op == opDelete {
 		return p, nil
 	}
 	if len(b) < p+37 {
@@ -420,17 +422,17 @@ func (r *Record) decode(b []byte) (int, error) {
 	return p, nil
 }
 
-// Range is an inclusive range of data sequence numbers.
-type Range struct {
+// seqRange is an inclusive range of data sequence numbers.
+type seqRange struct {
 	First, Last uint64
 }
 
-// Ack is the payload of a TypeAck datagram.
+// ackPayload is the payload of a typeAck datagram.
 //
 //	epoch(8) cum(8) flags(1) n(1) n × (first(8) last(8))
 //
 // flags bit 0 is NeedSync; other bits must be zero.
-type Ack struct {
+type ackPayload struct {
 	// Epoch is the data stream being acknowledged.
 	Epoch uint64
 	// Cum acknowledges every data sequence number up to and including
@@ -441,14 +443,14 @@ type Ack struct {
 	// stream.
 	NeedSync bool
 	// Missing lists ranges above Cum that the receiver asks to be resent
-	// (at most MaxRanges, ascending, not overlapping).
-	Missing []Range
+	// (at most maxRanges, ascending, not overlapping).
+	Missing []seqRange
 }
 
 // AppendBinary appends the encoded acknowledgement to b.
-func (a Ack) AppendBinary(b []byte) ([]byte, error) {
-	if len(a.Missing) > MaxRanges {
-		return b, fmt.Errorf("statesync: ack: %d ranges, at most %d: %w", len(a.Missing), MaxRanges, ErrMalformed)
+func (a ackPayload) AppendBinary(b []byte) ([]byte, error) {
+	if len(a.Missing) > maxRanges {
+		return b, fmt.Errorf("statesync: ack: %d ranges, at most %d: %w", len(a.Missing), maxRanges, ErrMalformed)
 	}
 	b = binary.BigEndian.AppendUint64(b, a.Epoch)
 	b = binary.BigEndian.AppendUint64(b, a.Cum)
@@ -465,18 +467,18 @@ func (a Ack) AppendBinary(b []byte) ([]byte, error) {
 }
 
 // MarshalBinary returns the encoded acknowledgement.
-func (a Ack) MarshalBinary() ([]byte, error) {
+func (a ackPayload) MarshalBinary() ([]byte, error) {
 	return a.AppendBinary(make([]byte, 0, 18+16*len(a.Missing)))
 }
 
 // UnmarshalBinary decodes an acknowledgement taking all of b. It reuses the
 // capacity of a.Missing.
-func (a *Ack) UnmarshalBinary(b []byte) error {
+func (a *ackPayload) UnmarshalBinary(b []byte) error {
 	if len(b) < 18 {
 		return fmt.Errorf("statesync: ack: %w", io.ErrUnexpectedEOF)
 	}
 	n := int(b[17])
-	if b[16]&^1 != 0 || n > MaxRanges {
+	if b[16]&^1 != 0 || n > maxRanges {
 		return fmt.Errorf("statesync: ack flags %#x ranges %d: %w", b[16], n, ErrMalformed)
 	}
 	if len(b) != 18+16*n {
@@ -492,7 +494,7 @@ func (a *Ack) UnmarshalBinary(b []byte) error {
 	prev := a.Cum
 	for i := range n {
 		p := 18 + 16*i
-		r := Range{binary.BigEndian.Uint64(b[p:]), binary.BigEndian.Uint64(b[p+8:])}
+		r := seqRange{binary.BigEndian.Uint64(b[p:]), binary.BigEndian.Uint64(b[p+8:])}
 		if r.First <= prev || r.Last < r.First {
 			return fmt.Errorf("statesync: ack range %d-%d after %d: %w", r.First, r.Last, prev, ErrMalformed)
 		}
@@ -505,22 +507,22 @@ func (a *Ack) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// Probe is the payload of a TypeProbe datagram: head(8), the highest data
+// probePayload is the payload of a typeProbe datagram: head(8), the highest data
 // sequence number the sender has sent in the stream of the header's epoch.
-type Probe struct {
+type probePayload struct {
 	Head uint64
 }
 
 // AppendBinary appends the encoded probe to b.
-func (p Probe) AppendBinary(b []byte) ([]byte, error) {
+func (p probePayload) AppendBinary(b []byte) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(b, p.Head), nil
 }
 
 // MarshalBinary returns the encoded probe.
-func (p Probe) MarshalBinary() ([]byte, error) { return p.AppendBinary(make([]byte, 0, 8)) }
+func (p probePayload) MarshalBinary() ([]byte, error) { return p.AppendBinary(make([]byte, 0, 8)) }
 
 // UnmarshalBinary decodes a probe taking all of b.
-func (p *Probe) UnmarshalBinary(b []byte) error {
+func (p *probePayload) UnmarshalBinary(b []byte) error {
 	if len(b) != 8 {
 		if len(b) < 8 {
 			return fmt.Errorf("statesync: probe: %w", io.ErrUnexpectedEOF)
@@ -531,58 +533,56 @@ func (p *Probe) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// authInfo names the statesync subkeys: each key of a Keyring is turned
+// into the statesync key with HKDF-SHA256 and this info string.
+const authInfo = "hakit statesync v1"
+
 // framer seals and opens datagrams: the header's length field and the
 // optional HMAC-SHA256 tag. It is not safe for concurrent use.
 type framer struct {
-	keyID uint8
-	mac   hash.Hash // nil: no authentication
-	sum   [sha256.Size]byte
+	mac *auth.MAC // nil: no authentication
 }
 
-func newFramer(key []byte, keyID uint8) framer {
-	f := framer{keyID: keyID}
-	if len(key) > 0 {
-		f.mac = hmac.New(sha256.New, key)
+func newFramer(keys *hakit.Keyring) framer {
+	if keys == nil {
+		return framer{}
 	}
-	return f
+	return framer{mac: auth.New(keys, authInfo)}
 }
 
-// begin appends a header to b (length and tag filled in by seal).
-func (f *framer) begin(b []byte, t Type, epoch, seq uint64) []byte {
-	h := Header{Version: Version, Type: t, Epoch: epoch, Seq: seq, Auth: f.mac != nil}
-	if h.Auth {
-		h.KeyID = f.keyID
-	}
+// begin appends a header to b (key ID, length and tag filled in by seal).
+func (f *framer) begin(b []byte, t dgramType, epoch, seq uint64) []byte {
+	h := header{Version: Version, dgramType: t, Epoch: epoch, Seq: seq, Auth: f.mac != nil}
 	b, _ = h.AppendBinary(b)
 	return b
 }
 
-// seal completes the datagram b begun by begin.
+// seal completes the datagram b begun by begin, with the tag of the key that
+// is primary now.
 func (f *framer) seal(b []byte) []byte {
 	n := len(b)
 	if f.mac != nil {
-		n += TagLen
+		n += tagLen
 	}
 	binary.BigEndian.PutUint16(b[6:8], uint16(n))
 	if f.mac != nil {
-		f.mac.Reset()
-		f.mac.Write(b)
-		b = append(b, f.mac.Sum(f.sum[:0])[:TagLen]...)
+		b[5] = f.mac.Primary()
+		b = append(b, f.mac.Tag(b[5], nil, b)...)
 	}
 	return b
 }
 
 // open checks a datagram's header, length and tag, and returns the header
 // and the payload (aliasing b).
-func (f *framer) open(b []byte) (Header, []byte, error) {
-	var h Header
+func (f *framer) open(b []byte) (header, []byte, error) {
+	var h header
 	if err := h.UnmarshalBinary(b); err != nil {
 		return h, nil, err
 	}
 	n := int(h.Length)
-	min := HeaderLen
+	min := headerLen
 	if h.Auth {
-		min += TagLen
+		min += tagLen
 	}
 	if n < min || n > len(b) {
 		if n > len(b) {
@@ -595,19 +595,17 @@ func (f *framer) open(b []byte) (Header, []byte, error) {
 		if h.Auth {
 			return h, nil, fmt.Errorf("statesync: authenticated datagram but no key configured: %w", ErrAuth)
 		}
-		return h, b[HeaderLen:], nil
+		return h, b[headerLen:], nil
 	}
 	if !h.Auth {
 		return h, nil, fmt.Errorf("statesync: unauthenticated datagram: %w", ErrAuth)
 	}
-	if h.KeyID != f.keyID {
+	if !f.mac.Known(h.KeyID) {
 		return h, nil, fmt.Errorf("statesync: unknown key ID %d: %w", h.KeyID, ErrAuth)
 	}
-	body := b[:n-TagLen]
-	f.mac.Reset()
-	f.mac.Write(body)
-	if !hmac.Equal(f.mac.Sum(f.sum[:0])[:TagLen], b[n-TagLen:]) {
+	body := b[:n-tagLen]
+	if !f.mac.Verify(h.KeyID, nil, body, b[n-tagLen:]) {
 		return h, nil, fmt.Errorf("statesync: bad tag: %w", ErrAuth)
 	}
-	return h, body[HeaderLen:], nil
+	return h, body[headerLen:], nil
 }

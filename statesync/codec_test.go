@@ -20,25 +20,25 @@ func TestRecordRoundTrip(t *testing.T) {
 	half.ReplyDst = netip.MustParseAddrPort("198.18.0.10:1")
 	for _, tc := range []struct {
 		name string
-		r    Record
+		r    record
 		len  int
 	}{
-		{"upsert-v4", Record{Op: OpUpsert, Session: testSession(1)}, 54},
-		{"upsert-v4-nat", Record{Op: OpUpsert, Session: testSession(10)}, 66},
-		{"upsert-v6-mixed-nat", Record{Op: OpUpsert, Session: v6}, 54 + 24 + 4 + 20},
-		{"upsert-half-nat", Record{Op: OpUpsert, Session: half}, 54 + 4 + 4},
-		{"upsert-zero", Record{Op: OpUpsert}, 46},
-		{"delete-v4", Record{Op: OpDelete, Session: Session{Key: testSession(1).Key}}, 17},
-		{"delete-v6", Record{Op: OpDelete, Session: Session{Key: testSession(2).Key}}, 41},
-		{"bulk-begin", Record{Op: OpBulkBegin, Gen: 7, Total: 1 << 40}, 10},
-		{"bulk-end", Record{Op: OpBulkEnd, Gen: 7}, 2},
+		{"upsert-v4", record{recordOp: opUpsert, Session: testSession(1)}, 54},
+		{"upsert-v4-nat", record{recordOp: opUpsert, Session: testSession(10)}, 66},
+		{"upsert-v6-mixed-nat", record{recordOp: opUpsert, Session: v6}, 54 + 24 + 4 + 20},
+		{"upsert-half-nat", record{recordOp: opUpsert, Session: half}, 54 + 4 + 4},
+		{"upsert-zero", record{recordOp: opUpsert}, 46},
+		{"delete-v4", record{recordOp: opDelete, Session: Session{Key: testSession(1).Key}}, 17},
+		{"delete-v6", record{recordOp: opDelete, Session: Session{Key: testSession(2).Key}}, 41},
+		{"bulk-begin", record{recordOp: opBulkBegin, Gen: 7, Total: 1 << 40}, 10},
+		{"bulk-end", record{recordOp: opBulkEnd, Gen: 7}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := tc.r.MarshalBinary()
 			require.NoError(t, err)
 			require.Len(t, b, tc.len)
 			require.Equal(t, tc.len, tc.r.EncodedLen())
-			var got Record
+			var got record
 			require.NoError(t, got.UnmarshalBinary(b))
 			require.Equal(t, tc.r, got)
 			for i := range len(b) { // every truncation is a clean error
@@ -47,47 +47,47 @@ func TestRecordRoundTrip(t *testing.T) {
 			require.ErrorIs(t, got.UnmarshalBinary(append(b, 0)), ErrMalformed)
 		})
 	}
-	var r Record
+	var r record
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{9}), ErrMalformed)
-	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(OpUpsert), 3, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
-	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(OpDelete), 1 << 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
-	_, err := Record{}.MarshalBinary()
+	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(opUpsert), 3, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
+	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(opDelete), 1 << 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
+	_, err := record{}.MarshalBinary()
 	require.ErrorIs(t, err, ErrMalformed)
 }
 
 func TestHeaderAndAckErrors(t *testing.T) {
-	h := Header{Version: Version, Type: TypeData, Auth: true, KeyID: 3, Length: 100, Epoch: 5, Seq: 9}
+	h := header{Version: Version, dgramType: typeData, Auth: true, KeyID: 3, Length: 100, Epoch: 5, Seq: 9}
 	b, err := h.MarshalBinary()
 	require.NoError(t, err)
-	require.Len(t, b, HeaderLen)
-	var got Header
+	require.Len(t, b, headerLen)
+	var got header
 	require.NoError(t, got.UnmarshalBinary(b))
 	require.Equal(t, h, got)
 
 	other := bytes.Clone(b)
-	other[2] = 2
+	other[2] = 3
 	err = got.UnmarshalBinary(other)
 	require.ErrorIs(t, err, ErrVersion)
-	require.Contains(t, err.Error(), "version 2")
+	require.Contains(t, err.Error(), "version 3")
 	require.ErrorIs(t, got.UnmarshalBinary([]byte("hello, world, this is not sync")), ErrNotSync)
 	require.ErrorIs(t, got.UnmarshalBinary(b[:10]), io.ErrUnexpectedEOF)
 	bad := bytes.Clone(b)
 	bad[3] = 9
 	require.ErrorIs(t, got.UnmarshalBinary(bad), ErrMalformed)
 
-	a := Ack{Epoch: 1, Cum: 10, NeedSync: true, Missing: []Range{{12, 13}, {20, 20}}}
+	a := ackPayload{Epoch: 1, Cum: 10, NeedSync: true, Missing: []seqRange{{12, 13}, {20, 20}}}
 	ab, err := a.MarshalBinary()
 	require.NoError(t, err)
-	var ga Ack
+	var ga ackPayload
 	require.NoError(t, ga.UnmarshalBinary(ab))
 	require.Equal(t, a, ga)
-	overlap := Ack{Epoch: 1, Cum: 10, Missing: []Range{{12, 13}, {13, 14}}}
+	overlap := ackPayload{Epoch: 1, Cum: 10, Missing: []seqRange{{12, 13}, {13, 14}}}
 	ob, _ := overlap.MarshalBinary()
 	require.ErrorIs(t, ga.UnmarshalBinary(ob), ErrMalformed)
-	below := Ack{Epoch: 1, Cum: 10, Missing: []Range{{5, 6}}}
+	below := ackPayload{Epoch: 1, Cum: 10, Missing: []seqRange{{5, 6}}}
 	bb, _ := below.MarshalBinary()
 	require.ErrorIs(t, ga.UnmarshalBinary(bb), ErrMalformed)
-	_, err = Ack{Missing: make([]Range, MaxRanges+1)}.MarshalBinary()
+	_, err = ackPayload{Missing: make([]seqRange, maxRanges+1)}.MarshalBinary()
 	require.ErrorIs(t, err, ErrMalformed)
 }
 
@@ -95,9 +95,9 @@ func TestHeaderAndAckErrors(t *testing.T) {
 func newPair(t *testing.T, skey, rkey []byte) (*Sender, *Receiver, *Table, *Table) {
 	t.Helper()
 	src, dst := NewTable(0), NewTable(0)
-	s, err := NewSender(t0, &SenderConfig{Table: src, Key: skey, KeyID: 1})
+	s, err := NewSender(t0, &SenderConfig{Table: src, Keys: testKeys(t, skey)})
 	require.NoError(t, err)
-	r, err := NewReceiver(t0, &ReceiverConfig{Table: dst, Key: rkey, KeyID: 1})
+	r, err := NewReceiver(t0, &ReceiverConfig{Table: dst, Keys: testKeys(t, rkey)})
 	require.NoError(t, err)
 	return s, r, src, dst
 }
@@ -118,7 +118,7 @@ func TestBadInputCountedAndDropped(t *testing.T) {
 	good := bytes.Clone(out[0])
 
 	forged := bytes.Clone(good)
-	forged[HeaderLen+10] ^= 1 // a flipped bit in a record
+	forged[headerLen+10] ^= 1 // a flipped bit in a record
 	require.ErrorIs(t, r.Step(t0, forged), ErrAuth)
 	require.Zero(t, dst.Len(), "nothing of a forged datagram is applied")
 
@@ -131,7 +131,7 @@ func TestBadInputCountedAndDropped(t *testing.T) {
 	require.ErrorIs(t, r.Step(t0, unauth.Output(nil)[0]), ErrAuth)
 
 	v2 := bytes.Clone(good)
-	v2[2] = 2
+	v2[2] = 1 // the previous version
 	err := r.Step(t0, v2)
 	require.ErrorIs(t, err, ErrVersion)
 
@@ -147,7 +147,7 @@ func TestBadInputCountedAndDropped(t *testing.T) {
 	require.Equal(t, uint64(1), r.Stats().Duplicate)
 
 	// A replay of an older epoch is rejected once a newer one is seen.
-	s2, err := NewSender(t0.Add(time.Hour), &SenderConfig{Table: src, Key: key, KeyID: 1})
+	s2, err := NewSender(t0.Add(time.Hour), &SenderConfig{Table: src, Keys: testKeys(t, key)})
 	require.NoError(t, err)
 	s2.Tick(t0)
 	for _, b := range s2.Output(nil) {
@@ -175,17 +175,17 @@ func TestBatchNeverHalfApplied(t *testing.T) {
 	}
 	s.Flush(t0)
 	b := bytes.Clone(s.Output(nil)[0])
-	bad := append(bytes.Clone(b), byte(OpUpsert), 3) // truncated, bad family
+	bad := append(bytes.Clone(b), byte(opUpsert), 3) // truncated, bad family
 	binary.BigEndian.PutUint16(bad[6:8], uint16(len(bad)))
 	require.Error(t, r.Step(t0, bad))
 	require.Zero(t, dst.Len())
 	// The stream cannot go on past an authentic-looking bad datagram: the
 	// receiver asks for a resync rather than stall.
 	r.Tick(t0.Add(time.Second))
-	var a Ack
+	var a ackPayload
 	out := r.Output(nil)
 	require.Len(t, out, 1)
-	require.NoError(t, a.UnmarshalBinary(out[0][HeaderLen:]))
+	require.NoError(t, a.UnmarshalBinary(out[0][headerLen:]))
 	require.True(t, a.NeedSync)
 	require.NoError(t, s.Step(t0, out[0]))
 	require.Equal(t, uint64(1), s.Stats().Resyncs)
@@ -203,7 +203,7 @@ func TestSenderRejectsBadAcks(t *testing.T) {
 	require.NoError(t, s.Step(t0, ack))
 	require.ErrorIs(t, s.Step(t0, ack), ErrReplay)
 	forged := bytes.Clone(ack)
-	forged[HeaderLen] ^= 1
+	forged[headerLen] ^= 1
 	require.ErrorIs(t, s.Step(t0, forged), ErrAuth)
 	require.ErrorIs(t, s.Step(t0, []byte{1, 2, 3}), ErrNotSync)
 	st := s.Stats()
@@ -214,14 +214,14 @@ func TestSenderRejectsBadAcks(t *testing.T) {
 
 func FuzzRecord(f *testing.F) {
 	for i := range 6 {
-		b, _ := Record{Op: OpUpsert, Session: testSession(i)}.MarshalBinary()
+		b, _ := record{recordOp: opUpsert, Session: testSession(i)}.MarshalBinary()
 		f.Add(b)
 	}
-	d, _ := Record{Op: OpDelete, Session: Session{Key: testSession(2).Key}}.MarshalBinary()
+	d, _ := record{recordOp: opDelete, Session: Session{Key: testSession(2).Key}}.MarshalBinary()
 	f.Add(d)
-	f.Add([]byte{byte(OpBulkBegin), 1, 0, 0, 0, 0, 0, 0, 0, 9})
+	f.Add([]byte{byte(opBulkBegin), 1, 0, 0, 0, 0, 0, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var r Record
+		var r record
 		if err := r.UnmarshalBinary(b); err != nil {
 			return
 		}
@@ -232,7 +232,7 @@ func FuzzRecord(f *testing.F) {
 		if !bytes.Equal(m1, b) {
 			t.Fatalf("not canonical: %x -> %x", b, m1)
 		}
-		var r2 Record
+		var r2 record
 		if err := r2.UnmarshalBinary(m1); err != nil {
 			t.Fatalf("unmarshal: %v", err)
 		}
@@ -247,10 +247,10 @@ func FuzzRecord(f *testing.F) {
 }
 
 func FuzzAck(f *testing.F) {
-	b, _ := Ack{Epoch: 1, Cum: 10, Missing: []Range{{12, 13}}}.MarshalBinary()
+	b, _ := ackPayload{Epoch: 1, Cum: 10, Missing: []seqRange{{12, 13}}}.MarshalBinary()
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var a Ack
+		var a ackPayload
 		if err := a.UnmarshalBinary(b); err != nil {
 			return
 		}
@@ -258,7 +258,7 @@ func FuzzAck(f *testing.F) {
 		if err != nil || !bytes.Equal(m1, b) {
 			t.Fatalf("%v %x -> %x", err, b, m1)
 		}
-		var a2 Ack
+		var a2 ackPayload
 		if err := a2.UnmarshalBinary(m1); err != nil || !reflect.DeepEqual(a, a2) {
 			t.Fatalf("%v %+v != %+v", err, a, a2)
 		}
@@ -286,16 +286,16 @@ func FuzzDatagram(f *testing.F) {
 		}
 		r.Tick(t0.Add(time.Second))
 		r.Commit(t0)
-		rk, _ := NewReceiver(t0, &ReceiverConfig{Table: NewTable(0), Key: []byte("k")})
+		rk, _ := NewReceiver(t0, &ReceiverConfig{Table: NewTable(0), Keys: testKeys(t, []byte("k"))})
 		require.Error(t, rk.Step(t0, b)) // unauthenticated: never accepted
 		snd, _ := NewSender(t0, &SenderConfig{Table: NewTable(0)})
 		_ = snd.Step(t0, b)
 		snd.Tick(t0.Add(time.Second))
 		// The header round trip.
-		var h Header
+		var h header
 		if h.UnmarshalBinary(b) == nil {
 			m, _ := h.MarshalBinary()
-			require.Equal(t, b[:HeaderLen], m)
+			require.Equal(t, b[:headerLen], m)
 		}
 	})
 }

@@ -41,8 +41,7 @@ func newPipe(t *testing.T, loss, reorder float64) *pipe {
 	p := &pipe{t: t, now: t0, rng: rand.New(rand.NewPCG(7, 9)), loss: loss, reorder: reorder,
 		src: NewTable(0), dst: NewTable(0)}
 	var err error
-	p.s, err = NewSender(p.now, &SenderConfig{Table: p.src, Key: []byte("k3y"), KeyID: 3, Window: 512,
-		OnEvent: func(e Event) { p.events = append(p.events, e) }})
+	p.s, err = NewSender(p.now, &SenderConfig{Table: p.src, Keys: testKeys(t, []byte("k3y")), Window: 512})
 	require.NoError(t, err)
 	p.newReceiver()
 	return p
@@ -50,8 +49,7 @@ func newPipe(t *testing.T, loss, reorder float64) *pipe {
 
 func (p *pipe) newReceiver() {
 	var err error
-	p.r, err = NewReceiver(p.now, &ReceiverConfig{Table: p.dst, Key: []byte("k3y"), KeyID: 3, Window: 512,
-		OnEvent: func(e Event) { p.events = append(p.events, e) }})
+	p.r, err = NewReceiver(p.now, &ReceiverConfig{Table: p.dst, Keys: testKeys(p.t, []byte("k3y")), Window: 512})
 	require.NoError(p.t, err)
 }
 
@@ -96,12 +94,22 @@ func (p *pipe) step() {
 		p.r.Tick(p.now)
 		p.send(false, p.r.Output(p.buf[:0]))
 	}
+	p.takeEvents()
+}
+
+// takeEvents collects the cores' events.
+func (p *pipe) takeEvents() {
+	p.events = p.s.Events(p.events)
+	if p.r != nil {
+		p.events = p.r.Events(p.events)
+	}
 }
 
 func (p *pipe) upsert(s Session) {
 	s = p.src.Upsert(s)
 	p.s.Upsert(p.now, s)
 	p.send(true, p.s.Output(p.buf[:0]))
+	p.takeEvents()
 }
 
 func (p *pipe) delete(k Key) {
@@ -191,7 +199,7 @@ func TestReplicationLossReorder(t *testing.T) {
 			for i := range 3000 { // present before the receiver joins
 				p.src.Upsert(testSession(i))
 			}
-			p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Key: []byte("k3y"), KeyID: 3, Window: 512})
+			p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Keys: testKeys(t, []byte("k3y")), Window: 512})
 			p.churn(20000, 6000, rand.New(rand.NewPCG(2, 2)))
 			p.settle(20 * time.Second)
 			requireEqualTables(t, p.src, p.dst)
@@ -208,7 +216,7 @@ func TestReplicationReceiverRestartMidBulk(t *testing.T) {
 	for i := 30000; i < 30100; i++ {
 		p.dst.Store(testSession(i))
 	}
-	p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Key: []byte("k3y"), KeyID: 3, Window: 512})
+	p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Keys: testKeys(t, []byte("k3y")), Window: 512})
 	for range 5 {
 		p.step()
 	}
@@ -284,7 +292,7 @@ func TestCommitAfterGapDoesNotSweep(t *testing.T) {
 	// second datagram lost; then the sender dies and the standby commits.
 	p.now = p.now.Add(time.Second)
 	p.newReceiver()
-	s2, err := NewSender(p.now, &SenderConfig{Table: p.src, Key: []byte("k3y"), KeyID: 3, Window: 512})
+	s2, err := NewSender(p.now, &SenderConfig{Table: p.src, Keys: testKeys(t, []byte("k3y")), Window: 512})
 	require.NoError(t, err)
 	var out [][]byte
 	for range 100 {
@@ -346,7 +354,7 @@ func TestBulkSyncStreams(t *testing.T) {
 			p.src.Upsert(testSession(i))
 		}
 		p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Window: 256})
-		fr := newFramer(nil, 0)
+		fr := newFramer(nil)
 		var out [][]byte
 		var ackBuf []byte
 		var before, after runtime.MemStats
@@ -358,8 +366,8 @@ func TestBulkSyncStreams(t *testing.T) {
 			out = p.s.Output(out[:0])
 			_, _, running := p.s.Progress()
 			// Acknowledge everything so that the window moves on.
-			ack := Ack{Epoch: p.s.Epoch(), Cum: p.s.next - 1}
-			ackBuf = fr.begin(ackBuf[:0], TypeAck, uint64(p.now.UnixNano()), p.s.stats.Acks+1)
+			ack := ackPayload{Epoch: p.s.Epoch(), Cum: p.s.next - 1}
+			ackBuf = fr.begin(ackBuf[:0], typeAck, uint64(p.now.UnixNano()), p.s.stats.Acks+1)
 			ackBuf, _ = ack.AppendBinary(ackBuf)
 			ackBuf = fr.seal(ackBuf)
 			require.NoError(t, p.s.Step(p.now, ackBuf))

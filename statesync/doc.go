@@ -19,15 +19,31 @@
 // argument, and return datagrams to send through Output. A Driver runs them
 // over a Transport (raw Ethernet through EthernetTransport, unicast UDP
 // through UDPTransport, or the simulated segment) with a goroutine and a
-// ticker. The caller's loop with the cores:
+// ticker. The caller's loop with the cores (the package Example runs it):
 //
-//	s, _ := statesync.NewSender(now, &statesync.SenderConfig{Table: t, Key: key})
-//	// on every change:            s.Upsert(now, t.Upsert(sess)) / t.Delete(k); s.Delete(now, k)
-//	// every millisecond:           s.Tick(now)
-//	// on a datagram from the peer: s.Step(now, b)
-//	// after each of these:         for _, b := range s.Output(nil) { conn.WriteTo(b, peer) }
+//	s, _ := statesync.NewSender(now, &statesync.SenderConfig{Table: primary, Keys: keys})
+//	r, _ := statesync.NewReceiver(now, &statesync.ReceiverConfig{Table: standby, Keys: keys})
 //
-// and the same with a Receiver (Step, Tick, Output, InSync, Commit).
+//	var events []statesync.Event
+//	// One round trip: sender's datagrams to the receiver, its acks back.
+//	exchange := func() {
+//		s.Tick(now)
+//		for _, b := range s.Output(nil) {
+//			r.Step(now, b)
+//		}
+//		now = now.Add(10 * time.Millisecond)
+//		r.Tick(now)
+//		for _, b := range r.Output(nil) {
+//			s.Step(now, b)
+//		}
+//		events = r.Events(s.Events(events)) // bulk syncs, in sync, resyncs
+//	}
+//
+// On every change of the table the caller also calls s.Upsert(now,
+// t.Upsert(sess)), or t.Delete(k) and s.Delete(now, k). The Driver does this
+// loop (ExampleDriver); it also
+// switches direction on a role change (SetSending, SetReceiving), on the
+// same transport and table, and hands the events to DriverConfig.OnEvent.
 //
 // Changes are records (upsert, delete) batched into datagrams of at most
 // the configured MTU. Datagrams are numbered per stream; the receiver
@@ -60,13 +76,13 @@
 // announces them) only after Commit returns, so no packet of a known
 // session reaches this unit before the session is in its table.
 //
-// # Wire format (version 1)
+// # Wire format (version 2)
 //
 // Every datagram starts with a 24-byte header (big-endian):
 //
 //	offset size field
 //	0      2    magic "hs"
-//	2      1    version (1)
+//	2      1    version (2)
 //	3      1    type: 1 data, 2 ack, 3 probe
 //	4      1    flags: bit 0 authenticated
 //	5      1    key ID
@@ -74,14 +90,37 @@
 //	8      8    epoch: the stream (data, probe) or the receiver's control stream (ack)
 //	16     8    sequence number: data from 1; ack and probe have their own counter
 //
-// A data payload is a sequence of records (see Record for their encoding:
-// upsert, delete, bulk-begin, bulk-end; an IPv4 upsert without NAT is 54
-// bytes, so a 1500-byte datagram carries 27). An ack payload is the stream
-// epoch, the cumulative acknowledgement, a need-resync flag and up to 32
-// missing ranges (see Ack). A probe payload is the highest sequence number
-// sent (see Probe). With a key, the datagram ends with the first 16 bytes
-// of HMAC-SHA256 over everything before them; receivers compare in
-// constant time and drop datagrams without a valid tag. Replays are
+// A data payload is a sequence of records, each starting with its
+// operation byte (1 upsert, 2 delete, 3 bulk-begin, 4 bulk-end). Upsert and
+// delete continue with the key:
+//
+//	fam(1) proto(1) zone(2) sport(2) dport(2) src(0|4|16) dst(0|4|16)
+//
+// where fam holds a 2-bit family per address (0 none, 1 IPv4, 2 IPv6):
+// bits 0-1 source, 2-3 destination, 4-5 and 6-7 the reply tuple's (zero in
+// a delete). An upsert then carries
+//
+//	state(1) status(4) expires(4) mark(4) version(8) packets(8) bytes(8)
+//
+// and, when a reply family is not zero, the NAT tuple:
+//
+//	rsport(2) rdport(2) rsrc(0|4|16) rdst(0|4|16)
+//
+// Bulk-begin is op(1) gen(1) total(8), bulk-end op(1) gen(1). An IPv4
+// upsert without NAT is 54 bytes, so a 1500-byte datagram carries 27. An
+// ack payload is
+//
+//	epoch(8) cum(8) flags(1) n(1) n × (first(8) last(8))
+//
+// the stream's epoch, the cumulative acknowledgement, flags (bit 0: a
+// resync is needed) and up to 32 missing ranges; a probe payload is head(8),
+// the highest sequence number sent. With keys (a hakit.Keyring, the one the heartbeats
+// use), the datagram ends with the first 16 bytes of HMAC-SHA256 over
+// everything before them, keyed with the primary key's statesync subkey
+// (HKDF-SHA256 of its secret, info "hakit statesync v1") and naming the key
+// in the key ID byte; receivers accept any key of their ring (so keys rotate
+// without a restart), compare in constant time and drop datagrams without a
+// valid tag. Replays are
 // rejected by epoch (a stream's epoch only grows; by default it is the
 // sender's start time in nanoseconds) and sequence number. A datagram of
 // another version is dropped with an error wrapping ErrVersion and counted.

@@ -14,7 +14,7 @@ func TestDriverExpireOverflowNoDeadlock(t *testing.T) {
 	tr := &nopTransport{done: make(chan struct{})}
 	tab := NewTable(0)
 	d, err := NewDriver(&DriverConfig{Transport: tr, Table: tab, TickInterval: time.Hour,
-		Send: &SenderConfig{Window: 4, MTU: 256}})
+		Send: true, Sender: &SenderConfig{Window: 4, MTU: 256}})
 	require.NoError(t, err)
 	defer d.Close()
 	for i := range 2000 {
@@ -45,7 +45,7 @@ func TestDriverExpireOverflowNoDeadlock(t *testing.T) {
 func TestDriverReceiveOnlyFlushStartsEmpty(t *testing.T) {
 	tr := &nopTransport{done: make(chan struct{})}
 	d, err := NewDriver(&DriverConfig{Transport: tr, Table: NewTable(0), TickInterval: time.Hour,
-		Receive: &ReceiverConfig{}})
+		Receive: true})
 	require.NoError(t, err)
 	defer d.Close()
 	d.mu.Lock()

@@ -32,6 +32,7 @@ const (
 	EventOutOfSync
 )
 
+// String returns the kind's name, as "in-sync".
 func (k EventKind) String() string {
 	switch k {
 	case EventResync:
@@ -50,11 +51,35 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
 
-// Event is something a Sender or Receiver reports through its OnEvent
-// callback.
+// Side says which half of a replication stream an Event comes from.
+type Side uint8
+
+// The sides. The zero Side is invalid.
+const (
+	// SideSender: a Sender (the unit that owns the sessions).
+	SideSender Side = 1
+	// SideReceiver: a Receiver (a unit that mirrors them).
+	SideReceiver Side = 2
+)
+
+// String returns "sender" or "receiver".
+func (s Side) String() string {
+	switch s {
+	case SideSender:
+		return "sender"
+	case SideReceiver:
+		return "receiver"
+	}
+	return fmt.Sprintf("side(%d)", uint8(s))
+}
+
+// Event is something a Sender or Receiver reports: its Events method
+// returns them, and a Driver hands them to DriverConfig.OnEvent.
 type Event struct {
 	// Kind says what happened.
 	Kind EventKind
+	// Side says whether the Sender or the Receiver reports it.
+	Side Side
 	// Reason explains EventResync and EventOutOfSync.
 	Reason string
 	// Epoch is the stream the event belongs to.
@@ -63,8 +88,9 @@ type Event struct {
 	Sent, Total uint64
 }
 
+// String formats the event for logs.
 func (e Event) String() string {
-	s := fmt.Sprintf("%v epoch=%d", e.Kind, e.Epoch)
+	s := fmt.Sprintf("%v %v epoch=%d", e.Side, e.Kind, e.Epoch)
 	if e.Reason != "" {
 		s += " reason=" + e.Reason
 	}
@@ -74,13 +100,20 @@ func (e Event) String() string {
 	return s
 }
 
-// emitter delivers events to the callback and the logger.
-type emitter struct {
-	on  func(Event)
-	log *slog.Logger
+// maxEvents bounds the events a core keeps until its caller takes them;
+// older ones are dropped and counted.
+const maxEvents = 1024
+
+// events logs a core's events and keeps them for its Events method.
+type events struct {
+	side    Side
+	log     *slog.Logger
+	pending []Event
+	dropped uint64
 }
 
-func (e *emitter) emit(ev Event, who string) {
+func (e *events) emit(ev Event) {
+	ev.Side = e.side
 	if e.log != nil {
 		lvl := slog.LevelInfo
 		switch ev.Kind {
@@ -88,11 +121,22 @@ func (e *emitter) emit(ev Event, who string) {
 			lvl = slog.LevelWarn
 		}
 		if e.log.Enabled(context.Background(), lvl) {
-			e.log.Log(context.Background(), lvl, "statesync: "+who+" "+ev.Kind.String(),
+			e.log.Log(context.Background(), lvl, "statesync: "+e.side.String()+" "+ev.Kind.String(),
 				"epoch", ev.Epoch, "reason", ev.Reason, "sent", ev.Sent, "total", ev.Total)
 		}
 	}
-	if e.on != nil {
-		e.on(ev)
+	if len(e.pending) == maxEvents {
+		copy(e.pending, e.pending[1:])
+		e.pending = e.pending[:maxEvents-1]
+		e.dropped++
 	}
+	e.pending = append(e.pending, ev)
+}
+
+// take appends the pending events to dst and forgets them.
+func (e *events) take(dst []Event) []Event {
+	dst = append(dst, e.pending...)
+	clear(e.pending)
+	e.pending = e.pending[:0]
+	return dst
 }

@@ -3,12 +3,14 @@
 package statesync
 
 import (
-	"errors"
 	"fmt"
 	"net"
 
+	"github.com/hakit/hakit/internal/link"
+
+	"github.com/hakit/hakit"
+
 	"github.com/mdlayher/packet"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,28 +33,15 @@ const socketBuffer = 16 << 20
 // CAP_NET_RAW.
 func ListenEthernet(ifi *net.Interface, etherType uint16, peer net.HardwareAddr) (*EthernetTransport, error) {
 	if ifi == nil {
-		return nil, errors.New("statesync: listen ethernet: nil interface")
+		return nil, fmt.Errorf("statesync: listen ethernet: nil interface: %w", hakit.ErrConfig)
 	}
 	if len(ifi.HardwareAddr) != 6 || len(peer) != 6 {
-		return nil, fmt.Errorf("statesync: listen ethernet on %s: need 6-byte MACs, have %v and peer %v", ifi.Name, ifi.HardwareAddr, peer)
+		return nil, fmt.Errorf("statesync: listen ethernet on %s: need 6-byte MACs, have %v and peer %v: %w", ifi.Name, ifi.HardwareAddr, peer, hakit.ErrConfig)
 	}
 	if etherType == 0 {
 		etherType = EtherType
 	}
-	filter, err := bpf.Assemble([]bpf.Instruction{
-		// EtherType: bytes 12 and 13 of the Ethernet header.
-		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(etherType), SkipTrue: 3},
-		// skb->pkt_type: drop what this host transmitted.
-		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 1},
-		bpf.RetConstant{Val: 0xffff},
-		bpf.RetConstant{Val: 0},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("statesync: listen ethernet on %s: %w", ifi.Name, err)
-	}
-	pc, err := packet.Listen(ifi, packet.Raw, int(etherType), &packet.Config{Filter: filter})
+	pc, err := link.ListenEtherType(ifi, etherType)
 	if err != nil {
 		return nil, fmt.Errorf("statesync: listen ethernet on %s: %w", ifi.Name, err)
 	}

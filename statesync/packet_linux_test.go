@@ -46,10 +46,10 @@ func TestListenEthernet(t *testing.T) {
 	ta := listenEthernet(t, a, lb.MAC())
 	tb := listenEthernet(t, b, la.MAC())
 	dst := statesync.NewTable(0)
-	recv, err := statesync.NewDriver(&statesync.DriverConfig{Transport: tb, Table: dst, Receive: &statesync.ReceiverConfig{}})
+	recv, err := statesync.NewDriver(&statesync.DriverConfig{Transport: tb, Table: dst, Receive: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { recv.Close() })
-	send, err := statesync.NewDriver(&statesync.DriverConfig{Transport: ta, Table: src, Send: &statesync.SenderConfig{MTU: 1500}})
+	send, err := statesync.NewDriver(&statesync.DriverConfig{Transport: ta, Table: src, Send: true, Sender: &statesync.SenderConfig{MTU: 1500}})
 	require.NoError(t, err)
 	t.Cleanup(func() { send.Close() })
 

@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
-// ReceiverConfig configures a Receiver. The zero value of each optional
-// field means its default.
+// ReceiverConfig configures a Receiver. Zero fields take their defaults (see
+// DefaultReceiverConfig); Table is required.
 type ReceiverConfig struct {
 	// Table is where received sessions are stored (required). Several
 	// receivers (one per sending unit, in active-active) may share it if
@@ -25,9 +27,8 @@ type ReceiverConfig struct {
 	// Window is how many datagrams beyond a gap are kept until the gap is
 	// filled (default 4096; should match the sender's).
 	Window int
-	// Key and KeyID: as for the sender; both ends must agree.
-	Key   []byte
-	KeyID uint8
+	// Keys: as for the sender; both ends must hold the same keys.
+	Keys *hakit.Keyring
 	// Epoch is the receiver's control epoch (of its acknowledgements); 0
 	// means now in Unix nanoseconds.
 	Epoch uint64
@@ -42,32 +43,6 @@ type ReceiverConfig struct {
 	Timeout time.Duration
 	// Logger receives sync state changes; nil discards.
 	Logger *slog.Logger
-	// OnEvent, if not nil, is called synchronously with every event; it
-	// must not call the Receiver.
-	OnEvent func(Event)
-}
-
-func (c *ReceiverConfig) withDefaults() (ReceiverConfig, error) {
-	d := *c
-	if d.Table == nil {
-		return d, errors.New("statesync: ReceiverConfig.Table is nil")
-	}
-	if d.Window == 0 {
-		d.Window = 4096
-	}
-	if d.Window < 4 {
-		return d, fmt.Errorf("statesync: window %d too small", d.Window)
-	}
-	if d.AckDelay == 0 {
-		d.AckDelay = 2 * time.Millisecond
-	}
-	if d.NackInterval == 0 {
-		d.NackInterval = 10 * time.Millisecond
-	}
-	if d.Timeout == 0 {
-		d.Timeout = time.Second
-	}
-	return d, nil
 }
 
 // ReceiverStats counts what a Receiver did.
@@ -81,6 +56,7 @@ type ReceiverStats struct {
 	Resyncs       uint64 // resyncs requested by this receiver
 	SweepsSkipped uint64 // bulk ends applied after a lost datagram at Commit, so not swept
 	Duplicate     uint64 // datagrams received twice (resends, reordering)
+	EventsDropped uint64 // events dropped because Events was not called for long
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow uint64
 }
@@ -112,7 +88,7 @@ type CommitResult struct {
 type Receiver struct {
 	cfg ReceiverConfig
 	fr  framer
-	ev  emitter
+	ev  events
 
 	epoch    uint64 // sender's stream
 	next     uint64 // next sequence number to apply
@@ -138,24 +114,24 @@ type Receiver struct {
 	ackNow    bool
 
 	ctlEpoch, ctlSeq uint64
-	ack              Ack
+	ack              ackPayload
 	ackBuf           []byte
 	out              [][]byte
-	recs             []Record
+	recs             []record
 	stats            ReceiverStats
 }
 
 // NewReceiver returns a Receiver that will follow whatever stream it hears
 // first.
 func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	r := &Receiver{
 		cfg:  c,
-		fr:   newFramer(c.Key, c.KeyID),
-		ev:   emitter{on: c.OnEvent, log: c.Logger},
+		fr:   newFramer(c.Keys),
+		ev:   events{side: SideReceiver, log: c.Logger},
 		ring: make([]rslot, c.Window),
 		gen:  c.Table.curGen(c.Origin),
 	}
@@ -173,7 +149,16 @@ func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
 func (r *Receiver) InSync() bool { return r.inSync }
 
 // Stats returns the counters.
-func (r *Receiver) Stats() ReceiverStats { return r.stats }
+func (r *Receiver) Stats() ReceiverStats {
+	st := r.stats
+	st.EventsDropped = r.ev.dropped
+	return st
+}
+
+// Events appends the events since the last call to dst, oldest first, and
+// forgets them: call it after the other methods, as Output. They are also
+// logged (ReceiverConfig.Logger).
+func (r *Receiver) Events(dst []Event) []Event { return r.ev.take(dst) }
 
 // Progress returns the current or last bulk sync's progress: records
 // applied since it began and the total the sender announced, and whether it
@@ -200,7 +185,7 @@ func (r *Receiver) setSync(now time.Time, in bool, reason string) {
 	if !in {
 		k = EventOutOfSync
 	}
-	r.ev.emit(Event{Kind: k, Reason: reason, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal}, "receiver")
+	r.ev.emit(Event{Kind: k, Reason: reason, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal})
 }
 
 func (r *Receiver) newStream(now time.Time, epoch uint64) {
@@ -224,7 +209,7 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 		return fmt.Errorf("statesync: receiver already committed: %w", ErrReplay)
 	}
 	h, payload, err := r.fr.open(b)
-	if err == nil && h.Type == TypeAck {
+	if err == nil && h.dgramType == typeAck {
 		err = fmt.Errorf("statesync: receiver got an ack: %w", ErrMalformed)
 	}
 	if err == nil && h.Epoch < r.epoch {
@@ -234,8 +219,8 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 		r.countDrop(err)
 		return err
 	}
-	if h.Type == TypeProbe {
-		var p Probe
+	if h.dgramType == typeProbe {
+		var p probePayload
 		if err := p.UnmarshalBinary(payload); err != nil {
 			r.countDrop(err)
 			return err
@@ -305,9 +290,9 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 }
 
 // decodeRecords decodes every record of a payload, appending to recs.
-func decodeRecords(recs []Record, b []byte) ([]Record, error) {
+func decodeRecords(recs []record, b []byte) ([]record, error) {
 	for len(b) > 0 {
-		recs = append(recs, Record{})
+		recs = append(recs, record{})
 		n, err := recs[len(recs)-1].decode(b)
 		if err != nil {
 			return recs[:0], err
@@ -335,26 +320,26 @@ func (r *Receiver) drain(now time.Time) int {
 	}
 }
 
-func (r *Receiver) apply(now time.Time, recs []Record) {
+func (r *Receiver) apply(now time.Time, recs []record) {
 	t := r.cfg.Table
 	for i := range recs {
 		rec := &recs[i]
-		switch rec.Op {
-		case OpUpsert:
+		switch rec.recordOp {
+		case opUpsert:
 			t.upsert(&rec.Session, false, r.cfg.Origin, r.gen)
 			if r.bulkActive {
 				r.bulkGot++
 			}
-		case OpDelete:
+		case opDelete:
 			t.Delete(rec.Session.Key)
-		case OpBulkBegin:
+		case opBulkBegin:
 			r.gen = t.nextGen(r.cfg.Origin)
 			r.bulkGen = rec.Gen
 			r.bulkActive, r.bulkDone = true, false
 			r.bulkTotal, r.bulkGot = rec.Total, 0
 			r.setSync(now, false, "bulk sync")
-			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total}, "receiver")
-		case OpBulkEnd:
+			r.ev.emit(Event{Kind: EventBulkStart, Epoch: r.epoch, Total: rec.Total})
+		case opBulkEnd:
 			if r.bulkActive && rec.Gen == r.bulkGen {
 				r.bulkActive = false
 				if r.gapped {
@@ -367,7 +352,7 @@ func (r *Receiver) apply(now time.Time, recs []Record) {
 				}
 				t.sweep(r.cfg.Origin, r.gen)
 				r.bulkDone = true
-				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal}, "receiver")
+				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal})
 			}
 		}
 		r.stats.Records++
@@ -427,7 +412,7 @@ func (r *Receiver) Tick(now time.Time) {
 		r.ack.Missing = r.missing(r.ack.Missing)
 	}
 	r.ctlSeq++
-	b := r.fr.begin(r.ackBuf[:0], TypeAck, r.ctlEpoch, r.ctlSeq)
+	b := r.fr.begin(r.ackBuf[:0], typeAck, r.ctlEpoch, r.ctlSeq)
 	b, _ = r.ack.AppendBinary(b)
 	r.ackBuf = r.fr.seal(b)
 	r.out = append(r.out, r.ackBuf)
@@ -437,10 +422,10 @@ func (r *Receiver) Tick(now time.Time) {
 }
 
 // missing appends the ranges between next and head that are not buffered.
-func (r *Receiver) missing(dst []Range) []Range {
+func (r *Receiver) missing(dst []seqRange) []seqRange {
 	w := uint64(len(r.ring))
 	last := min(r.head, r.next+w-1)
-	for q := r.next; q <= last && len(dst) < MaxRanges; q++ {
+	for q := r.next; q <= last && len(dst) < maxRanges; q++ {
 		if r.ring[q%w].seq == q {
 			continue
 		}
@@ -448,7 +433,7 @@ func (r *Receiver) missing(dst []Range) []Range {
 		for q < last && r.ring[(q+1)%w].seq != q+1 {
 			q++
 		}
-		dst = append(dst, Range{first, q})
+		dst = append(dst, seqRange{first, q})
 	}
 	return dst
 }

@@ -1,17 +1,20 @@
 package statesync
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"slices"
+
+	"github.com/hakit/hakit"
 )
 
 // Unit is a member of an active-active cluster as the Schedule sees it.
 type Unit struct {
-	// ID names the unit; it must be the same string on every unit.
-	ID string
+	// ID is the unit's ID in the cluster (the one its heartbeats and its
+	// election candidate carry); 0 is invalid.
+	ID uint16
 	// Weight is the unit's share of sessions relative to the others (a
 	// unit of weight 2 owns about twice as many as one of weight 1). A
 	// weight of 0 drains the unit: it owns nothing.
@@ -35,51 +38,44 @@ type Schedule struct {
 }
 
 type schedUnit struct {
-	id     string
+	id     uint16
 	seed   uint64
 	weight float64
 }
 
-// ErrNoUnits: a schedule needs at least one unit of positive weight.
-var ErrNoUnits = errors.New("no unit with a positive weight")
-
-// NewSchedule returns the schedule over units. IDs must be unique and
-// weights finite and not negative.
+// NewSchedule returns the schedule over units. IDs must be nonzero and
+// unique, weights finite and not negative and at least one positive;
+// other units are refused with an
+// error wrapping hakit.ErrConfig.
 func NewSchedule(units []Unit) (*Schedule, error) {
 	s := &Schedule{}
-	seen := map[string]bool{}
+	seen := map[uint16]bool{}
 	positive := false
 	for _, u := range units {
-		if seen[u.ID] {
-			return nil, fmt.Errorf("statesync: schedule: duplicate unit %q", u.ID)
+		switch {
+		case u.ID == 0:
+			return nil, fmt.Errorf("statesync: schedule: unit ID 0: %w", hakit.ErrConfig)
+		case seen[u.ID]:
+			return nil, fmt.Errorf("statesync: schedule: duplicate unit %d: %w", u.ID, hakit.ErrConfig)
+		case u.Weight < 0 || math.IsNaN(u.Weight) || math.IsInf(u.Weight, 0):
+			return nil, fmt.Errorf("statesync: schedule: unit %d weight %v: %w", u.ID, u.Weight, hakit.ErrConfig)
 		}
 		seen[u.ID] = true
-		if u.Weight < 0 || math.IsNaN(u.Weight) || math.IsInf(u.Weight, 0) {
-			return nil, fmt.Errorf("statesync: schedule: unit %q weight %v", u.ID, u.Weight)
-		}
 		positive = positive || u.Weight > 0
 		h := fnv.New64a()
-		h.Write([]byte(u.ID))
+		h.Write([]byte{byte(u.ID >> 8), byte(u.ID)})
 		s.units = append(s.units, schedUnit{id: u.ID, seed: h.Sum64(), weight: u.Weight})
 	}
 	if !positive {
-		return nil, fmt.Errorf("statesync: schedule: %w", ErrNoUnits)
+		return nil, fmt.Errorf("statesync: schedule: no unit with a positive weight: %w", hakit.ErrConfig)
 	}
 	// A fixed order makes ties (practically impossible) deterministic.
-	slices.SortFunc(s.units, func(a, b schedUnit) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s.units, func(a, b schedUnit) int { return cmp.Compare(a.id, b.id) })
 	return s, nil
 }
 
 // Owner returns the ID of the unit that owns the session with key k.
-func (s *Schedule) Owner(k Key) string {
+func (s *Schedule) Owner(k Key) uint16 {
 	c := packKey(&k)
 	kh := hashKey(&c, 0)
 	best, bestScore := 0, math.Inf(-1)
@@ -102,10 +98,10 @@ func (s *Schedule) Owner(k Key) string {
 }
 
 // Owns reports whether unit id owns the session with key k.
-func (s *Schedule) Owns(id string, k Key) bool { return s.Owner(k) == id }
+func (s *Schedule) Owns(id uint16, k Key) bool { return s.Owner(k) == id }
 
 // Filter returns a function selecting the sessions unit id owns, for
 // SenderConfig.Filter.
-func (s *Schedule) Filter(id string) func(*Session) bool {
+func (s *Schedule) Filter(id uint16) func(*Session) bool {
 	return func(sess *Session) bool { return s.Owner(sess.Key) == id }
 }

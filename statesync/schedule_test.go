@@ -1,17 +1,18 @@
 package statesync
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
-func owners(t *testing.T, units []Unit, keys []Key) []string {
+func owners(t *testing.T, units []Unit, keys []Key) []uint16 {
 	t.Helper()
 	s, err := NewSchedule(units)
 	require.NoError(t, err)
-	out := make([]string, len(keys))
+	out := make([]uint16, len(keys))
 	for i, k := range keys {
 		out[i] = s.Owner(k)
 	}
@@ -29,7 +30,7 @@ func scheduleKeys(n int) []Key {
 func equalUnits(n int) []Unit {
 	var u []Unit
 	for i := range n {
-		u = append(u, Unit{ID: fmt.Sprintf("unit-%d", i), Weight: 1})
+		u = append(u, Unit{ID: uint16(i + 1), Weight: 1})
 	}
 	return u
 }
@@ -37,29 +38,30 @@ func equalUnits(n int) []Unit {
 func TestScheduleBalanced(t *testing.T) {
 	keys := scheduleKeys(100_000)
 	for _, n := range []int{2, 3, 5, 8} {
-		count := map[string]int{}
+		count := map[uint16]int{}
 		for _, o := range owners(t, equalUnits(n), keys) {
 			count[o]++
 		}
 		require.Len(t, count, n)
 		for id, c := range count {
 			share := float64(c) / float64(len(keys))
-			require.InDelta(t, 1/float64(n), share, 0.01, "%d units: %s", n, id)
+			require.InDelta(t, 1/float64(n), share, 0.01, "%d units: %d", n, id)
 		}
 	}
 }
 
 func TestScheduleWeighted(t *testing.T) {
 	keys := scheduleKeys(100_000)
-	units := []Unit{{"a", 1}, {"b", 2}, {"c", 1}, {"drained", 0}}
-	count := map[string]int{}
+	const a, b, c, drained = 1, 2, 3, 4
+	units := []Unit{{a, 1}, {b, 2}, {c, 1}, {drained, 0}}
+	count := map[uint16]int{}
 	for _, o := range owners(t, units, keys) {
 		count[o]++
 	}
-	require.Zero(t, count["drained"])
-	require.InDelta(t, 0.25, float64(count["a"])/1e5, 0.01)
-	require.InDelta(t, 0.50, float64(count["b"])/1e5, 0.01)
-	require.InDelta(t, 0.25, float64(count["c"])/1e5, 0.01)
+	require.Zero(t, count[drained])
+	require.InDelta(t, 0.25, float64(count[a])/1e5, 0.01)
+	require.InDelta(t, 0.50, float64(count[b])/1e5, 0.01)
+	require.InDelta(t, 0.25, float64(count[c])/1e5, 0.01)
 }
 
 func TestScheduleMinimalMoves(t *testing.T) {
@@ -99,14 +101,16 @@ func TestScheduleMinimalMoves(t *testing.T) {
 }
 
 func TestScheduleErrors(t *testing.T) {
-	_, err := NewSchedule(nil)
-	require.ErrorIs(t, err, ErrNoUnits)
-	_, err = NewSchedule([]Unit{{"a", 0}})
-	require.ErrorIs(t, err, ErrNoUnits)
-	_, err = NewSchedule([]Unit{{"a", 1}, {"a", 1}})
-	require.Error(t, err)
-	_, err = NewSchedule([]Unit{{"a", -1}})
-	require.Error(t, err)
+	for _, units := range [][]Unit{
+		nil,              // no unit
+		{{1, 0}},         // no weight
+		{{1, 1}, {1, 1}}, // duplicate
+		{{1, -1}},        // negative weight
+		{{0, 1}},         // unit 0
+	} {
+		_, err := NewSchedule(units)
+		require.ErrorIs(t, err, hakit.ErrConfig, "%v", units)
+	}
 }
 
 func BenchmarkScheduleOwner(b *testing.B) {

@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
-// SenderConfig configures a Sender. The zero value of each optional field
-// means its default.
+// SenderConfig configures a Sender. Zero fields take their defaults (see
+// DefaultSenderConfig); Table is required.
 type SenderConfig struct {
 	// Table is the table the bulk syncs read (required). The caller
 	// records every change to it with Sender.Upsert and Sender.Delete.
@@ -21,11 +23,12 @@ type SenderConfig struct {
 	// (default 4096, about 6 MB at 1472 bytes). When it overflows the
 	// sender starts a full resync.
 	Window int
-	// Key, if not empty, authenticates every datagram with HMAC-SHA256
-	// truncated to 128 bits, and requires it on acknowledgements.
-	Key []byte
-	// KeyID is sent with the tag so that keys can be rotated.
-	KeyID uint8
+	// Keys, if not nil, authenticate every datagram with HMAC-SHA256
+	// truncated to 128 bits under the ring's primary key (its statesync
+	// subkey, see hakit.Keyring), and are required on acknowledgements,
+	// under any key of the ring. hakit.Keyring.Set rotates them while the
+	// stream runs.
+	Keys *hakit.Keyring
 	// Epoch is the first stream's epoch; 0 means now in Unix nanoseconds,
 	// so that a restarted sender's epochs exceed its previous ones.
 	Epoch uint64
@@ -47,41 +50,6 @@ type SenderConfig struct {
 	Filter func(*Session) bool
 	// Logger receives resyncs and bulk progress; nil discards.
 	Logger *slog.Logger
-	// OnEvent, if not nil, is called synchronously with every event; it
-	// must not call the Sender.
-	OnEvent func(Event)
-}
-
-func (c *SenderConfig) withDefaults() (SenderConfig, error) {
-	d := *c
-	if d.Table == nil {
-		return d, errors.New("statesync: SenderConfig.Table is nil")
-	}
-	if d.MTU == 0 {
-		d.MTU = 1472
-	}
-	if d.MTU < 256 || d.MTU > 65535 {
-		return d, fmt.Errorf("statesync: MTU %d out of range 256-65535", d.MTU)
-	}
-	if d.Window == 0 {
-		d.Window = 4096
-	}
-	if d.Window < 4 {
-		return d, fmt.Errorf("statesync: window %d too small", d.Window)
-	}
-	if d.RetransmitTimeout == 0 {
-		d.RetransmitTimeout = 20 * time.Millisecond
-	}
-	if d.MinResend == 0 {
-		d.MinResend = 10 * time.Millisecond
-	}
-	if d.Keepalive == 0 {
-		d.Keepalive = 100 * time.Millisecond
-	}
-	if d.BulkTimeout == 0 {
-		d.BulkTimeout = 10 * time.Second
-	}
-	return d, nil
 }
 
 // SenderStats counts what a Sender did.
@@ -96,6 +64,9 @@ type SenderStats struct {
 	// Suppressed counts records not sent while the window was full and
 	// the receiver silent; the following resync covers them.
 	Suppressed uint64
+	// EventsDropped counts events dropped because Events was not called
+	// for a long while (the oldest go first).
+	EventsDropped uint64
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropStale uint64
 }
@@ -116,7 +87,7 @@ type wslot struct {
 type Sender struct {
 	cfg SenderConfig
 	fr  framer
-	ev  emitter
+	ev  events
 
 	epoch  uint64
 	next   uint64 // sequence number of the open (or next) datagram
@@ -145,7 +116,7 @@ type Sender struct {
 		overdue bool
 	}
 
-	ack   Ack
+	ack   ackPayload
 	scan  []Session // the bulk sync's current batch
 	stats SenderStats
 }
@@ -153,14 +124,14 @@ type Sender struct {
 // NewSender returns a Sender whose first stream starts, at now, with a bulk
 // sync of the table.
 func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	s := &Sender{
 		cfg: c,
-		fr:  newFramer(c.Key, c.KeyID),
-		ev:  emitter{on: c.OnEvent, log: c.Logger},
+		fr:  newFramer(c.Keys),
+		ev:  events{side: SideSender, log: c.Logger},
 		win: make([]wslot, c.Window),
 	}
 	s.epoch = c.Epoch
@@ -176,7 +147,16 @@ func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
 func (s *Sender) Epoch() uint64 { return s.epoch }
 
 // Stats returns the counters.
-func (s *Sender) Stats() SenderStats { return s.stats }
+func (s *Sender) Stats() SenderStats {
+	st := s.stats
+	st.EventsDropped = s.ev.dropped
+	return st
+}
+
+// Events appends the events since the last call to dst, oldest first, and
+// forgets them: call it after the other methods, as Output. They are also
+// logged (SenderConfig.Logger).
+func (s *Sender) Events(dst []Event) []Event { return s.ev.take(dst) }
 
 // Progress returns the current or last bulk sync's progress: sessions sent
 // and the total announced (the table's size when it started; an upper
@@ -215,10 +195,10 @@ func (s *Sender) newStream(now time.Time, reason string) {
 	s.bulk.overdue = false
 	if reason != "" {
 		s.stats.Resyncs++
-		s.ev.emit(Event{Kind: EventResync, Reason: reason, Epoch: s.epoch, Total: s.bulk.total}, "sender")
+		s.ev.emit(Event{Kind: EventResync, Reason: reason, Epoch: s.epoch, Total: s.bulk.total})
 	}
-	s.ev.emit(Event{Kind: EventBulkStart, Epoch: s.epoch, Total: s.bulk.total}, "sender")
-	r := Record{Op: OpBulkBegin, Gen: s.bulk.gen, Total: s.bulk.total}
+	s.ev.emit(Event{Kind: EventBulkStart, Epoch: s.epoch, Total: s.bulk.total})
+	r := record{recordOp: opBulkBegin, Gen: s.bulk.gen, Total: s.bulk.total}
 	s.append(now, &r)
 }
 
@@ -239,7 +219,7 @@ func (s *Sender) startDatagram(now time.Time) bool {
 	if cap(slot.b) < s.cfg.MTU {
 		slot.b = make([]byte, 0, s.cfg.MTU)
 	}
-	s.open = s.fr.begin(slot.b[:0], TypeData, s.epoch, s.next)
+	s.open = s.fr.begin(slot.b[:0], typeData, s.epoch, s.next)
 	s.nrec = 0
 	return true
 }
@@ -263,11 +243,11 @@ func (s *Sender) seal(now time.Time) {
 
 // append adds r to the open datagram, sealing and opening as needed. It
 // reports false when the record was suppressed.
-func (s *Sender) append(now time.Time, r *Record) bool {
+func (s *Sender) append(now time.Time, r *record) bool {
 	n := r.EncodedLen()
 	limit := s.cfg.MTU
 	if s.fr.mac != nil {
-		limit -= TagLen
+		limit -= tagLen
 	}
 	if s.open != nil && len(s.open)+n > limit {
 		s.seal(now)
@@ -285,13 +265,13 @@ func (s *Sender) append(now time.Time, r *Record) bool {
 // Upsert records that sess was inserted or changed. The caller stores it in
 // the table first (Table.Upsert returns the session to pass here).
 func (s *Sender) Upsert(now time.Time, sess Session) {
-	r := Record{Op: OpUpsert, Session: sess}
+	r := record{recordOp: opUpsert, Session: sess}
 	s.append(now, &r)
 }
 
 // Delete records that the session with key k was removed.
 func (s *Sender) Delete(now time.Time, k Key) {
-	r := Record{Op: OpDelete, Session: Session{Key: k}}
+	r := record{recordOp: opDelete, Session: Session{Key: k}}
 	s.append(now, &r)
 }
 
@@ -318,7 +298,7 @@ func (s *Sender) Tick(now time.Time) {
 	}
 	if s.bulk.active && !s.bulk.overdue && now.Sub(s.bulk.start) > s.cfg.BulkTimeout {
 		s.bulk.overdue = true
-		s.ev.emit(Event{Kind: EventBulkOverdue, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total}, "sender")
+		s.ev.emit(Event{Kind: EventBulkOverdue, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total})
 	}
 	stuck := s.inflight() > 0 && now.Sub(s.lastProgress) >= s.cfg.RetransmitTimeout && now.Sub(s.lastProbe) >= s.cfg.RetransmitTimeout
 	if stuck || now.Sub(s.lastSend) >= s.cfg.Keepalive {
@@ -337,7 +317,7 @@ func (s *Sender) advanceBulk(now time.Time) {
 			if s.cfg.Filter != nil && !s.cfg.Filter(sess) {
 				continue
 			}
-			r := Record{Op: OpUpsert, Session: *sess}
+			r := record{recordOp: opUpsert, Session: *sess}
 			if s.append(now, &r) {
 				s.bulk.sent++
 			}
@@ -346,19 +326,19 @@ func (s *Sender) advanceBulk(now time.Time) {
 			}
 		}
 		if done {
-			r := Record{Op: OpBulkEnd, Gen: s.bulk.gen}
+			r := record{recordOp: opBulkEnd, Gen: s.bulk.gen}
 			s.append(now, &r)
 			s.seal(now)
 			s.bulk.active = false
-			s.ev.emit(Event{Kind: EventBulkDone, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total}, "sender")
+			s.ev.emit(Event{Kind: EventBulkDone, Epoch: s.epoch, Sent: s.bulk.sent, Total: s.bulk.total})
 		}
 	}
 }
 
 func (s *Sender) probe(now time.Time) {
 	s.ctlSeq++
-	b := s.fr.begin(s.ctl[:0], TypeProbe, s.epoch, s.ctlSeq)
-	b, _ = Probe{Head: s.next - 1}.AppendBinary(b)
+	b := s.fr.begin(s.ctl[:0], typeProbe, s.epoch, s.ctlSeq)
+	b, _ = probePayload{Head: s.next - 1}.AppendBinary(b)
 	s.ctl = s.fr.seal(b)
 	s.out = append(s.out, s.ctl)
 	s.stats.Probes++
@@ -378,8 +358,8 @@ func (s *Sender) Output(dst [][]byte) [][]byte {
 // input is counted and returned as an error; it never changes the stream.
 func (s *Sender) Step(now time.Time, b []byte) error {
 	h, payload, err := s.fr.open(b)
-	if err == nil && h.Type != TypeAck {
-		err = fmt.Errorf("statesync: sender got a %v datagram: %w", h.Type, ErrMalformed)
+	if err == nil && h.dgramType != typeAck {
+		err = fmt.Errorf("statesync: sender got a %v datagram: %w", h.dgramType, ErrMalformed)
 	}
 	if err == nil {
 		err = s.ack.UnmarshalBinary(payload)

@@ -1,15 +1,18 @@
 package statesync_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/clock"
 	"github.com/hakit/hakit/internal/simnet"
 	"github.com/hakit/hakit/statesync"
-	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -26,7 +29,8 @@ type cluster struct {
 	ta, tb   *statesync.Table
 	pa, pb   *simnet.Port
 	restarts int
-	key      []byte
+	ka, kb   *hakit.Keyring // each unit's keys, with the same secrets
+	tapA     func(b []byte) // if set, sees every datagram a writes
 }
 
 func newCluster(t *testing.T, loss, reorder float64) *cluster {
@@ -38,7 +42,7 @@ func newCluster(t *testing.T, loss, reorder float64) *cluster {
 func newClusterWith(t *testing.T, loss, reorder float64, prefill int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, sim: clock.NewSim(time.Time{}), ta: statesync.NewTable(0), tb: statesync.NewTable(0),
-		key: []byte("sync key")}
+		ka: testKeys(t, "sync key"), kb: testKeys(t, "sync key")}
 	for i := range prefill {
 		c.ta.Upsert(session(i))
 	}
@@ -49,9 +53,13 @@ func newClusterWith(t *testing.T, loss, reorder float64, prefill int) *cluster {
 	c.pa.SetLatency(100 * time.Microsecond)
 	var err error
 	c.a, err = statesync.NewDriver(&statesync.DriverConfig{
-		Transport: statesync.NewEthernetTransport(c.pa, macA, macB, 0),
-		Table:     c.ta, Clock: c.sim,
-		Send: &statesync.SenderConfig{MTU: 1500, Key: c.key, KeyID: 1},
+		Transport: tapTransport{statesync.NewEthernetTransport(c.pa, macA, macB, 0), func(b []byte) {
+			if c.tapA != nil {
+				c.tapA(b)
+			}
+		}},
+		Table: c.ta, Clock: c.sim,
+		Send: true, Sender: &statesync.SenderConfig{MTU: 1500}, Keys: c.ka,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.a.Close() })
@@ -74,7 +82,7 @@ func (c *cluster) startB(loss, reorder float64) {
 	c.b, err = statesync.NewDriver(&statesync.DriverConfig{
 		Transport: statesync.NewEthernetTransport(c.pb, macB, macA, 0),
 		Table:     c.tb, Clock: c.sim,
-		Receive: &statesync.ReceiverConfig{Key: c.key, KeyID: 1},
+		Receive: true, Keys: c.kb,
 	})
 	require.NoError(c.t, err)
 	b := c.b
@@ -173,6 +181,57 @@ func TestSimLossReorderConverges(t *testing.T) {
 	require.NotZero(t, c.a.SenderStats().Resent, "losses were repaired")
 }
 
+// tapTransport shows a test what it writes.
+type tapTransport struct {
+	*statesync.EthernetTransport
+	tap func(b []byte)
+}
+
+func (t tapTransport) WriteTo(b []byte, addr net.Addr) (int, error) {
+	t.tap(b)
+	return t.EthernetTransport.WriteTo(b, addr)
+}
+
+// TestSimKeyRotation: both units rotate their key in the documented order
+// (the new key verifies everywhere, then seals everywhere, then the old one
+// is dropped) while sessions change, each unit a moment after the other:
+// not one datagram is rejected, the stream is never restarted, and the
+// replica ends equal to the source.
+func TestSimKeyRotation(t *testing.T) {
+	c := newCluster(t, 0, 0)
+	c.churn(scale(2000), scale(1000), 4)
+	c.settle(10 * time.Second)
+	old := c.ka.Keys()[0]
+	next := hakit.Key{ID: 2, Secret: []byte("the next sync secret")}
+	for i, s := range [][]hakit.Key{{old, next}, {next, old}, {next}} {
+		first, second := c.ka, c.kb
+		if i%2 == 1 {
+			first, second = c.kb, c.ka // the order of the units does not matter
+		}
+		require.NoError(t, first.Set(s[0], s[1:]...))
+		c.churn(scale(2000), scale(1000), uint64(10+i))
+		require.NoError(t, second.Set(s[0], s[1:]...))
+		c.churn(scale(2000), scale(1000), uint64(20+i))
+	}
+	keyIDs := map[byte]int{}
+	c.tapA = func(b []byte) { keyIDs[b[5]]++ }
+	c.settle(10 * time.Second)
+	c.churn(scale(200), scale(1000), 30)
+	c.settle(10 * time.Second)
+	require.Len(t, keyIDs, 1, "%v", keyIDs)
+	require.NotZero(t, keyIDs[2], "sealed with the new key")
+	requireSame(t, c.ta, c.tb)
+	ss, rs := c.a.SenderStats(), c.b.ReceiverStats()
+	require.Zero(t, ss.DropAuth+rs.DropAuth, "rejected datagrams")
+	require.Zero(t, ss.Resyncs+rs.Resyncs, "resyncs")
+	require.Equal(t, uint64(1), rs.Streams, "one stream throughout")
+	for _, d := range []*statesync.Driver{c.a, c.b} {
+		ss, rs := d.SenderStats(), d.ReceiverStats()
+		require.Zero(t, ss.Resyncs+rs.Resyncs, "no resync: every switch starts a clean stream")
+		require.Zero(t, ss.DropMalformed+ss.DropAuth+ss.DropVersion+rs.DropMalformed+rs.DropAuth+rs.DropVersion)
+	}
+}
+
 // Acceptance: the same with the replica restarted in the middle of a bulk
 // sync.
 func TestSimReplicaRestartMidBulk(t *testing.T) {
@@ -255,16 +314,16 @@ func TestSimFailover100k(t *testing.T) {
 func TestSimActiveActive(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 2})
-	sched, err := statesync.NewSchedule([]statesync.Unit{{ID: "a", Weight: 1}, {ID: "b", Weight: 1}})
+	sched, err := statesync.NewSchedule([]statesync.Unit{{ID: 1, Weight: 1}, {ID: 2, Weight: 1}})
 	require.NoError(t, err)
-	key := []byte("sync key")
+	keys := testKeys(t, "sync key")
 	type unit struct {
-		id  string
+		id  uint16
 		tab *statesync.Table
 		d   *statesync.Driver
 	}
-	mk := func(id string, mac, peer net.HardwareAddr) *unit {
-		p := seg.Attach(id, mac)
+	mk := func(id uint16, mac, peer net.HardwareAddr) *unit {
+		p := seg.Attach(fmt.Sprint("unit", id), mac)
 		p.SetLoss(0.05)
 		p.SetReorder(0.1, 3*time.Millisecond)
 		u := &unit{id: id, tab: statesync.NewTable(0)}
@@ -277,21 +336,21 @@ func TestSimActiveActive(t *testing.T) {
 		u.d, err = statesync.NewDriver(&statesync.DriverConfig{
 			Transport: statesync.NewEthernetTransport(p, mac, peer, 0),
 			Table:     u.tab, Clock: sim,
-			Send:    &statesync.SenderConfig{Key: key, Filter: sched.Filter(id)},
-			Receive: &statesync.ReceiverConfig{Key: key, Origin: 1},
+			Send: true, Sender: &statesync.SenderConfig{Filter: sched.Filter(id)}, Keys: keys,
+			Receive: true, Receiver: &statesync.ReceiverConfig{Origin: 1},
 		})
 		require.NoError(t, err)
 		t.Cleanup(func() { u.d.Close() })
 		return u
 	}
-	a, b := mk("a", macA, macB), mk("b", macB, macA)
+	a, b := mk(1, macA, macB), mk(2, macB, macA)
 	rng := rand.New(rand.NewPCG(9, 9))
-	owned := map[string]int{}
+	owned := map[uint16]int{}
 	for i := range scale(20000) {
 		s := session(rng.IntN(scale(8000)))
 		s.Packets = uint64(i)
 		u := a
-		if sched.Owner(s.Key) == "b" {
+		if sched.Owner(s.Key) == 2 {
 			u = b
 		}
 		owned[u.id]++
@@ -304,8 +363,8 @@ func TestSimActiveActive(t *testing.T) {
 			sim.RunFor(time.Millisecond)
 		}
 	}
-	require.NotZero(t, owned["a"])
-	require.NotZero(t, owned["b"])
+	require.NotZero(t, owned[1])
+	require.NotZero(t, owned[2])
 	for range 3000 {
 		sim.RunFor(10 * time.Millisecond)
 		if a.d.InSync() && b.d.InSync() && a.d.Acked() && b.d.Acked() {
@@ -314,4 +373,62 @@ func TestSimActiveActive(t *testing.T) {
 	}
 	require.True(t, a.d.InSync() && b.d.InSync() && a.d.Acked() && b.d.Acked())
 	requireSame(t, a.tab, b.tab)
+}
+
+// TestSimSwitchDirection: the two units swap roles twice on the same
+// Drivers, transports and tables. The standby commits (and stops
+// receiving: what the old primary sends after that is ignored) and starts
+// sending; the old primary stops sending and mirrors the new one, whose bulk
+// sync removes what it no longer has. No new transport, driver or table.
+func TestSimSwitchDirection(t *testing.T) {
+	c := newCluster(t, 0.02, 0.05)
+	c.churn(scale(4000), scale(2000), 5)
+	c.settle(10 * time.Second)
+	requireSame(t, c.ta, c.tb)
+
+	primary, standby := c.a, c.b
+	ptab, stab := c.ta, c.tb
+	for round := range 2 {
+		res := standby.Commit()
+		require.True(t, res.InSync, "round %d", round)
+		require.False(t, standby.Receiving(), "Commit stops receiving")
+		late := session(900000 + round)
+		primary.Upsert(late) // the old primary's last change, after the commit
+		c.sim.RunFor(50 * time.Millisecond)
+		_, ok := stab.Get(late.Key)
+		require.False(t, ok, "nothing is applied after Commit")
+
+		require.NoError(t, standby.SetSending(true))
+		require.NoError(t, primary.SetSending(false))
+		require.NoError(t, primary.SetReceiving(true))
+		require.True(t, standby.Sending() && primary.Receiving() && !primary.Sending())
+
+		// The new primary's table changes; the new standby follows it.
+		rng := rand.New(rand.NewPCG(uint64(round), 9))
+		for i := range scale(3000) {
+			s := session(rng.IntN(scale(2000)))
+			if i%5 == 0 {
+				standby.Delete(s.Key)
+			} else {
+				s.Packets = uint64(i)
+				standby.Upsert(s)
+			}
+			if i%20 == 19 {
+				c.sim.RunFor(time.Millisecond)
+			}
+		}
+		for deadline := c.sim.Now().Add(30 * time.Second); !(primary.InSync() && standby.Acked()); {
+			require.True(t, c.sim.Now().Before(deadline), "round %d: not in sync: %+v", round, primary.ReceiverStats())
+			c.sim.RunFor(10 * time.Millisecond)
+		}
+		requireSame(t, stab, ptab)
+		_, ok = ptab.Get(late.Key)
+		require.False(t, ok, "the new primary's bulk sync removed what it never had")
+		primary, standby, ptab, stab = standby, primary, stab, ptab
+	}
+	for _, d := range []*statesync.Driver{c.a, c.b} {
+		ss, rs := d.SenderStats(), d.ReceiverStats()
+		require.Zero(t, ss.Resyncs+rs.Resyncs, "no resync: every switch starts a clean stream")
+		require.Zero(t, ss.DropMalformed+ss.DropAuth+ss.DropVersion+rs.DropMalformed+rs.DropAuth+rs.DropVersion)
+	}
 }

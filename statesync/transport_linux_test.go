@@ -39,11 +39,11 @@ func replicate(t *testing.T, ta, tb statesync.Transport, n int) {
 	}
 	key := []byte("sync key")
 	a, err := statesync.NewDriver(&statesync.DriverConfig{Transport: ta, Table: src,
-		Send: &statesync.SenderConfig{Key: key, MTU: 1400}})
+		Send: true, Sender: &statesync.SenderConfig{MTU: 1400}, Keys: testKeys(t, string(key))})
 	require.NoError(t, err)
 	t.Cleanup(func() { a.Close() })
 	b, err := statesync.NewDriver(&statesync.DriverConfig{Transport: tb, Table: dst,
-		Receive: &statesync.ReceiverConfig{Key: key}})
+		Receive: true, Keys: testKeys(t, string(key))})
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
 	for i := range n {

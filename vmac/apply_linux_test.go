@@ -6,9 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/vmac"
-	"github.com/stretchr/testify/require"
 )
 
 func sysctl(t *testing.T, h *testbed.Host, key string) string {

@@ -9,13 +9,13 @@ func BenchmarkDerive(b *testing.B) {
 	b.Run("NetDefend", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			_, _ = NetDefendMAC(i&63, i&3)
+			_, _ = NetDefendMAC(uint16(i&63), i&3)
 		}
 	})
 	b.Run("FortiGate", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			_, _ = FortiGateMAC(i&1023, 1+i&1, i&127)
+			_, _ = FortiGateMAC(uint16(i&1023), 1+i&1, i&127)
 		}
 	})
 	b.Run("VRRP", func(b *testing.B) {
@@ -30,7 +30,7 @@ func BenchmarkDerive(b *testing.B) {
 // for ordinary traffic (the hot path): no allocation.
 func BenchmarkGuardCheckFrame(b *testing.B) {
 	vm, _ := NetDefendMAC(1, 0)
-	g, err := NewGuard(GuardConfig{ClusterID: 1, Self: 1, Members: map[uint32][]net.HardwareAddr{1: nil}, VirtualMACs: []net.HardwareAddr{vm}})
+	g, err := NewGuard(&GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil}, VirtualMACs: []net.HardwareAddr{vm}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func BenchmarkGuardCheckFrame(b *testing.B) {
 
 func BenchmarkGuardCheckHeartbeat(b *testing.B) {
 	peer := net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
-	g, err := NewGuard(GuardConfig{ClusterID: 1, Self: 1, Members: map[uint32][]net.HardwareAddr{1: nil, 2: {peer}}})
+	g, err := NewGuard(&GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil, 2: {peer}}})
 	if err != nil {
 		b.Fatal(err)
 	}

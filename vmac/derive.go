@@ -31,14 +31,14 @@ const (
 // NetDefendMAC returns the NetDefendOS-style shared MAC 10:00:00:c1:4a:nn for
 // cluster ID clusterID (0..63) on interface port (0..3), with
 // nn = clusterID<<2 | port.
-func NetDefendMAC(clusterID, port int) (net.HardwareAddr, error) {
-	if err := inRange("NetDefendOS cluster ID", clusterID, 0, NetDefendMaxCluster); err != nil {
+func NetDefendMAC(clusterID uint16, port int) (net.HardwareAddr, error) {
+	if err := inRange("NetDefendOS cluster ID", int(clusterID), 0, NetDefendMaxCluster); err != nil {
 		return nil, err
 	}
 	if err := inRange("NetDefendOS port", port, 0, NetDefendMaxPort); err != nil {
 		return nil, err
 	}
-	return net.HardwareAddr{0x10, 0x00, 0x00, 0xc1, 0x4a, byte(clusterID<<2 | port)}, nil
+	return net.HardwareAddr{0x10, 0x00, 0x00, 0xc1, 0x4a, byte(int(clusterID)<<2 | port)}, nil
 }
 
 // FortiGate FGCP virtual MACs, from Fortinet's "Technical Tip: HA Cluster
@@ -68,10 +68,10 @@ const (
 )
 
 // FortiGateMAC returns the FortiGate FGCP HA virtual MAC for HA group ID
-// group (0..1023), virtual cluster vcluster (1 or 2) and interface index idx
-// (0..127).
-func FortiGateMAC(group, vcluster, idx int) (net.HardwareAddr, error) {
-	if err := inRange("FortiGate group ID", group, 0, FortiGateMaxGroup); err != nil {
+// group (FortiGate's cluster ID, 0..1023), virtual cluster vcluster (1 or 2)
+// and interface index idx (0..127).
+func FortiGateMAC(group uint16, vcluster, idx int) (net.HardwareAddr, error) {
+	if err := inRange("FortiGate group ID", int(group), 0, FortiGateMaxGroup); err != nil {
 		return nil, err
 	}
 	if err := inRange("FortiGate virtual cluster", vcluster, 1, 2); err != nil {
@@ -112,16 +112,16 @@ func VRRPv6MAC(vrid int) (net.HardwareAddr, error) {
 // LocalMAC returns a locally administered unicast MAC for cluster IDs the
 // vendor schemes cannot hold:
 //
-//	02:<clusterID, 4 bytes big-endian>:<iface>
+//	02:00:00:<clusterID, 2 bytes big-endian>:<iface>
 //
 // The first byte 0x02 sets the locally-administered bit and clears the
 // multicast bit. Every (clusterID, iface) pair maps to a distinct address;
 // iface must be 0..255.
-func LocalMAC(clusterID uint32, iface int) (net.HardwareAddr, error) {
+func LocalMAC(clusterID uint16, iface int) (net.HardwareAddr, error) {
 	if err := inRange("interface number", iface, 0, 255); err != nil {
 		return nil, err
 	}
-	return net.HardwareAddr{0x02, byte(clusterID >> 24), byte(clusterID >> 16), byte(clusterID >> 8), byte(clusterID), byte(iface)}, nil
+	return net.HardwareAddr{0x02, 0, 0, byte(clusterID >> 8), byte(clusterID), byte(iface)}, nil
 }
 
 func inRange(what string, v, lo, hi int) error {

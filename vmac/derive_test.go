@@ -20,7 +20,7 @@ func TestDerive(t *testing.T) {
 		{"netdefend 1/3", func() (net.HardwareAddr, error) { return NetDefendMAC(1, 3) }, "10:00:00:c1:4a:07"},
 		{"netdefend 63/3", func() (net.HardwareAddr, error) { return NetDefendMAC(63, 3) }, "10:00:00:c1:4a:ff"},
 		{"netdefend cluster 64", func() (net.HardwareAddr, error) { return NetDefendMAC(64, 0) }, ""},
-		{"netdefend cluster -1", func() (net.HardwareAddr, error) { return NetDefendMAC(-1, 0) }, ""},
+		{"netdefend cluster 65535", func() (net.HardwareAddr, error) { return NetDefendMAC(65535, 0) }, ""},
 		{"netdefend port 4", func() (net.HardwareAddr, error) { return NetDefendMAC(0, 4) }, ""},
 		{"netdefend port -1", func() (net.HardwareAddr, error) { return NetDefendMAC(0, -1) }, ""},
 
@@ -38,7 +38,7 @@ func TestDerive(t *testing.T) {
 		{"forti vcluster 2", func() (net.HardwareAddr, error) { return FortiGateMAC(0, 2, 0) }, "00:09:0f:09:00:80"},
 		{"forti vcluster 2 idx 3", func() (net.HardwareAddr, error) { return FortiGateMAC(10, 2, 3) }, "00:09:0f:09:0a:83"},
 		{"forti group 1024", func() (net.HardwareAddr, error) { return FortiGateMAC(1024, 1, 0) }, ""},
-		{"forti group -1", func() (net.HardwareAddr, error) { return FortiGateMAC(-1, 1, 0) }, ""},
+		{"forti group 65535", func() (net.HardwareAddr, error) { return FortiGateMAC(65535, 1, 0) }, ""},
 		{"forti vcluster 0", func() (net.HardwareAddr, error) { return FortiGateMAC(0, 0, 0) }, ""},
 		{"forti vcluster 3", func() (net.HardwareAddr, error) { return FortiGateMAC(0, 3, 0) }, ""},
 		{"forti idx 128", func() (net.HardwareAddr, error) { return FortiGateMAC(0, 1, 128) }, ""},
@@ -59,7 +59,7 @@ func TestDerive(t *testing.T) {
 		// Locally administered.
 		{"local 0/0", func() (net.HardwareAddr, error) { return LocalMAC(0, 0) }, "02:00:00:00:00:00"},
 		{"local 1000/1", func() (net.HardwareAddr, error) { return LocalMAC(1000, 1) }, "02:00:00:03:e8:01"},
-		{"local max", func() (net.HardwareAddr, error) { return LocalMAC(0xffffffff, 255) }, "02:ff:ff:ff:ff:ff"},
+		{"local max", func() (net.HardwareAddr, error) { return LocalMAC(0xffff, 255) }, "02:00:00:ff:ff:ff"},
 		{"local iface 256", func() (net.HardwareAddr, error) { return LocalMAC(1, 256) }, ""},
 		{"local iface -1", func() (net.HardwareAddr, error) { return LocalMAC(1, -1) }, ""},
 	}
@@ -100,7 +100,7 @@ func TestDeriveExhaustive(t *testing.T) {
 		}
 		seen[string(mac)] = what
 	}
-	for c := 0; c <= NetDefendMaxCluster; c++ {
+	for c := uint16(0); c <= NetDefendMaxCluster; c++ {
 		for p := 0; p <= NetDefendMaxPort; p++ {
 			mac, err := NetDefendMAC(c, p)
 			add("netdefend", mac, err)
@@ -108,7 +108,7 @@ func TestDeriveExhaustive(t *testing.T) {
 	}
 	// Every group with the edge indexes, and every index for the groups at
 	// the prefix boundaries.
-	for g := 0; g <= FortiGateMaxGroup; g++ {
+	for g := uint16(0); g <= FortiGateMaxGroup; g++ {
 		idxs := []int{0, 1, FortiGateMaxIndex - 1, FortiGateMaxIndex}
 		switch g {
 		case 0, 255, 256, 511, 512, 767, 768, 1023:
@@ -130,7 +130,7 @@ func TestDeriveExhaustive(t *testing.T) {
 		mac, err = VRRPv6MAC(v)
 		add("vrrp6", mac, err)
 	}
-	for _, c := range []uint32{0, 1, 63, 1023, 1 << 31, 0xffffffff} {
+	for _, c := range []uint16{0, 1, 63, 1023, 1 << 15, 0xffff} {
 		for i := 0; i <= 255; i++ {
 			mac, err := LocalMAC(c, i)
 			add("local", mac, err)

@@ -16,13 +16,14 @@
 //	                        gg = g mod 256, xx = i (+0x80 for virtual cluster 2)
 //	VRRPMAC(id)             00:00:5e:00:01:id  (VRRP IPv4, CARP)     id 1..255
 //	VRRPv6MAC(id)           00:00:5e:00:02:id  (VRRP IPv6)           id 1..255
-//	LocalMAC(c, i)          02:cc:cc:cc:cc:ii  (c big-endian)        c uint32, i 0..255
+//	LocalMAC(c, i)          02:00:00:cc:cc:ii  (c big-endian)        c 0..65535, i 0..255
 //
 // The NetDefendOS manual leaves the formula for nn open; the one above is
 // this package's choice (see NetDefendMAC). The FortiGate one follows
 // Fortinet's published formula (see FortiGateMAC). LocalMAC is locally
-// administered and holds any 32-bit cluster ID. Identify goes the other way,
-// from an address to the scheme and inputs that produce it.
+// administered and holds any cluster ID (16 bits, as in every hakit
+// package). Identify goes the other way, from an address to the scheme and
+// inputs that produce it.
 //
 // # Collisions
 //
@@ -30,7 +31,7 @@
 // heartbeats a unit receives and returns a *CollisionError (wrapping
 // ErrCollision) when another station uses our virtual MAC while we hold it,
 // or when heartbeats carrying our cluster ID come from a unit that is not
-// ours. It is pure and does no I/O. A Monitor is its thin driver: it reads
+// ours. It is pure and does no I/O. A GuardDriver is its thin driver: it reads
 // frames from a net.PacketConn (ListenFrames opens a filtered AF_PACKET
 // socket on Linux; a simulated port works too), takes heartbeat facts from
 // the caller, and reports each distinct collision once.
@@ -44,25 +45,40 @@
 // a call that fails part way undoes its own earlier steps before returning:
 // nothing is left half-applied. RemoveMacvlan clears a child left behind by
 // a unit that crashed while primary. On other platforms they return an error
-// wrapping ErrNotSupported.
+// wrapping errors.ErrUnsupported.
 //
 // Apply composes them: it applies a list of Takeover values (per interface:
 // the virtual MAC on the interface or on a macvlan child, and the virtual
-// IPs) all or nothing. The caller's loop, on a role change:
+// IPs) all or nothing. The caller's loop, on a role change (ExampleApply):
 //
-//	// becoming primary
-//	mac, _ := vmac.NetDefendMAC(clusterID, port)
+//	mac, _ := vmac.NetDefendMAC(5, 1) // 10:00:00:c1:4a:15
+//	takeovers := []vmac.Takeover{{Interface: "eth0", MAC: mac, VIPs: vips}}
+//	// at start, as a standby
+//	restored, err := vmac.Restore(dir, takeovers...)
+//	for _, r := range restored {
+//		log.Printf("%s kept the virtual MAC of a crashed run: %v put back", r.Interface, r.MAC)
+//	}
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//
+//	// becoming primary, after committing the session table (package statesync)
+//	if err := vmac.Record(dir, takeovers...); err != nil {
+//		log.Print(err) // only a crash while primary would need the record
+//	}
 //	guard.SetHolding(true)
-//	h, err := vmac.Apply(vmac.Takeover{Interface: "eth0", MAC: mac, VIPs: vips})
+//	h, err := vmac.Apply(takeovers...)
 //	if err != nil {
 //		guard.SetHolding(false) // nothing was left applied: stay standby
-//		return err
+//		log.Fatal(err)
 //	}
-//	// ... then announce (package garp) and commit the session table.
+//	// ... then announce (package garp).
 //
 //	// demoted
 //	guard.SetHolding(false)
-//	err = h.Release()
+//	if err := h.Release(); err != nil { // restores the MAC, removes the VIPs
+//		log.Print(err)
+//	}
 //
 // A virtual IP given as a plain address (AddVIPs) must lie inside a subnet
 // already configured on the interface, whose prefix length it takes; an
@@ -70,4 +86,16 @@
 // the prefix length explicitly. IPv6 addresses are added with IFA_F_NODAD so
 // they are usable at once. Adding an address that is present and removing
 // one that is absent both succeed.
+//
+// # The own MAC after a crash
+//
+// An interface-mode takeover (Takeover.MAC without Macvlan) replaces the
+// interface's own MAC with the virtual one, and Handle.Release puts the own
+// MAC back. A unit that crashes while primary (SIGKILL, a panic, a power
+// cut of the process) never releases: the interface keeps the virtual MAC,
+// and the restarted unit would answer with the same MAC as the new primary,
+// so the switches would send the primary's frames to it. Record, before a
+// takeover, writes the interface's own MAC to a state directory; Restore,
+// at start, puts it back on every interface that still carries its
+// virtual MAC (see the caller's loop above).
 package vmac

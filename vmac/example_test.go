@@ -3,7 +3,9 @@ package vmac_test
 import (
 	"errors"
 	"fmt"
+	"log"
 	"net"
+	"net/netip"
 
 	"github.com/hakit/hakit/vmac"
 )
@@ -21,7 +23,7 @@ func ExampleNetDefendMAC() {
 
 func ExampleFortiGateMAC() {
 	for _, in := range [][3]int{{0, 1, 0}, {88, 1, 2}, {256, 1, 2}, {1023, 2, 1}} {
-		mac, _ := vmac.FortiGateMAC(in[0], in[1], in[2])
+		mac, _ := vmac.FortiGateMAC(uint16(in[0]), in[1], in[2])
 		fmt.Printf("group %d vcluster %d index %d: %v\n", in[0], in[1], in[2], mac)
 	}
 	// Output:
@@ -46,18 +48,18 @@ func ExampleVRRPv6MAC() {
 
 func ExampleLocalMAC() {
 	// A cluster ID no vendor scheme can hold.
-	mac, _ := vmac.LocalMAC(100000, 3)
+	mac, _ := vmac.LocalMAC(40000, 3)
 	fmt.Println(mac)
-	// Output: 02:00:01:86:a0:03
+	// Output: 02:00:00:9c:40:03
 }
 
 func ExampleGuard() {
 	vm, _ := vmac.NetDefendMAC(7, 0)
 	peer, _ := net.ParseMAC("02:00:00:00:00:02")
-	g, _ := vmac.NewGuard(vmac.GuardConfig{
+	g, _ := vmac.NewGuard(&vmac.GuardConfig{
 		ClusterID:   7,
 		Self:        1,
-		Members:     map[uint32][]net.HardwareAddr{1: nil, 2: {peer}},
+		Members:     map[uint16][]net.HardwareAddr{1: nil, 2: {peer}},
 		VirtualMACs: []net.HardwareAddr{vm},
 	})
 
@@ -91,4 +93,43 @@ func ExampleIdentify() {
 	// 10:00:00:c1:4a:16: true {Scheme:netdefend Cluster:5 VCluster:0 Index:2}
 	// 00:00:5e:00:01:0a: true {Scheme:vrrp Cluster:10 VCluster:0 Index:0}
 	// 52:54:00:12:34:56: false {Scheme:Scheme(0) Cluster:0 VCluster:0 Index:0}
+}
+
+// The takeover toolbox on a role change, as a caller's loop uses it: the
+// own MAC put back at start (after a crash while primary), the virtual MAC
+// and addresses applied all or nothing, and released. It changes the
+// system's interfaces and needs CAP_NET_ADMIN, so it is compiled, not run.
+func ExampleApply() {
+	dir := "/run/myappliance" // a state directory of this unit's own
+	vips := []netip.Addr{netip.MustParseAddr("198.18.0.100")}
+	guard, _ := vmac.NewGuard(&vmac.GuardConfig{ClusterID: 5, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil, 2: nil}})
+
+	mac, _ := vmac.NetDefendMAC(5, 1) // 10:00:00:c1:4a:15
+	takeovers := []vmac.Takeover{{Interface: "eth0", MAC: mac, VIPs: vips}}
+	// at start, as a standby
+	restored, err := vmac.Restore(dir, takeovers...)
+	for _, r := range restored {
+		log.Printf("%s kept the virtual MAC of a crashed run: %v put back", r.Interface, r.MAC)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// becoming primary, after committing the session table (package statesync)
+	if err := vmac.Record(dir, takeovers...); err != nil {
+		log.Print(err) // only a crash while primary would need the record
+	}
+	guard.SetHolding(true)
+	h, err := vmac.Apply(takeovers...)
+	if err != nil {
+		guard.SetHolding(false) // nothing was left applied: stay standby
+		log.Fatal(err)
+	}
+	// ... then announce (package garp).
+
+	// demoted
+	guard.SetHolding(false)
+	if err := h.Release(); err != nil { // restores the MAC, removes the VIPs
+		log.Print(err)
+	}
 }

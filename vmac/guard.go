@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/hakit/hakit"
 )
 
 // ErrCollision is wrapped by every *CollisionError.
@@ -45,8 +47,8 @@ func (k CollisionKind) String() string {
 // unit) on the segment uses our cluster identity. It wraps ErrCollision.
 type CollisionError struct {
 	Kind      CollisionKind
-	ClusterID uint32           // our cluster ID, which the other party uses too
-	UnitID    uint32           // the unit ID the heartbeat claimed (heartbeat kinds only)
+	ClusterID uint16           // our cluster ID, which the other party uses too
+	UnitID    uint16           // the unit ID the heartbeat claimed (heartbeat kinds only)
 	MAC       net.HardwareAddr // ForeignVirtualMAC: our virtual MAC seen as a source
 	From      net.HardwareAddr // source MAC of the offending frame
 	Interface string           // where it was seen, as the caller named it
@@ -70,15 +72,15 @@ func (e *CollisionError) Unwrap() error { return ErrCollision }
 // GuardConfig describes our cluster's identity for a Guard.
 type GuardConfig struct {
 	// ClusterID is our cluster ID.
-	ClusterID uint32
-	// Self is this unit's ID; it must be a key of Members.
-	Self uint32
+	ClusterID uint16
+	// Self is this unit's ID (not 0); it must be a key of Members.
+	Self uint16
 	// Members maps every unit ID in our cluster to the source MACs its
 	// heartbeats may come from. An empty list means any source is accepted
 	// for that unit (use it when heartbeat source MACs are derived from
 	// roles and change on failover). For Self, list our own interfaces'
 	// MACs to catch a second unit configured with our unit ID.
-	Members map[uint32][]net.HardwareAddr
+	Members map[uint16][]net.HardwareAddr
 	// VirtualMACs are the virtual MACs our cluster presents.
 	VirtualMACs []net.HardwareAddr
 }
@@ -111,17 +113,50 @@ type GuardStats struct {
 //     member does not use, is a collision. Other cluster IDs are counted and
 //     ignored.
 type Guard struct {
-	cluster uint32
-	self    uint32
-	members map[uint32]map[[6]byte]bool // unit -> allowed sources (nil/empty: any)
+	cluster uint16
+	self    uint16
+	members map[uint16]map[[6]byte]bool // unit -> allowed sources (nil/empty: any)
 	vmacs   map[[6]byte]bool
 	holding bool
 	stats   GuardStats
 }
 
-// NewGuard returns a Guard for cfg. It checks that every MAC is a 6-byte
-// unicast address and that Self is a member.
-func NewGuard(cfg GuardConfig) (*Guard, error) {
+// DefaultGuardConfig returns the defaults of a GuardConfig. A Guard's
+// settings are the cluster's identity, so most have none: Self and Members
+// must be set.
+func DefaultGuardConfig() *GuardConfig {
+	return &GuardConfig{
+		// Cluster 0, a valid ID in every hakit package.
+		ClusterID: 0,
+		// None: 0 is invalid, and each unit has its own.
+		Self: 0,
+		// None: a Guard must know every unit of the cluster, or it would
+		// report the peers' heartbeats as collisions.
+		Members: nil,
+		// None: only heartbeats are checked until the caller lists the
+		// cluster's virtual MACs.
+		VirtualMACs: nil,
+	}
+}
+
+// Validate reports the first invalid field of c, as an error wrapping
+// hakit.ErrConfig: Self 0 or not a member, a member 0, a member source MAC
+// that is not a 6-byte unicast address, or a virtual MAC that is not a
+// 6-byte non-zero unicast address. A nil c is DefaultGuardConfig().
+func (c *GuardConfig) Validate() error {
+	_, err := NewGuard(c)
+	return err
+}
+
+// NewGuard returns a Guard for cfg (see Validate). A nil cfg means
+// DefaultGuardConfig(), which lacks Self and Members.
+func NewGuard(cfg *GuardConfig) (*Guard, error) {
+	if cfg == nil {
+		cfg = DefaultGuardConfig()
+	}
+	if cfg.Self == 0 {
+		return nil, fmt.Errorf("vmac: guard: self unit ID 0: %w", hakit.ErrConfig)
+	}
 	g := &Guard{
 		cluster: cfg.ClusterID,
 		self:    cfg.Self,
@@ -132,7 +167,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	}
 	for _, m := range cfg.VirtualMACs {
 		if err := checkUnicastMAC(m); err != nil {
-			return nil, fmt.Errorf("vmac: guard: virtual %w", err)
+			return nil, fmt.Errorf("vmac: guard: virtual %w: %w", err, hakit.ErrConfig)
 		}
 		k, _ := key(m)
 		g.vmacs[k] = true
@@ -143,17 +178,20 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 // SetMembers replaces the membership (see GuardConfig.Members), for
 // clusters whose units join and leave. It must still include our own unit;
 // on error the membership is unchanged.
-func (g *Guard) SetMembers(members map[uint32][]net.HardwareAddr) error {
+func (g *Guard) SetMembers(members map[uint16][]net.HardwareAddr) error {
 	if _, ok := members[g.self]; !ok {
-		return fmt.Errorf("vmac: guard: self unit %d is not a member: %w", g.self, ErrInvalid)
+		return fmt.Errorf("vmac: guard: self unit %d is not a member: %w", g.self, hakit.ErrConfig)
 	}
-	next := make(map[uint32]map[[6]byte]bool, len(members))
+	next := make(map[uint16]map[[6]byte]bool, len(members))
 	for unit, macs := range members {
+		if unit == 0 {
+			return fmt.Errorf("vmac: guard: unit ID 0: %w", hakit.ErrConfig)
+		}
 		set := make(map[[6]byte]bool, len(macs))
 		for _, m := range macs {
 			k, ok := key(m)
 			if !ok || m[0]&1 != 0 {
-				return fmt.Errorf("vmac: guard: unit %d source MAC %q: %w", unit, m, ErrInvalid)
+				return fmt.Errorf("vmac: guard: unit %d source MAC %q: %w", unit, m, hakit.ErrConfig)
 			}
 			set[k] = true
 		}
@@ -198,7 +236,7 @@ func (g *Guard) CheckFrame(ifname string, src net.HardwareAddr) error {
 // cluster configured with our cluster ID but its own key is exactly what
 // this detects. So a report is an alarm for the operator, evidence of a
 // misconfiguration or of forged frames; it must never change roles.
-func (g *Guard) CheckHeartbeat(ifname string, clusterID, unitID uint32, src net.HardwareAddr) error {
+func (g *Guard) CheckHeartbeat(ifname string, clusterID, unitID uint16, src net.HardwareAddr) error {
 	g.stats.Heartbeats++
 	k, ok := key(src)
 	if !ok {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 func mustMAC(t *testing.T, s string) net.HardwareAddr {
@@ -19,10 +21,10 @@ func newTestGuard(t *testing.T) *Guard {
 	t.Helper()
 	vm, err := NetDefendMAC(5, 0)
 	require.NoError(t, err)
-	g, err := NewGuard(GuardConfig{
+	g, err := NewGuard(&GuardConfig{
 		ClusterID: 5,
 		Self:      1,
-		Members: map[uint32][]net.HardwareAddr{
+		Members: map[uint16][]net.HardwareAddr{
 			1: {mustMAC(t, "02:00:00:00:01:01")},
 			2: {mustMAC(t, "02:00:00:00:02:01")},
 			3: nil, // any source
@@ -36,8 +38,8 @@ func newTestGuard(t *testing.T) *Guard {
 func TestGuardHeartbeat(t *testing.T) {
 	tests := []struct {
 		name    string
-		cluster uint32
-		unit    uint32
+		cluster uint16
+		unit    uint16
 		src     string
 		kind    CollisionKind // 0: no collision
 	}{
@@ -66,7 +68,7 @@ func TestGuardHeartbeat(t *testing.T) {
 			var ce *CollisionError
 			require.True(t, errors.As(err, &ce))
 			require.Equal(t, tt.kind, ce.Kind)
-			require.Equal(t, uint32(5), ce.ClusterID)
+			require.Equal(t, uint16(5), ce.ClusterID)
 			require.Equal(t, tt.unit, ce.UnitID)
 			require.Equal(t, tt.src, ce.From.String())
 			require.Equal(t, "eth0", ce.Interface)
@@ -76,7 +78,7 @@ func TestGuardHeartbeat(t *testing.T) {
 }
 
 func TestGuardOwnIDWithoutSources(t *testing.T) {
-	g, err := NewGuard(GuardConfig{ClusterID: 1, Self: 1, Members: map[uint32][]net.HardwareAddr{1: nil, 2: nil}})
+	g, err := NewGuard(&GuardConfig{ClusterID: 1, Self: 1, Members: map[uint16][]net.HardwareAddr{1: nil, 2: nil}})
 	require.NoError(t, err)
 	require.NoError(t, g.CheckHeartbeat("eth0", 1, 2, mustMAC(t, "02:00:00:00:00:02")))
 	// Our own heartbeats are never fed, so unit 1 is someone else.
@@ -139,20 +141,29 @@ func TestNewGuardBadConfig(t *testing.T) {
 		name string
 		cfg  GuardConfig
 	}{
-		{"self not member", GuardConfig{Self: 3, Members: map[uint32][]net.HardwareAddr{1: nil}}},
+		{"self not member", GuardConfig{Self: 3, Members: map[uint16][]net.HardwareAddr{1: nil}}},
 		{"no members", GuardConfig{}},
-		{"short member MAC", GuardConfig{Self: 1, Members: map[uint32][]net.HardwareAddr{1: {{1, 2, 3}}}}},
-		{"multicast member MAC", GuardConfig{Self: 1, Members: map[uint32][]net.HardwareAddr{1: {mustMAC(t, "01:00:5e:00:00:01")}}}},
-		{"multicast virtual MAC", GuardConfig{Self: 1, Members: map[uint32][]net.HardwareAddr{1: {good}}, VirtualMACs: []net.HardwareAddr{mustMAC(t, "33:33:00:00:00:01")}}},
-		{"zero virtual MAC", GuardConfig{Self: 1, Members: map[uint32][]net.HardwareAddr{1: {good}}, VirtualMACs: []net.HardwareAddr{make(net.HardwareAddr, 6)}}},
+		{"self 0", GuardConfig{Members: map[uint16][]net.HardwareAddr{0: nil}}},
+		{"unit 0", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{0: nil, 1: nil}}},
+		{"short member MAC", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{1: {{1, 2, 3}}}}},
+		{"multicast member MAC", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{1: {mustMAC(t, "01:00:5e:00:00:01")}}}},
+		{"multicast virtual MAC", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{1: {good}}, VirtualMACs: []net.HardwareAddr{mustMAC(t, "33:33:00:00:00:01")}}},
+		{"zero virtual MAC", GuardConfig{Self: 1, Members: map[uint16][]net.HardwareAddr{1: {good}}, VirtualMACs: []net.HardwareAddr{make(net.HardwareAddr, 6)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := NewGuard(tt.cfg)
-			require.ErrorIs(t, err, ErrInvalid)
+			require.ErrorIs(t, tt.cfg.Validate(), hakit.ErrConfig)
+			g, err := NewGuard(&tt.cfg)
+			require.ErrorIs(t, err, hakit.ErrConfig)
 			require.Nil(t, g)
 		})
 	}
+}
+
+func TestNewGuardNil(t *testing.T) {
+	_, err := NewGuard(nil)
+	require.ErrorIs(t, err, hakit.ErrConfig, "no Self")
+	require.ErrorIs(t, DefaultGuardConfig().Validate(), hakit.ErrConfig)
 }
 
 func TestCollisionKindString(t *testing.T) {
@@ -166,13 +177,13 @@ func TestGuardSetMembers(t *testing.T) {
 	require.ErrorIs(t, g.CheckHeartbeat("eth0", 5, 4, newcomer), ErrCollision)
 
 	// Unit 4 joins.
-	require.NoError(t, g.SetMembers(map[uint32][]net.HardwareAddr{1: nil, 2: nil, 4: {newcomer}}))
+	require.NoError(t, g.SetMembers(map[uint16][]net.HardwareAddr{1: nil, 2: nil, 4: {newcomer}}))
 	require.NoError(t, g.CheckHeartbeat("eth0", 5, 4, newcomer))
 	require.ErrorIs(t, g.CheckHeartbeat("eth0", 5, 3, newcomer), ErrCollision, "unit 3 left")
 
 	// Bad updates change nothing.
-	require.ErrorIs(t, g.SetMembers(map[uint32][]net.HardwareAddr{2: nil}), ErrInvalid, "without self")
-	require.ErrorIs(t, g.SetMembers(map[uint32][]net.HardwareAddr{1: nil, 7: {{1}}}), ErrInvalid)
+	require.ErrorIs(t, g.SetMembers(map[uint16][]net.HardwareAddr{2: nil}), hakit.ErrConfig, "without self")
+	require.ErrorIs(t, g.SetMembers(map[uint16][]net.HardwareAddr{1: nil, 7: {{1}}}), hakit.ErrConfig)
 	require.NoError(t, g.CheckHeartbeat("eth0", 5, 4, newcomer))
 	require.ErrorIs(t, g.CheckHeartbeat("eth0", 5, 7, newcomer), ErrCollision)
 }

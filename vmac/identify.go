@@ -42,7 +42,7 @@ type Identity struct {
 	Scheme Scheme
 	// Cluster is the cluster ID (NetDefend, Local), the HA group ID
 	// (FortiGate) or the VRID (VRRP).
-	Cluster uint32
+	Cluster uint16
 	// VCluster is the FortiGate virtual cluster (1 or 2); 0 otherwise.
 	VCluster int
 	// Index is the port (NetDefend), interface index (FortiGate) or
@@ -54,13 +54,13 @@ type Identity struct {
 func (id Identity) MAC() (net.HardwareAddr, error) {
 	switch id.Scheme {
 	case SchemeNetDefend:
-		return NetDefendMAC(clampInt(id.Cluster), id.Index)
+		return NetDefendMAC(id.Cluster, id.Index)
 	case SchemeFortiGate:
-		return FortiGateMAC(clampInt(id.Cluster), id.VCluster, id.Index)
+		return FortiGateMAC(id.Cluster, id.VCluster, id.Index)
 	case SchemeVRRP:
-		return VRRPMAC(clampInt(id.Cluster))
+		return VRRPMAC(int(id.Cluster))
 	case SchemeVRRPv6:
-		return VRRPv6MAC(clampInt(id.Cluster))
+		return VRRPv6MAC(int(id.Cluster))
 	case SchemeLocal:
 		return LocalMAC(id.Cluster, id.Index)
 	default:
@@ -68,41 +68,33 @@ func (id Identity) MAC() (net.HardwareAddr, error) {
 	}
 }
 
-// clampInt converts a uint32 to int without wrapping on 32-bit platforms;
-// values that do not fit become -1, which every range check refuses.
-func clampInt(v uint32) int {
-	if uint64(v) > uint64(int(^uint(0)>>1)) {
-		return -1
-	}
-	return int(v)
-}
-
 // Identify reports which scheme produced mac and with what inputs, so a
 // collision can be logged as "FortiGate group 88" rather than as hex. It
 // reports false for addresses no scheme produces. A LocalMAC is any
-// locally-administered unicast address starting with 02, so other software's
-// addresses (containers, VMs) of that form are "identified" too: treat a
-// SchemeLocal answer as a hint unless the segment is known to be ours.
+// locally-administered unicast address starting with 02:00:00, so other
+// software's addresses (containers, VMs) of that form are "identified" too:
+// treat a SchemeLocal answer as a hint unless the segment is known to be
+// ours.
 func Identify(mac net.HardwareAddr) (Identity, bool) {
 	if len(mac) != 6 {
 		return Identity{}, false
 	}
 	switch {
 	case bytes.Equal(mac[:5], []byte{0x10, 0x00, 0x00, 0xc1, 0x4a}):
-		return Identity{Scheme: SchemeNetDefend, Cluster: uint32(mac[5] >> 2), Index: int(mac[5] & 3)}, true
+		return Identity{Scheme: SchemeNetDefend, Cluster: uint16(mac[5] >> 2), Index: int(mac[5] & 3)}, true
 	case bytes.Equal(mac[:4], []byte{0x00, 0x09, 0x0f, 0x09}),
 		bytes.Equal(mac[:3], []byte{0xe0, 0x23, 0xff}) && mac[3] >= 0xfc && mac[3] <= 0xfe:
-		group := uint32(mac[4])
+		group := uint16(mac[4])
 		if mac[0] == 0xe0 {
-			group += uint32(mac[3]-0xfb) << 8
+			group += uint16(mac[3]-0xfb) << 8
 		}
 		return Identity{Scheme: SchemeFortiGate, Cluster: group, VCluster: 1 + int(mac[5]>>7), Index: int(mac[5] & 0x7f)}, true
 	case bytes.Equal(mac[:5], []byte{0x00, 0x00, 0x5e, 0x00, 0x01}) && mac[5] != 0:
-		return Identity{Scheme: SchemeVRRP, Cluster: uint32(mac[5])}, true
+		return Identity{Scheme: SchemeVRRP, Cluster: uint16(mac[5])}, true
 	case bytes.Equal(mac[:5], []byte{0x00, 0x00, 0x5e, 0x00, 0x02}) && mac[5] != 0:
-		return Identity{Scheme: SchemeVRRPv6, Cluster: uint32(mac[5])}, true
-	case mac[0] == 0x02:
-		return Identity{Scheme: SchemeLocal, Cluster: uint32(mac[1])<<24 | uint32(mac[2])<<16 | uint32(mac[3])<<8 | uint32(mac[4]), Index: int(mac[5])}, true
+		return Identity{Scheme: SchemeVRRPv6, Cluster: uint16(mac[5])}, true
+	case mac[0] == 0x02 && mac[1] == 0 && mac[2] == 0:
+		return Identity{Scheme: SchemeLocal, Cluster: uint16(mac[3])<<8 | uint16(mac[4]), Index: int(mac[5])}, true
 	}
 	return Identity{}, false
 }

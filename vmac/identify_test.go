@@ -19,7 +19,8 @@ func TestIdentify(t *testing.T) {
 		{"e0:23:ff:fe:ff:81", Identity{Scheme: SchemeFortiGate, Cluster: 1023, VCluster: 2, Index: 1}, true},
 		{"00:00:5e:00:01:01", Identity{Scheme: SchemeVRRP, Cluster: 1}, true},
 		{"00:00:5e:00:02:c8", Identity{Scheme: SchemeVRRPv6, Cluster: 200}, true},
-		{"02:00:01:86:a0:03", Identity{Scheme: SchemeLocal, Cluster: 100000, Index: 3}, true},
+		{"02:00:00:86:a0:03", Identity{Scheme: SchemeLocal, Cluster: 0x86a0, Index: 3}, true},
+		{"02:00:01:86:a0:03", Identity{}, false}, // not from a 16-bit cluster ID
 		{"00:00:5e:00:01:00", Identity{}, false}, // VRID 0 is not valid
 		{"e0:23:ff:fb:00:00", Identity{}, false},
 		{"e0:23:ff:ff:00:00", Identity{}, false},
@@ -44,7 +45,7 @@ func TestIdentify(t *testing.T) {
 	require.False(t, ok)
 	_, err := Identity{}.MAC()
 	require.ErrorIs(t, err, ErrInvalid)
-	_, err = Identity{Scheme: SchemeVRRP, Cluster: 1 << 31}.MAC()
+	_, err = Identity{Scheme: SchemeVRRP, Cluster: 1 << 15}.MAC()
 	require.ErrorIs(t, err, ErrOutOfRange)
 	require.Equal(t, "fortigate", SchemeFortiGate.String())
 	require.Equal(t, "Scheme(0)", Scheme(0).String())
@@ -65,23 +66,23 @@ func TestIdentifyRoundTrip(t *testing.T) {
 			t.Fatalf("%v: Identify = %+v, %v; want %+v", mac, got, ok, want)
 		}
 	}
-	for c := range uint32(NetDefendMaxCluster + 1) {
+	for c := range uint16(NetDefendMaxCluster + 1) {
 		for p := range NetDefendMaxPort + 1 {
 			check(Identity{Scheme: SchemeNetDefend, Cluster: c, Index: p})
 		}
 	}
-	for g := range uint32(FortiGateMaxGroup + 1) {
+	for g := range uint16(FortiGateMaxGroup + 1) {
 		for vc := 1; vc <= 2; vc++ {
 			for _, i := range []int{0, 1, 63, FortiGateMaxIndex} {
 				check(Identity{Scheme: SchemeFortiGate, Cluster: g, VCluster: vc, Index: i})
 			}
 		}
 	}
-	for v := uint32(1); v <= 255; v++ {
+	for v := uint16(1); v <= 255; v++ {
 		check(Identity{Scheme: SchemeVRRP, Cluster: v})
 		check(Identity{Scheme: SchemeVRRPv6, Cluster: v})
 	}
-	for _, c := range []uint32{0, 1, 1 << 31, 0xffffffff} {
+	for _, c := range []uint16{0, 1, 1 << 15, 0xffff} {
 		for i := range 256 {
 			check(Identity{Scheme: SchemeLocal, Cluster: c, Index: i})
 		}

@@ -5,10 +5,11 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/hakit/hakit/internal/testbed"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 // TestSetMACDriverBusy emulates a NIC driver that refuses to change the MAC

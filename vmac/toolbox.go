@@ -16,9 +16,6 @@ import (
 // namespace as the call that returned the Handle.
 
 var (
-	// ErrNotSupported is returned by the toolbox on platforms other than Linux.
-	ErrNotSupported = errors.New("not supported on this platform")
-
 	// ErrNoInterface means the named interface does not exist.
 	ErrNoInterface = errors.New("no such interface")
 

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hakit/hakit/internal/link"
+
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 )
@@ -37,16 +39,14 @@ func withConn(f func(c *rtnetlink.Conn) error) error {
 
 // linkByName finds the interface called name.
 func linkByName(c *rtnetlink.Conn, name string) (rtnetlink.LinkMessage, error) {
-	links, err := c.Link.List()
-	if err != nil {
-		return rtnetlink.LinkMessage{}, fmt.Errorf("vmac: list interfaces: %w", err)
+	l, ok, err := link.ByName(c, name)
+	switch {
+	case err != nil:
+		return l, fmt.Errorf("vmac: list interfaces: %w", err)
+	case !ok:
+		return l, fmt.Errorf("vmac: interface %q: %w", name, ErrNoInterface)
 	}
-	for _, l := range links {
-		if l.Attributes != nil && l.Attributes.Name == name {
-			return l, nil
-		}
-	}
-	return rtnetlink.LinkMessage{}, fmt.Errorf("vmac: interface %q: %w", name, ErrNoInterface)
+	return l, nil
 }
 
 // linkByIndex finds the interface with index idx. (rtnetlink's Link.Get

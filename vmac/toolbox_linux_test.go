@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/vmac"
-	"github.com/stretchr/testify/require"
 )
 
 // These tests change real interfaces in network namespaces, so they need

@@ -11,7 +11,7 @@ import (
 // sees its peer die: the early verdict comes on both interfaces, and the
 // first makes the peer lost.
 func Example() {
-	tr, _ := hbelect.New(hbelect.Config{
+	tr, _ := hbelect.New(&hbelect.Config{
 		Interfaces: []string{"eth0", "sync"},
 		Demotes:    func(iface string) bool { return iface == "eth0" },
 	})

@@ -22,14 +22,16 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hakit/hakit"
+
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 )
 
-// Config configures a Tracker.
+// Config configures a Tracker. It has no defaults: Interfaces is required.
 type Config struct {
 	// Interfaces are the heartbeat interfaces, all of those given to the
-	// heartbeat Node or Monitor. At least one is required.
+	// heartbeat Driver or Machine. At least one is required.
 	Interfaces []string
 	// Demotes reports whether a LocalFault on the interface makes the unit
 	// degraded. Nil means every interface does. A daemon typically answers
@@ -64,13 +66,23 @@ type link struct {
 	iface string
 }
 
-// New returns a Tracker.
-func New(cfg Config) (*Tracker, error) {
-	if len(cfg.Interfaces) == 0 {
-		return nil, fmt.Errorf("hbelect: no heartbeat interfaces")
+// Validate reports a Config without interfaces (a nil one has none), as an
+// error wrapping hakit.ErrConfig.
+func (c *Config) Validate() error {
+	if c == nil || len(c.Interfaces) == 0 {
+		return fmt.Errorf("hbelect: no heartbeat interfaces: %w", hakit.ErrConfig)
 	}
-	cfg.Interfaces = slices.Clone(cfg.Interfaces)
-	return &Tracker{cfg: cfg, states: map[link]heartbeat.State{}, lost: map[uint16]bool{}}, nil
+	return nil
+}
+
+// New returns a Tracker for cfg (see Validate).
+func New(cfg *Config) (*Tracker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := *cfg
+	c.Interfaces = slices.Clone(c.Interfaces)
+	return &Tracker{cfg: c, states: map[link]heartbeat.State{}, lost: map[uint16]bool{}}, nil
 }
 
 // State returns the last state reported for peer on iface (zero if none).

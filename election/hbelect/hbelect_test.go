@@ -15,7 +15,7 @@ func rep(peer uint16, iface string, s heartbeat.State) heartbeat.Report {
 }
 
 func TestReport(t *testing.T) {
-	tr, err := hbelect.New(hbelect.Config{
+	tr, err := hbelect.New(&hbelect.Config{
 		Interfaces: []string{"eth0", "sync"},
 		Demotes:    func(iface string) bool { return iface != "sync" },
 	})
@@ -57,6 +57,6 @@ func TestReport(t *testing.T) {
 }
 
 func TestNewRejectsNoInterfaces(t *testing.T) {
-	_, err := hbelect.New(hbelect.Config{})
+	_, err := hbelect.New(&hbelect.Config{})
 	require.Error(t, err)
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/hakit/hakit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -213,7 +214,7 @@ func TestChecksumForms(t *testing.T) {
 
 func TestChecksumArguments(t *testing.T) {
 	a := testAdvert4()
-	require.ErrorIs(t, a.Seal(0, src4, GroupIPv4), ErrConfig)
+	require.ErrorIs(t, a.Seal(0, src4, GroupIPv4), hakit.ErrConfig)
 	require.ErrorIs(t, a.Seal(ChecksumPseudoHeader, src6, GroupIPv4), ErrMalformed)
 	require.ErrorIs(t, a.Seal(ChecksumPseudoHeader, src4, netip.Addr{}), ErrMalformed)
 	_, err := a.Verify(src4, GroupIPv6)

@@ -3,6 +3,8 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/hakit/hakit"
 )
 
 // ChecksumForm says what the VRRPv3 checksum of an IPv4 advertisement
@@ -46,7 +48,7 @@ func (f ChecksumForm) String() string {
 // packet will carry. Both must be of a's family. It does not allocate.
 func (a *Advertisement) Seal(f ChecksumForm, src, dst netip.Addr) error {
 	if f != ChecksumPseudoHeader && f != ChecksumMessageOnly {
-		return fmt.Errorf("vrrp: checksum form %v: %w", f, ErrConfig)
+		return fmt.Errorf("vrrp: checksum form %v: %w", f, hakit.ErrConfig)
 	}
 	if err := a.check(); err != nil {
 		return err

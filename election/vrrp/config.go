@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // The multicast groups of VRRP (RFC 9568 sections 5.1.1.2 and 5.1.2.2).
@@ -158,10 +160,10 @@ func unzoned(in []netip.Addr) []netip.Addr {
 }
 
 // Validate reports why c cannot configure an instance, with an error
-// wrapping ErrConfig, or nil. Zero fields are taken as their defaults.
+// wrapping hakit.ErrConfig, or nil. Zero fields are taken as their defaults.
 func (c *Config) Validate() error {
 	if c == nil {
-		return fmt.Errorf("vrrp: nil config: the VRID, addresses and primary address are required: %w", ErrConfig)
+		return fmt.Errorf("vrrp: nil config: the VRID, addresses and primary address are required: %w", hakit.ErrConfig)
 	}
 	r := c.withDefaults()
 	return r.validate()
@@ -169,7 +171,7 @@ func (c *Config) Validate() error {
 
 func (c *Config) validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("vrrp: "+format+": %w", append(args, ErrConfig)...)
+		return fmt.Errorf("vrrp: "+format+": %w", append(args, hakit.ErrConfig)...)
 	}
 	if c.VRID == 0 {
 		return bad("VRID 0: it must be 1 to 255")

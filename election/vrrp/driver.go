@@ -8,23 +8,9 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/hakit/hakit"
 )
-
-// Clock is what a Driver needs from time. The real clock and hakit's
-// simulated clock both satisfy it.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f once after d and returns a function that cancels
-	// the call.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // Conn carries VRRP messages, the payload of IP protocol 112, on one
 // interface in one address family. Listen returns the Linux one; tests
@@ -59,7 +45,7 @@ type Transition struct {
 // clock, no logs and no hook.
 type DriverConfig struct {
 	// Clock drives the timers; nil means the real clock.
-	Clock Clock
+	Clock hakit.Clock
 	// Logger receives state changes, notices about peers and dropped
 	// advertisements (at most one line per reason every 10 seconds); nil
 	// discards them.
@@ -88,7 +74,7 @@ var dropReasons = []error{ErrTTL, ErrVersion, ErrMalformed, ErrChecksum, ErrType
 // change. Its methods are safe for concurrent use.
 type Driver struct {
 	conn Conn
-	clk  Clock
+	clk  hakit.Clock
 	log  *slog.Logger
 	hook func(Transition)
 	dsts []netip.Addr
@@ -122,7 +108,7 @@ type Driver struct {
 // to begin.
 func NewDriver(conn Conn, cfg *Config, dc *DriverConfig) (*Driver, error) {
 	if conn == nil {
-		return nil, fmt.Errorf("vrrp: nil Conn: %w", ErrConfig)
+		return nil, fmt.Errorf("vrrp: nil Conn: %w", hakit.ErrConfig)
 	}
 	m, err := New(cfg)
 	if err != nil {
@@ -145,7 +131,7 @@ func NewDriver(conn Conn, cfg *Config, dc *DriverConfig) (*Driver, error) {
 		done:    make(chan struct{}),
 	}
 	if d.clk == nil {
-		d.clk = realClock{}
+		d.clk = hakit.RealClock()
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

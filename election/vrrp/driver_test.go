@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -331,7 +332,7 @@ func TestDriverReadErrors(t *testing.T) {
 
 func TestDriverConfigErrors(t *testing.T) {
 	_, err := NewDriver(nil, driverCfg(100, "198.18.0.2"), nil)
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 	_, err = NewDriver(&linkConn{}, &Config{}, nil)
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }

@@ -4,10 +4,8 @@ import "errors"
 
 // Sentinel errors wrapped by the errors this package returns; test with
 // errors.Is. Every advertisement the Machine drops comes back as an error
-// wrapping one of the ones below ErrConfig, and is counted in Counters.
+// wrapping one of the ones below hakit.ErrConfig, and is counted in Counters.
 var (
-	// ErrConfig reports an invalid configuration or argument.
-	ErrConfig = errors.New("invalid configuration")
 	// ErrVersion reports a message of a VRRP version other than 3.
 	ErrVersion = errors.New("unsupported VRRP version")
 	// ErrMalformed reports a message whose fields are inconsistent or out

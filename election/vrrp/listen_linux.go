@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/hakit/hakit"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -26,7 +27,7 @@ import (
 // computes none. It needs CAP_NET_RAW (and CAP_NET_ADMIN for the binding).
 func Listen(ifi *net.Interface, cfg *ListenConfig) (*IPConn, error) {
 	if ifi == nil {
-		return nil, fmt.Errorf("vrrp: listen: nil interface: %w", ErrConfig)
+		return nil, fmt.Errorf("vrrp: listen: nil interface: %w", hakit.ErrConfig)
 	}
 	if cfg == nil {
 		cfg = &ListenConfig{}
@@ -39,7 +40,7 @@ func Listen(ifi *net.Interface, cfg *ListenConfig) (*IPConn, error) {
 		}
 	}
 	if src.Is6() != cfg.IPv6 || src.Is4In6() {
-		return nil, fmt.Errorf("vrrp: listen on %s: source %v is not of the family asked for: %w", ifi.Name, src, ErrConfig)
+		return nil, fmt.Errorf("vrrp: listen on %s: source %v is not of the family asked for: %w", ifi.Name, src, hakit.ErrConfig)
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -96,7 +97,7 @@ func interfaceSource(ifi *net.Interface, v6 bool) (netip.Addr, error) {
 	if v6 {
 		what = "link-local IPv6 address"
 	}
-	return netip.Addr{}, fmt.Errorf("vrrp: listen on %s: the interface has no %s to send from: %w", ifi.Name, what, ErrConfig)
+	return netip.Addr{}, fmt.Errorf("vrrp: listen on %s: the interface has no %s to send from: %w", ifi.Name, what, hakit.ErrConfig)
 }
 
 // rawConn is the sysConn of both families: the family's x/net PacketConn

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/ipv4"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/testbed"
 )
 
@@ -138,7 +139,7 @@ func TestListen(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		_, err := Listen(nil, nil)
-		require.ErrorIs(t, err, ErrConfig)
+		require.ErrorIs(t, err, hakit.ErrConfig)
 		require.Error(t, a.Do(func() error {
 			ifi, err := net.InterfaceByName("lo")
 			if err != nil {

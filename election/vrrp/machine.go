@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // State is a VRRP router's state for one virtual router (RFC 9568 section
@@ -317,9 +319,9 @@ func (m *Machine) SetPriority(now time.Time, p uint8) (Output, error) {
 	o := m.out()
 	switch {
 	case m.cfg.Priority == PriorityOwner:
-		return o, fmt.Errorf("vrrp: the address owner's priority stays 255: %w", ErrConfig)
+		return o, fmt.Errorf("vrrp: the address owner's priority stays 255: %w", hakit.ErrConfig)
 	case p == PriorityStop || p == PriorityOwner:
-		return o, fmt.Errorf("vrrp: priority %d: it must be 1 to 254: %w", p, ErrConfig)
+		return o, fmt.Errorf("vrrp: priority %d: it must be 1 to 254: %w", p, hakit.ErrConfig)
 	}
 	if p == m.priority {
 		return o, nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -374,9 +375,9 @@ func TestSetPriority(t *testing.T) {
 	require.True(t, o.Send, "a Master advertises a new priority at once")
 	require.Equal(t, uint8(90), o.Advert.Priority)
 	_, err = m.SetPriority(became, 255)
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 	_, err = m.SetPriority(became, 0)
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 	// A backup of priority 95 now preempts (the Master stays until it hears it).
 	o, err = m.Receive(became, pkt{src: peer4, prio: 95}.build(t))
 	require.NoError(t, err)
@@ -384,7 +385,7 @@ func TestSetPriority(t *testing.T) {
 
 	owner := newMachine(t, cfg4(255))
 	_, err = owner.SetPriority(t0, 100)
-	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
 func TestReceiveDrops(t *testing.T) {
@@ -559,12 +560,12 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		c := ok()
 		mod(c)
-		require.ErrorIs(t, c.Validate(), ErrConfig, name)
+		require.ErrorIs(t, c.Validate(), hakit.ErrConfig, name)
 		_, err := New(c)
-		require.ErrorIs(t, err, ErrConfig, name)
+		require.ErrorIs(t, err, hakit.ErrConfig, name)
 	}
 	var nilCfg *Config
-	require.ErrorIs(t, nilCfg.Validate(), ErrConfig)
+	require.ErrorIs(t, nilCfg.Validate(), hakit.ErrConfig)
 
 	// Allowed: a global first IPv6 address with GlobalFirst, a global IPv6
 	// primary with unicast peers, zones (dropped).

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Config configures a Driver. A nil *Config means DefaultConfig(); zero
@@ -27,7 +29,7 @@ type Config struct {
 	Margin time.Duration
 	// Clock drives the Driver's timers and bounds; nil means the real
 	// clock.
-	Clock Clock
+	Clock hakit.Clock
 	// Logger receives the status changes; nil discards them.
 	Logger *slog.Logger
 	// OnChange, if set, is called after Held, Reachable, Holder, Token or
@@ -82,7 +84,7 @@ func (c *Config) withDefaults() Config {
 		r.Margin = r.TTL / 5
 	}
 	if r.Clock == nil {
-		r.Clock = realClock{}
+		r.Clock = hakit.RealClock()
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
@@ -98,7 +100,7 @@ func (c *Config) Validate() error {
 
 func (c *Config) validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("witness: config: "+format+": %w", append(args, ErrConfig)...)
+		return fmt.Errorf("witness: config: "+format+": %w", append(args, hakit.ErrConfig)...)
 	}
 	switch {
 	case c.TTL < 2*time.Second || c.TTL%time.Second != 0:

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Driver is a Witness on a Store: it contends for the lease, renews it in
@@ -76,7 +78,7 @@ func New(store Store, cfg *Config) (*Driver, error) {
 		return nil, err
 	}
 	if store == nil {
-		return nil, fmt.Errorf("witness: nil store: %w", ErrConfig)
+		return nil, fmt.Errorf("witness: nil store: %w", hakit.ErrConfig)
 	}
 	return &Driver{
 		store:  store,

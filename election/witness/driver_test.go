@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/witness"
 )
 
@@ -310,12 +311,12 @@ func TestConfig(t *testing.T) {
 		{TTL: 2 * time.Second, Interval: time.Second, Margin: 500 * time.Millisecond},
 	} {
 		err := c.Validate()
-		require.ErrorIs(t, err, witness.ErrConfig, "%+v", c)
+		require.ErrorIs(t, err, hakit.ErrConfig, "%+v", c)
 		_, err = witness.New(witness.NewMemory(nil).Store(1), &c)
-		require.ErrorIs(t, err, witness.ErrConfig)
+		require.ErrorIs(t, err, hakit.ErrConfig)
 	}
 	_, err := witness.New(nil, nil)
-	require.ErrorIs(t, err, witness.ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
 // Random partitions of a pair from the arbiter, checked at every step: at

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Memory is a lease arbiter in memory, for tests and simulations of code
@@ -15,7 +17,7 @@ import (
 // end a lease early. Tokens count tenures from 1. It is safe for concurrent
 // use.
 type Memory struct {
-	clk Clock
+	clk hakit.Clock
 
 	mu     sync.Mutex
 	holder uint16 // 0: free
@@ -32,9 +34,9 @@ var ErrUnreachable = errors.New("witness: memory arbiter unreachable")
 
 // NewMemory returns a Memory that keeps time with clk (nil means the real
 // clock, which inside a testing/synctest bubble is the bubble's).
-func NewMemory(clk Clock) *Memory {
+func NewMemory(clk hakit.Clock) *Memory {
 	if clk == nil {
-		clk = realClock{}
+		clk = hakit.RealClock()
 	}
 	return &Memory{clk: clk, cutOff: make(map[uint16]bool)}
 }

@@ -65,27 +65,7 @@ type Status struct {
 	Since time.Time
 }
 
-// Clock is what a Driver and Memory need from time: the real clock, a
-// testing/synctest bubble's, or a simulated one.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f once, after d has elapsed, and returns a function
-	// that cancels the call; stop reports whether it prevented the call.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
-
 var (
-	// ErrConfig is wrapped by the errors for invalid configurations.
-	ErrConfig = errors.New("invalid configuration")
 	// ErrLost is wrapped by a Store's errors for a tenure that has ended
 	// at the arbiter: the lease expired, was revoked, or is held by
 	// another.

@@ -10,11 +10,13 @@ import (
 
 	"github.com/mdlayher/arp"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/internal/simnet"
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/vmac"
@@ -140,7 +142,7 @@ func (c *cluster) log(who, what, reason string) {
 func (c *cluster) primaries() []*unit {
 	var ps []*unit
 	for _, u := range c.units {
-		if !u.dead && u.role == election.Primary {
+		if !u.dead && u.role == hakit.Primary {
 			ps = append(ps, u)
 		}
 	}
@@ -211,19 +213,13 @@ func (c *cluster) portOf(src net.HardwareAddr) string {
 }
 
 func writeARP(p *simnet.Port, op arp.Operation, srcHW net.HardwareAddr, srcIP netip.Addr, dstHW net.HardwareAddr, dstIP netip.Addr) {
-	pkt, err := arp.NewPacket(op, srcHW, srcIP, dstHW, dstIP)
-	if err != nil {
-		return
-	}
-	b, err := pkt.MarshalBinary()
-	if err != nil {
-		return
-	}
 	dst := dstHW
 	if op == arp.OperationRequest {
-		dst = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		dst = link.Broadcast
 	}
-	_, _ = p.WriteTo(ethFrame(dst, srcHW, etherARP, b), nil)
+	if f, err := link.ARP(op, dst, srcHW, srcIP, dstHW, dstIP); err == nil {
+		_, _ = p.WriteTo(f, nil)
+	}
 }
 
 func ethFrame(dst, src net.HardwareAddr, etherType uint16, payload []byte) []byte {
@@ -302,14 +298,15 @@ type unit struct {
 
 	lan, sync       *simnet.Port
 	lanIP, syncIP   netip.Addr
-	mon             *heartbeat.Monitor
+	mon             *heartbeat.Machine
 	el              *election.Machine
-	role            election.Role
+	role            hakit.Role
 	table           *statesync.Table
 	recv            *statesync.Receiver
 	recvFrom        uint16
+	events          []statesync.Event
 	senders         map[uint16]*statesync.Sender
-	speaker         *garp.Speaker
+	speaker         *garp.Driver
 	guard           *vmac.Guard
 	tracker         *hbelect.Tracker
 	dead            bool
@@ -325,12 +322,7 @@ type unit struct {
 	unknownSessions int
 }
 
-// neighbours is the units' static ARP cache: the stations EIFD probes.
-type neighbours map[string][]netip.Addr
-
-func (n neighbours) Neighbours(ifname string) ([]netip.Addr, error) { return n[ifname], nil }
-
-// nopClose keeps the Speaker from closing a simulated port it borrows.
+// nopClose keeps the garp Driver from closing a simulated port it borrows.
 type nopClose struct{ *simnet.Port }
 
 func (nopClose) Close() error { return nil }
@@ -359,31 +351,31 @@ func (u *unit) boot(now time.Time) error {
 	c, id := u.c, u.id
 	u.table = statesync.NewTable(c.cfg.sessions)
 	u.senders = map[uint16]*statesync.Sender{}
-	u.tracker, _ = hbelect.New(hbelect.Config{Interfaces: []string{"lan", "sync"}}) // cannot fail: interfaces given
-	u.role = election.Initial
+	u.tracker, _ = hbelect.New(&hbelect.Config{Interfaces: []string{"lan", "sync"}}) // cannot fail: interfaces given
+	u.role = hakit.Initial
 	u.dead, u.holding, u.guardLogged, u.syncPending = false, false, false, false
 
 	hc := heartbeat.DefaultConfig()
 	hc.ClusterID = clusterID
 	hc.UnitID = id
-	hc.Role = heartbeat.RoleInit
+	hc.Role = hakit.Initial
 	hc.Epoch = uint64(now.UnixNano())
 	hc.Interval = c.cfg.interval
 	hc.Misses = c.cfg.misses
 	hc.ProbeWindow = c.cfg.probeWindow
 	hc.ProbeInterval = 0
 	hc.Mode = c.cfg.mode
-	hc.Neighbours = neighbours{
-		"lan":  {c.client.ip, c.gw.ip},
-		"sync": {c.sw.ip},
-	}
 	var err error
-	u.mon, err = heartbeat.NewMonitor(hc, heartbeat.Interface{Name: "lan", Addr: u.lanIP}, heartbeat.Interface{Name: "sync", Addr: u.syncIP})
+	u.mon, err = heartbeat.NewMachine(hc, heartbeat.Interface{Name: "lan", Addr: u.lanIP}, heartbeat.Interface{Name: "sync", Addr: u.syncIP})
 	if err != nil {
 		return err
 	}
+	// The units' static ARP cache: the stations EIFD probes.
+	_ = u.mon.SetNeighbours("lan", []netip.Addr{c.client.ip, c.gw.ip})
+	_ = u.mon.SetNeighbours("sync", []netip.Addr{c.sw.ip})
 
-	ec := election.DefaultConfig(id)
+	ec := election.DefaultConfig()
+	ec.Unit = id
 	ec.Priority = uint8(200 - id) // unit 1 is preferred
 	ec.Interval = c.cfg.interval
 	ec.DetectTime = time.Duration(c.cfg.misses)*c.cfg.interval + c.cfg.probeWindow
@@ -393,7 +385,7 @@ func (u *unit) boot(now time.Time) error {
 		return err
 	}
 
-	u.speaker, err = garp.NewSpeaker(&garp.Config{
+	u.speaker, err = garp.NewDriver(&garp.Config{
 		Clock: c.clk,
 		Open: func(ifname string) (net.PacketConn, error) {
 			if ifname != "lan" {
@@ -406,12 +398,12 @@ func (u *unit) boot(now time.Time) error {
 		return err
 	}
 
-	members := map[uint32][]net.HardwareAddr{}
+	members := map[uint16][]net.HardwareAddr{}
 	for i := 1; i <= c.cfg.units; i++ {
-		members[uint32(i)] = nil // heartbeat source MACs follow the role
+		members[uint16(i)] = nil // heartbeat source MACs follow the role
 	}
-	if u.guard, err = vmac.NewGuard(vmac.GuardConfig{
-		ClusterID: clusterID, Self: uint32(id), Members: members,
+	if u.guard, err = vmac.NewGuard(&vmac.GuardConfig{
+		ClusterID: clusterID, Self: id, Members: members,
 		VirtualMACs: []net.HardwareAddr{c.vmac},
 	}); err != nil {
 		return err
@@ -437,12 +429,6 @@ func (u *unit) newReceiver(now time.Time, from uint16) {
 	r, err := statesync.NewReceiver(now, &statesync.ReceiverConfig{
 		Table: u.table,
 		Epoch: uint64(now.UnixNano()),
-		OnEvent: func(e statesync.Event) {
-			switch e.Kind {
-			case statesync.EventInSync, statesync.EventOutOfSync, statesync.EventResync:
-				u.c.log(u.name, "statesync: "+e.String(), fmt.Sprintf("stream from unit%d, %d sessions in table", u.recvFrom, u.table.Len()))
-			}
-		},
 	})
 	if err != nil {
 		panic(err) // the config is static and valid
@@ -505,7 +491,7 @@ func (u *unit) wake() {
 	if !now.Before(u.mon.Next()) {
 		u.setPayload(now)
 		u.heartbeat(now, u.mon.Tick(now))
-		if u.syncPending && u.role == election.Primary {
+		if u.syncPending && u.role == hakit.Primary {
 			u.startSenders(now)
 		}
 	}
@@ -537,14 +523,16 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 	case heartbeat.DefaultEtherType:
 		out, err := u.mon.Receive(now, ifname, payload)
 		if err != nil {
-			return // counted by the Monitor
+			return // counted by the Machine
 		}
 		var hb heartbeat.Frame
 		if hb.UnmarshalBinary(payload) == nil && hb.UnitID != u.id {
-			if err := u.guard.CheckHeartbeat(ifname, uint32(hb.ClusterID), uint32(hb.UnitID), src); err != nil {
+			if err := u.guard.CheckHeartbeat(ifname, hb.ClusterID, hb.UnitID, src); err != nil {
 				u.c.log(u.name, "vmac guard", err.Error())
 			}
-			if err := u.el.ObserveBinary(now, hb.Payload); err != nil {
+		}
+		for _, h := range out.Heard { // the peer's newest candidate
+			if err := u.el.ObserveBinary(now, h.Payload); err != nil {
 				u.c.log(u.name, "election: candidate refused", err.Error())
 			}
 		}
@@ -575,7 +563,7 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 				_ = s.Step(now, payload) // errors are counted by the Sender
 			}
 		} else {
-			if u.role == election.Primary {
+			if u.role == hakit.Primary {
 				u.foreignStream++ // a primary's table is not a replica (split brain): ignore
 				return
 			}
@@ -586,7 +574,7 @@ func (u *unit) receive(ifname string, f []byte, src net.HardwareAddr) {
 		}
 		u.flushSync()
 	case etherTraffic:
-		if u.role != election.Primary || len(payload) < 5 {
+		if u.role != hakit.Primary || len(payload) < 5 {
 			return
 		}
 		i := int(binary.BigEndian.Uint32(payload[1:5]))
@@ -635,7 +623,7 @@ func unitOf(hw net.HardwareAddr) (uint16, bool) {
 	return uint16(hw[5]), true
 }
 
-// heartbeat sends what the Monitor asks and feeds its reports to the
+// heartbeat sends what the heartbeat Machine asks and feeds its reports to the
 // election.
 func (u *unit) heartbeat(now time.Time, out heartbeat.Output) {
 	for _, t := range out.Frames {
@@ -681,7 +669,7 @@ func (u *unit) heartbeat(now time.Time, out heartbeat.Output) {
 
 // elect ticks the election and acts on its output.
 func (u *unit) elect(now time.Time) {
-	inSync := u.recv.InSync() || u.role == election.Primary
+	inSync := u.recv.InSync() || u.role == hakit.Primary
 	u.el.Local(now, election.Status{Monitored: 2, InSync: inSync})
 	out := u.el.Tick(now)
 	for _, e := range out.Events {
@@ -694,20 +682,20 @@ func (u *unit) elect(now time.Time) {
 		u.c.log(u.name, fmt.Sprintf("election: %v", out.Role), out.Reason)
 		u.role = out.Role
 		switch out.Role {
-		case election.Primary:
+		case hakit.Primary:
 			u.takeover(now)
-		case election.Secondary:
+		case hakit.Secondary:
 			u.release(now)
 		}
 	}
-	if out.ReAnnounce && u.role == election.Primary {
+	if out.ReAnnounce && u.role == hakit.Primary {
 		u.announce("re-announce after split brain")
 	}
 	if out.Send {
 		// The candidate or role changed: the others hear it now.
 		u.setPayload(now)
 		u.heartbeat(now, u.mon.SendNow(now))
-		if u.syncPending && u.role == election.Primary {
+		if u.syncPending && u.role == hakit.Primary {
 			u.startSenders(now)
 		}
 	}
@@ -736,7 +724,7 @@ func (u *unit) takeover(now time.Time) {
 	u.holding, u.guardLogged = true, false
 	u.guard.SetHolding(true)
 	u.c.log(u.name, fmt.Sprintf("vmac: %v on lan", u.c.vmac), "NetDefendOS scheme, cluster 7 port 0")
-	_ = u.mon.SetRole(heartbeat.RolePrimary)
+	_ = u.mon.SetRole(hakit.Primary)
 	u.announce("takeover")
 	u.syncPending = true
 }
@@ -771,7 +759,7 @@ func (u *unit) announce(why string) {
 }
 
 func (u *unit) release(now time.Time) {
-	_ = u.mon.SetRole(heartbeat.RoleSecondary)
+	_ = u.mon.SetRole(hakit.Secondary)
 	clear(u.senders)
 	u.syncPending = false
 	u.newReceiver(now, 0) // a committed receiver takes no more datagrams
@@ -786,6 +774,12 @@ func (u *unit) release(now time.Time) {
 }
 
 func (u *unit) flushSync() {
+	for _, e := range u.recv.Events(u.events[:0]) {
+		switch e.Kind {
+		case statesync.EventInSync, statesync.EventOutOfSync, statesync.EventResync:
+			u.c.log(u.name, "statesync: "+e.String(), fmt.Sprintf("stream from unit%d, %d sessions in table", u.recvFrom, u.table.Len()))
+		}
+	}
 	for _, p := range u.c.units { // in unit order, so runs are reproducible
 		s := u.senders[p.id]
 		if s == nil {

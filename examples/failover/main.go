@@ -1,5 +1,5 @@
 // Command failover runs a simulated high-availability cluster and plays the
-// seed scenarios on it: a failed interface, a failed unit, a split brain
+// vendors' failure scenarios on it: a failed interface, a failed unit, a split brain
 // and its heal, and a planned handover. It needs no root and no setup: the
 // units are the real protocol cores of heartbeat, election, vmac, garp and
 // statesync, wired over simulated Ethernet segments on a simulated clock.
@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -44,7 +44,7 @@ type result struct {
 	Scenario string `json:"scenario"`
 	// Detection is the time from the fault to the first verdict;
 	// SinceHeartbeat the time from the last heartbeat heard on that link to
-	// the verdict (the seed's schedule).
+	// the verdict (the Clavister schedule: 2 missed, then 0.6 s: 0.8 s).
 	Detection      float64 `json:"detection_s"`
 	SinceHeartbeat float64 `json:"detection_since_last_heartbeat_s"`
 	// Takeover is the time from the fault to the new primary's role change;
@@ -71,7 +71,7 @@ func run(args []string, stdout io.Writer) error {
 	interval := fs.Duration("interval", 100*time.Millisecond, "heartbeat interval")
 	misses := fs.Int("misses", 2, "missed heartbeats before EIFD starts")
 	window := fs.Duration("probe-window", 600*time.Millisecond, "EIFD probe window")
-	mode := fs.String("mode", "early", "verdict mode: strict (the seed's schedule) | early")
+	mode := fs.String("mode", "early", "verdict mode: strict (the Clavister schedule: 0.2 s + 0.6 s) | early")
 	sessions := fs.Int("sessions", 1000, "sessions the client creates before the fault")
 	seed := fs.Int64("seed", 1, "seed of the simulated network and of the fault time")
 	loss := fs.Float64("loss", 0, "share of frames the units' sync ports drop at random, each way (0 to 0.5): heartbeats and replication under loss")
@@ -209,8 +209,8 @@ func play(name string, cfg config) (result, error) {
 		c.log("repair", "heal "+p.lan.Name(), "")
 		p.lan.Heal()
 		c.clk.RunFor(phase(cfg, 2*time.Second))
-		// Seed 003: a unit with a link failure rejoins as a subordinate.
-		if p.role != election.Secondary || !p.recv.InSync() {
+		// Clavister: a unit with a link failure rejoins as a subordinate.
+		if p.role != hakit.Secondary || !p.recv.InSync() {
 			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v", p.name, p.role, p.recv.InSync())
 		}
 	case "unit":
@@ -225,7 +225,7 @@ func play(name string, cfg config) (result, error) {
 		c.clk.RunFor(phase(cfg, 3*time.Second))
 		// A restarted unit rejoins as a subordinate (no preemption) and
 		// receives the whole table by bulk sync.
-		if p.role != election.Secondary || !p.recv.InSync() || p.table.Len() != c.nEstablished {
+		if p.role != hakit.Secondary || !p.recv.InSync() || p.table.Len() != c.nEstablished {
 			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v, %d sessions", p.name, p.role, p.recv.InSync(), p.table.Len())
 		}
 		if now := c.primaries(); len(q) != 1 || len(now) != 1 || now[0] != q[0] {
@@ -243,13 +243,13 @@ func play(name string, cfg config) (result, error) {
 		c.lan.Join()
 		c.clk.RunFor(phase(cfg, 3*time.Second))
 	case "handover":
-		c.log("operator", p.name+": hand over for the signature update", "seed 001 steps 1-4")
+		c.log("operator", p.name+": hand over for the signature update", "NetDefendOS signature update, steps 1-4")
 		p.el.Handover(c.clk.Now())
 		c.clk.RunFor(phase(cfg, 2*time.Second))
 		if q := c.primaries(); len(q) != 1 || q[0] == p {
 			fail("the role did not move away from %s: primaries %s", p.name, names(q))
 		}
-		c.log("operator", p.name+": update done, take the role back", "seed 001 step 5")
+		c.log("operator", p.name+": update done, take the role back", "NetDefendOS signature update, step 5")
 		p.el.Resume(c.clk.Now(), true)
 		c.clk.RunFor(phase(cfg, 2*time.Second))
 		if q := c.primaries(); len(q) != 1 || q[0] != p {

@@ -50,7 +50,7 @@ func TestScenarios(t *testing.T) {
 		// the time from the last heartbeat heard to the first verdict
 		min, max time.Duration
 	}{
-		// The seed's schedule: 2 missed heartbeats, then 0.6 s of probing.
+		// The Clavister schedule: 2 missed heartbeats, then 0.6 s of probing.
 		{"link", "strict", 2, 800 * ms, 800 * ms},
 		{"unit", "strict", 2, 800 * ms, 800 * ms},
 		// A dead peer: 2 missed heartbeats and one unanswered probe round.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/heartbeat"
 )
@@ -56,7 +57,7 @@ type config struct {
 	ProbeWindow time.Duration
 	Mode        heartbeat.Mode
 	Preempt     bool
-	Key         []byte // from -key-file; nil: unauthenticated
+	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
 	Status      string
 	StateDir    string // where interface mode records the interfaces' own MACs
 	LogLevel    slog.Level
@@ -226,10 +227,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			return bad("-key-file: %v", err)
 		}
 		b = bytes.TrimSpace(b)
-		if len(b) < heartbeat.MinKeyLen {
-			return bad("-key-file %s: key is %d bytes, at least %d needed", keyFile, len(b), heartbeat.MinKeyLen)
+		if len(b) < hakit.MinKeyLen {
+			return bad("-key-file %s: key is %d bytes, at least %d needed", keyFile, len(b), hakit.MinKeyLen)
 		}
-		c.Key = b
+		if c.Keys, err = hakit.NewKeyring(hakit.Key{ID: 1, Secret: b}); err != nil {
+			return bad("-key-file %s: %v", keyFile, err)
+		}
 	}
 	ec := c.electionConfig()
 	if err := ec.Validate(); err != nil {
@@ -284,9 +287,7 @@ func (c *config) heartbeatConfig() *heartbeat.Config {
 	hc := heartbeat.DefaultConfig()
 	hc.ClusterID, hc.UnitID = c.ClusterID, c.UnitID
 	hc.Interval, hc.Misses, hc.ProbeWindow, hc.Mode = c.Interval, c.Misses, c.ProbeWindow, c.Mode
-	if c.Key != nil {
-		hc.Keys = []heartbeat.Key{{ID: 1, Secret: c.Key}}
-	}
+	hc.Keys = c.Keys
 	return hc
 }
 
@@ -295,8 +296,9 @@ func (c *config) heartbeatConfig() *heartbeat.Config {
 // interval hanode accepts gives a valid election configuration: a handover
 // gets ten intervals (1 s at the default 100 ms), and preemption waits at
 // least twice the detection time.
-func (c *config) electionConfig() election.Config {
-	ec := election.DefaultConfig(c.UnitID)
+func (c *config) electionConfig() *election.Config {
+	ec := election.DefaultConfig()
+	ec.Unit = c.UnitID
 	ec.Priority, ec.Preempt, ec.Interval = c.Priority, c.Preempt, c.Interval
 	ec.DetectTime = time.Duration(c.Misses)*c.Interval + c.ProbeWindow
 	ec.InitialWait = ec.DetectTime

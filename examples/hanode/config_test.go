@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -68,8 +69,8 @@ func TestParseConfigKeyFile(t *testing.T) {
 
 	c, err := parseConfig([]string{"-unit-id", "1", "-iface", "eth0", "-key-file", good}, &bytes.Buffer{})
 	require.NoError(t, err)
-	require.Equal(t, []byte("0123456789abcdef0123"), c.Key)
-	require.Len(t, c.heartbeatConfig().Keys, 1)
+	require.Equal(t, []hakit.Key{{ID: 1, Secret: []byte("0123456789abcdef0123")}}, c.Keys.Keys())
+	require.Same(t, c.Keys, c.heartbeatConfig().Keys)
 
 	_, err = parseConfig([]string{"-unit-id", "1", "-iface", "eth0", "-key-file", short}, &bytes.Buffer{})
 	require.ErrorIs(t, err, errConfig)

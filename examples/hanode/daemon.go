@@ -9,15 +9,18 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/statesync/conntrack"
 	"github.com/hakit/hakit/vmac"
@@ -30,10 +33,10 @@ type daemon struct {
 	cfg *config
 	log *slog.Logger
 
-	node    *heartbeat.Node
+	node    *heartbeat.Driver
 	neigh   heartbeat.NeighbourSource
 	elect   *election.Driver
-	speaker *garp.Speaker
+	speaker *garp.Driver
 	status  *http.Server
 
 	takeovers []vmac.Takeover
@@ -43,13 +46,13 @@ type daemon struct {
 	// Fed by other goroutines, drained by the loop.
 	qmu        sync.Mutex
 	reports    []heartbeat.Report
+	heard      []heartbeat.Heard // peers' candidates, newest round each time
 	reannounce bool
 	sendNow    bool // the candidate or role changed: tell the peers at once
 	wake       chan struct{}
 
 	// Loop state.
 	tracker  *hbelect.Tracker
-	heard    map[uint16]time.Time
 	payload  []byte
 	held     *vmac.Handle        // the takeover, while primary
 	injector *conntrack.Injector // with -conntrack, dialled at start
@@ -58,11 +61,13 @@ type daemon struct {
 	follower context.CancelFunc
 	followed chan error
 
-	// mu guards what the status server reads and the loop replaces.
+	// Set at start, never replaced: the one session table and its sync
+	// Driver (sending as primary, receiving as standby).
+	table *statesync.Table
+	sync  *statesync.Driver
+
+	// mu guards what the status server reads and the loop changes.
 	mu       sync.Mutex
-	table    *statesync.Table
-	sync     *statesync.Driver
-	sending  bool
 	events   []string // recent role changes, newest last
 	failures uint64   // takeovers that failed and were retried
 
@@ -73,8 +78,7 @@ type daemon struct {
 // and starts every part. On error everything started is closed again and
 // nothing is left changed.
 func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, wake: make(chan struct{}, 1),
-		heard: map[uint16]time.Time{}}
+	d := &daemon{cfg: cfg, log: log, wake: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -103,7 +107,16 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	// A unit starts as a standby: clear what a run that crashed while
 	// primary left behind (the virtual MAC, addresses, macvlan children),
 	// before the probers read the interfaces' own addresses.
-	if err := d.restoreMACs(); err != nil {
+	restored, err := vmac.Restore(d.macDir(), d.takeovers...)
+	for _, r := range restored {
+		from := "the record in " + d.macDir()
+		if !r.Recorded {
+			from = "random (no record)"
+		}
+		d.log.Warn("the interface kept the virtual MAC of a crashed run; own MAC restored",
+			"iface", r.Interface, "mac", r.MAC.String(), "from", from)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, t := range d.takeovers {
@@ -116,7 +129,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 
-	d.speaker, err = garp.NewSpeaker(&garp.Config{Router: true, Logger: log.With("part", "garp")})
+	d.speaker, err = garp.NewDriver(&garp.Config{Router: true, Logger: log.With("part", "garp")})
 	if err != nil {
 		return nil, err
 	}
@@ -142,23 +155,24 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 	}
 	if cfg.sync() {
-		if err := d.startSync(false); err != nil {
+		if err := d.startSync(); err != nil {
 			return nil, err
 		}
 	}
 
 	ecfg := cfg.electionConfig()
 	ecfg.Logger = log.With("part", "election")
-	if d.tracker, err = hbelect.New(hbelect.Config{Interfaces: cfg.Ifaces, Demotes: d.carriesTraffic}); err != nil {
+	if d.tracker, err = hbelect.New(&hbelect.Config{Interfaces: cfg.Ifaces, Demotes: d.carriesTraffic}); err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
-	if d.elect, err = election.NewDriver(ecfg, nil, d.onOutput); err != nil {
+	if d.elect, err = election.NewDriver(ecfg, d.onOutput); err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 
 	hcfg := cfg.heartbeatConfig()
 	hcfg.Logger = log.With("part", "heartbeat")
 	hcfg.OnReport = d.onReport
+	hcfg.OnHeard = d.onHeard
 	d.neigh = heartbeat.KernelNeighbours()
 	// A MAC change or carrier loss flushes the kernel's cache; neighbours
 	// seen in the last minutes still answer EIFD's probes, and so do the
@@ -181,7 +195,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 		hifs = append(hifs, hi)
 	}
-	if d.node, err = heartbeat.NewNode(hcfg, hifs...); err != nil {
+	if d.node, err = heartbeat.NewDriver(hcfg, hifs...); err != nil {
 		closeHB(hifs)
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
@@ -200,6 +214,13 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	return d, nil
 }
 
+// macDir is where interface mode records the interfaces' own MACs (see
+// vmac.Record): one directory per cluster and unit, as units of several
+// clusters (or, on a test bed, several namespaces) may share -state-dir.
+func (d *daemon) macDir() string {
+	return filepath.Join(d.cfg.StateDir, fmt.Sprintf("c%d-u%d", d.cfg.ClusterID, d.cfg.UnitID))
+}
+
 // plan derives the takeover (virtual MAC and addresses) and the
 // announcements of every virtual-address interface.
 func (d *daemon) plan(ifis []*net.Interface) error {
@@ -214,7 +235,7 @@ func (d *daemon) plan(ifis []*net.Interface) error {
 		}
 		mv := garp.Move{Interface: name, Addrs: addrs, MAC: ifis[indexOf(d.monitored, name)].HardwareAddr}
 		if d.cfg.VMAC != vmacOff {
-			mac, err := vmac.LocalMAC(uint32(d.cfg.ClusterID), i)
+			mac, err := vmac.LocalMAC(d.cfg.ClusterID, i)
 			if err != nil {
 				return fmt.Errorf("%w: virtual MAC: %w", errConfig, err)
 			}
@@ -246,7 +267,7 @@ func (d *daemon) run(ctx context.Context) {
 		case <-done:
 			done = nil
 			deadline = time.After(d.handoverBudget())
-			if d.elect.Role() == election.Primary && d.peerAlive() {
+			if d.elect.Role() == hakit.Primary && d.peerAlive() {
 				d.log.Info("stopping: handing the role over")
 				d.elect.Handover()
 			} else {
@@ -260,7 +281,7 @@ func (d *daemon) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		d.step()
-		if done == nil && d.elect.Role() != election.Primary && d.peerPrimary() {
+		if done == nil && d.elect.Role() != hakit.Primary && d.peerPrimary() {
 			d.log.Info("stopping: handover complete")
 			return
 		}
@@ -276,24 +297,18 @@ func (d *daemon) handoverBudget() time.Duration {
 // role.
 func (d *daemon) step() {
 	d.qmu.Lock()
-	reports, reannounce, sendNow := d.reports, d.reannounce, d.sendNow
-	d.reports, d.reannounce, d.sendNow = nil, false, false
+	reports, heard, reannounce, sendNow := d.reports, d.heard, d.reannounce, d.sendNow
+	d.reports, d.heard, d.reannounce, d.sendNow = nil, nil, false, false
 	d.qmu.Unlock()
 	for _, r := range reports {
 		d.report(r)
 	}
-	for _, p := range d.node.Peers() {
-		var last time.Time
-		for _, l := range p.Links {
-			if l.LastHeard.After(last) {
-				last = l.LastHeard
-			}
+	for _, h := range heard {
+		if len(h.Payload) == 0 {
+			continue // a peer that has not sent its candidate yet
 		}
-		if last.After(d.heard[p.Unit]) && len(p.Payload) > 0 {
-			d.heard[p.Unit] = last
-			if err := d.elect.ObserveBinary(p.Payload); err != nil {
-				d.log.Warn("bad candidate", "peer", p.Unit, "err", err)
-			}
+		if err := d.elect.ObserveBinary(h.Payload); err != nil {
+			d.log.Warn("bad candidate", "peer", h.Peer, "err", err)
 		}
 	}
 	d.localStatus()
@@ -341,7 +356,7 @@ func (d *daemon) localStatus() {
 	inSync := true
 	if d.cfg.sync() {
 		d.mu.Lock()
-		inSync = d.sending || d.sync != nil && d.sync.InSync()
+		inSync = d.sync != nil && (d.sync.Sending() || d.sync.InSync())
 		d.mu.Unlock()
 	}
 	if d.elect != nil {
@@ -352,7 +367,7 @@ func (d *daemon) localStatus() {
 // reconcile makes the system follow the role: take over when primary,
 // release when not.
 func (d *daemon) reconcile(reannounce bool) {
-	primary := d.elect.Role() == election.Primary
+	primary := d.elect.Role() == hakit.Primary
 	switch {
 	case primary && !d.active:
 		if err := d.takeOver(); err != nil {
@@ -363,6 +378,11 @@ func (d *daemon) reconcile(reannounce bool) {
 		}
 	case !primary && d.active:
 		d.release()
+	case !primary && d.cfg.sync() && !d.sync.Receiving() && !d.sync.Sending():
+		// A takeover that committed and then failed: mirror the primary again.
+		if err := d.sync.SetReceiving(true); err != nil {
+			d.log.Error("session mirroring not started", "err", err)
+		}
 	case primary && reannounce:
 		d.announce()
 	}
@@ -373,11 +393,9 @@ func (d *daemon) reconcile(reannounce bool) {
 // then replicate this unit's table to the peer.
 func (d *daemon) takeOver() error {
 	start := time.Now()
-	replicate := d.cfg.sync() && !d.sending
+	replicate := d.cfg.sync() && !d.sync.Sending()
 	if replicate {
-		d.mu.Lock()
 		res := d.sync.Commit()
-		d.mu.Unlock()
 		d.log.Info("sessions committed", "sessions", d.table.Len(), "in_sync", res.InSync, "lost", res.Lost)
 		if d.injector != nil {
 			n, err := d.injector.Commit(time.Now(), d.table)
@@ -388,9 +406,9 @@ func (d *daemon) takeOver() error {
 			}
 		}
 	}
-	if err := d.recordMACs(); err != nil {
+	if err := vmac.Record(d.macDir(), d.takeovers...); err != nil {
 		// Not fatal: only a crash while primary would need the record.
-		d.log.Error("recording the interfaces' own MACs", "dir", d.cfg.StateDir, "err", err)
+		d.log.Error("recording the interfaces' own MACs", "dir", d.macDir(), "err", err)
 	}
 	h, err := vmac.Apply(d.takeovers...)
 	if err != nil {
@@ -402,7 +420,7 @@ func (d *daemon) takeOver() error {
 	// Replication to the peer waits until the traffic has been moved: its
 	// start dumps the kernel's table.
 	if replicate {
-		if err := d.startSync(true); err != nil {
+		if err := d.setSending(true); err != nil {
 			d.log.Error("session replication not started", "err", err)
 		}
 	}
@@ -423,18 +441,17 @@ func (d *daemon) announce() {
 func (d *daemon) release() {
 	d.speaker.Stop()
 	d.releaseHeld()
-	if d.cfg.sync() && d.sending {
-		if err := d.startSync(false); err != nil {
-			d.log.Error("session replication not started", "err", err)
+	if d.cfg.sync() && d.sync.Sending() {
+		if err := d.setSending(false); err != nil {
+			d.log.Error("session mirroring not started", "err", err)
 		}
 	}
 	d.log.Info("standby: addresses released")
 }
 
-// startSync replaces the sync driver: a sender (with the conntrack
-// follower) when sending, a receiver into a fresh table otherwise.
-func (d *daemon) startSync(sending bool) error {
-	d.stopSync()
+// startSync opens the sync transport and its Driver, on the one table the
+// unit keeps: receiving the primary's stream until the unit takes over.
+func (d *daemon) startSync() error {
 	var tr statesync.Transport
 	var err error
 	if d.cfg.SyncIface != "" {
@@ -448,38 +465,48 @@ func (d *daemon) startSync(sending bool) error {
 	if err != nil {
 		return fmt.Errorf("sync transport: %w", err)
 	}
-	table := d.table
-	dc := &statesync.DriverConfig{Transport: tr, Table: table, Logger: d.log.With("part", "statesync")}
-	if sending {
-		dc.Send = &statesync.SenderConfig{Key: d.cfg.Key, KeyID: keyID(d.cfg.Key), Logger: dc.Logger}
-		if d.cfg.SyncIface != "" {
-			dc.Send.MTU = 1500
-		}
-	} else {
-		table = statesync.NewTable(0)
-		dc.Table = table
-		dc.Receive = &statesync.ReceiverConfig{Key: d.cfg.Key, KeyID: keyID(d.cfg.Key), Logger: dc.Logger}
+	log := d.log.With("part", "statesync")
+	dc := &statesync.DriverConfig{Transport: tr, Table: d.table, Keys: d.cfg.Keys, Receive: true, Logger: log,
+		Sender: &statesync.SenderConfig{Logger: log}, Receiver: &statesync.ReceiverConfig{Logger: log}}
+	if d.cfg.SyncIface != "" {
+		dc.Sender.MTU = 1500
 	}
 	drv, err := statesync.NewDriver(dc)
 	if err != nil {
 		tr.Close()
 		return err
 	}
-	d.mu.Lock()
-	d.sync, d.sending, d.table = drv, sending, table
-	d.mu.Unlock()
-	if sending && d.cfg.Conntrack {
-		dial := func() (runner, error) {
-			return conntrack.DialFollower(table, &conntrack.Config{Sink: drv, Filter: d.forwarded, Logger: d.log.With("part", "conntrack")})
+	d.sync = drv
+	return nil
+}
+
+// setSending switches the sync direction: on, this unit's table goes to the
+// peer (with the conntrack follower filling it); off, the unit mirrors the
+// new primary's stream into the same table.
+func (d *daemon) setSending(on bool) error {
+	if !on {
+		d.stopFollower()
+		if err := d.sync.SetSending(false); err != nil {
+			return err
 		}
-		f, err := dial()
-		if err != nil {
-			return fmt.Errorf("conntrack follower: %w", err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		d.follower, d.followed = cancel, make(chan error, 1)
-		go func() { d.followed <- d.follow(ctx, f, dial) }()
+		return d.sync.SetReceiving(true)
 	}
+	if err := d.sync.SetSending(true); err != nil {
+		return err
+	}
+	if !d.cfg.Conntrack {
+		return nil
+	}
+	dial := func() (runner, error) {
+		return conntrack.DialFollower(d.table, &conntrack.Config{Sink: d.sync, Filter: d.forwarded, Logger: d.log.With("part", "conntrack")})
+	}
+	f, err := dial()
+	if err != nil {
+		return fmt.Errorf("conntrack follower: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.follower, d.followed = cancel, make(chan error, 1)
+	go func() { d.followed <- d.follow(ctx, f, dial) }()
 	return nil
 }
 
@@ -531,20 +558,13 @@ func (d *daemon) follow(ctx context.Context, f runner, dial func() (runner, erro
 	}
 }
 
-func (d *daemon) stopSync() {
+func (d *daemon) stopFollower() {
 	if d.follower != nil {
 		d.follower()
 		if err := <-d.followed; err != nil && !errors.Is(err, context.Canceled) {
 			d.log.Warn("conntrack follower", "err", err)
 		}
 		d.follower = nil
-	}
-	d.mu.Lock()
-	drv := d.sync
-	d.sync, d.sending = nil, false
-	d.mu.Unlock()
-	if drv != nil {
-		drv.Close()
 	}
 }
 
@@ -564,13 +584,6 @@ func (d *daemon) releaseHeld() {
 	}
 }
 
-func keyID(key []byte) uint8 {
-	if key == nil {
-		return 0
-	}
-	return 1
-}
-
 // updatePayload puts the election's candidate and role in the heartbeats.
 func (d *daemon) updatePayload() {
 	if d.node == nil {
@@ -580,14 +593,7 @@ func (d *daemon) updatePayload() {
 	if err := d.node.SetPayload(d.payload); err != nil {
 		d.log.Error("heartbeat payload", "err", err)
 	}
-	r := heartbeat.RoleInit
-	switch d.elect.Role() {
-	case election.Primary:
-		r = heartbeat.RolePrimary
-	case election.Secondary:
-		r = heartbeat.RoleSecondary
-	}
-	if err := d.node.SetRole(r); err != nil {
+	if err := d.node.SetRole(d.elect.Role()); err != nil {
 		d.log.Error("heartbeat role", "err", err)
 	}
 }
@@ -608,7 +614,7 @@ func (d *daemon) peerAlive() bool {
 func (d *daemon) peerPrimary() bool {
 	for _, p := range d.node.Peers() {
 		for _, l := range p.Links {
-			if p.Role == heartbeat.RolePrimary && l.State == heartbeat.Alive {
+			if p.Role == hakit.Primary && l.State == heartbeat.Alive {
 				return true
 			}
 		}
@@ -616,8 +622,8 @@ func (d *daemon) peerPrimary() bool {
 	return false
 }
 
-// onOutput is the election driver's handler: it must not block or call
-// the driver's inputs, so it logs and wakes the loop.
+// onOutput is the election driver's handler: it logs and wakes the loop,
+// which feeds the election.
 func (d *daemon) onOutput(o election.Output) {
 	if o.Changed {
 		d.log.Info("role", "role", o.Role, "reason", o.Reason)
@@ -634,6 +640,14 @@ func (d *daemon) onOutput(o election.Output) {
 	d.qmu.Lock()
 	d.reannounce = d.reannounce || o.ReAnnounce
 	d.sendNow = d.sendNow || o.Send || o.Changed
+	d.qmu.Unlock()
+	d.poke()
+}
+
+// onHeard queues a peer's newest candidate for the loop.
+func (d *daemon) onHeard(h heartbeat.Heard) {
+	d.qmu.Lock()
+	d.heard = append(d.heard, h)
 	d.qmu.Unlock()
 	d.poke()
 }
@@ -669,7 +683,10 @@ func (d *daemon) close() {
 	if c, ok := d.neigh.(io.Closer); ok {
 		c.Close()
 	}
-	d.stopSync()
+	d.stopFollower()
+	if d.sync != nil {
+		d.sync.Close()
+	}
 	if d.injector != nil {
 		d.injector.Close()
 	}
@@ -719,18 +736,15 @@ func closeHB(ifs []heartbeat.Interface) {
 // ownAddr returns the interface's first global unicast IPv4 address, else
 // its first IPv6 one: the address heartbeats advertise for EIFD probes.
 func ownAddr(ifi *net.Interface) netip.Addr {
-	addrs, _ := ifi.Addrs()
+	addrs, _ := link.Addrs(ifi)
 	var v6 netip.Addr
 	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || !p.Addr().IsGlobalUnicast() {
-			continue
-		}
-		if p.Addr().Is4() {
-			return p.Addr()
-		}
-		if !v6.IsValid() {
-			v6 = p.Addr()
+		switch {
+		case !a.IsGlobalUnicast():
+		case a.Is4():
+			return a
+		case !v6.IsValid():
+			v6 = a
 		}
 	}
 	return v6

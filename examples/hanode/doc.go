@@ -39,7 +39,7 @@
 //	-misses N          missed heartbeats before EIFD (default 2)
 //	-probe-window D    EIFD probe window (default 600ms)
 //	-mode M            heartbeat verdicts: early (default) or strict (the
-//	                   seed's schedule)
+//	                   Clavister schedule: 0.2 s + 0.6 s)
 //	-preempt           a better unit takes the role from a healthy primary
 //	-key-file FILE     shared key (at least 16 bytes, surrounding white space
 //	                   ignored) authenticating heartbeats and sync datagrams
@@ -79,7 +79,9 @@
 // them into conntrack), put up the virtual MAC and addresses, announce
 // them (gratuitous ARP, unsolicited NA, refreshed), then replicate this
 // unit's table to the peer. On demotion: stop announcing, remove the
-// addresses, restore the MAC, mirror the new primary. When the conntrack
+// addresses, restore the MAC, mirror the new primary. One sync transport,
+// Driver and session table serve both directions: a role change switches
+// the Driver's sending and receiving halves. When the conntrack
 // follower stops (the kernel dropped events because the reader fell behind,
 // ENOBUFS, or its socket broke), a new one is dialled after a pause (50 ms,
 // doubling to 5 s) and its dump repairs the table; each restart is logged
@@ -91,7 +93,7 @@
 // intervals, until the peer advertises the primary role; then the daemon
 // releases everything and exits 0, leaving no address, MAC or macvlan.
 //
-// Send heartbeats on every interface (the seed's way) where you can: a
+// Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead
 // peer there waits out the 0.8 s window. Cutting every heartbeat path is a
 // split brain: each side loses the other and both go active; when they hear
@@ -101,10 +103,11 @@
 // changes no role.
 //
 // In -vmac interface mode the unit records each interface's own MAC in
-// -state-dir (default /run/hanode) before it takes the virtual MAC; a
-// restart after a crash that left the virtual MAC on an interface puts the
-// recorded MAC back (a random locally administered one if there is no
-// record), so that the standby does not answer with the primary's MAC.
+// -state-dir (default /run/hanode) before it takes the virtual MAC
+// (vmac.Record); a restart after a crash that left the virtual MAC on an
+// interface puts the recorded MAC back (vmac.Restore: a random locally
+// administered one if there is no record), so that the standby does not
+// answer with the primary's MAC.
 //
 // # Tested end to end
 //

@@ -100,7 +100,7 @@ type pair struct {
 	a, b           *unit
 }
 
-// Where the units send heartbeats: on every interface (the seed's
+// Where the units send heartbeats: on every interface (the Clavister and
 // NetDefendOS way, the default here), or on the sync link only (a
 // dedicated heartbeat link, the FortiGate way).
 var (

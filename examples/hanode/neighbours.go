@@ -41,9 +41,7 @@ func (s sessionNeighbours) Neighbours(ifname string) ([]netip.Addr, error) {
 			subnets = append(subnets, p.Masked())
 		}
 	}
-	s.d.mu.Lock()
 	table := s.d.table
-	s.d.mu.Unlock()
 	var out []netip.Addr
 	scanned := 0
 	add := func(a netip.Addr) {

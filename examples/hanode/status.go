@@ -96,8 +96,9 @@ func (d *daemon) snapshot() Status {
 	s.Counters.TakeoverFailures = d.failures
 	s.Counters.FollowerRestarts = d.followerRestarts.Load()
 	if d.sync != nil {
-		ss := &SyncStatus{Sending: d.sending, InSync: d.sending || d.sync.InSync(), Sessions: d.table.Len()}
-		if d.sending {
+		sending := d.sync.Sending()
+		ss := &SyncStatus{Sending: sending, InSync: sending || d.sync.InSync(), Sessions: d.table.Len()}
+		if sending {
 			ss.Done, ss.Total, ss.Bulk = d.sync.Progress()
 			st := d.sync.SenderStats()
 			s.Counters.Sender = &st

@@ -25,12 +25,12 @@ import (
 func TestReportLosesPeerOnlyWhenSilentEverywhere(t *testing.T) {
 	d := &daemon{cfg: &config{Ifaces: []string{"eth1", "eth2"}}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	var err error
-	d.tracker, err = hbelect.New(hbelect.Config{Interfaces: d.cfg.Ifaces})
+	d.tracker, err = hbelect.New(&hbelect.Config{Interfaces: d.cfg.Ifaces})
 	require.NoError(t, err)
-	d.elect, err = election.NewDriver(election.DefaultConfig(1), nil, func(election.Output) {})
+	d.elect, err = election.NewDriver(&election.Config{Unit: 1}, func(election.Output) {})
 	require.NoError(t, err)
 	t.Cleanup(d.elect.Close)
-	peer, err := election.New(time.Now(), election.DefaultConfig(2))
+	peer, err := election.New(time.Now(), &election.Config{Unit: 2})
 	require.NoError(t, err)
 	observe := func() {
 		b, err := peer.Candidate(time.Now()).MarshalBinary()

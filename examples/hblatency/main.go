@@ -48,11 +48,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hakit/hakit/heartbeat"
-	"github.com/hakit/hakit/internal/testbed"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 func main() {
@@ -288,7 +290,7 @@ func summary(ds []time.Duration) string {
 	return fmt.Sprintf("p50 %v  p99 %v  min %v  max %v  (n=%d)", r(rank(0.50)), r(rank(0.99)), r(s[0]), r(s[len(s)-1]), len(s))
 }
 
-// recorder keeps a node's reports.
+// recorder keeps a Driver's reports.
 type recorder struct {
 	mu      sync.Mutex
 	reports []heartbeat.Report
@@ -316,7 +318,7 @@ type unit struct {
 	name  string
 	host  *testbed.Host
 	link  *testbed.Link
-	node  *heartbeat.Node
+	node  *heartbeat.Driver
 	neigh heartbeat.NeighbourSource
 	rec   *recorder
 }
@@ -347,7 +349,7 @@ func newPair(bed *testbed.Bed, i int, cfg heartbeat.Config) (*pair, error) {
 	for j, u := range p.units {
 		ucfg := cfg
 		ucfg.ClusterID, ucfg.UnitID = uint16(100+i), uint16(j+1)
-		ucfg.Role = []heartbeat.Role{heartbeat.RolePrimary, heartbeat.RoleSecondary}[j]
+		ucfg.Role = []hakit.Role{hakit.Primary, hakit.Secondary}[j]
 		ucfg.OnReport = u.rec.add
 		ifc := heartbeat.Interface{Name: "eth0", Addr: addr(j + 1)}
 		err := u.host.Do(func() error {
@@ -366,7 +368,7 @@ func newPair(bed *testbed.Bed, i int, cfg heartbeat.Config) (*pair, error) {
 			return nil, err
 		}
 		ucfg.Neighbours = u.neigh
-		if u.node, err = heartbeat.NewNode(&ucfg, ifc); err != nil {
+		if u.node, err = heartbeat.NewDriver(&ucfg, ifc); err != nil {
 			return nil, err
 		}
 		if err := u.node.Start(); err != nil {
@@ -418,7 +420,7 @@ func (p *pair) waitAlive(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-// close stops the pair's nodes; it may be called more than once.
+// close stops the pair's Drivers; it may be called more than once.
 func (p *pair) close() {
 	for _, u := range p.units {
 		if u.node != nil {

@@ -147,12 +147,13 @@ func run(sessions, rate int, duration time.Duration, transport string, mtu, wind
 	rcfg := &statesync.DriverConfig{
 		Transport: &probe{Transport: tb, check: lag.check},
 		Table:     dst,
-		Receive:   &statesync.ReceiverConfig{Window: window},
+		Receive:   true,
+		Receiver:  &statesync.ReceiverConfig{Window: window},
 	}
 	if duplex {
 		// b's Sender sends nothing but its (empty) first bulk sync and
 		// probes, which a's send-only Driver ignores.
-		rcfg.Send = &statesync.SenderConfig{MTU: payload, Window: window}
+		rcfg.Send, rcfg.Sender = true, &statesync.SenderConfig{MTU: payload, Window: window}
 	}
 	recv, err := statesync.NewDriver(rcfg)
 	if err != nil {
@@ -175,7 +176,8 @@ func run(sessions, rate int, duration time.Duration, transport string, mtu, wind
 	send, err := statesync.NewDriver(&statesync.DriverConfig{
 		Transport: ta,
 		Table:     src,
-		Send:      &statesync.SenderConfig{MTU: payload, Window: window, BulkTimeout: time.Minute},
+		Send:      true,
+		Sender:    &statesync.SenderConfig{MTU: payload, Window: window, BulkTimeout: time.Minute},
 	})
 	if err != nil {
 		return err

@@ -1,15 +1,22 @@
+// Package clock is a simulated clock for the drivers of hakit's protocol
+// cores: a deterministic discrete-event scheduler over virtual time that
+// implements hakit.Clock (the real clock is hakit.RealClock).
 package clock
 
 import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Epoch is the virtual time at which a Sim created with a zero start begins:
 // 2000-01-01 00:00:00 UTC, so that timelines read as offsets from a round
 // instant.
 var Epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+var _ hakit.Clock = (*Sim)(nil)
 
 // Sim is a simulated clock: a discrete-event scheduler over virtual time.
 // Time stands still until Step, RunFor or RunUntil advance it; each runs the

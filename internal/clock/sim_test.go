@@ -2,7 +2,6 @@ package clock
 
 import (
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -57,14 +56,4 @@ func TestSimStop(t *testing.T) {
 	require.True(t, s.Step())
 	require.False(t, stop2(), "stop after firing reports false")
 	require.False(t, s.Step(), "nothing left")
-}
-
-func TestRealClockInBubble(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := Real()
-		start := c.Now()
-		done := make(chan time.Duration, 1)
-		c.AfterFunc(800*time.Millisecond, func() { done <- time.Since(start) })
-		require.Equal(t, 800*time.Millisecond, <-done)
-	})
 }

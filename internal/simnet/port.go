@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hakit/hakit"
+
 	"github.com/mdlayher/packet"
 )
 
@@ -308,7 +310,7 @@ type deadline struct {
 
 func newDeadline() *deadline { return &deadline{cancel: make(chan struct{})} }
 
-func (d *deadline) set(clk Clock, t time.Time) {
+func (d *deadline) set(clk hakit.Clock, t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stop != nil && !d.stop() {

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
+	"github.com/hakit/hakit"
 )
 
 // HeaderLen is the length of an Ethernet header: destination MAC, source MAC
@@ -37,18 +37,12 @@ var (
 	ErrBadHardwareAddr = errors.New("hardware address is not a 6-byte Ethernet MAC")
 )
 
-// Clock is what the segment needs from time. Both clock.Real() and
-// *clock.Sim satisfy it.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
 // Config configures a Segment. A nil *Config means the defaults.
 type Config struct {
-	// Clock times deliveries and deadlines. Nil means clock.Real(), which
-	// inside a testing/synctest bubble runs on the bubble's virtual time.
-	Clock Clock
+	// Clock times deliveries and deadlines. Nil means hakit.RealClock(),
+	// which inside a testing/synctest bubble runs on the bubble's virtual
+	// time; *clock.Sim is the simulated one.
+	Clock hakit.Clock
 	// Seed seeds the random source behind loss and reordering, so that a
 	// given seed and sequence of writes always drops the same frames.
 	Seed int64
@@ -139,7 +133,7 @@ type ready struct {
 // Segment is a simulated Ethernet segment: a learning switch with ports.
 // Its methods and its ports' methods are safe for concurrent use.
 type Segment struct {
-	clk      Clock
+	clk      hakit.Clock
 	base     time.Time
 	maxFrame int
 	queueLen int
@@ -172,7 +166,7 @@ func New(cfg *Config) *Segment {
 		c = *cfg
 	}
 	if c.Clock == nil {
-		c.Clock = clock.Real()
+		c.Clock = hakit.RealClock()
 	}
 	if c.MTU <= 0 {
 		c.MTU = DefaultMTU

@@ -4,23 +4,22 @@ package conntrack
 
 import (
 	"context"
-	"fmt"
-	"runtime"
 	"time"
 
+	"github.com/hakit/hakit/internal/platform"
 	"github.com/hakit/hakit/statesync"
 )
 
 // Follower mirrors the kernel's conntrack table; Linux only.
 type Follower struct{}
 
-// DialFollower returns an error wrapping ErrNotSupported on this system.
+// DialFollower returns an error wrapping errors.ErrUnsupported on this system.
 func DialFollower(*statesync.Table, *Config) (*Follower, error) {
-	return nil, fmt.Errorf("conntrack: follower on %s: %w", runtime.GOOS, ErrNotSupported)
+	return nil, platform.Unsupported("conntrack", "dial follower")
 }
 
-// Run returns an error wrapping ErrNotSupported.
-func (*Follower) Run(context.Context) error { return ErrNotSupported }
+// Run returns an error wrapping errors.ErrUnsupported.
+func (*Follower) Run(context.Context) error { return platform.Unsupported("conntrack", "follow") }
 
 // Stats returns zero counters.
 func (*Follower) Stats() FollowerStats { return FollowerStats{} }
@@ -28,31 +27,39 @@ func (*Follower) Stats() FollowerStats { return FollowerStats{} }
 // Close does nothing.
 func (*Follower) Close() error { return nil }
 
-// Resync returns an error wrapping ErrNotSupported.
-func (*Follower) Resync(context.Context) error { return ErrNotSupported }
+// Resync returns an error wrapping errors.ErrUnsupported.
+func (*Follower) Resync(context.Context) error { return platform.Unsupported("conntrack", "resync") }
 
 // Injector injects sessions into the kernel's conntrack table; Linux only.
 type Injector struct{}
 
-// DialInjector returns an error wrapping ErrNotSupported on this system.
+// DialInjector returns an error wrapping errors.ErrUnsupported on this system.
 func DialInjector(*Config) (*Injector, error) {
-	return nil, fmt.Errorf("conntrack: injector on %s: %w", runtime.GOOS, ErrNotSupported)
+	return nil, platform.Unsupported("conntrack", "dial injector")
 }
 
-// Inject returns an error wrapping ErrNotSupported.
-func (*Injector) Inject(time.Time, ...statesync.Session) (int, error) { return 0, ErrNotSupported }
+// Inject returns an error wrapping errors.ErrUnsupported.
+func (*Injector) Inject(time.Time, ...statesync.Session) (int, error) {
+	return 0, platform.Unsupported("conntrack", "inject")
+}
 
-// Commit returns an error wrapping ErrNotSupported.
-func (*Injector) Commit(time.Time, *statesync.Table) (int, error) { return 0, ErrNotSupported }
+// Commit returns an error wrapping errors.ErrUnsupported.
+func (*Injector) Commit(time.Time, *statesync.Table) (int, error) {
+	return 0, platform.Unsupported("conntrack", "commit")
+}
 
-// Delete returns an error wrapping ErrNotSupported.
-func (*Injector) Delete(statesync.Session) error { return ErrNotSupported }
+// Delete returns an error wrapping errors.ErrUnsupported.
+func (*Injector) Delete(statesync.Session) error { return platform.Unsupported("conntrack", "delete") }
 
-// Resync returns an error wrapping ErrNotSupported.
-func (*Injector) Resync(time.Time, *statesync.Table) (int, error) { return 0, ErrNotSupported }
+// Resync returns an error wrapping errors.ErrUnsupported.
+func (*Injector) Resync(time.Time, *statesync.Table) (int, error) {
+	return 0, platform.Unsupported("conntrack", "resync")
+}
 
-// Follow returns an error wrapping ErrNotSupported.
-func (*Injector) Follow(context.Context, *statesync.Table) error { return ErrNotSupported }
+// Follow returns an error wrapping errors.ErrUnsupported.
+func (*Injector) Follow(context.Context, *statesync.Table) error {
+	return platform.Unsupported("conntrack", "follow")
+}
 
 // Stats returns zero counters.
 func (*Injector) Stats() InjectorStats { return InjectorStats{} }

@@ -41,7 +41,7 @@ func validTuple(t ct.Tuple) bool {
 
 // FlowToSession converts a kernel conntrack flow to a session, with
 // Expires computed from the flow's timeout and now. It returns an error
-// wrapping ErrUnsupported for flows a session cannot represent: protocols
+// wrapping ErrUnsupportedFlow for flows a session cannot represent: protocols
 // other than TCP, UDP, UDP-Lite, SCTP, DCCP, ICMP and ICMPv6, templates,
 // untracked entries, and tuples that are missing or mix address families.
 // Version is left 0 (the table sets it).

@@ -131,5 +131,5 @@
 // by address only.
 //
 // Linux only: on other systems DialFollower and DialInjector return an
-// error wrapping ErrNotSupported.
+// error wrapping errors.ErrUnsupported.
 package conntrack

@@ -1,7 +1,9 @@
 package conntrack_test
 
 import (
+	"context"
 	"fmt"
+	"log"
 	"net/netip"
 	"time"
 
@@ -56,4 +58,38 @@ func ExampleSessionToFlow() {
 	// Output:
 	// 198.18.1.10 -> 198.18.2.10 timeout 300
 	// status 0xe, TCP flags 0x0808
+}
+
+// The active unit mirrors the kernel's table into the sync Driver's table:
+// every change is stored and replicated. It needs CAP_NET_ADMIN and a
+// kernel with conntrack, so it is compiled, not run.
+func ExampleDialFollower() {
+	ctx := context.Background()
+	table := statesync.NewTable(0)
+	tr, _ := statesync.ListenUDP(netip.MustParseAddrPort("198.18.3.1:7946"), netip.MustParseAddrPort("198.18.3.2:7946"))
+	sync, _ := statesync.NewDriver(&statesync.DriverConfig{Transport: tr, Table: table, Send: true})
+
+	f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: sync})
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = f.Run(ctx) // until ctx is done or the kernel's event stream breaks
+	log.Print(err)
+}
+
+// The standby injects the replicated table into its kernel at takeover,
+// before its addresses come up. It needs CAP_NET_ADMIN and a kernel with
+// conntrack, so it is compiled, not run.
+func ExampleDialInjector() {
+	table := statesync.NewTable(0)
+	tr, _ := statesync.ListenUDP(netip.MustParseAddrPort("198.18.3.2:7946"), netip.MustParseAddrPort("198.18.3.1:7946"))
+	sync, _ := statesync.NewDriver(&statesync.DriverConfig{Transport: tr, Table: table, Receive: true})
+	inj, err := conntrack.DialInjector(nil) // at start, so that a takeover does not wait
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	res := sync.Commit()                    // everything received is in the table
+	n, err := inj.Commit(time.Now(), table) // creates, or updates, every session
+	log.Print(res.InSync, n, err)           // then the addresses come up
 }

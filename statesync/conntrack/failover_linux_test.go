@@ -149,10 +149,10 @@ func newBedPair(t *testing.T, o pairOpts) *bedPair {
 		trB, err = statesync.ListenEthernet(p.b.h.Interface("eth2"), 0, p.a.sync.MAC())
 		return err
 	}))
-	p.recv, err = statesync.NewDriver(&statesync.DriverConfig{Transport: trB, Table: p.tableB, Receive: &statesync.ReceiverConfig{}})
+	p.recv, err = statesync.NewDriver(&statesync.DriverConfig{Transport: trB, Table: p.tableB, Receive: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.recv.Close() })
-	p.send, err = statesync.NewDriver(&statesync.DriverConfig{Transport: trA, Table: p.tableA, Send: &statesync.SenderConfig{MTU: 1500}})
+	p.send, err = statesync.NewDriver(&statesync.DriverConfig{Transport: trA, Table: p.tableA, Send: true, Sender: &statesync.SenderConfig{MTU: 1500}})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.send.Close() })
 

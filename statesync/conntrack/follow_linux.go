@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hakit/hakit"
+
 	ct "github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
@@ -57,12 +59,12 @@ const refreshMax = 16384
 // refresh still finds them gone when their deadline comes).
 func DialFollower(table *statesync.Table, cfg *Config) (*Follower, error) {
 	if table == nil {
-		return nil, errors.New("conntrack: nil table")
+		return nil, fmt.Errorf("conntrack: follower without a table: %w", hakit.ErrConfig)
 	}
-	c := cfg.withDefaults()
-	if err := c.Rules.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	c := cfg.withDefaults()
 	events, err := ct.Dial(nil)
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: dial events: %w", err)

@@ -49,6 +49,9 @@ type pending struct {
 // calling thread and returns an Injector writing to that namespace's
 // conntrack table. A nil cfg means the defaults.
 func DialInjector(cfg *Config) (*Injector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	nl, err := dialNL()
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: injector: %w", err)

@@ -1,11 +1,11 @@
 package conntrack
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/statesync"
 )
 
@@ -33,19 +33,19 @@ type Rules struct {
 }
 
 // Validate reports an invalid prefix or a TCP state the kernel does not
-// have.
+// have, as an error wrapping hakit.ErrConfig.
 func (r *Rules) Validate() error {
 	if r == nil {
 		return nil
 	}
 	for _, p := range slices.Concat(r.Addrs, r.IgnoreAddrs) {
 		if !p.IsValid() {
-			return errors.New("conntrack: rules: invalid prefix")
+			return fmt.Errorf("conntrack: rules: an invalid prefix: %w", hakit.ErrConfig)
 		}
 	}
 	for _, st := range r.TCPStates {
 		if st > statesync.TCPStateSynSent2 {
-			return fmt.Errorf("conntrack: rules: TCP state %d does not exist", st)
+			return fmt.Errorf("conntrack: rules: TCP state %d does not exist: %w", st, hakit.ErrConfig)
 		}
 	}
 	return nil

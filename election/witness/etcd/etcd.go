@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/witness"
 )
 
@@ -51,11 +52,11 @@ var (
 func NewStore(client *clientv3.Client, key string, unit uint16) (*Store, error) {
 	switch {
 	case client == nil:
-		return nil, fmt.Errorf("witness: etcd: nil client: %w", witness.ErrConfig)
+		return nil, fmt.Errorf("witness: etcd: nil client: %w", hakit.ErrConfig)
 	case key == "":
-		return nil, fmt.Errorf("witness: etcd: empty key: %w", witness.ErrConfig)
+		return nil, fmt.Errorf("witness: etcd: empty key: %w", hakit.ErrConfig)
 	case unit == 0:
-		return nil, fmt.Errorf("witness: etcd: unit ID 0: %w", witness.ErrConfig)
+		return nil, fmt.Errorf("witness: etcd: unit ID 0: %w", hakit.ErrConfig)
 	}
 	return &Store{client: client, key: key, unit: unit, value: strconv.Itoa(int(unit))}, nil
 }

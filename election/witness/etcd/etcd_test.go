@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/witness"
 	"github.com/hakit/hakit/election/witness/etcd"
 )
@@ -239,8 +240,8 @@ func TestNewStore(t *testing.T) {
 		unit uint16
 	}{{nil, key, 1}, {c, "", 1}, {c, key, 0}} {
 		_, err := etcd.NewStore(tc.c, tc.key, tc.unit)
-		require.ErrorIs(t, err, witness.ErrConfig)
+		require.ErrorIs(t, err, hakit.ErrConfig)
 	}
 	_, err = etcd.New(c, key, 1, &witness.Config{TTL: time.Second})
-	require.ErrorIs(t, err, witness.ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }

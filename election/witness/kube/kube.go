@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	typedcoordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/witness"
 )
 
@@ -19,7 +20,7 @@ import (
 // (clientset.CoordinationV1().Leases(namespace)): witness.New on NewStore,
 // both on cfg's clock. cfg configures the Driver (nil: defaults).
 func New(leases typedcoordinationv1.LeaseInterface, name string, unit uint16, cfg *witness.Config) (*witness.Driver, error) {
-	var clk witness.Clock
+	var clk hakit.Clock
 	if cfg != nil {
 		clk = cfg.Clock
 	}
@@ -50,14 +51,14 @@ var _ witness.Store = (*Store)(nil)
 // NewStore returns unit's Store for the Lease called name. Every unit of a
 // cluster uses the same Lease, and no other cluster may use it. clk must be
 // the Driver's clock (nil: the real clock).
-func NewStore(leases typedcoordinationv1.LeaseInterface, name string, unit uint16, clk witness.Clock) (*Store, error) {
+func NewStore(leases typedcoordinationv1.LeaseInterface, name string, unit uint16, clk hakit.Clock) (*Store, error) {
 	switch {
 	case leases == nil:
-		return nil, fmt.Errorf("witness: kube: nil lease client: %w", witness.ErrConfig)
+		return nil, fmt.Errorf("witness: kube: nil lease client: %w", hakit.ErrConfig)
 	case name == "":
-		return nil, fmt.Errorf("witness: kube: empty lease name: %w", witness.ErrConfig)
+		return nil, fmt.Errorf("witness: kube: empty lease name: %w", hakit.ErrConfig)
 	case unit == 0:
-		return nil, fmt.Errorf("witness: kube: unit ID 0: %w", witness.ErrConfig)
+		return nil, fmt.Errorf("witness: kube: unit ID 0: %w", hakit.ErrConfig)
 	}
 	s := &Store{leases: leases, name: name, unit: unit, id: strconv.Itoa(int(unit)), now: time.Now}
 	if clk != nil {

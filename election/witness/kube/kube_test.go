@@ -21,6 +21,7 @@ import (
 	typedcoordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/witness"
 	"github.com/hakit/hakit/election/witness/kube"
 )
@@ -312,10 +313,10 @@ func TestNewStore(t *testing.T) {
 		unit uint16
 	}{{nil, name, 1}, {leases, "", 1}, {leases, name, 0}} {
 		_, err := kube.NewStore(tc.l, tc.name, tc.unit, nil)
-		require.ErrorIs(t, err, witness.ErrConfig)
+		require.ErrorIs(t, err, hakit.ErrConfig)
 	}
 	_, err := kube.New(leases, name, 1, &witness.Config{TTL: time.Second})
-	require.ErrorIs(t, err, witness.ErrConfig)
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,10 +1,11 @@
 package garp
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/hakit/hakit"
 )
 
 // Schedule says when announcements go out after a takeover and how fast an
@@ -25,7 +26,7 @@ type Schedule struct {
 	// keepalived: garp_master_delay 5 s.
 	Delay time.Duration
 	// Refresh is the period of the single-pass refresh that follows the
-	// bursts (seed 001: "ARP queries are also broadcast periodically to
+	// bursts (NetDefendOS: "ARP queries are also broadcast periodically to
 	// ensure that switches do not forget"), 0 for none. It must be well
 	// under the MAC ageing time of the switches (300 s by IEEE 802.1D and
 	// the Linux bridge default) and of host ARP caches; keepalived's
@@ -55,26 +56,23 @@ func DefaultSchedule() Schedule {
 	}
 }
 
-// ErrSchedule is wrapped by Validate's errors.
-var ErrSchedule = errors.New("invalid schedule")
-
 // Validate reports the first field of s that is out of range, or nil.
 func (s Schedule) Validate() error {
 	switch {
 	case s.Burst < 1:
-		return fmt.Errorf("garp: Burst %d < 1: %w", s.Burst, ErrSchedule)
+		return fmt.Errorf("garp: Burst %d < 1: %w", s.Burst, hakit.ErrConfig)
 	case s.Spacing < 0:
-		return fmt.Errorf("garp: Spacing %v < 0: %w", s.Spacing, ErrSchedule)
+		return fmt.Errorf("garp: Spacing %v < 0: %w", s.Spacing, hakit.ErrConfig)
 	case s.Repeat < 0:
-		return fmt.Errorf("garp: Repeat %d < 0: %w", s.Repeat, ErrSchedule)
+		return fmt.Errorf("garp: Repeat %d < 0: %w", s.Repeat, hakit.ErrConfig)
 	case s.Delay < 0:
-		return fmt.Errorf("garp: Delay %v < 0: %w", s.Delay, ErrSchedule)
+		return fmt.Errorf("garp: Delay %v < 0: %w", s.Delay, hakit.ErrConfig)
 	case s.Refresh < 0:
-		return fmt.Errorf("garp: Refresh %v < 0: %w", s.Refresh, ErrSchedule)
+		return fmt.Errorf("garp: Refresh %v < 0: %w", s.Refresh, hakit.ErrConfig)
 	case s.Rate < 1 || s.Rate > int(time.Second):
-		return fmt.Errorf("garp: Rate %d out of [1, 1e9]: %w", s.Rate, ErrSchedule)
+		return fmt.Errorf("garp: Rate %d out of [1, 1e9]: %w", s.Rate, hakit.ErrConfig)
 	case s.RateBurst < 1:
-		return fmt.Errorf("garp: RateBurst %d < 1: %w", s.RateBurst, ErrSchedule)
+		return fmt.Errorf("garp: RateBurst %d < 1: %w", s.RateBurst, hakit.ErrConfig)
 	}
 	return nil
 }
@@ -117,7 +115,7 @@ func (s *Schedule) skip(start time.Time, k int, now time.Time) int {
 	return k
 }
 
-// Send is one frame the Scheduler says to write now.
+// Send is one frame the Machine says to write now.
 type Send struct {
 	// Interface is the interface to write on.
 	Interface string
@@ -126,11 +124,11 @@ type Send struct {
 	// Pass counts the passes of the move from 0: [0, Burst) is the
 	// takeover burst, then Repeat passes of the second burst, then refresh.
 	Pass int
-	// Frame is the frame, shared with the Scheduler: do not modify it.
+	// Frame is the frame, shared with the Machine: do not modify it.
 	Frame []byte
 }
 
-// Scheduler is the announcer's pure core: it holds, per interface, the frames
+// Machine is the announcer's pure core: it holds, per interface, the frames
 // of each move being announced and a token bucket, and says which frames are
 // due. It reads no clock; time is an argument. Frames are sent pass by pass:
 // a pass sends every frame of a move once, in order, so the first pass
@@ -139,8 +137,8 @@ type Send struct {
 // refresh passes that fell due meanwhile collapse into one. Moves on the
 // same interface share its bucket; among the due passes the lowest-numbered
 // goes first (every move's first pass before any move's repeat), then the one
-// that fell due first, then the one started first. A Scheduler is not safe for concurrent use.
-type Scheduler struct {
+// that fell due first, then the one started first. A Machine is not safe for concurrent use.
+type Machine struct {
 	s      Schedule
 	period time.Duration // time between tokens
 	tau    time.Duration // burst tolerance: (RateBurst-1) * period
@@ -165,13 +163,13 @@ type moveSched struct {
 	done   bool      // no pass left
 }
 
-// NewScheduler returns a Scheduler for s, or Validate's error.
-func NewScheduler(s Schedule) (*Scheduler, error) {
+// NewMachine returns a Machine for s, or Validate's error.
+func NewMachine(s Schedule) (*Machine, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	p := time.Second / time.Duration(s.Rate)
-	return &Scheduler{
+	return &Machine{
 		s:      s,
 		period: p,
 		tau:    time.Duration(s.RateBurst-1) * p,
@@ -181,9 +179,9 @@ func NewScheduler(s Schedule) (*Scheduler, error) {
 // Start begins announcing frames on iface as move key, from now: the
 // burst, the second burst, then refresh. Starting a key that is already
 // running restarts it with the new frames (a new takeover). Starting with no
-// frames is Stop. The Scheduler keeps frames; the caller must not modify
+// frames is Stop. The Machine keeps frames; the caller must not modify
 // them afterwards.
-func (c *Scheduler) Start(now time.Time, iface, key string, frames [][]byte) {
+func (c *Machine) Start(now time.Time, iface, key string, frames [][]byte) {
 	if len(frames) == 0 {
 		c.Stop(iface, key)
 		return
@@ -206,7 +204,7 @@ func (c *Scheduler) Start(now time.Time, iface, key string, frames [][]byte) {
 
 // Stop stops announcing move key on iface and reports whether it was
 // running.
-func (c *Scheduler) Stop(iface, key string) bool {
+func (c *Machine) Stop(iface, key string) bool {
 	is := c.iface(iface)
 	if is == nil {
 		return false
@@ -223,7 +221,7 @@ func (c *Scheduler) Stop(iface, key string) bool {
 	return false
 }
 
-func (c *Scheduler) iface(name string) *ifaceSched {
+func (c *Machine) iface(name string) *ifaceSched {
 	for _, is := range c.ifaces {
 		if is.name == name {
 			return is
@@ -233,12 +231,12 @@ func (c *Scheduler) iface(name string) *ifaceSched {
 }
 
 // StopAll stops every move.
-func (c *Scheduler) StopAll() { c.ifaces = nil }
+func (c *Machine) StopAll() { c.ifaces = nil }
 
 // Running reports whether move key on iface is being announced (it may have
 // finished its passes when Refresh is 0; it still counts as running until
 // stopped).
-func (c *Scheduler) Running(iface, key string) bool {
+func (c *Machine) Running(iface, key string) bool {
 	if is := c.iface(iface); is != nil {
 		for _, m := range is.moves {
 			if m.key == key {
@@ -250,13 +248,13 @@ func (c *Scheduler) Running(iface, key string) bool {
 }
 
 // Interfaces returns how many interfaces have moves.
-func (c *Scheduler) Interfaces() int { return len(c.ifaces) }
+func (c *Machine) Interfaces() int { return len(c.ifaces) }
 
 // Tick appends to out every frame due at now that the rate limits allow, and
 // returns it with the time at which the next frame falls due (zero when
 // nothing is left to send). Calling Tick again before that time returns
 // nothing.
-func (c *Scheduler) Tick(now time.Time, out []Send) ([]Send, time.Time) {
+func (c *Machine) Tick(now time.Time, out []Send) ([]Send, time.Time) {
 	var next time.Time
 	for _, is := range c.ifaces {
 		var wake time.Time
@@ -268,7 +266,7 @@ func (c *Scheduler) Tick(now time.Time, out []Send) ([]Send, time.Time) {
 	return out, next
 }
 
-func (c *Scheduler) tickIface(now time.Time, is *ifaceSched, out []Send) ([]Send, time.Time) {
+func (c *Machine) tickIface(now time.Time, is *ifaceSched, out []Send) ([]Send, time.Time) {
 	for {
 		// The move whose current pass fell due first.
 		var m *moveSched

@@ -6,9 +6,10 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/internal/simnet"
 	"github.com/hakit/hakit/vmac"
-	"github.com/stretchr/testify/require"
 )
 
 // ethFrame builds a minimal frame: broadcast destination, source src,
@@ -38,7 +39,7 @@ func (r *reports) list() []*vmac.CollisionError {
 	return append([]*vmac.CollisionError(nil), r.got...)
 }
 
-func TestMonitorSimnet(t *testing.T) {
+func TestGuardDriverSimnet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		vm, _ := vmac.NetDefendMAC(5, 0)
 		macA := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
@@ -50,15 +51,15 @@ func TestMonitorSimnet(t *testing.T) {
 		b := seg.Attach("b", macB) // our standby
 		c := seg.Attach("c", macC) // another cluster, same ID
 
-		g, err := vmac.NewGuard(vmac.GuardConfig{
+		g, err := vmac.NewGuard(&vmac.GuardConfig{
 			ClusterID:   5,
 			Self:        1,
-			Members:     map[uint32][]net.HardwareAddr{1: {macA}, 2: {macB}},
+			Members:     map[uint16][]net.HardwareAddr{1: {macA}, 2: {macB}},
 			VirtualMACs: []net.HardwareAddr{vm},
 		})
 		require.NoError(t, err)
 		var r reports
-		m := vmac.NewMonitor(g, r.add, nil)
+		m := vmac.NewGuardDriver(g, r.add, nil)
 		done := make(chan error, 1)
 		go func() { done <- m.Serve("eth0", a) }()
 

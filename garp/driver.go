@@ -10,18 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hakit/hakit/internal/clock"
 	"github.com/mdlayher/packet"
+
+	"github.com/hakit/hakit"
 )
 
-// Clock is what the Speaker needs from time; internal/clock's real and
-// simulated clocks satisfy it.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-// ARPForm selects the gratuitous ARP shapes a Speaker sends for IPv4.
+// ARPForm selects the gratuitous ARP shapes a Driver sends for IPv4.
 type ARPForm uint8
 
 const (
@@ -48,7 +42,8 @@ func (f ARPForm) String() string {
 	return fmt.Sprintf("ARPForm(%d)", uint8(f))
 }
 
-// Config configures a Speaker. A nil *Config means all defaults.
+// Config configures a Driver. A nil *Config means DefaultConfig(); zero
+// fields take their defaults.
 type Config struct {
 	// Schedule sets the bursts, the refresh and the rate limit; nil means
 	// DefaultSchedule.
@@ -60,7 +55,7 @@ type Config struct {
 	// when the IPv6 addresses are the hosts' default gateway.
 	Router bool
 	// Open returns the whole-Ethernet-frame transport of an interface (an
-	// AF_PACKET socket, a simulated port). The Speaker opens an interface on
+	// AF_PACKET socket, a simulated port). The Driver opens an interface on
 	// the first Announce for it and closes the conn when no move is left on
 	// it, on Stop, and after a write error. After an error the rest of the
 	// frames due at that moment are dropped (counted), and the next ones
@@ -68,13 +63,13 @@ type Config struct {
 	// nil means opening
 	// the named interface with Listen, which only Linux supports.
 	Open func(ifname string) (net.PacketConn, error)
-	// Clock drives the schedule; nil means the real clock.
-	Clock Clock
+	// Clock drives the schedule; nil means hakit.RealClock().
+	Clock hakit.Clock
 	// Logger receives announcements and errors; nil discards them.
 	Logger *slog.Logger
 }
 
-// Stats counts what a Speaker did. All counters only grow.
+// Stats counts what a Driver did. All counters only grow.
 type Stats struct {
 	// Announces and Withdraws count accepted calls.
 	Announces, Withdraws uint64
@@ -98,17 +93,17 @@ func (s Stats) Sent() uint64 { return s.SentARP + s.SentNA + s.SentLearn }
 // opened.
 var ErrInterface = errors.New("interface unavailable")
 
-// Speaker is the ARP/NDP Announcer: on Announce it sends gratuitous ARP for
+// Driver is the ARP/NDP Announcer: on Announce it sends gratuitous ARP for
 // the IPv4 addresses, unsolicited neighbour advertisements for the IPv6 ones
 // and learning frames for the Learn MACs, on the Schedule, until Withdraw or
-// Stop. It is the thin driver of a Scheduler: it owns the clock's timer and
+// Stop. It is the thin driver of a Machine: it owns the clock's timer and
 // the interfaces' conns. It is safe for concurrent use.
-type Speaker struct {
-	sched  *Scheduler
+type Driver struct {
+	sched  *Machine
 	arp    ARPForm
 	router bool
 	open   func(string) (net.PacketConn, error)
-	clock  Clock
+	clock  hakit.Clock
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -121,25 +116,58 @@ type Speaker struct {
 	stop    func() bool
 }
 
-var _ Announcer = (*Speaker)(nil)
+var _ Announcer = (*Driver)(nil)
 
-// NewSpeaker returns a Speaker, or an error if cfg's Schedule is invalid.
-func NewSpeaker(cfg *Config) (*Speaker, error) {
+// DefaultConfig returns the defaults, each with its reason.
+func DefaultConfig() *Config {
+	sc := DefaultSchedule() // keepalived's bursts, ours commented on Schedule
+	return &Config{
+		Schedule: &sc,
+		// What keepalived and most appliances send; every host heeds it.
+		ARP: RequestForm,
+		// The addresses are not a router's unless the caller says so.
+		Router: false,
+		// Nil: AF_PACKET sockets opened with Listen, the only way to send
+		// whole Ethernet frames on Linux.
+		Open: nil,
+	}
+}
+
+// Validate reports an invalid schedule or ARP form, as an error wrapping
+// hakit.ErrConfig. A nil c is DefaultConfig().
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	if c.Schedule != nil {
+		if err := c.Schedule.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.ARP > BothForms {
+		return fmt.Errorf("garp: ARP form %d: %w", c.ARP, hakit.ErrConfig)
+	}
+	return nil
+}
+
+// NewDriver returns a Driver, or an error wrapping hakit.ErrConfig if cfg is
+// invalid. A nil cfg means DefaultConfig(); a nil Schedule DefaultSchedule.
+func NewDriver(cfg *Config) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg == nil {
-		cfg = &Config{}
+		cfg = DefaultConfig()
 	}
 	sc := DefaultSchedule()
 	if cfg.Schedule != nil {
 		sc = *cfg.Schedule
 	}
-	sched, err := NewScheduler(sc)
+	sched, err := NewMachine(sc)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ARP > BothForms {
-		return nil, fmt.Errorf("garp: ARP form %d: %w", cfg.ARP, ErrInvalid)
-	}
-	s := &Speaker{
+	s := &Driver{
 		sched:   sched,
 		arp:     cfg.ARP,
 		router:  cfg.Router,
@@ -153,7 +181,7 @@ func NewSpeaker(cfg *Config) (*Speaker, error) {
 		s.open = listenByName
 	}
 	if s.clock == nil {
-		s.clock = clock.Real()
+		s.clock = hakit.RealClock()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -169,7 +197,7 @@ func listenByName(name string) (net.PacketConn, error) {
 	return Listen(ifi)
 }
 
-// moveKey names a move in the Scheduler: its MAC, or "" for a Learn-only
+// moveKey names a move in the Machine: its MAC, or "" for a Learn-only
 // move.
 func moveKey(m Move) string {
 	if m.MAC == nil {
@@ -180,7 +208,7 @@ func moveKey(m Move) string {
 
 // frames builds m's frames, in the order of a pass: the addresses, then the
 // Learn MACs.
-func (s *Speaker) frames(m Move) ([][]byte, error) {
+func (s *Driver) frames(m Move) ([][]byte, error) {
 	var fs [][]byte
 	add := func(a Announcement) error {
 		f, err := Marshal(a)
@@ -221,7 +249,7 @@ func (s *Speaker) frames(m Move) ([][]byte, error) {
 // being announced (same interface and MAC) restarts it with m's addresses,
 // as a new takeover. Write errors after the interface was opened are counted
 // and logged, not returned.
-func (s *Speaker) Announce(ctx context.Context, m Move) error {
+func (s *Driver) Announce(ctx context.Context, m Move) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("garp: announce: %w", err)
 	}
@@ -242,7 +270,7 @@ func (s *Speaker) Announce(ctx context.Context, m Move) error {
 	now := s.clock.Now()
 	s.sched.Start(now, nm.Interface, moveKey(nm), fs)
 	s.stats.Announces++
-	s.log.Info("garp: announcing", "interface", nm.Interface, "mac", nm.MAC,
+	s.log.Info("garp: announcing", "interface", nm.Interface, "mac", nm.MAC.String(),
 		"addrs", len(nm.Addrs), "learn", len(nm.Learn), "frames", len(fs))
 	s.run(now)
 	return nil
@@ -251,7 +279,7 @@ func (s *Speaker) Announce(ctx context.Context, m Move) error {
 // Withdraw stops announcing the move on m.Interface with m.MAC (m's
 // addresses are not looked at): no frame of it is written after Withdraw
 // returns. The interface is closed when no move is left on it.
-func (s *Speaker) Withdraw(ctx context.Context, m Move) error {
+func (s *Driver) Withdraw(ctx context.Context, m Move) error {
 	if m.Interface == "" {
 		s.mu.Lock()
 		s.stats.Invalid++
@@ -262,7 +290,7 @@ func (s *Speaker) Withdraw(ctx context.Context, m Move) error {
 	defer s.mu.Unlock()
 	if s.sched.Stop(m.Interface, moveKey(m)) {
 		s.stats.Withdraws++
-		s.log.Info("garp: withdrawn", "interface", m.Interface, "mac", m.MAC)
+		s.log.Info("garp: withdrawn", "interface", m.Interface, "mac", m.MAC.String())
 	}
 	if s.sched.iface(m.Interface) == nil {
 		s.closeConn(m.Interface)
@@ -272,9 +300,9 @@ func (s *Speaker) Withdraw(ctx context.Context, m Move) error {
 }
 
 // Stop withdraws every move at once, as on demotion: no frame is written
-// after Stop returns. It closes the interfaces. The Speaker stays usable: a
+// after Stop returns. It closes the interfaces. The Driver stays usable: a
 // later Announce starts over.
-func (s *Speaker) Stop() {
+func (s *Driver) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sched.StopAll()
@@ -286,7 +314,7 @@ func (s *Speaker) Stop() {
 }
 
 // Stats returns a snapshot of the counters.
-func (s *Speaker) Stats() Stats {
+func (s *Driver) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
@@ -294,7 +322,7 @@ func (s *Speaker) Stats() Stats {
 
 // run sends what is due at now and arms the timer for what is next. It is
 // called with s.mu held, so Stop and Withdraw wait for a pass in progress.
-func (s *Speaker) run(now time.Time) {
+func (s *Driver) run(now time.Time) {
 	var next time.Time
 	s.out, next = s.sched.Tick(now, s.out[:0])
 	s.broken = s.broken[:0]
@@ -311,7 +339,7 @@ func (s *Speaker) run(now time.Time) {
 	s.stop = s.clock.AfterFunc(next.Sub(now), func() { s.fire(gen) })
 }
 
-func (s *Speaker) fire(gen uint64) {
+func (s *Driver) fire(gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen != s.gen || s.stop == nil {
@@ -321,7 +349,7 @@ func (s *Speaker) fire(gen uint64) {
 	s.run(s.clock.Now())
 }
 
-func (s *Speaker) disarm() {
+func (s *Driver) disarm() {
 	if s.stop != nil {
 		s.stop()
 		s.stop = nil
@@ -336,7 +364,7 @@ var (
 	allNodesAddr  = &packet.Addr{HardwareAddr: allNodesMAC}
 )
 
-func (s *Speaker) write(x *Send) {
+func (s *Driver) write(x *Send) {
 	if slices.Contains(s.broken, x.Interface) {
 		s.stats.Dropped++
 		return
@@ -373,7 +401,7 @@ func (s *Speaker) write(x *Send) {
 }
 
 // conn returns the open conn of an interface, opening it if needed.
-func (s *Speaker) conn(name string) (net.PacketConn, error) {
+func (s *Driver) conn(name string) (net.PacketConn, error) {
 	if c := s.conns[name]; c != nil {
 		return c, nil
 	}
@@ -393,7 +421,7 @@ func (s *Speaker) conn(name string) (net.PacketConn, error) {
 	return c, nil
 }
 
-func (s *Speaker) closeConn(name string) {
+func (s *Driver) closeConn(name string) {
 	if c := s.conns[name]; c != nil {
 		_ = c.Close()
 		delete(s.conns, name)

@@ -9,15 +9,15 @@ import (
 	"sync"
 )
 
-// maxReports bounds how many distinct collisions a Monitor remembers (and so
+// maxReports bounds how many distinct collisions a GuardDriver remembers (and so
 // reports); later new ones are counted in the Guard's stats and logged only.
 const maxReports = 1024
 
-// Monitor is the thin driver around a Guard: it reads frames from one or more
+// GuardDriver is the thin driver around a Guard: it reads frames from one or more
 // connections (Serve), takes heartbeat facts from the caller
 // (CheckHeartbeat), and calls the report function the first time each
 // distinct collision is seen. It is safe for concurrent use.
-type Monitor struct {
+type GuardDriver struct {
 	mu     sync.Mutex
 	g      *Guard
 	report func(*CollisionError)
@@ -25,33 +25,33 @@ type Monitor struct {
 	seen   map[string]bool
 }
 
-// NewMonitor returns a Monitor around g, which it owns from now on (use the
-// Monitor's methods, not g's). report, if not nil, is called once per
+// NewGuardDriver returns a GuardDriver around g, which it owns from now on (use the
+// GuardDriver's methods, not g's). report, if not nil, is called once per
 // distinct collision (same kind, interface, unit, addresses), from the
 // goroutine that found it; it must not block. A nil log discards.
-func NewMonitor(g *Guard, report func(*CollisionError), log *slog.Logger) *Monitor {
+func NewGuardDriver(g *Guard, report func(*CollisionError), log *slog.Logger) *GuardDriver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{g: g, report: report, log: log, seen: make(map[string]bool)}
+	return &GuardDriver{g: g, report: report, log: log, seen: make(map[string]bool)}
 }
 
 // SetHolding tells the Guard whether this unit holds the virtual MACs.
-func (m *Monitor) SetHolding(holding bool) {
+func (m *GuardDriver) SetHolding(holding bool) {
 	m.mu.Lock()
 	m.g.SetHolding(holding)
 	m.mu.Unlock()
 }
 
 // SetMembers is Guard.SetMembers.
-func (m *Monitor) SetMembers(members map[uint32][]net.HardwareAddr) error {
+func (m *GuardDriver) SetMembers(members map[uint16][]net.HardwareAddr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.g.SetMembers(members)
 }
 
 // CheckHeartbeat is Guard.CheckHeartbeat, reporting a collision too.
-func (m *Monitor) CheckHeartbeat(ifname string, clusterID, unitID uint32, src net.HardwareAddr) error {
+func (m *GuardDriver) CheckHeartbeat(ifname string, clusterID, unitID uint16, src net.HardwareAddr) error {
 	m.mu.Lock()
 	err := m.g.CheckHeartbeat(ifname, clusterID, unitID, src)
 	m.mu.Unlock()
@@ -60,7 +60,7 @@ func (m *Monitor) CheckHeartbeat(ifname string, clusterID, unitID uint32, src ne
 }
 
 // Stats returns the Guard's counters.
-func (m *Monitor) Stats() GuardStats {
+func (m *GuardDriver) Stats() GuardStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.g.Stats()
@@ -72,7 +72,7 @@ func (m *Monitor) Stats() GuardStats {
 // os.ErrClosed both count as closed) or fails. Read
 // deadlines are tolerated: a timeout just continues. conn must not deliver
 // frames this unit sent (ListenFrames does not; a simnet port does not).
-func (m *Monitor) Serve(ifname string, conn net.PacketConn) error {
+func (m *GuardDriver) Serve(ifname string, conn net.PacketConn) error {
 	buf := make([]byte, 128) // only the header matters; longer frames are truncated
 	for {
 		n, _, err := conn.ReadFrom(buf)
@@ -82,7 +82,7 @@ func (m *Monitor) Serve(ifname string, conn net.PacketConn) error {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			continue
 		case err != nil:
-			return fmt.Errorf("vmac: monitor %q: %w", ifname, err)
+			return fmt.Errorf("vmac: guard driver %q: %w", ifname, err)
 		}
 		var src net.HardwareAddr
 		if n >= 14 {
@@ -96,7 +96,7 @@ func (m *Monitor) Serve(ifname string, conn net.PacketConn) error {
 }
 
 // found logs and reports err, once per distinct collision.
-func (m *Monitor) found(err error) {
+func (m *GuardDriver) found(err error) {
 	var ce *CollisionError
 	if !errors.As(err, &ce) {
 		return
@@ -120,12 +120,13 @@ func (m *Monitor) found(err error) {
 
 // ListenFrames opens a socket on the interface ifname that receives the
 // whole Ethernet frames whose source MAC is one of macs, sent by other
-// stations (never frames this host sends), for Monitor.Serve. On Linux it
+// stations (never frames this host sends), for GuardDriver.Serve. On Linux it
 // is an AF_PACKET socket with a kernel filter on the source MAC and
 // PACKET_IGNORE_OUTGOING; it needs CAP_NET_RAW and is opened in the calling
 // thread's network namespace. The interface is not made promiscuous, so
 // frames are seen when they are broadcast, multicast, flooded or addressed
-// to this host. Other platforms return ErrNotSupported.
+// to this host. Other platforms return an error wrapping
+// errors.ErrUnsupported.
 func ListenFrames(ifname string, macs []net.HardwareAddr) (net.PacketConn, error) {
 	if len(macs) == 0 {
 		return nil, fmt.Errorf("vmac: listen on %q: no MACs: %w", ifname, ErrInvalid)

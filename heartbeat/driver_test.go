@@ -10,14 +10,16 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hakit/hakit/internal/simnet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/simnet"
 )
 
 // simUnit is one unit on a simulated segment: a port for heartbeats and a
 // port for ARP (its "kernel": it probes and answers for the unit's address).
 type simUnit struct {
-	node *Node
+	node *Driver
 	hb   *simnet.Port
 	arp  *simnet.Port
 	mu   sync.Mutex
@@ -59,7 +61,7 @@ func simNeighbour(t *testing.T, seg *simnet.Segment, name string, hw net.Hardwar
 	return p
 }
 
-func simNode(t *testing.T, seg *simnet.Segment, cfg Config, id uint16, neigh NeighbourSource) *simUnit {
+func simDriver(t *testing.T, seg *simnet.Segment, cfg Config, id uint16, neigh NeighbourSource) *simUnit {
 	t.Helper()
 	u := &simUnit{}
 	u.hb = seg.Attach(fmt.Sprintf("hb%d", id), mac(1, byte(id)))
@@ -74,7 +76,7 @@ func simNode(t *testing.T, seg *simnet.Segment, cfg Config, id uint16, neigh Nei
 		u.reps = append(u.reps, r)
 		u.mu.Unlock()
 	}
-	n, err := NewNode(&cfg, Interface{Name: "eth0", Addr: addr, Conn: NewEthernetConn(u.hb, cfg.EtherType), Prober: pr})
+	n, err := NewDriver(&cfg, Interface{Name: "eth0", Addr: addr, Conn: NewEthernetConn(u.hb, cfg.EtherType), Prober: pr})
 	require.NoError(t, err)
 	u.node = n
 	t.Cleanup(func() { n.Close() })
@@ -90,14 +92,14 @@ func simPair(t *testing.T, cfg Config) (a, b *simUnit, seg *simnet.Segment, rout
 	if cfg.EtherType == 0 {
 		cfg.EtherType = DefaultEtherType
 	}
-	a = simNode(t, seg, cfg, 1, ns)
-	b = simNode(t, seg, cfg, 2, ns)
+	a = simDriver(t, seg, cfg, 1, ns)
+	b = simDriver(t, seg, cfg, 2, ns)
 	require.NoError(t, a.node.Start())
 	require.NoError(t, b.node.Start())
 	return a, b, seg, router
 }
 
-func TestNodeDetectsDeadPeer(t *testing.T) {
+func TestDriverDetectsDeadPeer(t *testing.T) {
 	tests := []struct {
 		mode    Mode
 		verdict time.Duration // after the last heartbeat
@@ -108,7 +110,7 @@ func TestNodeDetectsDeadPeer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := Config{ClusterID: 7, Mode: tt.mode, Keys: []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}}
+				cfg := Config{ClusterID: 7, Mode: tt.mode, Keys: testRing(t)}
 				a, b, _, _ := simPair(t, cfg)
 				time.Sleep(time.Minute)
 				require.Empty(t, a.verdicts())
@@ -139,7 +141,7 @@ func TestNodeDetectsDeadPeer(t *testing.T) {
 	}
 }
 
-func TestNodeLocalFault(t *testing.T) {
+func TestDriverLocalFault(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, _, _, _ := simPair(t, Config{ClusterID: 7})
 		time.Sleep(10 * time.Second)
@@ -156,10 +158,10 @@ func TestNodeLocalFault(t *testing.T) {
 	})
 }
 
-// TestNodeLossSoak is the required soak on the simulated segment: 10
+// TestDriverLossSoak is the required soak on the simulated segment: 10
 // virtual minutes, 100ms interval, 20% of frames lost (every frame crosses
 // two cables, each losing 1-sqrt(0.8)), defaults: no verdict on either unit.
-func TestNodeLossSoak(t *testing.T) {
+func TestDriverLossSoak(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b, _, router := simPair(t, Config{ClusterID: 7})
 		time.Sleep(time.Minute)
@@ -181,17 +183,17 @@ func TestNodeLossSoak(t *testing.T) {
 	})
 }
 
-func TestNodeRoleAndPayload(t *testing.T) {
+func TestDriverRoleAndPayload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b, _, _ := simPair(t, Config{ClusterID: 7})
-		require.NoError(t, b.node.SetRole(RolePrimary))
+		require.NoError(t, b.node.SetRole(hakit.Primary))
 		require.NoError(t, b.node.SetPayload([]byte("prio=200")))
-		require.ErrorIs(t, b.node.SetRole(0), ErrConfig)
+		require.ErrorIs(t, b.node.SetRole(0), hakit.ErrConfig)
 		require.ErrorIs(t, b.node.SetPayload(make([]byte, MaxPayload+1)), ErrTooLarge)
 		time.Sleep(time.Second)
 		ps := a.node.Peers()
 		require.Len(t, ps, 1)
-		require.Equal(t, RolePrimary, ps[0].Role)
+		require.Equal(t, hakit.Primary, ps[0].Role)
 		require.Equal(t, []byte("prio=200"), ps[0].Payload)
 		require.Equal(t, netip.MustParseAddr("198.18.0.2"), ps[0].Links[0].Addr)
 		require.Equal(t, []string{"eth0:alive"}, states(a.node.Reports()))
@@ -202,10 +204,45 @@ func TestNodeRoleAndPayload(t *testing.T) {
 	})
 }
 
-// TestNodeSendNow: a payload change sent with SendNow reaches the peer at
+// TestDriverOnHeard: a peer's payloads arrive through OnHeard once per
+// round, each a copy, in the order the peer set them; nobody polls Peers.
+func TestDriverOnHeard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var got []string
+		cfg := Config{ClusterID: 7, OnHeard: func(h Heard) {
+			if h.Peer != 1 {
+				return // unit 1 hearing unit 2
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) == 0 || got[len(got)-1] != string(h.Payload) {
+				got = append(got, string(h.Payload))
+			}
+			if len(h.Payload) > 0 {
+				h.Payload[0] = 'X' // the callback's own copy
+			}
+		}}
+		a, b, _, _ := simPair(t, cfg)
+		for _, p := range []string{"one", "two", "three"} {
+			require.NoError(t, a.node.SetPayload([]byte(p)))
+			require.NoError(t, a.node.SendNow())
+			time.Sleep(250 * ms)
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, []string{"", "one", "two", "three"}, got, "unit 1's payloads at unit 2")
+		require.Equal(t, []byte("three"), b.node.Peers()[0].Payload)
+		rounds := b.node.Counters().Received // one interface: one frame a round
+		require.NotZero(t, rounds)
+	})
+}
+
+// TestDriverSendNow: a payload change sent with SendNow reaches the peer at
 // once, not at the next interval; the schedule restarts from then, with no
 // sequence gap (no loss counted).
-func TestNodeSendNow(t *testing.T) {
+func TestDriverSendNow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b, _, _ := simPair(t, Config{ClusterID: 7})
 		time.Sleep(time.Second + 30*ms) // between two heartbeats
@@ -224,13 +261,13 @@ func TestNodeSendNow(t *testing.T) {
 		require.NoError(t, b.node.Close())
 		require.ErrorIs(t, b.node.SendNow(), ErrClosed)
 	})
-	u := simNode(t, simnet.New(nil), Config{ClusterID: 7, EtherType: DefaultEtherType}, 1, staticNeighbours{})
-	require.ErrorIs(t, u.node.SendNow(), ErrConfig, "before Start")
+	u := simDriver(t, simnet.New(nil), Config{ClusterID: 7, EtherType: DefaultEtherType}, 1, staticNeighbours{})
+	require.ErrorIs(t, u.node.SendNow(), hakit.ErrConfig, "before Start")
 	require.NoError(t, u.node.Close())
 }
 
-func TestMonitorSendNow(t *testing.T) {
-	m, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"}, Interface{Name: "eth1"})
+func TestMachineSendNow(t *testing.T) {
+	m, err := NewMachine(&Config{ClusterID: 7, UnitID: 1}, Interface{Name: "eth0"}, Interface{Name: "eth1"})
 	require.NoError(t, err)
 	t0 := time.Unix(1000, 0)
 	require.Len(t, m.SendNow(t0).Frames, 2, "before the first Tick: a Tick")
@@ -242,9 +279,9 @@ func TestMonitorSendNow(t *testing.T) {
 	require.Len(t, m.Tick(t0.Add(130*ms)).Frames, 2)
 }
 
-func TestNewNodeErrors(t *testing.T) {
-	_, err := NewNode(nil, Interface{Name: "eth0"})
-	require.ErrorIs(t, err, ErrConfig)
-	_, err = NewNode(&Config{Misses: -1}, Interface{Name: "eth0", Conn: NewEthernetConn(nil, 1)})
-	require.ErrorIs(t, err, ErrConfig)
+func TestNewDriverErrors(t *testing.T) {
+	_, err := NewDriver(nil, Interface{Name: "eth0"})
+	require.ErrorIs(t, err, hakit.ErrConfig)
+	_, err = NewDriver(&Config{Misses: -1}, Interface{Name: "eth0", Conn: NewEthernetConn(nil, 1)})
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }

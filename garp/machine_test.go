@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 var t0 = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -32,7 +34,7 @@ func frames(n int) [][]byte {
 
 // drive runs c as a driver would, from now until the next wake-up is after
 // until, and returns what it sent.
-func drive(t *testing.T, c *Scheduler, now time.Time, until time.Duration) []sent {
+func drive(t *testing.T, c *Machine, now time.Time, until time.Duration) []sent {
 	t.Helper()
 	var log []sent
 	var out []Send
@@ -50,9 +52,9 @@ func drive(t *testing.T, c *Scheduler, now time.Time, until time.Duration) []sen
 	}
 }
 
-func newScheduler(t *testing.T, s Schedule) *Scheduler {
+func newMachine(t *testing.T, s Schedule) *Machine {
 	t.Helper()
-	c, err := NewScheduler(s)
+	c, err := NewMachine(s)
 	require.NoError(t, err)
 	return c
 }
@@ -67,8 +69,8 @@ func passTimes(log []sent) []time.Duration {
 	return ts
 }
 
-func TestSchedulerDefaultTimeline(t *testing.T) {
-	c := newScheduler(t, DefaultSchedule())
+func TestMachineDefaultTimeline(t *testing.T) {
+	c := newMachine(t, DefaultSchedule())
 	c.Start(t0, "eth0", "m", frames(2))
 	log := drive(t, c, t0, 200*time.Second)
 	ms := time.Millisecond
@@ -84,7 +86,7 @@ func TestSchedulerDefaultTimeline(t *testing.T) {
 	}
 }
 
-func TestSchedulerShapes(t *testing.T) {
+func TestMachineShapes(t *testing.T) {
 	ms := time.Millisecond
 	tests := []struct {
 		name  string
@@ -103,17 +105,17 @@ func TestSchedulerShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newScheduler(t, tt.s)
+			c := newMachine(t, tt.s)
 			c.Start(t0, "eth0", "m", frames(2))
 			require.Equal(t, tt.want, passTimes(drive(t, c, t0, tt.until)))
 		})
 	}
 }
 
-func TestSchedulerRateLimit(t *testing.T) {
+func TestMachineRateLimit(t *testing.T) {
 	s := DefaultSchedule()
 	s.Rate, s.RateBurst = 1000, 256
-	c := newScheduler(t, s)
+	c := newMachine(t, s)
 	c.Start(t0, "eth0", "vips", frames(256))
 	log := drive(t, c, t0, 2*time.Second)
 	require.Len(t, log, 256*5)
@@ -157,9 +159,9 @@ func checkRate(t *testing.T, log []sent, s Schedule) {
 	}
 }
 
-func TestSchedulerSharesBucketPerInterface(t *testing.T) {
+func TestMachineSharesBucketPerInterface(t *testing.T) {
 	s := Schedule{Burst: 2, Spacing: 0, Rate: 100, RateBurst: 2}
-	c := newScheduler(t, s)
+	c := newMachine(t, s)
 	c.Start(t0, "eth0", "a", frames(2))
 	c.Start(t0, "eth0", "b", frames(2))
 	c.Start(t0, "eth1", "c", frames(2))
@@ -180,8 +182,8 @@ func TestSchedulerSharesBucketPerInterface(t *testing.T) {
 	require.Equal(t, want, log)
 }
 
-func TestSchedulerStopAndRestart(t *testing.T) {
-	c := newScheduler(t, DefaultSchedule())
+func TestMachineStopAndRestart(t *testing.T) {
+	c := newMachine(t, DefaultSchedule())
 	c.Start(t0, "eth0", "m", frames(1))
 	log := drive(t, c, t0, 15*time.Millisecond)
 	require.Len(t, log, 2)
@@ -225,8 +227,8 @@ func TestScheduleValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := DefaultSchedule()
 			f(&s)
-			_, err := NewScheduler(s)
-			require.ErrorIs(t, err, ErrSchedule)
+			_, err := NewMachine(s)
+			require.ErrorIs(t, err, hakit.ErrConfig)
 		})
 	}
 }

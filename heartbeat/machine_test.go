@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 )
 
 const ms = time.Millisecond
@@ -24,6 +26,7 @@ func states(rs []Report) []string {
 func strictConfig() Config {
 	c := *DefaultConfig()
 	c.ClusterID = 7
+	c.UnitID = 1
 	c.Mode = ModeStrict
 	return c
 }
@@ -196,12 +199,12 @@ func TestPeerAddressOnlyEarly(t *testing.T) {
 func TestRestartAcceptedWithinOneInterval(t *testing.T) {
 	h := newHarness(t, 1, strictConfig(), 1, 2)
 	warm(h)
-	// Unit 2 restarts: a new Monitor with a higher epoch and sequence from 1.
+	// Unit 2 restarts: a new Machine with a higher epoch and sequence from 1.
 	old := h.units[2]
 	old.down = true
 	cfg := old.m.cfg
 	cfg.Epoch = 2
-	m, err := NewMonitor(&cfg, Interface{Name: "eth0", Addr: unitAddr(2, 0)})
+	m, err := NewMachine(&cfg, Interface{Name: "eth0", Addr: unitAddr(2, 0)})
 	require.NoError(t, err)
 	restarted := &hunit{id: 2, m: m, cut: []bool{false}}
 	h.units[2] = restarted
@@ -217,7 +220,7 @@ func TestRestartAcceptedWithinOneInterval(t *testing.T) {
 // TestLossNoVerdict is the required soak: 10 virtual minutes at 20% random
 // loss of every frame, probe and reply, 100ms interval, defaults (early
 // mode): suspicions come and go, no verdict is reached. (ModeStrict is not
-// soaked: the seed's schedule gives a verdict after 7 or 8 heartbeats lost in
+// soaked: the Clavister schedule gives a verdict after 7 or 8 heartbeats lost in
 // a row, which 20% loss produces about once per 10^5 intervals per link.)
 func TestLossNoVerdict(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
@@ -290,7 +293,7 @@ func TestLossDelaysWindowVerdicts(t *testing.T) {
 }
 
 func TestProbesNeeded(t *testing.T) {
-	m, err := NewMonitor(nil, Interface{Name: "eth0"})
+	m, err := NewMachine(&Config{UnitID: 1}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	tests := []struct {
 		name string
@@ -310,7 +313,7 @@ func TestProbesNeeded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := &link{}
+			l := &peerLink{}
 			for s := 1; s <= tt.frames; s++ {
 				if tt.lossEvery == 0 || s%tt.lossEvery != 0 {
 					l.loss.record(uint64(s))
@@ -346,8 +349,8 @@ func TestLossWindow(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	require.NoError(t, (*Config)(nil).Validate())
-	require.NoError(t, DefaultConfig().Validate())
+	require.ErrorIs(t, (*Config)(nil).Validate(), hakit.ErrConfig, "no unit ID")
+	require.NoError(t, (&Config{UnitID: 1}).Validate())
 	tests := []struct {
 		name string
 		mod  func(*Config)
@@ -359,21 +362,24 @@ func TestConfigValidate(t *testing.T) {
 		{"negative window", func(c *Config) { c.ProbeWindow = -time.Second }},
 		{"probe interval above window", func(c *Config) { c.ProbeInterval = time.Second }},
 		{"mode", func(c *Config) { c.Mode = 7 }},
-		{"short key", func(c *Config) { c.Keys = []Key{{ID: 1, Secret: []byte("short")}} }},
+		{"unit 0", func(c *Config) { c.UnitID = 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
+			c.UnitID = 1
 			tt.mod(c)
-			require.ErrorIs(t, c.Validate(), ErrConfig)
-			_, err := NewMonitor(c, Interface{Name: "eth0"})
-			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorIs(t, c.Validate(), hakit.ErrConfig)
+			_, err := NewMachine(c, Interface{Name: "eth0"})
+			require.ErrorIs(t, err, hakit.ErrConfig)
 		})
 	}
-	_, err := NewMonitor(nil)
-	require.ErrorIs(t, err, ErrConfig)
-	_, err = NewMonitor(nil, Interface{Name: "a"}, Interface{Name: "a"})
-	require.ErrorIs(t, err, ErrConfig)
+	_, err := NewMachine(nil, Interface{Name: "a"})
+	require.ErrorIs(t, err, hakit.ErrConfig, "no unit ID")
+	_, err = NewMachine(&Config{UnitID: 1})
+	require.ErrorIs(t, err, hakit.ErrConfig)
+	_, err = NewMachine(&Config{UnitID: 1}, Interface{Name: "a"}, Interface{Name: "a"})
+	require.ErrorIs(t, err, hakit.ErrConfig)
 }
 
 func TestIntervals(t *testing.T) {
@@ -402,25 +408,25 @@ func TestIntervals(t *testing.T) {
 
 func TestUnicastDestination(t *testing.T) {
 	cfg := Config{ClusterID: 7, UnitID: 1, Unicast: true}
-	m, err := NewMonitor(&cfg, Interface{Name: "eth0"})
+	m, err := NewMachine(&cfg, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	now := time.Unix(1, 0)
 	out := m.Tick(now)
 	require.Equal(t, GroupMAC(7), out.Frames[0].Dst, "no peer known yet: the group")
-	require.Equal(t, SourceMAC(7, 1, RoleInit), out.Frames[0].Src)
-	peer, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Role: RoleSecondary}, Interface{Name: "eth0"})
+	require.Equal(t, SourceMAC(7, 1, hakit.Initial), out.Frames[0].Src)
+	peer, err := NewMachine(&Config{ClusterID: 7, UnitID: 2, Role: hakit.Secondary}, Interface{Name: "eth0"})
 	require.NoError(t, err)
 	_, err = m.Receive(now, "eth0", peer.Tick(now).Frames[0].Data)
 	require.NoError(t, err)
 	out = m.Tick(now.Add(100 * ms))
-	require.Equal(t, SourceMAC(7, 2, RoleSecondary), out.Frames[0].Dst, "one peer: its unicast")
+	require.Equal(t, SourceMAC(7, 2, hakit.Secondary), out.Frames[0].Dst, "one peer: its unicast")
 }
 
-func BenchmarkMonitorReceive(b *testing.B) {
-	keys := []Key{{ID: 1, Secret: []byte("0123456789abcdef")}}
-	rx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
+func BenchmarkMachineReceive(b *testing.B) {
+	keys := testRing(b)
+	rx, err := NewMachine(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
 	require.NoError(b, err)
-	tx, err := NewMonitor(&Config{ClusterID: 7, UnitID: 2, Keys: keys}, Interface{Name: "eth0"})
+	tx, err := NewMachine(&Config{ClusterID: 7, UnitID: 2, Keys: keys}, Interface{Name: "eth0"})
 	require.NoError(b, err)
 	now := time.Unix(1, 0)
 	frames := make([][]byte, 0, 4096)
@@ -432,7 +438,7 @@ func BenchmarkMonitorReceive(b *testing.B) {
 	for b.Loop() {
 		if i == len(frames) {
 			b.StopTimer()
-			rx, _ = NewMonitor(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
+			rx, _ = NewMachine(&Config{ClusterID: 7, UnitID: 1, Keys: keys}, Interface{Name: "eth0"})
 			i = 0
 			b.StartTimer()
 		}
@@ -514,4 +520,36 @@ func TestPeerPortDownOtherLinkLossy(t *testing.T) {
 	t.Logf("%d peer-fault verdicts, %d peer-down", fault, down)
 	require.Zero(t, down)
 	require.NotZero(t, fault)
+}
+
+// panicNeighbours fails the test if anything calls it.
+type panicNeighbours struct{}
+
+func (panicNeighbours) Neighbours(string) ([]netip.Addr, error) {
+	panic("the Machine called the NeighbourSource while it decided")
+}
+
+// TestMachineCallsOutToNothing: the Machine never calls the configured
+// NeighbourSource (that is the Driver's job); it probes the neighbours fed
+// with SetNeighbours, and asks for them with NeedNeighbours exactly when
+// EIFD is about to start.
+func TestMachineCallsOutToNothing(t *testing.T) {
+	cfg := earlyConfig()
+	cfg.Neighbours = panicNeighbours{}
+	h := newHarness(t, 1, cfg, 1, 2)
+	// The harness plays the Drivers: it feeds the Machines these.
+	h.units[1].neigh = staticNeighbours{"eth0": {neighbourAddr(0), netip.MustParseAddr("198.18.0.77")}}
+	h.units[2].neigh = staticNeighbours{}
+	start := warm(h)
+	u := h.units[1]
+	require.Empty(t, u.m.NeedNeighbours(h.clk.Now()), "all alive")
+	h.units[2].down = true
+	last := h.lastFrom(1, 2, 0)
+	require.Empty(t, u.m.NeedNeighbours(last.Add(199*ms)))
+	require.Equal(t, []string{"eth0"}, u.m.NeedNeighbours(last.Add(200*ms)), "Misses intervals without a heartbeat")
+	h.clk.RunFor(time.Second)
+	rs := h.reportsSince(1, start)
+	require.Equal(t, []string{"eth0:suspect", "eth0:peer-down"}, states(rs))
+	require.Contains(t, rs[0].Reason, "probing 2 neighbours")
+	require.ErrorIs(t, u.m.SetNeighbours("eth9", nil), hakit.ErrConfig)
 }

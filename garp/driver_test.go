@@ -1,19 +1,24 @@
 package garp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/clock"
 	"github.com/hakit/hakit/internal/simnet"
-	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -50,7 +55,7 @@ func listen(t *testing.T, sim *clock.Sim, p *simnet.Port) func() []heard {
 	}
 }
 
-// keep wraps a simulated port so that the Speaker closing it does not
+// keep wraps a simulated port so that the Driver closing it does not
 // detach it from the segment.
 type keep struct{ *simnet.Port }
 
@@ -67,15 +72,15 @@ func ports(ps map[string]*simnet.Port) func(string) (net.PacketConn, error) {
 	}
 }
 
-func newSpeaker(t *testing.T, cfg *Config) *Speaker {
+func newDriver(t *testing.T, cfg *Config) *Driver {
 	t.Helper()
-	s, err := NewSpeaker(cfg)
+	s, err := NewDriver(cfg)
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func TestSpeakerTakeoverTimeline(t *testing.T) {
+func TestDriverTakeoverTimeline(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	a := seg.Attach("a", macA)
@@ -90,7 +95,7 @@ func TestSpeakerTakeoverTimeline(t *testing.T) {
 	require.Equal(t, "a", seg.FDB()[vmacTst.String()])
 	start := sim.Now().Sub(clock.Epoch)
 
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
 	require.NoError(t, s.Announce(context.Background(), Move{
 		Interface: "eth0", MAC: vmacTst, Addrs: []netip.Addr{testVIP4, testVIP6},
 	}))
@@ -128,13 +133,13 @@ func mustMarshal(t *testing.T, a Announcement) []byte {
 	return b
 }
 
-func TestSpeakerStopIsImmediate(t *testing.T) {
+func TestDriverStopIsImmediate(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	b := seg.Attach("b", macB)
 	got := listen(t, sim, seg.Attach("c", macC))
 
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
 	require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4}}))
 	sim.RunFor(15 * time.Millisecond)
 	require.Len(t, got(), 2)
@@ -150,12 +155,12 @@ func TestSpeakerStopIsImmediate(t *testing.T) {
 	require.Len(t, got(), 2+5)
 }
 
-func TestSpeakerWithdrawOneMove(t *testing.T) {
+func TestDriverWithdrawOneMove(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	b := seg.Attach("b", macB)
 	got := listen(t, sim, seg.Attach("c", macC))
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": b})})
 
 	ctx := context.Background()
 	v1 := Move{Interface: "eth0", MAC: vmacTst, Addrs: []netip.Addr{testVIP4}}
@@ -181,10 +186,10 @@ func TestSpeakerWithdrawOneMove(t *testing.T) {
 	require.Equal(t, uint64(1), s.Stats().Withdraws)
 }
 
-// TestSpeakerTransparent: a bridge-mode cluster sits between segments L and
+// TestDriverTransparent: a bridge-mode cluster sits between segments L and
 // R. After takeover, B makes R's switch learn L's MACs through B's R port,
 // and L's switch learn R's MACs through B's L port.
-func TestSpeakerTransparent(t *testing.T) {
+func TestDriverTransparent(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	segL := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	segR := simnet.New(&simnet.Config{Clock: sim, Seed: 2})
@@ -213,7 +218,7 @@ func TestSpeakerTransparent(t *testing.T) {
 	require.Equal(t, "a-l", segL.FDB()[hostR1.String()])
 	before := len(got())
 
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"l": bL, "r": bR})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"l": bL, "r": bR})})
 	ctx := context.Background()
 	require.NoError(t, s.Announce(ctx, Move{Interface: "r", Learn: []net.HardwareAddr{hostL1, hostL2}}))
 	require.NoError(t, s.Announce(ctx, Move{Interface: "l", Learn: []net.HardwareAddr{hostR1}}))
@@ -229,10 +234,10 @@ func TestSpeakerTransparent(t *testing.T) {
 	require.Equal(t, uint64(3*10), s.Stats().SentLearn)
 }
 
-func TestSpeakerBadMoves(t *testing.T) {
+func TestDriverBadMoves(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
-	s := newSpeaker(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": seg.Attach("b", macB)})})
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": seg.Attach("b", macB)})})
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -298,7 +303,7 @@ func (f flaky) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 func (f flaky) Close() error { f.closed.Add(1); return nil }
 
-func TestSpeakerInterfaceGoesAway(t *testing.T) {
+func TestDriverInterfaceGoesAway(t *testing.T) {
 	sim := clock.NewSim(time.Time{})
 	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
 	b := seg.Attach("b", macB)
@@ -306,7 +311,7 @@ func TestSpeakerInterfaceGoesAway(t *testing.T) {
 	var down, gone atomic.Bool
 	var closed atomic.Int32
 	var opens int
-	s := newSpeaker(t, &Config{Clock: sim, Open: func(name string) (net.PacketConn, error) {
+	s := newDriver(t, &Config{Clock: sim, Open: func(name string) (net.PacketConn, error) {
 		opens++
 		if gone.Load() {
 			return nil, errors.New("no such network interface")
@@ -340,9 +345,9 @@ func TestSpeakerInterfaceGoesAway(t *testing.T) {
 	require.Equal(t, 1+2+1, opens)
 }
 
-// TestSpeakerNoFrameAfterStop races Stop against the timer on the real clock
+// TestDriverNoFrameAfterStop races Stop against the timer on the real clock
 // (in a synctest bubble): a write after Stop returned fails the test.
-func TestSpeakerNoFrameAfterStop(t *testing.T) {
+func TestDriverNoFrameAfterStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for i := range 50 {
 			var stopped atomic.Bool
@@ -353,7 +358,7 @@ func TestSpeakerNoFrameAfterStop(t *testing.T) {
 				}
 			}}
 			sc := Schedule{Burst: 100, Spacing: time.Microsecond, Rate: 1e6, RateBurst: 1}
-			s, err := NewSpeaker(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
+			s, err := NewDriver(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
 			require.NoError(t, err)
 			require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4}}))
 			done := make(chan struct{})
@@ -379,17 +384,20 @@ type countConn struct {
 func (c *countConn) WriteTo(b []byte, _ net.Addr) (int, error) { c.write(); return len(b), nil }
 func (c *countConn) Close() error                              { return nil }
 
-func TestNewSpeakerInvalid(t *testing.T) {
-	_, err := NewSpeaker(&Config{Schedule: &Schedule{}})
-	require.ErrorIs(t, err, ErrSchedule)
-	_, err = NewSpeaker(&Config{ARP: 7})
-	require.ErrorIs(t, err, ErrInvalid)
-	s, err := NewSpeaker(nil)
+func TestNewDriverInvalid(t *testing.T) {
+	_, err := NewDriver(&Config{Schedule: &Schedule{}})
+	require.ErrorIs(t, err, hakit.ErrConfig)
+	_, err = NewDriver(&Config{ARP: 7})
+	require.ErrorIs(t, err, hakit.ErrConfig)
+	require.ErrorIs(t, (&Config{ARP: 7}).Validate(), hakit.ErrConfig)
+	require.NoError(t, DefaultConfig().Validate())
+	require.NoError(t, (*Config)(nil).Validate())
+	s, err := NewDriver(nil)
 	require.NoError(t, err)
 	s.Stop()
 }
 
-func TestSpeakerARPForms(t *testing.T) {
+func TestDriverARPForms(t *testing.T) {
 	for _, tt := range []struct {
 		form ARPForm
 		want []Kind
@@ -403,7 +411,7 @@ func TestSpeakerARPForms(t *testing.T) {
 		b := seg.Attach("b", macB)
 		got := listen(t, sim, seg.Attach("c", macC))
 		sc := Schedule{Burst: 1, Rate: 100, RateBurst: 10}
-		s := newSpeaker(t, &Config{Clock: sim, ARP: tt.form, Router: true, Schedule: &sc, Open: ports(map[string]*simnet.Port{"eth0": b})})
+		s := newDriver(t, &Config{Clock: sim, ARP: tt.form, Router: true, Schedule: &sc, Open: ports(map[string]*simnet.Port{"eth0": b})})
 		require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4, testVIP6}}))
 		sim.RunFor(time.Second)
 		var kinds []Kind
@@ -415,9 +423,9 @@ func TestSpeakerARPForms(t *testing.T) {
 	}
 }
 
-// TestSpeakerRealClockInBubble drives the Speaker with its default (real)
+// TestDriverRealClockInBubble drives the Driver with its default (real)
 // clock inside a synctest bubble, where time is virtual and exact.
-func TestSpeakerRealClockInBubble(t *testing.T) {
+func TestDriverRealClockInBubble(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
 		var mu sync.Mutex
@@ -428,7 +436,7 @@ func TestSpeakerRealClockInBubble(t *testing.T) {
 			mu.Unlock()
 		}}
 		sc := Schedule{Burst: 3, Spacing: 10 * time.Millisecond, Repeat: 1, Delay: time.Second, Refresh: time.Minute, Rate: 1000, RateBurst: 8}
-		s, err := NewSpeaker(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
+		s, err := NewDriver(&Config{Schedule: &sc, Open: func(string) (net.PacketConn, error) { return conn, nil }})
 		require.NoError(t, err)
 		require.NoError(t, s.Announce(context.Background(), Move{Interface: "eth0", MAC: macB, Addrs: []netip.Addr{testVIP4}}))
 		time.Sleep(2*time.Minute + 1500*time.Millisecond)
@@ -437,4 +445,18 @@ func TestSpeakerRealClockInBubble(t *testing.T) {
 		ms := time.Millisecond
 		require.Equal(t, []time.Duration{0, 10 * ms, 20 * ms, time.Second, time.Minute + time.Second, 2*time.Minute + time.Second}, at)
 	})
+}
+
+// TestDriverLogsMACsAsText: a JSON log shows MACs as text, not as the
+// base64 of their bytes.
+func TestDriverLogsMACsAsText(t *testing.T) {
+	sim := clock.NewSim(time.Time{})
+	seg := simnet.New(&simnet.Config{Clock: sim, Seed: 1})
+	var buf bytes.Buffer
+	s := newDriver(t, &Config{Clock: sim, Open: ports(map[string]*simnet.Port{"eth0": seg.Attach("b", macB)}),
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	m := Move{Interface: "eth0", MAC: vmacTst, Addrs: []netip.Addr{testVIP4}}
+	require.NoError(t, s.Announce(context.Background(), m))
+	require.NoError(t, s.Withdraw(context.Background(), m))
+	require.Equal(t, 2, strings.Count(buf.String(), `"mac":"`+vmacTst.String()+`"`), buf.String())
 }

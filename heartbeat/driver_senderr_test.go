@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/simnet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/simnet"
 )
 
 // failingConn reads from a working Conn but fails every write.
@@ -17,17 +18,17 @@ func (failingConn) WriteFrame([]byte, net.HardwareAddr, net.HardwareAddr) error 
 	return errors.New("link down")
 }
 
-// A Node whose sends fail keeps running, counts the failures and closes.
+// A Driver whose sends fail keeps running, counts the failures and closes.
 // (The lock-order deadlock this once had, between a failed send counting
 // under mu and a tick holding mu while waiting to send, needs a reader and
 // the timer to interleave exactly; this test does not force that, the
 // atomic counter in node.go removes the second lock instead.)
-func TestNodeKeepsRunningOnSendErrors(t *testing.T) {
+func TestDriverKeepsRunningOnSendErrors(t *testing.T) {
 	seg := simnet.New(&simnet.Config{Seed: 1})
 	cfg := DefaultConfig()
 	cfg.Interval = time.Millisecond
 	cfg.ProbeWindow = 10 * time.Millisecond
-	var nodes []*Node
+	var nodes []*Driver
 	for id := uint16(1); id <= 2; id++ {
 		c := *cfg
 		c.UnitID = id
@@ -35,7 +36,7 @@ func TestNodeKeepsRunningOnSendErrors(t *testing.T) {
 		if id == 2 {
 			conn = failingConn{conn}
 		}
-		n, err := NewNode(&c, Interface{Name: "eth0", Conn: conn})
+		n, err := NewDriver(&c, Interface{Name: "eth0", Conn: conn})
 		require.NoError(t, err)
 		n.Start()
 		nodes = append(nodes, n)

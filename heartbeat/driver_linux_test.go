@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakit/hakit/internal/testbed"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/testbed"
 )
 
 // The acceptance tests of issue 3 on real Linux networking (they need root;
@@ -18,7 +20,7 @@ import (
 // 198.18.1.0/24). Heartbeats go over ListenEthernet, EIFD probes over
 // NewProber, neighbours come from KernelNeighbours after a ping to gw.
 
-// recorder keeps a Node's reports.
+// recorder keeps a Driver's reports.
 type recorder struct {
 	mu      sync.Mutex
 	reports []Report
@@ -49,7 +51,7 @@ type unit struct {
 	id    uint16
 	host  *testbed.Host
 	links map[string]*testbed.Link // by interface name
-	node  *Node
+	node  *Driver
 	rec   *recorder
 }
 
@@ -85,7 +87,7 @@ func newCluster(t *testing.T, cfg Config) *cluster {
 		}
 		ucfg := cfg
 		ucfg.ClusterID, ucfg.UnitID = 7, u.id
-		ucfg.Role = []Role{RolePrimary, RoleSecondary}[i]
+		ucfg.Role = []hakit.Role{hakit.Primary, hakit.Secondary}[i]
 		ucfg.OnReport = u.rec.add
 		require.NoError(t, u.host.Do(func() error {
 			ucfg.Neighbours = KernelNeighbours()
@@ -104,7 +106,7 @@ func newCluster(t *testing.T, cfg Config) *cluster {
 			return nil
 		}))
 		t.Cleanup(func() { _ = ucfg.Neighbours.(interface{ Close() error }).Close() })
-		n, err := NewNode(&ucfg, ifaces...)
+		n, err := NewDriver(&ucfg, ifaces...)
 		require.NoError(t, err)
 		u.node = n
 		t.Cleanup(func() { _ = n.Close() })
@@ -206,7 +208,7 @@ func unplug(t *testing.T, c *cluster, links ...*testbed.Link) {
 	})
 }
 
-func TestNodeLinkFaults(t *testing.T) {
+func TestDriverLinkFaults(t *testing.T) {
 	c := newCluster(t, Config{})
 	a, b := c.units["a"], c.units["b"]
 
@@ -237,10 +239,10 @@ func TestNodeLinkFaults(t *testing.T) {
 	})
 }
 
-// TestNodeLossNoVerdict runs the cluster at the default 100 ms interval for
+// TestDriverLossNoVerdict runs the cluster at the default 100 ms interval for
 // 20 s with 20% of the frames dropped at random by both bridges: suspicions
 // may come, verdicts must not.
-func TestNodeLossNoVerdict(t *testing.T) {
+func TestDriverLossNoVerdict(t *testing.T) {
 	c := newCluster(t, Config{})
 	marks := map[string]int{}
 	for name, u := range c.units {

@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/vmac"
-	"github.com/stretchr/testify/require"
 )
 
 // TestCollisionOnBridge: two clusters with the same cluster ID on one
 // bridge. Unit a (primary of ours) holds the virtual MAC; unit c, the primary
 // of the other cluster, puts the same MAC on its interface and talks. a's
-// Monitor, reading a real AF_PACKET socket, must report it, and must not be
+// GuardDriver, reading a real AF_PACKET socket, must report it, and must not be
 // fooled by c's ordinary traffic or by a's own frames.
 func TestCollisionOnBridge(t *testing.T) {
 	tb := testbed.New(t)
@@ -26,15 +27,15 @@ func TestCollisionOnBridge(t *testing.T) {
 	c.AddAddr("eth0", netip.MustParsePrefix("198.18.0.3/24"))
 	vm, _ := vmac.NetDefendMAC(12, 0)
 
-	g, err := vmac.NewGuard(vmac.GuardConfig{
+	g, err := vmac.NewGuard(&vmac.GuardConfig{
 		ClusterID:   12,
 		Self:        1,
-		Members:     map[uint32][]net.HardwareAddr{1: {la.MAC()}, 2: nil},
+		Members:     map[uint16][]net.HardwareAddr{1: {la.MAC()}, 2: nil},
 		VirtualMACs: []net.HardwareAddr{vm},
 	})
 	require.NoError(t, err)
 	var r reports
-	m := vmac.NewMonitor(g, r.add, nil)
+	m := vmac.NewGuardDriver(g, r.add, nil)
 
 	var conn net.PacketConn
 	do(t, a, func() error {
@@ -72,7 +73,7 @@ func TestCollisionOnBridge(t *testing.T) {
 	require.Eventually(t, func() bool { return len(r.list()) > 0 }, 5*time.Second, 20*time.Millisecond)
 	ce := r.list()[0]
 	require.Equal(t, vmac.ForeignVirtualMAC, ce.Kind)
-	require.Equal(t, uint32(12), ce.ClusterID)
+	require.Equal(t, uint16(12), ce.ClusterID)
 	require.Equal(t, vm.String(), ce.MAC.String())
 	require.Equal(t, "eth0", ce.Interface)
 }

@@ -9,211 +9,55 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/hakit/hakit"
 )
-
-// State is the health of a peer as seen on one interface. The zero value is
-// invalid.
-type State uint8
-
-// The states a Report carries.
-const (
-	// Alive: heartbeats arrive on the interface.
-	Alive State = 1
-	// Suspect: Misses intervals passed without a heartbeat; Early Interface
-	// Failure Detection is probing the interface's neighbours and the peer.
-	Suspect State = 2
-	// LocalFault: verdict that this unit's interface is broken: no probed
-	// neighbour answered within the probe window, or there was nothing to
-	// probe (the Reason says which).
-	LocalFault State = 3
-	// PeerFault: verdict that the peer's interface is broken: neighbours
-	// answer here but the peer's heartbeats do not arrive, while they still
-	// arrive on another interface.
-	PeerFault State = 4
-	// PeerDown: verdict that the peer is down: silent on every interface
-	// while this interface is confirmed healthy.
-	PeerDown State = 5
-)
-
-// String returns the state's name.
-func (s State) String() string {
-	switch s {
-	case Alive:
-		return "alive"
-	case Suspect:
-		return "suspect"
-	case LocalFault:
-		return "local-fault"
-	case PeerFault:
-		return "peer-fault"
-	case PeerDown:
-		return "peer-down"
-	}
-	return fmt.Sprintf("State(%d)", uint8(s))
-}
-
-// Verdict reports whether s is a verdict (LocalFault, PeerFault, PeerDown).
-func (s State) Verdict() bool { return s >= LocalFault && s <= PeerDown }
-
-// Report is a change of a peer's state on one interface.
-type Report struct {
-	// Peer is the peer's unit ID.
-	Peer uint16
-	// Interface is the name of the local interface.
-	Interface string
-	// State is the new state.
-	State State
-	// Reason explains the change in words.
-	Reason string
-	// At is when the change happened (the now passed to the Monitor).
-	At time.Time
-}
-
-// String formats the report for logs.
-func (r Report) String() string {
-	return fmt.Sprintf("peer %d on %s: %v (%s)", r.Peer, r.Interface, r.State, r.Reason)
-}
-
-// Transmit is a heartbeat frame to send.
-type Transmit struct {
-	// Interface is the interface's name and Index its position in the
-	// list given to NewMonitor.
-	Interface string
-	Index     int
-	// Data is the encoded frame (the Ethernet payload).
-	Data []byte
-	// Src and Dst are the derived Ethernet addresses.
-	Src, Dst net.HardwareAddr
-}
-
-// Probe is an EIFD probe to send: an ARP request (IPv4) or a neighbour
-// solicitation (IPv6) for Target.
-type Probe struct {
-	// Interface is the interface's name and Index its position in the
-	// list given to NewMonitor.
-	Interface string
-	Index     int
-	// Target is the address to resolve.
-	Target netip.Addr
-}
-
-// Output is what a Monitor call asks its caller to do and tell.
-type Output struct {
-	// Frames are heartbeats to send now.
-	Frames []Transmit
-	// Probes are EIFD probes to send now.
-	Probes []Probe
-	// Reports are state changes, in order.
-	Reports []Report
-}
-
-// Drops counts received frames dropped, by reason.
-type Drops struct {
-	// Malformed: truncated, oversized, bad version or inconsistent fields.
-	Malformed uint64
-	// OtherCluster: a valid frame of another cluster ID.
-	OtherCluster uint64
-	// Auth: unauthenticated when keys are configured, authenticated when
-	// none are, an unknown key ID, or a bad tag.
-	Auth uint64
-	// Replay: a sequence number not above the newest accepted in the
-	// sender's current epoch on that interface.
-	Replay uint64
-	// Stale: an epoch older than the sender's newest on that interface.
-	Stale uint64
-	// Own: this unit's own unit ID (a looped-back frame, or a duplicate
-	// unit ID in the cluster).
-	Own uint64
-	// UnknownInterface: a frame for an interface the Monitor does not have.
-	UnknownInterface uint64
-}
-
-// Counters are a Monitor's (and Node's) running totals.
-type Counters struct {
-	// Sent and Received count heartbeat frames (Received: accepted ones).
-	Sent, Received uint64
-	// Dropped counts rejected frames by reason.
-	Dropped Drops
-	// SendErrors counts frames or probes the transport failed to send
-	// (Node only).
-	SendErrors uint64
-	// ProbesSent and ProbeReplies count EIFD probes and their replies.
-	ProbesSent, ProbeReplies uint64
-	// Suspicions counts Alive→Suspect changes, Recoveries suspicions ended
-	// by heartbeats before a verdict.
-	Suspicions, Recoveries uint64
-	// Verdicts counts LocalFault, PeerFault and PeerDown reports;
-	// EarlyVerdicts the PeerDown verdicts reached before the window ended.
-	Verdicts, EarlyVerdicts uint64
-}
-
-// PeerStatus is what a Monitor knows of one peer.
-type PeerStatus struct {
-	// Unit is the peer's unit ID, Role the role it advertises.
-	Unit uint16
-	Role Role
-	// Payload is a copy of the payload of its newest accepted frame.
-	Payload []byte
-	// Links is its state on each local interface, in interface order.
-	Links []LinkStatus
-}
-
-// LinkStatus is a peer's state on one interface.
-type LinkStatus struct {
-	// Interface is the local interface's name.
-	Interface string
-	// State is the current state.
-	State State
-	// Addr is the peer's advertised address there (may be the zero Addr).
-	Addr netip.Addr
-	// LastHeard is when the newest frame was accepted (zero if never).
-	LastHeard time.Time
-	// Loss is the share of the peer's recent heartbeats that did not
-	// arrive, from sequence gaps over the last lossWindowLen frames.
-	Loss float64
-}
 
 // maxTargets bounds the neighbours probed per interface.
 const maxTargets = 16
 
-// falseVerdictBudget bounds, per heartbeat interval, the estimated
-// probability that loss alone produces an early PeerDown verdict.
-const falseVerdictBudget = 1e-9
-
-// Monitor is the pure heartbeat core: it builds the frames to send, checks
+// Machine is the pure heartbeat core: it builds the frames to send, checks
 // received ones, counts misses per peer and interface, runs EIFD and reaches
-// verdicts. It takes time as an argument and never reads a clock; it does no
-// I/O except calling the configured NeighbourSource when EIFD starts. It is
-// not safe for concurrent use.
-type Monitor struct {
+// verdicts. It takes time as an argument and never reads a clock, does no
+// I/O and calls out to nothing: the neighbours EIFD probes are an input
+// (SetNeighbours, when NeedNeighbours asks). It is not safe for concurrent
+// use.
+type Machine struct {
 	cfg     Config
-	keyring *Keyring
+	sealer  *Sealer
 	ports   []*port
 	byName  map[string]int
 	peers   map[uint16]*peer
 	order   []uint16
-	role    Role
+	role    hakit.Role
 	payload []byte
 	rx      Frame
 	c       Counters
 	started bool
+	// One send round emits on every interface with the same sequence
+	// number (see Frame.Seq).
+	seq      uint64
+	nextSend time.Time
+	heard    [1]Heard // Output.Heard's storage
 }
 
 type port struct {
-	name     string
-	addr     netip.Addr
-	seq      uint64
-	nextSend time.Time
+	name       string
+	addr       netip.Addr
+	neighbours []netip.Addr // the newest list fed by SetNeighbours
 }
 
 type peer struct {
 	id      uint16
-	role    Role
-	payload []byte
-	links   []*link
+	role    hakit.Role // of the newest frame delivered
+	payload []byte     // of the newest frame delivered
+	// The newest (epoch, seq) delivered as Heard: an older frame, on any
+	// interface, is not delivered again.
+	epoch, seq uint64
+	links      []*peerLink
 }
 
-type link struct {
+type peerLink struct {
 	state     State
 	heard     bool
 	lastRx    time.Time
@@ -233,9 +77,9 @@ type link struct {
 	waiting   bool // the window ended without conclusive evidence
 }
 
-// NewMonitor returns a Monitor for the given critical interfaces (their Conn
+// NewMachine returns a Machine for the given critical interfaces (their Conn
 // and Prober are not used). A nil cfg means DefaultConfig().
-func NewMonitor(cfg *Config, ifaces ...Interface) (*Monitor, error) {
+func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 	c := cfg.withDefaults()
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -243,18 +87,14 @@ func NewMonitor(cfg *Config, ifaces ...Interface) (*Monitor, error) {
 	if err := validateInterfaces(ifaces); err != nil {
 		return nil, err
 	}
-	m := &Monitor{
+	m := &Machine{
 		cfg:    c,
 		byName: make(map[string]int, len(ifaces)),
 		peers:  make(map[uint16]*peer),
 		role:   c.Role,
 	}
-	if len(c.Keys) > 0 {
-		k, err := NewKeyring(c.EtherType, c.Keys[0], c.Keys[1:]...)
-		if err != nil {
-			return nil, err
-		}
-		m.keyring = k
+	if c.Keys != nil {
+		m.sealer = NewSealer(c.Keys, c.EtherType)
 	}
 	for i, ifc := range ifaces {
 		m.ports = append(m.ports, &port{name: ifc.Name, addr: ifc.Addr.WithZone("")})
@@ -263,10 +103,49 @@ func NewMonitor(cfg *Config, ifaces ...Interface) (*Monitor, error) {
 	return m, nil
 }
 
+// SetNeighbours sets the resolved neighbours of the interface named ifname
+// (zones dropped, invalid addresses left out; copied): EIFD probes them
+// when it starts there, at most 16, without the peer's and this unit's own
+// addresses. The list stands until the next SetNeighbours. A Driver feeds
+// it from Config.Neighbours when NeedNeighbours asks; a caller of the
+// Machine may do the same, or set a static list once.
+func (m *Machine) SetNeighbours(ifname string, addrs []netip.Addr) error {
+	i, ok := m.byName[ifname]
+	if !ok {
+		return fmt.Errorf("heartbeat: neighbours of unknown interface %q: %w", ifname, hakit.ErrConfig)
+	}
+	p := m.ports[i]
+	p.neighbours = p.neighbours[:0]
+	for _, a := range addrs {
+		if a = a.WithZone(""); a.IsValid() {
+			p.neighbours = append(p.neighbours, a)
+		}
+	}
+	return nil
+}
+
+// NeedNeighbours returns the interfaces on which Tick(now) will start EIFD
+// (a peer's heartbeats are missing there for Misses intervals), in
+// interface order, or nil. Feed their current neighbour lists with
+// SetNeighbours before that Tick, so that EIFD probes the neighbours known at
+// that moment (the kernel's cache changes). It changes nothing.
+func (m *Machine) NeedNeighbours(now time.Time) []string {
+	var out []string
+	for i, p := range m.ports {
+		for _, id := range m.order {
+			if l := m.peers[id].links[i]; l.state == Alive && !now.Before(l.lastRx.Add(m.missSpan())) {
+				out = append(out, p.name)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // SetRole sets the role advertised from the next heartbeat on.
-func (m *Monitor) SetRole(r Role) error {
+func (m *Machine) SetRole(r hakit.Role) error {
 	if !r.Valid() {
-		return fmt.Errorf("heartbeat: invalid role %d: %w", r, ErrConfig)
+		return fmt.Errorf("heartbeat: invalid role %d: %w", r, hakit.ErrConfig)
 	}
 	m.role = r
 	return nil
@@ -274,7 +153,7 @@ func (m *Monitor) SetRole(r Role) error {
 
 // SetPayload sets the opaque payload carried from the next heartbeat on
 // (copied; at most MaxPayload bytes).
-func (m *Monitor) SetPayload(p []byte) error {
+func (m *Machine) SetPayload(p []byte) error {
 	if len(p) > MaxPayload {
 		return fmt.Errorf("heartbeat: payload of %d bytes exceeds %d: %w", len(p), MaxPayload, ErrTooLarge)
 	}
@@ -283,10 +162,10 @@ func (m *Monitor) SetPayload(p []byte) error {
 }
 
 // Counters returns the running totals.
-func (m *Monitor) Counters() Counters { return m.c }
+func (m *Machine) Counters() Counters { return m.c }
 
 // Peers returns the status of every peer heard, by unit ID.
-func (m *Monitor) Peers() []PeerStatus {
+func (m *Machine) Peers() []PeerStatus {
 	out := make([]PeerStatus, 0, len(m.order))
 	for _, id := range m.order {
 		p := m.peers[id]
@@ -306,18 +185,15 @@ func (m *Monitor) Peers() []PeerStatus {
 // Next returns when Tick must be called next: the earliest heartbeat to
 // send, miss deadline, probe round or window end. Before the first Tick it
 // returns the zero Time.
-func (m *Monitor) Next() time.Time {
+func (m *Machine) Next() time.Time {
 	if !m.started {
 		return time.Time{}
 	}
-	next := m.ports[0].nextSend
+	next := m.nextSend
 	early := func(t time.Time) {
 		if t.Before(next) {
 			next = t
 		}
-	}
-	for _, p := range m.ports[1:] {
-		early(p.nextSend)
 	}
 	for _, id := range m.order {
 		for _, l := range m.peers[id].links {
@@ -335,27 +211,22 @@ func (m *Monitor) Next() time.Time {
 	return next
 }
 
-func (m *Monitor) missSpan() time.Duration { return time.Duration(m.cfg.Misses) * m.cfg.Interval }
+func (m *Machine) missSpan() time.Duration { return time.Duration(m.cfg.Misses) * m.cfg.Interval }
 
-// Tick advances the Monitor to now: it emits the heartbeats due, starts EIFD
+// Tick advances the Machine to now: it emits the heartbeats due, starts EIFD
 // on interfaces whose peer missed Misses intervals, repeats probes, and
 // reaches the verdicts due.
-func (m *Monitor) Tick(now time.Time) Output {
+func (m *Machine) Tick(now time.Time) Output {
 	var out Output
 	if !m.started {
 		m.started = true
-		for _, p := range m.ports {
-			p.nextSend = now
-		}
+		m.nextSend = now
 	}
-	for i, p := range m.ports {
-		if now.Before(p.nextSend) {
-			continue
-		}
-		m.emit(i, &out)
-		p.nextSend = p.nextSend.Add(m.cfg.Interval)
-		if !p.nextSend.After(now) {
-			p.nextSend = now.Add(m.cfg.Interval)
+	if !now.Before(m.nextSend) {
+		m.round(&out)
+		m.nextSend = m.nextSend.Add(m.cfg.Interval)
+		if !m.nextSend.After(now) {
+			m.nextSend = now.Add(m.cfg.Interval)
 		}
 	}
 	for _, id := range m.order {
@@ -365,23 +236,30 @@ func (m *Monitor) Tick(now time.Time) Output {
 }
 
 // SendNow returns a heartbeat for every interface, to send at once, and
-// restarts each interface's schedule from now. Call it when the role or the
+// restarts the schedule from now. Call it when the role or the
 // payload changed (election.Output.Send), so that the peers hear the change
 // now rather than up to an interval later. Before the first Tick it is
 // Tick.
-func (m *Monitor) SendNow(now time.Time) Output {
+func (m *Machine) SendNow(now time.Time) Output {
 	if !m.started {
 		return m.Tick(now)
 	}
 	var out Output
-	for i, p := range m.ports {
-		m.emit(i, &out)
-		p.nextSend = now.Add(m.cfg.Interval)
-	}
+	m.round(&out)
+	m.nextSend = now.Add(m.cfg.Interval)
 	return out
 }
 
-func (m *Monitor) emit(i int, out *Output) {
+// round emits a heartbeat on every interface, all with the next sequence
+// number.
+func (m *Machine) round(out *Output) {
+	m.seq++
+	for i := range m.ports {
+		m.emit(i, out)
+	}
+}
+
+func (m *Machine) emit(i int, out *Output) {
 	p := m.ports[i]
 	f := Frame{
 		ClusterID: m.cfg.ClusterID,
@@ -389,15 +267,15 @@ func (m *Monitor) emit(i int, out *Output) {
 		Role:      m.role,
 		Interface: uint16(i),
 		Epoch:     m.cfg.Epoch,
-		Seq:       p.seq + 1,
+		Seq:       m.seq,
 		Interval:  m.cfg.Interval,
 		Addr:      p.addr,
 		Payload:   m.payload,
 	}
 	buf := make([]byte, 0, f.Len()+TagLen)
 	var err error
-	if m.keyring != nil {
-		buf, err = m.keyring.Seal(buf, &f)
+	if m.sealer != nil {
+		buf, err = m.sealer.Seal(buf, &f)
 	} else {
 		buf, err = f.AppendBinary(buf)
 	}
@@ -405,7 +283,6 @@ func (m *Monitor) emit(i int, out *Output) {
 		// Unreachable: every field was validated when set.
 		panic("heartbeat: encoding our own frame: " + err.Error())
 	}
-	p.seq++
 	m.c.Sent++
 	out.Frames = append(out.Frames, Transmit{
 		Interface: p.name, Index: i, Data: buf,
@@ -414,7 +291,7 @@ func (m *Monitor) emit(i int, out *Output) {
 	})
 }
 
-func (m *Monitor) destination(i int) net.HardwareAddr {
+func (m *Machine) destination(i int) net.HardwareAddr {
 	if !m.cfg.Unicast {
 		return GroupMAC(m.cfg.ClusterID)
 	}
@@ -427,8 +304,8 @@ func (m *Monitor) destination(i int) net.HardwareAddr {
 	return DestinationMAC(m.cfg.ClusterID, ls...)
 }
 
-func (m *Monitor) tickPeer(now time.Time, p *peer, out *Output) {
-	end := func(l *link) time.Time { return l.suspectAt.Add(m.cfg.ProbeWindow) }
+func (m *Machine) tickPeer(now time.Time, p *peer, out *Output) {
+	end := func(l *peerLink) time.Time { return l.suspectAt.Add(m.cfg.ProbeWindow) }
 	for i, l := range p.links {
 		if l.state == Alive && !now.Before(l.lastRx.Add(m.missSpan())) {
 			m.suspect(now, p, i, out)
@@ -453,9 +330,8 @@ func (m *Monitor) tickPeer(now time.Time, p *peer, out *Output) {
 	}
 }
 
-func (m *Monitor) suspect(now time.Time, p *peer, i int, out *Output) {
+func (m *Machine) suspect(now time.Time, p *peer, i int, out *Output) {
 	l := p.links[i]
-	name := m.ports[i].name
 	l.state = Suspect
 	l.suspectAt = now
 	l.nextProbe = now.Add(m.cfg.ProbeInterval)
@@ -463,34 +339,25 @@ func (m *Monitor) suspect(now time.Time, p *peer, i int, out *Output) {
 	l.peerSent, l.unanswerd, l.rounds = 0, 0, 0
 	l.waiting = false
 	l.targets = l.targets[:0]
-	var nerr error
-	if m.cfg.Neighbours != nil {
-		var ns []netip.Addr
-		ns, nerr = m.cfg.Neighbours.Neighbours(name)
-		for _, a := range ns {
-			a = a.WithZone("")
-			if !a.IsValid() || a == l.addr || a == m.ports[i].addr || slices.Contains(l.targets, a) {
-				continue
-			}
-			if len(l.targets) == maxTargets {
-				break
-			}
-			l.targets = append(l.targets, a)
+	for _, a := range m.ports[i].neighbours {
+		if a == l.addr || a == m.ports[i].addr || slices.Contains(l.targets, a) {
+			continue
 		}
+		if len(l.targets) == maxTargets {
+			break
+		}
+		l.targets = append(l.targets, a)
 	}
 	m.c.Suspicions++
 	reason := fmt.Sprintf("no heartbeat for %v (%d intervals); probing %d neighbours", m.missSpan(), m.cfg.Misses, len(l.targets))
 	if l.addr.IsValid() {
 		reason += " and the peer at " + l.addr.String()
 	}
-	if nerr != nil {
-		reason += fmt.Sprintf(" (neighbour list: %v)", nerr)
-	}
 	m.report(now, p, i, Suspect, reason, out)
 	m.probeRound(p, i, out)
 }
 
-func (m *Monitor) probeRound(p *peer, i int, out *Output) {
+func (m *Machine) probeRound(p *peer, i int, out *Output) {
 	l := p.links[i]
 	l.rounds++
 	name := m.ports[i].name
@@ -527,12 +394,12 @@ func silent(p *peer) bool {
 const maxExtension = 10
 
 // windowVerdict reaches l's verdict once its probe window has ended. In
-// ModeStrict it always does (the seed's schedule). In ModeEarly, on a link
+// ModeStrict it always does (the Clavister schedule). In ModeEarly, on a link
 // that lost heartbeats recently, it does when the evidence is conclusive for
 // that loss: the chance that loss alone explains the silence and the
 // unanswered probes is at most falseVerdictBudget; otherwise it waits,
 // probing on, at most maxExtension windows more.
-func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
+func (m *Machine) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 	l := p.links[i]
 	w := now.Sub(l.suspectAt).Round(time.Millisecond)
 	var (
@@ -546,7 +413,7 @@ func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 	q := 1 - (1-pl)*(1-pl)
 	switch {
 	case len(l.targets) == 0 && !l.addr.IsValid():
-		s, reason = LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the seed's rule: a local fault)"
+		s, reason = LocalFault, "no neighbours known and no peer address: nothing to probe, so no reply within "+w.String()+" (the Clavister rule: a local fault)"
 	case !l.localOK:
 		n := len(l.targets)
 		if l.addr.IsValid() {
@@ -573,7 +440,7 @@ func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 		s, reason = PeerFault, "neighbours answer but no heartbeats arrive here, while they do on another interface"
 	}
 	// A link that never lost a heartbeat in its loss window gets the
-	// seed's schedule: there is no loss to be fooled by.
+	// Clavister schedule: there is no loss to be fooled by.
 	if m.cfg.Mode == ModeEarly && l.loss.recv < l.loss.n {
 		h := float64(now.Sub(l.lastRx) / m.cfg.Interval)
 		chance := math.Pow(pl, h) * math.Pow(roundFail, float64(rounds))
@@ -595,7 +462,7 @@ func (m *Monitor) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 // peer's address left as many probe rounds unanswered as that link's loss
 // requires, and on no interface did the peer's address answer since as
 // many rounds.
-func (m *Monitor) early(now time.Time, p *peer, out *Output) {
+func (m *Machine) early(now time.Time, p *peer, out *Output) {
 	if m.cfg.Mode != ModeEarly || !silent(p) {
 		return
 	}
@@ -624,81 +491,10 @@ func (m *Monitor) early(now time.Time, p *peer, out *Output) {
 	}
 }
 
-// othersExplained returns the probability that loss alone explains, now,
-// the silence of p and its unanswered probe rounds on its Suspect links
-// other than i: 0 when there are none. A link in LocalFault or PeerFault
-// has a fault of its own to explain it and is left out.
-func (m *Monitor) othersExplained(now time.Time, p *peer, i int) float64 {
-	prob, any := 1.0, false
-	for j, l := range p.links {
-		if j == i || l.state != Suspect {
-			continue
-		}
-		any = true
-		pl := m.loss(l)
-		q := 1 - (1-pl)*(1-pl)
-		h := float64(now.Sub(l.lastRx) / m.cfg.Interval)
-		prob *= math.Pow(pl, h) * math.Pow(q, float64(probeBurst*l.unanswerd))
-	}
-	if !any {
-		return 0
-	}
-	return prob
-}
-
 // probeBurst is the number of probes sent to the peer's address per round,
 // so that one round is answered unless every one of them (or its reply) is
 // lost.
 const probeBurst = 3
-
-// shortWindow is the number of recent sequence numbers whose loss is taken
-// at face value, so that the onset of loss raises the estimate within
-// seconds rather than after lossWindowLen frames.
-const shortWindow = 64
-
-// loss returns the loss estimate of l used for verdicts: the larger of an
-// upper bound over the long window and the share lost in the short one; 1
-// without history.
-func (m *Monitor) loss(l *link) float64 {
-	n := float64(l.loss.n)
-	if n == 0 {
-		return 1
-	}
-	ph := float64(l.loss.n-l.loss.recv) / n
-	p := ph + 2*math.Sqrt(ph*(1-ph)/n) + 1/n
-	if ns := min(l.loss.n, shortWindow); ns > 0 {
-		p = max(p, float64(l.loss.missedLast(ns))/float64(ns))
-	}
-	return min(p, 1)
-}
-
-// probesNeeded returns how many unanswered probe rounds to the peer an early
-// verdict needs on l, given the loss l showed recently, or MaxInt when that
-// many rounds would not fit in the window and its extension.
-//
-// The loss estimate p is the larger of an upper bound over the long window
-// (share lost + 2 standard errors + 1/n) and the share lost in the last
-// shortWindow frames. A false verdict needs the Misses heartbeats before the
-// suspicion lost, every heartbeat due during K probe rounds lost, and in each
-// round all probeBurst probes or their replies lost; K is the smallest count
-// for which that probability is at most falseVerdictBudget.
-func (m *Monitor) probesNeeded(l *link) int {
-	if l.loss.n == 0 {
-		return math.MaxInt
-	}
-	p := m.loss(l)
-	if p >= 1 {
-		return math.MaxInt
-	}
-	round := math.Pow(1-(1-p)*(1-p), probeBurst)
-	for k := 1; time.Duration(k)*m.cfg.ProbeInterval < (1+maxExtension)*m.cfg.ProbeWindow; k++ {
-		hb := m.cfg.Misses + int(time.Duration(k)*m.cfg.ProbeInterval/m.cfg.Interval)
-		if math.Pow(p, float64(hb))*math.Pow(round, float64(k)) <= falseVerdictBudget {
-			return k
-		}
-	}
-	return math.MaxInt
-}
 
 func btoi(b bool) int {
 	if b {
@@ -707,19 +503,19 @@ func btoi(b bool) int {
 	return 0
 }
 
-func (m *Monitor) verdict(now time.Time, p *peer, i int, s State, reason string, out *Output) {
+func (m *Machine) verdict(now time.Time, p *peer, i int, s State, reason string, out *Output) {
 	m.c.Verdicts++
 	m.report(now, p, i, s, reason, out)
 }
 
-func (m *Monitor) report(now time.Time, p *peer, i int, s State, reason string, out *Output) {
+func (m *Machine) report(now time.Time, p *peer, i int, s State, reason string, out *Output) {
 	p.links[i].state = s
 	out.Reports = append(out.Reports, Report{Peer: p.id, Interface: m.ports[i].name, State: s, Reason: reason, At: now})
 }
 
 // ProbeReply records that target answered an EIFD probe on the interface
 // named ifname. Replies from addresses that were not probed are ignored.
-func (m *Monitor) ProbeReply(now time.Time, ifname string, from netip.Addr) Output {
+func (m *Machine) ProbeReply(now time.Time, ifname string, from netip.Addr) Output {
 	var out Output
 	i, ok := m.byName[ifname]
 	if !ok {
@@ -751,12 +547,12 @@ func (m *Monitor) ProbeReply(now time.Time, ifname string, from netip.Addr) Outp
 // if it is valid, counts it as a heartbeat of its sender there. A rejected
 // frame is counted in Counters().Dropped, changes no state, and its reason
 // is returned as an error.
-func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error) {
+func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error) {
 	var out Output
 	i, ok := m.byName[ifname]
 	if !ok {
 		m.c.Dropped.UnknownInterface++
-		return out, fmt.Errorf("heartbeat: frame on unknown interface %q: %w", ifname, ErrConfig)
+		return out, fmt.Errorf("heartbeat: frame on unknown interface %q: %w", ifname, hakit.ErrConfig)
 	}
 	f := &m.rx
 	if err := f.UnmarshalBinary(b); err != nil {
@@ -768,8 +564,8 @@ func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error
 		return out, fmt.Errorf("heartbeat: frame of cluster %d, want %d: %w", f.ClusterID, m.cfg.ClusterID, ErrCluster)
 	}
 	switch {
-	case m.keyring != nil:
-		if err := m.keyring.Verify(b); err != nil {
+	case m.sealer != nil:
+		if err := m.sealer.Verify(b); err != nil {
 			if errors.Is(err, ErrAuth) || errors.Is(err, io.ErrUnexpectedEOF) {
 				m.c.Dropped.Auth++
 			} else {
@@ -799,7 +595,7 @@ func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error
 	} else {
 		p = &peer{id: f.UnitID}
 		for range m.ports {
-			p.links = append(p.links, &link{state: Alive, lastRx: now})
+			p.links = append(p.links, &peerLink{state: Alive, lastRx: now})
 		}
 		m.peers[f.UnitID] = p
 		m.order = append(m.order, f.UnitID)
@@ -818,8 +614,14 @@ func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error
 	l.epoch, l.seq = f.Epoch, f.Seq
 	l.lastRx = now
 	l.addr = f.Addr
-	p.role = f.Role
-	p.payload = append(p.payload[:0], f.Payload...)
+	if f.Epoch > p.epoch || f.Epoch == p.epoch && f.Seq > p.seq {
+		// The newest round of the peer heard on any interface.
+		p.epoch, p.seq = f.Epoch, f.Seq
+		p.role = f.Role
+		p.payload = append(p.payload[:0], f.Payload...)
+		m.heard[0] = Heard{Peer: p.id, Interface: m.ports[i].name, Role: p.role, Payload: p.payload, At: now}
+		out.Heard = m.heard[:]
+	}
 	switch {
 	case first:
 		m.report(now, p, i, Alive, "first heartbeat", &out)
@@ -830,81 +632,4 @@ func (m *Monitor) Receive(now time.Time, ifname string, b []byte) (Output, error
 		m.report(now, p, i, Alive, "heartbeats resumed after "+prev.String(), &out)
 	}
 	return out, nil
-}
-
-// lossWindowLen is the number of sequence numbers over which loss is
-// measured.
-const lossWindowLen = 1024
-
-// lossWindow tracks which of the last lossWindowLen sequence numbers of a
-// sender arrived.
-type lossWindow struct {
-	bits [lossWindowLen / 64]uint64
-	hi   uint64
-	n    int // positions covered, up to lossWindowLen
-	recv int // of which received
-}
-
-func (w *lossWindow) reset() { *w = lossWindow{} }
-
-func (w *lossWindow) record(seq uint64) {
-	if w.n == 0 {
-		w.hi, w.n, w.recv = seq, 1, 1
-		w.set(seq, true)
-		return
-	}
-	if seq <= w.hi {
-		return
-	}
-	if seq-w.hi >= lossWindowLen {
-		w.bits = [lossWindowLen / 64]uint64{}
-		w.hi, w.n, w.recv = seq, lossWindowLen, 1
-		w.set(seq, true)
-		return
-	}
-	for s := w.hi + 1; s <= seq; s++ {
-		if w.n == lossWindowLen {
-			if w.get(s) {
-				w.recv--
-			}
-		} else {
-			w.n++
-		}
-		w.set(s, s == seq)
-	}
-	w.recv++
-	w.hi = seq
-}
-
-func (w *lossWindow) get(s uint64) bool {
-	i := s % lossWindowLen
-	return w.bits[i/64]&(1<<(i%64)) != 0
-}
-
-func (w *lossWindow) set(s uint64, v bool) {
-	i := s % lossWindowLen
-	if v {
-		w.bits[i/64] |= 1 << (i % 64)
-	} else {
-		w.bits[i/64] &^= 1 << (i % 64)
-	}
-}
-
-// missedLast returns how many of the last k sequence numbers (up to hi, k at
-// most w.n) did not arrive.
-func (w *lossWindow) missedLast(k int) int {
-	missed := 0
-	for i := range uint64(k) {
-		if !w.get(w.hi - i) {
-			missed++
-		}
-	}
-	return missed
-}
-
-func (w *lossWindow) rate() float64 {
-	if w.n == 0 {
-		return 0
-	}
-	return float64(w.n-w.recv) / float64(w.n)
 }

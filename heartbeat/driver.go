@@ -1,0 +1,378 @@
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hakit/hakit/internal/deliver"
+
+	"github.com/hakit/hakit"
+)
+
+// maxKeptReports bounds the reports a Driver keeps for Reports.
+const maxKeptReports = 4096
+
+// Driver drives a Machine: it sends heartbeats and probes on its interfaces'
+// Conns and Probers, feeds what they read to the Machine, and delivers the
+// Machine's reports. It runs one goroutine per Conn and per Prober (blocked
+// in ReadFrame and ReadReply), one timer on the configured Clock, and one
+// goroutine that calls the callbacks. Its methods are safe for concurrent
+// use.
+//
+// Callbacks (Config.OnReport and Config.OnHeard) are called in the order the Machine produced
+// what they deliver, one at a time, from the Driver's delivery goroutine,
+// with no lock of the Driver held: a callback may call any method of the
+// Driver, Close included. A slow callback delays the ones after it, never
+// the heartbeats.
+type Driver struct {
+	cfg    Config
+	clk    hakit.Clock
+	log    *slog.Logger
+	ifaces []Interface
+
+	// mu guards the Machine and everything below it.
+	mu      sync.Mutex
+	m       *Machine
+	reports []Report
+	stop    func() bool
+	started bool
+	closed  bool
+	calls   *deliver.Queue[delivery] // the callbacks, once started
+	sendErr atomic.Uint64
+
+	// wmu serialises the writes in the order the Machine produced them; it
+	// is taken before mu is released, and never held while a callback runs.
+	wmu sync.Mutex
+
+	wg sync.WaitGroup
+}
+
+// NewDriver returns a Driver for the given critical interfaces, each with a
+// Conn (required) and a Prober (optional: nil sends no probes there). A nil
+// cfg means DefaultConfig() (which lacks the unit ID); a zero Epoch is set
+// from the clock. The Driver owns the Conns and Probers: Close closes them.
+func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
+	c := cfg.withDefaults()
+	if c.Clock == nil {
+		c.Clock = hakit.RealClock()
+	}
+	if c.Epoch == 0 {
+		c.Epoch = uint64(c.Clock.Now().UnixNano())
+	}
+	for _, ifc := range ifaces {
+		if ifc.Conn == nil {
+			return nil, fmt.Errorf("heartbeat: interface %q has no Conn: %w", ifc.Name, hakit.ErrConfig)
+		}
+	}
+	m, err := NewMachine(&c, ifaces...)
+	if err != nil {
+		return nil, err
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m}, nil
+}
+
+// Start sends the first heartbeats and starts the goroutines and the timer.
+// It returns an error if the Driver is closed or already started.
+func (d *Driver) Start() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return fmt.Errorf("heartbeat: start: %w", ErrClosed)
+	}
+	if d.started {
+		d.mu.Unlock()
+		return fmt.Errorf("heartbeat: already started: %w", hakit.ErrConfig)
+	}
+	d.started = true
+	d.calls = deliver.New(d.deliver)
+	for i := range d.ifaces {
+		d.wg.Add(1)
+		go d.readFrames(i)
+		if d.ifaces[i].Prober != nil {
+			d.wg.Add(1)
+			go d.readReplies(i)
+		}
+	}
+	d.log.Info("heartbeat: started", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID,
+		"interval", d.cfg.Interval, "misses", d.cfg.Misses, "mode", d.cfg.Mode, "interfaces", len(d.ifaces))
+	d.tickLocked(d.clk.Now())
+	return nil
+}
+
+// fire is the timer callback. When the Tick starts EIFD somewhere, the
+// neighbour lists of those interfaces are read from Config.Neighbours first,
+// with no lock held, and fed to the Machine; the Tick then runs at the
+// instant of the last check, with the lock held since, so no interface
+// starts EIFD with a list older than that.
+func (d *Driver) fire() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	var fed []string
+	now := d.clk.Now()
+	for d.cfg.Neighbours != nil {
+		var names []string
+		for _, name := range d.m.NeedNeighbours(now) {
+			if !slices.Contains(fed, name) {
+				names = append(names, name)
+			}
+		}
+		if len(names) == 0 {
+			break
+		}
+		d.mu.Unlock()
+		lists := make([][]netip.Addr, len(names))
+		for i, name := range names {
+			var err error
+			if lists[i], err = d.cfg.Neighbours.Neighbours(name); err != nil {
+				d.log.Warn("heartbeat: neighbour list", "interface", name, "err", err)
+			}
+		}
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return
+		}
+		for i, name := range names {
+			_ = d.m.SetNeighbours(name, lists[i]) // a name the Machine gave
+		}
+		fed = append(fed, names...)
+		now = d.clk.Now()
+	}
+	d.tickLocked(now)
+}
+
+// tickLocked runs a Tick, rearms the timer and emits the output; it is
+// called with mu held and releases it.
+func (d *Driver) tickLocked(now time.Time) {
+	out := d.m.Tick(now)
+	next := d.m.Next().Sub(now)
+	d.stop = d.clk.AfterFunc(max(next, 0), d.fire)
+	d.flushLocked(out)
+}
+
+// flushLocked records out's reports and queues them for delivery, then
+// sends out's frames and probes in order; it is called with mu held and
+// releases it.
+func (d *Driver) flushLocked(out Output) {
+	d.reports = append(d.reports, out.Reports...)
+	if len(d.reports) > maxKeptReports {
+		d.reports = append(d.reports[:0], d.reports[len(d.reports)-maxKeptReports:]...)
+	}
+	for _, r := range out.Reports {
+		d.calls.Push(delivery{report: r})
+	}
+	if d.cfg.OnHeard != nil {
+		for _, h := range out.Heard {
+			h.Payload = slices.Clone(h.Payload) // the Machine's storage is reused
+			d.calls.Push(delivery{heard: h, isHeard: true})
+		}
+	}
+	if len(out.Frames) == 0 && len(out.Probes) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	d.wmu.Lock()
+	d.mu.Unlock()
+	defer d.wmu.Unlock()
+	var failed uint64
+	for _, f := range out.Frames {
+		if err := d.ifaces[f.Index].Conn.WriteFrame(f.Data, f.Src, f.Dst); err != nil {
+			failed++
+			d.log.Debug("heartbeat: send failed", "interface", f.Interface, "err", err)
+		}
+	}
+	for _, p := range out.Probes {
+		pr := d.ifaces[p.Index].Prober
+		if pr == nil {
+			continue
+		}
+		if err := pr.Probe(p.Target); err != nil {
+			failed++
+			d.log.Debug("heartbeat: probe failed", "interface", p.Interface, "target", p.Target, "err", err)
+		}
+	}
+	if failed > 0 {
+		d.sendErr.Add(failed)
+	}
+}
+
+// delivery is one callback call.
+type delivery struct {
+	report  Report
+	heard   Heard
+	isHeard bool
+}
+
+// deliver logs a report and calls the callback of x, on the delivery
+// goroutine with no lock held.
+func (d *Driver) deliver(x delivery) {
+	if x.isHeard {
+		d.cfg.OnHeard(x.heard)
+		return
+	}
+	r := x.report
+	level := slog.LevelInfo
+	if r.State.Verdict() {
+		level = slog.LevelWarn
+	}
+	d.log.Log(context.Background(), level, "heartbeat: "+r.State.String(),
+		"peer", r.Peer, "interface", r.Interface, "reason", r.Reason)
+	if d.cfg.OnReport != nil {
+		d.cfg.OnReport(r)
+	}
+}
+
+func (d *Driver) readFrames(i int) {
+	defer d.wg.Done()
+	ifc := d.ifaces[i]
+	buf := make([]byte, 2048)
+	for {
+		k, err := ifc.Conn.ReadFrame(buf)
+		if err != nil {
+			d.readFailed(ifc.Name, "frames", err)
+			return
+		}
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return
+		}
+		out, err := d.m.Receive(d.clk.Now(), ifc.Name, buf[:k])
+		if err != nil {
+			d.log.Debug("heartbeat: frame dropped", "interface", ifc.Name, "err", err)
+		}
+		d.flushLocked(out)
+	}
+}
+
+func (d *Driver) readReplies(i int) {
+	defer d.wg.Done()
+	ifc := d.ifaces[i]
+	for {
+		from, err := ifc.Prober.ReadReply()
+		if err != nil {
+			d.readFailed(ifc.Name, "probe replies", err)
+			return
+		}
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return
+		}
+		d.flushLocked(d.m.ProbeReply(d.clk.Now(), ifc.Name, from))
+	}
+}
+
+func (d *Driver) readFailed(ifname, what string, err error) {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if !closed && !errors.Is(err, io.EOF) {
+		d.log.Error("heartbeat: reading "+what+" stopped", "interface", ifname, "err", err)
+	}
+}
+
+// Close stops the timer, closes every Conn and Prober, and waits for the
+// goroutines to end. No callback starts after Close returns; Close may be
+// called from a callback, and then returns without waiting for that
+// callback (nor for one running on another goroutine at the same time). It
+// is idempotent.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	if d.stop != nil {
+		d.stop()
+	}
+	started := d.started
+	d.mu.Unlock()
+	if started {
+		d.calls.Close()
+	}
+	var errs []error
+	for _, ifc := range d.ifaces {
+		errs = append(errs, ifc.Conn.Close())
+		if ifc.Prober != nil {
+			errs = append(errs, ifc.Prober.Close())
+		}
+	}
+	d.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// SendNow sends a heartbeat on every interface at once (see
+// Machine.SendNow); call it after SetRole or SetPayload when the peers
+// should hear the change now. It returns an error if the Driver is closed or
+// not started.
+func (d *Driver) SendNow() error {
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return fmt.Errorf("heartbeat: send now: %w", ErrClosed)
+	case !d.started:
+		d.mu.Unlock()
+		return fmt.Errorf("heartbeat: send now before Start: %w", hakit.ErrConfig)
+	}
+	out := d.m.SendNow(d.clk.Now())
+	d.flushLocked(out)
+	return nil
+}
+
+// SetRole sets the role advertised from the next heartbeat on.
+func (d *Driver) SetRole(r hakit.Role) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.SetRole(r)
+}
+
+// SetPayload sets the opaque payload of the next heartbeats (copied).
+func (d *Driver) SetPayload(p []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.SetPayload(p)
+}
+
+// Reports returns the reports so far (the newest 4096), oldest first.
+func (d *Driver) Reports() []Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Report(nil), d.reports...)
+}
+
+// Counters returns the running totals.
+func (d *Driver) Counters() Counters {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.m.Counters()
+	c.SendErrors = d.sendErr.Load()
+	return c
+}
+
+// Peers returns what the Driver knows of each peer.
+func (d *Driver) Peers() []PeerStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Peers()
+}
+
+// Epoch returns the epoch this Driver advertises.
+func (d *Driver) Epoch() uint64 { return d.cfg.Epoch }
