@@ -56,7 +56,8 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestHeaderAndAckErrors(t *testing.T) {
-	h := header{Version: Version, dgramType: typeData, Auth: true, KeyID: 3, Length: 100, Epoch: 5, Seq: 9}
+	h := header{Version: Version, dgramType: typeData, Auth: true, KeyID: 3, Length: 100,
+		Cluster: 7, From: 1, To: 65535, Epoch: 5, Seq: 9}
 	b, err := h.MarshalBinary()
 	require.NoError(t, err)
 	require.Len(t, b, headerLen)
@@ -65,10 +66,13 @@ func TestHeaderAndAckErrors(t *testing.T) {
 	require.Equal(t, h, got)
 
 	other := bytes.Clone(b)
-	other[2] = 3
+	other[2] = 2
 	err = got.UnmarshalBinary(other)
 	require.ErrorIs(t, err, ErrVersion)
-	require.Contains(t, err.Error(), "version 3")
+	require.Contains(t, err.Error(), "version 2")
+	reserved := bytes.Clone(b)
+	reserved[15] = 1
+	require.ErrorIs(t, got.UnmarshalBinary(reserved), ErrMalformed)
 	require.ErrorIs(t, got.UnmarshalBinary([]byte("hello, world, this is not sync")), ErrNotSync)
 	require.ErrorIs(t, got.UnmarshalBinary(b[:10]), io.ErrUnexpectedEOF)
 	bad := bytes.Clone(b)
@@ -89,6 +93,47 @@ func TestHeaderAndAckErrors(t *testing.T) {
 	require.ErrorIs(t, ga.UnmarshalBinary(bb), ErrMalformed)
 	_, err = ackPayload{Missing: make([]seqRange, maxRanges+1)}.MarshalBinary()
 	require.ErrorIs(t, err, ErrMalformed)
+}
+
+// TestFramerIdentity: a core drops datagrams of another cluster, from
+// another unit than its peer or for another unit than itself, and counts
+// them; units 0 are not checked.
+func TestFramerIdentity(t *testing.T) {
+	seal := func(id identity) []byte {
+		f := newFramer(nil, id)
+		b := f.begin(nil, typeProbe, 1, 1)
+		b, _ = probePayload{}.AppendBinary(b)
+		return f.seal(b)
+	}
+	r := newFramer(nil, identity{Cluster: 7, Self: 2, Peer: 1})
+	for _, tc := range []struct {
+		from identity
+		err  error
+	}{
+		{identity{Cluster: 7, Self: 1, Peer: 2}, nil},
+		{identity{Cluster: 8, Self: 1, Peer: 2}, ErrCluster},
+		{identity{Cluster: 7, Self: 3, Peer: 2}, ErrPeer},
+		{identity{Cluster: 7, Self: 1, Peer: 3}, ErrPeer},
+	} {
+		h, _, err := r.open(seal(tc.from))
+		if tc.err == nil {
+			require.NoError(t, err)
+			require.Equal(t, uint16(1), h.From)
+			continue
+		}
+		require.ErrorIs(t, err, tc.err, "%+v", tc.from)
+	}
+	anon := newFramer(nil, identity{Cluster: 7})
+	_, _, err := anon.open(seal(identity{Cluster: 7, Self: 9, Peer: 4}))
+	require.NoError(t, err, "unit 0 checks nothing")
+
+	rcv, err := NewReceiver(t0, &ReceiverConfig{Table: NewTable(0), Cluster: 7, Unit: 2, Peer: 1})
+	require.NoError(t, err)
+	require.ErrorIs(t, rcv.Step(t0, seal(identity{Cluster: 8, Self: 1, Peer: 2})), ErrCluster)
+	require.ErrorIs(t, rcv.Step(t0, seal(identity{Cluster: 7, Self: 5, Peer: 2})), ErrPeer)
+	st := rcv.Stats()
+	require.Equal(t, uint64(1), st.DropCluster)
+	require.Equal(t, uint64(1), st.DropPeer)
 }
 
 // newPair returns a sender and receiver over fresh tables with key.

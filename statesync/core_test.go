@@ -354,7 +354,7 @@ func TestBulkSyncStreams(t *testing.T) {
 			p.src.Upsert(testSession(i))
 		}
 		p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Window: 256})
-		fr := newFramer(nil)
+		fr := newFramer(nil, identity{})
 		var out [][]byte
 		var ackBuf []byte
 		var before, after runtime.MemStats

@@ -48,6 +48,16 @@ type SenderConfig struct {
 	// Filter, if not nil, selects the sessions a bulk sync sends (in
 	// active-active, those this unit owns).
 	Filter func(*Session) bool
+	// Cluster is the cluster ID written in every datagram and required
+	// of the peer's (default 0); datagrams of another cluster are dropped
+	// and counted (DropCluster).
+	Cluster uint16
+	// Unit and Peer are the unit IDs of this unit and of the peer, written
+	// in every datagram and required of the peer's: datagrams from
+	// another unit, or for another one, are dropped and counted
+	// (DropPeer). 0 names no unit and checks nothing (a point-to-point
+	// link). A Driver sets them from its own config.
+	Unit, Peer uint16
 	// Logger receives resyncs and bulk progress; nil discards.
 	Logger *slog.Logger
 }
@@ -68,7 +78,27 @@ type SenderStats struct {
 	// for a long while (the oldest go first).
 	EventsDropped uint64
 	// Drops of received datagrams, by reason.
-	DropMalformed, DropAuth, DropVersion, DropReplay, DropStale uint64
+	DropMalformed, DropAuth, DropVersion, DropReplay, DropStale, DropCluster, DropPeer uint64
+}
+
+// add adds o's counters to s's.
+func (s *SenderStats) add(o SenderStats) {
+	s.Records += o.Records
+	s.Datagrams += o.Datagrams
+	s.Bytes += o.Bytes
+	s.Resent += o.Resent
+	s.Probes += o.Probes
+	s.Acks += o.Acks
+	s.Resyncs += o.Resyncs
+	s.Suppressed += o.Suppressed
+	s.EventsDropped += o.EventsDropped
+	s.DropMalformed += o.DropMalformed
+	s.DropAuth += o.DropAuth
+	s.DropVersion += o.DropVersion
+	s.DropReplay += o.DropReplay
+	s.DropStale += o.DropStale
+	s.DropCluster += o.DropCluster
+	s.DropPeer += o.DropPeer
 }
 
 type wslot struct {
@@ -130,7 +160,7 @@ func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
 	}
 	s := &Sender{
 		cfg: c,
-		fr:  newFramer(c.Keys),
+		fr:  newFramer(c.Keys, identity{Cluster: c.Cluster, Self: c.Unit, Peer: c.Peer}),
 		ev:  events{side: SideSender, log: c.Logger},
 		win: make([]wslot, c.Window),
 	}
@@ -432,6 +462,10 @@ func (s *Sender) countDrop(err error) {
 		s.stats.DropVersion++
 	case errors.Is(err, ErrReplay):
 		s.stats.DropReplay++
+	case errors.Is(err, ErrCluster):
+		s.stats.DropCluster++
+	case errors.Is(err, ErrPeer):
+		s.stats.DropPeer++
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrMalformed), errors.Is(err, ErrNotSync):
 		s.stats.DropMalformed++
 	default:
