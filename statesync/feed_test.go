@@ -193,7 +193,7 @@ func TestTableMarkUnmarked(t *testing.T) {
 	}
 	keys, _, done := tab.Unmarked(nil, 0, 10_000)
 	require.True(t, done)
-	require.Empty(t, keys, "nothing is unmarked before a Mark")
+	require.Len(t, keys, 0, "upserted sessions carry the current mark")
 	for range 300 { // wraps the 8-bit generation
 		tab.Mark()
 		for i := range 1000 {
@@ -211,11 +211,20 @@ func TestTableMarkUnmarked(t *testing.T) {
 			tab.Upsert(Session{Key: k}) // back for the next round
 		}
 	}
-	replica := testSession(5000)
+	replica := testSession(5000) // left by a replica before a takeover
 	tab.Store(replica)
+	other := testSession(5001) // another unit's, active-active
+	tab.upsert(&other, false, 3, 1)
 	tab.Mark()
+	for i := range 1000 {
+		tab.Upsert(testSession(i))
+	}
 	keys, _, _ = tab.Unmarked(nil, 0, 10_000)
-	require.NotContains(t, keys, replica.Key, "stored sessions are not the owner's")
+	require.Equal(t, []Key{replica.Key}, keys, "stored sessions of origin 0 are reconciled, other origins' are not")
+	require.True(t, tab.Local(replica.Key))
+	require.True(t, tab.Local(testSession(1).Key))
+	require.False(t, tab.Local(other.Key), "another unit's")
+	require.False(t, tab.Local(testSession(9999).Key), "absent")
 }
 
 func TestTableScanExpiring(t *testing.T) {

@@ -463,6 +463,19 @@ func (t *Table) Get(k Key) (Session, bool) {
 	return s, true
 }
 
+// Local reports whether the table holds a session with key k that is this
+// unit's: written by Upsert, or by a receiver of origin 0 (active-passive,
+// the replica of the unit whose table this one takes over), not by a
+// receiver with an origin of its own (another unit's session,
+// active-active).
+func (t *Table) Local(k Key) bool {
+	sh, c, h32 := t.locate(&k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	slot := sh.find(&c, h32)
+	return slot >= 0 && sh.at(uint32(sh.index[slot])-1).origin == 0
+}
+
 // Len returns the number of sessions. It takes no lock, so it may be
 // called from Expire's callback.
 func (t *Table) Len() int { return int(t.count.Load()) }
@@ -599,21 +612,24 @@ func (t *Table) scanIf(dst []Session, c Cursor, max int, pred func(*entry) bool)
 	return dst, scanDone, true
 }
 
-// Mark starts a reconciliation of the sessions this unit owns, those
-// written with Upsert: every Upsert after Mark stamps its session, and
-// Unmarked lists the owned sessions not upserted since. A conntrack
-// follower calls Mark before it dumps the kernel's table, upserts what the
-// dump holds, then deletes what Unmarked lists: the sessions the kernel no
-// longer has. Sessions written with Store (replicas) are never marked.
+// Mark starts a reconciliation of the table with its source, on the unit
+// whose sessions it holds: every Upsert after Mark stamps its session, and
+// Unmarked lists the sessions not upserted since. A conntrack follower
+// calls Mark before it dumps the kernel's table, upserts what the dump
+// holds, then deletes what Unmarked lists: the sessions the kernel no
+// longer has, including those a replica left in the table before this
+// unit took over (written with Store). Sessions a receiver with a nonzero
+// Origin wrote (another unit's, in active-active) are not this unit's to
+// reconcile: Unmarked never lists them.
 func (t *Table) Mark() {
 	t.mark.Add(1)
 }
 
-// Unmarked appends to dst the keys of up to max owned sessions (written
-// with Upsert) not upserted since the last Mark, scanning from c, and
-// returns them with the Cursor to continue from and whether the scan is
-// complete. The caller deletes them between calls if it wants: removals do
-// not disturb the scan.
+// Unmarked appends to dst the keys of up to max sessions of origin 0 not
+// upserted since the last Mark, scanning from c, and returns them with the
+// Cursor to continue from and whether the scan is complete. The caller
+// deletes them between calls if it wants: removals do not disturb the
+// scan.
 func (t *Table) Unmarked(dst []Key, c Cursor, max int) ([]Key, Cursor, bool) {
 	m := uint8(t.mark.Load())
 	si, idx := int(c>>32), uint32(c)
@@ -625,7 +641,7 @@ func (t *Table) Unmarked(dst []Key, c Cursor, max int) ([]Key, Cursor, bool) {
 				sh.mu.RUnlock()
 				return dst, Cursor(uint64(si)<<32 | uint64(idx)), false
 			}
-			if e := sh.at(idx); e.flags&(flagLive|flagOwned) == flagLive|flagOwned && e.gen != m {
+			if e := sh.at(idx); e.flags&flagLive != 0 && e.origin == 0 && (e.flags&flagOwned == 0 || e.gen != m) {
 				dst = append(dst, e.k.unpack())
 				max--
 			}

@@ -337,7 +337,7 @@ func (f *Follower) lookup(now time.Time, keys []statesync.Key) error {
 	}
 	f.count(func(s *FollowerStats) { s.Checked += uint64(len(keys)) })
 	for i, k := range keys {
-		if gone[i] {
+		if gone[i] && f.table.Local(k) {
 			if old, ok := f.cfg.Sink.Delete(k); ok {
 				f.count(func(s *FollowerStats) { s.Vanished++; s.Deletes++ })
 				f.changed(old, true)
@@ -410,7 +410,13 @@ func (f *Follower) apply(ev ct.Event) {
 	f.upsert(s)
 }
 
+// remove deletes the session of k if it is this unit's (in active-active,
+// the kernel also holds other units' sessions, written by an Injector: the
+// Follower neither takes nor removes those).
 func (f *Follower) remove(k statesync.Key) {
+	if !f.table.Local(k) {
+		return
+	}
 	if old, ok := f.cfg.Sink.Delete(k); ok {
 		f.count(func(s *FollowerStats) { s.Deletes++ })
 		f.changed(old, true)
