@@ -6,11 +6,14 @@
 // On the active unit a Follower dumps the kernel's table (so that sessions
 // older than the follower are included) and then follows the kernel's NEW,
 // UPDATE and DESTROY events, upserting and deleting sessions through
-// Config.Sink (a statesync.Driver, which replicates each change):
+// Config.Sink (a statesync.Driver, which replicates each change;
+// ExampleDialFollower):
 //
 //	f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: driver,
 //		Rules: &conntrack.Rules{IgnoreAddrs: ownAddrs}})
-//	…
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //	err = f.Run(ctx) // until ctx is done or the kernel's event stream breaks
 //
 // The dump is read as a stream and reconciled through the table's marks
@@ -25,14 +28,14 @@
 // until their deadline, when the refresh finds them gone).
 //
 // On the standby, an Injector writes the replicated table into the
-// kernel, at the latest at commit, before the unit's addresses come up:
+// kernel, at the latest at commit, before the unit's addresses come up
+// (ExampleInjector_Follow, ExampleDialInjector):
 //
-//	inj, err := conntrack.DialInjector(nil)
-//	go inj.Follow(ctx, table)         // keep the kernel warm as the replica changes
-//	…                                 // the election makes this unit primary:
-//	res := driver.Commit()            // every record received is in the table
-//	n, err := inj.Commit(now, table)  // the tail Follow had not written yet
-//	// now the addresses, then the announcements
+//	inj, _ := conntrack.DialInjector(nil)
+//	go inj.Follow(ctx, table) // the replica goes into the kernel as it changes
+//	// … the election makes this unit primary:
+//	res := d.Commit()                // every record received is in the table
+//	n, err := inj.Commit(now, table) // the last moments' changes; then the addresses
 //
 // Without Follow, Commit writes the whole table. Either way the requests
 // go in batches, hundreds per system call with one acknowledgement each
