@@ -43,12 +43,17 @@
 //
 //	m, err := vrrp.New(&vrrp.Config{VRID: 51, Priority: 200,
 //		Addrs: []netip.Addr{vip}, Primary: myAddr, AdvertInterval: time.Second})
+//	if err != nil {
+//		log.Fatal(err) // an invalid configuration
+//	}
 //	out := m.Start(now)
 //	for {
 //		handle(out) // below
 //		select {
 //		case p := <-packets: // each received message, with its IP source, destination and TTL
-//			out, err = m.Receive(now, p) // err: a counted drop, out unchanged
+//			if out, err = m.Receive(now, p); err != nil {
+//				log.Print(err) // a counted drop; out is unchanged
+//			}
 //		case <-timerAt(out.Next):
 //			out = m.Tick(now)
 //		case <-stop:
@@ -63,8 +68,12 @@
 //			a.Seal(cfg.Checksum, cfg.Primary, dst)
 //			b, _ = a.AppendBinary(b[:0]) // send b from cfg.Primary to dst, TTL 255
 //		}
-//		if out.Changed && out.State == vrrp.Master { /* take over: addresses, GARP / NA */ }
-//		if out.Changed && out.From == vrrp.Master { /* release them */ }
+//		if out.Changed && out.State == vrrp.Master {
+//			// take over: addresses, GARP / NA
+//		}
+//		if out.Changed && out.From == vrrp.Master {
+//			// release them
+//		}
 //	}
 //
 // See Example for a runnable version, and ExampleDriver for the driver.

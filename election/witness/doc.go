@@ -16,9 +16,9 @@
 //
 //	w, _ := etcd.New(client, "/hakit/cluster-7/lease", unit, nil)
 //	defer w.Close()
-//	w.Acquire(ctx)            // when primary, or when cut off (below)
-//	s := w.Status()           // on every election tick: s.Held, s.Token, s.Reason
-//	w.Release(ctx)            // when no longer primary
+//	w.Acquire(ctx)  // when primary, or when cut off (below)
+//	s := w.Status() // on every election tick: s.Held, s.Token, s.Reason
+//	w.Release(ctx)  // when no longer primary
 //
 // # What the election does with the status
 //
