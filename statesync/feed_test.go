@@ -304,3 +304,21 @@ func BenchmarkFeedNext(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkTableScan: reading a table a batch at a time (0 allocs).
+func BenchmarkTableScan(b *testing.B) {
+	tab := NewTable(1 << 16)
+	for i := range 1 << 16 {
+		tab.Upsert(testSession(i))
+	}
+	buf := make([]Session, 0, 256)
+	var c Cursor
+	b.ReportAllocs()
+	for b.Loop() {
+		var done bool
+		buf, c, done = tab.Scan(buf[:0], c, 256)
+		if done {
+			c = 0
+		}
+	}
+}

@@ -592,6 +592,17 @@ func (t *Table) ScanExpiring(dst []Session, c Cursor, by uint32, max int) ([]Ses
 // scanIf appends up to max live sessions matching pred (nil: all) from
 // cursor c on.
 func (t *Table) scanIf(dst []Session, c Cursor, max int, pred func(*entry) bool) ([]Session, Cursor, bool) {
+	c, done := t.walk(c, max, pred, func(sh *shard, e *entry, idx uint32) {
+		dst = append(dst, Session{})
+		sh.get(e, idx, &dst[len(dst)-1])
+	})
+	return dst, c, done
+}
+
+// walk calls visit, under the shard's read lock, for up to max live
+// entries matching pred (nil: all) from cursor c on, and returns the
+// cursor to continue from and whether the walk is complete.
+func (t *Table) walk(c Cursor, max int, pred func(*entry) bool, visit func(*shard, *entry, uint32)) (Cursor, bool) {
 	si, idx := int(c>>32), uint32(c)
 	for ; si < numShards; si, idx = si+1, 0 {
 		sh := &t.shards[si]
@@ -599,17 +610,16 @@ func (t *Table) scanIf(dst []Session, c Cursor, max int, pred func(*entry) bool)
 		for ; idx < sh.hi; idx++ {
 			if max <= 0 {
 				sh.mu.RUnlock()
-				return dst, Cursor(uint64(si)<<32 | uint64(idx)), false
+				return Cursor(uint64(si)<<32 | uint64(idx)), false
 			}
 			if e := sh.at(idx); e.flags&flagLive != 0 && (pred == nil || pred(e)) {
-				dst = append(dst, Session{})
-				sh.get(e, idx, &dst[len(dst)-1])
+				visit(sh, e, idx)
 				max--
 			}
 		}
 		sh.mu.RUnlock()
 	}
-	return dst, scanDone, true
+	return scanDone, true
 }
 
 // Mark starts a reconciliation of the table with its source, on the unit
@@ -632,21 +642,10 @@ func (t *Table) Mark() {
 // scan.
 func (t *Table) Unmarked(dst []Key, c Cursor, max int) ([]Key, Cursor, bool) {
 	m := uint8(t.mark.Load())
-	si, idx := int(c>>32), uint32(c)
-	for ; si < numShards; si, idx = si+1, 0 {
-		sh := &t.shards[si]
-		sh.mu.RLock()
-		for ; idx < sh.hi; idx++ {
-			if max <= 0 {
-				sh.mu.RUnlock()
-				return dst, Cursor(uint64(si)<<32 | uint64(idx)), false
-			}
-			if e := sh.at(idx); e.flags&flagLive != 0 && e.origin == 0 && (e.flags&flagOwned == 0 || e.gen != m) {
-				dst = append(dst, e.k.unpack())
-				max--
-			}
-		}
-		sh.mu.RUnlock()
-	}
-	return dst, scanDone, true
+	c, done := t.walk(c, max, func(e *entry) bool {
+		return e.origin == 0 && (e.flags&flagOwned == 0 || e.gen != m)
+	}, func(_ *shard, e *entry, _ uint32) {
+		dst = append(dst, e.k.unpack())
+	})
+	return dst, c, done
 }
