@@ -48,7 +48,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 func main() {
