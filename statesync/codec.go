@@ -208,6 +208,10 @@ const (
 	// stream's origin not written since the matching opBulkBegin no longer
 	// exist at the source.
 	opBulkEnd recordOp = 4
+
+	// opExt, or-ed into an opUpsert's byte, says that the helper and the
+	// sequence adjustments follow.
+	opExt = 0x80
 )
 
 func (o recordOp) String() string {
@@ -241,6 +245,12 @@ func (o recordOp) String() string {
 //
 //	rsport(2) rdport(2) rsrc(0|4|16) rdst(0|4|16)
 //
+// and, when the op byte has bit 7 set (opExt), the session's helper and
+// sequence adjustments:
+//
+//	hlen(1) helper(hlen) nadj(1) nadj × (pos(4) before(4) after(4))
+//
+// with hlen at most 15 and nadj 0 or 2 (original direction first).
 // BulkBegin is op(1) gen(1) total(8); BulkEnd is op(1) gen(1). An IPv4
 // Upsert without NAT takes 54 bytes.
 type record struct {
@@ -292,6 +302,12 @@ func (r *record) EncodedLen() int {
 		if r.Session.NAT() {
 			n += 4 + addrLen(famOf(r.Session.ReplySrc.Addr())) + addrLen(famOf(r.Session.ReplyDst.Addr()))
 		}
+		if r.Session.ext() {
+			n += 2 + len(r.Session.Helper)
+			if r.Session.SeqAdj != [2]SeqAdj{} {
+				n += 24
+			}
+		}
 	}
 	return n
 }
@@ -320,7 +336,15 @@ func (r *record) appendTo(b []byte) ([]byte, error) {
 	if nat {
 		fam |= famOf(s.ReplySrc.Addr())<<4 | famOf(s.ReplyDst.Addr())<<6
 	}
-	b = append(b, byte(r.recordOp), fam, k.Proto)
+	op := byte(r.recordOp)
+	ext := r.recordOp == opUpsert && s.ext()
+	if ext {
+		if len(s.Helper) > MaxHelperLen {
+			return b, fmt.Errorf("statesync: encode record: helper name of %d bytes: %w", len(s.Helper), ErrMalformed)
+		}
+		op |= opExt
+	}
+	b = append(b, op, fam, k.Proto)
 	b = binary.BigEndian.AppendUint16(b, k.Zone)
 	b = binary.BigEndian.AppendUint16(b, k.Src.Port())
 	b = binary.BigEndian.AppendUint16(b, k.Dst.Port())
@@ -341,6 +365,19 @@ func (r *record) appendTo(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint16(b, s.ReplyDst.Port())
 		b = appendAddr(b, s.ReplySrc.Addr())
 		b = appendAddr(b, s.ReplyDst.Addr())
+	}
+	if ext {
+		b = append(b, byte(len(s.Helper)))
+		b = append(b, s.Helper...)
+		if s.SeqAdj == [2]SeqAdj{} {
+			return append(b, 0), nil
+		}
+		b = append(b, 2)
+		for _, a := range s.SeqAdj {
+			b = binary.BigEndian.AppendUint32(b, a.CorrectionPos)
+			b = binary.BigEndian.AppendUint32(b, uint32(a.Before))
+			b = binary.BigEndian.AppendUint32(b, uint32(a.After))
+		}
 	}
 	return b, nil
 }
@@ -380,6 +417,10 @@ func (r *record) decode(b []byte) (int, error) {
 		return 0, errShortRecord
 	}
 	op := recordOp(b[0])
+	ext := false
+	if op&opExt != 0 && op&^opExt == opUpsert {
+		op, ext = opUpsert, true
+	}
 	switch op {
 	case opBulkBegin:
 		if len(b) < 10 {
@@ -440,20 +481,96 @@ func (r *record) decode(b []byte) (int, error) {
 	s.Bytes = binary.BigEndian.Uint64(b[p+29:])
 	p += 37
 	rsf, rdf := fam>>4&3, fam>>6&3
-	if rsf == 0 && rdf == 0 {
+	if rsf != 0 || rdf != 0 {
+		if len(b) < p+4+addrLen(rsf)+addrLen(rdf) {
+			return 0, errShortRecord
+		}
+		rsport := binary.BigEndian.Uint16(b[p:])
+		rdport := binary.BigEndian.Uint16(b[p+2:])
+		p += 4
+		s.ReplySrc = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rsf)], rsf), rsport)
+		p += addrLen(rsf)
+		s.ReplyDst = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rdf)], rdf), rdport)
+		p += addrLen(rdf)
+	}
+	if !ext {
 		return p, nil
 	}
-	if len(b) < p+4+addrLen(rsf)+addrLen(rdf) {
+	return decodeExt(b, p, s)
+}
+
+// decodeExt decodes the helper and sequence adjustments at b[p:] into s.
+func decodeExt(b []byte, p int, s *Session) (int, error) {
+	if len(b) < p+1 {
 		return 0, errShortRecord
 	}
-	rsport := binary.BigEndian.Uint16(b[p:])
-	rdport := binary.BigEndian.Uint16(b[p+2:])
-	p += 4
-	s.ReplySrc = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rsf)], rsf), rsport)
-	p += addrLen(rsf)
-	s.ReplyDst = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rdf)], rdf), rdport)
-	p += addrLen(rdf)
+	hlen := int(b[p])
+	if hlen > MaxHelperLen {
+		return 0, fmt.Errorf("statesync: record: helper name of %d bytes: %w", hlen, ErrMalformed)
+	}
+	p++
+	if len(b) < p+hlen+1 {
+		return 0, errShortRecord
+	}
+	s.Helper = helperName(b[p : p+hlen])
+	p += hlen
+	nadj := b[p]
+	p++
+	switch {
+	case nadj == 0:
+	case nadj != 2:
+		return 0, fmt.Errorf("statesync: record: %d sequence adjustments: %w", nadj, ErrMalformed)
+	case len(b) < p+24:
+		return 0, errShortRecord
+	default:
+		for i := range s.SeqAdj {
+			s.SeqAdj[i] = SeqAdj{
+				CorrectionPos: binary.BigEndian.Uint32(b[p:]),
+				Before:        int32(binary.BigEndian.Uint32(b[p+4:])),
+				After:         int32(binary.BigEndian.Uint32(b[p+8:])),
+			}
+			p += 12
+		}
+		if s.SeqAdj == [2]SeqAdj{} {
+			return 0, fmt.Errorf("statesync: record: zero sequence adjustments sent: %w", ErrMalformed)
+		}
+	}
+	if !s.ext() {
+		return 0, fmt.Errorf("statesync: record: an empty extension: %w", ErrMalformed)
+	}
 	return p, nil
+}
+
+// helperName returns the helper name b, without allocating for the
+// kernel's own helpers.
+func helperName(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case "ftp":
+		return "ftp"
+	case "sip":
+		return "sip"
+	case "tftp":
+		return "tftp"
+	case "irc":
+		return "irc"
+	case "RAS":
+		return "RAS"
+	case "Q.931":
+		return "Q.931"
+	case "pptp":
+		return "pptp"
+	case "amanda":
+		return "amanda"
+	case "sane":
+		return "sane"
+	case "snmp":
+		return "snmp"
+	case "netbios-ns":
+		return "netbios-ns"
+	}
+	return string(b)
 }
 
 // seqRange is an inclusive range of data sequence numbers.

@@ -18,6 +18,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	v6.ReplyDst = netip.MustParseAddrPort("198.18.0.9:4000") // mixed families are carried as they are
 	half := testSession(1)
 	half.ReplyDst = netip.MustParseAddrPort("198.18.0.10:1")
+	ftp := testSession(10) // NAT, the ftp helper, a resized PORT command
+	ftp.Helper = "ftp"
+	ftp.SeqAdj = [2]SeqAdj{{CorrectionPos: 1000, Before: 0, After: -1}, {}}
+	sip := testSession(1)
+	sip.Helper = "sip"
 	for _, tc := range []struct {
 		name string
 		r    record
@@ -28,6 +33,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"upsert-v6-mixed-nat", record{recordOp: opUpsert, Session: v6}, 54 + 24 + 4 + 20},
 		{"upsert-half-nat", record{recordOp: opUpsert, Session: half}, 54 + 4 + 4},
 		{"upsert-zero", record{recordOp: opUpsert}, 46},
+		{"upsert-helper-seqadj", record{recordOp: opUpsert, Session: ftp}, 66 + 2 + 3 + 24},
+		{"upsert-helper", record{recordOp: opUpsert, Session: sip}, 54 + 2 + 3},
 		{"delete-v4", record{recordOp: opDelete, Session: Session{Key: testSession(1).Key}}, 17},
 		{"delete-v6", record{recordOp: opDelete, Session: Session{Key: testSession(2).Key}}, 41},
 		{"bulk-begin", record{recordOp: opBulkBegin, Gen: 7, Total: 1 << 40}, 10},
@@ -49,6 +56,19 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	var r record
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{9}), ErrMalformed)
+	long := testSession(1)
+	long.Helper = "a-helper-name-too-long"
+	_, err0 := record{recordOp: opUpsert, Session: long}.MarshalBinary()
+	require.ErrorIs(t, err0, ErrMalformed)
+	ok, _ := record{recordOp: opUpsert, Session: testSession(1)}.MarshalBinary()
+	for _, bad := range [][]byte{
+		append(append([]byte{byte(opUpsert | opExt)}, ok[1:]...), 0, 0), // an empty extension
+		append(append([]byte{byte(opUpsert | opExt)}, ok[1:]...), 16),   // a name too long
+		append(append([]byte{byte(opUpsert | opExt)}, ok[1:]...), 0, 1), // one adjustment
+		append([]byte{byte(opDelete | opExt)}, ok[1:17]...),             // no extension on a delete
+	} {
+		require.ErrorIs(t, r.UnmarshalBinary(bad), ErrMalformed, "%x", bad)
+	}
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(opUpsert), 3, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(opDelete), 1 << 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
 	_, err := record{}.MarshalBinary()
@@ -264,6 +284,10 @@ func FuzzRecord(f *testing.F) {
 	}
 	d, _ := record{recordOp: opDelete, Session: Session{Key: testSession(2).Key}}.MarshalBinary()
 	f.Add(d)
+	ftp := testSession(10)
+	ftp.Helper, ftp.SeqAdj = "ftp", [2]SeqAdj{{CorrectionPos: 7, After: 3}, {CorrectionPos: 9, Before: -2}}
+	x, _ := record{recordOp: opUpsert, Session: ftp}.MarshalBinary()
+	f.Add(x)
 	f.Add([]byte{byte(opBulkBegin), 1, 0, 0, 0, 0, 0, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r record

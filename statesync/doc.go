@@ -131,6 +131,11 @@
 //
 //	rsport(2) rdport(2) rsrc(0|4|16) rdst(0|4|16)
 //
+// and, when the op byte has bit 7 set, the session's conntrack helper and
+// TCP sequence adjustments:
+//
+//	hlen(1) helper(hlen) nadj(1) nadj × (pos(4) before(4) after(4))
+//
 // Bulk-begin is op(1) gen(1) total(8), bulk-end op(1) gen(1). An IPv4
 // upsert without NAT is 54 bytes, so a 1500-byte datagram carries 27. An
 // ack payload is

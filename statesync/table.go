@@ -73,6 +73,9 @@ const (
 	// flagOwned: last written by Upsert (this unit owns it), so its gen is
 	// the owner's mark (see Mark).
 	flagOwned
+	// flagExt: the session has a helper or sequence adjustments, kept out
+	// of line (shard.ext).
+	flagExt
 )
 
 // ckey is the compact, comparable form of Key: 40 bytes.
@@ -99,6 +102,12 @@ type entry struct {
 	bytes   uint64
 }
 
+// sessionExt is what few sessions have: a helper, sequence adjustments.
+type sessionExt struct {
+	helper string
+	seqAdj [2]SeqAdj
+}
+
 // natTuple is the compact reply tuple of a NATed session.
 type natTuple struct {
 	src, dst     [16]byte
@@ -114,6 +123,7 @@ type shard struct {
 	hi     uint32   // entries ever allocated
 	n      int      // live entries
 	nat    map[uint32]natTuple
+	ext    map[uint32]sessionExt
 	// With a Feed: the signal to raise, the queued entry indices and the
 	// keys of removed entries the consumer had seen.
 	fd    *feedSignal
@@ -291,6 +301,9 @@ func (s *shard) remove(slot int) {
 	if s.nat != nil {
 		delete(s.nat, idx)
 	}
+	if s.ext != nil {
+		delete(s.ext, idx)
+	}
 	s.free = append(s.free, idx)
 	s.n--
 	i, j := uint32(slot), uint32(slot)
@@ -343,6 +356,16 @@ func (sh *shard) set(e *entry, idx uint32, s *Session) {
 		e.flags &^= flagNAT
 		delete(sh.nat, idx)
 	}
+	if s.ext() {
+		e.flags |= flagExt
+		if sh.ext == nil {
+			sh.ext = make(map[uint32]sessionExt)
+		}
+		sh.ext[idx] = sessionExt{helper: s.Helper, seqAdj: s.SeqAdj}
+	} else if e.flags&flagExt != 0 {
+		e.flags &^= flagExt
+		delete(sh.ext, idx)
+	}
 }
 
 // get fills s from entry e at index idx.
@@ -361,6 +384,10 @@ func (sh *shard) get(e *entry, idx uint32, s *Session) {
 		n := sh.nat[idx]
 		s.ReplySrc = netip.AddrPortFrom(addrFrom(n.src, n.fam&3), n.sport)
 		s.ReplyDst = netip.AddrPortFrom(addrFrom(n.dst, n.fam>>2&3), n.dport)
+	}
+	if e.flags&flagExt != 0 {
+		x := sh.ext[idx]
+		s.Helper, s.SeqAdj = x.helper, x.seqAdj
 	}
 }
 

@@ -59,6 +59,7 @@ func main() {
 		hanodeBin = flag.String("hanode", "", "hanode binary (default: go build ./examples/hanode, run from the repository)")
 		extra     = flag.String("hanode-args", "", "extra hanode flags, space-separated")
 		verbose   = flag.Bool("v", false, "log each step")
+		keep      = flag.String("keep", "", "keep the daemons' configurations and logs in this directory")
 	)
 	flag.Parse()
 	var ns []int
@@ -98,7 +99,7 @@ func main() {
 			log.Printf(format, args...)
 		}
 	}
-	if err := run(syss, ns, *runs, *interval); err != nil {
+	if err := run(syss, ns, *runs, *interval, *keep); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -126,24 +127,29 @@ func loadavg() string {
 	return strings.Fields(string(b))[0]
 }
 
-func run(syss []system, sizes []int, runs int, interval time.Duration) error {
+func run(syss []system, sizes []int, runs int, interval time.Duration, keep string) error {
 	if b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max"); err == nil {
 		if limit, _ := strconv.Atoi(strings.TrimSpace(string(b))); limit > 0 && limit < slices.Max(sizes)+1000 {
 			return fmt.Errorf("fwbench: net.netfilter.nf_conntrack_max is %d, too small for %d sessions; raise it:\n"+
 				"    sysctl -w net.netfilter.nf_conntrack_max=%d", limit, slices.Max(sizes), 4*slices.Max(sizes))
 		}
 	}
-	dir, err := os.MkdirTemp("", "fwbench")
-	if err != nil {
-		return err
+	dir := keep
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "fwbench"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
 		closeCurrent()
-		os.RemoveAll(dir)
+		if keep == "" {
+			os.RemoveAll(dir)
+		}
 		os.Exit(1)
 	}()
 	fmt.Printf("load average %s, heartbeat interval %v, %d runs each; gaps: p50 (max), and the p50 minus the empty table's\n", loadavg(), interval, runs)

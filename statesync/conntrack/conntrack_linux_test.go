@@ -77,6 +77,10 @@ func TestInjectKernel(t *testing.T) {
 		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40004"), Dst: ap("198.18.2.100:80")},
 			ReplySrc: ap("198.18.2.3:8080"), ReplyDst: ap("198.18.1.2:40004"),
 			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusDstNAT | ct.StatusAssured | ct.StatusSeenReply), Expires: exp},
+		// An FTP control connection with its helper and an adjustment.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40005"), Dst: ap("198.18.2.2:21")},
+			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusAssured | ct.StatusSeenReply), Expires: exp,
+			Helper: "ftp", SeqAdj: [2]statesync.SeqAdj{{CorrectionPos: 12345, Before: 0, After: 3}}},
 		// Its deadline passed (a busy flow's last event is old): written
 		// with the grace period.
 		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40003"), Dst: ap("198.18.2.2:80")},
@@ -86,20 +90,22 @@ func TestInjectKernel(t *testing.T) {
 	}
 	n, err := in.Inject(now, sessions...)
 	require.NoError(t, err)
-	require.Equal(t, 8, n)
-	require.Equal(t, InjectorStats{Injected: 8, InjectedNAT: 2, Revived: 1, Skipped: 1, Batches: 1}, in.Stats())
+	require.Equal(t, 9, n)
+	require.Equal(t, InjectorStats{Injected: 9, InjectedNAT: 2, Revived: 1, Skipped: 1, Batches: 1}, in.Stats())
 
 	got := dumpSessions(t, h)
-	require.Len(t, got, 8)
-	revived := got[sessions[7].Key]
+	require.Len(t, got, 9)
+	revived := got[sessions[8].Key]
 	require.InDelta(t, float64(now.Add(30*time.Second).Unix()), float64(revived.Expires), 3, "the grace period")
-	for _, want := range sessions[:7] {
+	for _, want := range sessions[:8] {
 		s, ok := got[want.Key]
 		require.True(t, ok, "%v missing", want.Key)
 		require.Equal(t, want.State, s.State, "%v", want.Key)
 		require.Equal(t, want.Mark, s.Mark)
 		require.Equal(t, want.ReplySrc, s.ReplySrc)
 		require.Equal(t, want.ReplyDst, s.ReplyDst)
+		require.Equal(t, want.Helper, s.Helper, "%v", want.Key)
+		require.Equal(t, want.SeqAdj, s.SeqAdj, "%v", want.Key)
 		require.InDelta(t, float64(want.Expires+30), float64(s.Expires), 5, "time left and grace")
 		require.Equal(t, want.Status&uint32(creatable), s.Status&uint32(creatable))
 		// The kernel holds the NAT bindings: the NAT bit of the
@@ -143,7 +149,7 @@ func TestInjectKernel(t *testing.T) {
 	n, err = in.Commit(now, table)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
-	require.Len(t, dumpSessions(t, h), 107)
+	require.Len(t, dumpSessions(t, h), 108)
 
 	// An operator flushed the kernel's table: Resync writes it again.
 	_, err = h.Run("conntrack", "-F")

@@ -91,6 +91,12 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 		s.Expires = statesync.Deadline(now.Add(time.Duration(f.Timeout) * time.Second))
 	}
 	s.Mark = f.Mark
+	if len(f.Helper.Name) <= statesync.MaxHelperLen {
+		s.Helper = f.Helper.Name
+	}
+	for i, a := range []ct.SequenceAdjust{f.SeqAdjOrig, f.SeqAdjReply} {
+		s.SeqAdj[i] = statesync.SeqAdj{CorrectionPos: a.Position, Before: int32(a.OffsetBefore), After: int32(a.OffsetAfter)}
+	}
 	s.Packets = f.CountersOrig.Packets + f.CountersReply.Packets
 	s.Bytes = f.CountersOrig.Bytes + f.CountersReply.Bytes
 	return s, nil
@@ -159,6 +165,17 @@ func SessionToFlow(s statesync.Session, now time.Time, defaultTimeout time.Durat
 	// status and refuses (EBUSY) a status without the bit.
 	f.Status = ct.Status(s.Status&creatable | statusConfirmed)
 	f.Mark = s.Mark
+	f.Helper.Name = s.Helper
+	for i, a := range s.SeqAdj {
+		if a != (statesync.SeqAdj{}) {
+			sa := ct.SequenceAdjust{Direction: i == 1, Position: a.CorrectionPos, OffsetBefore: uint32(a.Before), OffsetAfter: uint32(a.After)}
+			if i == 0 {
+				f.SeqAdjOrig = sa
+			} else {
+				f.SeqAdjReply = sa
+			}
+		}
+	}
 	switch k.Proto {
 	case protoTCP:
 		f.ProtoInfo.TCP = &ct.ProtoInfoTCP{

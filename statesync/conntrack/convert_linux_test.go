@@ -301,6 +301,12 @@ func TestWriteMessage(t *testing.T) {
 			ReplySrc: ap("198.18.2.2:4660"), ReplyDst: ap("198.18.2.1:0"), Expires: uint32(now.Unix()) + 30},
 		{Key: statesync.Key{Proto: 58, Src: ap("[2001:db8::1]:7"), Dst: ap("[2001:db8::2]:32768")},
 			Expires: uint32(now.Unix()) + 30},
+		// An FTP control connection through NAT: its helper and the
+		// adjustment of a resized PORT command.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40010"), Dst: ap("198.18.2.2:21")},
+			ReplySrc: ap("198.18.2.2:21"), ReplyDst: ap("198.18.2.1:61010"), State: statesync.TCPStateEstablished,
+			Expires: uint32(now.Unix()) + 300, Helper: "ftp",
+			SeqAdj: [2]statesync.SeqAdj{{CorrectionPos: 1000, Before: 0, After: -2}}},
 	}
 	for _, s := range sessions {
 		t.Run(s.Key.Src.String(), func(t *testing.T) {
@@ -348,7 +354,9 @@ func TestWriteMessage(t *testing.T) {
 			require.Equal(t, snat.Addr(), gotSNAT)
 			require.Equal(t, dnat.Addr(), gotDNAT)
 
-			// The update carries the original tuple only.
+			require.Equal(t, s.Helper, ev.Flow.Helper.Name)
+
+			// The update carries the original tuple only, and no helper.
 			m.b = m.b[:0]
 			m.appendWrite(8, 0, &s, 130, formUpdateNoStatus)
 			ev = ct.Event{}
@@ -358,6 +366,8 @@ func TestWriteMessage(t *testing.T) {
 			require.Equal(t, want.TupleOrig, ev.Flow.TupleOrig)
 			require.False(t, ev.Flow.TupleReply.IP.SourceAddress.IsValid())
 			require.Zero(t, ev.Flow.Status)
+			require.Empty(t, ev.Flow.Helper.Name)
+			require.Equal(t, want.SeqAdjOrig, ev.Flow.SeqAdjOrig, "adjustments change: in updates too")
 		})
 	}
 }

@@ -106,6 +106,24 @@
 // Flows of other protocols (GRE, …), templates and untracked or dying
 // entries are counted and skipped.
 //
+// Helpers (FTP, SIP, …) through NAT: a session carries the name of its
+// conntrack helper and the TCP sequence adjustments a NAT helper made when
+// it resized a payload (an FTP PORT command rewritten to the unit's
+// address). The Injector attaches the helper when it creates the entry
+// (CTA_HELP) and writes the adjustments (CTA_SEQ_ADJ_*), so that on the
+// new active unit the control connection keeps its sequence numbers and
+// its next commands get their data connections expected and translated
+// (TestFailoverKeepsFTPThroughNAT). The kernel sends no event when a
+// helper changes an entry's adjustments, so the Follower reads the entries
+// with a helper at each Refresh: a takeover within a Refresh of a resized
+// command misses that change. Two more limits: the expectations pending
+// at the takeover (a data connection announced in the old unit's last
+// moments and opened after) are not replicated; and the kernel's FTP
+// helper recognises a command only at the start of a line it has seen,
+// so on the new unit the first command after the takeover is not
+// inspected (the next ones are). The standby needs the helper registered
+// (a ct helper rule like the active unit's) and a NAT hook on prerouting.
+//
 // ctnetlink lets user space set only some status bits when it creates an
 // entry: the Injector sends IPS_SEEN_REPLY, IPS_ASSURED and
 // IPS_FIXED_TIMEOUT and drops the others (the kernel sets IPS_CONFIRMED

@@ -112,6 +112,7 @@ type bedPair struct {
 type pairOpts struct {
 	nat      bool
 	sysctls  []string // key, value pairs set on both firewalls
+	rules    string   // more nftables rules for both firewalls
 	follower *Config  // A's follower config; Sink is set to the sender
 }
 
@@ -133,6 +134,14 @@ func newBedPair(t *testing.T, o pairOpts) *bedPair {
 	for i := 0; i+1 < len(o.sysctls); i += 2 {
 		p.a.h.Sysctl(o.sysctls[i], o.sysctls[i+1])
 		p.b.h.Sysctl(o.sysctls[i], o.sysctls[i+1])
+	}
+	if o.rules != "" {
+		for _, fw := range []*firewall{p.a, p.b} {
+			cmd := fw.h.Command("nft", "-f", "-")
+			cmd.Stdin = strings.NewReader(o.rules)
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "nft: %s", out)
+		}
 	}
 	p.b.detach() // B is the standby: its traffic links are not plugged in
 

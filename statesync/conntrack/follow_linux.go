@@ -37,6 +37,10 @@ type Follower struct {
 	dueBuf []statesync.Session
 	fresh  []statesync.Session
 	gone   []bool
+	// helped holds the keys of sessions with a helper: the kernel sends
+	// no event when a NAT helper changes an entry's sequence
+	// adjustments, so each refresh reads them (bounded by the table).
+	helped map[statesync.Key]struct{}
 
 	mu    sync.Mutex
 	stats FollowerStats
@@ -293,10 +297,33 @@ func (f *Follower) refresh() error {
 		}
 		if done {
 			f.due = 0
-			return nil
+			break
 		}
 	}
-	return nil
+	return f.refreshHelped(now, budget)
+}
+
+// refreshHelped looks up, within budget, the sessions with a helper, whose
+// sequence adjustments change without an event.
+func (f *Follower) refreshHelped(now time.Time, budget int) error {
+	f.keys = f.keys[:0]
+	for k := range f.helped {
+		if _, ok := f.table.Get(k); !ok {
+			delete(f.helped, k)
+			continue
+		}
+		if budget--; budget < 0 {
+			break
+		}
+		f.keys = append(f.keys, k)
+		if len(f.keys) == batchGets {
+			if err := f.lookup(now, f.keys); err != nil {
+				return err
+			}
+			f.keys = f.keys[:0]
+		}
+	}
+	return f.lookup(now, f.keys)
 }
 
 // lookup asks the kernel for the entries of keys in one batch.
@@ -346,7 +373,7 @@ func (f *Follower) lookup(now time.Time, keys []statesync.Key) error {
 	}
 	for _, s := range fresh {
 		old, ok := f.table.Get(s.Key)
-		if !ok || s.Expires <= old.Expires+1 {
+		if !ok || s.Expires <= old.Expires+1 && (s.SeqAdj == old.SeqAdj || s.SeqAdj == [2]statesync.SeqAdj{}) {
 			continue // as the table has it: an idle flow about to end
 		}
 		f.merge(&s, old, true)
@@ -370,6 +397,10 @@ func (f *Follower) merge(s *statesync.Session, old statesync.Session, hasProto b
 	}
 	if s.Packets == 0 && s.Bytes == 0 {
 		s.Packets, s.Bytes = old.Packets, old.Bytes
+	}
+	// The kernel reports the sequence adjustments only when they change.
+	if s.SeqAdj == [2]statesync.SeqAdj{} {
+		s.SeqAdj = old.SeqAdj
 	}
 }
 
@@ -424,6 +455,12 @@ func (f *Follower) remove(k statesync.Key) {
 }
 
 func (f *Follower) upsert(s statesync.Session) {
+	if s.Helper != "" {
+		if f.helped == nil {
+			f.helped = make(map[statesync.Key]struct{})
+		}
+		f.helped[s.Key] = struct{}{}
+	}
 	s = f.cfg.Sink.Upsert(s)
 	f.count(func(st *FollowerStats) { st.Upserts++ })
 	f.changed(s, false)

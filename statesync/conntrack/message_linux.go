@@ -34,10 +34,12 @@ const (
 	ctaTupleReply = 2
 	ctaStatus     = 3
 	ctaProtoInfo  = 4
+	ctaHelp       = 5 // nested: CTA_HELP_NAME (1), NUL-terminated
 	ctaNATSrc     = 6
 	ctaTimeout    = 7
 	ctaMark       = 8
 	ctaNATDst     = 13
+	ctaSeqAdjOrig = 15 // nested: correction pos (1), offset before (2), after (3)
 	ctaZone       = 18
 
 	ctaTupleIP    = 1 // in a tuple
@@ -303,6 +305,22 @@ func (m *msgBuf) appendWrite(seq uint32, flags uint16, s *statesync.Session, tim
 			binary.BigEndian.PutUint64(m.attr(3, 8), 0) // CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ
 			m.endNest(st)
 			m.endNest(pi)
+		}
+	}
+	if f == formCreate && s.Helper != "" {
+		// Only at creation: the kernel attaches a helper to an entry
+		// once.
+		h := m.nest(ctaHelp)
+		copy(m.attr(1, len(s.Helper)+1), s.Helper) // and the NUL
+		m.endNest(h)
+	}
+	for dir, a := range s.SeqAdj {
+		if a != (statesync.SeqAdj{}) {
+			n := m.nest(ctaSeqAdjOrig + uint16(dir))
+			m.be32(1, a.CorrectionPos)
+			m.be32(2, uint32(a.Before))
+			m.be32(3, uint32(a.After))
+			m.endNest(n)
 		}
 	}
 	if f == formCreate && s.NAT() {

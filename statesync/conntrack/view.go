@@ -126,8 +126,12 @@ func appendLine(b []byte, s *statesync.Session, now time.Time) []byte {
 	if s.Status&statusAssured != 0 {
 		b = append(b, " [ASSURED]"...)
 	}
-	b = fmt.Appendf(b, " mark=%d zone=%d\n", s.Mark, k.Zone)
-	return b
+	b = fmt.Appendf(b, " mark=%d zone=%d", s.Mark, k.Zone)
+	if s.Helper != "" {
+		b = append(b, " helper="...)
+		b = append(b, s.Helper...)
+	}
+	return append(b, '\n')
 }
 
 // appendTuple appends src=… dst=… and the ports, or the ICMP type, code

@@ -24,14 +24,19 @@ func ExampleWriteTable() {
 		Key:     statesync.Key{Proto: 1, Src: netip.MustParseAddrPort("198.18.1.10:4660"), Dst: netip.MustParseAddrPort("198.18.2.10:2048")},
 		Expires: statesync.Deadline(now.Add(-time.Second)),
 	})
+	t.Store(statesync.Session{
+		Key:   statesync.Key{Proto: 6, Src: netip.MustParseAddrPort("198.18.1.10:40001"), Dst: netip.MustParseAddrPort("198.18.2.10:21")},
+		State: statesync.TCPStateEstablished, Status: 0x0e, Helper: "ftp",
+	})
 	c := conntrack.Count(t, now)
 	fmt.Printf("%d sessions, %d TCP established, %d NAT, %d overdue\n", c.Sessions, c.TCP[statesync.TCPStateEstablished], c.NAT, c.Overdue)
 	if err := conntrack.WriteTable(os.Stdout, t, now); err != nil {
 		fmt.Println(err)
 	}
 	// Unordered output:
-	// 2 sessions, 1 TCP established, 1 NAT, 1 overdue
+	// 3 sessions, 2 TCP established, 1 NAT, 1 overdue
 	// tcp     6 300 ESTABLISHED src=198.18.1.10 dst=198.18.2.10 sport=40000 dport=443 src=198.18.2.10 dst=198.18.2.1 sport=443 dport=61000 [ASSURED] mark=0 zone=0
+	// tcp     6 - ESTABLISHED src=198.18.1.10 dst=198.18.2.10 sport=40001 dport=21 src=198.18.2.10 dst=198.18.1.10 sport=21 dport=40001 [ASSURED] mark=0 zone=0 helper=ftp
 	// icmp    1 0 src=198.18.1.10 dst=198.18.2.10 type=8 code=0 id=4660 [UNREPLIED] src=198.18.2.10 dst=198.18.1.10 type=0 code=0 id=4660 mark=0 zone=0
 }
 
