@@ -27,5 +27,13 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	if d <= 0 {
+		// Due now: a goroutine of its own, as time.AfterFunc would start,
+		// without a timer. (Inside a testing/synctest bubble under the race
+		// detector, Go 1.26's time.AfterFunc with a duration of zero or less
+		// crashes the runtime now and then: SIGSEGV in timer.modify.)
+		go f()
+		return func() bool { return false }
+	}
 	return time.AfterFunc(d, f).Stop
 }

@@ -88,7 +88,7 @@ type Config struct {
 	// changes with its role. False (the default) always sends to GroupMAC.
 	Unicast bool
 	// OnReport, if set, is called by the Driver with every Report, in order,
-	// from the Driver's delivery goroutine with no lock held: it may call any
+	// in a callback of the Driver's Clock with no lock held: it may call any
 	// method of the Driver (see Driver). A Machine does not use it.
 	OnReport func(Report)
 	// OnHeard, if set, is called by the Driver with every Heard (a peer's

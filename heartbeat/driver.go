@@ -23,13 +23,17 @@ const maxKeptReports = 4096
 // Driver drives a Machine: it sends heartbeats and probes on its interfaces'
 // Conns and Probers, feeds what they read to the Machine, and delivers the
 // Machine's reports. It runs one goroutine per Conn and per Prober (blocked
-// in ReadFrame and ReadReply), one timer on the configured Clock, and one
-// goroutine that calls the callbacks. Its methods are safe for concurrent
-// use.
+// in ReadFrame and ReadReply) unless it is push-style (PushConn,
+// PushProber: its handler feeds the Machine), and one timer on the
+// configured Clock; the callbacks run in callbacks of that Clock. On a
+// simulated clock with push-style transports it thus runs entirely in the
+// goroutine that advances the clock, deterministically. Its methods are
+// safe for concurrent use.
 //
-// Callbacks (Config.OnReport and Config.OnHeard) are called in the order the Machine produced
-// what they deliver, one at a time, from the Driver's delivery goroutine,
-// with no lock of the Driver held: a callback may call any method of the
+// Callbacks (Config.OnReport and Config.OnHeard) are called in the order
+// the Machine produced what they deliver, one at a time, in callbacks of the
+// Driver's Clock (on the real clock, a goroutine of their own), with no lock
+// of the Driver held: a callback may call any method of the
 // Driver, Close included. A slow callback delays the ones after it, never
 // the heartbeats.
 type Driver struct {
@@ -96,11 +100,20 @@ func (d *Driver) Start() error {
 		return fmt.Errorf("heartbeat: already started: %w", hakit.ErrConfig)
 	}
 	d.started = true
-	d.calls = deliver.New(d.deliver)
-	for i := range d.ifaces {
-		d.wg.Add(1)
-		go d.readFrames(i)
-		if d.ifaces[i].Prober != nil {
+	d.calls = deliver.New(d.clk, d.deliver)
+	for i, ifc := range d.ifaces {
+		if pc, ok := ifc.Conn.(PushConn); ok && canPush(ifc.Conn) {
+			pc.SetHandler(func(b []byte) { d.frame(i, b) })
+		} else {
+			d.wg.Add(1)
+			go d.readFrames(i)
+		}
+		if ifc.Prober == nil {
+			continue
+		}
+		if pp, ok := ifc.Prober.(PushProber); ok && canPush(ifc.Prober) {
+			pp.SetHandler(func(from netip.Addr) { d.reply(i, from) })
+		} else {
 			d.wg.Add(1)
 			go d.readReplies(i)
 		}
@@ -247,17 +260,27 @@ func (d *Driver) readFrames(i int) {
 			d.readFailed(ifc.Name, "frames", err)
 			return
 		}
-		d.mu.Lock()
-		if d.closed {
-			d.mu.Unlock()
+		if !d.frame(i, buf[:k]) {
 			return
 		}
-		out, err := d.m.Receive(d.clk.Now(), ifc.Name, buf[:k])
-		if err != nil {
-			d.log.Debug("heartbeat: frame dropped", "interface", ifc.Name, "err", err)
-		}
-		d.flushLocked(out)
 	}
+}
+
+// frame feeds one frame read on interface i to the Machine; it reports
+// false once the Driver is closed.
+func (d *Driver) frame(i int, b []byte) bool {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return false
+	}
+	name := d.ifaces[i].Name
+	out, err := d.m.Receive(d.clk.Now(), name, b)
+	if err != nil {
+		d.log.Debug("heartbeat: frame dropped", "interface", name, "err", err)
+	}
+	d.flushLocked(out)
+	return true
 }
 
 func (d *Driver) readReplies(i int) {
@@ -269,13 +292,22 @@ func (d *Driver) readReplies(i int) {
 			d.readFailed(ifc.Name, "probe replies", err)
 			return
 		}
-		d.mu.Lock()
-		if d.closed {
-			d.mu.Unlock()
+		if !d.reply(i, from) {
 			return
 		}
-		d.flushLocked(d.m.ProbeReply(d.clk.Now(), ifc.Name, from))
 	}
+}
+
+// reply feeds one probe reply on interface i to the Machine; it reports
+// false once the Driver is closed.
+func (d *Driver) reply(i int, from netip.Addr) bool {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return false
+	}
+	d.flushLocked(d.m.ProbeReply(d.clk.Now(), d.ifaces[i].Name, from))
+	return true
 }
 
 func (d *Driver) readFailed(ifname, what string, err error) {
@@ -309,6 +341,12 @@ func (d *Driver) Close() error {
 	}
 	var errs []error
 	for _, ifc := range d.ifaces {
+		if pc, ok := ifc.Conn.(PushConn); ok && started && canPush(ifc.Conn) {
+			pc.SetHandler(nil)
+		}
+		if pp, ok := ifc.Prober.(PushProber); ok && started && canPush(ifc.Prober) {
+			pp.SetHandler(nil)
+		}
 		errs = append(errs, ifc.Conn.Close())
 		if ifc.Prober != nil {
 			errs = append(errs, ifc.Prober.Close())

@@ -20,7 +20,7 @@ import (
 // addr (an IPv4 address) on pc, a net.PacketConn carrying whole Ethernet
 // frames (an AF_PACKET socket or a simulated segment port), and reports the
 // ARP replies addressed to addr. Like a host's kernel, it also answers ARP
-// requests for addr while ReadReply runs, so that on a simulated segment the
+// requests for addr while ReadReply runs (or its handler is set), so that on a simulated segment the
 // unit answers its peer's probes. It sends no neighbour solicitations:
 // probing an IPv6 target returns an error. The Prober owns pc: Close closes
 // it.
@@ -66,23 +66,55 @@ func (p *packetProber) ReadReply() (netip.Addr, error) {
 		if err != nil {
 			return netip.Addr{}, err
 		}
-		var f ethernet.Frame
-		if err := f.UnmarshalBinary(buf[:n]); err != nil || f.EtherType != ethernet.EtherTypeARP {
-			continue
+		from, ok, err := p.handle(buf[:n])
+		if err != nil {
+			return netip.Addr{}, err
 		}
-		var a arp.Packet
-		if err := a.UnmarshalBinary(f.Payload); err != nil || a.TargetIP != p.addr {
-			continue
-		}
-		switch a.Operation {
-		case arp.OperationReply:
-			return a.SenderIP, nil
-		case arp.OperationRequest:
-			if err := p.send(arp.OperationReply, a.SenderHardwareAddr, a.SenderHardwareAddr, a.SenderIP); err != nil && errors.Is(err, net.ErrClosed) {
-				return netip.Addr{}, err
-			}
+		if ok {
+			return from, nil
 		}
 	}
 }
+
+// handle answers an ARP request for the prober's address in frame b, and
+// returns the sender of an ARP reply to it (ok true). err is set only when
+// the conn is closed.
+func (p *packetProber) handle(b []byte) (from netip.Addr, ok bool, err error) {
+	var f ethernet.Frame
+	if err := f.UnmarshalBinary(b); err != nil || f.EtherType != ethernet.EtherTypeARP {
+		return netip.Addr{}, false, nil
+	}
+	var a arp.Packet
+	if err := a.UnmarshalBinary(f.Payload); err != nil || a.TargetIP != p.addr {
+		return netip.Addr{}, false, nil
+	}
+	switch a.Operation {
+	case arp.OperationReply:
+		return a.SenderIP, true, nil
+	case arp.OperationRequest:
+		if err := p.send(arp.OperationReply, a.SenderHardwareAddr, a.SenderHardwareAddr, a.SenderIP); err != nil && errors.Is(err, net.ErrClosed) {
+			return netip.Addr{}, false, err
+		}
+	}
+	return netip.Addr{}, false, nil
+}
+
+// SetHandler delivers the replies to h, and answers the requests, in the
+// handler of pc when pc supports handlers (see CanPush); otherwise it does
+// nothing.
+func (p *packetProber) SetHandler(h func(from netip.Addr)) {
+	if h == nil {
+		link.SetHandler(p.pc, nil)
+		return
+	}
+	link.SetHandler(p.pc, func(f []byte) {
+		if from, ok, _ := p.handle(f); ok {
+			h(from)
+		}
+	})
+}
+
+// CanPush reports whether pc supports handlers.
+func (p *packetProber) CanPush() bool { return link.CanPush(p.pc) }
 
 func (p *packetProber) Close() error { return p.pc.Close() }

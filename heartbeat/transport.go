@@ -38,6 +38,36 @@ type Prober interface {
 	Close() error
 }
 
+// PushConn is a Conn that can also deliver frames by calling a handler
+// instead of through ReadFrame: a simulated segment's port, on a simulated
+// clock. A Driver uses the handler, and runs no reader goroutine for the
+// Conn, when the Conn has one (a CanPush method, if present, reports true).
+type PushConn interface {
+	Conn
+	// SetHandler makes the Conn call h with each frame received, as
+	// ReadFrame would return it (h must not keep b); nil returns to
+	// ReadFrame.
+	SetHandler(h func(b []byte))
+}
+
+// PushProber is a Prober that can also deliver replies by calling a
+// handler instead of through ReadReply; see PushConn.
+type PushProber interface {
+	Prober
+	// SetHandler makes the Prober call h with the address of each
+	// neighbour that answers; nil returns to ReadReply.
+	SetHandler(h func(from netip.Addr))
+}
+
+// canPush reports whether x, a PushConn or PushProber, has a handler to
+// offer (its CanPush method, if any, says so).
+func canPush(x any) bool {
+	if c, ok := x.(interface{ CanPush() bool }); ok {
+		return c.CanPush()
+	}
+	return true
+}
+
 // NeighbourSource lists the neighbours already resolved on an interface.
 type NeighbourSource interface {
 	Neighbours(ifname string) ([]netip.Addr, error)
@@ -51,6 +81,8 @@ type NeighbourSource interface {
 // sends to dst; ReadFrame strips the header of a received frame and returns
 // its payload, which may carry trailing padding up to the Ethernet minimum
 // (UnmarshalBinary accepts zero padding). The Conn owns pc: Close closes it.
+// When pc can deliver frames to a handler (a simulated segment's port), the
+// Conn is a PushConn.
 func NewEthernetConn(pc net.PacketConn, etherType uint16) Conn {
 	return &ethernetConn{pc: pc, etherType: etherType}
 }
@@ -91,12 +123,36 @@ func (c *ethernetConn) ReadFrame(b []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		f := c.rbuf[:n]
-		if len(f) < link.EthernetHeaderLen || binary.BigEndian.Uint16(f[12:14]) != c.etherType {
-			continue // not ours: dropped, as documented
+		if p := c.payload(c.rbuf[:n]); p != nil {
+			return copy(b, p), nil
 		}
-		return copy(b, f[link.EthernetHeaderLen:]), nil
+		// not ours: dropped, as documented
 	}
 }
 
 func (c *ethernetConn) Close() error { return c.pc.Close() }
+
+// payload returns the heartbeat in frame f, or nil if f is not one.
+func (c *ethernetConn) payload(f []byte) []byte {
+	if len(f) < link.EthernetHeaderLen || binary.BigEndian.Uint16(f[12:14]) != c.etherType {
+		return nil
+	}
+	return f[link.EthernetHeaderLen:]
+}
+
+// SetHandler delivers the heartbeats to h when pc supports handlers (see
+// CanPush); otherwise it does nothing.
+func (c *ethernetConn) SetHandler(h func(b []byte)) {
+	if h == nil {
+		link.SetHandler(c.pc, nil)
+		return
+	}
+	link.SetHandler(c.pc, func(f []byte) {
+		if p := c.payload(f); p != nil {
+			h(p)
+		}
+	})
+}
+
+// CanPush reports whether pc supports handlers.
+func (c *ethernetConn) CanPush() bool { return link.CanPush(c.pc) }

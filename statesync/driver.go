@@ -37,8 +37,8 @@ type DriverConfig struct {
 	// Cluster is this cluster's ID, written in every datagram; datagrams
 	// of another cluster are dropped and counted (DriverStats.Foreign).
 	Cluster uint16
-	// Unit is this unit's ID (1 to 65535), required with Peers; 0 leaves a
-	// point-to-point link unnamed.
+	// Unit is this unit's ID (1 to 65535), required with Peers; without
+	// Peers (a point-to-point link) it is not used and the link unnamed.
 	Unit uint16
 	// Peers are the other units, each with its own stream each way over
 	// Transport: the sending half sends every change to every peer, each
@@ -185,7 +185,7 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 		d.links = append(d.links, l)
 	}
 	if c.OnEvent != nil {
-		d.calls = deliver.New(c.OnEvent)
+		d.calls = deliver.New(c.Clock, c.OnEvent)
 	}
 	// Both halves' settings are checked now, so that switching one on
 	// later cannot fail.
@@ -224,11 +224,20 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 func (d *Driver) senderConfig(now time.Time, l *peerLink) *SenderConfig {
 	c := d.cfg.Sender.withDefaults()
 	c.Table, c.Keys = d.cfg.Table, d.cfg.Keys
-	c.Cluster, c.Unit, c.Peer = d.cfg.Cluster, d.cfg.Unit, l.peer.Unit
+	c.Cluster, c.Unit, c.Peer = d.cfg.Cluster, d.unit(), l.peer.Unit
 	if c.Epoch == 0 || l.sEpoch != 0 {
 		c.Epoch = max(uint64(now.UnixNano()), l.sEpoch+1, c.Epoch)
 	}
 	return &c
+}
+
+// unit is the unit ID the cores write and check: none on a point-to-point
+// link (no Peers), whose other end may not know it.
+func (d *Driver) unit() uint16 {
+	if len(d.cfg.Peers) == 0 {
+		return 0
+	}
+	return d.cfg.Unit
 }
 
 // receiverConfig returns the settings of l's receiving half for a start at
@@ -236,7 +245,7 @@ func (d *Driver) senderConfig(now time.Time, l *peerLink) *SenderConfig {
 func (d *Driver) receiverConfig(now time.Time, l *peerLink) *ReceiverConfig {
 	c := d.cfg.Receiver.withDefaults()
 	c.Table, c.Keys = d.cfg.Table, d.cfg.Keys
-	c.Cluster, c.Unit, c.Peer = d.cfg.Cluster, d.cfg.Unit, l.peer.Unit
+	c.Cluster, c.Unit, c.Peer = d.cfg.Cluster, d.unit(), l.peer.Unit
 	if d.cfg.ActiveActive {
 		c.Origin = l.origin
 	}
@@ -595,6 +604,22 @@ func (d *Driver) Replicate(s Session) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.replicateLocked(s)
+}
+
+// ReplicateDelete sends the deletion of k, already removed from the
+// table, to the peers: the counterpart of Replicate.
+func (d *Driver) ReplicateDelete(k Key) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.sending && !d.closed {
+		now := d.clk.Now()
+		for _, l := range d.links {
+			l.s.Delete(now, k)
+		}
+		if d.pendingLocked() {
+			d.flushLocked()
+		}
+	}
 }
 
 // Expire removes the expired sessions from the table and sends their

@@ -12,6 +12,7 @@ import (
 	"github.com/mdlayher/packet"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/link"
 )
 
 // Transport carries sync datagrams between this unit and its peers. It is
@@ -148,30 +149,21 @@ func (t *EthernetTransport) ReadFrom(b []byte) (int, net.Addr, error) {
 // handlers (a simulated port); otherwise it panics, as that is a mistake in
 // the program's setup.
 func (t *EthernetTransport) SetHandler(h func(b []byte)) {
-	hs, ok := t.pc.(interface {
-		SetHandler(func(frame []byte, src net.HardwareAddr))
-	})
-	if !ok {
+	var fh func([]byte)
+	if h != nil {
+		fh = func(frame []byte) {
+			if p, _ := t.payload(frame); p != nil {
+				h(p)
+			}
+		}
+	}
+	if !link.SetHandler(t.pc, fh) {
 		panic(fmt.Sprintf("statesync: %T has no SetHandler", t.pc))
 	}
-	if h == nil {
-		hs.SetHandler(nil)
-		return
-	}
-	hs.SetHandler(func(frame []byte, _ net.HardwareAddr) {
-		if p, _ := t.payload(frame); p != nil {
-			h(p)
-		}
-	})
 }
 
 // CanPush reports whether SetHandler is supported.
-func (t *EthernetTransport) CanPush() bool {
-	_, ok := t.pc.(interface {
-		SetHandler(func(frame []byte, src net.HardwareAddr))
-	})
-	return ok
-}
+func (t *EthernetTransport) CanPush() bool { return link.CanPush(t.pc) }
 
 // Close closes the underlying conn.
 func (t *EthernetTransport) Close() error { return t.pc.Close() }

@@ -173,7 +173,9 @@ func play(name string, cfg config) (result, error) {
 	fail := func(format string, args ...any) { r.Failures = append(r.Failures, fmt.Sprintf(format, args...)) }
 
 	for _, u := range c.units {
-		u.start()
+		if err := u.start(); err != nil {
+			return r, err
+		}
 	}
 	// The client starts once a primary carries the virtual MAC.
 	for deadline := c.clk.Now().Add(100 * cfg.interval); len(c.primaries()) == 0 && c.clk.Now().Before(deadline); {
@@ -193,7 +195,7 @@ func play(name string, cfg config) (result, error) {
 	}
 	p := ps[0]
 	for _, u := range c.units {
-		if u != p && !u.recv.InSync() {
+		if u != p && !u.inSync() {
 			fail("%s not in sync before the fault", u.name)
 		}
 	}
@@ -210,8 +212,8 @@ func play(name string, cfg config) (result, error) {
 		p.lan.Heal()
 		c.clk.RunFor(phase(cfg, 2*time.Second))
 		// Clavister: a unit with a link failure rejoins as a subordinate.
-		if p.role != hakit.Secondary || !p.recv.InSync() {
-			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v", p.name, p.role, p.recv.InSync())
+		if p.role() != hakit.Secondary || !p.inSync() {
+			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v", p.name, p.role(), p.inSync())
 		}
 	case "unit":
 		c.log("fault", p.name+" fails", "whole unit: it stops and its cables are cut")
@@ -225,8 +227,8 @@ func play(name string, cfg config) (result, error) {
 		c.clk.RunFor(phase(cfg, 3*time.Second))
 		// A restarted unit rejoins as a subordinate (no preemption) and
 		// receives the whole table by bulk sync.
-		if p.role != hakit.Secondary || !p.recv.InSync() || p.table.Len() != c.nEstablished {
-			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v, %d sessions", p.name, p.role, p.recv.InSync(), p.table.Len())
+		if p.role() != hakit.Secondary || !p.inSync() || p.table().Len() != c.nEstablished {
+			fail("%s did not rejoin as an in-sync secondary: %v, in sync %v, %d sessions", p.name, p.role(), p.inSync(), p.table().Len())
 		}
 		if now := c.primaries(); len(q) != 1 || len(now) != 1 || now[0] != q[0] {
 			fail("the restart moved the role: primaries %s before, %s after", names(q), names(now))
@@ -244,13 +246,13 @@ func play(name string, cfg config) (result, error) {
 		c.clk.RunFor(phase(cfg, 3*time.Second))
 	case "handover":
 		c.log("operator", p.name+": hand over for the signature update", "NetDefendOS signature update, steps 1-4")
-		p.el.Handover(c.clk.Now())
+		p.d.Yield()
 		c.clk.RunFor(phase(cfg, 2*time.Second))
 		if q := c.primaries(); len(q) != 1 || q[0] == p {
 			fail("the role did not move away from %s: primaries %s", p.name, names(q))
 		}
 		c.log("operator", p.name+": update done, take the role back", "NetDefendOS signature update, step 5")
-		p.el.Resume(c.clk.Now(), true)
+		p.d.Resume(true)
 		c.clk.RunFor(phase(cfg, 2*time.Second))
 		if q := c.primaries(); len(q) != 1 || q[0] != p {
 			fail("%s did not take the role back: primaries %s", p.name, names(q))
@@ -287,7 +289,7 @@ func (c *cluster) finish(r result) result {
 	default:
 		p := ps[0]
 		for i, k := range c.keys {
-			if _, ok := p.table.Get(k); ok && c.established[i] {
+			if _, ok := p.table().Get(k); ok && c.established[i] {
 				r.Kept++
 			}
 		}

@@ -137,14 +137,14 @@ func TestInvariantFails(t *testing.T) {
 	require.Contains(t, strings.Join(r.Failures, ";"), "0 primaries at the end")
 
 	for _, u := range c.units {
-		u.start()
+		require.NoError(t, u.start())
 	}
 	c.clk.RunFor(time.Second)
 	c.startTraffic()
 	c.clk.RunFor(time.Second)
 	ps := c.primaries()
 	require.Len(t, ps, 1)
-	_, ok := ps[0].table.Delete(c.keys[3])
+	_, ok := ps[0].table().Delete(c.keys[3])
 	require.True(t, ok)
 	r = c.finish(result{})
 	require.False(t, r.OK)

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hakit/hakit"
-	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -47,10 +49,9 @@ type config struct {
 	Ifaces      []string // critical interfaces: heartbeats and link monitoring
 	VIPs        []vip
 	VMAC        string
-	SyncIface   string           // raw Ethernet sync …
-	SyncPeerMAC net.HardwareAddr // … to this peer
-	SyncPeer    netip.AddrPort   // or UDP sync to this peer …
-	SyncListen  netip.AddrPort   // … listening here
+	SyncIface   string         // raw Ethernet sync to the peers' MACs, or UDP to their addresses …
+	SyncPeers   []syncPeer     // … (at least one) …
+	SyncListen  netip.AddrPort // … listening here (UDP)
 	Conntrack   bool
 	Interval    time.Duration
 	Misses      int
@@ -63,8 +64,16 @@ type config struct {
 	LogLevel    slog.Level
 }
 
+// syncPeer is one unit sessions are replicated with: its unit ID (0: the
+// only peer, unnamed) and its MAC on the sync interface or UDP address.
+type syncPeer struct {
+	Unit uint16
+	MAC  net.HardwareAddr
+	Addr netip.AddrPort
+}
+
 // sync reports whether session replication is configured.
-func (c *config) sync() bool { return c.SyncIface != "" || c.SyncPeer.IsValid() }
+func (c *config) sync() bool { return len(c.SyncPeers) > 0 }
 
 // vipIfaces returns the interfaces that carry virtual addresses, in the
 // order of their first -vip flag.
@@ -117,8 +126,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(&vips, "vip", "virtual address IFACE=ADDR/PLEN held by the primary, IPv4 or IPv6 (repeatable)")
 	fs.StringVar(&vmacMode, "vmac", vmacInterface, "virtual MAC mode: off (addresses only), interface (on the interface itself) or macvlan (on a macvlan child)")
 	fs.StringVar(&syncIface, "sync-iface", "", "replicate sessions over raw Ethernet on this interface (needs -sync-peer-mac)")
-	fs.StringVar(&syncMAC, "sync-peer-mac", "", "the peer's MAC on -sync-iface")
-	fs.StringVar(&syncPeer, "sync-peer", "", "replicate sessions over UDP to this peer HOST:PORT (an IP address)")
+	fs.StringVar(&syncMAC, "sync-peer-mac", "", "the peer's MAC on -sync-iface; several peers: UNIT@MAC,UNIT@MAC,… (their unit IDs)")
+	fs.StringVar(&syncPeer, "sync-peer", "", "replicate sessions over UDP to this peer IP:PORT; several peers: UNIT@IP:PORT,UNIT@IP:PORT,… (their unit IDs)")
 	fs.StringVar(&syncListen, "sync-listen", "", "local UDP address for -sync-peer (default: any address, the peer's port)")
 	fs.BoolVar(&conntrack, "conntrack", false, "replicate the kernel's conntrack table (needs -sync-iface or -sync-peer)")
 	fs.DurationVar(&interval, "interval", 100*time.Millisecond, "heartbeat interval")
@@ -234,12 +243,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			return bad("-key-file %s: %v", keyFile, err)
 		}
 	}
-	ec := c.electionConfig()
+	ec := c.memberConfig().ElectionConfig()
 	if err := ec.Validate(); err != nil {
 		return bad("%v", err)
 	}
 	// The heartbeat package has the last word on timing.
-	if err := c.heartbeatConfig().Validate(); err != nil {
+	if err := c.memberConfig().Heartbeat.Validate(); err != nil {
 		return bad("%v", err)
 	}
 	return c, nil
@@ -253,17 +262,25 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 	case iface != "" && peer != "":
 		return bad("-sync-iface and -sync-peer are exclusive")
 	case iface != "":
-		hw, err := net.ParseMAC(mac)
-		if err != nil || len(hw) != 6 || hw[0]&1 != 0 {
-			return bad("-sync-iface needs -sync-peer-mac with the peer's unicast MAC (got %q)", mac)
+		if mac == "" {
+			return bad("-sync-iface needs -sync-peer-mac with the peer's unicast MAC")
 		}
-		c.SyncIface, c.SyncPeerMAC = iface, hw
+		c.SyncIface = iface
+		return c.parseSyncPeers("-sync-peer-mac", mac, func(v string, p *syncPeer) bool {
+			hw, err := net.ParseMAC(v)
+			p.MAC = hw
+			return err == nil && len(hw) == 6 && hw[0]&1 == 0
+		})
 	case peer != "":
-		ap, err := netip.ParseAddrPort(peer)
-		if err != nil || ap.Port() == 0 {
-			return bad("-sync-peer %q: want IP:PORT", peer)
+		err := c.parseSyncPeers("-sync-peer", peer, func(v string, p *syncPeer) bool {
+			ap, err := netip.ParseAddrPort(v)
+			p.Addr = ap
+			return err == nil && ap.Port() != 0
+		})
+		if err != nil {
+			return err
 		}
-		c.SyncPeer = ap
+		ap := c.SyncPeers[0].Addr
 		c.SyncListen = netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())
 		if ap.Addr().Is4() {
 			c.SyncListen = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
@@ -281,29 +298,45 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 	return nil
 }
 
-// heartbeatConfig returns the heartbeat configuration (without transports,
-// clock, logger or callback).
-func (c *config) heartbeatConfig() *heartbeat.Config {
-	hc := heartbeat.DefaultConfig()
-	hc.ClusterID, hc.UnitID = c.ClusterID, c.UnitID
-	hc.Interval, hc.Misses, hc.ProbeWindow, hc.Mode = c.Interval, c.Misses, c.ProbeWindow, c.Mode
-	hc.Keys = c.Keys
-	return hc
+// parseSyncPeers parses list, one peer or UNIT@… for each of several, into
+// c.SyncPeers, each value with parse.
+func (c *config) parseSyncPeers(flag, list string, parse func(string, *syncPeer) bool) error {
+	items := strings.Split(list, ",")
+	for _, it := range items {
+		var p syncPeer
+		unit, v, named := strings.Cut(it, "@")
+		if !named {
+			v = it
+		}
+		if named {
+			u, err := strconv.ParseUint(unit, 10, 16)
+			if err != nil || u == 0 || u == uint64(c.UnitID) {
+				return fmt.Errorf("%w: %s %q: the unit ID of another unit, 1 to 65535", errConfig, flag, it)
+			}
+			p.Unit = uint16(u)
+		} else if len(items) > 1 {
+			return fmt.Errorf("%w: %s: several peers need their unit IDs (UNIT@…)", errConfig, flag)
+		}
+		if !parse(v, &p) {
+			return fmt.Errorf("%w: %s %q: want %s", errConfig, flag, it, map[string]string{"-sync-peer": "IP:PORT", "-sync-peer-mac": "a unicast MAC"}[flag])
+		}
+		if slices.ContainsFunc(c.SyncPeers, func(o syncPeer) bool { return o.Unit == p.Unit }) {
+			return fmt.Errorf("%w: %s: unit %d twice", errConfig, flag, p.Unit)
+		}
+		c.SyncPeers = append(c.SyncPeers, p)
+	}
+	return nil
 }
 
-// electionConfig returns the election configuration (without logger). The
-// timers that count heartbeats scale with the interval, so that every
-// interval hanode accepts gives a valid election configuration: a handover
-// gets ten intervals (1 s at the default 100 ms), and preemption waits at
-// least twice the detection time.
-func (c *config) electionConfig() *election.Config {
-	ec := election.DefaultConfig()
-	ec.Unit = c.UnitID
-	ec.Priority, ec.Preempt, ec.Interval = c.Priority, c.Preempt, c.Interval
-	ec.DetectTime = time.Duration(c.Misses)*c.Interval + c.ProbeWindow
-	ec.InitialWait = ec.DetectTime
-	ec.HandoverTimeout = max(ec.HandoverTimeout, 10*c.Interval)
-	ec.PreemptDelay = max(ec.PreemptDelay, 2*ec.DetectTime)
-	ec.SyncTimeout = max(ec.SyncTimeout, ec.PreemptDelay)
-	return ec
+// memberConfig returns the unit's configuration without its transports,
+// steps, logger or callback. The election's timers that count heartbeats
+// are derived from the heartbeat's by the member package (see
+// member.Config.ElectionConfig), so that every interval hanode accepts
+// gives a valid election configuration.
+func (c *config) memberConfig() *member.Config {
+	return &member.Config{
+		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys,
+		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys,
+			Interval: c.Interval, Misses: c.Misses, ProbeWindow: c.ProbeWindow, Mode: c.Mode},
+	}
 }

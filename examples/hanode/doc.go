@@ -1,10 +1,10 @@
-// Hanode is a high-availability daemon for Linux that composes every hakit
-// package on real interfaces: heartbeats with Early Interface Failure
-// Detection (package heartbeat) feed the election (package election); the
-// primary holds the virtual MAC and addresses (package vmac) and announces
-// them (package garp); the session table, optionally the kernel's conntrack
-// table, is replicated to the standby and committed at takeover (packages
-// statesync and statesync/conntrack).
+// Hanode is a high-availability daemon for Linux: one cluster member
+// (package election/member: heartbeats with Early Interface Failure
+// Detection, the election, session sync both ways and the ordered
+// takeover) on real interfaces, with the system glue around it: the
+// virtual MAC and addresses (package vmac), their announcement (package
+// garp), the kernel's conntrack table (package statesync/conntrack), the
+// status server.
 //
 // Usage (as root, or with CAP_NET_ADMIN and CAP_NET_RAW):
 //
@@ -58,40 +58,41 @@
 // configuration", before anything on the system has changed. At start the
 // unit is a standby: it puts back an interface's own MAC and removes the
 // virtual addresses and macvlan children a crashed run may have left, then
-// starts heartbeats, the election and the sync receiver; a start that fails
+// starts the member (heartbeats, the election, the sync receiver); a start that fails
 // part way undoes what it did and exits with status 1.
 //
-// The loop: heartbeat reports become election inputs through
-// election/hbelect (LocalFault and PeerFault verdicts, recoveries; a peer
-// down, or with a verdict on every heartbeat interface, is lost). EIFD
-// probes the kernel's neighbours of the interface, those it listed in the
-// last five minutes, and up to four hosts of the replicated sessions on the
-// interface's subnets (a standby forwards nothing, so its kernel's cache is
-// often empty). A LocalFault demotes the unit only on an interface
-// that carries virtual addresses: on a link only the cluster uses (a
-// dedicated heartbeat or sync link) the peer is the only neighbour, a cut
-// looks the same from both units, and moving the role would not mend it;
-// such a fault shows in the status and the logs, and the link's carrier
-// still counts. Peers' candidates from the heartbeat payloads are
-// observed; the monitored links' carrier and the sync receiver's InSync
-// are the local status; the election's candidate and role go into the
-// heartbeats. On becoming primary: commit the replicated sessions (inject
-// them into conntrack), put up the virtual MAC and addresses, announce
-// them (gratuitous ARP, unsolicited NA, refreshed), then replicate this
-// unit's table to the peer. On demotion: stop announcing, remove the
-// addresses, restore the MAC, mirror the new primary. One sync transport,
-// Driver and session table serve both directions: a role change switches
-// the Driver's sending and receiving halves. When the conntrack
-// follower stops (the kernel dropped events because the reader fell behind,
-// ENOBUFS, or its socket broke), a new one is dialled after a pause (50 ms,
-// doubling to 5 s) and its dump repairs the table; each restart is logged
-// and counted (conntrack_follower_restarts in the status), so replication
-// never stalls silently.
+// The unit is a member.Driver. Its heartbeat interfaces are the -iface
+// interfaces; a LocalFault demotes the unit only on an interface that
+// carries virtual addresses: on a link only the cluster uses (a dedicated
+// heartbeat or sync link) the peer is the only neighbour, a cut looks the
+// same from both units, and moving the role would not mend it; such a
+// fault shows in the status and the logs, and the link's carrier still
+// counts. EIFD probes the kernel's neighbours of the interface, those it
+// listed in the last five minutes, and up to four hosts of the replicated
+// sessions on the interface's subnets (a standby forwards nothing, so its
+// kernel's cache is often empty). The monitored links are the -iface and
+// -vip interfaces, their carrier read from the kernel.
+//
+// The takeover steps, in member's order: the replicated sessions are
+// committed (built in), injected into the kernel's conntrack table
+// (-conntrack), the interfaces' own MACs recorded (-vmac interface), the
+// virtual MAC and addresses put up (member.Addresses: vmac.Apply), announced
+// (member.Announce: gratuitous ARP, unsolicited NA, refreshed), the
+// kernel's table followed (-conntrack), and replication to the peer started
+// (built in). On demotion the same in reverse, the last step mirroring the
+// new primary. One sync transport and session table serve both
+// directions. When the conntrack follower stops (the kernel dropped
+// events because the reader fell behind, ENOBUFS, or its socket broke), a
+// new one is dialled after a pause (conntrack.Keeper: 50 ms, doubling to
+// 5 s) and its dump repairs the table; each restart is logged and counted
+// (conntrack_follower_restarts in the status), so replication never
+// stalls silently. A step that fails is rolled back and retried (counted
+// as takeover_failures).
 //
 // SIGTERM (or SIGINT): a primary that hears a peer hands the role over
-// (the election's planned handover) and waits, up to 2 s plus ten
-// intervals, until the peer advertises the primary role; then the daemon
-// releases everything and exits 0, leaving no address, MAC or macvlan.
+// (member.Driver.Handover) and waits, up to 2 s plus ten intervals, until
+// the peer is primary; then the daemon releases everything and exits 0,
+// leaving no address, MAC or macvlan.
 //
 // Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
-	"github.com/hakit/hakit/election"
+	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
@@ -14,15 +15,18 @@ import (
 
 // Status is the JSON document the -status server returns.
 type Status struct {
-	Cluster    uint16            `json:"cluster"`
-	Unit       uint16            `json:"unit"`
-	Role       string            `json:"role"`
-	Active     bool              `json:"active"` // the virtual addresses are up here
-	Peers      []PeerStatus      `json:"peers"`
-	Interfaces []InterfaceStatus `json:"interfaces"`
-	Sync       *SyncStatus       `json:"sync,omitempty"`
-	RoleLog    []string          `json:"role_log"`
-	Counters   Counters          `json:"counters"`
+	Cluster uint16   `json:"cluster"`
+	Unit    uint16   `json:"unit"`
+	Role    string   `json:"role"`
+	Active  bool     `json:"active"` // the virtual addresses are up here
+	Held    []string `json:"steps_held"`
+	// LastTakeover holds the phases of the last takeover here.
+	LastTakeover *member.Takeover  `json:"last_takeover,omitempty"`
+	Peers        []PeerStatus      `json:"peers"`
+	Interfaces   []InterfaceStatus `json:"interfaces"`
+	Sync         *SyncStatus       `json:"sync,omitempty"`
+	RoleLog      []string          `json:"role_log"`
+	Counters     Counters          `json:"counters"`
 }
 
 // PeerStatus is one peer as the heartbeats show it.
@@ -55,23 +59,39 @@ type SyncStatus struct {
 	Done     uint64 `json:"done"` // bulk sync records sent or applied
 	Total    uint64 `json:"total"`
 	Bulk     bool   `json:"bulk_running"`
+	// Peers: the streams with each sync peer (each acknowledges on its
+	// own and has its own bulk sync).
+	Peers []SyncPeerStatus `json:"peers,omitempty"`
+}
+
+// SyncPeerStatus is the replication with one peer.
+type SyncPeerStatus struct {
+	Unit      uint16 `json:"unit,omitempty"` // 0: the only peer, unnamed
+	Acked     bool   `json:"acked"`          // it acknowledged all this unit sent
+	InSync    bool   `json:"in_sync"`        // this unit holds its whole table
+	Sent      uint64 `json:"sent"`           // of Total, in the bulk sync to it
+	Total     uint64 `json:"total"`
+	Got       uint64 `json:"got"` // of Announced, in the bulk sync from it
+	Announced uint64 `json:"announced"`
 }
 
 // Counters gathers every part's counters.
 type Counters struct {
 	Heartbeat        heartbeat.Counters       `json:"heartbeat"`
-	Election         election.Counters        `json:"election"`
+	Member           member.Counters          `json:"member"` // the election's included
 	GARP             garp.Stats               `json:"garp"`
 	Sender           *statesync.SenderStats   `json:"sender,omitempty"`
 	Receiver         *statesync.ReceiverStats `json:"receiver,omitempty"`
-	TakeoverFailures uint64                   `json:"takeover_failures"`
+	TakeoverFailures uint64                   `json:"takeover_failures"` // steps that failed (each rolled back, retried)
 	FollowerRestarts uint64                   `json:"conntrack_follower_restarts"`
 }
 
 func (d *daemon) snapshot() Status {
-	s := Status{Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID, Role: d.elect.Role().String()}
-	for _, p := range d.node.Peers() {
-		ps := PeerStatus{Unit: p.Unit, Role: p.Role.String()}
+	st := d.unit.Status()
+	s := Status{Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID, Role: st.Role.String(),
+		Active: slices.Contains(st.Held, "addresses"), Held: st.Held, LastTakeover: st.LastTakeover}
+	for _, p := range st.Peers {
+		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
 			ls := LinkStatus{Interface: l.Interface, State: l.State.String(), LastHeard: l.LastHeard, Loss: l.Loss}
 			if l.Addr.IsValid() {
@@ -86,29 +106,29 @@ func (d *daemon) snapshot() Status {
 		s.Interfaces = append(s.Interfaces, InterfaceStatus{Name: name,
 			Up: err == nil && ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0})
 	}
-	s.Counters.Heartbeat = d.node.Counters()
-	s.Counters.Election = d.elect.Counters()
-	s.Counters.GARP = d.speaker.Stats()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s.Active = d.held != nil
-	s.RoleLog = append([]string{}, d.events...)
-	s.Counters.TakeoverFailures = d.failures
-	s.Counters.FollowerRestarts = d.followerRestarts.Load()
-	if d.sync != nil {
-		sending := d.sync.Sending()
-		ss := &SyncStatus{Sending: sending, InSync: sending || d.sync.InSync(), Sessions: d.table.Len()}
-		if sending {
-			ss.Done, ss.Total, ss.Bulk = d.sync.Progress()
-			st := d.sync.SenderStats()
-			s.Counters.Sender = &st
+	s.Counters = Counters{Heartbeat: st.Heartbeat, Member: st.Counters, GARP: d.speaker.Stats(),
+		TakeoverFailures: st.Counters.StepFailures}
+	if d.keeper != nil {
+		s.Counters.FollowerRestarts = d.keeper.Restarts()
+	}
+	if y := st.Sync; y != nil {
+		ss := &SyncStatus{Sending: y.Sending, InSync: st.InSync, Sessions: y.Sessions}
+		if y.Sending {
+			ss.Done, ss.Total, ss.Bulk = y.Sent, y.SendTotal, y.SendBulk
+			s.Counters.Sender = &y.Sender
 		} else {
-			ss.Done, ss.Total, ss.Bulk = d.sync.ReceiveProgress()
-			st := d.sync.ReceiverStats()
-			s.Counters.Receiver = &st
+			ss.Done, ss.Total, ss.Bulk = y.Got, y.GotTotal, y.GotBulk
+			s.Counters.Receiver = &y.Receiver
+		}
+		for _, p := range y.Peers {
+			ss.Peers = append(ss.Peers, SyncPeerStatus{Unit: p.Unit, Acked: p.Acked, InSync: p.InSync,
+				Sent: p.Sent, Total: p.Total, Got: p.Got, Announced: p.Announced})
 		}
 		s.Sync = ss
 	}
+	d.mu.Lock()
+	s.RoleLog = append([]string{}, d.events...)
+	d.mu.Unlock()
 	return s
 }
 

@@ -1,29 +1,37 @@
 // Package deliver calls a driver's callbacks the way every hakit driver
-// promises: in order, one at a time, from a goroutine of its own, with no
-// lock of the driver held, so that a callback may call any method of the
-// driver, Close included.
+// promises: in order, one at a time, with no lock of the driver held, so
+// that a callback may call any method of the driver, Close included.
+//
+// The calls run in callbacks of the driver's clock: on the real clock each
+// batch in a goroutine of its own (time.AfterFunc), on a simulated clock in
+// the goroutine that advances it, at the instant the values were pushed, so
+// that a simulation on push-style transports stays deterministic.
 package deliver
 
-import "sync"
+import (
+	"sync"
 
-// Queue hands each value pushed to a function, in order, on the queue's own
-// goroutine. Its methods are safe for concurrent use.
+	"github.com/hakit/hakit"
+)
+
+// Queue hands each value pushed to a function, in order, one at a time, in
+// callbacks of its clock. Its methods are safe for concurrent use.
 type Queue[T any] struct {
-	f    func(T)
-	wake chan struct{}
-	done chan struct{}
+	clk hakit.Clock
+	f   func(T)
 
-	mu     sync.Mutex
-	items  []T
-	closed bool
-	inCall bool
+	mu        sync.Mutex
+	items     []T
+	closed    bool
+	scheduled bool // a drain is scheduled or running
 }
 
-// New starts a Queue calling f.
-func New[T any](f func(T)) *Queue[T] {
-	q := &Queue[T]{f: f, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go q.run()
-	return q
+// New returns a Queue calling f in callbacks of clk (nil: the real clock).
+func New[T any](clk hakit.Clock, f func(T)) *Queue[T] {
+	if clk == nil {
+		clk = hakit.RealClock()
+	}
+	return &Queue[T]{clk: clk, f: f}
 }
 
 // Push queues vs, after everything pushed before. After Close it does
@@ -33,65 +41,40 @@ func (q *Queue[T]) Push(vs ...T) {
 		return
 	}
 	q.mu.Lock()
-	if !q.closed {
-		q.items = append(q.items, vs...)
+	defer q.mu.Unlock()
+	if q.closed {
+		return
 	}
-	q.mu.Unlock()
-	q.poke()
-}
-
-func (q *Queue[T]) poke() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	q.items = append(q.items, vs...)
+	if !q.scheduled {
+		q.scheduled = true
+		q.clk.AfterFunc(0, q.drain)
 	}
 }
 
-func (q *Queue[T]) run() {
-	defer close(q.done)
-	var batch []T
-	for {
-		q.mu.Lock()
-		for len(q.items) == 0 && !q.closed {
-			q.mu.Unlock()
-			<-q.wake
-			q.mu.Lock()
-		}
-		if q.closed {
-			q.mu.Unlock()
-			return
-		}
-		batch, q.items = q.items, batch[:0]
+// drain calls f with every value queued, then ends.
+func (q *Queue[T]) drain() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) > 0 && !q.closed {
+		v := q.items[0]
+		var zero T
+		q.items[0] = zero
+		q.items = q.items[1:]
 		q.mu.Unlock()
-		for _, v := range batch {
-			q.mu.Lock()
-			if q.closed {
-				q.mu.Unlock()
-				return
-			}
-			q.inCall = true
-			q.mu.Unlock()
-			q.f(v)
-			q.mu.Lock()
-			q.inCall = false
-			q.mu.Unlock()
-		}
-		clear(batch)
+		q.f(v)
+		q.mu.Lock()
 	}
+	q.scheduled = false
 }
 
-// Close drops what is queued: no call starts after Close returns. It waits
-// for the goroutine to end, unless a call is running (Close may be called
-// from the function itself: it then returns at once, and the goroutine ends
-// when that call returns). It is idempotent.
+// Close drops what is queued: no call starts after Close returns (a call
+// running at that moment, on another goroutine or the caller's own, ends
+// in its own time). It is idempotent and never blocks on a call, so the
+// function itself may call it.
 func (q *Queue[T]) Close() {
 	q.mu.Lock()
-	already, inCall := q.closed, q.inCall
+	defer q.mu.Unlock()
 	q.closed = true
 	q.items = nil
-	q.mu.Unlock()
-	q.poke()
-	if !already && !inCall {
-		<-q.done
-	}
 }

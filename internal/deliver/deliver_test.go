@@ -4,15 +4,18 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hakit/hakit/internal/clock"
 )
 
 func TestQueueInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var got []int
-		q := New(func(v int) {
+		q := New(nil, func(v int) {
 			mu.Lock()
 			got = append(got, v)
 			mu.Unlock()
@@ -37,7 +40,7 @@ func TestQueueCloseFromCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var q *Queue[int]
 		var calls []int
-		q = New(func(v int) {
+		q = New(nil, func(v int) {
 			calls = append(calls, v)
 			q.Push(v + 1) // from the callback: queued, after this call
 			if v == 3 {
@@ -52,4 +55,24 @@ func TestQueueCloseFromCall(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []int{1, 2, 3}, calls)
 	})
+}
+
+// TestQueueOnSimulatedClock: on a simulated clock the calls run in the
+// goroutine that advances it, at the instant they were pushed, in order.
+func TestQueueOnSimulatedClock(t *testing.T) {
+	clk := clock.NewSim(time.Time{})
+	var got []int
+	var at []time.Time
+	q := New(clk, func(v int) { got, at = append(got, v), append(at, clk.Now()) })
+	q.Push(1, 2)
+	require.Empty(t, got, "not before the clock runs")
+	clk.RunFor(time.Second)
+	q.Push(3)
+	clk.RunFor(0)
+	require.Equal(t, []int{1, 2, 3}, got)
+	require.Equal(t, []time.Time{clock.Epoch, clock.Epoch, clock.Epoch.Add(time.Second)}, at)
+	q.Close()
+	q.Push(4)
+	clk.RunFor(time.Second)
+	require.Equal(t, []int{1, 2, 3}, got)
 }

@@ -232,11 +232,30 @@ func (p *Port) SetPromiscuous(on bool) {
 // it), never concurrently with another handler of the segment, and may
 // write frames: they are delivered in a later callback, even at zero
 // latency. h owns frame and may keep it; src aliases frame's source field.
-// Frames already queued stay queued for ReadFrom.
+// Frames already queued for ReadFrom go to h, in order, in the next
+// callback: a port that switches to a handler loses nothing.
 func (p *Port) SetHandler(h func(frame []byte, src net.HardwareAddr)) {
-	p.seg.mu.Lock()
-	defer p.seg.mu.Unlock()
+	s := p.seg
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	p.handler = h
+	if h == nil {
+		return
+	}
+	now := s.now()
+	for {
+		select {
+		case f := <-p.inbox:
+			// Counted when queued; deliver counts it again.
+			p.stats.Received--
+			s.stats.Delivered--
+			s.seq++
+			s.push(delivery{due: now, seq: s.seq, to: p, frame: f})
+			s.arm()
+		default:
+			return
+		}
+	}
 }
 
 // SetLoss drops frames from and to the port each with probability prob,

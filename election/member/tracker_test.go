@@ -1,4 +1,4 @@
-package hbelect_test
+package member
 
 import (
 	"testing"
@@ -6,7 +6,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit/election"
-	"github.com/hakit/hakit/election/hbelect"
 	"github.com/hakit/hakit/heartbeat"
 )
 
@@ -14,12 +13,8 @@ func rep(peer uint16, iface string, s heartbeat.State) heartbeat.Report {
 	return heartbeat.Report{Peer: peer, Interface: iface, State: s}
 }
 
-func TestReport(t *testing.T) {
-	tr, err := hbelect.New(&hbelect.Config{
-		Interfaces: []string{"eth0", "sync"},
-		Demotes:    func(iface string) bool { return iface != "sync" },
-	})
-	require.NoError(t, err)
+func TestTrackerReport(t *testing.T) {
+	tr := newTracker([]Link{{Name: "eth0"}, {Name: "sync", ClusterOnly: true}})
 	steps := []struct {
 		r        heartbeat.Report
 		verdicts []election.Verdict
@@ -46,17 +41,39 @@ func TestReport(t *testing.T) {
 		{rep(3, "eth0", heartbeat.PeerFault), []election.Verdict{{Kind: election.PeerMalfunction, Unit: 3, Interface: "eth0"}}, false},
 	}
 	for i, s := range steps {
-		in := tr.Report(s.r)
-		require.Equal(t, s.verdicts, in.Verdicts, "step %d: %v", i, s.r)
-		require.Equal(t, s.lost, in.Lost, "step %d: %v", i, s.r)
-		require.Equal(t, s.r.Peer, in.Peer)
+		in := tr.report(s.r)
+		require.Equal(t, s.verdicts, in.verdicts, "step %d: %v", i, s.r)
+		require.Equal(t, s.lost, in.lost, "step %d: %v", i, s.r)
+		require.Equal(t, s.r.Peer, in.peer)
 	}
-	require.True(t, tr.Lost(2))
-	require.False(t, tr.Lost(3))
-	require.Equal(t, heartbeat.PeerFault, tr.State(3, "eth0"))
+	require.False(t, tr.reachable(2))
+	require.True(t, tr.reachable(3))
+	require.Equal(t, heartbeat.PeerFault, tr.state(3, "eth0"))
 }
 
-func TestNewRejectsNoInterfaces(t *testing.T) {
-	_, err := hbelect.New(&hbelect.Config{})
-	require.Error(t, err)
+// TestTrackerLosesPeerOnlyWhenSilentEverywhere: a peer is lost only when
+// every heartbeat interface has a verdict about it, and a heartbeat that
+// comes back makes it losable again.
+func TestTrackerLosesPeerOnlyWhenSilentEverywhere(t *testing.T) {
+	tr := newTracker([]Link{{Name: "eth1"}, {Name: "eth2"}})
+	lost := 0
+	steps := []struct {
+		iface string
+		state heartbeat.State
+		lost  int
+	}{
+		{"eth1", heartbeat.Suspect, 0},
+		{"eth1", heartbeat.PeerFault, 0}, // still heard on eth2
+		{"eth2", heartbeat.Suspect, 0},
+		{"eth2", heartbeat.LocalFault, 1}, // a verdict everywhere: lost
+		{"eth2", heartbeat.LocalFault, 1}, // once
+		{"eth1", heartbeat.Alive, 1},
+		{"eth1", heartbeat.PeerDown, 2}, // lost again: down is about the whole peer
+	}
+	for i, s := range steps {
+		if tr.report(rep(2, s.iface, s.state)).lost {
+			lost++
+		}
+		require.Equal(t, s.lost, lost, "step %d: %s %v", i, s.iface, s.state)
+	}
 }

@@ -1,0 +1,74 @@
+// Package member is one cluster member: a heartbeat node, the election,
+// session sync in both directions and the ordered takeover, composed once
+// so that an appliance adds only its own steps and its OS glue.
+//
+// # The takeover order
+//
+// When the election makes the unit primary, its steps come up one at a
+// time, in this order:
+//
+//  1. the sessions replicated from the old primary are committed (built
+//     in, when session sync is configured): nothing answers for the
+//     addresses before the sessions are known;
+//  2. the user's steps, in the order given: typically the kernel's session
+//     injection, then the virtual MACs and addresses (Addresses), then the
+//     announcement (Announce: gratuitous ARP, or a cloud's route update);
+//  3. replication of this unit's table to the peers starts (built in).
+//
+// On demotion they go down in reverse: replication stops, the
+// announcements are withdrawn, the addresses released, …, and the unit
+// mirrors the new primary's table again. A step whose Up fails must leave
+// nothing half done; the steps before it go down in reverse (a rollback),
+// the failure is reported and counted with the step's name and error, and
+// the takeover is tried again after a pause that doubles up to a cap,
+// while the unit is still primary. A demotion that arrives during a
+// takeover reverses from wherever it is; a Down that fails is reported and
+// the reversal goes on. After a split brain this unit won, every step that
+// announces (a Reannouncer) announces again.
+//
+// # Machine and Driver
+//
+// Machine is the pure core: heartbeat reports, each peer's heartbeat
+// payload, the local link and sync state, and the results of the steps go
+// in, with their time; Tick returns the role, the payload for this unit's
+// heartbeats and the one step to run next. It reads no clock and calls
+// nothing:
+//
+//	m, err := member.NewMachine(now, &member.MachineConfig{Election: ec, Links: links, Steps: steps})
+//	if err != nil {
+//		return
+//	}
+//	m.Report(now, report)             // each heartbeat report
+//	_ = m.Payload(now, peer, payload) // each accepted heartbeat's payload
+//	m.Links(now, 1)                   // monitored interfaces up
+//	m.Sync(now, true)                 // session table in sync
+//	out := m.Tick(now)                // at m.Next() and after every input
+//	// out.Payload and out.Role into the heartbeats (at once if out.Send)
+//	for out.Run != nil {
+//		err := out.Run.Run(ctx) // one step's Up, Down or Reannounce
+//		_ = m.Done(now, *out.Run, err)
+//		out = m.Tick(now)
+//	}
+//
+// Driver runs a Machine with a heartbeat.Driver on the unit's Interfaces
+// and one statesync.Driver for every sync peer, on one Clock: the primary
+// sends its table to every peer, each acknowledging on its own (a joining
+// one gets its bulk sync while the others go on); a secondary mirrors the
+// primary's and commits it when it takes over, on the same transport and
+// table. Its work
+// happens in the parts' callbacks and in callbacks of its Clock; the
+// steps run one after the other in a callback of their own, so a slow
+// step holds up neither the heartbeats nor the election. On a simulated
+// clock with push-style transports (heartbeat.PushConn,
+// statesync.PushTransport) a whole cluster runs deterministically in one
+// goroutine. Config.OnEvent gets every event (role changes with their
+// reason, heartbeat verdicts, split brains, sync state, steps that
+// failed or were rolled back, completed takeovers with their phases), in
+// order, with no lock held; it may call any method of the Driver.
+//
+// A planned handover is Driver.Handover: the role moves to the best peer
+// once it is ready, and Handover returns when that peer is primary and
+// this unit's steps are down. Close stops the unit without one: the
+// heartbeats stop (the peers take over when they notice), the steps go
+// down in reverse, the transports are closed.
+package member

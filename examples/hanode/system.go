@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/hakit/hakit/internal/link"
+	"github.com/hakit/hakit/statesync"
+	"github.com/hakit/hakit/vmac"
+)
+
+// The daemon's glue to the system it runs on: what a crashed run left,
+// the interfaces' own MACs and addresses, the kernel's conntrack table.
+
+// clearCrash removes what a run that crashed while primary left behind
+// (the virtual MAC, addresses, macvlan children): a unit starts as a
+// standby.
+func (d *daemon) clearCrash() error {
+	restored, err := vmac.Restore(d.macDir(), d.takeovers...)
+	for _, r := range restored {
+		from := "the record in " + d.macDir()
+		if !r.Recorded {
+			from = "random (no record)"
+		}
+		d.log.Warn("the interface kept the virtual MAC of a crashed run; own MAC restored",
+			"iface", r.Interface, "mac", r.MAC.String(), "from", from)
+	}
+	if err != nil {
+		return err
+	}
+	for _, t := range d.takeovers {
+		if t.Macvlan != "" {
+			if err := vmac.RemoveMacvlan(t.Macvlan); err != nil {
+				return fmt.Errorf("remove stale macvlan %s: %w", t.Macvlan, err)
+			}
+		} else if err := vmac.RemoveVIPs(t.Interface, prefixAddrs(t.Prefixes)...); err != nil {
+			return fmt.Errorf("remove stale virtual addresses on %s: %w", t.Interface, err)
+		}
+	}
+	return nil
+}
+
+// macDir is where interface mode records the interfaces' own MACs: one
+// directory per cluster and unit, as units of several clusters (or, on a
+// test bed, several namespaces) may share -state-dir.
+func (d *daemon) macDir() string {
+	return filepath.Join(d.cfg.StateDir, fmt.Sprintf("c%d-u%d", d.cfg.ClusterID, d.cfg.UnitID))
+}
+
+// recordMACs records the interfaces' own MACs before the takeover, so that
+// a restart after a crash puts them back. Not fatal: only a crash while
+// primary needs the record.
+func (d *daemon) recordMACs(context.Context) error {
+	if err := vmac.Record(d.macDir(), d.takeovers...); err != nil {
+		d.log.Error("recording the interfaces' own MACs", "dir", d.macDir(), "err", err)
+	}
+	return nil
+}
+
+// inject puts the committed sessions into the kernel's conntrack table.
+// An incomplete injection is logged, not fatal: the sessions it missed
+// fail over as new ones would.
+func (d *daemon) inject(context.Context) error {
+	n, err := d.injector.Commit(time.Now(), d.table)
+	if err != nil {
+		d.log.Error("conntrack injection incomplete", "injected", n, "err", err)
+	} else {
+		d.log.Info("sessions injected", "injected", n)
+	}
+	return nil
+}
+
+// forwarded is the conntrack follower's filter: the sessions the unit
+// forwards, not those it terminates itself (its own addresses, loopback:
+// the sync and status connections), as conntrackd's IgnoreTrafficFor.
+func (d *daemon) forwarded(s *statesync.Session) bool {
+	for _, a := range []netip.Addr{s.Key.Src.Addr(), s.Key.Dst.Addr()} {
+		if a.IsLoopback() || slices.Contains(d.local, a.Unmap()) {
+			return false
+		}
+	}
+	return true
+}
+
+// localAddrs returns the addresses of every interface at start: the
+// interfaces' own addresses (virtual ones are added later, and sessions to
+// them are forwarded ones only with NAT, which this filter keeps).
+func localAddrs() ([]netip.Addr, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out, nil
+}
+
+// ownAddr returns the interface's first global unicast IPv4 address, else
+// its first IPv6 one: the address heartbeats advertise for EIFD probes.
+func ownAddr(ifi *net.Interface) netip.Addr {
+	addrs, _ := link.Addrs(ifi)
+	var v6 netip.Addr
+	for _, a := range addrs {
+		switch {
+		case !a.IsGlobalUnicast():
+		case a.Is4():
+			return a
+		case !v6.IsValid():
+			v6 = a
+		}
+	}
+	return v6
+}
+
+func prefixAddrs(ps []netip.Prefix) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range ps {
+		out = append(out, p.Addr())
+	}
+	return out
+}
