@@ -206,9 +206,10 @@ func TestFailoverKeepsFTPThroughNAT(t *testing.T) {
 	k1, k2 := keyOf(f1.c), keyOf(f2.c)
 	p.waitReplica(t, statesync.TCPStateEstablished, k1, k2)
 	require.Eventually(t, func() bool {
-		s, _ := p.tableB.Get(k1)
-		return s.Helper == "ftp" && s.SeqAdj[0] != (statesync.SeqAdj{})
-	}, 5*time.Second, 10*time.Millisecond, "B's replica has the helper and the adjustment: A's table %+v, B's %+v, A's kernel %+v",
+		s1, _ := p.tableB.Get(k1)
+		s2, _ := p.tableB.Get(k2)
+		return s1.Helper == "ftp" && s1.SeqAdj[0] != (statesync.SeqAdj{}) && s2.SeqAdj[0] != (statesync.SeqAdj{})
+	}, 5*time.Second, 10*time.Millisecond, "B's replica has the helper and the adjustments: A's table %+v, B's %+v, A's kernel %+v",
 		func() statesync.Session { s, _ := p.tableA.Get(k1); return s }(), func() statesync.Session { s, _ := p.tableB.Get(k1); return s }(),
 		dumpSessions(t, p.a.h)[k1])
 	s1, _ := p.tableB.Get(k1)
