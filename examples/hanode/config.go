@@ -43,25 +43,28 @@ type vip struct {
 
 // config is the daemon's parsed command line.
 type config struct {
-	ClusterID   uint16
-	UnitID      uint16
-	Priority    uint8
-	Ifaces      []string // critical interfaces: heartbeats and link monitoring
-	VIPs        []vip
-	VMAC        string
-	SyncIface   string         // raw Ethernet sync to the peers' MACs, or UDP to their addresses …
-	SyncPeers   []syncPeer     // … (at least one) …
-	SyncListen  netip.AddrPort // … listening here (UDP)
-	Conntrack   bool
-	Interval    time.Duration
-	Misses      int
-	ProbeWindow time.Duration
-	Mode        heartbeat.Mode
-	Preempt     bool
-	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
-	Status      string
-	StateDir    string // where interface mode records the interfaces' own MACs
-	LogLevel    slog.Level
+	ClusterID  uint16
+	UnitID     uint16
+	Priority   uint8
+	Ifaces     []string // critical interfaces: heartbeats and link monitoring
+	VIPs       []vip
+	VMAC       string
+	SyncIface  string         // raw Ethernet sync to the peers' MACs, or UDP to their addresses …
+	SyncPeers  []syncPeer     // … (at least one) …
+	SyncListen netip.AddrPort // … listening here (UDP)
+	Conntrack  bool
+	// ConntrackWarm: a standby writes the replica into its kernel as it
+	// changes, so that a takeover writes only the last moments.
+	ConntrackWarm bool
+	Interval      time.Duration
+	Misses        int
+	ProbeWindow   time.Duration
+	Mode          heartbeat.Mode
+	Preempt       bool
+	Keys          *hakit.Keyring // from -key-file (key ID 1); nil: unauthenticated
+	Status        string
+	StateDir      string // where interface mode records the interfaces' own MACs
+	LogLevel      slog.Level
 }
 
 // syncPeer is one unit sessions are replicated with: its unit ID (0: the
@@ -115,7 +118,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		syncPeer, syncListen, mode   string
 		keyFile, status, level       string
 		stateDir                     string
-		conntrack, preempt           bool
+		conntrack, warm, preempt     bool
 		interval, window             time.Duration
 		misses                       int
 	)
@@ -130,6 +133,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&syncPeer, "sync-peer", "", "replicate sessions over UDP to this peer IP:PORT; several peers: UNIT@IP:PORT,UNIT@IP:PORT,… (their unit IDs)")
 	fs.StringVar(&syncListen, "sync-listen", "", "local UDP address for -sync-peer (default: any address, the peer's port)")
 	fs.BoolVar(&conntrack, "conntrack", false, "replicate the kernel's conntrack table (needs -sync-iface or -sync-peer)")
+	fs.BoolVar(&warm, "conntrack-warm", true, "with -conntrack, a standby keeps the replica in its kernel as it changes: the takeover writes only the last moments (false: all of it at takeover, no kernel memory before)")
 	fs.DurationVar(&interval, "interval", 100*time.Millisecond, "heartbeat interval")
 	fs.IntVar(&misses, "misses", 2, "missed heartbeats before Early Interface Failure Detection starts")
 	fs.DurationVar(&window, "probe-window", 600*time.Millisecond, "EIFD probe window after the misses")
@@ -151,7 +155,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q", fs.Arg(0))
 	}
-	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir}
+	c := &config{Conntrack: conntrack, ConntrackWarm: warm, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir}
 	switch {
 	case cluster > 0xffff:
 		return bad("-cluster-id %d: out of range 0-65535", cluster)

@@ -43,6 +43,7 @@ type daemon struct {
 	moves     []garp.Move
 	monitored []string     // interfaces whose link counts in the election
 	local     []netip.Addr // this unit's own addresses
+	warm      warmStandby  // with -conntrack-warm: the replica kept in the kernel
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
@@ -108,7 +109,14 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 		// The sessions go into the kernel before the addresses come up; its
 		// table is followed (and replicated) once the traffic is here.
-		steps = slices.Insert(steps, 0, member.Func("conntrack injection", d.inject, nil))
+		// A warm standby writes the replica into the kernel as it
+		// changes (from the start, and again after a demotion), so that
+		// the takeover writes only the last moments.
+		var follow func(context.Context) error
+		if cfg.ConntrackWarm {
+			follow = func(context.Context) error { d.warm.start(d.injector, d.table, d.log); return nil }
+		}
+		steps = slices.Insert(steps, 0, member.Func("conntrack injection", d.inject, follow))
 		steps = append(steps, member.Func("conntrack follower",
 			func(context.Context) error { return d.keeper.Start() },
 			func(context.Context) error { return d.keeper.Stop() }))
@@ -145,6 +153,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	}
 	if cfg.Conntrack {
 		d.keeper = conntrack.NewKeeper(d.table, &conntrack.Config{Sink: d.unit, Filter: d.forwarded, Logger: log.With("part", "conntrack")})
+	}
+	if cfg.Conntrack && cfg.ConntrackWarm {
+		d.warm.start(d.injector, d.table, log)
 	}
 	if err := d.unit.Start(); err != nil {
 		return nil, err
@@ -266,6 +277,7 @@ func (d *daemon) close() {
 	if c, ok := d.neigh.(io.Closer); ok {
 		c.Close()
 	}
+	d.warm.stop()
 	if d.injector != nil {
 		d.injector.Close()
 	}

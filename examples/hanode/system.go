@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/statesync"
+	"github.com/hakit/hakit/statesync/conntrack"
 	"github.com/hakit/hakit/vmac"
 )
 
@@ -62,11 +65,13 @@ func (d *daemon) recordMACs(context.Context) error {
 	return nil
 }
 
-// inject puts the committed sessions into the kernel's conntrack table.
-// An incomplete injection is logged, not fatal: the sessions it missed
-// fail over as new ones would.
+// inject puts the committed sessions into the kernel's conntrack table:
+// on a warm standby only what it had not written yet. An incomplete
+// injection is logged, not fatal: the sessions it missed fail over as new
+// ones would.
 func (d *daemon) inject(context.Context) error {
 	n, err := d.injector.Commit(time.Now(), d.table)
+	d.warm.stop() // Commit ended it
 	if err != nil {
 		d.log.Error("conntrack injection incomplete", "injected", n, "err", err)
 	} else {
@@ -127,4 +132,38 @@ func prefixAddrs(ps []netip.Prefix) []netip.Addr {
 		out = append(out, p.Addr())
 	}
 	return out
+}
+
+// warmStandby runs conntrack.Injector.Follow while the unit is a standby.
+type warmStandby struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start follows table into the kernel, once the previous Follow ended.
+func (w *warmStandby) start(in *conntrack.Injector, table *statesync.Table, log *slog.Logger) {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	w.cancel, w.done = cancel, done
+	go func() {
+		defer close(done)
+		if err := in.Follow(ctx, table); err != nil && ctx.Err() == nil {
+			log.Error("conntrack: warm standby stopped; the takeover writes the whole table", "err", err)
+		}
+	}()
+}
+
+// stop ends a running Follow and waits for it.
+func (w *warmStandby) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cancel != nil {
+		w.cancel()
+		<-w.done
+		w.cancel, w.done = nil, nil
+	}
 }
