@@ -161,6 +161,43 @@ func TestInjectKernel(t *testing.T) {
 	require.Len(t, dumpSessions(t, h), 100)
 }
 
+// TestFollowRefused needs root: a warm standby whose kernel refuses a
+// session while following (here: a helper the kernel does not have; in
+// production a full hash chain, ENOSPC) writes that session again at
+// commit, and only it: not the whole table.
+func TestFollowRefused(t *testing.T) {
+	bed := testbed.New(t)
+	h := bed.Host("fw")
+	in := dialInjector(t, h)
+	now := time.Now()
+	exp := statesync.Deadline(now.Add(time.Hour))
+	table := statesync.NewTable(0)
+	for i := range 100 {
+		table.Upsert(statesync.Session{
+			Key:     statesync.Key{Proto: 17, Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.3.1"), uint16(10000+i)), Dst: ap("198.18.2.2:53")},
+			Expires: exp,
+		})
+	}
+	bad := statesync.Session{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40000"), Dst: ap("198.18.2.2:21")},
+		State: statesync.TCPStateEstablished, Expires: exp, Helper: "no-such-helper"}
+	table.Upsert(bad)
+	following := make(chan error, 1)
+	go func() { following <- in.Follow(context.Background(), table) }()
+	require.Eventually(t, func() bool { st := in.Stats(); return st.Followed == 100 && st.Failed == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Len(t, dumpSessions(t, h), 100)
+	require.Equal(t, uint64(1), in.Stats().Failed)
+
+	n, err := in.Commit(now, table)
+	require.Error(t, err, "refused again")
+	require.Contains(t, err.Error(), "1 of 1 sessions not injected")
+	require.Zero(t, n)
+	require.NoError(t, <-following)
+	st := in.Stats()
+	require.Equal(t, uint64(100), st.Injected, "the table was not written again")
+	require.Equal(t, uint64(2), st.Failed, "the refused session, twice")
+	require.Len(t, dumpSessions(t, h), 100)
+}
+
 // TestFollowKernel needs root: a Follower dumps the entries that predate
 // it, then follows NEW, UPDATE and DESTROY events of real traffic.
 func TestFollowKernel(t *testing.T) {

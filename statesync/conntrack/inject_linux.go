@@ -31,6 +31,9 @@ type Injector struct {
 	// refusal.
 	wrote, refused int
 	first          error
+	// With refusedKeys not nil (while following), the keys of the
+	// sessions the kernel refused are appended to it.
+	refusedKeys *[]statesync.Key
 }
 
 // pending is a request of a batch.
@@ -170,6 +173,9 @@ func (in *Injector) flush() error {
 			default:
 				in.refused++
 				in.stats.Failed++
+				if in.refusedKeys != nil && !p.del {
+					*in.refusedKeys = append(*in.refusedKeys, p.s.Key)
+				}
 				if in.first == nil {
 					in.first = fmt.Errorf("conntrack: write %v: %w", p.s.Key, r.Errno)
 				}
@@ -318,10 +324,16 @@ type warm struct {
 	table *statesync.Table
 	feed  *statesync.Feed
 	stop  chan struct{}
-	// lost is set when a batch could not be written (the socket failed):
-	// Commit then writes the whole table.
-	lost bool
+	// retry holds the keys of the sessions the kernel refused (a full
+	// hash chain, say): Commit writes them again. lost is set when a batch
+	// could not be written (the socket failed) or retry overflowed
+	// (maxRetry): Commit then writes the whole table.
+	retry []statesync.Key
+	lost  bool
 }
+
+// maxRetry bounds the refused sessions a warm standby remembers.
+const maxRetry = 65536
 
 // Follow keeps the kernel's table in step with table (a standby's
 // replica) as it changes: it writes every session the table holds, then
@@ -381,8 +393,16 @@ func (in *Injector) Follow(ctx context.Context, table *statesync.Table) error {
 }
 
 // drain writes the feed's changes until none are left; in.mu is held.
+// The sessions the kernel refused go to w.retry.
 func (in *Injector) drain(now time.Time, w *warm) (int, error) {
 	const max = 512
+	in.refusedKeys = &w.retry
+	defer func() {
+		in.refusedKeys = nil
+		if len(w.retry) > maxRetry {
+			w.lost, w.retry = true, w.retry[:0]
+		}
+	}()
 	total := 0
 	for {
 		in.changes = w.feed.Next(in.changes[:0], max)
@@ -408,21 +428,41 @@ func (in *Injector) drain(now time.Time, w *warm) (int, error) {
 		w.lost = true
 		return in.result(total, err)
 	}
-	n, err := in.result(total, nil)
-	if err != nil {
-		// A refused session is not in the kernel: Commit writes it again.
-		w.lost = true
-	}
-	return n, err
+	return in.result(total, nil)
 }
 
-// commitTail writes what Follow had not written yet; in.mu is held.
+// commitTail writes what Follow had not written yet, and again what the
+// kernel refused while following; in.mu is held.
 func (in *Injector) commitTail(now time.Time, w *warm) (int, error) {
 	n, err := in.drain(now, w)
+	if err == nil && !w.lost && len(w.retry) > 0 {
+		// Refused again: counted and reported, as by Inject.
+		var m int
+		m, err = in.retry(now, w)
+		n += m
+	}
 	in.stats.Tail = uint64(n)
-	if err == nil && !w.lost {
-		return n, nil
+	if !w.lost {
+		return n, err
 	}
 	in.cfg.Logger.Warn("conntrack: some changes did not reach the kernel while following: writing the whole table", "err", err)
 	return in.writeAll(now, w.table)
+}
+
+// retry writes the sessions of w.retry that the table still holds.
+func (in *Injector) retry(now time.Time, w *warm) (int, error) {
+	in.cfg.Logger.Info("conntrack: writing again the sessions the kernel refused while following", "sessions", len(w.retry))
+	total := 0
+	for _, k := range w.retry {
+		s, ok := w.table.Get(k)
+		if !ok {
+			continue
+		}
+		total++
+		if err := in.add(now, &s); err != nil {
+			return in.result(total, err)
+		}
+	}
+	w.retry = w.retry[:0]
+	return in.result(total, in.flush())
 }
