@@ -27,7 +27,9 @@ type Change struct {
 // index per entry and a key per session the consumer holds. Writes to a
 // table without a Feed cost one test of a nil pointer; with a Feed, an
 // append to a reused slice the first time an entry changes after Next
-// looked at it (no allocation once the slices have grown).
+// looked at it (no allocation once the slices have grown). A Store of
+// what the entry already holds (the same version and content: a replica's
+// bulk sync after a resync) is not a change.
 //
 // A Feed is not safe for concurrent use: one goroutine calls Next. The
 // table's writers may run concurrently with it.

@@ -139,6 +139,37 @@ func TestFeedCoalesces(t *testing.T) {
 
 // TestFeedConcurrent runs writers against a draining consumer (for the
 // race detector) and checks the mirror after they stop.
+// TestFeedSkipsUnchanged: a replica told again what it already holds (the
+// bulk sync after a resync: the same versions) gives the consumer nothing
+// to do; a change in the same version, or a new version, does.
+func TestFeedSkipsUnchanged(t *testing.T) {
+	tab := NewTable(0)
+	for i := range 100 {
+		s := testSession(i)
+		s.Version = 5
+		tab.Store(s)
+	}
+	f, err := tab.Feed()
+	require.NoError(t, err)
+	defer f.Close()
+	m := mirror{}
+	require.Equal(t, 100, m.drainAll(f, 64))
+	for i := range 100 {
+		s := testSession(i)
+		s.Version = 5
+		tab.Store(s)
+	}
+	require.Zero(t, m.drainAll(f, 64), "all as the consumer has them")
+	s := testSession(3)
+	s.Version, s.Packets = 5, 99 // the same version, other counters
+	tab.Store(s)
+	s = testSession(4)
+	s.Version = 6
+	tab.Store(s)
+	require.Equal(t, 2, m.drainAll(f, 64))
+	requireMirrors(t, tab, m)
+}
+
 func TestFeedConcurrent(t *testing.T) {
 	tab := NewTable(0)
 	f, err := tab.Feed()

@@ -391,6 +391,15 @@ func (sh *shard) get(e *entry, idx uint32, s *Session) {
 	}
 }
 
+// same reports whether entry e at index idx holds s as the table would
+// store it.
+func (sh *shard) same(e *entry, idx uint32, s *Session) bool {
+	var old Session
+	sh.get(e, idx, &old)
+	old.Version = s.Version
+	return old == normalSession(*s)
+}
+
 // upsert is Upsert and Store: with bump, the version becomes the previous
 // one plus one; origin and gen tag the entry for bulk-sync sweeping.
 func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
@@ -398,9 +407,10 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
 	sh.mu.Lock()
 	var e *entry
 	var idx uint32
+	found := false
 	if slot := sh.find(&c, h32); slot >= 0 {
 		idx = uint32(sh.index[slot]) - 1
-		e = sh.at(idx)
+		e, found = sh.at(idx), true
 	} else {
 		e, idx = sh.insert(&c, h32)
 		t.count.Add(1)
@@ -413,6 +423,12 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) {
 		e.flags |= flagOwned
 	} else {
 		e.flags &^= flagOwned
+	}
+	if !bump && found && sh.fd != nil && e.flags&flagQueued == 0 && e.version == s.Version && sh.same(e, idx, s) {
+		// A replica told again what it has (a bulk sync after a
+		// resync): nothing changed for the feed's consumer.
+		sh.mu.Unlock()
+		return
 	}
 	sh.set(e, idx, s)
 	if sh.fd != nil && e.flags&flagQueued == 0 {
@@ -434,7 +450,9 @@ func (t *Table) Upsert(s Session) Session {
 
 // normal returns s as the table would return it: zones dropped, a reversed
 // reply tuple dropped.
-func (t *Table) normal(s Session) Session {
+func (t *Table) normal(s Session) Session { return normalSession(s) }
+
+func normalSession(s Session) Session {
 	s.Key = canonKey(s.Key)
 	if s.NAT() && s.ReplySrc == s.Key.Dst && s.ReplyDst == s.Key.Src {
 		s.ReplySrc, s.ReplyDst = netip.AddrPort{}, netip.AddrPort{}

@@ -26,10 +26,14 @@
 // It needs root, ip, bridge, nft, conntrack, keepalived and conntrackd
 // (for -systems conntrackd), and a million sessions need room in the
 // kernel: net.netfilter.nf_conntrack_max is global, a namespace cannot
-// raise it:
+// raise it; nor the hash table, shared by every namespace, whose chains
+// past a limit make the kernel refuse new entries (ENOSPC) — with two
+// million entries on the bed, give it a million buckets (and set it back
+// afterwards: a larger table slows every flush and namespace removal):
 //
 //	go build -o /tmp/fwbench ./examples/fwbench
 //	sysctl -w net.netfilter.nf_conntrack_max=4194304
+//	sysctl -w net.netfilter.nf_conntrack_buckets=1048576
 //	/tmp/fwbench -sessions 0,1000000 -runs 3
 //
 // Everything it builds is removed when it ends, also on Ctrl-C.
