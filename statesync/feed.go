@@ -63,7 +63,15 @@ var errFeedExists = errors.New("statesync: the table already has a feed")
 // table (a bounded number at a time): the consumer starts from nothing.
 // A table has at most one feed at a time; Feed returns an error while
 // another is open.
-func (t *Table) Feed() (*Feed, error) {
+func (t *Table) Feed() (*Feed, error) { return t.newFeed(false) }
+
+// FeedChanges starts the table's change feed for a consumer that already
+// holds every session the table holds now (a unit demoted from primary,
+// whose kernel the table mirrored): only what changes from now on comes
+// out of Next, the removal of those sessions included. It fails as Feed.
+func (t *Table) FeedChanges() (*Feed, error) { return t.newFeed(true) }
+
+func (t *Table) newFeed(held bool) (*Feed, error) {
 	t.feedMu.Lock()
 	defer t.feedMu.Unlock()
 	if t.feed != nil {
@@ -79,7 +87,11 @@ func (t *Table) Feed() (*Feed, error) {
 		for idx := uint32(0); idx < sh.hi; idx++ {
 			e := sh.at(idx)
 			e.flags &^= flagQueued | flagSeen
-			if e.flags&flagLive != 0 {
+			switch {
+			case e.flags&flagLive == 0:
+			case held:
+				e.flags |= flagSeen
+			default:
 				e.flags |= flagQueued
 				sh.dirty = append(sh.dirty, idx)
 				queued = true

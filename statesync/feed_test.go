@@ -170,6 +170,27 @@ func TestFeedSkipsUnchanged(t *testing.T) {
 	requireMirrors(t, tab, m)
 }
 
+// TestFeedChanges: a consumer that holds the table already gets only what
+// changes afterwards, removals included.
+func TestFeedChanges(t *testing.T) {
+	tab := NewTable(0)
+	m := mirror{}
+	for i := range 100 {
+		m[testSession(i).Key] = tab.Upsert(testSession(i))
+	}
+	f, err := tab.FeedChanges()
+	require.NoError(t, err)
+	defer f.Close()
+	require.Zero(t, m.drainAll(f, 64))
+	tab.Delete(testSession(1).Key)
+	m[testSession(2).Key] = tab.Upsert(testSession(2))
+	m[testSession(200).Key] = tab.Upsert(testSession(200))
+	require.Equal(t, 3, m.drainAll(f, 64))
+	requireMirrors(t, tab, m)
+	_, err = tab.Feed()
+	require.Error(t, err, "one feed at a time")
+}
+
 func TestFeedConcurrent(t *testing.T) {
 	tab := NewTable(0)
 	f, err := tab.Feed()

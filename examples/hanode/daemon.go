@@ -114,7 +114,8 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		// the takeover writes only the last moments.
 		var follow func(context.Context) error
 		if cfg.ConntrackWarm {
-			follow = func(context.Context) error { d.warm.start(d.injector, d.table, d.log); return nil }
+			// After a demotion the kernel holds the table already.
+			follow = func(context.Context) error { d.warm.start(d.injector.FollowChanges, d.table, d.log); return nil }
 		}
 		steps = slices.Insert(steps, 0, member.Func("conntrack injection", d.inject, follow))
 		steps = append(steps, member.Func("conntrack follower",
@@ -155,7 +156,7 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		d.keeper = conntrack.NewKeeper(d.table, &conntrack.Config{Sink: d.unit, Filter: d.forwarded, Logger: log.With("part", "conntrack")})
 	}
 	if cfg.Conntrack && cfg.ConntrackWarm {
-		d.warm.start(d.injector, d.table, log)
+		d.warm.start(d.injector.Follow, d.table, log)
 	}
 	if err := d.unit.Start(); err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/hakit/hakit/internal/link"
 	"github.com/hakit/hakit/statesync"
-	"github.com/hakit/hakit/statesync/conntrack"
 	"github.com/hakit/hakit/vmac"
 )
 
@@ -141,8 +140,9 @@ type warmStandby struct {
 	done   chan struct{}
 }
 
-// start follows table into the kernel, once the previous Follow ended.
-func (w *warmStandby) start(in *conntrack.Injector, table *statesync.Table, log *slog.Logger) {
+// start follows table into the kernel with follow (an Injector's Follow
+// or FollowChanges), once the previous one ended.
+func (w *warmStandby) start(follow func(context.Context, *statesync.Table) error, table *statesync.Table, log *slog.Logger) {
 	w.stop()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -151,7 +151,7 @@ func (w *warmStandby) start(in *conntrack.Injector, table *statesync.Table, log 
 	w.cancel, w.done = cancel, done
 	go func() {
 		defer close(done)
-		if err := in.Follow(ctx, table); err != nil && ctx.Err() == nil {
+		if err := follow(ctx, table); err != nil && ctx.Err() == nil {
 			log.Error("conntrack: warm standby stopped; the takeover writes the whole table", "err", err)
 		}
 	}()

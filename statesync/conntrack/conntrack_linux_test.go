@@ -198,6 +198,43 @@ func TestFollowRefused(t *testing.T) {
 	require.Len(t, dumpSessions(t, h), 100)
 }
 
+// TestFollowChanges needs root: a unit demoted from primary has the
+// table in its kernel already; FollowChanges writes only what changes.
+func TestFollowChanges(t *testing.T) {
+	bed := testbed.New(t)
+	h := bed.Host("fw")
+	in := dialInjector(t, h)
+	now := time.Now()
+	exp := statesync.Deadline(now.Add(time.Hour))
+	table := statesync.NewTable(0)
+	var sessions []statesync.Session
+	for i := range 100 {
+		sessions = append(sessions, table.Upsert(statesync.Session{
+			Key:     statesync.Key{Proto: 17, Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.3.1"), uint16(10000+i)), Dst: ap("198.18.2.2:53")},
+			Expires: exp,
+		}))
+	}
+	_, err := in.Inject(now, sessions...)
+	require.NoError(t, err)
+	base := in.Stats()
+	ctx, cancel := context.WithCancel(context.Background())
+	following := make(chan error, 1)
+	go func() { following <- in.FollowChanges(ctx, table) }()
+	require.Eventually(t, func() bool { return in.warmTable() == table }, 5*time.Second, time.Millisecond)
+
+	table.Delete(sessions[0].Key)
+	s := sessions[1]
+	s.Mark = 7
+	table.Upsert(s)
+	require.Eventually(t, func() bool { st := in.Stats(); return st.Followed-base.Followed == 1 && st.Deleted == 1 }, 5*time.Second, 5*time.Millisecond)
+	got := dumpSessions(t, h)
+	require.Len(t, got, 99)
+	require.Equal(t, uint32(7), got[s.Key].Mark)
+	require.Equal(t, base.Injected+1, in.Stats().Injected, "the unchanged sessions were not written again")
+	cancel()
+	require.ErrorIs(t, <-following, context.Canceled)
+}
+
 // TestFollowKernel needs root: a Follower dumps the entries that predate
 // it, then follows NEW, UPDATE and DESTROY events of real traffic.
 func TestFollowKernel(t *testing.T) {

@@ -21,6 +21,11 @@ func DialFollower(*statesync.Table, *Config) (*Follower, error) {
 // Run returns an error wrapping errors.ErrUnsupported.
 func (*Follower) Run(context.Context) error { return platform.Unsupported("conntrack", "follow") }
 
+// FollowChanges returns an error wrapping errors.ErrUnsupported.
+func (*Injector) FollowChanges(context.Context, *statesync.Table) error {
+	return platform.Unsupported("conntrack", "follow")
+}
+
 // Stats returns zero counters.
 func (*Follower) Stats() FollowerStats { return FollowerStats{} }
 

@@ -73,6 +73,16 @@ func (in *Injector) Close() error {
 	return in.nl.Close()
 }
 
+// warmTable returns the table Follow keeps in step, if any.
+func (in *Injector) warmTable() *statesync.Table {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.warm == nil {
+		return nil
+	}
+	return in.warm.table
+}
+
 // Stats returns the counters.
 func (in *Injector) Stats() InjectorStats {
 	in.mu.Lock()
@@ -350,7 +360,20 @@ const maxRetry = 65536
 // Entries the kernel already had that the table does not hold are left
 // to their own timeouts.
 func (in *Injector) Follow(ctx context.Context, table *statesync.Table) error {
-	feed, err := table.Feed()
+	return in.follow(ctx, table, table.Feed)
+}
+
+// FollowChanges is Follow for a kernel that already holds the table's
+// sessions: a unit demoted from primary, whose table mirrored its kernel
+// (a Follower's). It writes only what changes from now on (the new
+// primary's bulk sync brings what differs), so that a takeover soon after
+// the demotion does not wait for the whole table to be written again.
+func (in *Injector) FollowChanges(ctx context.Context, table *statesync.Table) error {
+	return in.follow(ctx, table, table.FeedChanges)
+}
+
+func (in *Injector) follow(ctx context.Context, table *statesync.Table, newFeed func() (*statesync.Feed, error)) error {
+	feed, err := newFeed()
 	if err != nil {
 		return fmt.Errorf("conntrack: follow: %w", err)
 	}
