@@ -474,7 +474,7 @@ func failover(dir string, sys system, n int, interval time.Duration) (gaps, erro
 		return gaps{}, err
 	}
 	if err := sys.ready(b, n, 5*time.Minute); err != nil {
-		return gaps{}, fmt.Errorf("B: %w", err)
+		return gaps{}, fmt.Errorf("unit B: %w", err)
 	}
 	st, err := p.openStream()
 	if err != nil {
@@ -485,7 +485,7 @@ func failover(dir string, sys system, n int, interval time.Duration) (gaps, erro
 		return gaps{}, err
 	}
 	if err := sys.holds(b, st.local, 30*time.Second); err != nil {
-		return gaps{}, fmt.Errorf("B does not hold the stream: %w", err)
+		return gaps{}, fmt.Errorf("unit B does not hold the stream: %w", err)
 	}
 	if err := st.flowing(200, 10*time.Second); err != nil {
 		return gaps{}, err
