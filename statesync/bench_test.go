@@ -79,7 +79,7 @@ func BenchmarkDriverUpsert(b *testing.B) {
 					// Acknowledge everything, as a live receiver would,
 					// so that the window never overflows.
 					d.mu.Lock()
-					d.s.acked = d.s.next - 1
+					d.links[0].s.acked = d.links[0].s.next - 1
 					d.mu.Unlock()
 				}
 			}

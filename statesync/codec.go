@@ -12,16 +12,19 @@ import (
 )
 
 // Version is the version of the wire format this package speaks. Version 2
-// keys the tag with a subkey derived from the shared secret (see
-// SenderConfig.Keys); datagrams of version 1 are dropped as ErrVersion.
-const Version = 2
+// keyed the tag with a subkey derived from the shared secret (see
+// SenderConfig.Keys); version 3 names the cluster and the sending and
+// receiving units in every header, so that one Driver can sync with several
+// peers on one transport and drop other clusters' datagrams. Datagrams of
+// other versions are dropped as ErrVersion.
+const Version = 3
 
 // EtherType is the default EtherType of sync frames on raw Ethernet, next to
 // the heartbeats' 0xC14B.
 const EtherType = 0xC14C
 
 // headerLen is the length of the datagram header.
-const headerLen = 24
+const headerLen = 32
 
 // tagLen is the length of the truncated HMAC-SHA256 tag of an authenticated
 // datagram (128 bits).
@@ -45,6 +48,12 @@ var (
 	ErrAuth = errors.New("authentication failed")
 	// ErrReplay: the datagram is older than what was already accepted.
 	ErrReplay = errors.New("replayed or stale datagram")
+	// ErrCluster: the datagram belongs to another cluster (its header
+	// names another cluster ID).
+	ErrCluster = errors.New("datagram of another cluster")
+	// ErrPeer: the datagram is from a unit that is not the peer, or for
+	// another unit than this one.
+	ErrPeer = errors.New("datagram from or to another unit")
 )
 
 // Type is the type of a datagram. The zero Type is invalid.
@@ -79,12 +88,12 @@ const flagAuth = 1
 
 // header is the fixed part at the start of every datagram.
 //
-//	0      2        3     4      5       6       8       16    24
-//	+------+--------+-----+------+-------+-------+-------+-----+
-//	| "hs" | version| type| flags| key ID| length| epoch | seq |
-//	+------+--------+-----+------+-------+-------+-------+-----+
+//	0      2        3     4      5       6       8        10     12   14         16      24    32
+//	+------+--------+-----+------+-------+-------+--------+------+----+----------+-------+-----+
+//	| "hs" | version| type| flags| key ID| length| cluster| from | to | reserved | epoch | seq |
+//	+------+--------+-----+------+-------+-------+--------+------+----+----------+-------+-----+
 //
-// All integers are big-endian.
+// All integers are big-endian; reserved is zero.
 type header struct {
 	// Version is the wire format version; Version for this package.
 	Version uint8
@@ -98,6 +107,11 @@ type header struct {
 	// Length is the length of the whole datagram, header and tag
 	// included; bytes after it (Ethernet padding) are ignored.
 	Length uint16
+	// Cluster is the cluster ID of the sending unit.
+	Cluster uint16
+	// From and To are the unit IDs of the sending and the receiving unit
+	// (0: not named, on a point-to-point link).
+	From, To uint16
 	// Epoch identifies the stream: for data and probes, the sender's
 	// stream; for acknowledgements, the receiver's control stream. An
 	// epoch only ever grows; a new epoch starts a new stream.
@@ -115,6 +129,10 @@ func (h header) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, magic[0], magic[1], h.Version, uint8(h.dgramType), f, h.KeyID)
 	b = binary.BigEndian.AppendUint16(b, h.Length)
+	b = binary.BigEndian.AppendUint16(b, h.Cluster)
+	b = binary.BigEndian.AppendUint16(b, h.From)
+	b = binary.BigEndian.AppendUint16(b, h.To)
+	b = append(b, 0, 0)
 	b = binary.BigEndian.AppendUint64(b, h.Epoch)
 	return binary.BigEndian.AppendUint64(b, h.Seq), nil
 }
@@ -146,16 +164,32 @@ func (h *header) UnmarshalBinary(b []byte) error {
 	if b[4]&^flagAuth != 0 || (b[4]&flagAuth == 0 && b[5] != 0) {
 		return fmt.Errorf("statesync: header flags %#x key %d: %w", b[4], b[5], ErrMalformed)
 	}
+	if b[14] != 0 || b[15] != 0 {
+		return fmt.Errorf("statesync: reserved header bytes %#x %#x: %w", b[14], b[15], ErrMalformed)
+	}
 	*h = header{
 		Version:   b[2],
 		dgramType: t,
 		Auth:      b[4]&flagAuth != 0,
 		KeyID:     b[5],
 		Length:    binary.BigEndian.Uint16(b[6:8]),
-		Epoch:     binary.BigEndian.Uint64(b[8:16]),
-		Seq:       binary.BigEndian.Uint64(b[16:24]),
+		Cluster:   binary.BigEndian.Uint16(b[8:10]),
+		From:      binary.BigEndian.Uint16(b[10:12]),
+		To:        binary.BigEndian.Uint16(b[12:14]),
+		Epoch:     binary.BigEndian.Uint64(b[16:24]),
+		Seq:       binary.BigEndian.Uint64(b[24:32]),
 	}
 	return nil
+}
+
+// peekIdentity returns the cluster, sending and receiving units of a
+// datagram without checking anything else (a Driver routes with it; the
+// core it routes to checks the whole datagram).
+func peekIdentity(b []byte) (cluster, from, to uint16, ok bool) {
+	if len(b) < headerLen || b[0] != magic[0] || b[1] != magic[1] || b[2] != Version {
+		return 0, 0, 0, false
+	}
+	return binary.BigEndian.Uint16(b[8:10]), binary.BigEndian.Uint16(b[10:12]), binary.BigEndian.Uint16(b[12:14]), true
 }
 
 // Op is the operation of a record. The zero Op is invalid.
@@ -174,6 +208,10 @@ const (
 	// stream's origin not written since the matching opBulkBegin no longer
 	// exist at the source.
 	opBulkEnd recordOp = 4
+
+	// opExt, or-ed into an opUpsert's byte, says that the helper and the
+	// sequence adjustments follow.
+	opExt = 0x80
 )
 
 func (o recordOp) String() string {
@@ -207,6 +245,12 @@ func (o recordOp) String() string {
 //
 //	rsport(2) rdport(2) rsrc(0|4|16) rdst(0|4|16)
 //
+// and, when the op byte has bit 7 set (opExt), the session's helper and
+// sequence adjustments:
+//
+//	hlen(1) helper(hlen) nadj(1) nadj × (pos(4) before(4) after(4))
+//
+// with hlen at most 15 and nadj 0 or 2 (original direction first).
 // BulkBegin is op(1) gen(1) total(8); BulkEnd is op(1) gen(1). An IPv4
 // Upsert without NAT takes 54 bytes.
 type record struct {
@@ -258,6 +302,12 @@ func (r *record) EncodedLen() int {
 		if r.Session.NAT() {
 			n += 4 + addrLen(famOf(r.Session.ReplySrc.Addr())) + addrLen(famOf(r.Session.ReplyDst.Addr()))
 		}
+		if r.Session.ext() {
+			n += 2 + len(r.Session.Helper)
+			if r.Session.SeqAdj != [2]SeqAdj{} {
+				n += 24
+			}
+		}
 	}
 	return n
 }
@@ -286,7 +336,15 @@ func (r *record) appendTo(b []byte) ([]byte, error) {
 	if nat {
 		fam |= famOf(s.ReplySrc.Addr())<<4 | famOf(s.ReplyDst.Addr())<<6
 	}
-	b = append(b, byte(r.recordOp), fam, k.Proto)
+	op := byte(r.recordOp)
+	ext := r.recordOp == opUpsert && s.ext()
+	if ext {
+		if len(s.Helper) > MaxHelperLen {
+			return b, fmt.Errorf("statesync: encode record: helper name of %d bytes: %w", len(s.Helper), ErrMalformed)
+		}
+		op |= opExt
+	}
+	b = append(b, op, fam, k.Proto)
 	b = binary.BigEndian.AppendUint16(b, k.Zone)
 	b = binary.BigEndian.AppendUint16(b, k.Src.Port())
 	b = binary.BigEndian.AppendUint16(b, k.Dst.Port())
@@ -307,6 +365,19 @@ func (r *record) appendTo(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint16(b, s.ReplyDst.Port())
 		b = appendAddr(b, s.ReplySrc.Addr())
 		b = appendAddr(b, s.ReplyDst.Addr())
+	}
+	if ext {
+		b = append(b, byte(len(s.Helper)))
+		b = append(b, s.Helper...)
+		if s.SeqAdj == [2]SeqAdj{} {
+			return append(b, 0), nil
+		}
+		b = append(b, 2)
+		for _, a := range s.SeqAdj {
+			b = binary.BigEndian.AppendUint32(b, a.CorrectionPos)
+			b = binary.BigEndian.AppendUint32(b, uint32(a.Before))
+			b = binary.BigEndian.AppendUint32(b, uint32(a.After))
+		}
 	}
 	return b, nil
 }
@@ -346,6 +417,10 @@ func (r *record) decode(b []byte) (int, error) {
 		return 0, errShortRecord
 	}
 	op := recordOp(b[0])
+	ext := false
+	if op&opExt != 0 && op&^opExt == opUpsert {
+		op, ext = opUpsert, true
+	}
 	switch op {
 	case opBulkBegin:
 		if len(b) < 10 {
@@ -406,20 +481,96 @@ func (r *record) decode(b []byte) (int, error) {
 	s.Bytes = binary.BigEndian.Uint64(b[p+29:])
 	p += 37
 	rsf, rdf := fam>>4&3, fam>>6&3
-	if rsf == 0 && rdf == 0 {
+	if rsf != 0 || rdf != 0 {
+		if len(b) < p+4+addrLen(rsf)+addrLen(rdf) {
+			return 0, errShortRecord
+		}
+		rsport := binary.BigEndian.Uint16(b[p:])
+		rdport := binary.BigEndian.Uint16(b[p+2:])
+		p += 4
+		s.ReplySrc = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rsf)], rsf), rsport)
+		p += addrLen(rsf)
+		s.ReplyDst = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rdf)], rdf), rdport)
+		p += addrLen(rdf)
+	}
+	if !ext {
 		return p, nil
 	}
-	if len(b) < p+4+addrLen(rsf)+addrLen(rdf) {
+	return decodeExt(b, p, s)
+}
+
+// decodeExt decodes the helper and sequence adjustments at b[p:] into s.
+func decodeExt(b []byte, p int, s *Session) (int, error) {
+	if len(b) < p+1 {
 		return 0, errShortRecord
 	}
-	rsport := binary.BigEndian.Uint16(b[p:])
-	rdport := binary.BigEndian.Uint16(b[p+2:])
-	p += 4
-	s.ReplySrc = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rsf)], rsf), rsport)
-	p += addrLen(rsf)
-	s.ReplyDst = netip.AddrPortFrom(readAddr(b[p:p+addrLen(rdf)], rdf), rdport)
-	p += addrLen(rdf)
+	hlen := int(b[p])
+	if hlen > MaxHelperLen {
+		return 0, fmt.Errorf("statesync: record: helper name of %d bytes: %w", hlen, ErrMalformed)
+	}
+	p++
+	if len(b) < p+hlen+1 {
+		return 0, errShortRecord
+	}
+	s.Helper = helperName(b[p : p+hlen])
+	p += hlen
+	nadj := b[p]
+	p++
+	switch {
+	case nadj == 0:
+	case nadj != 2:
+		return 0, fmt.Errorf("statesync: record: %d sequence adjustments: %w", nadj, ErrMalformed)
+	case len(b) < p+24:
+		return 0, errShortRecord
+	default:
+		for i := range s.SeqAdj {
+			s.SeqAdj[i] = SeqAdj{
+				CorrectionPos: binary.BigEndian.Uint32(b[p:]),
+				Before:        int32(binary.BigEndian.Uint32(b[p+4:])),
+				After:         int32(binary.BigEndian.Uint32(b[p+8:])),
+			}
+			p += 12
+		}
+		if s.SeqAdj == [2]SeqAdj{} {
+			return 0, fmt.Errorf("statesync: record: zero sequence adjustments sent: %w", ErrMalformed)
+		}
+	}
+	if !s.ext() {
+		return 0, fmt.Errorf("statesync: record: an empty extension: %w", ErrMalformed)
+	}
 	return p, nil
+}
+
+// helperName returns the helper name b, without allocating for the
+// kernel's own helpers.
+func helperName(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case "ftp":
+		return "ftp"
+	case "sip":
+		return "sip"
+	case "tftp":
+		return "tftp"
+	case "irc":
+		return "irc"
+	case "RAS":
+		return "RAS"
+	case "Q.931":
+		return "Q.931"
+	case "pptp":
+		return "pptp"
+	case "amanda":
+		return "amanda"
+	case "sane":
+		return "sane"
+	case "snmp":
+		return "snmp"
+	case "netbios-ns":
+		return "netbios-ns"
+	}
+	return string(b)
 }
 
 // seqRange is an inclusive range of data sequence numbers.
@@ -537,22 +688,31 @@ func (p *probePayload) UnmarshalBinary(b []byte) error {
 // into the statesync key with HKDF-SHA256 and this info string.
 const authInfo = "hakit statesync v1"
 
-// framer seals and opens datagrams: the header's length field and the
-// optional HMAC-SHA256 tag. It is not safe for concurrent use.
+// framer seals and opens datagrams: the header's identity (cluster, units),
+// length field and the optional HMAC-SHA256 tag. It is not safe for
+// concurrent use.
 type framer struct {
 	mac *auth.MAC // nil: no authentication
+	id  identity
 }
 
-func newFramer(keys *hakit.Keyring) framer {
+// identity is what a core writes in its headers and requires of its peer's:
+// the cluster, this unit and the peer (a unit 0 is not named: not checked).
+type identity struct {
+	Cluster, Self, Peer uint16
+}
+
+func newFramer(keys *hakit.Keyring, id identity) framer {
 	if keys == nil {
-		return framer{}
+		return framer{id: id}
 	}
-	return framer{mac: auth.New(keys, authInfo)}
+	return framer{mac: auth.New(keys, authInfo), id: id}
 }
 
 // begin appends a header to b (key ID, length and tag filled in by seal).
 func (f *framer) begin(b []byte, t dgramType, epoch, seq uint64) []byte {
-	h := header{Version: Version, dgramType: t, Epoch: epoch, Seq: seq, Auth: f.mac != nil}
+	h := header{Version: Version, dgramType: t, Epoch: epoch, Seq: seq, Auth: f.mac != nil,
+		Cluster: f.id.Cluster, From: f.id.Self, To: f.id.Peer}
 	b, _ = h.AppendBinary(b)
 	return b
 }
@@ -591,6 +751,14 @@ func (f *framer) open(b []byte) (header, []byte, error) {
 		return h, nil, fmt.Errorf("statesync: datagram length %d: %w", n, ErrMalformed)
 	}
 	b = b[:n]
+	switch {
+	case h.Cluster != f.id.Cluster:
+		return h, nil, fmt.Errorf("statesync: datagram of cluster %d, this is %d: %w", h.Cluster, f.id.Cluster, ErrCluster)
+	case f.id.Peer != 0 && h.From != f.id.Peer:
+		return h, nil, fmt.Errorf("statesync: datagram from unit %d, the peer is %d: %w", h.From, f.id.Peer, ErrPeer)
+	case f.id.Self != 0 && h.To != f.id.Self:
+		return h, nil, fmt.Errorf("statesync: datagram for unit %d, this is %d: %w", h.To, f.id.Self, ErrPeer)
+	}
 	if f.mac == nil {
 		if h.Auth {
 			return h, nil, fmt.Errorf("statesync: authenticated datagram but no key configured: %w", ErrAuth)

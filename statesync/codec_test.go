@@ -18,6 +18,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	v6.ReplyDst = netip.MustParseAddrPort("198.18.0.9:4000") // mixed families are carried as they are
 	half := testSession(1)
 	half.ReplyDst = netip.MustParseAddrPort("198.18.0.10:1")
+	ftp := testSession(10) // NAT, the ftp helper, a resized PORT command
+	ftp.Helper = "ftp"
+	ftp.SeqAdj = [2]SeqAdj{{CorrectionPos: 1000, Before: 0, After: -1}, {}}
+	sip := testSession(1)
+	sip.Helper = "sip"
 	for _, tc := range []struct {
 		name string
 		r    record
@@ -28,6 +33,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"upsert-v6-mixed-nat", record{recordOp: opUpsert, Session: v6}, 54 + 24 + 4 + 20},
 		{"upsert-half-nat", record{recordOp: opUpsert, Session: half}, 54 + 4 + 4},
 		{"upsert-zero", record{recordOp: opUpsert}, 46},
+		{"upsert-helper-seqadj", record{recordOp: opUpsert, Session: ftp}, 66 + 2 + 3 + 24},
+		{"upsert-helper", record{recordOp: opUpsert, Session: sip}, 54 + 2 + 3},
 		{"delete-v4", record{recordOp: opDelete, Session: Session{Key: testSession(1).Key}}, 17},
 		{"delete-v6", record{recordOp: opDelete, Session: Session{Key: testSession(2).Key}}, 41},
 		{"bulk-begin", record{recordOp: opBulkBegin, Gen: 7, Total: 1 << 40}, 10},
@@ -49,6 +56,19 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	var r record
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{9}), ErrMalformed)
+	long := testSession(1)
+	long.Helper = "a-helper-name-too-long"
+	_, err0 := record{recordOp: opUpsert, Session: long}.MarshalBinary()
+	require.ErrorIs(t, err0, ErrMalformed)
+	ok, _ := record{recordOp: opUpsert, Session: testSession(1)}.MarshalBinary()
+	for _, bad := range [][]byte{
+		append(append([]byte{byte(opUpsert | opExt)}, ok[1:]...), 0, 0), // an empty extension
+		append(append([]byte{byte(opUpsert | opExt)}, ok[1:]...), 16),   // a name too long
+		append(append([]byte{byte(opUpsert | opExt)}, ok[1:]...), 0, 1), // one adjustment
+		append([]byte{byte(opDelete | opExt)}, ok[1:17]...),             // no extension on a delete
+	} {
+		require.ErrorIs(t, r.UnmarshalBinary(bad), ErrMalformed, "%x", bad)
+	}
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(opUpsert), 3, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{byte(opDelete), 1 << 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), ErrMalformed)
 	_, err := record{}.MarshalBinary()
@@ -56,7 +76,8 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestHeaderAndAckErrors(t *testing.T) {
-	h := header{Version: Version, dgramType: typeData, Auth: true, KeyID: 3, Length: 100, Epoch: 5, Seq: 9}
+	h := header{Version: Version, dgramType: typeData, Auth: true, KeyID: 3, Length: 100,
+		Cluster: 7, From: 1, To: 65535, Epoch: 5, Seq: 9}
 	b, err := h.MarshalBinary()
 	require.NoError(t, err)
 	require.Len(t, b, headerLen)
@@ -65,10 +86,13 @@ func TestHeaderAndAckErrors(t *testing.T) {
 	require.Equal(t, h, got)
 
 	other := bytes.Clone(b)
-	other[2] = 3
+	other[2] = 2
 	err = got.UnmarshalBinary(other)
 	require.ErrorIs(t, err, ErrVersion)
-	require.Contains(t, err.Error(), "version 3")
+	require.Contains(t, err.Error(), "version 2")
+	reserved := bytes.Clone(b)
+	reserved[15] = 1
+	require.ErrorIs(t, got.UnmarshalBinary(reserved), ErrMalformed)
 	require.ErrorIs(t, got.UnmarshalBinary([]byte("hello, world, this is not sync")), ErrNotSync)
 	require.ErrorIs(t, got.UnmarshalBinary(b[:10]), io.ErrUnexpectedEOF)
 	bad := bytes.Clone(b)
@@ -89,6 +113,47 @@ func TestHeaderAndAckErrors(t *testing.T) {
 	require.ErrorIs(t, ga.UnmarshalBinary(bb), ErrMalformed)
 	_, err = ackPayload{Missing: make([]seqRange, maxRanges+1)}.MarshalBinary()
 	require.ErrorIs(t, err, ErrMalformed)
+}
+
+// TestFramerIdentity: a core drops datagrams of another cluster, from
+// another unit than its peer or for another unit than itself, and counts
+// them; units 0 are not checked.
+func TestFramerIdentity(t *testing.T) {
+	seal := func(id identity) []byte {
+		f := newFramer(nil, id)
+		b := f.begin(nil, typeProbe, 1, 1)
+		b, _ = probePayload{}.AppendBinary(b)
+		return f.seal(b)
+	}
+	r := newFramer(nil, identity{Cluster: 7, Self: 2, Peer: 1})
+	for _, tc := range []struct {
+		from identity
+		err  error
+	}{
+		{identity{Cluster: 7, Self: 1, Peer: 2}, nil},
+		{identity{Cluster: 8, Self: 1, Peer: 2}, ErrCluster},
+		{identity{Cluster: 7, Self: 3, Peer: 2}, ErrPeer},
+		{identity{Cluster: 7, Self: 1, Peer: 3}, ErrPeer},
+	} {
+		h, _, err := r.open(seal(tc.from))
+		if tc.err == nil {
+			require.NoError(t, err)
+			require.Equal(t, uint16(1), h.From)
+			continue
+		}
+		require.ErrorIs(t, err, tc.err, "%+v", tc.from)
+	}
+	anon := newFramer(nil, identity{Cluster: 7})
+	_, _, err := anon.open(seal(identity{Cluster: 7, Self: 9, Peer: 4}))
+	require.NoError(t, err, "unit 0 checks nothing")
+
+	rcv, err := NewReceiver(t0, &ReceiverConfig{Table: NewTable(0), Cluster: 7, Unit: 2, Peer: 1})
+	require.NoError(t, err)
+	require.ErrorIs(t, rcv.Step(t0, seal(identity{Cluster: 8, Self: 1, Peer: 2})), ErrCluster)
+	require.ErrorIs(t, rcv.Step(t0, seal(identity{Cluster: 7, Self: 5, Peer: 2})), ErrPeer)
+	st := rcv.Stats()
+	require.Equal(t, uint64(1), st.DropCluster)
+	require.Equal(t, uint64(1), st.DropPeer)
 }
 
 // newPair returns a sender and receiver over fresh tables with key.
@@ -219,6 +284,10 @@ func FuzzRecord(f *testing.F) {
 	}
 	d, _ := record{recordOp: opDelete, Session: Session{Key: testSession(2).Key}}.MarshalBinary()
 	f.Add(d)
+	ftp := testSession(10)
+	ftp.Helper, ftp.SeqAdj = "ftp", [2]SeqAdj{{CorrectionPos: 7, After: 3}, {CorrectionPos: 9, Before: -2}}
+	x, _ := record{recordOp: opUpsert, Session: ftp}.MarshalBinary()
+	f.Add(x)
 	f.Add([]byte{byte(opBulkBegin), 1, 0, 0, 0, 0, 0, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r record

@@ -179,6 +179,20 @@ func (c *DriverConfig) validate() error {
 		return bad("no table")
 	case c.TickInterval < 0:
 		return bad("negative tick interval %v", c.TickInterval)
+	case len(c.Peers) > 0 && c.Unit == 0:
+		return bad("peers but no unit ID for this unit")
+	case c.ActiveActive && len(c.Peers) > 255:
+		return bad("%d peers: active-active gives each an origin of 255", len(c.Peers))
+	}
+	seen := map[uint16]bool{c.Unit: true}
+	for _, p := range c.Peers {
+		switch {
+		case p.Unit == 0:
+			return bad("a peer with unit ID 0")
+		case seen[p.Unit]:
+			return bad("unit %d twice among this unit and its peers", p.Unit)
+		}
+		seen[p.Unit] = true
 	}
 	sc := c.Sender.withDefaults()
 	sc.Table = c.Table

@@ -2,6 +2,7 @@ package statesync
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -318,4 +319,67 @@ func TestCommitAfterGapDoesNotSweep(t *testing.T) {
 	res := p.r.Commit(p.now)
 	require.NotZero(t, res.Lost)
 	require.Equal(t, 300, p.dst.Len(), "sessions of the lost bulk datagram were swept")
+}
+
+// TestOperatorResync: a resync asked by an operator on either side
+// replaces the replica, stale entries included, and is counted.
+func TestOperatorResync(t *testing.T) {
+	p := newPipe(t, 0, 0)
+	for i := range 2000 {
+		p.src.Upsert(testSession(i))
+	}
+	p.settle(2 * time.Second)
+	requireEqualTables(t, p.src, p.dst)
+	for _, side := range []string{"sender", "receiver"} {
+		p.dst.Store(testSession(90_000)) // a stale entry on the replica
+		if side == "sender" {
+			p.s.Resync(p.now)
+		} else {
+			p.r.RequestResync(p.now)
+		}
+		p.settle(2 * time.Second)
+		requireEqualTables(t, p.src, p.dst)
+	}
+	require.Equal(t, uint64(2), p.s.Stats().Resyncs)
+	require.Equal(t, uint64(1), p.r.Stats().Resyncs)
+}
+
+// TestBulkSyncStreams: a bulk sync reads the table as it goes, paced by
+// the window, and allocates nothing per session: what it holds does not
+// grow with the table (the joining unit's replica aside).
+func TestBulkSyncStreams(t *testing.T) {
+	perSession := func(n int) float64 {
+		p := newPipe(t, 0, 0)
+		for i := range n {
+			p.src.Upsert(testSession(i))
+		}
+		p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Window: 256})
+		fr := newFramer(nil, identity{})
+		var out [][]byte
+		var ackBuf []byte
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		// Only the sending half: its datagrams are thrown away.
+		for done := false; !done; {
+			p.now = p.now.Add(time.Millisecond)
+			p.s.Tick(p.now)
+			out = p.s.Output(out[:0])
+			_, _, running := p.s.Progress()
+			// Acknowledge everything so that the window moves on.
+			ack := ackPayload{Epoch: p.s.Epoch(), Cum: p.s.next - 1}
+			ackBuf = fr.begin(ackBuf[:0], typeAck, uint64(p.now.UnixNano()), p.s.stats.Acks+1)
+			ackBuf, _ = ack.AppendBinary(ackBuf)
+			ackBuf = fr.seal(ackBuf)
+			require.NoError(t, p.s.Step(p.now, ackBuf))
+			done = !running && len(out) == 0
+		}
+		runtime.ReadMemStats(&after)
+		sent, total, _ := p.s.Progress()
+		require.Equal(t, uint64(n), sent)
+		require.Equal(t, uint64(n), total)
+		return float64(after.TotalAlloc - before.TotalAlloc)
+	}
+	small, large := perSession(20_000), perSession(200_000)
+	t.Logf("allocated by the bulk sync: %.0f bytes (20,000 sessions), %.0f bytes (200,000)", small, large)
+	require.Less(t, (large-small)/180_000, 0.1, "the bulk sync allocates nothing per session")
 }

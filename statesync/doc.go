@@ -10,7 +10,11 @@
 // entries: about 100 bytes per session at a million sessions, against 256
 // for the kernel's own conntrack entry. Expire removes idle sessions (time
 // is an argument). Table.Upsert is for the unit that owns a session (it
-// bumps the session's Version); Table.Store is for replicas.
+// bumps the session's Version); Table.Store is for replicas. Scan reads it
+// a bounded number of sessions at a time; Feed reports its changes to one
+// consumer that mirrors it elsewhere (a standby's kernel), coalesced, with
+// no allocation on the writers' path; Mark and Unmarked reconcile the
+// sessions an owner writes with a fresh dump of their source.
 //
 // # Replication
 //
@@ -67,6 +71,23 @@
 // current stream completed and the sender was heard recently. The election
 // uses it to decide whether a standby can take over with sessions intact.
 //
+// # Several peers
+//
+// A Driver syncs with every other unit of the cluster over one transport
+// (DriverConfig.Peers; UDPTransport and EthernetTransport take several
+// peers): its sending half runs one Sender per peer, so each peer
+// acknowledges on its own, one that falls behind or joins gets its own
+// resends or bulk sync while the others go on, and its receiving half runs
+// one Receiver per peer. Datagrams name their cluster and their sending and
+// receiving units (DriverConfig.Cluster, Unit), so the Driver routes each
+// to the streams of the peer that sent it; another cluster's datagrams are
+// dropped and counted (DriverStats.Foreign), as are those from a unit that
+// is not a peer (DriverStats.Unknown). Active-passive, the unit that sends
+// sends its whole table and a standby's replica is the table of whichever
+// peer sends (after a takeover, the new primary's bulk sync replaces it);
+// active-active (DriverConfig.ActiveActive), see below. Driver.Peers
+// reports each peer's streams.
+//
 // # Commit at takeover
 //
 // Receiver.Commit (Driver.Commit) applies everything received, including
@@ -78,17 +99,21 @@
 //
 // # Wire format (version 2)
 //
-// Every datagram starts with a 24-byte header (big-endian):
+// Every datagram starts with a 32-byte header (big-endian):
 //
 //	offset size field
 //	0      2    magic "hs"
-//	2      1    version (2)
+//	2      1    version (3)
 //	3      1    type: 1 data, 2 ack, 3 probe
 //	4      1    flags: bit 0 authenticated
 //	5      1    key ID
 //	6      2    length of the whole datagram (Ethernet padding is ignored)
-//	8      8    epoch: the stream (data, probe) or the receiver's control stream (ack)
-//	16     8    sequence number: data from 1; ack and probe have their own counter
+//	8      2    cluster ID
+//	10     2    sending unit ID (0: unnamed, on a point-to-point link)
+//	12     2    receiving unit ID (0: unnamed)
+//	14     2    reserved, zero
+//	16     8    epoch: the stream (data, probe) or the receiver's control stream (ack)
+//	24     8    sequence number: data from 1; ack and probe have their own counter
 //
 // A data payload is a sequence of records, each starting with its
 // operation byte (1 upsert, 2 delete, 3 bulk-begin, 4 bulk-end). Upsert and
@@ -105,6 +130,11 @@
 // and, when a reply family is not zero, the NAT tuple:
 //
 //	rsport(2) rdport(2) rsrc(0|4|16) rdst(0|4|16)
+//
+// and, when the op byte has bit 7 set, the session's conntrack helper and
+// TCP sequence adjustments:
+//
+//	hlen(1) helper(hlen) nadj(1) nadj × (pos(4) before(4) after(4))
 //
 // Bulk-begin is op(1) gen(1) total(8), bulk-end op(1) gen(1). An IPv4
 // upsert without NAT is 54 bytes, so a 1500-byte datagram carries 27. An
@@ -136,8 +166,9 @@
 //
 // # Bad input
 //
-// Malformed, truncated, forged, replayed and foreign-version datagrams are
-// counted (SenderStats, ReceiverStats) and dropped. A data datagram is
+// Malformed, truncated, forged, replayed, foreign-version and
+// foreign-cluster datagrams, and those from or for another unit, are
+// counted (SenderStats, ReceiverStats, DriverStats) and dropped. A data datagram is
 // decoded whole before any record is applied, so a batch is never half
 // applied.
 //
@@ -145,8 +176,10 @@
 //
 // Schedule assigns each session an owning unit by weighted rendezvous
 // hashing, moving as few sessions as possible when units join or leave.
-// Every unit holds the whole table: each runs a Sender to every other unit
-// for the sessions it owns (SenderConfig.Filter selects them for bulk
-// syncs) and a Receiver from every other unit, each Receiver with its own
-// ReceiverConfig.Origin.
+// Every unit holds the whole table: with DriverConfig.ActiveActive its
+// Driver runs a Sender to every other unit for the sessions it owns
+// (SenderConfig.Filter selects them for bulk syncs) and a Receiver from
+// every other unit, each with an origin of its own, so that a peer's bulk
+// sync replaces only that peer's sessions; InSync then means in sync with
+// every peer.
 package statesync

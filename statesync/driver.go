@@ -30,10 +30,33 @@ type DriverConfig struct {
 	// later, on the same transport and table.
 	Send, Receive bool
 	// Sender and Receiver are the halves' settings, used each time a half
-	// is turned on; nil means the defaults. Their Table and Keys fields are
-	// ignored: the Driver's are used.
+	// is turned on; nil means the defaults. Their Table, Keys, Cluster,
+	// Unit and Peer fields are ignored: the Driver's are used.
 	Sender   *SenderConfig
 	Receiver *ReceiverConfig
+	// Cluster is this cluster's ID, written in every datagram; datagrams
+	// of another cluster are dropped and counted (DriverStats.Foreign).
+	Cluster uint16
+	// Unit is this unit's ID (1 to 65535), required with Peers; without
+	// Peers (a point-to-point link) it is not used and the link unnamed.
+	Unit uint16
+	// Peers are the other units, each with its own stream each way over
+	// Transport: the sending half sends every change to every peer, each
+	// peer acknowledges on its own, and one that joins (or comes back)
+	// gets its own bulk sync while the others go on; the receiving half
+	// applies every peer's stream. Datagrams name their sending and
+	// receiving units, so the Driver tells the peers apart (from another
+	// unit: dropped and counted, DriverStats.Unknown). Empty: the one peer
+	// of a point-to-point Transport, unnamed.
+	Peers []Peer
+	// ActiveActive: each unit sends the sessions it owns (SenderConfig.
+	// Filter) and each peer's stream replaces only that peer's sessions
+	// (its receiver tags them with an origin of its own, see
+	// ReceiverConfig.Origin); InSync then means in sync with every peer.
+	// Otherwise (active-passive) the unit that sends sends its whole
+	// table, whose bulk sync replaces the whole replica, and InSync means
+	// in sync with the peer that sends (any).
+	ActiveActive bool
 	// Clock drives the ticks; nil means hakit.RealClock().
 	Clock hakit.Clock
 	// TickInterval is how often the cores' Tick runs (default 1 ms): the
@@ -50,6 +73,16 @@ type DriverConfig struct {
 	OnEvent func(Event)
 }
 
+// Peer is another unit a Driver syncs with.
+type Peer struct {
+	// Unit is its unit ID (1 to 65535).
+	Unit uint16
+	// Addr is where the Transport reaches it, passed to its WriteTo: a
+	// *net.UDPAddr for a UDPTransport, a *packet.Addr (the peer's MAC)
+	// for an EthernetTransport. nil: the transport's only peer.
+	Addr net.Addr
+}
+
 // ErrClosed is wrapped by the errors of a closed Driver's methods.
 var ErrClosed = errors.New("driver closed")
 
@@ -62,6 +95,10 @@ type DriverStats struct {
 	ReadErrors uint64 // transport reads that failed (other than closing)
 	Ignored    uint64 // datagrams for a half this driver does not run
 	Errors     uint64 // datagrams a core rejected (see the cores' stats)
+	// Foreign counts datagrams of another cluster; Unknown those from a
+	// unit that is not a peer, for another unit, or of another version
+	// (with several peers, where they cannot be routed).
+	Foreign, Unknown uint64
 }
 
 // Driver runs a Sender and/or a Receiver over a Transport: it owns the
@@ -72,32 +109,61 @@ type DriverStats struct {
 // one demoted stops sending and receives the new primary's stream. It is
 // safe for concurrent use.
 type Driver struct {
-	mu  sync.Mutex
-	cfg DriverConfig
-	clk hakit.Clock
-	s   *Sender   // the sending half; nil: off
-	r   *Receiver // the receiving half; nil: off (or committed)
+	mu    sync.Mutex
+	cfg   DriverConfig
+	clk   hakit.Clock
+	links []*peerLink // one per peer
+	// Whether the halves are on (each link then has one of each).
+	sending, receiving bool
+	bufs               [][]byte // the cores' output, reused
+	stop               func() bool
+	closed             bool
+	stats              DriverStats
+	done               chan struct{}
+	events             []Event
+	calls              *deliver.Queue[Event] // OnEvent, if set
+
+	// With a pull transport, a writer goroutine does the writes, so that a
+	// transport that blocks never holds the lock (and never delays Commit).
+	async bool
+	wq    chan outgoing
+	free  chan []byte
+	wdone chan struct{}
+	werr  atomic.Uint64
+}
+
+// peerLink is the state of the streams with one peer.
+type peerLink struct {
+	peer   Peer
+	origin uint8
+	s      *Sender   // the sending half; nil: off
+	r      *Receiver // the receiving half; nil: off (or committed)
 	// The last half turned off, for its counters and progress.
 	lastS *Sender
 	lastR *Receiver
 	// The last epochs used, so that a half turned on again starts above
 	// them: the peer then takes its stream as a new one, never a replay.
 	sEpoch, rEpoch uint64
-	out            [][]byte
-	stop           func() bool
-	closed         bool
-	stats          DriverStats
-	done           chan struct{}
-	events         []Event
-	calls          *deliver.Queue[Event] // OnEvent, if set
+}
 
-	// With a pull transport, a writer goroutine does the writes, so that a
-	// transport that blocks never holds the lock (and never delays Commit).
-	async bool
-	wq    chan []byte
-	free  chan []byte
-	wdone chan struct{}
-	werr  atomic.Uint64
+// outgoing is a datagram and the peer to send it to.
+type outgoing struct {
+	b  []byte
+	to net.Addr
+}
+
+func (l *peerLink) sender() *Sender {
+	if l.s != nil {
+		return l.s
+	}
+	return l.lastS
+}
+
+func (l *peerLink) receiver() *Receiver {
+	if l.r != nil {
+		return l.r
+	}
+	return l.lastR
 }
 
 // NewDriver starts a driver. Zero fields of cfg take their defaults (see
@@ -108,22 +174,32 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{cfg: c, clk: c.Clock, done: make(chan struct{})}
+	if len(c.Peers) == 0 {
+		d.links = []*peerLink{{}}
+	}
+	for i, p := range c.Peers {
+		l := &peerLink{peer: p}
+		if c.ActiveActive {
+			l.origin = uint8(i + 1)
+		}
+		d.links = append(d.links, l)
+	}
 	if c.OnEvent != nil {
 		d.calls = deliver.New(c.Clock, c.OnEvent)
 	}
 	// Both halves' settings are checked now, so that switching one on
 	// later cannot fail.
-	if err := d.senderConfig(d.clk.Now()).validate(); err != nil {
+	if err := d.senderConfig(d.clk.Now(), d.links[0]).validate(); err != nil {
 		return nil, err
 	}
-	if err := d.receiverConfig(d.clk.Now()).validate(); err != nil {
+	if err := d.receiverConfig(d.clk.Now(), d.links[0]).validate(); err != nil {
 		return nil, err
 	}
 	if c.Send {
-		d.startSender()
+		d.startSenders()
 	}
 	if c.Receive {
-		d.startReceiver()
+		d.startReceivers()
 	}
 	d.wdone = make(chan struct{})
 	if pt, ok := c.Transport.(PushTransport); ok && canPush(c.Transport) {
@@ -132,7 +208,7 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 		close(d.wdone)
 	} else {
 		d.async = true
-		d.wq = make(chan []byte, writeQueue)
+		d.wq = make(chan outgoing, writeQueue)
 		d.free = make(chan []byte, writeQueue)
 		go d.readLoop()
 		go d.writeLoop()
@@ -144,19 +220,34 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 	return d, nil
 }
 
-// senderConfig returns the sending half's settings for a start at now.
-func (d *Driver) senderConfig(now time.Time) *SenderConfig {
+// senderConfig returns the settings of l's sending half for a start at now.
+func (d *Driver) senderConfig(now time.Time, l *peerLink) *SenderConfig {
 	c := d.cfg.Sender.withDefaults()
 	c.Table, c.Keys = d.cfg.Table, d.cfg.Keys
-	c.Epoch = nextEpoch(now, c.Epoch, d.sEpoch)
+	c.Cluster, c.Unit, c.Peer = d.cfg.Cluster, d.unit(), l.peer.Unit
+	c.Epoch = nextEpoch(now, c.Epoch, l.sEpoch)
 	return &c
 }
 
-// receiverConfig returns the receiving half's settings for a start at now.
-func (d *Driver) receiverConfig(now time.Time) *ReceiverConfig {
+// unit is the unit ID the cores write and check: none on a point-to-point
+// link (no Peers), whose other end may not know it.
+func (d *Driver) unit() uint16 {
+	if len(d.cfg.Peers) == 0 {
+		return 0
+	}
+	return d.cfg.Unit
+}
+
+// receiverConfig returns the settings of l's receiving half for a start at
+// now.
+func (d *Driver) receiverConfig(now time.Time, l *peerLink) *ReceiverConfig {
 	c := d.cfg.Receiver.withDefaults()
 	c.Table, c.Keys = d.cfg.Table, d.cfg.Keys
-	c.Epoch = nextEpoch(now, c.Epoch, d.rEpoch)
+	c.Cluster, c.Unit, c.Peer = d.cfg.Cluster, d.unit(), l.peer.Unit
+	if d.cfg.ActiveActive {
+		c.Origin = l.origin
+	}
+	c.Epoch = nextEpoch(now, c.Epoch, l.rEpoch)
 	return &c
 }
 
@@ -176,29 +267,37 @@ func nextEpoch(now time.Time, configured, last uint64) uint64 {
 	return max(uint64(now.UnixNano()), last+1)
 }
 
-// startSender turns the sending half on: a new stream, beginning with a
-// bulk sync of the table.
-func (d *Driver) startSender() {
-	s, err := NewSender(d.clk.Now(), d.senderConfig(d.clk.Now()))
-	if err != nil {
-		panic("statesync: sender settings checked at NewDriver: " + err.Error())
+// startSenders turns the sending half on: a new stream to each peer,
+// beginning with a bulk sync of the table.
+func (d *Driver) startSenders() {
+	now := d.clk.Now()
+	for _, l := range d.links {
+		s, err := NewSender(now, d.senderConfig(now, l))
+		if err != nil {
+			panic("statesync: sender settings checked at NewDriver: " + err.Error())
+		}
+		l.s, l.sEpoch = s, s.Epoch()
 	}
-	d.s, d.sEpoch = s, s.Epoch()
+	d.sending = true
 }
 
-// startReceiver turns the receiving half on: it follows the first stream
-// it hears.
-func (d *Driver) startReceiver() {
-	c := d.receiverConfig(d.clk.Now())
-	r, err := NewReceiver(d.clk.Now(), c)
-	if err != nil {
-		panic("statesync: receiver settings checked at NewDriver: " + err.Error())
+// startReceivers turns the receiving half on: each peer's receiver
+// follows the first stream it hears.
+func (d *Driver) startReceivers() {
+	now := d.clk.Now()
+	for _, l := range d.links {
+		c := d.receiverConfig(now, l)
+		r, err := NewReceiver(now, c)
+		if err != nil {
+			panic("statesync: receiver settings checked at NewDriver: " + err.Error())
+		}
+		l.r, l.rEpoch = r, c.Epoch
 	}
-	d.r, d.rEpoch = r, c.Epoch
+	d.receiving = true
 }
 
 // SetSending turns the sending half on or off. Turned on, it starts a new
-// stream to the peer with a bulk sync of the table (the peer's receiving
+// stream to each peer with a bulk sync of the table (the peer's receiving
 // half follows it: its epoch is above every one this Driver used). Turned
 // off, nothing more is sent: what is queued is dropped. Turning on a half
 // that is on, or off one that is off, changes nothing. It returns an error
@@ -210,24 +309,29 @@ func (d *Driver) SetSending(on bool) error {
 		return fmt.Errorf("statesync: set sending: %w", ErrClosed)
 	}
 	switch {
-	case on && d.s == nil:
-		d.startSender()
+	case on && !d.sending:
+		d.startSenders()
 		d.flushLocked()
-	case !on && d.s != nil:
-		d.s.Output(nil) // dropped
+	case !on && d.sending:
+		for _, l := range d.links {
+			l.s.Output(nil) // dropped
+		}
 		d.takeEventsLocked()
-		d.sEpoch = d.s.Epoch() // resyncs moved it on
-		d.lastS, d.s = d.s, nil
+		for _, l := range d.links {
+			l.sEpoch = l.s.Epoch() // resyncs moved it on
+			l.lastS, l.s = l.s, nil
+		}
+		d.sending = false
 	}
 	return nil
 }
 
 // SetReceiving turns the receiving half on or off. Turned on, it is a new
-// Receiver on the same table, following the first stream it hears (the
-// peer's new stream starts with a bulk sync, whose end removes the entries
-// the peer no longer has). Turned off, datagrams of the peer's stream are
-// ignored; nothing is committed (see Commit). It returns an error wrapping
-// ErrClosed once the Driver is closed.
+// Receiver per peer on the same table, following the first stream it
+// hears (the peer's new stream starts with a bulk sync, whose end removes
+// the entries the peer no longer has). Turned off, datagrams of the peers'
+// streams are ignored; nothing is committed (see Commit). It returns an
+// error wrapping ErrClosed once the Driver is closed.
 func (d *Driver) SetReceiving(on bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -235,12 +339,17 @@ func (d *Driver) SetReceiving(on bool) error {
 		return fmt.Errorf("statesync: set receiving: %w", ErrClosed)
 	}
 	switch {
-	case on && d.r == nil:
-		d.startReceiver()
-	case !on && d.r != nil:
-		d.r.Output(nil)
+	case on && !d.receiving:
+		d.startReceivers()
+	case !on && d.receiving:
+		for _, l := range d.links {
+			l.r.Output(nil)
+		}
 		d.takeEventsLocked()
-		d.lastR, d.r = d.r, nil
+		for _, l := range d.links {
+			l.lastR, l.r = l.r, nil
+		}
+		d.receiving = false
 	}
 	return nil
 }
@@ -249,7 +358,7 @@ func (d *Driver) SetReceiving(on bool) error {
 func (d *Driver) Sending() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.s != nil
+	return d.sending
 }
 
 // Receiving reports whether the receiving half is on (it is off after
@@ -257,7 +366,7 @@ func (d *Driver) Sending() bool {
 func (d *Driver) Receiving() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.r != nil
+	return d.receiving
 }
 
 // writeQueue is how many datagrams may wait for a slow transport.
@@ -265,14 +374,14 @@ const writeQueue = 1024
 
 func (d *Driver) writeLoop() {
 	defer close(d.wdone)
-	for b := range d.wq {
-		if _, err := d.cfg.Transport.WriteTo(b, nil); err != nil {
+	for m := range d.wq {
+		if _, err := d.cfg.Transport.WriteTo(m.b, m.to); err != nil {
 			if n := d.werr.Add(1); d.cfg.Logger != nil && n%1000 == 1 {
 				d.cfg.Logger.Warn("statesync: write", "err", err, "failed", n)
 			}
 		}
 		select {
-		case d.free <- b[:0]:
+		case d.free <- m.b[:0]:
 		default:
 		}
 	}
@@ -310,21 +419,38 @@ func (d *Driver) readLoop() {
 	}
 }
 
-// receive hands a received datagram to the right core. The read loop and
-// push transports call it; b is not kept.
+// receive hands a received datagram to the core of the peer that sent it.
+// The read loop and push transports call it; b is not kept.
 func (d *Driver) receive(b []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return
 	}
+	l := d.links[0]
+	cluster, from, to, ok := peekIdentity(b)
+	switch {
+	case ok && cluster != d.cfg.Cluster:
+		d.stats.Foreign++
+		return
+	case len(d.cfg.Peers) == 0:
+		// Point-to-point: the core checks (and counts) everything.
+	case !ok || to != d.cfg.Unit:
+		d.stats.Unknown++
+		return
+	default:
+		if l = d.link(from); l == nil {
+			d.stats.Unknown++
+			return
+		}
+	}
 	now := d.clk.Now()
 	var err error
 	switch {
-	case len(b) > 3 && dgramType(b[3]) == typeAck && d.s != nil:
-		err = d.s.Step(now, b)
-	case len(b) > 3 && dgramType(b[3]) != typeAck && d.r != nil:
-		err = d.r.Step(now, b)
+	case len(b) > 3 && dgramType(b[3]) == typeAck && l.s != nil:
+		err = l.s.Step(now, b)
+	case len(b) > 3 && dgramType(b[3]) != typeAck && l.r != nil:
+		err = l.r.Step(now, b)
 	default:
 		d.stats.Ignored++
 		return
@@ -338,6 +464,16 @@ func (d *Driver) receive(b []byte) {
 	d.flushLocked()
 }
 
+// link returns the link to the peer unit, or nil.
+func (d *Driver) link(unit uint16) *peerLink {
+	for _, l := range d.links {
+		if l.peer.Unit == unit {
+			return l
+		}
+	}
+	return nil
+}
+
 func (d *Driver) tick() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -345,11 +481,13 @@ func (d *Driver) tick() {
 		return
 	}
 	now := d.clk.Now()
-	if d.s != nil {
-		d.s.Tick(now)
-	}
-	if d.r != nil {
-		d.r.Tick(now)
+	for _, l := range d.links {
+		if l.s != nil {
+			l.s.Tick(now)
+		}
+		if l.r != nil {
+			l.r.Tick(now)
+		}
 	}
 	d.flushLocked()
 	d.stop = d.clk.AfterFunc(d.cfg.TickInterval, d.tick)
@@ -358,11 +496,17 @@ func (d *Driver) tick() {
 // takeEventsLocked queues the cores' events for OnEvent.
 func (d *Driver) takeEventsLocked() {
 	d.events = d.events[:0]
-	if d.s != nil {
-		d.events = d.s.Events(d.events)
-	}
-	if d.r != nil {
-		d.events = d.r.Events(d.events)
+	for _, l := range d.links {
+		n := len(d.events)
+		if l.s != nil {
+			d.events = l.s.Events(d.events)
+		}
+		if l.r != nil {
+			d.events = l.r.Events(d.events)
+		}
+		for i := n; i < len(d.events); i++ {
+			d.events[i].Peer = l.peer.Unit
+		}
 	}
 	if d.calls != nil {
 		d.calls.Push(d.events...)
@@ -373,198 +517,270 @@ func (d *Driver) takeEventsLocked() {
 // events for OnEvent.
 func (d *Driver) flushLocked() {
 	d.takeEventsLocked()
-	// Start empty whichever halves run: a receive-only Driver must not
-	// write the previous flush's datagrams again.
-	d.out = d.out[:0]
-	if d.s != nil {
-		d.out = d.s.Output(d.out)
-	}
-	if d.r != nil {
-		d.out = d.r.Output(d.out)
-	}
-	for i, b := range d.out {
-		d.out[i] = nil
-		if d.async {
-			var c []byte
-			select {
-			case c = <-d.free:
-			default:
-			}
-			c = append(c, b...)
-			select {
-			case d.wq <- c:
-			default:
-				d.stats.WriteDrops++
-			}
-			continue
+	for _, l := range d.links {
+		// Start empty whichever halves run: a receive-only Driver must not
+		// write the previous flush's datagrams again.
+		d.bufs = d.bufs[:0]
+		if l.s != nil {
+			d.bufs = l.s.Output(d.bufs)
 		}
-		if _, err := d.cfg.Transport.WriteTo(b, nil); err != nil {
-			d.stats.WriteErrors++
-			if d.cfg.Logger != nil && d.stats.WriteErrors%1000 == 1 {
-				d.cfg.Logger.Warn("statesync: write", "err", err, "failed", d.stats.WriteErrors)
-			}
+		if l.r != nil {
+			d.bufs = l.r.Output(d.bufs)
+		}
+		for i, b := range d.bufs {
+			d.write(b, l.peer.Addr)
+			d.bufs[i] = nil
 		}
 	}
 }
 
-// Upsert stores s in the table (Table.Upsert) and sends it to the peer;
+// write sends b to addr: queued for the writer goroutine with a pull
+// transport (b is copied), at once with a push transport.
+func (d *Driver) write(b []byte, addr net.Addr) {
+	if d.async {
+		var c []byte
+		select {
+		case c = <-d.free:
+		default:
+		}
+		c = append(c, b...)
+		select {
+		case d.wq <- outgoing{b: c, to: addr}:
+		default:
+			d.stats.WriteDrops++
+		}
+		return
+	}
+	if _, err := d.cfg.Transport.WriteTo(b, addr); err != nil {
+		d.stats.WriteErrors++
+		if d.cfg.Logger != nil && d.stats.WriteErrors%1000 == 1 {
+			d.cfg.Logger.Warn("statesync: write", "err", err, "failed", d.stats.WriteErrors)
+		}
+	}
+}
+
+// pendingLocked reports whether a sending half has sealed datagrams to
+// write.
+func (d *Driver) pendingLocked() bool {
+	for _, l := range d.links {
+		if l.s != nil && len(l.s.out) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Upsert stores s in the table (Table.Upsert) and sends it to the peers;
 // it returns the session as stored. Changes go out when a datagram fills or
 // at the next tick.
 func (d *Driver) Upsert(s Session) Session {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s = d.cfg.Table.Upsert(s)
-	if d.s != nil && !d.closed {
-		d.s.Upsert(d.clk.Now(), s)
-		if len(d.s.out) > 0 {
-			d.flushLocked()
-		}
-	}
+	d.replicateLocked(s)
 	return s
 }
 
+func (d *Driver) replicateLocked(s Session) {
+	if !d.sending || d.closed {
+		return
+	}
+	now := d.clk.Now()
+	for _, l := range d.links {
+		l.s.Upsert(now, s)
+	}
+	if d.pendingLocked() {
+		d.flushLocked()
+	}
+}
+
 // Delete removes the session with key k from the table and sends the
-// deletion to the peer.
+// deletion to the peers.
 func (d *Driver) Delete(k Key) (Session, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s, ok := d.cfg.Table.Delete(k)
-	if ok && d.s != nil && !d.closed {
-		d.s.Delete(d.clk.Now(), k)
-		if len(d.s.out) > 0 {
+	if ok && d.sending && !d.closed {
+		now := d.clk.Now()
+		for _, l := range d.links {
+			l.s.Delete(now, k)
+		}
+		if d.pendingLocked() {
 			d.flushLocked()
 		}
 	}
 	return s, ok
 }
 
-// Replicate sends s, already stored in the table, to the peer: for a unit
-// replicating to several peers, with one Driver per peer, only one of
-// which calls Upsert.
+// Replicate sends s, already stored in the table, to the peers.
 func (d *Driver) Replicate(s Session) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.s != nil && !d.closed {
-		d.s.Upsert(d.clk.Now(), s)
-		if len(d.s.out) > 0 {
-			d.flushLocked()
-		}
-	}
+	d.replicateLocked(s)
 }
 
 // ReplicateDelete sends the deletion of k, already removed from the
-// table, to the peer: the counterpart of Replicate.
+// table, to the peers: the counterpart of Replicate.
 func (d *Driver) ReplicateDelete(k Key) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.s != nil && !d.closed {
-		d.s.Delete(d.clk.Now(), k)
-		if len(d.s.out) > 0 {
+	if d.sending && !d.closed {
+		now := d.clk.Now()
+		for _, l := range d.links {
+			l.s.Delete(now, k)
+		}
+		if d.pendingLocked() {
 			d.flushLocked()
 		}
 	}
 }
 
 // Expire removes the expired sessions from the table and sends their
-// deletions to the peer; it returns how many it removed.
+// deletions to the peers; it returns how many it removed.
 func (d *Driver) Expire() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.clk.Now()
 	var fn func(Session)
-	if d.s != nil && !d.closed {
-		fn = func(s Session) { d.s.Delete(now, s.Key) }
+	if d.sending && !d.closed {
+		fn = func(s Session) {
+			for _, l := range d.links {
+				l.s.Delete(now, s.Key)
+			}
+		}
 	}
 	n := d.cfg.Table.Expire(now, fn)
 	d.flushLocked()
 	return n
 }
 
-// Flush sends the partly filled datagram now.
+// Flush sends the partly filled datagrams now.
 func (d *Driver) Flush() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.s != nil && !d.closed {
-		d.s.Flush(d.clk.Now())
+	if d.sending && !d.closed {
+		for _, l := range d.links {
+			l.s.Flush(d.clk.Now())
+		}
 		d.flushLocked()
 	}
 }
 
-// InSync reports whether the receiving half holds the peer's whole table
-// (false when this driver does not receive).
+// Resync asks for a full resync: the sending half starts a new stream
+// with a bulk sync of the table to each peer (Sender.Resync), the
+// receiving half asks each peer for one (Receiver.RequestResync).
+func (d *Driver) Resync() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	now := d.clk.Now()
+	for _, l := range d.links {
+		if l.s != nil {
+			l.s.Resync(now)
+		}
+		if l.r != nil {
+			l.r.RequestResync(now)
+			l.r.Tick(now)
+		}
+	}
+	d.flushLocked()
+}
+
+// InSync reports whether the receiving half holds the peers' tables
+// (false when this driver does not receive): active-passive, that of the
+// peer that sends, any; active-active, every peer's.
 func (d *Driver) InSync() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.r != nil && d.r.InSync()
+	if !d.receiving {
+		return false
+	}
+	for _, l := range d.links {
+		if l.r.InSync() != d.cfg.ActiveActive {
+			return !d.cfg.ActiveActive
+		}
+	}
+	return d.cfg.ActiveActive
 }
 
-// Acked reports whether the peer acknowledged everything this driver sent
-// and no bulk sync is running (false when this driver does not send).
+// Acked reports whether every peer acknowledged everything this driver
+// sent and no bulk sync is running (false when this driver does not send).
 func (d *Driver) Acked() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.s != nil && d.s.Acked()
+	if !d.sending {
+		return false
+	}
+	for _, l := range d.links {
+		if !l.s.Acked() {
+			return false
+		}
+	}
+	return true
 }
 
-// Commit applies everything received from the peer, including datagrams
+// Commit applies everything received from the peers, including datagrams
 // waiting beyond a gap, and turns the receiving half off (Receiving reports
 // false; SetReceiving(true) starts a new one). The ordering contract of a
 // takeover is: the election decides this unit becomes primary; the caller
 // calls Commit; only after Commit returns does it bring up the virtual
 // addresses and MACs and announce them, and then SetSending(true) to
-// replicate to the peer. Datagrams the driver has not yet read from the
+// replicate to the peers. Datagrams the driver has not yet read from the
 // transport when Commit is called are not included; by the time a peer is
 // declared dead (heartbeat misses, hundreds of milliseconds), everything it
 // sent has long been read. Without a receiving half it returns the zero
-// CommitResult.
+// CommitResult. With several peers the result adds theirs up (InSync: in
+// sync with any).
 func (d *Driver) Commit() CommitResult {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.r == nil {
+	if !d.receiving {
 		return CommitResult{}
 	}
-	res := d.r.Commit(d.clk.Now())
+	var res CommitResult
+	now := d.clk.Now()
+	for _, l := range d.links {
+		r := l.r.Commit(now)
+		res.Applied += r.Applied
+		res.Lost += r.Lost
+		res.InSync = res.InSync || r.InSync
+	}
 	d.takeEventsLocked()
-	d.lastR, d.r = d.r, nil
+	for _, l := range d.links {
+		l.lastR, l.r = l.r, nil
+	}
+	d.receiving = false
 	return res
 }
 
-// sender returns the sending half, or the last one turned off.
-func (d *Driver) sender() *Sender {
-	if d.s != nil {
-		return d.s
-	}
-	return d.lastS
-}
-
-// receiver returns the receiving half, or the last one turned off.
-func (d *Driver) receiver() *Receiver {
-	if d.r != nil {
-		return d.r
-	}
-	return d.lastR
-}
-
 // SenderStats returns the counters of the sending half (of the last one,
-// when it is off).
+// when it is off), added up over the peers.
 func (d *Driver) SenderStats() SenderStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if s := d.sender(); s != nil {
-		return s.Stats()
+	var st SenderStats
+	for _, l := range d.links {
+		if s := l.sender(); s != nil {
+			st.add(s.Stats())
+		}
 	}
-	return SenderStats{}
+	return st
 }
 
 // ReceiverStats returns the counters of the receiving half (of the last
-// one, when it is off or committed).
+// one, when it is off or committed), added up over the peers.
 func (d *Driver) ReceiverStats() ReceiverStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if r := d.receiver(); r != nil {
-		return r.Stats()
+	var st ReceiverStats
+	for _, l := range d.links {
+		if r := l.receiver(); r != nil {
+			st.add(r.Stats())
+		}
 	}
-	return ReceiverStats{}
+	return st
 }
 
 // Stats returns the driver's own counters.
@@ -577,26 +793,72 @@ func (d *Driver) Stats() DriverStats {
 }
 
 // Progress returns the bulk sync progress of the sending half (of the last
-// one, when it is off).
+// one, when it is off), added up over the peers.
 func (d *Driver) Progress() (sent, total uint64, running bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if s := d.sender(); s != nil {
-		return s.Progress()
+	for _, l := range d.links {
+		if s := l.sender(); s != nil {
+			a, b, r := s.Progress()
+			sent, total, running = sent+a, total+b, running || r
+		}
 	}
-	return 0, 0, false
+	return sent, total, running
 }
 
 // ReceiveProgress returns the bulk sync progress of the receiving half (of
-// the last one, when it is off): records applied since it began, the total
-// announced, and whether it is running.
+// the last one, when it is off), added up over the peers: records applied
+// since it began, the total announced, and whether it is running.
 func (d *Driver) ReceiveProgress() (got, total uint64, running bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if r := d.receiver(); r != nil {
-		return r.Progress()
+	for _, l := range d.links {
+		if r := l.receiver(); r != nil {
+			a, b, run := r.Progress()
+			got, total, running = got+a, total+b, running || run
+		}
 	}
-	return 0, 0, false
+	return got, total, running
+}
+
+// PeerStatus is the state of the streams with one peer.
+type PeerStatus struct {
+	// Unit is the peer's unit ID (0 on an unnamed point-to-point link).
+	Unit uint16
+	// InSync: this unit holds the peer's table (its receiving half).
+	// Acked: the peer acknowledged everything sent to it and no bulk
+	// sync to it is running (the sending half).
+	InSync, Acked bool
+	// Sent and Total: the progress of the bulk sync to the peer;
+	// Got and Announced: of the one from it.
+	Sent, Total, Got, Announced uint64
+	// Sender and Receiver are the counters of the streams to and from
+	// the peer (of the last ones, when a half is off).
+	Sender   SenderStats
+	Receiver ReceiverStats
+}
+
+// Peers returns the state of the streams with each peer, in the order of
+// DriverConfig.Peers.
+func (d *Driver) Peers() []PeerStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]PeerStatus, 0, len(d.links))
+	for _, l := range d.links {
+		p := PeerStatus{Unit: l.peer.Unit}
+		if s := l.sender(); s != nil {
+			p.Sender = s.Stats()
+			p.Sent, p.Total, _ = s.Progress()
+			p.Acked = l.s != nil && l.s.Acked()
+		}
+		if r := l.receiver(); r != nil {
+			p.Receiver = r.Stats()
+			p.Got, p.Announced, _ = r.Progress()
+			p.InSync = l.r != nil && l.r.InSync()
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Close stops the driver and closes the transport. No OnEvent call starts

@@ -25,8 +25,9 @@ func TestDriverExpireOverflowNoDeadlock(t *testing.T) {
 	// As if the receiver had acknowledged everything: the next overflow
 	// happens inside Expire.
 	d.mu.Lock()
-	d.s.acked, d.s.stalled, d.s.dirty = d.s.next-1, false, false
-	resyncs := d.s.stats.Resyncs
+	s := d.links[0].s
+	s.acked, s.stalled, s.dirty = s.next-1, false, false
+	resyncs := s.stats.Resyncs
 	d.mu.Unlock()
 	done := make(chan int)
 	go func() { done <- d.Expire() }()
@@ -50,7 +51,7 @@ func TestDriverReceiveOnlyFlushStartsEmpty(t *testing.T) {
 	defer d.Close()
 	d.mu.Lock()
 	// As left by an earlier flush that wrote one acknowledgement.
-	d.out = append(d.out[:0], nil)
+	d.bufs = append(d.bufs[:0], []byte("stale"))
 	before := tr.writes.Load()
 	for range 10 {
 		d.flushLocked()

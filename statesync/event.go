@@ -80,6 +80,9 @@ type Event struct {
 	Kind EventKind
 	// Side says whether the Sender or the Receiver reports it.
 	Side Side
+	// Peer is the unit ID of the peer the stream goes to or comes from
+	// (set by a Driver; 0 on an unnamed point-to-point link).
+	Peer uint16
 	// Reason explains EventResync and EventOutOfSync.
 	Reason string
 	// Epoch is the stream the event belongs to.
@@ -91,6 +94,9 @@ type Event struct {
 // String formats the event for logs.
 func (e Event) String() string {
 	s := fmt.Sprintf("%v %v epoch=%d", e.Side, e.Kind, e.Epoch)
+	if e.Peer != 0 {
+		s += fmt.Sprintf(" peer=%d", e.Peer)
+	}
 	if e.Reason != "" {
 		s += " reason=" + e.Reason
 	}

@@ -17,7 +17,7 @@ func FuzzEthernetFraming(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		tr := NewEthernetTransport(nil, src, dst, 0)
-		p := tr.payload(frame)
+		p, _ := tr.payload(frame)
 		st := tr.Stats()
 		drops := st.Short + st.OtherType + st.OtherPeer
 		switch {

@@ -20,9 +20,9 @@ import (
 const socketBuffer = 16 << 20
 
 // ListenEthernet opens an AF_PACKET raw socket on ifi (a dedicated sync
-// interface) and returns an EthernetTransport to the peer whose MAC is
-// peer, sending from ifi's MAC with the given EtherType (0 means
-// EtherType, 0xC14C).
+// interface) and returns an EthernetTransport to the peers whose MACs are
+// given (at least one), sending from ifi's MAC with the given EtherType (0
+// means EtherType, 0xC14C).
 //
 // A classic BPF filter makes the kernel hand over only frames of that
 // EtherType that arrived on the interface (copies of frames sent from this
@@ -31,12 +31,17 @@ const socketBuffer = 16 << 20
 // (forced beyond net.core.rmem_max when the process has CAP_NET_ADMIN). It
 // is opened in the network namespace of the calling thread and needs
 // CAP_NET_RAW.
-func ListenEthernet(ifi *net.Interface, etherType uint16, peer net.HardwareAddr) (*EthernetTransport, error) {
+func ListenEthernet(ifi *net.Interface, etherType uint16, peers ...net.HardwareAddr) (*EthernetTransport, error) {
 	if ifi == nil {
 		return nil, fmt.Errorf("statesync: listen ethernet: nil interface: %w", hakit.ErrConfig)
 	}
-	if len(ifi.HardwareAddr) != 6 || len(peer) != 6 {
-		return nil, fmt.Errorf("statesync: listen ethernet on %s: need 6-byte MACs, have %v and peer %v: %w", ifi.Name, ifi.HardwareAddr, peer, hakit.ErrConfig)
+	if len(peers) == 0 {
+		return nil, fmt.Errorf("statesync: listen ethernet on %s: no peer: %w", ifi.Name, hakit.ErrConfig)
+	}
+	for _, peer := range append([]net.HardwareAddr{ifi.HardwareAddr}, peers...) {
+		if len(peer) != 6 {
+			return nil, fmt.Errorf("statesync: listen ethernet on %s: need 6-byte MACs, have %v and peers %v: %w", ifi.Name, ifi.HardwareAddr, peers, hakit.ErrConfig)
+		}
 	}
 	if etherType == 0 {
 		etherType = EtherType
@@ -49,7 +54,7 @@ func ListenEthernet(ifi *net.Interface, etherType uint16, peer net.HardwareAddr)
 		_ = pc.Close()
 		return nil, fmt.Errorf("statesync: listen ethernet on %s: %w", ifi.Name, err)
 	}
-	return NewEthernetTransport(pc, ifi.HardwareAddr, peer, etherType), nil
+	return NewEthernetTransport(pc, ifi.HardwareAddr, peers[0], etherType, peers[1:]...), nil
 }
 
 // setBuffers sets the socket's receive and send buffers to n bytes,

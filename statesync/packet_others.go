@@ -11,6 +11,6 @@ import (
 // ListenEthernet opens an AF_PACKET socket for sync frames. It is only
 // implemented on Linux; elsewhere it returns an error wrapping
 // errors.ErrUnsupported.
-func ListenEthernet(ifi *net.Interface, etherType uint16, peer net.HardwareAddr) (*EthernetTransport, error) {
+func ListenEthernet(ifi *net.Interface, etherType uint16, peers ...net.HardwareAddr) (*EthernetTransport, error) {
 	return nil, platform.Unsupported("statesync", "listen ethernet")
 }

@@ -41,6 +41,16 @@ type ReceiverConfig struct {
 	// Timeout: when nothing was heard from the sender for this long, the
 	// receiver is no longer in sync (default 1 s).
 	Timeout time.Duration
+	// Cluster is the cluster ID written in every datagram and required
+	// of the peer's (default 0); datagrams of another cluster are dropped
+	// and counted (DropCluster).
+	Cluster uint16
+	// Unit and Peer are the unit IDs of this unit and of the peer, written
+	// in every datagram and required of the peer's: datagrams from
+	// another unit, or for another one, are dropped and counted
+	// (DropPeer). 0 names no unit and checks nothing (a point-to-point
+	// link). A Driver sets them from its own config.
+	Unit, Peer uint16
 	// Logger receives sync state changes; nil discards.
 	Logger *slog.Logger
 }
@@ -59,7 +69,29 @@ type ReceiverStats struct {
 	DropTableFull uint64 // sessions not stored: the table held its limit (Table.SetLimit)
 	EventsDropped uint64 // events dropped because Events was not called for long
 	// Drops of received datagrams, by reason.
-	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow uint64
+	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow, DropCluster, DropPeer uint64
+}
+
+// add adds o's counters to s's.
+func (s *ReceiverStats) add(o ReceiverStats) {
+	s.Datagrams += o.Datagrams
+	s.Records += o.Records
+	s.Acks += o.Acks
+	s.Probes += o.Probes
+	s.Buffered += o.Buffered
+	s.Streams += o.Streams
+	s.Resyncs += o.Resyncs
+	s.SweepsSkipped += o.SweepsSkipped
+	s.Duplicate += o.Duplicate
+	s.DropTableFull += o.DropTableFull
+	s.EventsDropped += o.EventsDropped
+	s.DropMalformed += o.DropMalformed
+	s.DropAuth += o.DropAuth
+	s.DropVersion += o.DropVersion
+	s.DropReplay += o.DropReplay
+	s.DropWindow += o.DropWindow
+	s.DropCluster += o.DropCluster
+	s.DropPeer += o.DropPeer
 }
 
 type rslot struct {
@@ -133,7 +165,7 @@ func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
 	}
 	r := &Receiver{
 		cfg:  c,
-		fr:   newFramer(c.Keys),
+		fr:   newFramer(c.Keys, identity{Cluster: c.Cluster, Self: c.Unit, Peer: c.Peer}),
 		ev:   events{side: SideReceiver, log: c.Logger},
 		ring: make([]rslot, c.Window),
 		gen:  c.Table.curGen(c.Origin),
@@ -380,6 +412,16 @@ func (r *Receiver) refreshSync(now time.Time) {
 	}
 }
 
+// RequestResync asks the sender for a new stream with a full bulk sync, at
+// an operator's request (conntrackd -n); the request goes with the next
+// acknowledgement, and the receiver is out of sync until the bulk sync
+// completes.
+func (r *Receiver) RequestResync(now time.Time) {
+	if !r.committed && r.epoch != 0 {
+		r.requestResync(now, "requested")
+	}
+}
+
 func (r *Receiver) requestResync(now time.Time, reason string) {
 	if !r.needSync {
 		r.stats.Resyncs++
@@ -492,6 +534,10 @@ func (r *Receiver) countDrop(err error) {
 		r.stats.DropVersion++
 	case errors.Is(err, ErrReplay):
 		r.stats.DropReplay++
+	case errors.Is(err, ErrCluster):
+		r.stats.DropCluster++
+	case errors.Is(err, ErrPeer):
+		r.stats.DropPeer++
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrMalformed), errors.Is(err, ErrNotSync):
 		r.stats.DropMalformed++
 	default:

@@ -50,6 +50,16 @@ type SenderConfig struct {
 	// Filter, if not nil, selects the sessions a bulk sync sends (in
 	// active-active, those this unit owns).
 	Filter func(*Session) bool
+	// Cluster is the cluster ID written in every datagram and required
+	// of the peer's (default 0); datagrams of another cluster are dropped
+	// and counted (DropCluster).
+	Cluster uint16
+	// Unit and Peer are the unit IDs of this unit and of the peer, written
+	// in every datagram and required of the peer's: datagrams from
+	// another unit, or for another one, are dropped and counted
+	// (DropPeer). 0 names no unit and checks nothing (a point-to-point
+	// link). A Driver sets them from its own config.
+	Unit, Peer uint16
 	// Logger receives resyncs and bulk progress; nil discards.
 	Logger *slog.Logger
 }
@@ -70,7 +80,27 @@ type SenderStats struct {
 	// for a long while (the oldest go first).
 	EventsDropped uint64
 	// Drops of received datagrams, by reason.
-	DropMalformed, DropAuth, DropVersion, DropReplay, DropStale uint64
+	DropMalformed, DropAuth, DropVersion, DropReplay, DropStale, DropCluster, DropPeer uint64
+}
+
+// add adds o's counters to s's.
+func (s *SenderStats) add(o SenderStats) {
+	s.Records += o.Records
+	s.Datagrams += o.Datagrams
+	s.Bytes += o.Bytes
+	s.Resent += o.Resent
+	s.Probes += o.Probes
+	s.Acks += o.Acks
+	s.Resyncs += o.Resyncs
+	s.Suppressed += o.Suppressed
+	s.EventsDropped += o.EventsDropped
+	s.DropMalformed += o.DropMalformed
+	s.DropAuth += o.DropAuth
+	s.DropVersion += o.DropVersion
+	s.DropReplay += o.DropReplay
+	s.DropStale += o.DropStale
+	s.DropCluster += o.DropCluster
+	s.DropPeer += o.DropPeer
 }
 
 type wslot struct {
@@ -111,7 +141,7 @@ type Sender struct {
 	bulk struct {
 		active  bool
 		gen     uint8
-		cur     cursor
+		cur     Cursor
 		total   uint64
 		sent    uint64
 		start   time.Time
@@ -119,6 +149,7 @@ type Sender struct {
 	}
 
 	ack   ackPayload
+	scan  []Session // the bulk sync's current batch
 	stats SenderStats
 }
 
@@ -131,7 +162,7 @@ func NewSender(now time.Time, cfg *SenderConfig) (*Sender, error) {
 	}
 	s := &Sender{
 		cfg: c,
-		fr:  newFramer(c.Keys),
+		fr:  newFramer(c.Keys, identity{Cluster: c.Cluster, Self: c.Unit, Peer: c.Peer}),
 		ev:  events{side: SideSender, log: c.Logger},
 		win: make([]wslot, c.Window),
 	}
@@ -276,6 +307,12 @@ func (s *Sender) Delete(now time.Time, k Key) {
 	s.append(now, &r)
 }
 
+// Resync starts a new stream with a full bulk sync of the table, at an
+// operator's request (conntrackd -B): the receiver's replica becomes the
+// table as it is now. It is loud like every resync (SenderStats.Resyncs,
+// EventResync).
+func (s *Sender) Resync(now time.Time) { s.newStream(now, "requested") }
+
 // Flush closes the datagram being filled, so that Output returns it.
 func (s *Sender) Flush(now time.Time) { s.seal(now) }
 
@@ -303,22 +340,23 @@ func (s *Sender) Tick(now time.Time) {
 
 func (s *Sender) advanceBulk(now time.Time) {
 	half := uint64(len(s.win) / 2)
-	fn := func(sess *Session) {
-		if s.cfg.Filter != nil && !s.cfg.Filter(sess) {
-			return
-		}
-		r := record{recordOp: opUpsert, Session: *sess}
-		if s.append(now, &r) {
-			s.bulk.sent++
-		}
-	}
 	for s.bulk.active && s.inflight() < half && !s.stalled {
 		epoch := s.epoch
-		cur, done := s.cfg.Table.scan(s.bulk.cur, 64, fn)
-		if s.epoch != epoch {
-			return // a resync restarted the bulk sync
+		var done bool
+		s.scan, s.bulk.cur, done = s.cfg.Table.Scan(s.scan[:0], s.bulk.cur, 64)
+		for i := range s.scan {
+			sess := &s.scan[i]
+			if s.cfg.Filter != nil && !s.cfg.Filter(sess) {
+				continue
+			}
+			r := record{recordOp: opUpsert, Session: *sess}
+			if s.append(now, &r) {
+				s.bulk.sent++
+			}
+			if s.epoch != epoch {
+				return // a resync restarted the bulk sync
+			}
 		}
-		s.bulk.cur = cur
 		if done {
 			r := record{recordOp: opBulkEnd, Gen: s.bulk.gen}
 			s.append(now, &r)
@@ -426,6 +464,10 @@ func (s *Sender) countDrop(err error) {
 		s.stats.DropVersion++
 	case errors.Is(err, ErrReplay):
 		s.stats.DropReplay++
+	case errors.Is(err, ErrCluster):
+		s.stats.DropCluster++
+	case errors.Is(err, ErrPeer):
+		s.stats.DropPeer++
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrMalformed), errors.Is(err, ErrNotSync):
 		s.stats.DropMalformed++
 	default:

@@ -82,7 +82,32 @@ type Session struct {
 	// Table.Upsert sets it to the previous version plus one (1 for a new
 	// entry); replicas store the owner's version unchanged (Table.Store).
 	Version uint64
+	// Helper names the conntrack helper attached to the session ("ftp",
+	// "sip", …; at most MaxHelperLen bytes), which follows its payload and
+	// expects the connections it announces; empty for none.
+	Helper string
+	// SeqAdj holds the TCP sequence adjustments of a session whose payload
+	// a NAT helper resized (an FTP PORT command rewritten to another
+	// address), original direction first, as the kernel keeps them; zero
+	// for none. The unit that takes the session over must apply them too,
+	// or the endpoints' sequence numbers no longer match.
+	SeqAdj [2]SeqAdj
 }
+
+// MaxHelperLen is the longest Session.Helper: the kernel's helper names
+// hold 15 bytes.
+const MaxHelperLen = 15
+
+// SeqAdj is one direction's TCP sequence adjustment (the kernel's struct
+// nf_ct_seqadj): sequence numbers before CorrectionPos are moved by Before,
+// those after it by After.
+type SeqAdj struct {
+	CorrectionPos uint32
+	Before, After int32
+}
+
+// ext reports whether the session has a helper or sequence adjustments.
+func (s *Session) ext() bool { return s.Helper != "" || s.SeqAdj != [2]SeqAdj{} }
 
 // NAT reports whether the session has a translated reply tuple.
 func (s *Session) NAT() bool {

@@ -25,8 +25,11 @@ type Table struct {
 	count  atomic.Int64 // live entries, readable without the shard locks
 	shards [numShards]shard
 	genMu  sync.Mutex
-	gens   [256]uint8 // current bulk generation per origin
-	lim    limit      // the most sessions (limit.go)
+	gens   [256]uint8    // current bulk generation per origin
+	lim    limit         // the most sessions (limit.go)
+	mark   atomic.Uint32 // the owner's generation, stamped by Upsert (see Mark)
+	feedMu sync.Mutex    // serialises creating and closing the Feed
+	feed   *Feed
 }
 
 // curGen returns the current bulk-sync generation of origin.
@@ -61,6 +64,19 @@ const (
 const (
 	flagLive = 1 << iota
 	flagNAT
+	// flagQueued: the entry's index is in its shard's feed queue. It
+	// survives the entry's removal (the index stays queued), so that an
+	// index is queued at most once.
+	flagQueued
+	// flagSeen: the feed's consumer was given this entry, so its removal
+	// must be reported.
+	flagSeen
+	// flagOwned: last written by Upsert (this unit owns it), so its gen is
+	// the owner's mark (see Mark).
+	flagOwned
+	// flagExt: the session has a helper or sequence adjustments, kept out
+	// of line (shard.ext).
+	flagExt
 )
 
 // ckey is the compact, comparable form of Key: 40 bytes.
@@ -87,6 +103,12 @@ type entry struct {
 	bytes   uint64
 }
 
+// sessionExt is what few sessions have: a helper, sequence adjustments.
+type sessionExt struct {
+	helper string
+	seqAdj [2]SeqAdj
+}
+
 // natTuple is the compact reply tuple of a NATed session.
 type natTuple struct {
 	src, dst     [16]byte
@@ -102,7 +124,13 @@ type shard struct {
 	hi     uint32   // entries ever allocated
 	n      int      // live entries
 	nat    map[uint32]natTuple
-	_      [64]byte // keep shards' locks on separate cache lines
+	ext    map[uint32]sessionExt
+	// With a Feed: the signal to raise, the queued entry indices and the
+	// keys of removed entries the consumer had seen.
+	fd    *feedSignal
+	dirty []uint32
+	gone  []ckey
+	_     [64]byte // keep shards' locks on separate cache lines
 }
 
 // NewTable returns an empty table sized for about sizeHint sessions (0 for
@@ -256,7 +284,7 @@ func (s *shard) insert(c *ckey, h32 uint32) (*entry, uint32) {
 	s.index[i] = uint64(h32)<<32 | uint64(idx+1)
 	s.n++
 	e := s.at(idx)
-	*e = entry{k: *c, flags: flagLive}
+	*e = entry{k: *c, flags: flagLive | e.flags&flagQueued}
 	return e, idx
 }
 
@@ -265,9 +293,17 @@ func (s *shard) insert(c *ckey, h32 uint32) (*entry, uint32) {
 func (s *shard) remove(slot int) {
 	mask := uint32(len(s.index) - 1)
 	idx := uint32(s.index[slot]) - 1
-	*s.at(idx) = entry{}
+	e := s.at(idx)
+	if s.fd != nil && e.flags&flagSeen != 0 {
+		s.gone = append(s.gone, e.k)
+		s.fd.notify()
+	}
+	*e = entry{flags: e.flags & flagQueued}
 	if s.nat != nil {
 		delete(s.nat, idx)
+	}
+	if s.ext != nil {
+		delete(s.ext, idx)
 	}
 	s.free = append(s.free, idx)
 	s.n--
@@ -321,6 +357,16 @@ func (sh *shard) set(e *entry, idx uint32, s *Session) {
 		e.flags &^= flagNAT
 		delete(sh.nat, idx)
 	}
+	if s.ext() {
+		e.flags |= flagExt
+		if sh.ext == nil {
+			sh.ext = make(map[uint32]sessionExt)
+		}
+		sh.ext[idx] = sessionExt{helper: s.Helper, seqAdj: s.SeqAdj}
+	} else if e.flags&flagExt != 0 {
+		e.flags &^= flagExt
+		delete(sh.ext, idx)
+	}
 }
 
 // get fills s from entry e at index idx.
@@ -340,6 +386,19 @@ func (sh *shard) get(e *entry, idx uint32, s *Session) {
 		s.ReplySrc = netip.AddrPortFrom(addrFrom(n.src, n.fam&3), n.sport)
 		s.ReplyDst = netip.AddrPortFrom(addrFrom(n.dst, n.fam>>2&3), n.dport)
 	}
+	if e.flags&flagExt != 0 {
+		x := sh.ext[idx]
+		s.Helper, s.SeqAdj = x.helper, x.seqAdj
+	}
+}
+
+// same reports whether entry e at index idx holds s as the table would
+// store it.
+func (sh *shard) same(e *entry, idx uint32, s *Session) bool {
+	var old Session
+	sh.get(e, idx, &old)
+	old.Version = s.Version
+	return old == normalSession(*s)
 }
 
 // upsert is Upsert and Store: with bump, the version becomes the previous
@@ -349,9 +408,10 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) bool {
 	sh.mu.Lock()
 	var e *entry
 	var idx uint32
+	found := false
 	if slot := sh.find(&c, h32); slot >= 0 {
 		idx = uint32(sh.index[slot]) - 1
-		e = sh.at(idx)
+		e, found = sh.at(idx), true
 	} else if !t.lim.admit(t.count.Load()) {
 		sh.mu.Unlock()
 		return false
@@ -363,7 +423,23 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) bool {
 		s.Version = e.version + 1
 	}
 	e.origin, e.gen = origin, gen
+	if bump {
+		e.flags |= flagOwned
+	} else {
+		e.flags &^= flagOwned
+	}
+	if !bump && found && sh.fd != nil && e.flags&flagQueued == 0 && e.version == s.Version && sh.same(e, idx, s) {
+		// A replica told again what it has (a bulk sync after a
+		// resync): nothing changed for the feed's consumer.
+		sh.mu.Unlock()
+		return true
+	}
 	sh.set(e, idx, s)
+	if sh.fd != nil && e.flags&flagQueued == 0 {
+		e.flags |= flagQueued
+		sh.dirty = append(sh.dirty, idx)
+		sh.fd.notify()
+	}
 	sh.mu.Unlock()
 	return true
 }
@@ -373,13 +449,15 @@ func (t *Table) upsert(s *Session, bump bool, origin, gen uint8) bool {
 // one (1 for a new entry), whatever s.Version says. It returns the session
 // as stored.
 func (t *Table) Upsert(s Session) Session {
-	t.upsert(&s, true, 0, 0)
+	t.upsert(&s, true, 0, uint8(t.mark.Load()))
 	return t.normal(s)
 }
 
 // normal returns s as the table would return it: zones dropped, a reversed
 // reply tuple dropped.
-func (t *Table) normal(s Session) Session {
+func (t *Table) normal(s Session) Session { return normalSession(s) }
+
+func normalSession(s Session) Session {
 	s.Key = canonKey(s.Key)
 	if s.NAT() && s.ReplySrc == s.Key.Dst && s.ReplyDst == s.Key.Src {
 		s.ReplySrc, s.ReplyDst = netip.AddrPort{}, netip.AddrPort{}
@@ -433,6 +511,19 @@ func (t *Table) Get(k Key) (Session, bool) {
 		return Session{}, false
 	}
 	return s, true
+}
+
+// Local reports whether the table holds a session with key k that is this
+// unit's: written by Upsert, or by a receiver of origin 0 (active-passive,
+// the replica of the unit whose table this one takes over), not by a
+// receiver with an origin of its own (another unit's session,
+// active-active).
+func (t *Table) Local(k Key) bool {
+	sh, c, h32 := t.locate(&k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	slot := sh.find(&c, h32)
+	return slot >= 0 && sh.at(uint32(sh.index[slot])-1).origin == 0
 }
 
 // Len returns the number of sessions. It takes no lock, so it may be
@@ -523,29 +614,88 @@ func (t *Table) sweep(origin, gen uint8) int {
 	return removed
 }
 
-// cursor addresses an entry for incremental scans: shard<<32 | index.
-type cursor uint64
+// Cursor is a position in a Table for scans that proceed a bounded number
+// of sessions at a time (Scan, ScanExpiring, Unmarked). The zero Cursor is
+// the beginning. Sessions inserted or removed between two calls may or may
+// not be visited; every session present throughout is visited once.
+type Cursor uint64
 
-// scan calls fn for up to max live sessions from cursor c on, and returns
-// the cursor to continue from and whether the scan is complete.
-func (t *Table) scan(c cursor, max int, fn func(*Session)) (cursor, bool) {
-	var s Session
+// scanDone is the Cursor of a complete scan.
+const scanDone = Cursor(uint64(numShards) << 32)
+
+// Scan appends to dst up to max sessions from c on, holding the lock of
+// one shard at a time for reading, and returns them with the Cursor to
+// continue from and whether the scan is complete. With a dst of enough
+// capacity it allocates nothing.
+func (t *Table) Scan(dst []Session, c Cursor, max int) ([]Session, Cursor, bool) {
+	return t.scanIf(dst, c, max, nil)
+}
+
+// ScanExpiring is Scan restricted to the sessions whose deadline is set
+// and not after by (Unix seconds, as Session.Expires): those about to
+// expire. It tests each entry before decoding it, so it is cheap on a
+// large table where few match.
+func (t *Table) ScanExpiring(dst []Session, c Cursor, by uint32, max int) ([]Session, Cursor, bool) {
+	return t.scanIf(dst, c, max, func(e *entry) bool { return e.expires != 0 && e.expires <= by })
+}
+
+// scanIf appends up to max live sessions matching pred (nil: all) from
+// cursor c on.
+func (t *Table) scanIf(dst []Session, c Cursor, max int, pred func(*entry) bool) ([]Session, Cursor, bool) {
+	c, done := t.walk(c, max, pred, func(sh *shard, e *entry, idx uint32) {
+		dst = append(dst, Session{})
+		sh.get(e, idx, &dst[len(dst)-1])
+	})
+	return dst, c, done
+}
+
+// walk calls visit, under the shard's read lock, for up to max live
+// entries matching pred (nil: all) from cursor c on, and returns the
+// cursor to continue from and whether the walk is complete.
+func (t *Table) walk(c Cursor, max int, pred func(*entry) bool, visit func(*shard, *entry, uint32)) (Cursor, bool) {
 	si, idx := int(c>>32), uint32(c)
 	for ; si < numShards; si, idx = si+1, 0 {
 		sh := &t.shards[si]
 		sh.mu.RLock()
 		for ; idx < sh.hi; idx++ {
-			if max == 0 {
+			if max <= 0 {
 				sh.mu.RUnlock()
-				return cursor(uint64(si)<<32 | uint64(idx)), false
+				return Cursor(uint64(si)<<32 | uint64(idx)), false
 			}
-			if e := sh.at(idx); e.flags&flagLive != 0 {
-				sh.get(e, idx, &s)
-				fn(&s)
+			if e := sh.at(idx); e.flags&flagLive != 0 && (pred == nil || pred(e)) {
+				visit(sh, e, idx)
 				max--
 			}
 		}
 		sh.mu.RUnlock()
 	}
-	return cursor(uint64(numShards) << 32), true
+	return scanDone, true
+}
+
+// Mark starts a reconciliation of the table with its source, on the unit
+// whose sessions it holds: every Upsert after Mark stamps its session, and
+// Unmarked lists the sessions not upserted since. A conntrack follower
+// calls Mark before it dumps the kernel's table, upserts what the dump
+// holds, then deletes what Unmarked lists: the sessions the kernel no
+// longer has, including those a replica left in the table before this
+// unit took over (written with Store). Sessions a receiver with a nonzero
+// Origin wrote (another unit's, in active-active) are not this unit's to
+// reconcile: Unmarked never lists them.
+func (t *Table) Mark() {
+	t.mark.Add(1)
+}
+
+// Unmarked appends to dst the keys of up to max sessions of origin 0 not
+// upserted since the last Mark, scanning from c, and returns them with the
+// Cursor to continue from and whether the scan is complete. The caller
+// deletes them between calls if it wants: removals do not disturb the
+// scan.
+func (t *Table) Unmarked(dst []Key, c Cursor, max int) ([]Key, Cursor, bool) {
+	m := uint8(t.mark.Load())
+	c, done := t.walk(c, max, func(e *entry) bool {
+		return e.origin == 0 && (e.flags&flagOwned == 0 || e.gen != m)
+	}, func(_ *shard, e *entry, _ uint32) {
+		dst = append(dst, e.k.unpack())
+	})
+	return dst, c, done
 }

@@ -43,6 +43,12 @@ func testSession(i int) Session {
 		s.ReplySrc = s.Key.Dst
 		s.ReplyDst = netip.AddrPortFrom(netip.MustParseAddr("198.18.255.1"), uint16(i))
 	}
+	if i%50 == 7 {
+		s.Helper = "ftp"
+		if i%100 == 7 {
+			s.SeqAdj[0] = SeqAdj{CorrectionPos: uint32(i), After: 4}
+		}
+	}
 	return s
 }
 

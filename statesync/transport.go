@@ -11,14 +11,15 @@ import (
 
 	"github.com/mdlayher/packet"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/link"
 )
 
-// Transport carries sync datagrams between this unit and one peer. It is
-// net.PacketConn-shaped: ReadFrom returns one whole datagram from the peer,
-// WriteTo sends one to the peer (addr may be nil: a transport knows its
-// peer). EthernetTransport and UDPTransport implement it; so does a
-// connected *net.UDPConn.
+// Transport carries sync datagrams between this unit and its peers. It is
+// net.PacketConn-shaped: ReadFrom returns one whole datagram from a peer,
+// WriteTo sends one to the peer at addr (nil: the transport's only peer).
+// EthernetTransport and UDPTransport implement it, for one peer or
+// several; so does a connected *net.UDPConn, for one.
 type Transport interface {
 	ReadFrom(b []byte) (n int, addr net.Addr, err error)
 	WriteTo(b []byte, addr net.Addr) (n int, err error)
@@ -44,14 +45,16 @@ type EthernetStats struct {
 // net.PacketConn that reads and writes whole frames: an AF_PACKET SOCK_RAW
 // socket (github.com/mdlayher/packet) or a simulated segment's port. Each
 // frame is destination MAC, source MAC, EtherType (EtherType by default,
-// 0xC14C), then the datagram. Frames of another EtherType, or not from the
+// 0xC14C), then the datagram. Frames of another EtherType, or not from a
 // peer's MAC, are ignored and counted; Ethernet padding is harmless since
 // the datagram header carries its length.
 type EthernetTransport struct {
 	pc        net.PacketConn
-	src, dst  net.HardwareAddr
+	src       net.HardwareAddr
+	peers     []net.HardwareAddr
+	addrs     []*packet.Addr // of peers, for WriteTo and ReadFrom
+	any       bool           // a multicast or broadcast peer: frames from any source
 	etherType uint16
-	addr      net.Addr
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -63,16 +66,20 @@ type EthernetTransport struct {
 
 // NewEthernetTransport returns a transport over pc sending frames from src
 // to dst (the peer's MAC; a multicast or broadcast dst accepts frames from
-// any source) with the given EtherType (0 means EtherType).
-func NewEthernetTransport(pc net.PacketConn, src, dst net.HardwareAddr, etherType uint16) *EthernetTransport {
+// any source) with the given EtherType (0 means EtherType). More peers
+// may follow dst: WriteTo then sends to the one its addr (a *packet.Addr)
+// names, and frames from any of them are read.
+func NewEthernetTransport(pc net.PacketConn, src, dst net.HardwareAddr, etherType uint16, more ...net.HardwareAddr) *EthernetTransport {
 	if etherType == 0 {
 		etherType = EtherType
 	}
-	return &EthernetTransport{
-		pc: pc, src: src, dst: dst, etherType: etherType,
-		addr: &packet.Addr{HardwareAddr: dst},
-		rbuf: make([]byte, 65536),
+	t := &EthernetTransport{pc: pc, src: src, etherType: etherType, rbuf: make([]byte, 65536)}
+	for _, mac := range append([]net.HardwareAddr{dst}, more...) {
+		t.peers = append(t.peers, mac)
+		t.addrs = append(t.addrs, &packet.Addr{HardwareAddr: mac})
+		t.any = t.any || len(mac) > 0 && mac[0]&1 != 0
 	}
+	return t
 }
 
 // Stats returns the counters of ignored frames.
@@ -80,39 +87,50 @@ func (t *EthernetTransport) Stats() EthernetStats {
 	return EthernetStats{Short: t.short.Load(), OtherType: t.otherType.Load(), OtherPeer: t.otherPeer.Load()}
 }
 
-// WriteTo sends b to the peer in one frame; addr is ignored.
-func (t *EthernetTransport) WriteTo(b []byte, _ net.Addr) (int, error) {
+// WriteTo sends b in one frame to the peer addr names (a *packet.Addr),
+// or to the first peer when addr is nil.
+func (t *EthernetTransport) WriteTo(b []byte, addr net.Addr) (int, error) {
+	dst, to := t.peers[0], net.Addr(t.addrs[0])
+	if a, ok := addr.(*packet.Addr); ok {
+		dst, to = a.HardwareAddr, a
+	}
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	f := append(t.wbuf[:0], t.dst...)
+	f := append(t.wbuf[:0], dst...)
 	f = append(f, t.src...)
 	f = binary.BigEndian.AppendUint16(f, t.etherType)
 	f = append(f, b...)
 	t.wbuf = f
-	if _, err := t.pc.WriteTo(f, t.addr); err != nil {
+	if _, err := t.pc.WriteTo(f, to); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
-// payload returns the datagram of frame f, or nil if f is to be ignored.
-func (t *EthernetTransport) payload(f []byte) []byte {
+// payload returns the datagram of frame f and the address of its peer, or
+// nil if f is to be ignored.
+func (t *EthernetTransport) payload(f []byte) ([]byte, net.Addr) {
 	if len(f) < 14 {
 		t.short.Add(1)
-		return nil
+		return nil, nil
 	}
 	if binary.BigEndian.Uint16(f[12:14]) != t.etherType {
 		t.otherType.Add(1)
-		return nil
+		return nil, nil
 	}
-	if t.dst[0]&1 == 0 && !bytes.Equal(f[6:12], t.dst) {
-		t.otherPeer.Add(1)
-		return nil
+	for i, mac := range t.peers {
+		if bytes.Equal(f[6:12], mac) {
+			return f[14:], t.addrs[i]
+		}
 	}
-	return f[14:]
+	if t.any {
+		return f[14:], t.addrs[0]
+	}
+	t.otherPeer.Add(1)
+	return nil, nil
 }
 
-// ReadFrom reads the next datagram from the peer into b.
+// ReadFrom reads the next datagram from a peer into b.
 func (t *EthernetTransport) ReadFrom(b []byte) (int, net.Addr, error) {
 	t.rmu.Lock()
 	defer t.rmu.Unlock()
@@ -121,8 +139,8 @@ func (t *EthernetTransport) ReadFrom(b []byte) (int, net.Addr, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		if p := t.payload(t.rbuf[:n]); p != nil {
-			return copy(b, p), t.addr, nil
+		if p, from := t.payload(t.rbuf[:n]); p != nil {
+			return copy(b, p), from, nil
 		}
 	}
 }
@@ -134,7 +152,7 @@ func (t *EthernetTransport) SetHandler(h func(b []byte)) {
 	var fh func([]byte)
 	if h != nil {
 		fh = func(frame []byte) {
-			if p := t.payload(frame); p != nil {
+			if p, _ := t.payload(frame); p != nil {
 				h(p)
 			}
 		}
@@ -150,34 +168,44 @@ func (t *EthernetTransport) CanPush() bool { return link.CanPush(t.pc) }
 // Close closes the underlying conn.
 func (t *EthernetTransport) Close() error { return t.pc.Close() }
 
-// UDPTransport carries datagrams in unicast UDP to one peer, for networks
+// UDPTransport carries datagrams in unicast UDP to its peers, for networks
 // without raw Ethernet (clouds). Datagrams from other sources are ignored
 // and counted.
 type UDPTransport struct {
 	conn  *net.UDPConn
-	peer  netip.AddrPort
-	addr  *net.UDPAddr
+	peers []netip.AddrPort
+	addrs []*net.UDPAddr // of peers, for WriteTo and ReadFrom
 	other atomic.Uint64
 }
 
-// ListenUDP opens a UDP socket on local and returns a transport to peer.
-// It asks for 4 MB socket buffers (the kernel caps them at
+// ListenUDP opens a UDP socket on local and returns a transport to peers
+// (at least one). It asks for 4 MB socket buffers (the kernel caps them at
 // net.core.rmem_max and wmem_max), since a bulk sync sends a window of
 // datagrams in a burst.
-func ListenUDP(local, peer netip.AddrPort) (*UDPTransport, error) {
+func ListenUDP(local netip.AddrPort, peers ...netip.AddrPort) (*UDPTransport, error) {
+	if len(peers) == 0 {
+		return nil, fmt.Errorf("statesync: listen UDP on %v: no peer: %w", local, hakit.ErrConfig)
+	}
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(local))
 	if err != nil {
 		return nil, fmt.Errorf("statesync: %w", err)
 	}
 	_ = c.SetReadBuffer(4 << 20)
 	_ = c.SetWriteBuffer(4 << 20)
-	return NewUDPTransport(c, peer), nil
+	return NewUDPTransport(c, peers[0], peers[1:]...), nil
 }
 
-// NewUDPTransport returns a transport over conn to peer.
-func NewUDPTransport(conn *net.UDPConn, peer netip.AddrPort) *UDPTransport {
-	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
-	return &UDPTransport{conn: conn, peer: peer, addr: net.UDPAddrFromAddrPort(peer)}
+// NewUDPTransport returns a transport over conn to peer, and the more
+// peers given: WriteTo then sends to the one its addr (a *net.UDPAddr)
+// names, and datagrams from any of them are read.
+func NewUDPTransport(conn *net.UDPConn, peer netip.AddrPort, more ...netip.AddrPort) *UDPTransport {
+	t := &UDPTransport{conn: conn}
+	for _, p := range append([]netip.AddrPort{peer}, more...) {
+		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
+		t.peers = append(t.peers, p)
+		t.addrs = append(t.addrs, net.UDPAddrFromAddrPort(p))
+	}
+	return t
 }
 
 // LocalAddr returns the socket's address.
@@ -188,23 +216,30 @@ func (t *UDPTransport) LocalAddr() netip.AddrPort {
 // Ignored returns the number of datagrams from other sources.
 func (t *UDPTransport) Ignored() uint64 { return t.other.Load() }
 
-// WriteTo sends b to the peer; addr is ignored.
-func (t *UDPTransport) WriteTo(b []byte, _ net.Addr) (int, error) {
-	return t.conn.WriteToUDPAddrPort(b, t.peer)
+// WriteTo sends b to the peer addr names (a *net.UDPAddr), or to the
+// first peer when addr is nil.
+func (t *UDPTransport) WriteTo(b []byte, addr net.Addr) (int, error) {
+	to := t.peers[0]
+	if a, ok := addr.(*net.UDPAddr); ok {
+		to = a.AddrPort()
+	}
+	return t.conn.WriteToUDPAddrPort(b, to)
 }
 
-// ReadFrom reads the next datagram from the peer into b.
+// ReadFrom reads the next datagram from a peer into b.
 func (t *UDPTransport) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, from, err := t.conn.ReadFromUDPAddrPort(b)
 		if err != nil {
 			return 0, nil, err
 		}
-		if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != t.peer {
-			t.other.Add(1)
-			continue
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		for i, p := range t.peers {
+			if p == from {
+				return n, t.addrs[i], nil
+			}
 		}
-		return n, t.addr, nil
+		t.other.Add(1)
 	}
 }
 

@@ -133,23 +133,23 @@ type Interface struct {
 type Sync struct {
 	// Table is the session table; nil means a new one.
 	Table *statesync.Table
-	// Peers are the other units, one transport each (at least one): the
-	// primary replicates to every one, a secondary mirrors the one that is
-	// primary.
-	Peers []SyncPeer
-	// TickInterval is how often the replication ticks (default 1 ms).
-	TickInterval time.Duration
-}
-
-// SyncPeer is one peer of session replication.
-type SyncPeer struct {
-	// Transport carries the datagrams to and from the peer (required):
-	// statesync.ListenUDP, statesync.NewEthernetTransport, or any
-	// statesync.Transport. The Driver owns it.
+	// Transport carries the datagrams to and from every peer (required):
+	// statesync.ListenUDP or statesync.ListenEthernet with every peer's
+	// address, statesync.NewEthernetTransport, or any statesync.Transport.
+	// The Driver owns it.
 	Transport statesync.Transport
+	// Peers are the other units, each with its unit ID and its address on
+	// Transport: the primary replicates to every one, each acknowledges
+	// on its own, and one that joins (or comes back) gets its own bulk
+	// sync while the others go on; a secondary mirrors the one that is
+	// primary. Empty: the one peer of a point-to-point Transport (two
+	// units).
+	Peers []statesync.Peer
 	// MTU is the largest datagram sent; zero means the statesync default
 	// (1472, a UDP payload on Ethernet).
 	MTU int
+	// TickInterval is how often the replication ticks (default 1 ms).
+	TickInterval time.Duration
 }
 
 // withDefaults returns a copy of c with its defaults applied.
@@ -254,12 +254,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	if s := r.Sync; s != nil {
-		if len(s.Peers) == 0 {
-			return bad("session sync without peers")
+		if s.Transport == nil {
+			return bad("session sync without a Transport")
 		}
 		for _, p := range s.Peers {
-			if p.Transport == nil {
-				return bad("sync peer without a Transport")
+			if p.Unit == r.UnitID {
+				return bad("sync peer %d is this unit", p.Unit)
 			}
 		}
 	}

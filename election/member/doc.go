@@ -51,9 +51,11 @@
 //	}
 //
 // Driver runs a Machine with a heartbeat.Driver on the unit's Interfaces
-// and a statesync.Driver per sync peer, on one Clock: the primary sends
-// its table to every peer, a secondary mirrors the primary's and commits
-// it when it takes over, on the same transports and table. Its work
+// and one statesync.Driver for every sync peer, on one Clock: the primary
+// sends its table to every peer, each acknowledging on its own (a joining
+// one gets its bulk sync while the others go on); a secondary mirrors the
+// primary's and commits it when it takes over, on the same transport and
+// table. Its work
 // happens in the parts' callbacks and in callbacks of its Clock; the
 // steps run one after the other in a callback of their own, so a slow
 // step holds up neither the heartbeats nor the election. On a simulated

@@ -41,8 +41,8 @@ type Driver struct {
 	log   *slog.Logger
 	hb    beats // the heartbeats, or the RoleSource
 	table *statesync.Table
-	syncs []*statesync.Driver // one per sync peer
-	wit   *contender          // nil without a witness
+	sync  *statesync.Driver // with Config.Sync: one for every sync peer
+	wit   *contender        // nil without a witness
 
 	mu         sync.Mutex
 	m          *Machine
@@ -75,10 +75,8 @@ func New(cfg *Config) (_ *Driver, err error) {
 	var d *Driver
 	defer func() {
 		if err != nil {
-			if d != nil {
-				for _, sd := range d.syncs {
-					sd.Close()
-				}
+			if d != nil && d.sync != nil {
+				d.sync.Close()
 			}
 			closeAll(&c)
 		}
@@ -106,18 +104,15 @@ func New(cfg *Config) (_ *Driver, err error) {
 		if d.table == nil {
 			d.table = statesync.NewTable(0)
 		}
-		for _, p := range s.Peers {
-			sd, err := statesync.NewDriver(&statesync.DriverConfig{
-				Transport: p.Transport, Table: d.table, Keys: c.Keys, Receive: true,
-				Sender: &statesync.SenderConfig{MTU: p.MTU, Epoch: c.Epoch}, Receiver: &statesync.ReceiverConfig{Epoch: c.Epoch},
-				Clock:        c.Clock,
-				TickInterval: s.TickInterval, Logger: log.With("part", "statesync"),
-				OnEvent: d.onSync,
-			})
-			if err != nil {
-				return nil, err
-			}
-			d.syncs = append(d.syncs, sd)
+		if d.sync, err = statesync.NewDriver(&statesync.DriverConfig{
+			Transport: s.Transport, Table: d.table, Keys: c.Keys, Receive: true,
+			Cluster: c.ClusterID, Unit: c.UnitID, Peers: s.Peers,
+			Sender: &statesync.SenderConfig{MTU: s.MTU, Epoch: c.Epoch}, Receiver: &statesync.ReceiverConfig{Epoch: c.Epoch},
+			Clock:        c.Clock,
+			TickInterval: s.TickInterval, Logger: log.With("part", "statesync"),
+			OnEvent: d.onSync,
+		}); err != nil {
+			return nil, err
 		}
 		sessions, replication = sessionsStep{d}, replicationStep{d}
 	}
@@ -154,12 +149,8 @@ func closeAll(c *Config) {
 	if c.Roles != nil {
 		c.Roles.Close()
 	}
-	if c.Sync != nil {
-		for _, p := range c.Sync.Peers {
-			if p.Transport != nil {
-				p.Transport.Close()
-			}
-		}
+	if c.Sync != nil && c.Sync.Transport != nil {
+		c.Sync.Transport.Close()
 	}
 }
 
@@ -222,12 +213,7 @@ func (d *Driver) fire() {
 // inSync reports whether the table is the primary's: this unit sends it
 // (it is the primary), or a receiving half holds its peer's whole table.
 func (d *Driver) inSync() bool {
-	for _, sd := range d.syncs {
-		if sd.Sending() || sd.InSync() {
-			return true
-		}
-	}
-	return false
+	return d.sync != nil && (d.sync.Sending() || d.sync.InSync())
 }
 
 func (d *Driver) linksUp() uint16 {
@@ -443,8 +429,8 @@ func (d *Driver) Close() error {
 		d.wit.close() // after the steps: the successor's token is the newer
 	}
 	errs := []error{err}
-	for _, sd := range d.syncs {
-		errs = append(errs, sd.Close())
+	if d.sync != nil {
+		errs = append(errs, d.sync.Close())
 	}
 	d.deliver()
 	return errors.Join(errs...)
@@ -543,15 +529,11 @@ func (d *Driver) Status() Status {
 	hc := d.hb.Counters()
 	var ss *SyncStatus
 	if d.table != nil {
-		ss = &SyncStatus{Sessions: d.table.Len()}
-		for _, sd := range d.syncs {
-			p := SyncPeerStatus{Sending: sd.Sending(), Receiving: sd.Receiving(), InSync: sd.InSync(),
-				Sender: sd.SenderStats(), Receiver: sd.ReceiverStats(), Driver: sd.Stats()}
-			p.Sent, p.SendTotal, p.SendBulk = sd.Progress()
-			p.Got, p.GotTotal, p.GotBulk = sd.ReceiveProgress()
-			ss.InSync = ss.InSync || p.InSync
-			ss.Peers = append(ss.Peers, p)
-		}
+		sd := d.sync
+		ss = &SyncStatus{Sessions: d.table.Len(), Sending: sd.Sending(), Receiving: sd.Receiving(), InSync: sd.InSync(),
+			Sender: sd.SenderStats(), Receiver: sd.ReceiverStats(), Driver: sd.Stats(), Peers: sd.Peers()}
+		ss.Sent, ss.SendTotal, ss.SendBulk = sd.Progress()
+		ss.Got, ss.GotTotal, ss.GotBulk = sd.ReceiveProgress()
 	}
 	d.mu.Lock()
 	s := d.m.Status(d.clk.Now())
@@ -583,29 +565,19 @@ func (d *Driver) Table() *statesync.Table { return d.table }
 // primary's next bulk sync overwrites it. Without session sync it does
 // nothing and returns s.
 func (d *Driver) Upsert(s statesync.Session) statesync.Session {
-	if len(d.syncs) == 0 {
+	if d.sync == nil {
 		return s
 	}
-	s = d.syncs[0].Upsert(s)
-	for _, sd := range d.syncs[1:] {
-		sd.Replicate(s)
-	}
-	return s
+	return d.sync.Upsert(s)
 }
 
 // Delete removes the session with key k from the table and, on the
 // primary, replicates the deletion to every peer.
 func (d *Driver) Delete(k statesync.Key) (statesync.Session, bool) {
-	if len(d.syncs) == 0 {
+	if d.sync == nil {
 		return statesync.Session{}, false
 	}
-	s, ok := d.syncs[0].Delete(k)
-	if ok {
-		for _, sd := range d.syncs[1:] {
-			sd.ReplicateDelete(k)
-		}
-	}
-	return s, ok
+	return d.sync.Delete(k)
 }
 
 // sessionsStep is the built-in first step: Up commits what every
@@ -615,13 +587,7 @@ type sessionsStep struct{ d *Driver }
 func (s sessionsStep) Name() string { return "sessions" }
 
 func (s sessionsStep) Up(context.Context) error {
-	var res statesync.CommitResult
-	for _, sd := range s.d.syncs {
-		r := sd.Commit()
-		res.Applied += r.Applied
-		res.Lost += r.Lost
-		res.InSync = res.InSync || r.InSync
-	}
+	res := s.d.sync.Commit()
 	s.d.mu.Lock()
 	s.d.commit = res
 	s.d.mu.Unlock()
@@ -636,11 +602,7 @@ func (s sessionsStep) Down(context.Context) error {
 	if closed {
 		return nil // stopping: nothing to mirror
 	}
-	var errs []error
-	for _, sd := range s.d.syncs {
-		errs = append(errs, sd.SetReceiving(true))
-	}
-	return errors.Join(errs...)
+	return s.d.sync.SetReceiving(true)
 }
 
 // replicationStep is the built-in last step: Up starts a stream to every
@@ -650,21 +612,9 @@ type replicationStep struct{ d *Driver }
 func (s replicationStep) Name() string { return "replication" }
 
 func (s replicationStep) Up(context.Context) error {
-	for i, sd := range s.d.syncs {
-		if err := sd.SetSending(true); err != nil {
-			for _, o := range s.d.syncs[:i] {
-				_ = o.SetSending(false)
-			}
-			return err
-		}
-	}
-	return nil
+	return s.d.sync.SetSending(true)
 }
 
 func (s replicationStep) Down(context.Context) error {
-	var errs []error
-	for _, sd := range s.d.syncs {
-		errs = append(errs, sd.SetSending(false))
-	}
-	return errors.Join(errs...)
+	return s.d.sync.SetSending(false)
 }

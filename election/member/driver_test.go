@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit"
@@ -131,16 +132,17 @@ func (s *segment) unit(id uint16, tweak func(*member.Config)) *simUnit {
 		},
 	}
 	if s.n > 0 {
+		// One transport to every peer.
 		cfg.Sync = &member.Sync{}
+		var macs []net.HardwareAddr
 		for peer := 1; peer <= s.n; peer++ {
-			if peer == int(id) {
-				continue
+			if peer != int(id) {
+				macs = append(macs, hw(10+byte(peer), 0))
+				cfg.Sync.Peers = append(cfg.Sync.Peers, statesync.Peer{Unit: uint16(peer), Addr: &packet.Addr{HardwareAddr: macs[len(macs)-1]}})
 			}
-			p := s.sync.Attach(fmt.Sprintf("sync%d-%d", id, peer), hw(10+byte(id), byte(peer)))
-			cfg.Sync.Peers = append(cfg.Sync.Peers, member.SyncPeer{
-				Transport: statesync.NewEthernetTransport(p, hw(10+byte(id), byte(peer)), hw(10+byte(peer), byte(id)), 0),
-			})
 		}
+		p := s.sync.Attach(fmt.Sprintf("sync%d", id), hw(10+byte(id), 0))
+		cfg.Sync.Transport = statesync.NewEthernetTransport(p, hw(10+byte(id), 0), macs[0], 0, macs[1:]...)
 	}
 	if tweak != nil {
 		tweak(cfg)
@@ -366,11 +368,12 @@ func TestConfigValidate(t *testing.T) {
 	_, err := member.New(nil)
 	require.ErrorIs(t, err, hakit.ErrConfig, "a nil config has no unit ID")
 	conn := heartbeat.NewEthernetConn(simnet.New(nil).Attach("p", hw(1, 1)), heartbeat.DefaultEtherType)
+	tr := statesync.NewEthernetTransport(simnet.New(nil).Attach("s", hw(1, 2)), hw(1, 2), hw(2, 2), 0)
 	for _, c := range []member.Config{
 		{UnitID: 1},
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0"}}},
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Sync: &member.Sync{}},
-		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Sync: &member.Sync{Peers: []member.SyncPeer{{}}}},
+		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Sync: &member.Sync{Transport: tr, Peers: []statesync.Peer{{Unit: 1}}}},
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, Heartbeat: &heartbeat.Config{Interval: time.Microsecond}},
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}, {Name: "eth0", Conn: conn}}},
 		{UnitID: 1, Interfaces: []member.Interface{{Name: "eth0", Conn: conn}}, StepTimeout: -1, Unauthenticated: true},

@@ -2,6 +2,7 @@ package member_test
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit"
@@ -138,14 +140,14 @@ func restartConfig(s *segment, id uint16, r int, clk hakit.Clock, epoch uint64) 
 		Heartbeat:  &heartbeat.Config{Neighbours: neighbours{"eth0": {s.gw}}},
 		Sync:       &member.Sync{},
 	}
+	var macs []net.HardwareAddr // one transport to every peer
 	for peer := 1; peer <= s.n; peer++ {
-		if peer == int(id) {
-			continue
+		if peer != int(id) {
+			macs = append(macs, hw(10+byte(peer), 0))
+			cfg.Sync.Peers = append(cfg.Sync.Peers, statesync.Peer{Unit: uint16(peer), Addr: &packet.Addr{HardwareAddr: macs[len(macs)-1]}})
 		}
-		p := s.sync.Attach(fmt.Sprintf("sync%d-%d-run%d", id, peer, r), hw(10+byte(id), byte(peer)))
-		cfg.Sync.Peers = append(cfg.Sync.Peers, member.SyncPeer{
-			Transport: statesync.NewEthernetTransport(p, hw(10+byte(id), byte(peer)), hw(10+byte(peer), byte(id)), 0),
-		})
 	}
+	p := s.sync.Attach(fmt.Sprintf("sync%d-run%d", id, r), hw(10+byte(id), 0))
+	cfg.Sync.Transport = statesync.NewEthernetTransport(p, hw(10+byte(id), 0), macs[0], 0, macs[1:]...)
 	return cfg
 }

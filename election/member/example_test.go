@@ -135,7 +135,7 @@ func ExampleDriver() {
 		UnitID:     1,
 		Keys:       keys,
 		Interfaces: []member.Interface{{Name: "udp", Conn: hb, ClusterOnly: true}},
-		Sync:       &member.Sync{Peers: []member.SyncPeer{{Transport: tr}}},
+		Sync:       &member.Sync{Transport: tr},
 		Steps: []member.Step{member.Announce(announcer, garp.Move{Interface: "eth0",
 			Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.100")}})},
 		OnEvent: func(e member.Event) { log.Println(e) },

@@ -55,30 +55,27 @@ type Status struct {
 type SyncStatus struct {
 	// Sessions is the number of sessions in the table.
 	Sessions int
-	// InSync reports that a receiving half holds its peer's whole table.
+	// Sending and Receiving report which halves are on.
+	Sending, Receiving bool
+	// InSync reports that the receiving half holds the primary's whole
+	// table.
 	InSync bool
 	// LastCommit is what the last takeover's commit found.
 	LastCommit statesync.CommitResult
-	// Peers is the replication with each sync peer, in Config order.
-	Peers []SyncPeerStatus
-}
-
-// SyncPeerStatus is the replication with one peer.
-type SyncPeerStatus struct {
-	// Sending and Receiving report which halves are on.
-	Sending, Receiving bool
-	// InSync reports that the receiving half holds the peer's whole table.
-	InSync bool
-	// Sent of SendTotal records of the sending half's bulk sync, SendBulk
-	// while it runs; Got of GotTotal for the receiving half's.
+	// Sent of SendTotal records of the sending half's bulk syncs, SendBulk
+	// while one runs; Got of GotTotal for the receiving half's: added up
+	// over the peers.
 	Sent, SendTotal uint64
 	SendBulk        bool
 	Got, GotTotal   uint64
 	GotBulk         bool
-	// The halves' and the transport driver's counters.
+	// The halves' counters, added up over the peers, and the transport's.
 	Sender   statesync.SenderStats
 	Receiver statesync.ReceiverStats
 	Driver   statesync.DriverStats
+	// Peers is the replication with each sync peer, in Config order: each
+	// acknowledges on its own and has its own bulk sync.
+	Peers []statesync.PeerStatus
 }
 
 // PeerStatus is one peer as this unit sees it.

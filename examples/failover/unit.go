@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mdlayher/packet"
+
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/garp"
@@ -100,13 +102,15 @@ func (u *unit) boot() error {
 		ifaces = append(ifaces, member.Interface{Name: x.name, Addr: x.ip, Prober: pr, ClusterOnly: x.clusterOnly,
 			Conn: heartbeat.NewEthernetConn(x.tap.conn(heartbeat.DefaultEtherType), heartbeat.DefaultEtherType)})
 	}
-	s := &member.Sync{Table: statesync.NewTable(c.cfg.sessions), TickInterval: syncTick}
+	s := &member.Sync{Table: statesync.NewTable(c.cfg.sessions), TickInterval: syncTick, MTU: 1500}
+	var macs []net.HardwareAddr // one transport to every peer
 	for p := 1; p <= c.cfg.units; p++ {
 		if p != int(u.id) {
-			s.Peers = append(s.Peers, member.SyncPeer{MTU: 1500,
-				Transport: statesync.NewEthernetTransport(sync.conn(etherSync), u.sync.HardwareAddr(), mac(2, byte(p)), 0)})
+			macs = append(macs, mac(2, byte(p)))
+			s.Peers = append(s.Peers, statesync.Peer{Unit: uint16(p), Addr: &packet.Addr{HardwareAddr: macs[len(macs)-1]}})
 		}
 	}
+	s.Transport = statesync.NewEthernetTransport(sync.conn(etherSync), u.sync.HardwareAddr(), macs[0], 0, macs[1:]...)
 	move := garp.Move{Interface: "lan", MAC: c.vmac, Addrs: []netip.Addr{c.vip}}
 	u.d, err = member.New(&member.Config{
 		ClusterID: clusterID, UnitID: u.id, Priority: uint8(200 - u.id), // unit 1 is preferred

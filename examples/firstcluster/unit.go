@@ -58,7 +58,7 @@ func startUnit(id uint16, p ports, keys *hakit.Keyring, say func(string), onEven
 		// One heartbeat link, used only by the cluster: a fault on it does
 		// not demote a unit.
 		Interfaces: []member.Interface{{Name: "udp", Conn: hb, ClusterOnly: true}},
-		Sync:       &member.Sync{Peers: []member.SyncPeer{{Transport: tr}}},
+		Sync:       &member.Sync{Transport: tr},
 		Steps:      []member.Step{member.Announce(logAnnouncer{say}, garp.Move{Interface: "udp", Addrs: []netip.Addr{vip}})},
 		OnEvent:    onEvent,
 	})

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,32 +42,34 @@ type vip struct {
 
 // config is the daemon's parsed command line.
 type config struct {
-	ClusterID   uint16
-	UnitID      uint16
-	Priority    uint8
-	Ifaces      []string // critical interfaces: heartbeats and link monitoring
-	VIPs        []vip
-	VMAC        string
-	SyncIface   string           // raw Ethernet sync …
-	SyncPeerMAC net.HardwareAddr // … to this peer
-	SyncPeer    netip.AddrPort   // or UDP sync to this peer …
-	SyncListen  netip.AddrPort   // … listening here
-	Conntrack   bool
-	Interval    time.Duration
-	Misses      int
-	ProbeWindow time.Duration
-	Mode        heartbeat.Mode
-	Preempt     bool
-	Keys        *hakit.Keyring // from -key-file (key ID 1); nil: -insecure-no-auth
-	Status      string
-	StateDir    string        // where interface mode records the interfaces' own MACs
-	EpochFile   string        // the persisted counter of this unit's starts (see member.BootEpoch)
-	VIPLifetime time.Duration // if not zero, the virtual addresses' kernel lifetime, refreshed while primary
-	StatusToken []byte        // from -status-token-file; nil: none asked
-	KeepMarks   bool          // -conntrack-keep-marks
-	KeyFile     string        // -key-file, reread at SIGHUP
-	MaxSessions int           // -max-sessions (statesync.Table.SetLimit)
-	LogLevel    slog.Level
+	ClusterID  uint16
+	UnitID     uint16
+	Priority   uint8
+	Ifaces     []string // critical interfaces: heartbeats and link monitoring
+	VIPs       []vip
+	VMAC       string
+	SyncIface  string         // raw Ethernet sync to the peers' MACs, or UDP to their addresses …
+	SyncPeers  []syncPeer     // … (at least one) …
+	SyncListen netip.AddrPort // … listening here (UDP)
+	Conntrack  bool
+	// ConntrackWarm: a standby writes the replica into its kernel as it
+	// changes, so that a takeover writes only the last moments.
+	ConntrackWarm bool
+	Interval      time.Duration
+	Misses        int
+	ProbeWindow   time.Duration
+	Mode          heartbeat.Mode
+	Preempt       bool
+	Keys          *hakit.Keyring // from -key-file (key ID 1); nil: -insecure-no-auth
+	Status        string
+	StateDir      string        // where interface mode records the interfaces' own MACs
+	EpochFile     string        // the persisted counter of this unit's starts (see member.BootEpoch)
+	VIPLifetime   time.Duration // if not zero, the virtual addresses' kernel lifetime, refreshed while primary
+	StatusToken   []byte        // from -status-token-file; nil: none asked
+	KeepMarks     bool          // -conntrack-keep-marks
+	KeyFile       string        // -key-file, reread at SIGHUP
+	MaxSessions   int           // -max-sessions (statesync.Table.SetLimit)
+	LogLevel      slog.Level
 
 	PreemptDelay, HoldDown time.Duration  // zero: the election's defaults
 	File                   string         // -config or -check-config
@@ -76,8 +80,16 @@ type config struct {
 	Hooks                  hookFlags      // -notify, -notify-timeout
 }
 
+// syncPeer is one unit sessions are replicated with: its unit ID (0: the
+// only peer, unnamed) and its MAC on the sync interface or UDP address.
+type syncPeer struct {
+	Unit uint16
+	MAC  net.HardwareAddr
+	Addr netip.AddrPort
+}
+
 // sync reports whether session replication is configured.
-func (c *config) sync() bool { return c.SyncIface != "" || c.SyncPeer.IsValid() }
+func (c *config) sync() bool { return len(c.SyncPeers) > 0 }
 
 // vipIfaces returns the interfaces that carry virtual addresses, in the
 // order of their first -vip flag.
@@ -119,7 +131,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		syncPeer, syncListen, mode   string
 		status, level                string
 		stateDir, epochFile          string
-		conntrack, preempt           bool
+		conntrack, warm, preempt     bool
 		interval, window, lifetime   time.Duration
 		misses                       int
 		hooks                        hookFlags
@@ -133,10 +145,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(&vips, "vip", "virtual address IFACE=ADDR/PLEN held by the primary, IPv4 or IPv6 (repeatable)")
 	fs.StringVar(&vmacMode, "vmac", vmacInterface, "virtual MAC mode: off (addresses only), interface (on the interface itself) or macvlan (on a macvlan child)")
 	fs.StringVar(&syncIface, "sync-iface", "", "replicate sessions over raw Ethernet on this interface (needs -sync-peer-mac)")
-	fs.StringVar(&syncMAC, "sync-peer-mac", "", "the peer's MAC on -sync-iface")
-	fs.StringVar(&syncPeer, "sync-peer", "", "replicate sessions over UDP to this peer HOST:PORT (an IP address)")
+	fs.StringVar(&syncMAC, "sync-peer-mac", "", "the peer's MAC on -sync-iface; several peers: UNIT@MAC,UNIT@MAC,… (their unit IDs)")
+	fs.StringVar(&syncPeer, "sync-peer", "", "replicate sessions over UDP to this peer IP:PORT; several peers: UNIT@IP:PORT,UNIT@IP:PORT,… (their unit IDs)")
 	fs.StringVar(&syncListen, "sync-listen", "", "local UDP address for -sync-peer (default: any address, the peer's port)")
 	fs.BoolVar(&conntrack, "conntrack", false, "replicate the kernel's conntrack table (needs -sync-iface or -sync-peer)")
+	fs.BoolVar(&warm, "conntrack-warm", true, "with -conntrack, a standby keeps the replica in its kernel as it changes: the takeover writes only the last moments (false: all of it at takeover, no kernel memory before)")
 	fs.DurationVar(&interval, "interval", 100*time.Millisecond, "heartbeat interval")
 	fs.IntVar(&misses, "misses", 2, "missed heartbeats before Early Interface Failure Detection starts")
 	fs.DurationVar(&window, "probe-window", 600*time.Millisecond, "EIFD probe window after the misses")
@@ -179,7 +192,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q", fs.Arg(0))
 	}
-	c := &config{Conntrack: conntrack, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir,
+	c := &config{Conntrack: conntrack, ConntrackWarm: warm, Preempt: preempt, Interval: interval, Misses: misses, ProbeWindow: window, Status: status, StateDir: stateDir,
 		PreemptDelay: preemptDelay, HoldDown: holdDown, File: cmp.Or(file, checkFile), CheckOnly: checkFile != "", Checks: checks, Flags: effective(fs)}
 	switch {
 	case cluster > 0xffff:
@@ -289,17 +302,25 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 	case iface != "" && peer != "":
 		return bad("-sync-iface and -sync-peer are exclusive")
 	case iface != "":
-		hw, err := net.ParseMAC(mac)
-		if err != nil || len(hw) != 6 || hw[0]&1 != 0 {
-			return bad("-sync-iface needs -sync-peer-mac with the peer's unicast MAC (got %q)", mac)
+		if mac == "" {
+			return bad("-sync-iface needs -sync-peer-mac with the peer's unicast MAC")
 		}
-		c.SyncIface, c.SyncPeerMAC = iface, hw
+		c.SyncIface = iface
+		return c.parseSyncPeers("-sync-peer-mac", mac, func(v string, p *syncPeer) bool {
+			hw, err := net.ParseMAC(v)
+			p.MAC = hw
+			return err == nil && len(hw) == 6 && hw[0]&1 == 0
+		})
 	case peer != "":
-		ap, err := netip.ParseAddrPort(peer)
-		if err != nil || ap.Port() == 0 {
-			return bad("-sync-peer %q: want IP:PORT", peer)
+		err := c.parseSyncPeers("-sync-peer", peer, func(v string, p *syncPeer) bool {
+			ap, err := netip.ParseAddrPort(v)
+			p.Addr = ap
+			return err == nil && ap.Port() != 0
+		})
+		if err != nil {
+			return err
 		}
-		c.SyncPeer = ap
+		ap := c.SyncPeers[0].Addr
 		c.SyncListen = netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())
 		if ap.Addr().Is4() {
 			c.SyncListen = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
@@ -313,6 +334,36 @@ func (c *config) parseSync(iface, mac, peer, listen string) error {
 		}
 	case mac != "" || listen != "":
 		return bad("-sync-peer-mac needs -sync-iface, -sync-listen needs -sync-peer")
+	}
+	return nil
+}
+
+// parseSyncPeers parses list, one peer or UNIT@… for each of several, into
+// c.SyncPeers, each value with parse.
+func (c *config) parseSyncPeers(flag, list string, parse func(string, *syncPeer) bool) error {
+	items := strings.Split(list, ",")
+	for _, it := range items {
+		var p syncPeer
+		unit, v, named := strings.Cut(it, "@")
+		if !named {
+			v = it
+		}
+		if named {
+			u, err := strconv.ParseUint(unit, 10, 16)
+			if err != nil || u == 0 || u == uint64(c.UnitID) {
+				return fmt.Errorf("%w: %s %q: the unit ID of another unit, 1 to 65535", errConfig, flag, it)
+			}
+			p.Unit = uint16(u)
+		} else if len(items) > 1 {
+			return fmt.Errorf("%w: %s: several peers need their unit IDs (UNIT@…)", errConfig, flag)
+		}
+		if !parse(v, &p) {
+			return fmt.Errorf("%w: %s %q: want %s", errConfig, flag, it, map[string]string{"-sync-peer": "IP:PORT", "-sync-peer-mac": "a unicast MAC"}[flag])
+		}
+		if slices.ContainsFunc(c.SyncPeers, func(o syncPeer) bool { return o.Unit == p.Unit }) {
+			return fmt.Errorf("%w: %s: unit %d twice", errConfig, flag, p.Unit)
+		}
+		c.SyncPeers = append(c.SyncPeers, p)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestParseConfig(t *testing.T) {
 	}, c.VIPs)
 	require.Equal(t, []string{"eth0", "eth1"}, c.vipIfaces())
 	require.Equal(t, vmacMacvlan, c.VMAC)
-	require.Equal(t, netip.MustParseAddrPort("198.18.3.2:7946"), c.SyncPeer)
+	require.Equal(t, []syncPeer{{Addr: netip.MustParseAddrPort("198.18.3.2:7946")}}, c.SyncPeers)
 	require.Equal(t, netip.MustParseAddrPort("0.0.0.0:7946"), c.SyncListen)
 	require.True(t, c.Conntrack && c.Preempt && c.sync())
 	require.Equal(t, 10*time.Millisecond, c.Interval)
@@ -106,6 +107,10 @@ var badFlags = []struct {
 	{"sync iface without mac", []string{"-unit-id", "1", "-iface", "eth0", "-sync-iface", "eth2"}, "-sync-peer-mac"},
 	{"sync peer without port", []string{"-unit-id", "1", "-iface", "eth0", "-sync-peer", "198.18.3.2"}, "-sync-peer"},
 	{"sync peer a name", []string{"-unit-id", "1", "-iface", "eth0", "-sync-peer", "peer:7946"}, "-sync-peer"},
+	{"sync peers unnamed", []string{"-unit-id", "1", "-iface", "eth0", "-sync-peer", "198.18.3.2:1,198.18.3.3:1"}, "unit IDs"},
+	{"sync peer this unit", []string{"-unit-id", "1", "-iface", "eth0", "-sync-peer", "1@198.18.3.2:1"}, "another unit"},
+	{"sync peer twice", []string{"-unit-id", "1", "-iface", "eth0", "-sync-peer", "2@198.18.3.2:1,2@198.18.3.3:1"}, "twice"},
+	{"sync peer macs unnamed", []string{"-unit-id", "1", "-iface", "eth0", "-sync-iface", "eth2", "-sync-peer-mac", "02:00:00:00:00:01,02:00:00:00:00:02"}, "unit IDs"},
 	{"log level", []string{"-unit-id", "1", "-iface", "eth0", "-log-level", "loud"}, "-log-level"},
 	{"status", []string{"-unit-id", "1", "-iface", "eth0", "-status", "9100"}, "-status"},
 	{"state dir", []string{"-unit-id", "1", "-iface", "eth0", "-state-dir", ""}, "-state-dir"},
@@ -169,4 +174,20 @@ func TestParseConfigIntervals(t *testing.T) {
 			require.GreaterOrEqual(t, ec.HandoverTimeout, 10*c.Interval)
 		}
 	}
+}
+
+// Several sync peers, each named by its unit ID: UDP and raw Ethernet.
+func TestParseSyncPeers(t *testing.T) {
+	c, err := parseConfig([]string{"-insecure-no-auth", "-unit-id", "1", "-iface", "eth0",
+		"-sync-peer", "2@198.18.3.2:7946,3@198.18.3.3:7946"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, []syncPeer{{Unit: 2, Addr: netip.MustParseAddrPort("198.18.3.2:7946")},
+		{Unit: 3, Addr: netip.MustParseAddrPort("198.18.3.3:7946")}}, c.SyncPeers)
+	require.Equal(t, netip.MustParseAddrPort("0.0.0.0:7946"), c.SyncListen)
+
+	c, err = parseConfig([]string{"-insecure-no-auth", "-unit-id", "3", "-iface", "eth0", "-sync-iface", "eth2",
+		"-sync-peer-mac", "1@02:00:00:00:00:01,2@02:00:00:00:00:02"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, []syncPeer{{Unit: 1, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}},
+		{Unit: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}}, c.SyncPeers)
 }

@@ -46,6 +46,7 @@ type daemon struct {
 	vrrp      *member.VRRP // with -protocol vrrp
 
 	checkClosers []io.Closer // the checks' probers (see checks.go)
+	warm         warmStandby // with -conntrack-warm: the replica kept in the kernel
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
@@ -108,7 +109,15 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		}
 		// The sessions go into the kernel before the addresses come up; its
 		// table is followed (and replicated) once the traffic is here.
-		steps = slices.Insert(steps, 0, member.Func("conntrack injection", d.inject, nil))
+		// A warm standby writes the replica into the kernel as it
+		// changes (from the start, and again after a demotion), so that
+		// the takeover writes only the last moments.
+		var follow func(context.Context) error
+		if cfg.ConntrackWarm {
+			// After a demotion the kernel holds the table already.
+			follow = func(context.Context) error { d.warm.start(d.injector.FollowChanges, d.table, d.log); return nil }
+		}
+		steps = slices.Insert(steps, 0, member.Func("conntrack injection", d.inject, follow))
 		steps = append(steps, member.Func("conntrack follower",
 			func(context.Context) error { return d.keeper.Start() },
 			func(context.Context) error { return d.keeper.Stop() }))
@@ -159,6 +168,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	if cfg.Conntrack {
 		d.keeper = conntrack.NewKeeper(d.table, &conntrack.Config{Sink: d.unit, Filter: d.forwarded, Logger: log.With("part", "conntrack")})
 	}
+	if cfg.Conntrack && cfg.ConntrackWarm {
+		d.warm.start(d.injector.Follow, d.table, log)
+	}
 	if err := d.unit.Start(); err != nil {
 		return nil, err
 	}
@@ -173,72 +185,6 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		d.stopReload = d.watchReload()
 	}
 	return d, nil
-}
-
-// interfaces looks up the configured interfaces (they are the monitored
-// ones) and plans the takeover on them.
-func (d *daemon) interfaces() (map[string]*net.Interface, error) {
-	ifis := map[string]*net.Interface{}
-	for _, name := range append(append([]string{}, d.cfg.Ifaces...), d.cfg.vipIfaces()...) {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
-		}
-		if ifis[name] == nil {
-			d.monitored, ifis[name] = append(d.monitored, name), ifi
-		}
-	}
-	return ifis, d.plan(ifis)
-}
-
-// plan derives the takeover (virtual MAC and addresses) and the
-// announcements of every virtual-address interface.
-func (d *daemon) plan(ifis map[string]*net.Interface) error {
-	for i, name := range d.cfg.vipIfaces() {
-		t := vmac.Takeover{Interface: name}
-		mv := garp.Move{Interface: name, MAC: ifis[name].HardwareAddr}
-		for _, v := range d.cfg.VIPs {
-			if v.Iface == name {
-				t.Prefixes, mv.Addrs = append(t.Prefixes, v.Prefix), append(mv.Addrs, v.Prefix.Addr())
-			}
-		}
-		if d.cfg.VMAC != vmacOff {
-			mac, err := d.cfg.virtualMAC(i)
-			if err != nil {
-				return fmt.Errorf("%w: virtual MAC: %w", errConfig, err)
-			}
-			t.MAC, mv.MAC = mac, mac
-		}
-		if d.cfg.VMAC == vmacMacvlan {
-			t.Macvlan = fmt.Sprintf("hk%dv%d", d.cfg.ClusterID, i)
-			mv.Interface = t.Macvlan
-		}
-		if len(mv.MAC) != 6 {
-			return fmt.Errorf("%w: interface %s has no Ethernet address", errConfig, name)
-		}
-		d.takeovers, d.moves = append(d.takeovers, t), append(d.moves, mv)
-	}
-	return nil
-}
-
-// syncConfig opens the sync transport to the peer.
-func (d *daemon) syncConfig() (*member.Sync, error) {
-	p := member.SyncPeer{}
-	var err error
-	if d.cfg.SyncIface != "" {
-		var ifi *net.Interface
-		if ifi, err = net.InterfaceByName(d.cfg.SyncIface); err == nil {
-			p.Transport, err = statesync.ListenEthernet(ifi, 0, d.cfg.SyncPeerMAC)
-			p.MTU = 1500
-		}
-	} else {
-		p.Transport, err = statesync.ListenUDP(d.cfg.SyncListen, d.cfg.SyncPeer)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sync transport: %w", err)
-	}
-	d.links.sync = p.Transport
-	return &member.Sync{Table: d.table, Peers: []member.SyncPeer{p}}, nil
 }
 
 // run waits until ctx is done, then hands the role over if this unit is
@@ -300,6 +246,7 @@ func (d *daemon) close() {
 	if c, ok := d.neigh.(io.Closer); ok {
 		c.Close()
 	}
+	d.warm.stop()
 	if d.injector != nil {
 		d.injector.Close()
 	}
@@ -317,9 +264,7 @@ func closeParts(ifs []member.Interface, s *member.Sync) {
 			i.Prober.Close()
 		}
 	}
-	if s != nil {
-		for _, p := range s.Peers {
-			p.Transport.Close()
-		}
+	if s != nil && s.Transport != nil {
+		s.Transport.Close()
 	}
 }

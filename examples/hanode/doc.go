@@ -33,11 +33,16 @@
 //	                   MAC vmac.LocalMAC(cluster, n) is put on the n-th address
 //	                   interface itself; macvlan: on a macvlan child hk<cluster>v<n>
 //	-sync-iface IFACE  replicate sessions over raw Ethernet (EtherType 0xC14C)
-//	-sync-peer-mac MAC   … to the peer with this MAC
-//	-sync-peer IP:PORT replicate sessions over UDP to this peer
-//	-sync-listen IP:PORT local UDP address (default: any, the peer's port)
+//	-sync-peer-mac MAC   … to the peer with this MAC; three units or more:
+//	                   UNIT@MAC,UNIT@MAC,… (each peer's unit ID and MAC)
+//	-sync-peer IP:PORT replicate sessions over UDP to this peer; three units
+//	                   or more: UNIT@IP:PORT,UNIT@IP:PORT,…
+//	-sync-listen IP:PORT local UDP address (default: any, the first peer's port)
 //	-conntrack         replicate the kernel's conntrack table (needs a sync
 //	                   transport, and net.netfilter.nf_conntrack_events=1)
+//	-conntrack-warm    a standby writes the replica into its kernel as it
+//	                   changes, so a takeover writes only the last moments
+//	                   (default true; false: all of it at the takeover)
 //	-interval D        heartbeat interval (default 100ms)
 //	-misses N          missed heartbeats before EIFD (default 2)
 //	-probe-window D    EIFD probe window (default 600ms)
@@ -136,10 +141,12 @@
 // (-conntrack), the interfaces' own MACs recorded (-vmac interface), the
 // virtual MAC and addresses put up (member.Addresses: vmac.Apply), announced
 // (member.Announce: gratuitous ARP, unsolicited NA, refreshed), the
-// kernel's table followed (-conntrack), and replication to the peer started
-// (built in). On demotion the same in reverse, the last step mirroring the
-// new primary. One sync transport and session table serve both
-// directions. When the conntrack follower stops (the kernel dropped
+// kernel's table followed (-conntrack), and replication to every peer
+// started (built in: each peer acknowledges on its own, and one that joins
+// gets its own bulk sync while the others go on). On demotion the same in
+// reverse, the last step mirroring the new primary, and a warm standby
+// following the replica into the kernel again. One sync transport and
+// session table serve both directions and every peer. When the conntrack follower stops (the kernel dropped
 // events because the reader fell behind, ENOBUFS, or its socket broke), a
 // new one is dialled after a pause (conntrack.Keeper: 50 ms, doubling to
 // 5 s) and its dump repairs the table; each restart is logged and counted

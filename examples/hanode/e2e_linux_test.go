@@ -80,6 +80,7 @@ const ruleset = `table inet fw {
 
 type unit struct {
 	name                 string
+	n                    int // unit ID, and the host part of its addresses
 	h                    *testbed.Host
 	client, server, sync *testbed.Link
 	cmd                  *exec.Cmd
@@ -97,6 +98,7 @@ type pair struct {
 	c, s, y        *testbed.Bridge
 	client, server *testbed.Host
 	a, b           *unit
+	third          *unit // with addThird: a third unit, fwc
 }
 
 // Where the units send heartbeats: on every interface (the Clavister and
@@ -141,17 +143,35 @@ func newPairTB(t testing.TB) *pair {
 	return p
 }
 
-func (u *unit) id() int {
-	if u.name == "fwa" {
-		return 2
+func (u *unit) id() int { return u.n }
+
+// units returns the units of the bed.
+func (p *pair) units() []*unit {
+	if p.third != nil {
+		return []*unit{p.a, p.b, p.third}
 	}
-	return 3
+	return []*unit{p.a, p.b}
+}
+
+// addThird adds a third unit, fwc (unit 4), to the bed: every unit then
+// names every peer by its unit ID.
+func (p *pair) addThird() *unit {
+	p.third = p.newUnit("fwc", 4)
+	for _, h := range []string{"198.18.1.4", "198.18.2.4"} {
+		host := p.client
+		if strings.HasPrefix(h, "198.18.2.") {
+			host = p.server
+		}
+		_, err := host.Run("ping", "-c1", "-W1", h)
+		require.NoError(p.t, err)
+	}
+	return p.third
 }
 
 func (p *pair) newUnit(name string, n int) *unit {
 	t := p.t
 	h := p.bed.Host(name)
-	u := &unit{name: name, h: h, client: p.bed.Link(h, p.c, "eth0"), server: p.bed.Link(h, p.s, "eth1"), sync: p.bed.Link(h, p.y, "eth2")}
+	u := &unit{name: name, n: n, h: h, client: p.bed.Link(h, p.c, "eth0"), server: p.bed.Link(h, p.s, "eth1"), sync: p.bed.Link(h, p.y, "eth2")}
 	h.AddAddr("eth0", netip.MustParsePrefix(fmt.Sprintf("198.18.1.%d/24", n)))
 	h.AddAddr("eth1", netip.MustParsePrefix(fmt.Sprintf("198.18.2.%d/24", n)))
 	h.AddAddr("eth2", netip.MustParsePrefix(fmt.Sprintf("198.18.3.%d/24", n)))
@@ -182,10 +202,16 @@ func (p *pair) newUnit(name string, n int) *unit {
 func (p *pair) start(u *unit, priority int, extra ...string) {
 	t := p.t
 	t.Helper()
-	peer := "198.18.3.3:7946"
-	if u.name == "fwb" {
-		peer = "198.18.3.2:7946"
+	var peers []string
+	for _, o := range p.units() {
+		if o != u {
+			peers = append(peers, fmt.Sprintf("198.18.3.%d:7946", o.id()))
+			if p.third != nil {
+				peers[len(peers)-1] = fmt.Sprintf("%d@%s", o.id(), peers[len(peers)-1])
+			}
+		}
 	}
+	peer := strings.Join(peers, ",")
 	args := append([]string{"-cluster-id", "7", "-unit-id", strconv.Itoa(u.id()), "-priority", strconv.Itoa(priority),
 		"-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
 		"-vmac", "interface", "-sync-peer", peer, "-conntrack", "-status", u.status, "-state-dir", u.stateDir, "-epoch-file", filepath.Join(u.stateDir, "epoch"), "-log-level", "debug"}, p.flags...)
@@ -756,4 +782,47 @@ func TestE2EIPv6AndKey(t *testing.T) {
 	mac, err := vmac.LocalMAC(7, 0)
 	require.NoError(t, err)
 	require.Contains(t, out, mac.String(), "the client reaches its IPv6 gateway at the virtual MAC")
+}
+
+// TestE2EThreeUnitsTwoFailovers needs root: three units, A the primary
+// replicating to B and C; a TCP stream through A. A loses power and B
+// takes over, replicating to C; B loses power and C takes over. The
+// stream survives both, with no reset.
+func TestE2EThreeUnitsTwoFailovers(t *testing.T) {
+	p := newPair(t)
+	c := p.addThird()
+	p.start(p.a, 200)
+	p.waitStatus(p.a, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.start(p.b, 150)
+	p.start(c, 100)
+	st := p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
+	p.flowing(st, 100)
+	holds := func(from int) func(Status) bool {
+		return func(s Status) bool {
+			if s.Role != "secondary" || s.Sync == nil || s.Sync.Sessions < 1 {
+				return false
+			}
+			for _, x := range s.Sync.Peers {
+				if x.Unit == uint16(from) && x.InSync {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	p.waitStatus(p.b, "holding A's sessions", holds(p.a.id()))
+	p.waitStatus(c, "holding A's sessions", holds(p.a.id()))
+
+	st.resetGap()
+	p.crash(p.a)
+	p.waitStatus(p.b, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 200)
+	p.report(st, "A lost power")
+	p.waitStatus(c, "holding B's sessions", holds(p.b.id()))
+
+	st.resetGap()
+	p.crash(p.b)
+	p.waitStatus(c, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.flowing(st, 200)
+	p.report(st, "B lost power")
 }

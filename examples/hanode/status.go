@@ -78,6 +78,20 @@ type SyncStatus struct {
 	Done     uint64 `json:"done"` // bulk sync records sent or applied
 	Total    uint64 `json:"total"`
 	Bulk     bool   `json:"bulk_running"`
+	// Peers: the streams with each sync peer (each acknowledges on its
+	// own and has its own bulk sync).
+	Peers []SyncPeerStatus `json:"peers,omitempty"`
+}
+
+// SyncPeerStatus is the replication with one peer.
+type SyncPeerStatus struct {
+	Unit      uint16 `json:"unit,omitempty"` // 0: the only peer, unnamed
+	Acked     bool   `json:"acked"`          // it acknowledged all this unit sent
+	InSync    bool   `json:"in_sync"`        // this unit holds its whole table
+	Sent      uint64 `json:"sent"`           // of Total, in the bulk sync to it
+	Total     uint64 `json:"total"`
+	Got       uint64 `json:"got"` // of Announced, in the bulk sync from it
+	Announced uint64 `json:"announced"`
 }
 
 // Counters gathers every part's counters.
@@ -123,15 +137,18 @@ func (d *daemon) snapshot() Status {
 	if d.keeper != nil {
 		s.Counters.FollowerRestarts = d.keeper.Restarts()
 	}
-	if y := st.Sync; y != nil && len(y.Peers) > 0 {
-		p := y.Peers[0]
-		ss := &SyncStatus{Sending: p.Sending, InSync: st.InSync, Sessions: y.Sessions}
-		if p.Sending {
-			ss.Done, ss.Total, ss.Bulk = p.Sent, p.SendTotal, p.SendBulk
-			s.Counters.Sender = &p.Sender
+	if y := st.Sync; y != nil {
+		ss := &SyncStatus{Sending: y.Sending, InSync: st.InSync, Sessions: y.Sessions}
+		if y.Sending {
+			ss.Done, ss.Total, ss.Bulk = y.Sent, y.SendTotal, y.SendBulk
+			s.Counters.Sender = &y.Sender
 		} else {
-			ss.Done, ss.Total, ss.Bulk = p.Got, p.GotTotal, p.GotBulk
-			s.Counters.Receiver = &p.Receiver
+			ss.Done, ss.Total, ss.Bulk = y.Got, y.GotTotal, y.GotBulk
+			s.Counters.Receiver = &y.Receiver
+		}
+		for _, p := range y.Peers {
+			ss.Peers = append(ss.Peers, SyncPeerStatus{Unit: p.Unit, Acked: p.Acked, InSync: p.InSync,
+				Sent: p.Sent, Total: p.Total, Got: p.Got, Announced: p.Announced})
 		}
 		s.Sync = ss
 	}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hakit/hakit/election/member"
@@ -66,11 +68,13 @@ func (d *daemon) recordMACs(context.Context) error {
 	return nil
 }
 
-// inject puts the committed sessions into the kernel's conntrack table.
-// An incomplete injection is logged, not fatal: the sessions it missed
-// fail over as new ones would.
+// inject puts the committed sessions into the kernel's conntrack table:
+// on a warm standby only what it had not written yet. An incomplete
+// injection is logged, not fatal: the sessions it missed fail over as new
+// ones would.
 func (d *daemon) inject(context.Context) error {
 	n, err := d.injector.Commit(time.Now(), d.table)
+	d.warm.stop() // Commit ended it
 	if err != nil {
 		d.log.Error("conntrack injection incomplete", "injected", n, "err", err)
 	} else {
@@ -189,4 +193,39 @@ func (d *daemon) lifetimes() member.Step {
 			}
 			return nil
 		})
+}
+
+// warmStandby runs conntrack.Injector.Follow while the unit is a standby.
+type warmStandby struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start follows table into the kernel with follow (an Injector's Follow
+// or FollowChanges), once the previous one ended.
+func (w *warmStandby) start(follow func(context.Context, *statesync.Table) error, table *statesync.Table, log *slog.Logger) {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	w.cancel, w.done = cancel, done
+	go func() {
+		defer close(done)
+		if err := follow(ctx, table); err != nil && ctx.Err() == nil {
+			log.Error("conntrack: warm standby stopped; the takeover writes the whole table", "err", err)
+		}
+	}()
+}
+
+// stop ends a running Follow and waits for it.
+func (w *warmStandby) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cancel != nil {
+		w.cancel()
+		<-w.done
+		w.cancel, w.done = nil, nil
+	}
 }

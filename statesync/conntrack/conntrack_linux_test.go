@@ -77,25 +77,36 @@ func TestInjectKernel(t *testing.T) {
 		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40004"), Dst: ap("198.18.2.100:80")},
 			ReplySrc: ap("198.18.2.3:8080"), ReplyDst: ap("198.18.1.2:40004"),
 			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusDstNAT | ct.StatusAssured | ct.StatusSeenReply), Expires: exp},
+		// An FTP control connection with its helper and an adjustment.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40005"), Dst: ap("198.18.2.2:21")},
+			State: statesync.TCPStateEstablished, Status: uint32(ct.StatusAssured | ct.StatusSeenReply), Expires: exp,
+			Helper: "ftp", SeqAdj: [2]statesync.SeqAdj{{CorrectionPos: 12345, Before: 0, After: 3}}},
+		// Its deadline passed (a busy flow's last event is old): written
+		// with the grace period.
+		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40003"), Dst: ap("198.18.2.2:80")},
+			State: statesync.TCPStateEstablished, Expires: 1},
 		// Counted and skipped.
-		{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40003"), Dst: ap("198.18.2.2:80")}, Expires: 1},
 		{Key: statesync.Key{Proto: 47, Src: ap("198.18.1.2:0"), Dst: ap("198.18.2.2:0")}, Expires: exp},
 	}
 	n, err := in.Inject(now, sessions...)
 	require.NoError(t, err)
-	require.Equal(t, 7, n)
-	require.Equal(t, InjectorStats{Created: 7, InjectedNAT: 2, Expired: 1, Skipped: 1}, in.Stats())
+	require.Equal(t, 9, n)
+	require.Equal(t, InjectorStats{Injected: 9, InjectedNAT: 2, Revived: 1, Skipped: 1, Batches: 1}, in.Stats())
 
 	got := dumpSessions(t, h)
-	require.Len(t, got, 7)
-	for _, want := range sessions[:7] {
+	require.Len(t, got, 9)
+	revived := got[sessions[8].Key]
+	require.InDelta(t, float64(now.Add(30*time.Second).Unix()), float64(revived.Expires), 3, "the grace period")
+	for _, want := range sessions[:8] {
 		s, ok := got[want.Key]
 		require.True(t, ok, "%v missing", want.Key)
 		require.Equal(t, want.State, s.State, "%v", want.Key)
 		require.Equal(t, want.Mark, s.Mark)
 		require.Equal(t, want.ReplySrc, s.ReplySrc)
 		require.Equal(t, want.ReplyDst, s.ReplyDst)
-		require.InDelta(t, float64(want.Expires), float64(s.Expires), 5)
+		require.Equal(t, want.Helper, s.Helper, "%v", want.Key)
+		require.Equal(t, want.SeqAdj, s.SeqAdj, "%v", want.Key)
+		require.InDelta(t, float64(want.Expires+30), float64(s.Expires), 5, "time left and grace")
 		require.Equal(t, want.Status&uint32(creatable), s.Status&uint32(creatable))
 		// The kernel holds the NAT bindings: the NAT bit of the
 		// translation and both done bits (the other manip has a null
@@ -110,14 +121,16 @@ func TestInjectKernel(t *testing.T) {
 	// Injecting again updates: a later deadline and a new state.
 	sessions[0].Expires = statesync.Deadline(now.Add(2 * time.Hour))
 	sessions[0].State = statesync.TCPStateCloseWait
-	sessions[1].Status = 0 // cannot clear SEEN_REPLY: retried without status
-	n, err = in.Inject(now, sessions[:2]...)
+	sessions[1].Status = 0                        // cannot clear SEEN_REPLY: retried without status
+	sessions[5].ReplyDst = ap("198.18.2.1:61001") // the bindings of an entry cannot change
+	n, err = in.Inject(now, sessions[0], sessions[1], sessions[5])
 	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	require.Equal(t, uint64(2), in.Stats().Updated)
+	require.Equal(t, 3, n)
+	require.Equal(t, uint64(2), in.Stats().Updated, "two updated in place, one rewritten whole")
 	got = dumpSessions(t, h)
 	require.Equal(t, statesync.TCPStateCloseWait, got[sessions[0].Key].State)
-	require.InDelta(t, float64(sessions[0].Expires), float64(got[sessions[0].Key].Expires), 5)
+	require.InDelta(t, float64(sessions[0].Expires+30), float64(got[sessions[0].Key].Expires), 5)
+	require.Equal(t, ap("198.18.2.1:61000"), got[sessions[5].Key].ReplyDst, "the kernel keeps the entry's bindings")
 
 	// Delete, twice (the second is a no-op).
 	require.NoError(t, in.Delete(sessions[0]))
@@ -136,7 +149,90 @@ func TestInjectKernel(t *testing.T) {
 	n, err = in.Commit(now, table)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
-	require.Len(t, dumpSessions(t, h), 106)
+	require.Len(t, dumpSessions(t, h), 108)
+
+	// An operator flushed the kernel's table: Resync writes it again.
+	_, err = h.Run("conntrack", "-F")
+	require.NoError(t, err)
+	require.Empty(t, dumpSessions(t, h))
+	n, err = in.Resync(now, table)
+	require.NoError(t, err)
+	require.Equal(t, 100, n)
+	require.Len(t, dumpSessions(t, h), 100)
+}
+
+// TestFollowRefused needs root: a warm standby whose kernel refuses a
+// session while following (here: a helper the kernel does not have; in
+// production a full hash chain, ENOSPC) writes that session again at
+// commit, and only it: not the whole table.
+func TestFollowRefused(t *testing.T) {
+	bed := testbed.New(t)
+	h := bed.Host("fw")
+	in := dialInjector(t, h)
+	now := time.Now()
+	exp := statesync.Deadline(now.Add(time.Hour))
+	table := statesync.NewTable(0)
+	for i := range 100 {
+		table.Upsert(statesync.Session{
+			Key:     statesync.Key{Proto: 17, Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.3.1"), uint16(10000+i)), Dst: ap("198.18.2.2:53")},
+			Expires: exp,
+		})
+	}
+	bad := statesync.Session{Key: statesync.Key{Proto: 6, Src: ap("198.18.1.2:40000"), Dst: ap("198.18.2.2:21")},
+		State: statesync.TCPStateEstablished, Expires: exp, Helper: "no-such-helper"}
+	table.Upsert(bad)
+	following := make(chan error, 1)
+	go func() { following <- in.Follow(context.Background(), table) }()
+	require.Eventually(t, func() bool { st := in.Stats(); return st.Followed == 100 && st.Failed == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Len(t, dumpSessions(t, h), 100)
+	require.Equal(t, uint64(1), in.Stats().Failed)
+
+	n, err := in.Commit(now, table)
+	require.Error(t, err, "refused again")
+	require.Contains(t, err.Error(), "1 of 1 sessions not injected")
+	require.Zero(t, n)
+	require.NoError(t, <-following)
+	st := in.Stats()
+	require.Equal(t, uint64(100), st.Injected, "the table was not written again")
+	require.Equal(t, uint64(2), st.Failed, "the refused session, twice")
+	require.Len(t, dumpSessions(t, h), 100)
+}
+
+// TestFollowChanges needs root: a unit demoted from primary has the
+// table in its kernel already; FollowChanges writes only what changes.
+func TestFollowChanges(t *testing.T) {
+	bed := testbed.New(t)
+	h := bed.Host("fw")
+	in := dialInjector(t, h)
+	now := time.Now()
+	exp := statesync.Deadline(now.Add(time.Hour))
+	table := statesync.NewTable(0)
+	var sessions []statesync.Session
+	for i := range 100 {
+		sessions = append(sessions, table.Upsert(statesync.Session{
+			Key:     statesync.Key{Proto: 17, Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.3.1"), uint16(10000+i)), Dst: ap("198.18.2.2:53")},
+			Expires: exp,
+		}))
+	}
+	_, err := in.Inject(now, sessions...)
+	require.NoError(t, err)
+	base := in.Stats()
+	ctx, cancel := context.WithCancel(context.Background())
+	following := make(chan error, 1)
+	go func() { following <- in.FollowChanges(ctx, table) }()
+	require.Eventually(t, func() bool { return in.warmTable() == table }, 5*time.Second, time.Millisecond)
+
+	table.Delete(sessions[0].Key)
+	s := sessions[1]
+	s.Mark = 7
+	table.Upsert(s)
+	require.Eventually(t, func() bool { st := in.Stats(); return st.Followed-base.Followed == 1 && st.Deleted == 1 }, 5*time.Second, 5*time.Millisecond)
+	got := dumpSessions(t, h)
+	require.Len(t, got, 99)
+	require.Equal(t, uint32(7), got[s.Key].Mark)
+	require.Equal(t, base.Injected+1, in.Stats().Injected, "the unchanged sessions were not written again")
+	cancel()
+	require.ErrorIs(t, <-following, context.Canceled)
 }
 
 // TestFollowKernel needs root: a Follower dumps the entries that predate
@@ -231,6 +327,26 @@ func TestFollowKernel(t *testing.T) {
 	}
 	_, ok := table.Get(old.Key)
 	require.False(t, ok)
+	// A session the kernel does not have, about to expire: the refresh
+	// finds it gone (its DESTROY event was lost, say).
+	ghost := statesync.Session{Key: statesync.Key{Proto: 17, Src: ap("198.18.1.3:7"), Dst: ap("198.18.2.3:7")},
+		Expires: statesync.Deadline(time.Now().Add(time.Second))}
+	table.Upsert(ghost)
+	require.Eventually(t, func() bool { _, ok := table.Get(ghost.Key); return !ok }, 10*time.Second, 10*time.Millisecond,
+		"the refresh removes a session the kernel does not have: %+v", f.Stats())
+	require.Equal(t, uint64(1), f.Stats().Vanished)
+
+	// One that does not expire soon stays until a Resync.
+	ghost.Expires = statesync.Deadline(time.Now().Add(time.Hour))
+	table.Upsert(ghost)
+	require.NoError(t, f.Resync(context.Background()))
+	_, ok = table.Get(ghost.Key)
+	require.False(t, ok, "Resync reconciles the table with the kernel")
+	require.Equal(t, uint64(1), f.Stats().Stale)
+	require.Equal(t, uint64(2), f.Stats().Dumps)
+	_, ok = table.Get(key)
+	require.True(t, ok, "the live connection stays")
+
 	c.Close()
 	st := f.Stats()
 	require.GreaterOrEqual(t, st.Dumped, uint64(1))

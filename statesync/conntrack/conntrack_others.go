@@ -21,11 +21,19 @@ func DialFollower(*statesync.Table, *Config) (*Follower, error) {
 // Run returns an error wrapping errors.ErrUnsupported.
 func (*Follower) Run(context.Context) error { return platform.Unsupported("conntrack", "follow") }
 
+// FollowChanges returns an error wrapping errors.ErrUnsupported.
+func (*Injector) FollowChanges(context.Context, *statesync.Table) error {
+	return platform.Unsupported("conntrack", "follow")
+}
+
 // Stats returns zero counters.
 func (*Follower) Stats() FollowerStats { return FollowerStats{} }
 
 // Close does nothing.
 func (*Follower) Close() error { return nil }
+
+// Resync returns an error wrapping errors.ErrUnsupported.
+func (*Follower) Resync(context.Context) error { return platform.Unsupported("conntrack", "resync") }
 
 // Injector injects sessions into the kernel's conntrack table; Linux only.
 type Injector struct{}
@@ -47,6 +55,16 @@ func (*Injector) Commit(time.Time, *statesync.Table) (int, error) {
 
 // Delete returns an error wrapping errors.ErrUnsupported.
 func (*Injector) Delete(statesync.Session) error { return platform.Unsupported("conntrack", "delete") }
+
+// Resync returns an error wrapping errors.ErrUnsupported.
+func (*Injector) Resync(time.Time, *statesync.Table) (int, error) {
+	return 0, platform.Unsupported("conntrack", "resync")
+}
+
+// Follow returns an error wrapping errors.ErrUnsupported.
+func (*Injector) Follow(context.Context, *statesync.Table) error {
+	return platform.Unsupported("conntrack", "follow")
+}
 
 // Stats returns zero counters.
 func (*Injector) Stats() InjectorStats { return InjectorStats{} }

@@ -10,61 +10,18 @@ import (
 	"github.com/hakit/hakit/statesync"
 )
 
-// IP protocol numbers.
-const (
-	protoICMP    = 1
-	protoTCP     = 6
-	protoUDP     = 17
-	protoDCCP    = 33
-	protoICMPv6  = 58
-	protoSCTP    = 132
-	protoUDPLite = 136
-)
-
 // tcpBeLiberal is IP_CT_TCP_FLAG_BE_LIBERAL (nf_conntrack_tcp.h); on the
 // wire struct nf_ct_tcp_flags is {flags, mask}, which ti-mo/conntrack sends
 // as a big-endian uint16.
 const tcpBeLiberal = 0x08
 
 // creatable are the status bits ctnetlink lets user space set on a new
-// entry, besides IPS_CONFIRMED which must be sent as it is always set.
-const creatable = ct.StatusSeenReply | ct.StatusAssured | ct.StatusFixedTimeout
-
-func hasPorts(proto uint8) bool {
-	switch proto {
-	case protoTCP, protoUDP, protoDCCP, protoSCTP, protoUDPLite:
-		return true
-	}
-	return false
-}
-
-func isICMP(proto uint8) bool { return proto == protoICMP || proto == protoICMPv6 }
-
-// icmpReplyType returns the ICMP type of the reply to a query of type t
-// (the kernel's invmap in nf_conntrack_proto_icmp{,v6}.c), and whether t is
-// a query conntrack tracks.
-func icmpReplyType(proto, t uint8) (uint8, bool) {
-	if proto == protoICMP {
-		switch t {
-		case 8: // echo → echo reply
-			return 0, true
-		case 0:
-			return 8, true
-		case 13, 15, 17: // timestamp, info, address mask
-			return t + 1, true
-		case 14, 16, 18:
-			return t - 1, true
-		}
-		return 0, false
-	}
-	switch t {
-	case 128, 139: // echo request, node information query
-		return t + 1, true
-	case 129, 140:
-		return t - 1, true
-	}
-	return 0, false
-}
+// entry, besides IPS_CONFIRMED (statusConfirmed) which must be sent as it
+// is always set.
+const (
+	creatable       = uint32(ct.StatusSeenReply | ct.StatusAssured | ct.StatusFixedTimeout)
+	statusConfirmed = uint32(ct.StatusConfirmed)
+)
 
 // endpoints returns the source and destination of t as AddrPorts in the
 // key's convention (ICMP: identifier and type<<8|code as ports).
@@ -93,7 +50,7 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 	o := f.TupleOrig
 	p := o.Proto.Protocol
 	switch {
-	case f.Status.Value&(ct.StatusTemplate|ct.StatusUntracked) != 0:
+	case f.Status&(ct.StatusTemplate|ct.StatusUntracked) != 0:
 		return s, fmt.Errorf("conntrack: template or untracked entry: %w", ErrUnsupportedFlow)
 	case !validTuple(o):
 		return s, fmt.Errorf("conntrack: original tuple %v: %w", o, ErrUnsupportedFlow)
@@ -129,11 +86,17 @@ func FlowToSession(f ct.Flow, now time.Time) (statesync.Session, error) {
 	case f.ProtoInfo.DCCP != nil:
 		s.State = f.ProtoInfo.DCCP.State
 	}
-	s.Status = uint32(f.Status.Value)
+	s.Status = uint32(f.Status)
 	if f.Timeout > 0 {
 		s.Expires = statesync.Deadline(now.Add(time.Duration(f.Timeout) * time.Second))
 	}
 	s.Mark = f.Mark
+	if len(f.Helper.Name) <= statesync.MaxHelperLen {
+		s.Helper = f.Helper.Name
+	}
+	for i, a := range []ct.SequenceAdjust{f.SeqAdjOrig, f.SeqAdjReply} {
+		s.SeqAdj[i] = statesync.SeqAdj{CorrectionPos: a.Position, Before: int32(a.OffsetBefore), After: int32(a.OffsetAfter)}
+	}
 	s.Packets = f.CountersOrig.Packets + f.CountersReply.Packets
 	s.Bytes = f.CountersOrig.Bytes + f.CountersReply.Bytes
 	return s, nil
@@ -200,8 +163,19 @@ func SessionToFlow(s statesync.Session, now time.Time, defaultTimeout time.Durat
 	f.TupleReply = tuple(k.Proto, 0, rs, rd)
 	// The kernel marks a created entry confirmed before applying the
 	// status and refuses (EBUSY) a status without the bit.
-	f.Status.Value = ct.StatusFlag(s.Status)&creatable | ct.StatusConfirmed
+	f.Status = ct.Status(s.Status&creatable | statusConfirmed)
 	f.Mark = s.Mark
+	f.Helper.Name = s.Helper
+	for i, a := range s.SeqAdj {
+		if a != (statesync.SeqAdj{}) {
+			sa := ct.SequenceAdjust{Direction: i == 1, Position: a.CorrectionPos, OffsetBefore: uint32(a.Before), OffsetAfter: uint32(a.After)}
+			if i == 0 {
+				f.SeqAdjOrig = sa
+			} else {
+				f.SeqAdjReply = sa
+			}
+		}
+	}
 	switch k.Proto {
 	case protoTCP:
 		f.ProtoInfo.TCP = &ct.ProtoInfoTCP{

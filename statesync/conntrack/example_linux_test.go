@@ -54,7 +54,7 @@ func ExampleSessionToFlow() {
 		return
 	}
 	fmt.Println(f.TupleOrig.IP.SourceAddress, "->", f.TupleOrig.IP.DestinationAddress, "timeout", f.Timeout)
-	fmt.Printf("status %#x, TCP flags %#04x\n", uint32(f.Status.Value), f.ProtoInfo.TCP.OriginalFlags)
+	fmt.Printf("status %#x, TCP flags %#04x\n", uint32(f.Status), f.ProtoInfo.TCP.OriginalFlags)
 	// Output:
 	// 198.18.1.10 -> 198.18.2.10 timeout 300
 	// status 0xe, TCP flags 0x0808
@@ -67,9 +67,11 @@ func ExampleDialFollower() {
 	ctx := context.Background()
 	table := statesync.NewTable(0)
 	tr, _ := statesync.ListenUDP(netip.MustParseAddrPort("198.18.3.1:7946"), netip.MustParseAddrPort("198.18.3.2:7946"))
-	sync, _ := statesync.NewDriver(&statesync.DriverConfig{Transport: tr, Table: table, Send: true})
+	driver, _ := statesync.NewDriver(&statesync.DriverConfig{Transport: tr, Table: table, Send: true})
+	ownAddrs := []netip.Prefix{netip.MustParsePrefix("198.18.3.0/24")} // sessions of the units themselves stay
 
-	f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: sync})
+	f, err := conntrack.DialFollower(table, &conntrack.Config{Sink: driver,
+		Rules: &conntrack.Rules{IgnoreAddrs: ownAddrs}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -92,4 +94,23 @@ func ExampleDialInjector() {
 	res := sync.Commit()                    // everything received is in the table
 	n, err := inj.Commit(time.Now(), table) // creates, or updates, every session
 	log.Print(res.InSync, n, err)           // then the addresses come up
+}
+
+// A warm standby writes the replica into its kernel as it changes, so that
+// its takeover writes only the last moments, whatever the table's size.
+// It needs CAP_NET_ADMIN and a kernel with conntrack, so it is compiled,
+// not run.
+func ExampleInjector_Follow() {
+	ctx := context.Background()
+	table := statesync.NewTable(0)
+	tr, _ := statesync.ListenUDP(netip.MustParseAddrPort("198.18.3.2:7946"), netip.MustParseAddrPort("198.18.3.1:7946"))
+	d, _ := statesync.NewDriver(&statesync.DriverConfig{Transport: tr, Table: table, Receive: true})
+	now := time.Now()
+
+	inj, _ := conntrack.DialInjector(nil)
+	go inj.Follow(ctx, table) // the replica goes into the kernel as it changes
+	// … the election makes this unit primary:
+	res := d.Commit()                // every record received is in the table
+	n, err := inj.Commit(now, table) // the last moments' changes; then the addresses
+	log.Print(res.InSync, n, err)
 }

@@ -68,10 +68,9 @@ func newCluster(t *testing.T) *cluster {
 			Interfaces: []member.Interface{{Name: "eth0", Addr: addr, Prober: pr,
 				Conn: heartbeat.NewEthernetConn(seg.Attach(fmt.Sprint("hb", id), hw(1, id)), heartbeat.DefaultEtherType)}},
 			Heartbeat: &heartbeat.Config{Neighbours: neighbours{"eth0": {gw}}},
-			Sync: &member.Sync{Peers: []member.SyncPeer{{
-				Transport: statesync.NewEthernetTransport(sp, hw(10+id, peer), hw(10+peer, id), 0)}}},
-			Steps:   []member.Step{member.Func("addresses", nil, nil), member.Func("announce", nil, nil)},
-			OnEvent: func(e member.Event) { col.Observe(e) },
+			Sync:      &member.Sync{Transport: statesync.NewEthernetTransport(sp, hw(10+id, peer), hw(10+peer, id), 0)},
+			Steps:     []member.Step{member.Func("addresses", nil, nil), member.Func("announce", nil, nil)},
+			OnEvent:   func(e member.Event) { col.Observe(e) },
 		}
 		d, err := member.New(cfg)
 		require.NoError(t, err)
@@ -201,7 +200,7 @@ func fullStatus() member.Status {
 					{Interface: "eth1", State: heartbeat.Suspect, LastHeard: now}}},
 			{Unit: 3, Links: []heartbeat.LinkStatus{{Interface: "eth0", State: heartbeat.PeerDown}}},
 		},
-		Sync:      &member.SyncStatus{Sessions: 10, Peers: []member.SyncPeerStatus{{Sending: true, Sent: 5, SendTotal: 10, SendBulk: true}}},
+		Sync:      &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10}}},
 		Heartbeat: heartbeat.Counters{Sent: 10, Received: 9, Dropped: heartbeat.Drops{Auth: 2}},
 	}
 }

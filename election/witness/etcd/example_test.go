@@ -78,7 +78,7 @@ func Example_member() {
 		UnitID:     unit,
 		Keys:       keys,
 		Interfaces: []member.Interface{{Name: "udp", Conn: hb, ClusterOnly: true}},
-		Sync:       &member.Sync{Peers: []member.SyncPeer{{Transport: tr}}},
+		Sync:       &member.Sync{Transport: tr},
 		Witness:    w, // consulted only when no peer is heard
 		Steps: []member.Step{member.Announce(routes, garp.Move{Interface: "eth0",
 			Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.100")}})}, // each call with Move.Token

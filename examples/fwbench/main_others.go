@@ -1,0 +1,14 @@
+//go:build !linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+)
+
+func main() {
+	fmt.Fprintf(os.Stderr, "fwbench: network namespaces and netfilter conntrack are Linux only, not %s\n", runtime.GOOS)
+	os.Exit(1)
+}
