@@ -56,7 +56,12 @@ func (h *hanode) start(u, peer *unit, first bool, interval time.Duration) error 
 		"-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
 		"-iface", "eth0", "-iface", "eth1", "-iface", "eth2", "-interval", interval.String(),
 		"-vmac", "interface", "-sync-peer", netip.AddrPortFrom(peer.syncAddr(), 7946).String(), "-conntrack",
-		"-status", statusAddr, "-state-dir", u.dir}, h.extra...)
+		"-status", statusAddr, "-state-dir", u.dir, "-key-file", filepath.Join(u.dir, "hanode.key")}, h.extra...)
+	// Both units share one key, as a real pair would: authenticated
+	// heartbeats and sync cost what they cost in production.
+	if err := os.WriteFile(filepath.Join(u.dir, "hanode.key"), []byte("fwbench shared key, 32 bytes ok\n"), 0o600); err != nil {
+		return err
+	}
 	_, err := u.start(h.bin, args...)
 	return err
 }
