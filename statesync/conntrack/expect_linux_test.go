@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/statesync"
@@ -105,6 +106,16 @@ func (f *ftpClient) passive(t *testing.T) uint16 {
 	require.Len(t, n, 6)
 	p1, _ := strconv.Atoi(n[4])
 	p2, _ := strconv.Atoi(n[5])
+	// Acknowledge the reply now rather than after the delayed-ACK timer:
+	// an unacknowledged reply would be sent again after the takeover,
+	// through B, whose helper would then expect the connection itself.
+	raw, err := f.c.(*net.TCPConn).SyscallConn()
+	require.NoError(t, err)
+	var serr error
+	require.NoError(t, raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+	}))
+	require.NoError(t, serr)
 	return uint16(p1<<8 | p2)
 }
 
