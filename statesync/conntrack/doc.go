@@ -141,9 +141,7 @@
 // takeover passes the new one (TestFailoverKeepsExpectations: FTP passive
 // mode through NAT, SIP RTP and RTCP). Limits: the kernel gives an
 // expectation created this way its helper's whole timeout (FTP 5 min, SIP
-// 3 min) rather than the time it had left, and attaches the master's
-// helper to the expected connection (the helper then reads that
-// connection too, finding nothing to expect); a warm standby's Follow
+// 3 min) rather than the time it had left; a warm standby's Follow
 // does not write expectations as they change, only Commit does (they are
 // few, and short-lived); and what github.com/ti-mo/conntrack lacks for
 // them is listed in expect_linux.go.
