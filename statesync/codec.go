@@ -459,10 +459,8 @@ func (r *record) decode(b []byte) (int, error) {
 		return 0, errShortRecord
 	}
 	fam := b[1]
-	for i := 0; i < 8; i += 2 {
-		if fam>>i&3 == 3 {
-			return 0, fmt.Errorf("statesync: record: address family bits %#x: %w", fam, ErrMalformed)
-		}
+	if err := checkFam(fam); err != nil {
+		return 0, err
 	}
 	if op == opDelete && fam>>4 != 0 {
 		return 0, fmt.Errorf("statesync: record: delete with NAT tuple: %w", ErrMalformed)

@@ -88,10 +88,8 @@ func decodeExpect(b []byte, op recordOp, e *Expectation) (int, error) {
 		return 0, errShortRecord
 	}
 	fam := b[1]
-	for i := 0; i < 8; i += 2 {
-		if fam>>i&3 == 3 {
-			return 0, fmt.Errorf("statesync: record: address family bits %#x: %w", fam, ErrMalformed)
-		}
+	if err := checkFam(fam); err != nil {
+		return 0, err
 	}
 	if op == opExpectDelete && fam>>4 != 0 {
 		return 0, fmt.Errorf("statesync: record: expectation delete with a master: %w", ErrMalformed)
@@ -155,6 +153,16 @@ func decodeExpect(b []byte, op recordOp, e *Expectation) (int, error) {
 		return 0, err
 	}
 	return p, nil
+}
+
+// checkFam checks a record's byte of four 2-bit address families.
+func checkFam(fam uint8) error {
+	for i := 0; i < 8; i += 2 {
+		if fam>>i&3 == 3 {
+			return fmt.Errorf("statesync: record: address family bits %#x: %w", fam, ErrMalformed)
+		}
+	}
+	return nil
 }
 
 // readKey decodes the key whose fam byte is at b[p] (as appendKey wrote

@@ -117,6 +117,16 @@ func ExpectationToExpect(e statesync.Expectation, now time.Time) (ct.Expect, err
 	return ex, nil
 }
 
+// event decodes a data reply with the library's decoder.
+func (r *reply) event() (ct.Event, error) {
+	var ev ct.Event
+	err := ev.Unmarshal(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(r.Type), Flags: netlink.HeaderFlags(r.Flags), Sequence: r.Seq},
+		Data:   r.Msg,
+	})
+	return ev, err
+}
+
 // nulString returns s with the NUL the kernel requires at the end of a
 // name (NLA_NUL_STRING), which the library does not add; "" stays empty
 // (not sent).
@@ -129,11 +139,7 @@ func nulString(s string) string {
 
 // expect decodes the expectation a data reply holds (a dump's).
 func (r *reply) expect() (ct.Expect, error) {
-	var ev ct.Event
-	err := ev.Unmarshal(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(r.Type), Flags: netlink.HeaderFlags(r.Flags), Sequence: r.Seq},
-		Data:   r.Msg,
-	})
+	ev, err := r.event()
 	if err != nil || ev.Expect == nil {
 		return ct.Expect{}, fmt.Errorf("conntrack: decode a kernel expectation: %w (%v)", ErrUnsupportedFlow, err)
 	}

@@ -31,18 +31,12 @@ func (g *Guard) CheckExpect(now time.Time, e *statesync.Expectation) error {
 	anySrc := !e.SrcMask.IsValid() || e.SrcMask.IsUnspecified()
 	addrs := [...]netip.Addr{e.Key.Src.Addr(), e.Key.Dst.Addr(), e.Master.Src.Addr(), e.Master.Dst.Addr(), e.NATSrc.Addr()}
 	for i, a := range addrs {
-		a = a.Unmap().WithZone("")
-		switch {
-		case i == 0 && anySrc && (!a.IsValid() || a.IsUnspecified()):
-			continue
-		case i == 4 && (!a.IsValid() || a.IsUnspecified()):
-			continue // no translated address (a NAT helper may keep only the port)
-		case !a.IsValid():
-			return fmt.Errorf("conntrack: expectation %v: no address: %w", e.Key, ErrRefused)
-		case a.IsLoopback(), a.IsUnspecified(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-			return fmt.Errorf("conntrack: expectation %v: address %v is not a forwarded host's: %w", e.Key, a, ErrRefused)
-		case g.Local != nil && g.Local(a):
-			return fmt.Errorf("conntrack: expectation %v: address %v is this unit's own: %w", e.Key, a, ErrRefused)
+		unset := !a.IsValid() || a.Unmap().IsUnspecified()
+		if i == 0 && anySrc && unset || i == 4 && unset {
+			continue // any source; no translated address (a NAT helper may keep only the port)
+		}
+		if why := g.refuse(a); why != "" {
+			return fmt.Errorf("conntrack: expectation %v: %s: %w", e.Key, why, ErrRefused)
 		}
 	}
 	max := MaxExpectTimeout
