@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -144,8 +145,8 @@ func dataConn(h *testbed.Host, port uint16, timeout time.Duration) (string, erro
 // data connection each (the 227 replies create the expectations, with the
 // NAT helper's translation), and a SIP INVITE announces an audio stream
 // (RTP and RTCP expectations). The expectations are replicated with their
-// masters; B commits (all but the second FTP one, the negative control)
-// and takes over. The first data connection opens through B, translated
+// masters; B, a warm standby, commits (all but the second FTP one, the
+// negative control) and takes over. The first data connection opens through B, translated
 // as its master; the second is dropped; the server's RTP stream to the
 // announced port reaches the client, one to another port does not.
 func TestFailoverKeepsExpectations(t *testing.T) {
@@ -186,13 +187,20 @@ func TestFailoverKeepsExpectations(t *testing.T) {
 	require.Equal(t, "nat-follow-master", ftp1.Fn, "the NAT helper's translation")
 	require.Equal(t, keyOf(f1.c), ftp1.Master)
 
+	// B is a warm standby (hanode's default): its kernel follows the
+	// replica's sessions; the expectations go in at commit.
+	inj := dialInjector(t, p.b.h)
+	followed := make(chan error, 1)
+	go func() { followed <- inj.Follow(context.Background(), p.tableB) }()
+	require.Eventually(t, func() bool { return inj.Stats().Injected >= 3 }, 5*time.Second, 5*time.Millisecond)
+
 	p.a.detach()
 	p.recv.Commit()
 	_, ok := p.tableB.DeleteExpect(statesync.Key{Proto: 6, Src: netip.AddrPortFrom(clientAddr.Addr(), 0), Dst: netip.AddrPortFrom(serverAddr.Addr(), port2)})
 	require.True(t, ok) // the negative control
-	inj := dialInjector(t, p.b.h)
 	_, err := inj.Commit(time.Now(), p.tableB)
 	require.NoError(t, err)
+	require.NoError(t, <-followed)
 	p.b.attach()
 	st := inj.Stats()
 	exp, _ := p.b.h.Run("conntrack", "-L", "expect")
