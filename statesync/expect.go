@@ -133,6 +133,21 @@ func (t *Table) Expectations(dst []Expectation) []Expectation {
 	return dst
 }
 
+// ownExpectations appends the expectations this unit stored itself
+// (UpsertExpect, origin 0), not those received from peers: what a bulk
+// sync sends.
+func (t *Table) ownExpectations(dst []Expectation) []Expectation {
+	x := &t.exp
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, en := range x.m {
+		if en.origin == 0 {
+			dst = append(dst, en.e)
+		}
+	}
+	return dst
+}
+
 // ExpectLen returns the number of expectations in the table.
 func (t *Table) ExpectLen() int {
 	x := &t.exp

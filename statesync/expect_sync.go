@@ -17,11 +17,12 @@ func (s *Sender) DeleteExpect(now time.Time, k Key) {
 	s.append(now, &r)
 }
 
-// bulkExpects sends the table's expectations at the end of a bulk sync:
-// they are few (at most MaxExpectations).
+// bulkExpects sends the table's own expectations (not those received
+// from other units, in active-active) at the end of a bulk sync: they are
+// few (at most MaxExpectations).
 func (s *Sender) bulkExpects(now time.Time) {
 	epoch := s.epoch
-	for _, e := range s.cfg.Table.Expectations(nil) {
+	for _, e := range s.cfg.Table.ownExpectations(nil) {
 		r := record{recordOp: opExpect, Expect: e}
 		s.append(now, &r)
 		if s.epoch != epoch {

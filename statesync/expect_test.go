@@ -93,6 +93,8 @@ func TestExpectationsReplicated(t *testing.T) {
 	p.src.Upsert(testSession(1))
 	stale := natExpect(9)
 	p.dst.UpsertExpect(p.now, stale) // the bulk sync's end removes it
+	// One the source received from another unit: not its own to send.
+	p.src.storeExpect(p.now, normalExpect(natExpect(8)), 3, 1)
 	// One before the first bulk sync ends: the bulk carries it.
 	e1 := testExpect(1)
 	require.True(t, p.src.UpsertExpect(p.now, e1))
