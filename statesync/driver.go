@@ -650,6 +650,7 @@ func (d *Driver) Expire() int {
 		}
 	}
 	n := d.cfg.Table.Expire(now, fn)
+	d.expireExpectsLocked(now) // expect_sync.go
 	d.flushLocked()
 	return n
 }

@@ -67,6 +67,7 @@ type ReceiverStats struct {
 	SweepsSkipped uint64 // bulk ends applied after a lost datagram at Commit, so not swept
 	Duplicate     uint64 // datagrams received twice (resends, reordering)
 	DropTableFull uint64 // sessions not stored: the table held its limit (Table.SetLimit)
+	DropExpect    uint64 // expectations not stored: the table held MaxExpectations
 	EventsDropped uint64 // events dropped because Events was not called for long
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow, DropCluster, DropPeer uint64
@@ -84,6 +85,7 @@ func (s *ReceiverStats) add(o ReceiverStats) {
 	s.SweepsSkipped += o.SweepsSkipped
 	s.Duplicate += o.Duplicate
 	s.DropTableFull += o.DropTableFull
+	s.DropExpect += o.DropExpect
 	s.EventsDropped += o.EventsDropped
 	s.DropMalformed += o.DropMalformed
 	s.DropAuth += o.DropAuth
@@ -372,6 +374,8 @@ func (r *Receiver) apply(now time.Time, recs []record) {
 			}
 		case opDelete:
 			t.Delete(rec.Session.Key)
+		case opExpect, opExpectDelete:
+			r.applyExpect(now, rec) // expect_sync.go
 		case opBulkBegin:
 			r.gen = t.nextGen(r.cfg.Origin)
 			r.bulkGen = rec.Gen
@@ -392,6 +396,7 @@ func (r *Receiver) apply(now time.Time, recs []record) {
 					break
 				}
 				t.sweep(r.cfg.Origin, r.gen)
+				t.sweepExpects(r.cfg.Origin, r.gen)
 				r.bulkDone = !r.overflow // limit.go
 				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal})
 			}

@@ -358,6 +358,10 @@ func (s *Sender) advanceBulk(now time.Time) {
 			}
 		}
 		if done {
+			s.bulkExpects(now) // expect_sync.go
+			if s.epoch != epoch {
+				return
+			}
 			r := record{recordOp: opBulkEnd, Gen: s.bulk.gen}
 			s.append(now, &r)
 			s.seal(now)
