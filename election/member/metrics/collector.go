@@ -190,6 +190,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
+	for _, k := range s.Checks {
+		g(d.checkFailing, b2f(k.Failing), k.Name)
+		g(d.checkWeight, float64(k.Weight), k.Name)
+		n(d.checkRuns, k.Runs, k.Name)
+		n(d.checkFailures, k.Failures, k.Name)
+	}
+
 	h := s.Heartbeat
 	n(d.hbSent, h.Sent)
 	n(d.hbReceived, h.Received)
@@ -246,6 +253,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			g(d.bulkDone, float64(p.Got), sp, "receive")
 			g(d.bulkTotal, float64(p.Total), sp, "send")
 			g(d.bulkTotal, float64(p.Announced), sp, "receive")
+			g(d.syncLag, p.Backlog.Lag.Seconds(), sp)
+			g(d.backlogRecords, float64(p.Backlog.Records), sp)
+			g(d.backlogBytes, float64(p.Backlog.Bytes), sp)
 			n(d.recordsSent, p.Sender.Records, sp)
 			n(d.recordsReceived, p.Receiver.Records, sp)
 			n(d.resent, p.Sender.Resent, sp)

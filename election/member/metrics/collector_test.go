@@ -153,6 +153,8 @@ func TestCollectorFailover(t *testing.T) {
 		require.Equal(t, 1.0, value(t, m1, "hakit_peer_reachable", "peer=2"))
 		require.Equal(t, 1.0, value(t, m1, "hakit_peer_link_state", "peer=2", "interface=eth0"))
 		require.Equal(t, 1.0, value(t, m1, "hakit_sync_sending", "sync_peer=0"))
+		require.Equal(t, 0.0, value(t, m1, "hakit_sync_backlog_records", "sync_peer=0"), "every update acknowledged")
+		require.Equal(t, 0.0, value(t, m1, "hakit_sync_lag_seconds", "sync_peer=0"))
 		require.Equal(t, 3.0, value(t, m1, "hakit_garp_sent_total", "kind=arp"))
 		require.Positive(t, value(t, m1, "hakit_heartbeats_sent_total"))
 		m2 := gather(t, c.regs[1])
@@ -200,7 +202,10 @@ func fullStatus() member.Status {
 					{Interface: "eth1", State: heartbeat.Suspect, LastHeard: now}}},
 			{Unit: 3, Links: []heartbeat.LinkStatus{{Interface: "eth0", State: heartbeat.PeerDown}}},
 		},
-		Sync:      &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10}}},
+		Sync: &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10},
+			{Unit: 3, Backlog: statesync.Backlog{Records: 40, Datagrams: 2, Bytes: 2200, Lag: 1500 * time.Millisecond}}}},
+		Checks: []member.CheckStatus{{Name: "gw-ping", Weight: 20, Known: true, Failing: true, Runs: 9, Failures: 4},
+			{Name: "vrrp-script", Known: true, Runs: 9}},
 		Heartbeat: heartbeat.Counters{Sent: 10, Received: 9, Dropped: heartbeat.Drops{Auth: 2}},
 	}
 }
@@ -216,6 +221,24 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.NotNil(t, find(m, "hakit_peer_reachable", "peer=3"))
 	require.NotNil(t, find(m, "hakit_sync_sending", "sync_peer=0"))
 	require.Equal(t, 2.0, value(t, m, "hakit_heartbeats_dropped_total", "reason=auth"))
+	require.Equal(t, 1.5, value(t, m, "hakit_sync_lag_seconds", "sync_peer=3"))
+	require.Equal(t, 40.0, value(t, m, "hakit_sync_backlog_records", "sync_peer=3"))
+	require.Equal(t, 2200.0, value(t, m, "hakit_sync_backlog_bytes", "sync_peer=3"))
+	require.Equal(t, 0.0, value(t, m, "hakit_sync_lag_seconds", "sync_peer=0"))
+	require.Equal(t, 1.0, value(t, m, "hakit_check_failing", "check=gw-ping"))
+	require.Equal(t, 20.0, value(t, m, "hakit_check_weight", "check=gw-ping"))
+	require.Equal(t, 4.0, value(t, m, "hakit_check_failures_total", "check=gw-ping"))
+	require.Equal(t, 0.0, value(t, m, "hakit_check_failing", "check=vrrp-script"))
+	require.Equal(t, 9.0, value(t, m, "hakit_check_runs_total", "check=vrrp-script"))
+
+	src.s.Sync.Peers = src.s.Sync.Peers[:1]
+	src.s.Checks = src.s.Checks[1:]
+	m = gather(t, reg)
+	require.Nil(t, find(m, "hakit_sync_lag_seconds", "sync_peer=3"), "a removed sync peer's series are gone")
+	require.Nil(t, find(m, "hakit_sync_backlog_records", "sync_peer=3"))
+	require.NotNil(t, find(m, "hakit_sync_lag_seconds", "sync_peer=0"))
+	require.Nil(t, find(m, "hakit_check_failing", "check=gw-ping"), "a removed check's series are gone")
+	require.NotNil(t, find(m, "hakit_check_failing", "check=vrrp-script"))
 
 	src.s.Peers = src.s.Peers[:1]
 	src.s.Peers[0].Links = src.s.Peers[0].Links[:1]

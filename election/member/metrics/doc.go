@@ -54,8 +54,13 @@
 //	sync_sending{sync_peer}, sync_receiving{sync_peer}, sync_peer_in_sync{sync_peer}
 //	sync_bulk_running{sync_peer,direction}, sync_bulk_records{sync_peer,direction},
 //	sync_bulk_records_expected{sync_peer,direction}   bulk sync progress: done of expected
+//	sync_lag_seconds{sync_peer}        gauge  age of the oldest update the peer has not acknowledged
+//	sync_backlog_records{sync_peer}, sync_backlog_bytes{sync_peer}   gauges: what it has not acknowledged
 //	sync_records_sent_total, sync_records_received_total, sync_datagrams_resent_total,
 //	sync_resyncs_total{sync_peer,direction}, sync_datagrams_dropped_total{sync_peer,direction,reason}
+//	check_failing{check}               gauge  1 while the health check fails
+//	check_weight{check}                gauge  what it takes off the priority; 0: the unit is ineligible
+//	check_runs_total{check}, check_failures_total{check}
 //	failover_phase_seconds{phase}      histogram: election, then each takeover step by name
 //	failover_seconds                   histogram: fault (or election) to the last step up
 //
