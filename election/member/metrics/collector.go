@@ -83,7 +83,7 @@ func (c *Collector) Observe(e member.Event) {
 	switch e.Kind {
 	case member.EventRoleChange:
 		c.mu.Lock()
-		c.transitions[[2]string{e.To.String(), Cause(e.Reason)}]++
+		c.transitions[[2]string{e.To.String(), e.Cause.String()}]++
 		c.mu.Unlock()
 	case member.EventHeartbeat:
 		if e.State.Verdict() {
@@ -99,37 +99,6 @@ func (c *Collector) Observe(e member.Event) {
 			c.total.Observe(t.Total().Seconds())
 		}
 	}
-}
-
-// Cause returns the reason label of transitions_total for a role change's
-// reason (see the package documentation). It reads the head of the
-// election's words, before the first ": " (the rest is the selection's
-// rule, which may name any criterion).
-func Cause(reason string) string {
-	head, rest, _ := strings.Cut(reason, ": ")
-	switch {
-	case head == "split brain":
-		return "split_brain"
-	case head == "failover":
-		return "local_fault"
-	case head == "preempted":
-		return "preempt"
-	case head == "handover" || strings.HasPrefix(head, "planned handover"):
-		return "handover"
-	case strings.HasPrefix(head, "witness"):
-		return "witness"
-	case strings.HasSuffix(head, " lost"):
-		return "peer_lost"
-	case strings.Contains(head, "interface malfunction"):
-		return "interface_fault"
-	case strings.HasSuffix(head, " is primary"):
-		return "peer_primary"
-	case strings.HasPrefix(rest, "check "):
-		return "check"
-	case head == "no primary" || strings.HasSuffix(head, " selected"):
-		return "election"
-	}
-	return "other"
 }
 
 // label turns a state name ("local-fault") into a label value

@@ -252,29 +252,6 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.Nil(t, m["hakit_sync_sessions"])
 }
 
-func TestCause(t *testing.T) {
-	for reason, want := range map[string]string{
-		"primary unit 2 lost: unit 3 selected: available, unit 2 is":            "peer_lost",
-		"primary unit 2 has an interface malfunction: unit 3 selected: healthy": "interface_fault",
-		"unit 3 reports an interface malfunction on this unit":                  "interface_fault",
-		"split brain: unit 2 selected: tenure by more than the 1s margin":       "split_brain",
-		"failover: unit 3 selected: more monitored interfaces up, 3 > 2":        "local_fault",
-		"unit 2 is primary":                                                                  "peer_primary",
-		"witness unreachable":                                                                "witness",
-		"planned handover to unit 3":                                                         "handover",
-		"handover: unit 2 reclaims the role":                                                 "handover",
-		"preempted: unit 2 selected: priority, 200 > 100":                                    "preempt",
-		"unit 2 selected: priority, 200 > 100":                                               "election",
-		"no primary: unit 3 selected: no interface malfunction, unit 2 is degraded":          "election",
-		"no primary: unit 1 selected: only candidate":                                        "election",
-		"primary unit 2 lost: unit 3 selected: no interface malfunction, unit 2 is degraded": "peer_lost",
-		"unit 1 stood down: check gw-ping failed 3 times":                                    "check",
-		"something new": "other",
-	} {
-		require.Equal(t, want, metrics.Cause(reason), reason)
-	}
-}
-
 // TestPromtool: the exposition passes `promtool check metrics` (its lint
 // of names, units, suffixes and help). promtool comes with Debian's
 // prometheus package; under CI=true it must be there.
@@ -288,7 +265,7 @@ func TestPromtool(t *testing.T) {
 	}
 	col := metrics.New(&fakeSource{fullStatus()}, &metrics.Options{GARP: func() garp.Stats { return garp.Stats{} }})
 	now := time.Now()
-	col.Observe(member.Event{Kind: member.EventRoleChange, From: hakit.Secondary, To: hakit.Primary, Reason: "primary unit 2 lost"})
+	col.Observe(member.Event{Kind: member.EventRoleChange, From: hakit.Secondary, To: hakit.Primary, Cause: election.CausePeerLost, Reason: "primary unit 2 lost"})
 	col.Observe(member.Event{Kind: member.EventHeartbeat, State: heartbeat.PeerDown})
 	col.Observe(member.Event{Kind: member.EventTakeover, Takeover: &member.Takeover{Fault: now, Elected: now.Add(time.Millisecond),
 		Steps: []member.StepTime{{Step: "sessions", Done: now.Add(2 * time.Millisecond)}}, Done: now.Add(2 * time.Millisecond)}})

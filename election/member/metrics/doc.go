@@ -64,13 +64,15 @@
 //	failover_phase_seconds{phase}      histogram: election, then each takeover step by name
 //	failover_seconds                   histogram: fault (or election) to the last step up
 //
-// The reason of transitions_total is the cause of the role change, one
-// of: peer_lost (the primary was lost), interface_fault (an interface
-// malfunction verdict on the primary), local_fault (this primary became
-// worse than a peer: degraded or fewer links up), split_brain,
-// peer_primary (another unit already holds the role), handover (planned,
-// or a reclaim), preempt, witness, check (a health check stood the unit
-// down), election (no primary was heard, or a plain selection), other. The words of the reason are in the logs and
+// The reason of transitions_total is the role change's cause
+// (member.Event.Cause, an election.Cause), one of: peer_lost (the primary
+// was lost), interface_fault (an interface malfunction verdict on the
+// primary), local_fault (this primary became worse than a peer: degraded
+// or fewer links up), split_brain, peer_primary (another unit already
+// holds the role), handover (planned, or a reclaim), preempt, witness,
+// stand_down (the program told the primary to stand down), check (a
+// health check stood the unit down), election (no primary was heard, or a
+// plain selection, or a VRRP Master election), other. The words of the reason are in the logs and
 // the events.
 //
 // sync_peer is the sync peer's place in the member configuration, from
