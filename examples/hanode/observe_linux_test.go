@@ -221,6 +221,7 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) failov
 	var changes []string
 	for _, line := range strings.Split(string(b), "\n") {
 		require.NotContains(t, line, "level=ERROR")
+		require.LessOrEqual(t, strings.Count(line, " unit="), 1, "the unit named once: %s", line)
 		if strings.Contains(line, `msg="member: role change"`) {
 			require.Contains(t, line, "level=INFO")
 			_, reason, _ := strings.Cut(line, " reason=")
