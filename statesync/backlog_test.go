@@ -1,6 +1,7 @@
 package statesync_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -100,4 +101,35 @@ func TestSenderBacklog(t *testing.T) {
 		require.NoError(t, s.Step(now, b))
 	}
 	require.Zero(t, s.Backlog(now))
+}
+
+// A sender's backlog: what the receiver has not acknowledged, and how long
+// ago the oldest of it went out.
+func ExampleSender_Backlog() {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	primary, standby := statesync.NewTable(0), statesync.NewTable(0)
+	for i := range 3 {
+		primary.Upsert(session(i))
+	}
+	s, _ := statesync.NewSender(now, &statesync.SenderConfig{Table: primary})
+	r, _ := statesync.NewReceiver(now, &statesync.ReceiverConfig{Table: standby})
+	s.Tick(now) // the bulk sync goes out: its begin, the three sessions, its end
+	out := s.Output(nil)
+
+	now = now.Add(250 * time.Millisecond) // the receiver is silent
+	b := s.Backlog(now)
+	fmt.Println("records:", b.Records, "datagrams:", b.Datagrams, "lag:", b.Lag)
+
+	for _, d := range out {
+		r.Step(now, d)
+	}
+	now = now.Add(2 * time.Millisecond)
+	r.Tick(now)
+	for _, d := range r.Output(nil) {
+		s.Step(now, d)
+	}
+	fmt.Printf("after the acknowledgement: %+v\n", s.Backlog(now))
+	// Output:
+	// records: 5 datagrams: 2 lag: 250ms
+	// after the acknowledgement: {Records:0 Datagrams:0 Bytes:0 Lag:0s}
 }
