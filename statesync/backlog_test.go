@@ -2,6 +2,7 @@ package statesync_test
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -108,8 +109,14 @@ func TestSenderBacklog(t *testing.T) {
 func ExampleSender_Backlog() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	primary, standby := statesync.NewTable(0), statesync.NewTable(0)
-	for i := range 3 {
-		primary.Upsert(session(i))
+	for port := range uint16(3) {
+		primary.Upsert(statesync.Session{
+			Key: statesync.Key{Proto: 6,
+				Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.0.10"), 40000+port),
+				Dst: netip.MustParseAddrPort("198.19.0.80:443")},
+			State:   statesync.TCPStateEstablished,
+			Expires: statesync.Deadline(now.Add(time.Hour)),
+		})
 	}
 	s, _ := statesync.NewSender(now, &statesync.SenderConfig{Table: primary})
 	r, _ := statesync.NewReceiver(now, &statesync.ReceiverConfig{Table: standby})
