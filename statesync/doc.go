@@ -59,7 +59,9 @@
 // receiver restarted, a datagram cannot be decoded, or the receiver asks)
 // it starts a new stream with a full resync: loudly, with a counter
 // (SenderStats.Resyncs), a Warn log and an EventResync; never a silent
-// stall.
+// stall. Sender.Backlog (per peer: PeerStatus.Backlog) says how far
+// behind the receiver is: the updates, datagrams and bytes it has not
+// acknowledged, and the lag, how long ago the oldest of them went out.
 //
 // A stream starts with a bulk sync: the sender walks its table, paced by
 // the window, while changes keep flowing in the same stream; progress is

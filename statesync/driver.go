@@ -833,6 +833,10 @@ type PeerStatus struct {
 	// Sent and Total: the progress of the bulk sync to the peer;
 	// Got and Announced: of the one from it.
 	Sent, Total, Got, Announced uint64
+	// Backlog is what the peer has not acknowledged yet of the stream
+	// to it, and how old the oldest of it is (zero while the sending half
+	// is off).
+	Backlog Backlog
 	// Sender and Receiver are the counters of the streams to and from
 	// the peer (of the last ones, when a half is off).
 	Sender   SenderStats
@@ -845,12 +849,16 @@ func (d *Driver) Peers() []PeerStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]PeerStatus, 0, len(d.links))
+	now := d.clk.Now()
 	for _, l := range d.links {
 		p := PeerStatus{Unit: l.peer.Unit}
 		if s := l.sender(); s != nil {
 			p.Sender = s.Stats()
 			p.Sent, p.Total, _ = s.Progress()
 			p.Acked = l.s != nil && l.s.Acked()
+		}
+		if l.s != nil {
+			p.Backlog = l.s.Backlog(now)
 		}
 		if r := l.receiver(); r != nil {
 			p.Receiver = r.Stats()

@@ -105,8 +105,11 @@ type Event struct {
 	Kind EventKind
 	// Peer is the peer involved, if any.
 	Peer uint16
-	// From and To are the roles of a role change.
+	// From and To are the roles of a role change, Cause why as a value
+	// (for metrics and programs: the election's causes, and CauseCheck
+	// when a health check moved the role).
 	From, To hakit.Role
+	Cause    election.Cause
 	// Reason says why, in words.
 	Reason string
 	// Interface and State: a heartbeat report's.

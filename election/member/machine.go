@@ -144,9 +144,11 @@ func (o Op) String() string { return o.Step.Name() + " " + o.Action.String() }
 type Output struct {
 	// Role is the unit's role after the tick, for the heartbeats too.
 	Role hakit.Role
-	// Changed reports that Role changed in this tick; Reason says why.
+	// Changed reports that Role changed in this tick; Reason says why,
+	// Cause the same as a value.
 	Changed bool
 	Reason  string
+	Cause   election.Cause
 	// Payload is the local candidate to put in every heartbeat from now
 	// on. It is valid until the next Tick.
 	Payload []byte
@@ -178,6 +180,7 @@ type Machine struct {
 
 	role     hakit.Role
 	reason   string
+	cause    election.Cause
 	since    time.Time
 	lastTick time.Time
 	links    uint16
@@ -242,7 +245,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ec.Logger = log
+	ec.Logger = nil // its events are the unit's, logged by the unit (electionEvent)
 	el, err := election.New(now, &ec)
 	if err != nil {
 		return nil, err
@@ -486,8 +489,8 @@ func (m *Machine) Tick(now time.Time) Output {
 		m.electionEvent(e)
 	}
 	if eo.Changed {
-		eo.Reason = m.standDownReason(m.role, eo.Role, eo.Reason)
-		m.roleChanged(now, eo.Role, eo.Reason)
+		eo.Cause, eo.Reason = m.standDownReason(m.role, eo.Role, eo.Cause, eo.Reason)
+		m.roleChanged(now, eo.Role, eo.Cause, eo.Reason)
 	}
 	m.fenceOut(now, eo.Events)
 	if eo.ReAnnounce && m.wantPrimary() {
@@ -499,7 +502,7 @@ func (m *Machine) Tick(now time.Time) Output {
 			}
 		}
 	}
-	out := Output{Role: m.role, Changed: eo.Changed, Reason: eo.Reason, Send: eo.Send || eo.Changed}
+	out := Output{Role: m.role, Changed: eo.Changed, Reason: eo.Reason, Cause: eo.Cause, Send: eo.Send || eo.Changed}
 	out.Run = m.next(now)
 	m.payload = m.el.AppendCandidate(m.payload[:0], now)
 	out.Payload = m.payload
@@ -507,8 +510,8 @@ func (m *Machine) Tick(now time.Time) Output {
 	return out
 }
 
-func (m *Machine) roleChanged(now time.Time, to hakit.Role, reason string) {
-	m.role, m.reason, m.since = to, reason, now
+func (m *Machine) roleChanged(now time.Time, to hakit.Role, cause election.Cause, reason string) {
+	m.role, m.reason, m.cause, m.since = to, reason, cause, now
 	m.retryAt, m.backoff = time.Time{}, m.cfg.RetryMin
 	m.reannounce = m.reannounce[:0]
 	m.cur = nil
@@ -624,7 +627,7 @@ func (m *Machine) Reachable(peer uint16) bool { return m.tr.reachable(peer) }
 // heartbeat links and the session sync.
 func (m *Machine) Status(now time.Time) Status {
 	s := Status{
-		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Since: m.since,
+		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Cause: m.cause, Since: m.since,
 		Priority: m.checks.base, Effective: m.el.Priority(), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
 		Held: m.Held(), Counters: m.Counters(), Checks: m.Checks(),
 	}
@@ -644,18 +647,21 @@ func (m *Machine) Status(now time.Time) Status {
 	return s
 }
 
+// electionEvent reports an event of the election as the unit's own (and
+// logs it: the election is given no logger, so that each line is written
+// once, in the unit's words).
 func (m *Machine) electionEvent(e election.Event) {
-	me := Event{Time: e.Time, Peer: e.Unit, Reason: e.Reason}
+	me := Event{Peer: e.Unit, Reason: e.Reason}
 	switch e.Kind {
 	case election.EventRoleChange:
 		me.Kind, me.From, me.To = EventRoleChange, e.From, e.To
-		me.Reason = m.standDownReason(e.From, e.To, e.Reason)
+		me.Cause, me.Reason = m.standDownReason(e.From, e.To, e.Cause, e.Reason)
 	case election.EventSplitBrain:
 		me.Kind = EventSplitBrain
 	default:
 		me.Kind, me.Election = EventElection, e.Kind
 	}
-	m.events = append(m.events, me)
+	m.event(e.Time, me)
 }
 
 func (m *Machine) event(now time.Time, e Event) {
@@ -665,6 +671,12 @@ func (m *Machine) event(now time.Time, e Event) {
 	switch e.Kind {
 	case EventStepFailed, EventDownFailed, EventReannounceFailed:
 		level = slog.LevelError
+	case EventSplitBrain:
+		level = slog.LevelWarn // needs a human
+	case EventElection:
+		if e.Election == election.EventDropped {
+			level = slog.LevelDebug
+		}
 	case EventCheck:
 		if e.Failing {
 			level = slog.LevelWarn
@@ -676,7 +688,14 @@ func (m *Machine) event(now time.Time, e Event) {
 	case EventDropped, EventStep:
 		level = slog.LevelDebug
 	}
-	if m.log.Enabled(context.Background(), level) {
-		m.log.Log(context.Background(), level, "member: "+e.String())
+	if !m.log.Enabled(context.Background(), level) {
+		return
 	}
+	if e.Kind == EventRoleChange {
+		// The one line an operator reads per role change.
+		m.log.LogAttrs(context.Background(), level, "member: role change", slog.String("from", e.From.String()),
+			slog.String("to", e.To.String()), slog.String("cause", e.Cause.String()), slog.String("reason", e.Reason))
+		return
+	}
+	m.log.Log(context.Background(), level, "member: "+e.String())
 }

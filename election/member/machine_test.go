@@ -58,7 +58,7 @@ type reannouncer struct {
 
 func (r reannouncer) Reannounce(context.Context) error { return r.u.op("announce re-announce") }
 
-func (b *bench) add(id uint16) *unit {
+func (b *bench) add(id uint16, opts ...func(*election.Config)) *unit {
 	u := &unit{b: b, id: id, fail: map[string][]error{}}
 	step := func(name string) member.Step {
 		return member.Func(name,
@@ -67,6 +67,9 @@ func (b *bench) add(id uint16) *unit {
 	}
 	ec := election.DefaultConfig()
 	ec.Unit, ec.Priority = id, uint8(200-id) // unit 1 is preferred
+	for _, o := range opts {
+		o(ec)
+	}
 	m, err := member.NewMachine(b.now, &member.MachineConfig{
 		Election:    ec,
 		Links:       []member.Link{{Name: "lan"}, {Name: "sync", ClusterOnly: true}},

@@ -17,9 +17,11 @@ type Status struct {
 	Unit      uint16
 	Priority  uint8
 	Effective uint8
-	// Role is the current role, Reason why it was taken and Since when.
+	// Role is the current role, Reason why it was taken (Cause: the same
+	// as a value) and Since when.
 	Role   hakit.Role
 	Reason string
+	Cause  election.Cause
 	Since  time.Time
 	// LinksUp is the number of monitored interfaces up.
 	LinksUp uint16

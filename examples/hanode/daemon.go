@@ -50,8 +50,6 @@ type daemon struct {
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
-
-	stopReload func() // security.go
 }
 
 // start checks the interfaces, clears what a crashed run may have left,
@@ -181,9 +179,6 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
 		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
 	d.warnInsecure()
-	if cfg.KeyFile != "" {
-		d.stopReload = d.watchReload()
-	}
 	return d, nil
 }
 
@@ -229,9 +224,6 @@ func (d *daemon) onEvent(e member.Event) {
 // close releases everything: the unit's steps go down in reverse, nothing
 // is left on the system.
 func (d *daemon) close() {
-	if d.stopReload != nil {
-		d.stopReload()
-	}
 	if d.unit != nil {
 		d.unit.Close()
 	}

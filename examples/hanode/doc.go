@@ -111,8 +111,9 @@
 //
 // The file, the health checks (script, file, process, link, a gateway
 // answering ARP/NDP; with a weight off the priority, or a fault), SIGHUP
-// (applies priority, checks and log level; refuses any other change and
-// keeps running) and a table of keepalived's options are in README.md.
+// (applies the keys, priority, checks, notify hook and log level; refuses
+// any other change, or a file that does not read, as a whole and keeps
+// running) and a table of keepalived's options are in README.md.
 //
 // # Lifecycle
 //

@@ -576,9 +576,38 @@ func TestE2ESyncCut(t *testing.T) {
 	}
 	p.onlyForwarder(st, p.a)
 	p.report(st, "sync link cut")
+	// B acknowledges nothing now: a new session waits in A's sync
+	// backlog, and its lag grows with the cut (syncBacklog).
+	p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8081))
+	var lag float64
+	require.Eventually(t, func() bool {
+		n, l := syncBacklog(t, p.a)
+		lag = l
+		return n >= 1 && l > 0
+	}, 5*time.Second, 50*time.Millisecond, "the new session in A's backlog")
+	time.Sleep(500 * time.Millisecond)
+	_, later := syncBacklog(t, p.a)
+	require.GreaterOrEqual(t, later, lag+0.45, "the lag grows while B does not acknowledge")
 	heal()
 	p.waitStatus(p.b, "the sync link back", func(s Status) bool { return linkState(s, 2, "eth2") == "alive" })
 	p.onlyForwarder(st, p.a)
+	require.Eventually(t, func() bool {
+		n, l := syncBacklog(t, p.a)
+		return n == 0 && l == 0
+	}, 10*time.Second, 50*time.Millisecond, "A's backlog drained")
+}
+
+// syncBacklog returns the records u's sync peer has not acknowledged and
+// the age of the oldest, in seconds, from u's /metrics.
+func syncBacklog(t *testing.T, u *unit) (records, lag float64) {
+	t.Helper()
+	m, err := get(u, "/metrics")
+	require.NoError(t, err)
+	records, ok := sample(m, "hakit_sync_backlog_records")
+	require.True(t, ok, "hakit_sync_backlog_records")
+	lag, ok = sample(m, "hakit_sync_lag_seconds")
+	require.True(t, ok, "hakit_sync_lag_seconds")
+	return records, lag
 }
 
 // linkState returns the state the status gives for peer on ifname, or "".
