@@ -71,7 +71,8 @@ type bridgeOS interface {
 // must announce) and keeps the bridge blocked until Up.
 //
 // Up asks to forward: it waits for the guard's decision (Listen, two
-// probe intervals by default), then returns; if another bridge forwards
+// probe intervals by default, and at most Listen+Quiet+Interval), then
+// returns; if another bridge forwards
 // (a split brain), the bridge stays blocked and forwards as soon as the
 // other stops, without another takeover. Once forwarding, it makes the
 // switches learn, through its ports, every MAC known on the other side
@@ -150,7 +151,9 @@ func (b *BridgeStep) Up(ctx context.Context) error {
 	b.tick(time.Now())
 	b.mu.Unlock()
 	c := b.guard.cfg
-	t := time.NewTimer(c.Listen + 2*c.Interval)
+	// Long enough for a peer's last probe to have come (or its silence
+	// to count: Quiet), short enough not to hold the takeover up.
+	t := time.NewTimer(c.Listen + c.Quiet + c.Interval)
 	defer t.Stop()
 	select {
 	case <-ch:

@@ -101,7 +101,7 @@ func TestBridgeSplitBrain(t *testing.T) {
 	require.True(t, isolated(t, bb.a) && isolated(t, bb.b), "blocked when opened")
 
 	require.NoError(t, a.Up(ctx))
-	require.True(t, a.Stats().Forwarding, "a forwards: nothing else does")
+	require.Eventually(t, func() bool { return a.Stats().Forwarding }, time.Second, 5*time.Millisecond, "a forwards: nothing else does")
 	require.False(t, isolated(t, bb.a))
 	require.NoError(t, b.Up(ctx))
 	st := b.Stats()
@@ -172,7 +172,7 @@ func TestBridgeLearning(t *testing.T) {
 
 	require.NoError(t, a.Down(ctx))
 	require.NoError(t, b.Up(ctx))
-	require.True(t, b.Stats().Forwarding)
+	require.Eventually(t, func() bool { return b.Stats().Forwarding }, time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool {
 		return fdbPort(bb.right, lhl.MAC()) == "b" && fdbPort(bb.left, lhr.MAC()) == "b"
 	}, 2*time.Second, 5*time.Millisecond, "the switches learn each side's host through b")

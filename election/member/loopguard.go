@@ -123,6 +123,7 @@ type peerKey struct{ cluster, unit uint16 }
 
 type peerProbe struct {
 	at               time.Time
+	seq              uint32
 	want, forwarding bool
 	rank             uint64
 }
@@ -179,7 +180,22 @@ func (g *LoopGuard) Heard(now time.Time, side int, p *LoopProbe) {
 			return // a flood of made-up units: the oldest still count
 		}
 	}
-	g.peers[k] = peerProbe{at: now, want: p.Want, forwarding: p.Forwarding, rank: rankOf(p.Priority, p.UnitID, p.ClusterID)}
+	old, ok := g.peers[k]
+	if ok && int32(p.Seq-old.seq) < 0 {
+		// An older probe, heard late on the other port: the newer one
+		// stands. (A restarted unit counts from 0 again: its first probes
+		// wait until the old record expires, after Quiet.)
+		return
+	}
+	if ok && old.forwarding && !p.Forwarding && !g.lastCross.IsZero() {
+		// The probes that came back went through its bridge, which has
+		// stopped: listen again (Listen) rather than wait for Quiet.
+		g.lastCross = time.Time{}
+		if g.wantSince.Before(now) {
+			g.wantSince = now
+		}
+	}
+	g.peers[k] = peerProbe{at: now, seq: p.Seq, want: p.Want, forwarding: p.Forwarding, rank: rankOf(p.Priority, p.UnitID, p.ClusterID)}
 	if p.ClusterID != g.cfg.ClusterID {
 		return
 	}
