@@ -56,7 +56,8 @@ type bridgeOS interface {
 	setForwarding(on bool) error
 	// send sends a frame out of a port.
 	send(side int, frame []byte) error
-	// read reads the next probe frame heard on a port.
+	// read reads a probe frame queued on a port without waiting; 0 when
+	// none is.
 	read(side int, buf []byte) (int, error)
 	// fdb returns the MACs the bridge has learnt on each port.
 	fdb() ([2][][6]byte, error)
@@ -97,6 +98,8 @@ type BridgeStep struct {
 	forwarded chan struct{} // closed when forwarding starts after an Up
 	bad       uint64
 	closed    bool
+	buf       []byte
+	probeIn   LoopProbe
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -121,7 +124,7 @@ func Bridge(c *BridgeConfig) (*BridgeStep, error) {
 
 func newBridgeStep(c *BridgeConfig, g *LoopGuard, os bridgeOS) (*BridgeStep, error) {
 	b := &BridgeStep{cfg: *c, os: os, guard: g, own: os.macs(), done: make(chan struct{}),
-		dst: ProbeMAC(g.cfg.ClusterID, g.cfg.UnitID), log: c.Logger}
+		dst: ProbeMAC(g.cfg.ClusterID, g.cfg.UnitID), log: c.Logger, buf: make([]byte, 1600)}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -129,10 +132,6 @@ func newBridgeStep(c *BridgeConfig, g *LoopGuard, os bridgeOS) (*BridgeStep, err
 	if err := os.setForwarding(false); err != nil {
 		os.Close()
 		return nil, fmt.Errorf("member: bridge %s: blocking: %w", c.Bridge, err)
-	}
-	for side := range 2 {
-		b.wg.Add(1)
-		go b.reader(side)
 	}
 	b.wg.Add(1)
 	go b.ticker()
@@ -216,12 +215,15 @@ func (b *BridgeStep) Close() error {
 	err := b.tick(time.Now())
 	b.mu.Unlock()
 	close(b.done)
-	err = errors.Join(err, b.os.Close())
 	b.wg.Wait()
-	return err
+	return errors.Join(err, b.os.Close())
 }
 
-// ticker runs the guard on its probe interval.
+// ticker runs the guard every half probe interval: it reads the probes
+// queued on both ports, then decides. One goroutine reads and decides, so
+// that no decision is taken while probes wait unread (a reader goroutine
+// starved on a loaded machine would let the guard forward on stale
+// evidence).
 func (b *BridgeStep) ticker() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.guard.cfg.Interval / 2)
@@ -230,55 +232,40 @@ func (b *BridgeStep) ticker() {
 		select {
 		case <-b.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
 			b.mu.Lock()
 			if !b.closed {
-				b.tick(now)
+				b.tick(time.Now())
 			}
 			b.mu.Unlock()
 		}
 	}
 }
 
-// reader feeds the probes heard on one port to the guard.
-func (b *BridgeStep) reader(side int) {
-	defer b.wg.Done()
-	buf := make([]byte, 1600)
-	var p LoopProbe
-	for {
-		n, err := b.os.read(side, buf)
-		if err != nil {
-			select {
-			case <-b.done:
-				return
-			default:
+// drain feeds the guard every probe queued on the ports; b.mu is held.
+func (b *BridgeStep) drain() {
+	for side := range 2 {
+		for range 256 { // at most: a flood must not hold the lock forever
+			n, err := b.os.read(side, b.buf)
+			if err != nil {
+				b.log.Debug("reading probes", "port", b.cfg.Ports[side], "err", err)
 			}
-			b.log.Debug("reading probes", "port", b.cfg.Ports[side], "err", err)
-			select {
-			case <-b.done:
-				return
-			case <-time.After(b.guard.cfg.Interval):
+			if n == 0 || err != nil {
+				break
 			}
-			continue
+			if n < 14 || b.probeIn.UnmarshalBinary(b.buf[14:n]) != nil {
+				b.bad++
+				continue
+			}
+			b.guard.Heard(time.Now(), side, &b.probeIn)
 		}
-		now := time.Now()
-		if n < 14 || p.UnmarshalBinary(buf[14:n]) != nil {
-			b.mu.Lock()
-			b.bad++
-			b.mu.Unlock()
-			continue
-		}
-		b.mu.Lock()
-		b.guard.Heard(now, side, &p)
-		if !b.closed {
-			b.tick(now)
-		}
-		b.mu.Unlock()
 	}
 }
 
-// tick runs the guard and carries out its decision; b.mu is held.
+// tick reads the queued probes, runs the guard and carries out its
+// decision; b.mu is held.
 func (b *BridgeStep) tick(now time.Time) error {
+	b.drain()
 	d := b.guard.Tick(now)
 	var err error
 	if d.Changed && !d.Forward {

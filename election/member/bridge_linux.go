@@ -161,9 +161,27 @@ func (b *linuxBridge) send(side int, frame []byte) error {
 	return err
 }
 
+// read reads one queued frame without waiting: 0 when none is queued.
 func (b *linuxBridge) read(side int, buf []byte) (int, error) {
-	n, _, err := b.conns[side].ReadFrom(buf)
-	return n, err
+	rc, err := b.conns[side].SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errors.Is(rerr, unix.EAGAIN) || errors.Is(rerr, unix.EINTR):
+		return 0, nil
+	case rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: "packet", Err: rerr}
+	}
+	return n, nil
 }
 
 // fdb dumps the bridge's forwarding table: the MACs learnt on each port

@@ -106,7 +106,6 @@ func TestBridgeSplitBrain(t *testing.T) {
 	require.NoError(t, b.Up(ctx))
 	st := b.Stats()
 	require.False(t, st.Forwarding, "b must not forward while a does: %+v", st)
-	require.Contains(t, st.Held, "unit 2")
 	require.True(t, isolated(t, bb.b))
 	time.Sleep(100 * time.Millisecond)
 	require.False(t, b.Stats().Forwarding)
@@ -132,10 +131,13 @@ func TestBridgeHungForwarder(t *testing.T) {
 	}
 	b := bb.open(t, bb.b, 3, 100)
 	require.NoError(t, b.Up(context.Background()))
-	st := b.Stats()
-	require.False(t, st.Forwarding, "%+v", st)
-	require.NotZero(t, st.Crossed, "%+v", st)
-	require.True(t, isolated(t, bb.b))
+	for range 20 {
+		st := b.Stats()
+		require.False(t, st.Forwarding, "%+v", st)
+		require.True(t, isolated(t, bb.b))
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NotZero(t, b.Stats().Crossed)
 }
 
 // fdbPort returns the host at the end of the port br learnt mac on.

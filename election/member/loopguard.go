@@ -101,6 +101,7 @@ type LoopGuard struct {
 	learn      [2]map[[6]byte]time.Time
 	reason     string
 	bye        bool // a last probe is due: this unit stopped wanting to forward
+	lastTick   time.Time
 	stats      LoopGuardStats
 }
 
@@ -232,8 +233,18 @@ type LoopDecision struct {
 	Held bool
 }
 
-// Tick decides at now.
+// Tick decides at now. It expects to be called every Interval or more
+// often, with every probe heard before fed in: after a pause longer than
+// half of Quiet (this unit stalled: it sent no probes, so the absence of
+// its probes coming back proves nothing) a guard that does not forward
+// yet listens again for Listen.
 func (g *LoopGuard) Tick(now time.Time) LoopDecision {
+	if !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.cfg.Quiet/2 && g.wantSince.Before(now) && !g.forwarding {
+		g.wantSince = now
+	}
+	if now.After(g.lastTick) {
+		g.lastTick = now
+	}
 	g.expire(now)
 	fwd, why := g.decide(now)
 	d := LoopDecision{Forward: fwd, Changed: fwd != g.forwarding, Held: g.want && !fwd}

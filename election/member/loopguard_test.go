@@ -139,6 +139,11 @@ func TestLoopGuardCrossing(t *testing.T) {
 	require.True(t, last.Held)
 	require.NotZero(t, g.Stats().Crossed)
 
+	// This unit stalls for longer than Quiet: it sent no probes, so
+	// hearing none come back proves nothing. It listens again first.
+	now = now.Add(100 * time.Millisecond)
+	require.False(t, g.Tick(now).Forward, "forwarded on the silence of its own stall")
+
 	// Once the other bridge stops, the guard forwards after Quiet.
 	for range 20 {
 		last = g.Tick(now)
