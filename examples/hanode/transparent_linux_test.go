@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,8 +161,6 @@ func (tb *transparentBed) start(u *unit, priority int) {
 	f.Close()
 }
 
-var tpCounterRE = regexp.MustCompile(`counter packets (\d+)`)
-
 // forwarded returns the packets u's firewall forwarded on established
 // connections.
 func (tb *transparentBed) forwarded(u *unit) uint64 {
@@ -171,7 +168,7 @@ func (tb *transparentBed) forwarded(u *unit) uint64 {
 	t.Helper()
 	out, err := u.h.Run("nft", "list", "chain", tb.family, "fw", "forward")
 	require.NoError(t, err)
-	m := tpCounterRE.FindStringSubmatch(out)
+	m := counterRE.FindStringSubmatch(out)
 	require.NotNil(t, m, out)
 	n, err := strconv.ParseUint(m[1], 10, 64)
 	require.NoError(t, err)
@@ -377,6 +374,12 @@ func TestE2ETransparent(t *testing.T) {
 	heal := tb.y.Loss(1)
 	tb.waitStatus(tb.b, "primary during the partition", func(s Status) bool { return s.Role == "primary" })
 	tb.onlyForwarder(st, tb.a)
+	sb, err := statusOf(tb.b)
+	require.NoError(t, err)
+	require.Len(t, sb.Bridges, 1)
+	require.False(t, sb.Bridges[0].Forwarding, "B's bridge forwards during the split brain")
+	require.NotEmpty(t, sb.Bridges[0].Held, "B says why its bridge is held")
+	t.Logf("split brain: B's bridge held: %s", sb.Bridges[0].Held)
 	tb.noLoops("split brain")
 	record("split brain")
 	st.resetGap()
