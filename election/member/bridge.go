@@ -285,11 +285,11 @@ func (b *BridgeStep) tick(now time.Time) error {
 		} else {
 			b.fwd = true
 			b.log.Info("bridge forwarding", "learn", []int{len(b.learnList(now, 0)), len(b.learnList(now, 1))})
-			if b.forwarded != nil {
+			b.announce(context.Background(), now)
+			if b.forwarded != nil { // Up returns: forwarding, and announced
 				close(b.forwarded)
 				b.forwarded = nil
 			}
-			b.announce(context.Background(), now)
 		}
 	} else if d.Reason != "" && d.Held {
 		b.log.Warn("primary, bridge held blocked", "reason", d.Reason)
