@@ -14,6 +14,7 @@ import (
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/garp"
+	"github.com/hakit/hakit/internal/auth"
 )
 
 // BridgeConfig configures a Bridge step.
@@ -29,6 +30,13 @@ type BridgeConfig struct {
 	// Announcer, when not nil, sends the learning frames at the takeover
 	// (a garp.Driver: Move.Learn on each port).
 	Announcer garp.Announcer
+	// Keys, when not nil, authenticate the probes (HMAC-SHA256 with a
+	// subkey of their own, the key ID and a 16-byte tag after the probe);
+	// probes without a valid tag are dropped and counted. Nil sends and
+	// takes them unauthenticated: then anyone on the segments can forge
+	// a forwarding unit's probe and hold a standby back (a probe can
+	// never make a bridge forward).
+	Keys *hakit.Keyring
 	// Logger receives the step's decisions; nil discards them.
 	Logger *slog.Logger
 }
@@ -43,7 +51,8 @@ type BridgeStats struct {
 	// Learn counts, for each port, the MACs the next takeover announces
 	// there.
 	Learn [2]int
-	// BadProbes counts frames of the probes' EtherType that did not parse.
+	// BadProbes counts frames of the probes' EtherType that did not parse
+	// or failed authentication.
 	BadProbes uint64
 }
 
@@ -100,6 +109,7 @@ type BridgeStep struct {
 	closed    bool
 	buf       []byte
 	probeIn   LoopProbe
+	mac       *auth.MAC // with Keys
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -129,6 +139,9 @@ func newBridgeStep(c *BridgeConfig, g *LoopGuard, os bridgeOS) (*BridgeStep, err
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	b.log = b.log.With("part", "bridge", "bridge", c.Bridge)
+	if c.Keys != nil {
+		b.mac = auth.New(c.Keys, probeAuthInfo)
+	}
 	if err := os.setForwarding(false); err != nil {
 		os.Close()
 		return nil, fmt.Errorf("member: bridge %s: blocking: %w", c.Bridge, err)
@@ -253,7 +266,8 @@ func (b *BridgeStep) drain() {
 			if n == 0 || err != nil {
 				break
 			}
-			if n < 14 || b.probeIn.UnmarshalBinary(b.buf[14:n]) != nil {
+			payload, ok := b.open(b.buf[:n])
+			if !ok || b.probeIn.UnmarshalBinary(payload) != nil {
 				b.bad++
 				continue
 			}
@@ -300,6 +314,31 @@ func (b *BridgeStep) tick(now time.Time) error {
 	return err
 }
 
+// probeAuthInfo names the probes' subkey.
+const probeAuthInfo = "hakit loop probe v1"
+
+// open returns the probe in frame (after its Ethernet header), checking
+// its tag when the step has keys; ok is false for a frame to drop. A frame
+// padded to the Ethernet minimum carries zeros after the tag.
+func (b *BridgeStep) open(frame []byte) (payload []byte, ok bool) {
+	if len(frame) < 14+loopProbeHeaderLen {
+		return nil, false
+	}
+	payload = frame[14:]
+	if b.mac == nil {
+		return payload, true
+	}
+	plen := loopProbeHeaderLen + 6*int(binary.BigEndian.Uint16(payload[12:]))
+	if len(payload) < plen+1+auth.TagLen {
+		return nil, false
+	}
+	id := payload[plen]
+	if !b.mac.Verify(id, frame[:14], payload[:plen+1], payload[plen+1:plen+1+auth.TagLen]) {
+		return nil, false
+	}
+	return payload[:plen], true
+}
+
 // refreshTable rereads the own bridge's MACs at most once a second, while
 // forwarding.
 func (b *BridgeStep) refreshTable(now time.Time) {
@@ -337,6 +376,11 @@ func (b *BridgeStep) probe(now time.Time, p LoopProbe) {
 		copy(frame[6:], b.own[side])
 		binary.BigEndian.PutUint16(frame[12:], LoopProbeEtherType)
 		frame, err := p.AppendBinary(frame)
+		if err == nil && b.mac != nil {
+			id := b.mac.Primary()
+			frame = append(frame, id)
+			frame = append(frame, b.mac.Tag(id, frame[:14], frame[14:])...)
+		}
 		if err == nil {
 			err = b.os.send(side, frame)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/internal/testbed"
 )
@@ -22,6 +23,7 @@ type bridgeBed struct {
 	left, right *testbed.Bridge
 	a, b        *testbed.Host
 	links       map[*testbed.Host][2]*testbed.Link
+	keys        *hakit.Keyring // for the steps opened, if set
 }
 
 func newBridgeBed(t *testing.T) *bridgeBed {
@@ -71,7 +73,7 @@ func (bb *bridgeBed) open(t *testing.T, h *testbed.Host, unit uint16, priority u
 	}
 	require.NoError(t, h.Do(func() error {
 		var err error
-		s, err = Bridge(&BridgeConfig{Bridge: "br0", Ports: [2]string{"eth0", "eth1"}, Announcer: a,
+		s, err = Bridge(&BridgeConfig{Bridge: "br0", Ports: [2]string{"eth0", "eth1"}, Announcer: a, Keys: bb.keys,
 			Guard: &LoopGuardConfig{ClusterID: 7, UnitID: unit, Priority: priority}})
 		return err
 	}))
@@ -90,11 +92,14 @@ func isolated(t *testing.T, h *testbed.Host) bool {
 }
 
 // TestBridgeSplitBrain needs root: two units that are both primary (a
-// split brain: nothing but the probes between them). The first forwards;
-// the second stays blocked while the first forwards, and forwards once it
-// stops.
+// split brain: nothing but the probes between them, authenticated). The
+// first forwards; the second stays blocked while the first forwards, and
+// forwards once it stops.
 func TestBridgeSplitBrain(t *testing.T) {
 	bb := newBridgeBed(t)
+	var err error
+	bb.keys, err = hakit.NewKeyring(hakit.Key{ID: 3, Secret: bytes.Repeat([]byte{1}, 32)})
+	require.NoError(t, err)
 	a := bb.open(t, bb.a, 2, 200)
 	b := bb.open(t, bb.b, 3, 100)
 	ctx := context.Background()
@@ -118,6 +123,7 @@ func TestBridgeSplitBrain(t *testing.T) {
 	require.False(t, isolated(t, bb.b))
 	t.Logf("a: %+v", a.Stats())
 	t.Logf("b: %+v", b.Stats())
+	require.Zero(t, a.Stats().BadProbes+b.Stats().BadProbes, "every probe authenticated")
 }
 
 // TestBridgeHungForwarder needs root: a unit whose bridge forwards but

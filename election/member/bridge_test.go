@@ -1,6 +1,7 @@
 package member
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"sync"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/garp"
+	"github.com/hakit/hakit/internal/auth"
 )
 
 // fakeBridge is a bridgeOS that logs what the step does, and hears what
@@ -120,4 +123,36 @@ func TestBridgeStepOrder(t *testing.T) {
 	fwd, _ = f.state()
 	require.False(t, fwd)
 	require.True(t, f.closed)
+}
+
+// With keys, a probe without a valid tag is dropped and counted; a sealed
+// one counts.
+func TestBridgeStepAuth(t *testing.T) {
+	ring, err := hakit.NewKeyring(hakit.Key{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)})
+	require.NoError(t, err)
+	f := &fakeBridge{}
+	g, err := NewLoopGuard(&LoopGuardConfig{ClusterID: 7, UnitID: 2})
+	require.NoError(t, err)
+	s, err := newBridgeStep(&BridgeConfig{Bridge: "br0", Ports: [2]string{"eth0", "eth1"}, Keys: ring}, g, f)
+	require.NoError(t, err)
+	defer s.Close()
+	p := LoopProbe{ClusterID: 7, UnitID: 1, Want: true, Forwarding: true, Learn: [][6]byte{{2, 9, 0, 0, 0, 1}}}
+	f.hear(0, p) // no tag
+	forged, _ := p.AppendBinary(make([]byte, 14))
+	forged = append(append(forged, 1), make([]byte, auth.TagLen)...)
+	f.mu.Lock()
+	f.queued[0] = append(f.queued[0], forged)
+	f.mu.Unlock()
+	require.Eventually(t, func() bool { return s.Stats().BadProbes == 2 }, time.Second, time.Millisecond)
+	require.Zero(t, s.Stats().ProbesHeard)
+
+	sealed, _ := p.AppendBinary(make([]byte, 14))
+	sealed = append(sealed, 1)
+	sealed = append(sealed, auth.New(ring, probeAuthInfo).Tag(1, sealed[:14], sealed[14:])...)
+	sealed = append(sealed, make([]byte, 10)...) // Ethernet padding
+	f.mu.Lock()
+	f.queued[0] = append(f.queued[0], sealed)
+	f.mu.Unlock()
+	require.Eventually(t, func() bool { return s.Stats().ProbesHeard == 1 }, time.Second, time.Millisecond)
+	require.Equal(t, [2]int{1, 0}, s.Stats().Learn)
 }

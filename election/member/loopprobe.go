@@ -43,7 +43,9 @@ const loopProbeHeaderLen = 14
 // so the probe is flooded and every unit on the segment hears it; a bridge
 // that forwards between the two segments carries it to the sender's other
 // port, where the sender's own bridge, which holds ProbeMAC as a local
-// address, takes it as a frame for itself and forwards it no further.
+// address, takes it as a frame for itself and forwards it no further. With
+// keys (BridgeConfig.Keys) the key ID and a 16-byte HMAC-SHA256 tag over
+// the Ethernet header, the probe and the key ID follow the probe.
 type LoopProbe struct {
 	// Want is set while the sender is primary and wants to forward.
 	Want bool

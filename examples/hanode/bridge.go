@@ -90,7 +90,7 @@ func (d *daemon) bridgeSteps(steps []member.Step) ([]member.Step, error) {
 	}
 	for _, b := range d.cfg.Bridges {
 		s, err := member.Bridge(&member.BridgeConfig{
-			Bridge: b.Bridge, Ports: b.Ports, Announcer: d.speaker, Logger: d.log,
+			Bridge: b.Bridge, Ports: b.Ports, Announcer: d.speaker, Keys: d.cfg.Keys, Logger: d.log,
 			Guard: &member.LoopGuardConfig{ClusterID: d.cfg.ClusterID, UnitID: d.cfg.UnitID, Priority: d.cfg.Priority, Interval: d.cfg.BridgeProbe},
 		})
 		if err != nil {

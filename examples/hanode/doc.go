@@ -215,7 +215,7 @@
 // the segments; then the switch on each side learns, through the new
 // primary's ports, every MAC known on the other side (garp's learning
 // frames, for the MACs the old primary's probes listed and those its own
-// bridge learnt). Down isolates the ports before anything else, so that
+// bridge learnt). The probes are sealed with the -key-file keys. Down isolates the ports before anything else, so that
 // in a handover the old primary stops before the new one starts. The
 // status shows each bridge (forwarding, why a primary's is held, the
 // probes' counters). A stateful firewall keeps its sessions as in routed
