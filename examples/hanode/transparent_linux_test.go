@@ -61,6 +61,7 @@ type transparentBed struct {
 	*pair
 	family string // the firewall's nftables family: bridge or inet
 	loop   *loopCounter
+	key    string // the units' -key-file: heartbeats, sync and probes sealed
 }
 
 // newTransparentBed builds the bed with both units' bridges blocked
@@ -73,7 +74,8 @@ func newTransparentBed(t *testing.T) *transparentBed {
 	bed.Link(p.server, p.s, "eth0")
 	p.client.AddAddr("eth0", tpClient)
 	p.server.AddAddr("eth0", tpServer)
-	tb := &transparentBed{pair: p}
+	tb := &transparentBed{pair: p, key: filepath.Join(t.TempDir(), "key")}
+	require.NoError(t, os.WriteFile(tb.key, []byte("an example shared key of 32 bytes\n"), 0o600))
 	for _, u := range []struct {
 		name string
 		n    int
@@ -151,7 +153,7 @@ func (tb *transparentBed) start(u *unit, priority int) {
 	}
 	args := []string{"-cluster-id", "7", "-unit-id", strconv.Itoa(u.id()), "-priority", strconv.Itoa(priority),
 		"-iface", "eth2", "-bridge", "br0=eth0,eth1",
-		"-sync-peer", fmt.Sprintf("198.18.3.%d:7946", peer.id()), "-conntrack", "-insecure-no-auth",
+		"-sync-peer", fmt.Sprintf("198.18.3.%d:7946", peer.id()), "-conntrack", "-key-file", tb.key,
 		"-status", u.status, "-state-dir", u.stateDir, "-epoch-file", filepath.Join(u.stateDir, "epoch"), "-log-level", "debug"}
 	f, err := os.OpenFile(u.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
@@ -379,6 +381,8 @@ func TestE2ETransparent(t *testing.T) {
 	require.Len(t, sb.Bridges, 1)
 	require.False(t, sb.Bridges[0].Forwarding, "B's bridge forwards during the split brain")
 	require.NotEmpty(t, sb.Bridges[0].Held, "B says why its bridge is held")
+	require.Zero(t, sb.Bridges[0].BadProbes, "every probe authenticated")
+	require.NotZero(t, sb.Bridges[0].ProbesHeard)
 	t.Logf("split brain: B's bridge held: %s", sb.Bridges[0].Held)
 	tb.noLoops("split brain")
 	record("split brain")
