@@ -24,10 +24,8 @@ import (
 // bridging its eth0 and eth1 with br0 — switch s — server, one IPv4
 // subnet across; heartbeats and session sync on the units' eth2 (switch
 // y). The units have no address on the path.
-var (
-	tpClient = netip.MustParsePrefix("198.18.1.10/24")
-	tpServer = netip.MustParsePrefix("198.18.1.20/24")
-)
+// The client is the routed bed's (clientAddr).
+var tpServer = netip.MustParsePrefix("198.18.1.20/24")
 
 // tpBridgeRuleset is the units' stateful bridging firewall: established
 // and related traffic (counted), new connections from the client's side,
@@ -72,7 +70,7 @@ func newTransparentBed(t *testing.T) *transparentBed {
 	p.client, p.server = bed.Host("client"), bed.Host("server")
 	bed.Link(p.client, p.c, "eth0")
 	bed.Link(p.server, p.s, "eth0")
-	p.client.AddAddr("eth0", tpClient)
+	p.client.AddAddr("eth0", clientAddr)
 	p.server.AddAddr("eth0", tpServer)
 	tb := &transparentBed{pair: p, key: filepath.Join(t.TempDir(), "key")}
 	require.NoError(t, os.WriteFile(tb.key, []byte("an example shared key of 32 bytes\n"), 0o600))
@@ -131,7 +129,14 @@ func (tb *transparentBed) newUnit(name string, n int) *unit {
 		out2, err := cmd.CombinedOutput()
 		require.NoError(t, err, "nft: %s", out2)
 	}
-	u.log = filepath.Join(t.TempDir(), name+".log")
+	unitFiles(t, u)
+	return u
+}
+
+// unitFiles gives u its log, status address and state directory; the log
+// is printed when the test fails (or with HANODE_E2E_LOGS set).
+func unitFiles(t testing.TB, u *unit) {
+	u.log = filepath.Join(t.TempDir(), u.name+".log")
 	u.status = "127.0.0.1:9100"
 	u.stateDir = t.TempDir()
 	t.Cleanup(func() {
@@ -140,7 +145,6 @@ func (tb *transparentBed) newUnit(name string, n int) *unit {
 			t.Logf("%s's log (every run):\n%s", u.name, b)
 		}
 	})
-	return u
 }
 
 // start runs the daemon on u in transparent mode.
@@ -322,7 +326,7 @@ func (l *loopCounter) count(f []byte) {
 		l.seenBcast[seq] = true
 	case unix.ETH_P_IP:
 		ip := f[14:]
-		if len(ip) < 20 || ip[9] != unix.IPPROTO_TCP || netip.AddrFrom4([4]byte(ip[12:16])) != tpClient.Addr() {
+		if len(ip) < 20 || ip[9] != unix.IPPROTO_TCP || netip.AddrFrom4([4]byte(ip[12:16])) != clientAddr.Addr() {
 			return
 		}
 		hl := int(ip[0]&0xf) * 4
