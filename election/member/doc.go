@@ -110,6 +110,18 @@
 // steps wait for the lease, which the cut-off primary keeps for as long as
 // it reaches the arbiter.
 //
+// # Transparent (bridging) mode
+//
+// A transparent unit bridges two segments with a Linux bridge and has no
+// address on the path. Its takeover step is Bridge: the bridge forwards
+// only while the step is up and the step's LoopGuard, the pure core that
+// reads the other units' loop probes (LoopProbe) heard on the ports, finds
+// no other bridge forwarding between the segments, whatever the election
+// says (in a split brain both units are primary); once forwarding, it
+// makes the switches learn, through its own ports, every MAC known on the
+// other side. Down blocks the bridge first. The rules and their limits are
+// in LoopGuard's documentation and the README's "Cluster modes".
+//
 // A planned handover is Driver.Handover: the role moves to the best peer
 // once it is ready, and Handover returns when that peer is primary and
 // this unit's steps are down. Close stops the unit without one: the

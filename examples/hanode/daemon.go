@@ -48,6 +48,8 @@ type daemon struct {
 	checkClosers []io.Closer // the checks' probers (see checks.go)
 	warm         warmStandby // with -conntrack-warm: the replica kept in the kernel
 
+	bridges []*member.BridgeStep // with -bridge (bridge.go)
+
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
 }
@@ -119,6 +121,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		steps = append(steps, member.Func("conntrack follower",
 			func(context.Context) error { return d.keeper.Start() },
 			func(context.Context) error { return d.keeper.Stop() }))
+	}
+	if steps, err = d.bridgeSteps(steps); err != nil {
+		return nil, err
 	}
 	if cfg.sync() {
 		if sync, err = d.syncConfig(); err != nil {
@@ -227,6 +232,7 @@ func (d *daemon) close() {
 	if d.unit != nil {
 		d.unit.Close()
 	}
+	d.closeBridges()
 	d.mu.Lock()
 	closeAll(d.checkClosers)
 	d.checkClosers = nil

@@ -108,6 +108,18 @@
 //	                   the command line override it
 //	-check-config FILE validate FILE with the other flags, print the effective
 //	                   configuration, exit (0, or 2 if invalid)
+//	-bridge BR=P0,P1   transparent mode (repeatable): the unit bridges two
+//	                   segments with the Linux bridge BR and its ports P0 and
+//	                   P1 (create them with both ports isolated, `bridge link
+//	                   set dev P isolated on`, so that nothing forwards before
+//	                   hanode runs); only the primary's bridge forwards, the
+//	                   others' ports stay isolated; the ports' links are
+//	                   monitored; every unit names the same segment's port
+//	                   first; no -vip is needed (the cluster has no address
+//	                   on the path): give the heartbeats an -iface of their own
+//	-bridge-probe-interval D  the loop probes' interval (default 10ms): a
+//	                   takeover waits two of them, a bridge unheard for five
+//	                   counts as gone
 //
 // The file, the health checks (script, file, process, link, a gateway
 // answering ARP/NDP; with a weight off the priority, or a fault), SIGHUP
@@ -193,6 +205,32 @@
 // interface puts the recorded MAC back (vmac.Restore: a random locally
 // administered one if there is no record), so that the standby does not
 // answer with the primary's MAC.
+//
+// # Transparent mode (-bridge)
+//
+// With -bridge the unit is a transparent (bridging) firewall: the hosts on
+// both segments are in one subnet and never see the cluster's addresses.
+// The takeover step "bridge" (member.Bridge) lets the bridge forward
+// (ports not isolated, learning on) only while the unit is primary and its
+// loop guard (member.LoopGuard) finds no other bridge forwarding between
+// the segments; then the switch on each side learns, through the new
+// primary's ports, every MAC known on the other side (garp's learning
+// frames, for the MACs the old primary's probes listed and those its own
+// bridge learnt). The probes are sealed with the -key-file keys. Down isolates the ports before anything else, so that
+// in a handover the old primary stops before the new one starts. The
+// status shows each bridge (forwarding, why a primary's is held, the
+// probes' counters). A stateful firewall keeps its sessions as in routed
+// mode (-conntrack): with bridge-family conntrack (nf_conntrack_bridge)
+// or with br_netfilter (net.bridge.bridge-nf-call-iptables, or the bridge's
+// nf_call_iptables option) and an inet-family ruleset.
+//
+//	ip link add br0 type bridge
+//	ip link set eth0 master br0; ip link set eth1 master br0
+//	bridge link set dev eth0 isolated on; bridge link set dev eth1 isolated on
+//	ip link set br0 up
+//	hanode -cluster-id 7 -unit-id 1 -priority 200 -iface eth2 \
+//		-bridge br0=eth0,eth1 -sync-peer 198.18.3.2:7946 -conntrack \
+//		-key-file /etc/hanode/key -status 127.0.0.1:9100
 //
 // # VRRP mode (-protocol vrrp)
 //

@@ -186,15 +186,7 @@ func (p *pair) newUnit(name string, n int) *unit {
 	cmd.Stdin = strings.NewReader(ruleset)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "nft: %s", out)
-	u.log = filepath.Join(t.TempDir(), name+".log")
-	u.status = "127.0.0.1:9100"
-	u.stateDir = t.TempDir()
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("HANODE_E2E_LOGS") != "" {
-			b, _ := os.ReadFile(u.log)
-			t.Logf("%s's log (every run):\n%s", u.name, b)
-		}
-	})
+	unitFiles(t, u)
 	return u
 }
 

@@ -36,6 +36,8 @@ type Status struct {
 	Checks    []CheckStatus `json:"checks,omitempty"`
 	// Warnings say what this unit's configuration gives up (no key).
 	Warnings []string `json:"warnings,omitempty"`
+	// Bridges are the transparent mode's bridges (-bridge, bridge.go).
+	Bridges []BridgeStatus `json:"bridges,omitempty"`
 }
 
 // CheckStatus is one health check's state.
@@ -115,6 +117,7 @@ func (d *daemon) snapshot() Status {
 		s.Checks = append(s.Checks, CheckStatus{Name: c.Name, Weight: c.Weight, Failing: c.Failing, LastErr: c.LastErr, Runs: c.Runs, Failures: c.Failures})
 	}
 	s.Warnings = d.cfg.warnings()
+	s.Bridges = d.bridgeStatus()
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
