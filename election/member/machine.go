@@ -75,6 +75,10 @@ type MachineConfig struct {
 	// fed with Lease, and the rules of package election/witness apply (see
 	// Machine.Lease).
 	Witness bool
+	// HandbackTimeout bounds how long the steps of a unit that lost a
+	// split brain stay up while the winner takes in its sessions (see
+	// Output.HandBack); zero means DefaultHandbackTimeout.
+	HandbackTimeout time.Duration
 
 	interval time.Duration // the election's, after defaults
 }
@@ -158,6 +162,12 @@ type Output struct {
 	Run *Op
 	// Events lists what happened since the previous Tick, oldest first.
 	Events []Event
+	// HandBack, when not zero, names the unit that won a split brain
+	// against this one, which just stood down: hand it this unit's
+	// sessions (statesync.Driver.HandBack) and report the acknowledgement
+	// with HandedBack. The steps stay up until then, or until
+	// MachineConfig.HandbackTimeout.
+	HandBack uint16
 }
 
 // Machine is one cluster member's decisions, as a pure state machine: it
@@ -196,7 +206,8 @@ type Machine struct {
 	reannounce []int
 	cur, last  *Takeover
 
-	w *fence // the witness's part, nil without one
+	w  *fence    // the witness's part, nil without one
+	hb *handback // a split brain lost: the sessions go to the winner first (handback.go)
 
 	payload  []byte
 	events   []Event
@@ -234,6 +245,9 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 5 * time.Second
+	}
+	if c.HandbackTimeout <= 0 {
+		c.HandbackTimeout = DefaultHandbackTimeout
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		return nil, fmt.Errorf("member: config: retry pause %v to %v: %w", c.RetryMin, c.RetryMax, hakit.ErrConfig)
@@ -500,6 +514,7 @@ func (m *Machine) Tick(now time.Time) Output {
 		}
 	}
 	out := Output{Role: m.role, Changed: eo.Changed, Reason: eo.Reason, Send: eo.Send || eo.Changed}
+	out.HandBack = m.handbackOut(now)
 	out.Run = m.next(now)
 	m.payload = m.el.AppendCandidate(m.payload[:0], now)
 	out.Payload = m.payload
@@ -508,6 +523,7 @@ func (m *Machine) Tick(now time.Time) Output {
 }
 
 func (m *Machine) roleChanged(now time.Time, to hakit.Role, reason string) {
+	m.handbackOnChange(now, m.role, to, reason)
 	m.role, m.reason, m.since = to, reason, now
 	m.retryAt, m.backoff = time.Time{}, m.cfg.RetryMin
 	m.reannounce = m.reannounce[:0]
@@ -522,7 +538,7 @@ func (m *Machine) roleChanged(now time.Time, to hakit.Role, reason string) {
 // primary (after the backoff of a failure), down in reverse otherwise,
 // then the re-announcements.
 func (m *Machine) next(now time.Time) *Op {
-	if m.pending != nil {
+	if m.pending != nil || m.handingBack(now) {
 		return nil
 	}
 	want := m.wantPrimary() && !now.Before(m.retryAt)
@@ -574,6 +590,9 @@ func (m *Machine) Next() time.Time {
 	}
 	if at := m.fenceNext(); at.After(m.lastTick) && at.Before(next) {
 		next = at // a cut-off primary stands down the moment its lease lapses
+	}
+	if m.hb != nil && m.hb.until.After(m.lastTick) && m.hb.until.Before(next) {
+		next = m.hb.until
 	}
 	return next
 }
@@ -665,6 +684,10 @@ func (m *Machine) event(now time.Time, e Event) {
 	switch e.Kind {
 	case EventStepFailed, EventDownFailed, EventReannounceFailed:
 		level = slog.LevelError
+	case EventHandedBack:
+		if e.Err != nil {
+			level = slog.LevelWarn
+		}
 	case EventCheck:
 		if e.Failing {
 			level = slog.LevelWarn

@@ -30,6 +30,11 @@ type unit struct {
 	dead    bool
 	cut     bool          // partitioned: hears nobody, heard by nobody
 	opTime  time.Duration // virtual time each op takes
+	// handedTo lists the units this one handed its sessions to after a
+	// split brain it lost (Output.HandBack), each acknowledged at once
+	// unless holdBack.
+	handedTo []uint16
+	holdBack bool
 }
 
 // bench drives pure Machines by hand, in virtual time: every heartbeat
@@ -115,6 +120,12 @@ func (u *unit) stepOne() bool {
 }
 
 func (u *unit) absorb(out member.Output) {
+	if out.HandBack != 0 {
+		u.handedTo = append(u.handedTo, out.HandBack)
+		if !u.holdBack {
+			u.m.HandedBack(u.b.now, out.HandBack, nil)
+		}
+	}
 	u.role = out.Role
 	u.payload = append(u.payload[:0], out.Payload...)
 	u.events = append(u.events, out.Events...)
@@ -379,6 +390,8 @@ func TestMachineReannounceAfterSplitBrain(t *testing.T) {
 	require.Equal(t, hakit.Primary, a.role)
 	require.Equal(t, hakit.Secondary, s.role)
 	require.Equal(t, downAll, s.takeOps())
+	require.Equal(t, []uint16{1}, s.handedTo, "the loser handed its sessions to the winner first")
+	require.Empty(t, a.handedTo)
 	require.Equal(t, []string{"announce re-announce"}, a.takeOps())
 	require.NotEmpty(t, a.eventsOf(member.EventSplitBrain))
 	require.Equal(t, uint64(1), a.m.Counters().Reannounces)
