@@ -19,15 +19,21 @@ import (
 //     any peer that sends to it all the same (DriverConfig.OnMerge): it
 //     receives it into a table of its own, and stores every session it
 //     does not hold yet as its own (Upsert: replicated to every peer), then
-//     tells OnMerge which ones. A session it holds already is left as it
+//     tells OnMerge which ones. A session it held before is left as it
 //     is: its own state is the newer one (it runs the cluster), and a
-//     deletion from the other unit changes nothing.
+//     deletion from the other unit changes nothing. A session it took in
+//     from the peer stays the peer's to update while the peer's stream
+//     lasts: its traffic went through the peer (that is why this unit did
+//     not know it), and does until the peer stands down; a frozen unit
+//     that resumes reads what its kernel did meanwhile in order, so its
+//     first word on a session is often an old state.
 
 // merger receives a peer's stream on a unit whose receiving half is off.
 type merger struct {
 	r     *Receiver
-	t     *Table // the peer's sessions, as received
-	f     *Feed  // what changed in t since the last merge
+	t     *Table           // the peer's sessions, as received
+	f     *Feed            // what changed in t since the last merge
+	taken map[Key]struct{} // the sessions taken in from the peer
 	ch    []Change
 	added []Session
 }
@@ -47,7 +53,7 @@ func (d *Driver) mergeStep(now time.Time, l *peerLink, b []byte) error {
 		if err != nil {
 			return fmt.Errorf("statesync: merge: %w", err)
 		}
-		l.m, l.rEpoch = &merger{r: r, t: c.Table, f: f}, c.Epoch
+		l.m, l.rEpoch = &merger{r: r, t: c.Table, f: f, taken: map[Key]struct{}{}}, c.Epoch
 	}
 	err := l.m.r.Step(now, b)
 	d.mergeLocked(l)
@@ -68,13 +74,15 @@ func (d *Driver) mergeLocked(l *peerLink) {
 			if c.Deleted {
 				continue
 			}
-			if _, ok := d.cfg.Table.Get(c.Session.Key); ok {
-				continue // this unit's own state wins
+			k := c.Session.Key
+			if _, ok := d.cfg.Table.Get(k); ok {
+				if _, taken := m.taken[k]; !taken {
+					continue // this unit's own state wins
+				}
 			}
-			s := c.Session
-			s.Version = 0
-			s = d.cfg.Table.Upsert(s)
+			s := d.cfg.Table.Upsert(c.Session)
 			d.replicateLocked(s)
+			m.taken[s.Key] = struct{}{}
 			m.added = append(m.added, s)
 		}
 	}

@@ -96,6 +96,18 @@ func TestSimSplitBrainMerge(t *testing.T) {
 	require.Equal(t, shared+200, b.tab.Len())
 	require.GreaterOrEqual(t, b.d.Stats().Merged, uint64(100))
 
+	// Until it stands down, the loser's word on a session it handed over
+	// is the newer one (its traffic went through the loser); on one the
+	// winner held, it is not.
+	s100 := session(100)
+	s100.State = statesync.TCPStateFinWait
+	a.d.Upsert(s100)
+	s0.Packets = 7
+	a.d.Upsert(s0)
+	g.until(time.Second, "the loser's change taken", func() bool { got, _ := b.tab.Get(s100.Key); return got.State == s100.State })
+	got, _ = b.tab.Get(s0.Key)
+	require.Equal(t, uint64(2), got.Packets)
+
 	// The loser stands down: it mirrors the winner's table, the union.
 	require.NoError(t, a.d.SetSending(false))
 	require.NoError(t, a.d.SetReceiving(true))

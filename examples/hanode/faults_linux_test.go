@@ -31,10 +31,13 @@ func roleChanges(t testing.TB, u *unit) uint64 {
 // TestE2EFrozenPrimary needs root: the primary's daemon is frozen
 // (SIGSTOP) for 2, 5 and 20 times the dead interval while its kernel goes
 // on forwarding; the standby takes over and a new TCP stream is opened
-// through it during the freeze. When the frozen daemon resumes (SIGCONT)
-// it notices that its own loop stalled and stands down: every stream goes
-// on, exactly one unit is primary, and the resume changes at most one role
-// (the frozen unit's). The rounds alternate the frozen unit on one bed.
+// through it during the freeze, and another through the frozen unit's
+// kernel (the switches sent the client's traffic there for a moment), which
+// only the frozen unit knows. When the frozen daemon resumes (SIGCONT) it
+// notices that its own loop stalled and stands down, handing its sessions
+// to the unit that kept running first: every stream goes on, exactly one
+// unit is primary, and the resume changes at most one role (the frozen
+// unit's). The rounds alternate the frozen unit on one bed.
 func TestE2EFrozenPrimary(t *testing.T) {
 	p := newPair(t)
 	streams := []*stream{p.established()}
@@ -49,15 +52,29 @@ func TestE2EFrozenPrimary(t *testing.T) {
 		require.NoError(t, primary.cmd.Process.Signal(syscall.SIGSTOP))
 		frozen := time.Now()
 		p.waitStatus(standby, "primary during the freeze", func(s Status) bool { return s.Role == "primary" && s.Active })
-		streams = append(streams, p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), uint16(8081+i))))
+		// Shortly before the resume (at once for the shortest freeze), a
+		// stream through the frozen unit's kernel; then the switches send
+		// everything to the standby again: it does not know that stream,
+		// which stalls until the frozen unit hands it over. (Earlier, TCP's
+		// retransmissions would back off past the test's patience: 25 s
+		// after a 13 s stall.) Then a stream through the standby.
+		time.Sleep(time.Until(frozen.Add(freeze - time.Second)))
+		p.pinVMAC(primary)
+		viaFrozen := p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), uint16(8082+2*i)))
+		p.flowing(viaFrozen, 50)
+		p.pinVMAC(standby)
+		streams = append(streams, p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), uint16(8081+2*i))))
 		for _, st := range streams {
 			p.flowing(st, 100)
 		}
+		streams = append(streams, viaFrozen)
+		t.Logf("%s: streams opened after %v", what, time.Since(frozen).Round(time.Millisecond))
 		atResume := roleChanges(t, standby)
 		time.Sleep(time.Until(frozen.Add(freeze)))
 		require.NoError(t, primary.cmd.Process.Signal(syscall.SIGCONT))
 		p.waitStatus(primary, "stood down after the resume", func(s Status) bool { return s.Role == "secondary" && !s.Active })
 		time.Sleep(time.Second) // long enough for any further role change
+		p.unpinVMAC(standby)
 		sp, err := statusOf(primary)
 		require.NoError(t, err)
 		ss, err := statusOf(standby)
