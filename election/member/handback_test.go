@@ -340,3 +340,38 @@ func TestMachineHandbackHolds(t *testing.T) {
 		})
 	}
 }
+
+// TestMachineStalledStandbyHoldsVerdicts: the standby's own loop stalls
+// (its process starved); when it resumes, its heartbeats' late timers
+// declare the primary down before the heartbeats that waited are read.
+// The verdict waits out the resume window: the heartbeats resume and
+// nobody changes role. When the primary did die during the stall, the
+// standby takes over once the window ends.
+func TestMachineStalledStandbyHoldsVerdicts(t *testing.T) {
+	for _, died := range []bool{false, true} {
+		t.Run(fmt.Sprint("primary died ", died), func(t *testing.T) {
+			b, a, s := startPair(t)
+			ra, rs := a.m.Counters().Election.RoleChanges, s.m.Counters().Election.RoleChanges
+			s.dead = true // stalled: it neither ticks nor hears
+			a.dead = died
+			b.run(1500 * time.Millisecond)
+			s.dead = false
+			s.report(1, heartbeat.PeerDown) // the late timers first
+			s.tick()
+			require.Equal(t, hakit.Secondary, s.role, "the verdict waits")
+			if !died {
+				s.report(1, heartbeat.Alive) // then the heartbeats read
+			}
+			b.run(2 * time.Second)
+			if died {
+				require.Equal(t, hakit.Primary, s.role, "the primary is lost once the window ends")
+				return
+			}
+			require.Equal(t, hakit.Secondary, s.role)
+			require.Equal(t, hakit.Primary, a.role)
+			require.Equal(t, ra, a.m.Counters().Election.RoleChanges)
+			require.Equal(t, rs, s.m.Counters().Election.RoleChanges, "no role change of the stalled unit's making")
+			require.Empty(t, s.takeOps())
+		})
+	}
+}

@@ -81,6 +81,7 @@ type MachineConfig struct {
 	HandbackTimeout time.Duration
 
 	interval time.Duration // the election's, after defaults
+	stall    time.Duration // the election's StallTime, after defaults
 }
 
 // Action says what to do with a step.
@@ -206,8 +207,9 @@ type Machine struct {
 	reannounce []int
 	cur, last  *Takeover
 
-	w  *fence    // the witness's part, nil without one
-	hb *handback // a split brain lost: the sessions go to the winner first (handback.go)
+	w    *fence    // the witness's part, nil without one
+	hb   *handback // a split brain lost: the sessions go to the winner first (handback.go)
+	held *held     // verdicts reported right after this unit's own stall (resume.go)
 
 	payload  []byte
 	events   []Event
@@ -240,6 +242,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	}
 	c.Election = &ec
 	c.interval = cmp.Or(ec.Interval, election.DefaultConfig().Interval)
+	c.stall = cmp.Or(ec.StallTime, 3*c.interval)
 	if c.RetryMin == 0 {
 		c.RetryMin = c.interval
 	}
@@ -310,6 +313,9 @@ func (m *Machine) Plan() []string { return slices.Clone(m.name) }
 func (m *Machine) Report(now time.Time, r heartbeat.Report) {
 	in := m.tr.report(r)
 	m.event(now, Event{Kind: EventHeartbeat, Peer: r.Peer, Interface: r.Interface, State: r.State, Reason: r.Reason})
+	if m.holdAfterStall(now, r, in) {
+		return
+	}
 	for _, v := range in.verdicts {
 		_ = m.el.Verdict(now, v) // refusals are counted by the election
 	}
@@ -493,6 +499,7 @@ func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stop
 // Output: the payload and role into the heartbeats (at once if Send), the
 // step in Run.
 func (m *Machine) Tick(now time.Time) Output {
+	m.releaseAfterStall(now)
 	m.lastTick = now
 	m.fenceIn(now)
 	eo := m.decide(now)
