@@ -25,7 +25,9 @@ func TestE2EThreeUnitsPowerLoss(t *testing.T) {
 	st := p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
 	us := p.startUDP(time.Millisecond)
 	p.flowing(st, 100)
-	inSync := func(s Status) bool { return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1 }
+	inSync := func(s Status) bool {
+		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1
+	}
 	p.waitStatus(p.b, "in-sync secondary", inSync)
 	p.waitStatus(c, "in-sync secondary", inSync)
 
