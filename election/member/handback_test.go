@@ -299,18 +299,10 @@ func TestDriverRejoinNoFlap(t *testing.T) {
 func TestMachineHandbackHolds(t *testing.T) {
 	for _, acked := range []bool{true, false} {
 		t.Run(fmt.Sprint("acknowledged ", acked), func(t *testing.T) {
-			b, a, s := startPair(t)
-			b.run(5 * time.Second)
-			a.cut, s.cut = true, true
-			a.report(2, heartbeat.PeerDown)
-			s.report(1, heartbeat.PeerDown)
-			b.run(interval)
-			require.Equal(t, hakit.Primary, s.role)
+			b, a, s := splitBrain(t)
 			s.takeOps()
 			s.holdBack = true
-			a.cut, s.cut = false, false
-			a.report(2, heartbeat.Alive)
-			s.report(1, heartbeat.Alive)
+			rejoin(a, s)
 			for s.role == hakit.Primary {
 				b.run(interval)
 			}

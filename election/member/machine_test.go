@@ -369,23 +369,34 @@ func TestMachineDownFails(t *testing.T) {
 	require.Empty(t, a.m.Held())
 }
 
-// TestMachineReannounceAfterSplitBrain: both units go active during a
-// partition; when it heals the one primary for longer keeps the role and
-// announces again, the other runs its steps down.
-func TestMachineReannounceAfterSplitBrain(t *testing.T) {
-	b, a, s := startPair(t)
+// splitBrain starts units 1 (primary) and 2 and cuts them apart: both
+// are primary.
+func splitBrain(t *testing.T) (b *bench, a, s *unit) {
+	b, a, s = startPair(t)
 	b.run(5 * time.Second)
 	a.cut, s.cut = true, true
 	a.report(2, heartbeat.PeerDown)
 	s.report(1, heartbeat.PeerDown)
 	b.run(interval)
 	require.Equal(t, hakit.Primary, s.role)
+	return b, a, s
+}
+
+// rejoin joins a and s again.
+func rejoin(a, s *unit) {
+	a.cut, s.cut = false, false
+	a.report(s.id, heartbeat.Alive)
+	s.report(a.id, heartbeat.Alive)
+}
+
+// TestMachineReannounceAfterSplitBrain: both units go active during a
+// partition; when it heals the one primary for longer keeps the role and
+// announces again, the other runs its steps down.
+func TestMachineReannounceAfterSplitBrain(t *testing.T) {
+	b, a, s := splitBrain(t)
 	require.Equal(t, upAll, s.takeOps())
 	require.Empty(t, a.takeOps())
-
-	a.cut, s.cut = false, false
-	a.report(2, heartbeat.Alive)
-	s.report(1, heartbeat.Alive)
+	rejoin(a, s)
 	b.run(time.Second)
 	require.Equal(t, hakit.Primary, a.role)
 	require.Equal(t, hakit.Secondary, s.role)

@@ -37,6 +37,38 @@ func (p *pair) unpinVMAC(u *unit) {
 	}
 }
 
+// onePrimary waits until exactly one of A and B is active, each hearing
+// the other, and returns it.
+func (p *pair) onePrimary(what string) *unit {
+	p.t.Helper()
+	var winner *unit
+	require.Eventually(p.t, func() bool {
+		sa, errA := statusOf(p.a)
+		sb, errB := statusOf(p.b)
+		if errA != nil || errB != nil || sa.Active == sb.Active || len(sa.Peers) == 0 || len(sb.Peers) == 0 {
+			return false
+		}
+		winner = p.a
+		if sb.Active {
+			winner = p.b
+		}
+		return true
+	}, 15*time.Second, 20*time.Millisecond, what)
+	return winner
+}
+
+// threeUnits starts A (the primary), B and C, with a TCP stream through A.
+func (p *pair) threeUnits() (*unit, *stream) {
+	c := p.addThird()
+	p.start(p.a, 200)
+	p.waitStatus(p.a, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
+	p.start(p.b, 150)
+	p.start(c, 100)
+	st := p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
+	p.flowing(st, 100)
+	return c, st
+}
+
 // TestE2EPartitionSessions needs root: every path between the units is
 // cut (heartbeats everywhere and the sync link), both go active, and a new
 // TCP stream is opened through each of them. When the partition heals,
@@ -67,19 +99,7 @@ func TestE2EPartitionSessions(t *testing.T) {
 	for _, heal := range heals {
 		heal()
 	}
-	var winner *unit
-	require.Eventually(t, func() bool {
-		sa, errA := statusOf(p.a)
-		sb, errB := statusOf(p.b)
-		if errA != nil || errB != nil || sa.Active == sb.Active || len(sa.Peers) == 0 || len(sb.Peers) == 0 {
-			return false
-		}
-		winner = p.a
-		if sb.Active {
-			winner = p.b
-		}
-		return true
-	}, 15*time.Second, 20*time.Millisecond, "one primary after the heal")
+	winner := p.onePrimary("one primary after the heal")
 	t.Logf("after the heal %s is primary", winner.name)
 	for i, s := range streams {
 		p.flowing(s, 200)

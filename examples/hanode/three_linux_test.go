@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -17,14 +16,8 @@ import (
 // the 0.8 s window: the gap is the pair's (TestE2EKillPrimary).
 func TestE2EThreeUnitsPowerLoss(t *testing.T) {
 	p := newPair(t)
-	c := p.addThird()
-	p.start(p.a, 200)
-	p.waitStatus(p.a, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
-	p.start(p.b, 150)
-	p.start(c, 100)
-	st := p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
+	c, st := p.threeUnits()
 	us := p.startUDP(time.Millisecond)
-	p.flowing(st, 100)
 	inSync := func(s Status) bool {
 		return s.Role == "secondary" && s.Sync != nil && s.Sync.InSync && s.Sync.Sessions >= 1
 	}
