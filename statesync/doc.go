@@ -90,6 +90,17 @@
 // active-active (DriverConfig.ActiveActive), see below. Driver.Peers
 // reports each peer's streams.
 //
+// # After a split brain
+//
+// While two units were primary, each followed the connections that
+// reached it. The one that stands down hands its whole table to the
+// winner first (Driver.HandBack; EventHandedBack once acknowledged); a
+// Driver with DriverConfig.OnMerge, sending and not receiving (a primary),
+// takes in the stream of any peer that sends to it all the same: the
+// sessions it lacks become its own (stored, replicated, and given to
+// OnMerge for the kernel), the ones it held are kept as they are, and the
+// ones it took in stay that peer's to update while its stream lasts.
+//
 // # Commit at takeover
 //
 // Receiver.Commit (Driver.Commit) applies everything received, including

@@ -71,6 +71,15 @@ type DriverConfig struct {
 	// included. The first calls may come before NewDriver returns (a
 	// sending half starts its bulk sync at once).
 	OnEvent func(Event)
+	// OnMerge, if not nil, makes a Driver whose receiving half is off and
+	// whose sending half is on (a primary) take in the stream of a peer
+	// that sends to it all the same (a unit that was primary too, during
+	// a split brain, and that hands its table back: see HandBack): every
+	// session of it that Table lacks is stored as this unit's own and
+	// replicated, and OnMerge is called with them (to write them into the
+	// kernel, say), in order, one call at a time, with no lock held. A
+	// session Table holds is kept as it is. Not with ActiveActive.
+	OnMerge func(peer uint16, merged []Session)
 }
 
 // Peer is another unit a Driver syncs with.
@@ -99,6 +108,9 @@ type DriverStats struct {
 	// unit that is not a peer, for another unit, or of another version
 	// (with several peers, where they cannot be routed).
 	Foreign, Unknown uint64
+	// Merged counts the sessions taken in from a peer that was primary
+	// too (DriverConfig.OnMerge).
+	Merged uint64
 }
 
 // Driver runs a Sender and/or a Receiver over a Transport: it owns the
@@ -121,7 +133,8 @@ type Driver struct {
 	stats              DriverStats
 	done               chan struct{}
 	events             []Event
-	calls              *deliver.Queue[Event] // OnEvent, if set
+	calls              *deliver.Queue[Event]          // OnEvent, if set
+	merges             *deliver.Queue[mergedSessions] // OnMerge, if set (merge.go)
 
 	// With a pull transport, a writer goroutine does the writes, so that a
 	// transport that blocks never holds the lock (and never delays Commit).
@@ -144,6 +157,8 @@ type peerLink struct {
 	// The last epochs used, so that a half turned on again starts above
 	// them: the peer then takes its stream as a new one, never a replay.
 	sEpoch, rEpoch uint64
+	m              *merger // with OnMerge, a peer's stream taken in while primary (merge.go)
+	handback       bool    // HandBack to this peer waits for its acknowledgement
 }
 
 // outgoing is a datagram and the peer to send it to.
@@ -186,6 +201,9 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 	}
 	if c.OnEvent != nil {
 		d.calls = deliver.New(c.Clock, c.OnEvent)
+	}
+	if c.OnMerge != nil {
+		d.merges = deliver.New(c.Clock, func(m mergedSessions) { c.OnMerge(m.peer, m.sessions) })
 	}
 	// Both halves' settings are checked now, so that switching one on
 	// later cannot fail.
@@ -320,7 +338,9 @@ func (d *Driver) SetSending(on bool) error {
 		for _, l := range d.links {
 			l.sEpoch = l.s.Epoch() // resyncs moved it on
 			l.lastS, l.s = l.s, nil
+			l.handback = false
 		}
+		d.dropMergersLocked()
 		d.sending = false
 	}
 	return nil
@@ -340,6 +360,7 @@ func (d *Driver) SetReceiving(on bool) error {
 	}
 	switch {
 	case on && !d.receiving:
+		d.dropMergersLocked()
 		d.startReceivers()
 	case !on && d.receiving:
 		for _, l := range d.links {
@@ -449,8 +470,11 @@ func (d *Driver) receive(b []byte) {
 	switch {
 	case len(b) > 3 && dgramType(b[3]) == typeAck && l.s != nil:
 		err = l.s.Step(now, b)
+		d.handedBackLocked(l) // merge.go
 	case len(b) > 3 && dgramType(b[3]) != typeAck && l.r != nil:
 		err = l.r.Step(now, b)
+	case len(b) > 3 && dgramType(b[3]) != typeAck && d.mergingLocked(l):
+		err = d.mergeStep(now, l, b)
 	default:
 		d.stats.Ignored++
 		return
@@ -489,6 +513,7 @@ func (d *Driver) tick() {
 			l.r.Tick(now)
 		}
 	}
+	d.tickMergersLocked(now)
 	d.flushLocked()
 	d.stop = d.clk.AfterFunc(d.cfg.TickInterval, d.tick)
 }
@@ -526,6 +551,9 @@ func (d *Driver) flushLocked() {
 		}
 		if l.r != nil {
 			d.bufs = l.r.Output(d.bufs)
+		}
+		if l.m != nil {
+			d.bufs = l.m.r.Output(d.bufs)
 		}
 		for i, b := range d.bufs {
 			d.write(b, l.peer.Addr)
@@ -889,6 +917,9 @@ func (d *Driver) Close() error {
 	d.mu.Unlock()
 	if d.calls != nil {
 		d.calls.Close()
+	}
+	if d.merges != nil {
+		d.merges.Close()
 	}
 	if pt, ok := d.cfg.Transport.(PushTransport); ok && canPush(d.cfg.Transport) {
 		pt.SetHandler(nil)

@@ -24,7 +24,21 @@
 // while the unit is still primary. A demotion that arrives during a
 // takeover reverses from wherever it is; a Down that fails is reported and
 // the reversal goes on. After a split brain this unit won, every step that
-// announces (a Reannouncer) announces again.
+// announces (a Reannouncer) announces again. After one it lost, its steps
+// stay up (its kernel forwarding the connections that reached it) until
+// it has handed its session table to the winner and the winner
+// acknowledged it (Output.HandBack, Machine.HandedBack; the Driver does
+// this with statesync's HandBack), or until MachineConfig.HandbackTimeout:
+// the winner, primary all along, takes in the sessions it lacks
+// (Sync.OnMerge), so the connections of both sides carry on. The winner's
+// role never waits for it.
+//
+// A unit whose own loop stalled (a starved process, a paused VM) reads,
+// when it resumes, its heartbeats' late timers before the heartbeats that
+// waited in its sockets: the verdicts and peer losses reported then wait
+// out the election's resume window, and are applied only if the
+// heartbeats still show them, so that a standby does not take over from
+// a primary that never stopped.
 //
 // # Machine and Driver
 //

@@ -75,8 +75,13 @@ type MachineConfig struct {
 	// fed with Lease, and the rules of package election/witness apply (see
 	// Machine.Lease).
 	Witness bool
+	// HandbackTimeout bounds how long the steps of a unit that lost a
+	// split brain stay up while the winner takes in its sessions (see
+	// Output.HandBack); zero means DefaultHandbackTimeout.
+	HandbackTimeout time.Duration
 
 	interval time.Duration // the election's, after defaults
+	stall    time.Duration // the election's StallTime, after defaults
 }
 
 // Action says what to do with a step.
@@ -160,6 +165,12 @@ type Output struct {
 	Run *Op
 	// Events lists what happened since the previous Tick, oldest first.
 	Events []Event
+	// HandBack, when not zero, names the unit that won a split brain
+	// against this one, which just stood down: hand it this unit's
+	// sessions (statesync.Driver.HandBack) and report the acknowledgement
+	// with HandedBack. The steps stay up until then, or until
+	// MachineConfig.HandbackTimeout.
+	HandBack uint16
 }
 
 // Machine is one cluster member's decisions, as a pure state machine: it
@@ -199,7 +210,9 @@ type Machine struct {
 	reannounce []int
 	cur, last  *Takeover
 
-	w *fence // the witness's part, nil without one
+	w    *fence    // the witness's part, nil without one
+	hb   *handback // a split brain lost: the sessions go to the winner first (handback.go)
+	held *held     // verdicts reported right after this unit's own stall (resume.go)
 
 	payload  []byte
 	events   []Event
@@ -232,11 +245,15 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	}
 	c.Election = &ec
 	c.interval = cmp.Or(ec.Interval, election.DefaultConfig().Interval)
+	c.stall = cmp.Or(ec.StallTime, 3*c.interval)
 	if c.RetryMin == 0 {
 		c.RetryMin = c.interval
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 5 * time.Second
+	}
+	if c.HandbackTimeout <= 0 {
+		c.HandbackTimeout = DefaultHandbackTimeout
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		return nil, fmt.Errorf("member: config: retry pause %v to %v: %w", c.RetryMin, c.RetryMax, hakit.ErrConfig)
@@ -299,6 +316,9 @@ func (m *Machine) Plan() []string { return slices.Clone(m.name) }
 func (m *Machine) Report(now time.Time, r heartbeat.Report) {
 	in := m.tr.report(r)
 	m.event(now, Event{Kind: EventHeartbeat, Peer: r.Peer, Interface: r.Interface, State: r.State, Reason: r.Reason})
+	if m.holdAfterStall(now, r, in) {
+		return
+	}
 	for _, v := range in.verdicts {
 		_ = m.el.Verdict(now, v) // refusals are counted by the election
 	}
@@ -482,6 +502,7 @@ func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stop
 // Output: the payload and role into the heartbeats (at once if Send), the
 // step in Run.
 func (m *Machine) Tick(now time.Time) Output {
+	m.releaseAfterStall(now)
 	m.lastTick = now
 	m.fenceIn(now)
 	eo := m.decide(now)
@@ -503,6 +524,7 @@ func (m *Machine) Tick(now time.Time) Output {
 		}
 	}
 	out := Output{Role: m.role, Changed: eo.Changed, Reason: eo.Reason, Cause: eo.Cause, Send: eo.Send || eo.Changed}
+	out.HandBack = m.handbackOut(now)
 	out.Run = m.next(now)
 	m.payload = m.el.AppendCandidate(m.payload[:0], now)
 	out.Payload = m.payload
@@ -511,6 +533,7 @@ func (m *Machine) Tick(now time.Time) Output {
 }
 
 func (m *Machine) roleChanged(now time.Time, to hakit.Role, cause election.Cause, reason string) {
+	m.handbackOnChange(now, m.role, to, reason)
 	m.role, m.reason, m.cause, m.since = to, reason, cause, now
 	m.retryAt, m.backoff = time.Time{}, m.cfg.RetryMin
 	m.reannounce = m.reannounce[:0]
@@ -525,7 +548,7 @@ func (m *Machine) roleChanged(now time.Time, to hakit.Role, cause election.Cause
 // primary (after the backoff of a failure), down in reverse otherwise,
 // then the re-announcements.
 func (m *Machine) next(now time.Time) *Op {
-	if m.pending != nil {
+	if m.pending != nil || m.handingBack(now) {
 		return nil
 	}
 	want := m.wantPrimary() && !now.Before(m.retryAt)
@@ -577,6 +600,9 @@ func (m *Machine) Next() time.Time {
 	}
 	if at := m.fenceNext(); at.After(m.lastTick) && at.Before(next) {
 		next = at // a cut-off primary stands down the moment its lease lapses
+	}
+	if m.hb != nil && m.hb.until.After(m.lastTick) && m.hb.until.Before(next) {
+		next = m.hb.until
 	}
 	return next
 }
@@ -676,6 +702,10 @@ func (m *Machine) event(now time.Time, e Event) {
 	case EventElection:
 		if e.Election == election.EventDropped {
 			level = slog.LevelDebug
+		}
+	case EventHandedBack:
+		if e.Err != nil {
+			level = slog.LevelWarn
 		}
 	case EventCheck:
 		if e.Failing {

@@ -188,7 +188,9 @@
 // than misses + 1 intervals, or half the detection time) treats itself as
 // having lost contact: if its peer took over meanwhile, the split brain
 // is settled for the peer (election.RuleRunning), whatever the
-// priorities.
+// priorities. Its heartbeat verdicts right after the stall wait until the
+// heartbeats that queued meanwhile are read, so a standby starved for a
+// moment does not take over from a live primary.
 //
 // Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead
@@ -196,6 +198,10 @@
 // split brain: each side loses the other and both go active; when they hear
 // each other again the election settles it (the unit that went active
 // during the partition stands down and the winner announces again).
+// Before the loser's addresses go down it hands its conntrack sessions to
+// the winner, which injects the ones it lacked: connections opened through
+// either side during the partition, or through a frozen unit's kernel,
+// carry on (member.Sync.OnMerge).
 // Cutting only the sync link, with heartbeats on the other interfaces,
 // changes no role.
 //

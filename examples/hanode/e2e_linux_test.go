@@ -527,19 +527,7 @@ func TestE2ESplitBrain(t *testing.T) {
 			for _, heal := range heals {
 				heal()
 			}
-			var winner *unit
-			require.Eventually(t, func() bool {
-				sa, errA := statusOf(p.a)
-				sb, errB := statusOf(p.b)
-				if errA != nil || errB != nil || sa.Active == sb.Active || len(sa.Peers) == 0 || len(sb.Peers) == 0 {
-					return false
-				}
-				winner = p.a
-				if sb.Active {
-					winner = p.b
-				}
-				return true
-			}, 15*time.Second, 20*time.Millisecond, "one primary after the heal")
+			winner := p.onePrimary("one primary after the heal")
 			t.Logf("after the heal %s is primary", winner.name)
 			time.Sleep(500 * time.Millisecond) // the winner's re-announcement moves the switches back
 			p.flowing(st, 200)
@@ -811,13 +799,7 @@ func TestE2EIPv6AndKey(t *testing.T) {
 // stream survives both, with no reset.
 func TestE2EThreeUnitsTwoFailovers(t *testing.T) {
 	p := newPair(t)
-	c := p.addThird()
-	p.start(p.a, 200)
-	p.waitStatus(p.a, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
-	p.start(p.b, 150)
-	p.start(c, 100)
-	st := p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
-	p.flowing(st, 100)
+	c, st := p.threeUnits()
 	holds := func(from int) func(Status) bool {
 		return func(s Status) bool {
 			if s.Role != "secondary" || s.Sync == nil || s.Sync.Sessions < 1 {

@@ -63,6 +63,9 @@ func (d *daemon) plan(ifis map[string]*net.Interface) error {
 // syncConfig opens the sync transport to the peers.
 func (d *daemon) syncConfig() (*member.Sync, error) {
 	s := &member.Sync{Table: d.table}
+	if d.cfg.Conntrack {
+		s.OnMerge = d.merged // merge.go
+	}
 	var err error
 	if d.cfg.SyncIface != "" {
 		var macs []net.HardwareAddr
