@@ -228,6 +228,34 @@
 // observed after a newer one, even across a restart of the sender (its
 // new epoch is larger).
 //
+// # Cluster identity
+//
+// The cluster ID must be unique on a network, and a second cluster given
+// the same ID is a common mistake. Every frame carries a 32-bit cluster tag
+// (see ClusterTag), derived from the key that seals it (HKDF, so it tells
+// nothing of the secret) and from Config.ClusterName, or from the name
+// alone without keys. A frame of our cluster ID with another tag is of
+// another cluster: it is dropped before anything else looks at it
+// (Drops.ClusterTag), so it never reaches the election and neither cluster
+// changes a role because of the other. Each such frame counts in
+// Counters.Collisions, and the Machine outputs a Collision (a Driver logs
+// it at error level) for the first frame of each unit ID and interface,
+// then once every CollisionReportEvery. So two clusters are kept apart
+// when their keys differ or their names do.
+//
+// A cluster that copied both our configuration and our key has our tag.
+// Its units are still noticed within a few heartbeats: a frame with our
+// own unit ID from another epoch (OwnUnit), and a peer's unit ID sending
+// from two epochs at once, both advancing (TwoSources). These are
+// detected and reported, not kept apart: a unit may follow the other
+// cluster's unit of its peer's ID, so give each cluster its own name (or
+// key). Not detected: a copied cluster whose units all have IDs unused by
+// ours (frames of a new unit ID are taken as a new peer, up to MaxPeers),
+// and mixes of a cluster with keys and one without (their frames are
+// dropped as unauthenticated, ErrAuth, and warned about). Echo messages
+// (see Echo) carry no tag. A forger can raise any of these alarms (the
+// tag is read before the frame is verified); none changes a role.
+//
 // # Addresses
 //
 // Frames are sent from SourceMAC(cluster, unit, role), a locally administered

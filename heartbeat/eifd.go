@@ -694,7 +694,10 @@ func (m *Machine) receiveEcho(now time.Time, i int, b []byte, out *Output) error
 		m.c.Dropped.Malformed++
 		return err
 	}
-	if err := m.authentic(e.ClusterID, e.KeyID, e.UnitID, b, m.verifyEcho); err != nil {
+	if err := m.authentic(e.ClusterID, e.KeyID, b, m.verifyEcho); err != nil {
+		return err
+	}
+	if err := m.notOwn(e.UnitID); err != nil {
 		return err
 	}
 	p := m.peers[e.UnitID]
