@@ -27,7 +27,8 @@ type Status struct {
 	Sync         *SyncStatus       `json:"sync,omitempty"`
 	RoleLog      []string          `json:"role_log"`
 	Counters     Counters          `json:"counters"`
-	VRRP         *VRRPStatus       `json:"vrrp,omitempty"` // with -protocol vrrp
+	Collisions   []CollisionStatus `json:"collisions,omitempty"` // another cluster uses our cluster ID (clusterid.go)
+	VRRP         *VRRPStatus       `json:"vrrp,omitempty"`       // with -protocol vrrp
 
 	// Priority is the configured priority, Effective the one advertised
 	// (less the weights of the failing checks).
@@ -115,6 +116,7 @@ func (d *daemon) snapshot() Status {
 		s.Checks = append(s.Checks, CheckStatus{Name: c.Name, Weight: c.Weight, Failing: c.Failing, LastErr: c.LastErr, Runs: c.Runs, Failures: c.Failures})
 	}
 	s.Warnings = d.cfg.warnings()
+	s.Collisions = collisionStatus(st.Collisions)
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
