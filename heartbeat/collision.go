@@ -199,21 +199,33 @@ func (m *Machine) Collisions() []Collision {
 	return out
 }
 
-// checkTag drops a frame of our cluster ID whose cluster tag is not ours.
-func (m *Machine) checkTag(now time.Time, f *Frame, i int, out *Output) error {
-	if f.ClusterID != m.cfg.ClusterID {
+// primaryTag returns the cluster tag of what this unit sends: of its
+// primary key, or of unauthenticated frames without keys. The sender
+// checks it against the key that sealed (the ring may change between).
+func (m *Machine) primaryTag() uint32 {
+	if m.sealer == nil {
+		return m.tags.plain
+	}
+	tag, _ := m.tags.want(m.sealer.mac.Primary())
+	return tag
+}
+
+// checkTag drops a frame or echo (of unit, sealed with key keyID) of our
+// cluster ID whose cluster tag is not ours.
+func (m *Machine) checkTag(now time.Time, cluster uint16, tag uint32, keyID uint8, unit uint16, i int, out *Output) error {
+	if cluster != m.cfg.ClusterID {
 		return nil
 	}
-	want, ok := m.tags.want(f.KeyID)
-	if !ok || f.ClusterTag == want {
+	want, ok := m.tags.want(keyID)
+	if !ok || tag == want {
 		return nil
 	}
 	m.c.Dropped.ClusterTag++
 	err := fmt.Errorf("heartbeat: frame of unit %d with cluster tag %08x, ours is %08x: another cluster uses cluster ID %d: %w",
-		f.UnitID, f.ClusterTag, want, f.ClusterID, ErrCluster)
-	m.collide(now, out, OtherTag, i, f.UnitID, fmt.Sprintf(
+		unit, tag, want, cluster, ErrCluster)
+	m.collide(now, out, OtherTag, i, unit, fmt.Sprintf(
 		"unit %d of another cluster (tag %08x, ours %08x) uses cluster ID %d: give each cluster its own ID",
-		f.UnitID, f.ClusterTag, want, f.ClusterID))
+		unit, tag, want, cluster))
 	return err
 }
 

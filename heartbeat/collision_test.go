@@ -226,3 +226,20 @@ func ExampleClusterTag() {
 	// 758df3a6
 	// true
 }
+
+// TestCollisionEcho: an echo of the other cluster (sealed with its key)
+// is dropped for its tag, before its tag is checked against our key.
+func TestCollisionEcho(t *testing.T) {
+	ringB := testRing(t, hakit.Key{ID: 1, Secret: []byte("cluster B secret")})
+	a2 := collisionUnit(t, "a2", 2, 11, "", testRing(t))
+	e := Echo{Op: EchoRequest, ClusterID: 7, ClusterTag: ClusterTag("", []byte("cluster B secret")), UnitID: 1, Epoch: 20, Seq: 1}
+	b, err := NewSealer(ringB, DefaultEtherType).SealEcho(nil, &e)
+	require.NoError(t, err)
+	out, err := a2.m.Receive(time.Unix(1000, 0), "eth0", b)
+	require.ErrorIs(t, err, ErrCluster)
+	require.Len(t, out.Collisions, 1)
+	require.Empty(t, out.Frames, "not answered")
+	c := a2.m.Counters()
+	require.Equal(t, uint64(1), c.Dropped.ClusterTag)
+	require.Zero(t, c.Dropped.Auth)
+}

@@ -253,8 +253,9 @@
 // ours (frames of a new unit ID are taken as a new peer, up to MaxPeers),
 // and mixes of a cluster with keys and one without (their frames are
 // dropped as unauthenticated, ErrAuth, and warned about). Echo messages
-// (see Echo) carry no tag. A forger can raise any of these alarms (the
-// tag is read before the frame is verified); none changes a role.
+// (see Echo) carry the tag too and are dropped the same way. A forger can
+// raise any of these alarms (the tag is read before the frame is
+// verified); none changes a role.
 //
 // # Addresses
 //

@@ -372,16 +372,15 @@ func (m *Machine) emit(i int, out *Output) {
 	}
 	buf := make([]byte, 0, f.Len()+TagLen)
 	var err error
+	f.ClusterTag = m.primaryTag()
 	if m.sealer != nil {
-		f.ClusterTag, _ = m.tags.want(m.sealer.mac.Primary())
 		buf, err = m.sealer.Seal(buf, &f)
-		if tag, _ := m.tags.want(f.KeyID); err == nil && tag != f.ClusterTag {
+		if tag := m.tags.keyed[f.KeyID]; err == nil && tag != f.ClusterTag {
 			// The ring changed between the two reads: seal again.
 			f.ClusterTag = tag
 			buf, err = m.sealer.Seal(buf[:0], &f)
 		}
 	} else {
-		f.ClusterTag = m.tags.plain
 		buf, err = f.AppendBinary(buf)
 	}
 	if err != nil {
@@ -431,7 +430,7 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 		m.c.Dropped.Malformed++
 		return out, err
 	}
-	if err := m.checkTag(now, f, i, &out); err != nil {
+	if err := m.checkTag(now, f.ClusterID, f.ClusterTag, f.KeyID, f.UnitID, i, &out); err != nil {
 		return out, err
 	}
 	if err := m.authentic(f.ClusterID, f.KeyID, b, m.verifyFrame); err != nil {
