@@ -284,7 +284,7 @@ func (d *Driver) deliver(x delivery) {
 	}
 	if c := x.collision; x.isCollision {
 		d.log.Error("heartbeat: another cluster uses this cluster ID", "kind", c.Kind.String(),
-			"interface", c.Interface, "unit", c.Unit, "frames", c.Frames, "reason", c.Reason)
+			"interface", c.Interface, "claimed_unit", c.Unit, "frames", c.Frames, "reason", c.Reason)
 		return
 	}
 	r := x.report
