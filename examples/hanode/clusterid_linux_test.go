@@ -194,4 +194,3 @@ func TestE2EClusterIDCollision(t *testing.T) {
 	}), "%+v", s.Collisions)
 	require.Equal(t, before["a1"], s.RoleLog, "a1: no role change")
 }
-
