@@ -18,6 +18,14 @@
 //
 //	-cluster-id N      cluster ID, unique on the network (0-65535); it sets the
 //	                   heartbeat MACs and the virtual MACs
+//	-cluster-name S    the cluster's name, the same on each of its units: with
+//	                   the key it makes the cluster tag of every heartbeat,
+//	                   so a second cluster given the same -cluster-id (a
+//	                   copied configuration) is told apart, reported at
+//	                   error level and in the status ("collisions") and
+//	                   /metrics (hakit_cluster_id_collisions_total), and
+//	                   never mixed into the election (see heartbeat,
+//	                   Cluster identity)
 //	-unit-id N         this unit's ID, unique in the cluster (1-65535)
 //	-priority N        election priority, 0-255, higher wins (default 128)
 //	-iface IFACE       critical interface (repeatable, at least one): heartbeats
