@@ -1,13 +1,16 @@
 package main
 
 import (
+	"crypto/sha256"
 	"flag"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/vmac"
 )
 
 // maxClusterName bounds -cluster-name.
@@ -29,6 +32,21 @@ func checkClusterName(name string) error {
 		return fmt.Errorf("-cluster-name %q: not printable", name)
 	}
 	return nil
+}
+
+// localMAC returns hakit's own virtual MAC of the n-th virtual-address
+// interface: vmac.LocalMAC(cluster, n), 02:00:00:<cluster>:<n>, and with
+// -cluster-name its second and third bytes from a hash of the name, so
+// that two clusters given one cluster ID but their own names do not put
+// one MAC on one segment (a switch can place it on one port only).
+func (c *config) localMAC(n int) (net.HardwareAddr, error) {
+	mac, err := vmac.LocalMAC(c.ClusterID, n)
+	if err != nil || c.ClusterName == "" {
+		return mac, err
+	}
+	sum := sha256.Sum256([]byte("hakit virtual MAC v1\x00" + c.ClusterName))
+	mac[1], mac[2] = sum[0], sum[1]
+	return mac, nil
 }
 
 // CollisionStatus is a sign that another cluster on a segment uses this

@@ -28,20 +28,17 @@ var (
 )
 
 // TestE2EClusterIDCollision needs root: pair A (virtual MAC on the
-// interface) runs; pair B, a copy of A's configuration and key given
+// interface, as pair B) runs; pair B, a copy of A's configuration and key given
 // another -cluster-name but not another cluster ID, starts on the same
 // segment (with the same key and no name, heartbeats used to mix: a unit
 // of one pair was taken for its namesake in the other). Every unit of A
 // detects it within a second, logs it at error level, shows it in the
 // status and in /metrics, and counts it; B's units see A the same way.
 // Neither pair changes a role, each hears only its own peer, and each
-// address is answered by its own pair's primary. Then a station sends
-// from A's virtual MAC: A's primary's virtual MAC guard reports it.
-//
-// Pair B runs with -vmac off: two clusters with one cluster ID derive one
-// virtual MAC, which a switch can place on one port only, so with both on
-// their interfaces one address would go to the wrong cluster. The guard
-// detects that case; the heartbeats keep the roles apart.
+// address is answered by its own pair's primary, with its own virtual MAC
+// (derived from the cluster name too). Then a station sends from A's
+// virtual MAC, as a cluster with one ID and no names would: A's primary's
+// virtual MAC guard reports it.
 func TestE2EClusterIDCollision(t *testing.T) {
 	t.Parallel()
 	bed := testbed.New(t)
@@ -112,7 +109,7 @@ func TestE2EClusterIDCollision(t *testing.T) {
 
 	// Pair B starts while A runs.
 	startB := time.Now()
-	start(b1, 200, "edge-b", vipB, vmacOff)
+	start(b1, 200, "edge-b", vipB, vmacInterface)
 	for _, u := range []*unit{a1, a2} {
 		s := wait(u, "sees the other cluster", func(s Status) bool { return len(s.Collisions) > 0 })
 		c := s.Collisions[0]
@@ -123,11 +120,13 @@ func TestE2EClusterIDCollision(t *testing.T) {
 		t.Logf("%s: %s %v after the other pair started", u.name, c.Reason, c.First.Sub(startB).Round(time.Millisecond))
 	}
 	wait(b1, "primary", primary)
-	start(b2, 100, "edge-b", vipB, vmacOff)
+	start(b2, 100, "edge-b", vipB, vmacInterface)
 	wait(b2, "secondary", secondary)
 	time.Sleep(3 * time.Second) // both pairs run side by side
 
-	vmacA, err := vmac.LocalMAC(7, 0)
+	vmacA, err := (&config{ClusterID: 7, ClusterName: "edge-a"}).localMAC(0)
+	require.NoError(t, err)
+	vmacB, err := (&config{ClusterID: 7, ClusterName: "edge-b"}).localMAC(0)
 	require.NoError(t, err)
 	for _, u := range []*unit{a1, a2, b1, b2} {
 		s, err := statusOf(u)
@@ -156,11 +155,10 @@ func TestE2EClusterIDCollision(t *testing.T) {
 	}
 
 	// Each address is answered by its own pair's primary, every time.
-	macB := b1.client.MAC()
 	for _, x := range []struct {
 		vip netip.Prefix
 		mac net.HardwareAddr
-	}{{vipA, vmacA}, {vipB, macB}} {
+	}{{vipA, vmacA}, {vipB, vmacB}} {
 		out, err := client.Run("ping", "-c", "20", "-i", "0.05", "-W", "1", x.vip.Addr().String())
 		require.NoError(t, err, out)
 		require.Contains(t, out, "20 received", out)

@@ -38,7 +38,8 @@
 //	                   or IPv6); an interface carrying one is monitored too
 //	-vmac MODE         off: only the addresses move (announced with the
 //	                   interface's own MAC); interface (default): the virtual
-//	                   MAC vmac.LocalMAC(cluster, n) is put on the n-th address
+//	                   MAC vmac.LocalMAC(cluster, n) (its bytes 1 and 2 from
+//	                   a hash of -cluster-name if given) is put on the n-th address
 //	                   interface itself; macvlan: on a macvlan child hk<cluster>v<n>
 //	-sync-iface IFACE  replicate sessions over raw Ethernet (EtherType 0xC14C)
 //	-sync-peer-mac MAC   … to the peer with this MAC; three units or more:
