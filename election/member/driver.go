@@ -545,6 +545,11 @@ func (d *Driver) Status() Status {
 	}
 	d.mu.Unlock()
 	s.Heartbeat, s.Sync = hc, ss
+	if hb, ok := d.hb.(interface{ Collisions() []heartbeat.Collision }); ok {
+		if cs := hb.Collisions(); len(cs) > 0 {
+			s.Collisions = cs
+		}
+	}
 	// Every peer either part knows: the election forgets a lost one, the
 	// heartbeats still show its links.
 	for _, p := range peers {

@@ -51,6 +51,10 @@ type Status struct {
 	// heartbeat driver's (filled by Driver.Status).
 	Counters  Counters
 	Heartbeat heartbeat.Counters
+	// Collisions are the signs that another cluster uses this cluster's
+	// ID (see heartbeat.Collision), the oldest first; nil when none were
+	// seen (filled by Driver.Status).
+	Collisions []heartbeat.Collision
 }
 
 // SyncStatus is the state of session replication.

@@ -52,6 +52,8 @@ type daemon struct {
 
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
+
+	guard *macGuard // guard.go
 }
 
 // start checks the interfaces, clears what a crashed run may have left,
@@ -98,6 +100,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	}
 	if cfg.VIPLifetime != 0 {
 		steps = slices.Insert(steps, 2, d.lifetimes())
+	}
+	if steps, err = d.withGuard(steps); err != nil {
+		return nil, err
 	}
 	if cfg.Conntrack {
 		// Dialled now, so that a takeover does not wait for it.
@@ -238,6 +243,7 @@ func (d *daemon) close() {
 	d.checkClosers = nil
 	d.mu.Unlock()
 	d.closeObservers()
+	d.guard.close()
 	if d.speaker != nil {
 		d.speaker.Stop()
 	}

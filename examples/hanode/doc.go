@@ -18,6 +18,14 @@
 //
 //	-cluster-id N      cluster ID, unique on the network (0-65535); it sets the
 //	                   heartbeat MACs and the virtual MACs
+//	-cluster-name S    the cluster's name, the same on each of its units: with
+//	                   the key it makes the cluster tag of every heartbeat,
+//	                   so a second cluster given the same -cluster-id (a
+//	                   copied configuration) is told apart, reported at
+//	                   error level and in the status ("collisions") and
+//	                   /metrics (hakit_cluster_id_collisions_total), and
+//	                   never mixed into the election (see heartbeat,
+//	                   Cluster identity)
 //	-unit-id N         this unit's ID, unique in the cluster (1-65535)
 //	-priority N        election priority, 0-255, higher wins (default 128)
 //	-iface IFACE       critical interface (repeatable, at least one): heartbeats
@@ -30,7 +38,8 @@
 //	                   or IPv6); an interface carrying one is monitored too
 //	-vmac MODE         off: only the addresses move (announced with the
 //	                   interface's own MAC); interface (default): the virtual
-//	                   MAC vmac.LocalMAC(cluster, n) is put on the n-th address
+//	                   MAC vmac.LocalMAC(cluster, n) (its bytes 1 and 2 from
+//	                   a hash of -cluster-name if given) is put on the n-th address
 //	                   interface itself; macvlan: on a macvlan child hk<cluster>v<n>
 //	-sync-iface IFACE  replicate sessions over raw Ethernet (EtherType 0xC14C)
 //	-sync-peer-mac MAC   … to the peer with this MAC; three units or more:

@@ -129,7 +129,7 @@ func TestE2EForgedFlood(t *testing.T) {
 	sb, err = statusOf(p.b)
 	require.NoError(t, err)
 	hb := sb.Counters.Heartbeat.Dropped
-	counted := hb.Auth + sb.Counters.Transport.KernelDrops["eth0"]
+	counted := hb.Auth + hb.ClusterTag + sb.Counters.Transport.KernelDrops["eth0"]
 	t.Logf("B: dropped %+v, kernel drops %v; %d of %d forged frames counted", hb, sb.Counters.Transport.KernelDrops, counted, sent.Load())
 	require.Len(t, sb.RoleLog, len(sb0.RoleLog)+1, "B: one role change, the takeover")
 	require.Len(t, sb.Peers, 1, "no forged peer")

@@ -177,6 +177,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	n(d.probeReplies, h.ProbeReplies)
 	n(d.suspicions, h.Suspicions)
 	n(d.recoveries, h.Recoveries)
+	n(d.collisions, h.Collisions)
 
 	m := s.Counters
 	n(d.takeovers, m.Takeovers)
@@ -256,7 +257,7 @@ type drop struct {
 }
 
 func heartbeatDrops(d heartbeat.Drops) []drop {
-	return []drop{{"malformed", d.Malformed}, {"other_cluster", d.OtherCluster}, {"auth", d.Auth},
+	return []drop{{"malformed", d.Malformed}, {"other_cluster", d.OtherCluster}, {"cluster_tag", d.ClusterTag}, {"auth", d.Auth},
 		{"replay", d.Replay}, {"stale", d.Stale}, {"own", d.Own}, {"unknown_interface", d.UnknownInterface}}
 }
 

@@ -11,6 +11,7 @@ type descs struct {
 
 	hbSent, hbReceived, hbSendErrors, hbDropped                *prometheus.Desc
 	probesSent, probeReplies, suspicions, recoveries           *prometheus.Desc
+	collisions                                                 *prometheus.Desc
 	takeovers, releases, stepFailures, downFailures            *prometheus.Desc
 	reannounces, reannounceFailures, payloadDropped            *prometheus.Desc
 	peersLost, splitBrains, handovers, handoverTimeouts        *prometheus.Desc
@@ -63,6 +64,7 @@ func newDescs(ns string, cl prometheus.Labels) descs {
 		probeReplies: m("eifd_probe_replies_total", "Early Interface Failure Detection probe replies received."),
 		suspicions:   m("eifd_suspicions_total", "Peers' interfaces suspected after missed heartbeats."),
 		recoveries:   m("eifd_recoveries_total", "Suspicions ended by heartbeats before a verdict."),
+		collisions:   m("cluster_id_collisions_total", "Heartbeat frames that showed another cluster using this cluster's ID (the cluster ID must be unique on a network)."),
 
 		takeovers:          m("takeovers_total", "Takeovers completed (every step up)."),
 		releases:           m("releases_total", "Demotions completed (every step down)."),
