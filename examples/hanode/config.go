@@ -78,6 +78,8 @@ type config struct {
 	Flags                  map[string]any // every flag's effective value
 	VRRP                   *vrrpConfig    // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
 	Hooks                  hookFlags      // -notify, -notify-timeout
+	ActiveActive           bool           // -cluster-mode active-active (activeactive.go)
+	Buckets                int            // -buckets, with ActiveActive
 }
 
 // syncPeer is one unit sessions are replicated with: its unit ID (0: the
@@ -165,6 +167,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
 	fs.StringVar(&checkFile, "check-config", "", "validate this configuration file with the other flags, print the effective configuration and exit")
 	vf := vrrpFlags(fs)
+	af := activeActiveFlags(fs)
 	fs.DurationVar(&lifetime, "vip-lifetime", 0, "give the virtual addresses this lifetime in the kernel (whole seconds), refreshed every third of it while primary, so that a daemon killed holding them (SIGKILL) stops answering for them; 0: none")
 	fs.StringVar(&epochFile, "epoch-file", "", "file counting this unit's starts, so that its peers hear a restart whatever its clock says; on storage that survives a reboot (default /var/lib/hanode/c<cluster>-u<unit>.epoch)")
 	if err := fs.Parse(args); err != nil {
@@ -281,6 +284,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	if err := vf.parse(fs, c); err != nil {
+		return nil, err
+	}
+	if err := af.parse(c); err != nil {
 		return nil, err
 	}
 	ec := c.memberConfig().ElectionConfig()
