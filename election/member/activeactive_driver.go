@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/heartbeat"
@@ -58,6 +59,7 @@ type ActiveActive struct {
 	mu      sync.Mutex
 	r       *roster
 	up      []Step // the steps that are up, in order
+	changes uint64 // shares delivered after the first
 	started bool
 	closed  bool
 	stop    func() bool
@@ -166,7 +168,20 @@ func (d *ActiveActive) Start() error {
 		d.mu.Unlock()
 	}
 	d.log.Info("member: started active-active", "cluster", d.cfg.ClusterID, "unit", d.cfg.UnitID, "buckets", d.aa.Buckets)
-	return d.hb.Start()
+	// The wait for the peers starts with the heartbeats, not before the
+	// steps.
+	d.mu.Lock()
+	d.r.wait = d.clk.Now().Add(d.cfg.ElectionConfig().InitialWait)
+	if d.stop != nil {
+		d.stop()
+		d.stop = nil
+	}
+	d.mu.Unlock()
+	if err := d.hb.Start(); err != nil {
+		return err
+	}
+	d.tick()
+	return nil
 }
 
 // onReport takes a heartbeat report.
@@ -196,6 +211,9 @@ func (d *ActiveActive) tick() {
 		})
 	}
 	if changed {
+		if d.current.Load().At != (time.Time{}) {
+			d.changes++
+		}
 		d.current.Store(&s)
 		d.log.Info("member: share changed", "units", fmt.Sprint(s.Units), "reason", s.Reason)
 		if d.shares != nil {
@@ -203,6 +221,13 @@ func (d *ActiveActive) tick() {
 		}
 	}
 	d.mu.Unlock()
+}
+
+// Changes returns how many times the share changed after the first one.
+func (d *ActiveActive) Changes() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.changes
 }
 
 // Share returns the current share.

@@ -287,9 +287,10 @@ func (n *aaNode) startWarm() error {
 type aaStatus struct {
 	Mode     string                  `json:"mode"`
 	Unit     uint16                  `json:"unit"`
-	Units    []uint16                `json:"units"`  // the units that carry traffic
-	Mine     int                     `json:"mine"`   // this unit's buckets
-	Reason   string                  `json:"reason"` // of the last change of the share
+	Units    []uint16                `json:"units"`   // the units that carry traffic
+	Mine     int                     `json:"mine"`    // this unit's buckets
+	Reason   string                  `json:"reason"`  // of the last change of the share
+	Changes  uint64                  `json:"changes"` // of the share, after the first
 	Sessions int                     `json:"sessions"`
 	Sync     []aaSyncPeer            `json:"sync"`
 	Filter   clusterip.Stats         `json:"filter"`
@@ -306,7 +307,7 @@ func (n *aaNode) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	n.mu.Lock()
 	s := n.share
 	n.mu.Unlock()
-	st := aaStatus{Mode: modeActiveActive, Unit: n.d.cfg.UnitID, Units: s.Units, Reason: s.Reason,
+	st := aaStatus{Mode: modeActiveActive, Unit: n.d.cfg.UnitID, Units: s.Units, Reason: s.Reason, Changes: n.unit.Changes(),
 		Sessions: n.d.table.Len(), Filter: n.filter.Stats(), Injector: n.injector.Stats()}
 	for _, o := range s.Owners {
 		if o == st.Unit {

@@ -227,21 +227,42 @@ func owners(t testing.TB, sts []*aaStream, units ...*unit) []uint16 {
 }
 
 // checkSplit checks that every unit forwards its share of the streams:
-// its forwarded packets within 20% of the share of the streams it owns.
+// its forwarded packets within 20% of the share of the streams it owns,
+// over a window in which the share did not change (a heartbeat verdict
+// that a starved machine gets wrong moves buckets for a moment: such a
+// window is measured again, up to three times).
 func (b *aaBed) checkSplit(sts []*aaStream, units ...*unit) {
 	t := b.t
 	t.Helper()
 	own := owners(t, sts, units...)
-	before := map[int]uint64{}
-	for _, u := range units {
-		before[u.id()] = forwarded(t, u)
+	changes := func() uint64 {
+		var n uint64
+		for _, u := range units {
+			var s aaStatus
+			require.NoError(t, u.h.GetJSON(u.status, &s))
+			n += s.Changes
+		}
+		return n
 	}
-	time.Sleep(2 * time.Second)
+	var delta map[int]float64
 	var total float64
-	delta := map[int]float64{}
-	for _, u := range units {
-		delta[u.id()] = float64(forwarded(t, u) - before[u.id()])
-		total += delta[u.id()]
+	for try := 0; ; try++ {
+		c0 := changes()
+		before := map[int]uint64{}
+		for _, u := range units {
+			before[u.id()] = forwarded(t, u)
+		}
+		time.Sleep(2 * time.Second)
+		total, delta = 0, map[int]float64{}
+		for _, u := range units {
+			delta[u.id()] = float64(forwarded(t, u) - before[u.id()])
+			total += delta[u.id()]
+		}
+		if changes() == c0 {
+			break
+		}
+		t.Logf("the share changed while the packets were counted (a heartbeat verdict on a starved machine): counted again")
+		require.Less(t, try, 2, "the share does not stay put")
 	}
 	for _, u := range units {
 		n := 0
@@ -285,7 +306,7 @@ func measure(t testing.TB, sts []*aaStream, during func(), d time.Duration) []ti
 // shared with other jobs, by hundreds of milliseconds), and the streams
 // through the cluster somewhat longer (their frames wait in the units'
 // queues); so the check is relative to the control streams in the same
-// window: the survivors' longest gap is at most a quarter longer than
+// window: the survivors' longest gap is at most half as long again as
 // theirs, plus 100 ms. On a quiet machine the control's gaps are a few
 // milliseconds and this bound is well below the detection time of a dead
 // unit (the gap of the moved streams).
@@ -306,7 +327,7 @@ func (b *aaBed) failover(sts []*aaStream, victim *unit, units ...*unit) {
 			survivors = append(survivors, after[i])
 		}
 	}
-	bound := slices.Max(after[len(sts):])*5/4 + 100*time.Millisecond
+	bound := slices.Max(after[len(sts):])*3/2 + 100*time.Millisecond
 	t.Logf("%s lost power at %v", victim.name, crashed.Format("15:04:05.000"))
 	t.Logf("longest gaps before, through the cluster: %v; control: %v", dist(before[:len(sts)]), dist(before[len(sts):]))
 	t.Logf("longest gaps after, the %d moved streams: %v", len(moved), dist(moved))

@@ -40,8 +40,10 @@
 //     destination NAT) takes the frames sent to the multicast MAC: for
 //     TCP and UDP it hashes the connection's original tuple (ct original
 //     saddr, daddr, proto-src, proto-dst; for other protocols the two
-//     addresses) with jhash and a fixed seed, looks the bucket up in the
-//     owner map, and keeps the packet (and sets its packet type to host,
+//     addresses) with jhash and a fixed seed, once as it is and once with
+//     its ends swapped, takes the sum of the two hashes (modulo the number
+//     of buckets: a static map of the pairs) as the bucket, looks the
+//     bucket up in the owner map, and keeps the packet (and sets its packet type to host,
 //     since Linux forwards and delivers only those: the old CLUSTERIP did
 //     the same) when the owner is this unit; everything else it drops.
 //

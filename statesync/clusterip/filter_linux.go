@@ -23,7 +23,8 @@ type Filter struct {
 	cfg   Config
 	ip    *nftables.Table
 	arp   *nftables.Table
-	owner *nftables.Set
+	owner *nftables.Set // bucket → unit, written by Set
+	pairs *nftables.Set // the two half hashes → bucket, written once
 
 	mu     sync.Mutex
 	conn   *nftables.Conn // lasting: it stays in the namespace New ran in
@@ -51,7 +52,8 @@ func New(cfg *Config) (_ *Filter, err error) {
 	name := fmt.Sprintf("hakit_clusterip_%d", f.cfg.Cluster)
 	f.ip = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: name}
 	f.arp = &nftables.Table{Family: nftables.TableFamilyARP, Name: name}
-	f.owner = &nftables.Set{Table: f.ip, Name: "owner", IsMap: true, Concatenation: true,
+	f.owner = &nftables.Set{Table: f.ip, Name: "owner", IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeMark}
+	f.pairs = &nftables.Set{Table: f.ip, Name: "bucket", IsMap: true, Concatenation: true,
 		KeyType: nftables.MustConcatSetType(nftables.TypeMark, nftables.TypeMark), DataType: nftables.TypeMark}
 	defer func() {
 		if err != nil {
@@ -76,6 +78,19 @@ func New(cfg *Config) (_ *Filter, err error) {
 	}
 	if err := c.AddSet(f.owner, nil); err != nil {
 		return nil, fmt.Errorf("clusterip: owner map: %w", err)
+	}
+	n := f.cfg.Buckets
+	pairs := make([]nftables.SetElement, 0, n*n)
+	for b1 := range n {
+		for b2 := range n {
+			pairs = append(pairs, nftables.SetElement{Key: append(word(uint32(b1)), word(uint32(b2))...), Val: word(uint32((b1 + b2) % n))})
+		}
+	}
+	if err := c.AddSet(f.pairs, nil); err != nil {
+		return nil, fmt.Errorf("clusterip: bucket map: %w", err)
+	}
+	if err := addElements(c, f.pairs, pairs); err != nil {
+		return nil, fmt.Errorf("clusterip: bucket map: %w", err)
 	}
 	f.rules(c)
 	if err := c.Flush(); err != nil {
@@ -135,8 +150,9 @@ func (f *Filter) rules(c *nftables.Conn) {
 	}
 	// TCP and UDP by their four-tuple, the rest by the addresses: the
 	// original tuple's hash into one register, the swapped tuple's into
-	// the next, the pair looked up in the owner map; the owner keeps the
-	// packet as one to itself, everything else drops.
+	// the next, the pair looked up in the bucket map (their sum modulo the
+	// buckets), the bucket in the owner map; the owner keeps the packet as
+	// one to itself, everything else drops.
 	for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP, 0} {
 		e := []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}}
 		if proto != 0 {
@@ -164,7 +180,8 @@ func (f *Filter) rules(c *nftables.Conn) {
 				Modulus: uint32(f.cfg.Buckets), Seed: statesync.BucketSeed, Type: expr.HashTypeJenkins})
 		}
 		e = append(e,
-			&expr.Lookup{SourceRegister: regPair, DestRegister: reg1, IsDestRegSet: true, SetName: f.owner.Name, SetID: f.owner.ID},
+			&expr.Lookup{SourceRegister: regPair, DestRegister: reg1, IsDestRegSet: true, SetName: f.pairs.Name, SetID: f.pairs.ID},
+			&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: f.owner.Name, SetID: f.owner.ID},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: word(uint32(f.cfg.Unit))},
 			&expr.Immediate{Register: reg1, Data: []byte{unix.PACKET_HOST}},
 			&expr.Meta{Key: expr.MetaKeyPKTTYPE, SourceRegister: true, Register: reg1},
@@ -215,20 +232,12 @@ func (f *Filter) Set(owners []uint16) error {
 		return fmt.Errorf("clusterip: set: filter closed")
 	}
 	c := f.conn
-	n := len(owners)
-	elems := make([]nftables.SetElement, 0, n*n)
-	for b1 := range n {
-		for b2 := range n {
-			elems = append(elems, nftables.SetElement{Key: append(word(uint32(b1)), word(uint32(b2))...), Val: word(uint32(owners[(b1+b2)%n]))})
-		}
+	elems := make([]nftables.SetElement, len(owners))
+	for b, u := range owners {
+		elems[b] = nftables.SetElement{Key: word(uint32(b)), Val: word(uint32(u))}
 	}
 	c.FlushSet(f.owner)
-	var err error
-	for len(elems) > 0 && err == nil { // in messages the kernel's acks fit
-		k := min(len(elems), 256)
-		err = c.SetAddElements(f.owner, elems[:k])
-		elems = elems[k:]
-	}
+	err := addElements(c, f.owner, elems)
 	if err == nil {
 		err = c.Flush()
 	}
@@ -247,6 +256,19 @@ func (f *Filter) Set(owners []uint16) error {
 		f.cfg.Logger.Info("clusterip: owner map written", "buckets", len(owners), "mine", mine)
 	}
 	f.owners = slices.Clone(owners)
+	return nil
+}
+
+// addElements adds elems to the batch, in messages the kernel's
+// acknowledgements fit.
+func addElements(c *nftables.Conn, set *nftables.Set, elems []nftables.SetElement) error {
+	for len(elems) > 0 {
+		k := min(len(elems), 256)
+		if err := c.SetAddElements(set, elems[:k]); err != nil {
+			return err
+		}
+		elems = elems[k:]
+	}
 	return nil
 }
 
