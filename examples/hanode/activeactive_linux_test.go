@@ -55,6 +55,41 @@ func (st *aaStream) stop() {
 	st.c.Close()
 }
 
+// pump writes a numbered message on c every interval until stopped is
+// closed, and reads the echoes, checks their order and records each in
+// g; fail gets every error.
+func pump(c net.Conn, g *gapMeter, interval time.Duration, stopped <-chan struct{}, fail func(error)) {
+	go func() {
+		var buf [8]byte
+		for i := uint64(1); ; i++ {
+			select {
+			case <-stopped:
+				return
+			case <-time.After(interval):
+			}
+			binary.BigEndian.PutUint64(buf[:], i)
+			if _, err := c.Write(buf[:]); err != nil {
+				fail(fmt.Errorf("client write: %w", err))
+				return
+			}
+		}
+	}()
+	go func() {
+		buf := make([]byte, 8)
+		for want := uint64(1); ; want++ {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				fail(fmt.Errorf("client read: %w", err))
+				return
+			}
+			if got := binary.BigEndian.Uint64(buf); got != want {
+				fail(fmt.Errorf("echo %d, want %d", got, want))
+				return
+			}
+			g.echo()
+		}
+	}()
+}
+
 // aaBed is the pair's bed with the server's echo listener and the
 // clients.
 type aaBed struct {
@@ -170,35 +205,7 @@ func (b *aaBed) dial(h *testbed.Host, addr netip.AddrPort) *aaStream {
 		return err
 	}))
 	st.key = statesync.Key{Proto: 6, Src: st.c.LocalAddr().(*net.TCPAddr).AddrPort(), Dst: st.c.RemoteAddr().(*net.TCPAddr).AddrPort()}
-	go func() {
-		var buf [8]byte
-		for i := uint64(1); ; i++ {
-			select {
-			case <-st.stopped:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			binary.BigEndian.PutUint64(buf[:], i)
-			if _, err := st.c.Write(buf[:]); err != nil {
-				st.fail(fmt.Errorf("client write: %w", err))
-				return
-			}
-		}
-	}()
-	go func() {
-		buf := make([]byte, 8)
-		for want := uint64(1); ; want++ {
-			if _, err := io.ReadFull(st.c, buf); err != nil {
-				st.fail(fmt.Errorf("client read: %w", err))
-				return
-			}
-			if got := binary.BigEndian.Uint64(buf); got != want {
-				st.fail(fmt.Errorf("echo %d, want %d", got, want))
-				return
-			}
-			st.echo()
-		}
-	}()
+	pump(st.c, &st.gapMeter, 20*time.Millisecond, st.stopped, st.fail)
 	t.Cleanup(func() {
 		select {
 		case <-st.stopped:
