@@ -41,7 +41,8 @@ func (s *Share) Owner(k statesync.Key) uint16 {
 // that it (or its interface there) failed; this unit carries traffic from
 // the moment it hears a peer or its initial wait (the time a peer takes
 // to be declared dead) has passed, so that a unit that starts in a
-// running cluster takes no bucket before it knows the others.
+// running cluster takes no bucket before it knows the others, and for as
+// long as none of its interfaces has a local-fault verdict.
 type roster struct {
 	self    uint16
 	buckets int
@@ -50,6 +51,21 @@ type roster struct {
 	emitted bool // a share was returned: units is the current one
 	states  map[uint16]map[string]heartbeat.State
 	units   []uint16
+}
+
+// faulty reports whether this unit has the verdict that one of its own
+// interfaces is broken (for some peer there): it then carries no
+// traffic, as its peers, which see its interface fail (PeerFault), take
+// its buckets.
+func (r *roster) faulty() bool {
+	for _, ifs := range r.states {
+		for _, s := range ifs {
+			if s == heartbeat.LocalFault {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newRoster(now time.Time, self uint16, buckets int, wait time.Duration) *roster {
@@ -91,7 +107,7 @@ func (r *roster) tick(now time.Time) (Share, bool) {
 	if !r.joined && (heard || !now.Before(r.wait)) {
 		r.joined = true
 	}
-	if r.joined {
+	if r.joined && !r.faulty() {
 		units = append(units, r.self)
 		slices.Sort(units)
 	}

@@ -45,6 +45,24 @@ func TestRosterShares(t *testing.T) {
 	}
 }
 
+func TestRosterLocalFault(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := newRoster(now, 2, 8, 800*time.Millisecond)
+	r.report(heartbeat.Report{Peer: 1, Interface: "eth0", State: heartbeat.Alive})
+	r.report(heartbeat.Report{Peer: 1, Interface: "eth1", State: heartbeat.Alive})
+	s, _ := r.tick(now)
+	require.Equal(t, []uint16{1, 2}, s.Units)
+	r.report(heartbeat.Report{Peer: 1, Interface: "eth0", State: heartbeat.LocalFault})
+	s, ok := r.tick(now.Add(time.Second))
+	require.True(t, ok)
+	require.Equal(t, []uint16{1}, s.Units, "a unit whose own link failed carries nothing")
+	require.Contains(t, s.Reason, "left: unit 2")
+	r.report(heartbeat.Report{Peer: 1, Interface: "eth0", State: heartbeat.Alive})
+	s, ok = r.tick(now.Add(2 * time.Second))
+	require.True(t, ok)
+	require.Equal(t, []uint16{1, 2}, s.Units)
+}
+
 func TestRosterAloneAfterWait(t *testing.T) {
 	now := time.Unix(1000, 0)
 	r := newRoster(now, 2, 8, 800*time.Millisecond)
