@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // DefaultBuckets is the number of buckets an active-active cluster splits
@@ -80,6 +81,43 @@ func (s *Schedule) Buckets(n int) []uint16 {
 	out := make([]uint16, max(n, 1))
 	for b := range out {
 		out[b] = s.owner(mix(uint64(b)+1, hk3))
+	}
+	return out
+}
+
+// DealBuckets returns the owner of each of n buckets among the live
+// units, a subset of all (every unit of the cluster, the same list on
+// every unit, in any order). The buckets are dealt out to all in turn (in
+// ascending ID order), so that with every unit live each owns n/len(all)
+// of them or one more; a bucket dealt to a unit that is not live goes to
+// the live unit that a Schedule over the live units (weight 1 each) gives
+// it. So a unit's failure moves only its buckets, spread over the
+// survivors, and its return takes back exactly those. Live units missing
+// from all own nothing; with no live unit every owner is 0.
+func DealBuckets(all, live []uint16, n int) []uint16 {
+	n = max(n, 1)
+	out := make([]uint16, n)
+	units := slices.Sorted(slices.Values(all))
+	units = slices.Compact(units)
+	var ws []Unit
+	for _, u := range units {
+		if u != 0 && slices.Contains(live, u) {
+			ws = append(ws, Unit{ID: u, Weight: 1})
+		}
+	}
+	if len(ws) == 0 {
+		return out
+	}
+	s, err := NewSchedule(ws)
+	if err != nil {
+		panic("statesync: schedule of distinct nonzero units: " + err.Error())
+	}
+	for b := range out {
+		if u := units[b%len(units)]; slices.Contains(live, u) && u != 0 {
+			out[b] = u
+		} else {
+			out[b] = s.owner(mix(uint64(b)+1, hk3))
+		}
 	}
 	return out
 }

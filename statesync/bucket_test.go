@@ -41,6 +41,41 @@ func TestBucketsMoveOnlyTheLeaversShare(t *testing.T) {
 	}
 }
 
+func TestDealBuckets(t *testing.T) {
+	all := []uint16{4, 2, 3}
+	three := statesync.DealBuckets(all, all, 64)
+	count := map[uint16]int{}
+	for _, o := range three {
+		count[o]++
+	}
+	require.Equal(t, map[uint16]int{2: 22, 3: 21, 4: 21}, count, "dealt evenly")
+	for _, dead := range []uint16{2, 3, 4} {
+		var live []uint16
+		for _, u := range all {
+			if u != dead {
+				live = append(live, u)
+			}
+		}
+		two := statesync.DealBuckets(all, live, 64)
+		for b := range three {
+			if three[b] != dead {
+				require.Equal(t, three[b], two[b], "bucket %d of a survivor moved", b)
+			} else {
+				require.Contains(t, live, two[b])
+			}
+		}
+		one := statesync.DealBuckets(all, live[:1], 64)
+		for b := range two {
+			if two[b] == live[0] {
+				require.Equal(t, live[0], one[b])
+			}
+			require.Equal(t, live[0], one[b])
+		}
+	}
+	require.Equal(t, make([]uint16, 8), statesync.DealBuckets(all, nil, 8))
+	require.Equal(t, make([]uint16, 8), statesync.DealBuckets(all, []uint16{9}, 8), "a unit not in the cluster owns nothing")
+}
+
 func BenchmarkBucket(b *testing.B) {
 	b.ReportAllocs()
 	k := statesync.Key{Proto: 6, Src: netip.MustParseAddrPort("198.18.1.10:40000"), Dst: netip.MustParseAddrPort("198.18.2.10:443")}

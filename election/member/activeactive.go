@@ -45,6 +45,7 @@ func (s *Share) Owner(k statesync.Key) uint16 {
 // long as none of its interfaces has a local-fault verdict.
 type roster struct {
 	self    uint16
+	all     []uint16 // every unit of the cluster; nil: not known (an unnamed peer)
 	buckets int
 	wait    time.Time // until then, this unit waits for its peers
 	joined  bool
@@ -68,8 +69,8 @@ func (r *roster) faulty() bool {
 	return false
 }
 
-func newRoster(now time.Time, self uint16, buckets int, wait time.Duration) *roster {
-	return &roster{self: self, buckets: buckets, wait: now.Add(wait), states: map[uint16]map[string]heartbeat.State{}}
+func newRoster(now time.Time, self uint16, all []uint16, buckets int, wait time.Duration) *roster {
+	return &roster{self: self, all: all, buckets: buckets, wait: now.Add(wait), states: map[uint16]map[string]heartbeat.State{}}
 }
 
 // report takes a heartbeat report.
@@ -100,7 +101,7 @@ func (r *roster) tick(now time.Time) (Share, bool) {
 	var units []uint16
 	heard := false
 	for _, p := range slices.Sorted(maps.Keys(r.states)) {
-		if r.carries(p) {
+		if r.carries(p) && (r.all == nil || slices.Contains(r.all, p)) {
 			units, heard = append(units, p), true
 		}
 	}
@@ -118,7 +119,10 @@ func (r *roster) tick(now time.Time) (Share, bool) {
 	gone, came := diff(r.units, units), diff(units, r.units)
 	r.units = units
 	s := Share{Units: slices.Clone(units), At: now, Owners: make([]uint16, r.buckets)}
-	if len(units) > 0 {
+	switch {
+	case r.all != nil:
+		s.Owners = statesync.DealBuckets(r.all, units, r.buckets)
+	case len(units) > 0:
 		ws := make([]statesync.Unit, len(units))
 		for i, u := range units {
 			ws[i] = statesync.Unit{ID: u, Weight: 1}

@@ -33,10 +33,11 @@ type ActiveActiveConfig struct {
 // carries traffic, each owns the sessions of its buckets, and each
 // replicates the sessions it owns to every other unit and holds the whole
 // table. Its heartbeats (the Config's Interfaces, Heartbeat, Keys) tell it
-// which units are alive; the buckets of the units that carry traffic are
-// shared out by a Schedule (statesync.Schedule.Buckets) that every unit
-// computes alike, so that when a unit fails, its buckets, and only its,
-// move to the others, and when one joins it takes its share from each.
+// which units are alive; the buckets are dealt out evenly over the units
+// the sync peers name (statesync.DealBuckets; a Schedule over the live
+// units, statesync.Schedule.Buckets, with an unnamed peer), alike on every
+// unit, so that when a unit fails, its buckets, and only its, move to the
+// others, and when it comes back it takes them back.
 // Session sync (Config.Sync, required) runs both halves towards every
 // peer all the time (statesync.DriverConfig.ActiveActive): there is no
 // commit at takeover, since every unit's table already holds every
@@ -110,7 +111,20 @@ func NewActiveActive(cfg *Config, aa *ActiveActiveConfig) (_ *ActiveActive, err 
 	if d.table == nil {
 		d.table = statesync.NewTable(0)
 	}
-	d.r = newRoster(d.clk.Now(), c.UnitID, a.Buckets, c.ElectionConfig().InitialWait)
+	// Every unit of the cluster, when the sync peers name theirs: the
+	// buckets are dealt out evenly over them (statesync.DealBuckets).
+	all := []uint16{c.UnitID}
+	for _, p := range c.Sync.Peers {
+		if p.Unit == 0 {
+			all = nil
+			break
+		}
+		all = append(all, p.Unit)
+	}
+	if len(all) == 1 {
+		all = nil // an unnamed point-to-point peer
+	}
+	d.r = newRoster(d.clk.Now(), c.UnitID, all, a.Buckets, c.ElectionConfig().InitialWait)
 	d.current.Store(&Share{Owners: make([]uint16, a.Buckets)})
 	if a.OnShare != nil {
 		d.shares = deliver.New(d.clk, a.OnShare)

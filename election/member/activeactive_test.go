@@ -11,7 +11,7 @@ import (
 
 func TestRosterShares(t *testing.T) {
 	now := time.Unix(1000, 0)
-	r := newRoster(now, 2, 64, 800*time.Millisecond)
+	r := newRoster(now, 2, []uint16{1, 2, 3}, 64, 800*time.Millisecond)
 	s, ok := r.tick(now)
 	require.True(t, ok)
 	require.Empty(t, s.Units, "nobody carries traffic before the peers are heard or waited for")
@@ -47,7 +47,7 @@ func TestRosterShares(t *testing.T) {
 
 func TestRosterLocalFault(t *testing.T) {
 	now := time.Unix(1000, 0)
-	r := newRoster(now, 2, 8, 800*time.Millisecond)
+	r := newRoster(now, 2, nil, 8, 800*time.Millisecond)
 	r.report(heartbeat.Report{Peer: 1, Interface: "eth0", State: heartbeat.Alive})
 	r.report(heartbeat.Report{Peer: 1, Interface: "eth1", State: heartbeat.Alive})
 	s, _ := r.tick(now)
@@ -65,7 +65,7 @@ func TestRosterLocalFault(t *testing.T) {
 
 func TestRosterAloneAfterWait(t *testing.T) {
 	now := time.Unix(1000, 0)
-	r := newRoster(now, 2, 8, 800*time.Millisecond)
+	r := newRoster(now, 2, nil, 8, 800*time.Millisecond)
 	r.tick(now)
 	s, ok := r.tick(now.Add(800 * time.Millisecond))
 	require.True(t, ok)

@@ -216,16 +216,15 @@ func (b *aaBed) dial(h *testbed.Host, addr netip.AddrPort) *aaStream {
 	return st
 }
 
-// owners returns each stream's owner among units, as the schedule gives
-// it.
+// owners returns each stream's owner when the units given are live, as
+// the units deal the buckets out (the three units of the bed are every
+// unit's sync peers).
 func owners(t testing.TB, sts []*aaStream, units ...*unit) []uint16 {
-	var ws []statesync.Unit
+	var live []uint16
 	for _, u := range units {
-		ws = append(ws, statesync.Unit{ID: uint16(u.id()), Weight: 1})
+		live = append(live, uint16(u.id()))
 	}
-	s, err := statesync.NewSchedule(ws)
-	require.NoError(t, err)
-	bs := s.Buckets(statesync.DefaultBuckets)
+	bs := statesync.DealBuckets([]uint16{2, 3, 4}, live, statesync.DefaultBuckets)
 	out := make([]uint16, len(sts))
 	for i, st := range sts {
 		out[i] = bs[statesync.Bucket(st.key, len(bs))]
