@@ -1,17 +1,47 @@
 package member_test
 
 import (
+	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit/election/member"
+	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
 )
+
+// activeConfig returns unit id's configuration on s for an active-active
+// unit: its heartbeat interface, its sync transport to every peer.
+func (s *segment) activeConfig(id uint16) *member.Config {
+	hbp := s.seg.Attach(fmt.Sprintf("hb%d", id), hw(1, byte(id)))
+	arp := s.seg.Attach(fmt.Sprintf("arp%d", id), hw(2, byte(id)))
+	addr := netip.AddrFrom4([4]byte{198, 18, 0, byte(id)})
+	pr, err := heartbeat.NewPacketProber(arp, hw(2, byte(id)), addr)
+	require.NoError(s.t, err)
+	var peers []statesync.Peer
+	var macs []net.HardwareAddr
+	for peer := 1; peer <= s.n; peer++ {
+		if peer != int(id) {
+			macs = append(macs, hw(10+byte(peer), 0))
+			peers = append(peers, statesync.Peer{Unit: uint16(peer), Addr: &packet.Addr{HardwareAddr: macs[len(macs)-1]}})
+		}
+	}
+	p := s.sync.Attach(fmt.Sprintf("sync%d", id), hw(10+byte(id), 0))
+	return &member.Config{
+		ClusterID: 7, UnitID: id, Keys: s.keys,
+		Interfaces: []member.Interface{{Name: "eth0", Addr: addr, Conn: heartbeat.NewEthernetConn(hbp, heartbeat.DefaultEtherType), Prober: pr}},
+		Heartbeat:  &heartbeat.Config{Neighbours: neighbours{"eth0": {s.gw}}},
+		Sync:       &member.Sync{Peers: peers, Transport: statesync.NewEthernetTransport(p, hw(10+byte(id), 0), macs[0], 0, macs[1:]...)},
+	}
+}
 
 // TestActiveActiveUnitFails: three units share the buckets, each
 // replicates its own sessions to the others; one dies, and only its
@@ -24,9 +54,7 @@ func TestActiveActiveUnitFails(t *testing.T) {
 		var mu sync.Mutex
 		shares := map[uint16][]member.Share{}
 		for id := uint16(1); id <= 3; id++ {
-			u := &simUnit{id: id, rec: &recorder{fail: map[string][]error{}}}
-			cfg := s.config(u)
-			cfg.OnEvent = nil
+			cfg := s.activeConfig(id)
 			a, err := member.NewActiveActive(cfg, &member.ActiveActiveConfig{OnShare: func(sh member.Share) {
 				mu.Lock()
 				shares[id] = append(shares[id], sh)

@@ -114,21 +114,6 @@ type simUnit struct {
 // unit starts unit id on s with the steps conntrack, addresses, announce.
 func (s *segment) unit(id uint16, tweak func(*member.Config)) *simUnit {
 	u := &simUnit{id: id, rec: &recorder{fail: map[string][]error{}}}
-	cfg := s.config(u)
-	if tweak != nil {
-		tweak(cfg)
-	}
-	var err error
-	u.d, err = member.New(cfg)
-	require.NoError(s.t, err)
-	s.t.Cleanup(func() { u.d.Close() })
-	return u
-}
-
-// config returns unit u's configuration on s: its heartbeat interface,
-// its sync transport to every peer, its recorded steps.
-func (s *segment) config(u *simUnit) *member.Config {
-	id := u.id
 	hbp := s.seg.Attach(fmt.Sprintf("hb%d", id), hw(1, byte(id)))
 	arp := s.seg.Attach(fmt.Sprintf("arp%d", id), hw(2, byte(id)))
 	addr := netip.AddrFrom4([4]byte{198, 18, 0, byte(id)})
@@ -159,7 +144,13 @@ func (s *segment) config(u *simUnit) *member.Config {
 		p := s.sync.Attach(fmt.Sprintf("sync%d", id), hw(10+byte(id), 0))
 		cfg.Sync.Transport = statesync.NewEthernetTransport(p, hw(10+byte(id), 0), macs[0], 0, macs[1:]...)
 	}
-	return cfg
+	if tweak != nil {
+		tweak(cfg)
+	}
+	u.d, err = member.New(cfg)
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { u.d.Close() })
+	return u
 }
 
 var (

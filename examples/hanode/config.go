@@ -69,6 +69,8 @@ type config struct {
 	KeepMarks     bool          // -conntrack-keep-marks
 	KeyFile       string        // -key-file, reread at SIGHUP
 	MaxSessions   int           // -max-sessions (statesync.Table.SetLimit)
+	ActiveActive  bool          // -cluster-mode active-active (activeactive.go)
+	Buckets       int           // -buckets, with ActiveActive
 	LogLevel      slog.Level
 
 	PreemptDelay, HoldDown time.Duration  // zero: the election's defaults
@@ -78,8 +80,6 @@ type config struct {
 	Flags                  map[string]any // every flag's effective value
 	VRRP                   *vrrpConfig    // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
 	Hooks                  hookFlags      // -notify, -notify-timeout
-	ActiveActive           bool           // -cluster-mode active-active (activeactive.go)
-	Buckets                int            // -buckets, with ActiveActive
 }
 
 // syncPeer is one unit sessions are replicated with: its unit ID (0: the
@@ -162,12 +162,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
 	hooks.register(fs)
+	af := activeActiveFlags(fs)
 	fs.DurationVar(&preemptDelay, "preempt-delay", 0, "with -preempt, how long a better unit must be present before it takes the role (0: 10s)")
 	fs.DurationVar(&holdDown, "hold-down", 0, "the least time a primary keeps the role before a better unit may preempt it (0: 1m)")
 	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
 	fs.StringVar(&checkFile, "check-config", "", "validate this configuration file with the other flags, print the effective configuration and exit")
 	vf := vrrpFlags(fs)
-	af := activeActiveFlags(fs)
 	fs.DurationVar(&lifetime, "vip-lifetime", 0, "give the virtual addresses this lifetime in the kernel (whole seconds), refreshed every third of it while primary, so that a daemon killed holding them (SIGKILL) stops answering for them; 0: none")
 	fs.StringVar(&epochFile, "epoch-file", "", "file counting this unit's starts, so that its peers hear a restart whatever its clock says; on storage that survives a reboot (default /var/lib/hanode/c<cluster>-u<unit>.epoch)")
 	if err := fs.Parse(args); err != nil {
@@ -277,6 +277,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if conntrack && !c.sync() {
 		return bad("-conntrack needs -sync-iface or -sync-peer")
 	}
+	if err := af.parse(c); err != nil {
+		return nil, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return bad("-log-level %q: want debug, info, warn or error", level)
 	}
@@ -284,9 +287,6 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	if err := vf.parse(fs, c); err != nil {
-		return nil, err
-	}
-	if err := af.parse(c); err != nil {
 		return nil, err
 	}
 	ec := c.memberConfig().ElectionConfig()
