@@ -77,7 +77,11 @@ func NewSchedule(units []Unit) (*Schedule, error) {
 // Owner returns the ID of the unit that owns the session with key k.
 func (s *Schedule) Owner(k Key) uint16 {
 	c := packKey(&k)
-	kh := hashKey(&c, 0)
+	return s.owner(hashKey(&c, 0))
+}
+
+// owner returns the unit that owns the item whose hash is kh.
+func (s *Schedule) owner(kh uint64) uint16 {
 	best, bestScore := 0, math.Inf(-1)
 	for i := range s.units {
 		u := &s.units[i]

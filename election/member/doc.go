@@ -80,6 +80,17 @@
 // failed or were rolled back, completed takeovers with their phases), in
 // order, with no lock held; it may call any method of the Driver.
 //
+// # Active-active
+//
+// NewActiveActive runs a unit of a cluster in which every unit carries
+// traffic: the heartbeats say which units are alive, and a Share gives
+// each of them the sessions of its buckets (statesync.Bucket,
+// statesync.Schedule.Buckets), the same on every unit; OnShare hands each
+// new Share to the data path (package statesync/clusterip writes it into
+// the kernel). Session sync runs both ways to every peer: each unit
+// replicates what it owns and holds everybody's. When a unit fails only
+// its buckets move; there is no election and no commit.
+//
 // # Another protocol's election
 //
 // Config.Roles replaces the heartbeats and the election with a

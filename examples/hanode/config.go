@@ -69,6 +69,8 @@ type config struct {
 	KeepMarks     bool          // -conntrack-keep-marks
 	KeyFile       string        // -key-file, reread at SIGHUP
 	MaxSessions   int           // -max-sessions (statesync.Table.SetLimit)
+	ActiveActive  bool          // -cluster-mode active-active (activeactive.go)
+	Buckets       int           // -buckets, with ActiveActive
 	LogLevel      slog.Level
 	ClusterName   string // -cluster-name (clusterid.go)
 
@@ -164,6 +166,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&stateDir, "state-dir", "/run/hanode", "directory where -vmac interface records each interface's own MAC before taking it over, so that a restart after a crash puts it back")
 	hooks.register(fs)
+	af := activeActiveFlags(fs)
 	fs.DurationVar(&preemptDelay, "preempt-delay", 0, "with -preempt, how long a better unit must be present before it takes the role (0: 10s)")
 	fs.DurationVar(&holdDown, "hold-down", 0, "the least time a primary keeps the role before a better unit may preempt it (0: 1m)")
 	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
@@ -282,6 +285,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.Hooks = hooks
 	if conntrack && !c.sync() {
 		return bad("-conntrack needs -sync-iface or -sync-peer")
+	}
+	if err := af.parse(c); err != nil {
+		return nil, err
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return bad("-log-level %q: want debug, info, warn or error", level)

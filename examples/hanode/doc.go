@@ -314,6 +314,26 @@
 // when it becomes Master; the role still follows VRRP alone, whether or
 // not the Backup's table is in sync.
 //
+// # Active-active mode (-cluster-mode active-active)
+//
+// With -cluster-mode active-active (TOML: cluster-mode =
+// "active-active"; -buckets, 64 by default, the same on every unit) every
+// unit carries traffic: each holds the -vip addresses (IPv4) all the time,
+// answers ARP for them with the cluster's multicast MAC of the interface
+// (package statesync/clusterip), and its kernel keeps the connections of
+// the buckets the share gives it (election/member's ActiveActive, from the
+// units its heartbeats hear). -conntrack and -sync-peer (or -sync-iface,
+// naming every other unit) are required: each unit replicates the
+// sessions it owns to all the others and writes theirs into its kernel as
+// they arrive, so that when a unit fails the survivors take over its
+// buckets with their connections and nothing else moves. The units need
+// net.netfilter.nf_conntrack_tcp_loose=0 (the daemon refuses to start
+// otherwise: a unit that picks up the middle of a connection would take
+// it for a new one the wrong way round). Health checks, -protocol vrrp and
+// IPv6 addresses are refused in this mode; the status server serves the
+// share (units, this unit's buckets, the sync peers) as JSON. SIGTERM
+// stops the unit; the peers take its buckets when they notice.
+//
 // # Tested end to end
 //
 // e2e_linux_test.go (root; go test ./examples/hanode) builds the daemon and
@@ -331,5 +351,7 @@
 // the daemon ending by SIGQUIT, a closed log reader, SIGPIPE, fatal runtime
 // errors and SIGKILL with -vip-lifetime. bench_linux_test.go's BenchmarkFailover repeats the power loss and
 // reports the gaps a TCP and a UDP stream saw; the figures are in the
-// repository's README.
+// repository's README. activeactive_linux_test.go runs the active-active
+// mode: two units, then three, 100 TCP streams from four clients, the
+// share of each unit, and the power loss of one.
 package main

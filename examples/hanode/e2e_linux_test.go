@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -335,35 +334,7 @@ func (p *pair) startStreamTo(addr netip.AddrPort) *stream {
 			}
 		}
 	}()
-	go func() { // client: write
-		var buf [8]byte
-		for i := uint64(1); ; i++ {
-			select {
-			case <-st.stopped:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			binary.BigEndian.PutUint64(buf[:], i)
-			if _, err := st.c.Write(buf[:]); err != nil {
-				st.fail(fmt.Errorf("client write: %w", err))
-				return
-			}
-		}
-	}()
-	go func() { // client: read echoes
-		buf := make([]byte, 8)
-		for want := uint64(1); ; want++ {
-			if _, err := io.ReadFull(st.c, buf); err != nil {
-				st.fail(fmt.Errorf("client read: %w", err))
-				return
-			}
-			if got := binary.BigEndian.Uint64(buf); got != want {
-				st.fail(fmt.Errorf("echo %d, want %d", got, want))
-				return
-			}
-			st.echo()
-		}
-	}()
+	pump(st.c, &st.gapMeter, 2*time.Millisecond, st.stopped, st.fail) // client: write, read the echoes
 	t.Cleanup(func() {
 		close(st.stopped)
 		st.c.Close()

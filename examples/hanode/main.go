@@ -54,6 +54,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	level.Set(cfg.LogLevel)
 	log := slog.New(newDedupHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &level}))).
 		With("unit", cfg.UnitID)
+	if cfg.ActiveActive {
+		return runActiveActive(ctx, cfg, log, stderr)
+	}
 	d, err := start(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "hanode: %v\n", err)
