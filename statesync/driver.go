@@ -93,12 +93,18 @@ type DriverStats struct {
 	// keep up (the write queue was full); the protocol resends them.
 	WriteDrops uint64
 	ReadErrors uint64 // transport reads that failed (other than closing)
-	Ignored    uint64 // datagrams for a half this driver does not run
+	// Ignored counts datagrams for a half this driver does not run (an
+	// acknowledgement to a receive-only standby, data to a sender only);
+	// Short those of 3 bytes or less, too short to have a type.
+	Ignored, Short uint64
 	Errors     uint64 // datagrams a core rejected (see the cores' stats)
 	// Foreign counts datagrams of another cluster; Unknown those from a
 	// unit that is not a peer, for another unit, or of another version
 	// (with several peers, where they cannot be routed).
 	Foreign, Unknown uint64
+	// Transport is what the transport dropped before the driver saw it,
+	// when it counts its drops (a DropCounter).
+	Transport TransportDrops
 }
 
 // Driver runs a Sender and/or a Receiver over a Transport: it owns the
@@ -451,6 +457,9 @@ func (d *Driver) receive(b []byte) {
 		err = l.s.Step(now, b)
 	case len(b) > 3 && dgramType(b[3]) != typeAck && l.r != nil:
 		err = l.r.Step(now, b)
+	case len(b) <= 3:
+		d.stats.Short++
+		return
 	default:
 		d.stats.Ignored++
 		return
@@ -786,9 +795,12 @@ func (d *Driver) ReceiverStats() ReceiverStats {
 // Stats returns the driver's own counters.
 func (d *Driver) Stats() DriverStats {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	st := d.stats
+	d.mu.Unlock()
 	st.WriteErrors += d.werr.Load()
+	if c, ok := d.cfg.Transport.(DropCounter); ok {
+		st.Transport = c.Drops()
+	}
 	return st
 }
 

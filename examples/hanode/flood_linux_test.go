@@ -91,6 +91,8 @@ func TestE2EForgedFlood(t *testing.T) {
 	hb := sb.Counters.Heartbeat.Dropped
 	counted := hb.Auth + sb.Counters.Transport.KernelDrops["eth0"]
 	t.Logf("B: dropped %+v, kernel drops %v; %d of %d forged frames counted", hb, sb.Counters.Transport.KernelDrops, counted, sent.Load())
+	require.NotNil(t, sb.Counters.SyncDriver, "the sync driver's drops in the status")
+	t.Logf("B's sync driver: %+v", *sb.Counters.SyncDriver)
 	require.Len(t, sb.RoleLog, len(sb0.RoleLog)+1, "B: one role change, the takeover")
 	require.Len(t, sb.Peers, 1, "no forged peer")
 	require.Zero(t, hb.Stale+hb.Replay+hb.Own, "forged frames are refused for their tag, before their epoch is looked at")

@@ -104,6 +104,10 @@ type Counters struct {
 	TakeoverFailures uint64                   `json:"takeover_failures"` // steps that failed (each rolled back, retried)
 	FollowerRestarts uint64                   `json:"conntrack_follower_restarts"`
 	Transport        TransportDrops           `json:"transport_drops"` // drops.go
+	// SyncDriver counts what the sync driver and its transport dropped
+	// before the halves saw it (short datagrams, acks to a receive-only
+	// standby, other clusters, unknown units, the socket's own drops).
+	SyncDriver *statesync.DriverStats `json:"sync_driver,omitempty"`
 }
 
 func (d *daemon) snapshot() Status {
@@ -139,6 +143,7 @@ func (d *daemon) snapshot() Status {
 	}
 	if y := st.Sync; y != nil {
 		ss := &SyncStatus{Sending: y.Sending, InSync: st.InSync, Sessions: y.Sessions}
+		s.Counters.SyncDriver = &y.Driver
 		if y.Sending {
 			ss.Done, ss.Total, ss.Bulk = y.Sent, y.SendTotal, y.SendBulk
 			s.Counters.Sender = &y.Sender

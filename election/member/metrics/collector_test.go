@@ -200,7 +200,8 @@ func fullStatus() member.Status {
 					{Interface: "eth1", State: heartbeat.Suspect, LastHeard: now}}},
 			{Unit: 3, Links: []heartbeat.LinkStatus{{Interface: "eth0", State: heartbeat.PeerDown}}},
 		},
-		Sync:      &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10}}},
+		Sync: &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10}},
+			Driver: statesync.DriverStats{Short: 1, Transport: statesync.TransportDrops{Kernel: 4}}},
 		Heartbeat: heartbeat.Counters{Sent: 10, Received: 9, Dropped: heartbeat.Drops{Auth: 2}},
 	}
 }
@@ -216,6 +217,8 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.NotNil(t, find(m, "hakit_peer_reachable", "peer=3"))
 	require.NotNil(t, find(m, "hakit_sync_sending", "sync_peer=0"))
 	require.Equal(t, 2.0, value(t, m, "hakit_heartbeats_dropped_total", "reason=auth"))
+	require.Equal(t, 4.0, value(t, m, "hakit_sync_driver_dropped_total", "reason=kernel"))
+	require.Equal(t, 1.0, value(t, m, "hakit_sync_driver_dropped_total", "reason=short"))
 
 	src.s.Peers = src.s.Peers[:1]
 	src.s.Peers[0].Links = src.s.Peers[0].Links[:1]
@@ -227,6 +230,7 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.Nil(t, find(m, "hakit_peer_link_state", "peer=3"))
 	require.Nil(t, m["hakit_sync_sending"])
 	require.Nil(t, m["hakit_sync_sessions"])
+	require.Nil(t, m["hakit_sync_driver_dropped_total"])
 }
 
 func TestCause(t *testing.T) {

@@ -56,6 +56,9 @@
 //	sync_bulk_records_expected{sync_peer,direction}   bulk sync progress: done of expected
 //	sync_records_sent_total, sync_records_received_total, sync_datagrams_resent_total,
 //	sync_resyncs_total{sync_peer,direction}, sync_datagrams_dropped_total{sync_peer,direction,reason}
+//	sync_driver_dropped_total{reason}  dropped before a half saw them: kernel, other_source,
+//	                                   short_frame, other_ethertype, short, ignored, other_cluster,
+//	                                   unknown_unit, write_queue_full
 //	failover_phase_seconds{phase}      histogram: election, then each takeover step by name
 //	failover_seconds                   histogram: fault (or election) to the last step up
 //
