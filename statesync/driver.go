@@ -97,7 +97,7 @@ type DriverStats struct {
 	// acknowledgement to a receive-only standby, data to a sender only);
 	// Short those of 3 bytes or less, too short to have a type.
 	Ignored, Short uint64
-	Errors     uint64 // datagrams a core rejected (see the cores' stats)
+	Errors         uint64 // datagrams a core rejected (see the cores' stats)
 	// Foreign counts datagrams of another cluster; Unknown those from a
 	// unit that is not a peer, for another unit, or of another version
 	// (with several peers, where they cannot be routed).
