@@ -2,9 +2,7 @@ package statesync
 
 import (
 	"net"
-	"net/netip"
 	"sync"
-	"sync/atomic"
 )
 
 // TransportDrops counts the datagrams a transport dropped before the
@@ -34,7 +32,7 @@ type DropCounter interface {
 // Linux; the kernel tells them with the first datagram it queues after
 // them, so they show once that one is read).
 func (t *UDPTransport) Drops() TransportDrops {
-	return TransportDrops{Kernel: t.kernel.total(), OtherSource: t.other.Load()}
+	return TransportDrops{Kernel: t.kernel.Total(), OtherSource: t.other.Load()}
 }
 
 // Drops returns the frames the transport ignored and, on an AF_PACKET
@@ -48,34 +46,6 @@ func (t *EthernetTransport) Drops() TransportDrops {
 	}
 	return d
 }
-
-// overflow sums the kernel's count of drops on a UDP socket, which comes
-// with each datagram read (SO_RXQ_OVFL) as the socket's running total, a
-// 32-bit number that wraps.
-type overflow struct {
-	on   bool // the socket reports it
-	mu   sync.Mutex
-	oob  []byte // under mu
-	last uint32 // under mu
-	sum  atomic.Uint64
-}
-
-// read reads a datagram from c, and the kernel's drop count with it.
-func (o *overflow) read(c *net.UDPConn, b []byte) (int, netip.AddrPort, error) {
-	if !o.on {
-		return c.ReadFromUDPAddrPort(b)
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n, oobn, _, from, err := c.ReadMsgUDPAddrPort(b, o.oob)
-	if v, ok := parseOverflow(o.oob[:oobn]); ok && v != o.last {
-		o.sum.Add(uint64(v - o.last))
-		o.last = v
-	}
-	return n, from, err
-}
-
-func (o *overflow) total() uint64 { return o.sum.Load() }
 
 // kernelCounted is an AF_PACKET socket whose kernel drop counter (which
 // the kernel resets at each read of it) is summed.

@@ -57,11 +57,14 @@ func TestTransportDropsOnBed(t *testing.T) {
 			_, err := from.WriteToUDPAddrPort(dgram, local)
 			require.NoError(t, err)
 		}
-		read := drain(t, tr, conn)
-		// The kernel tells its count with the next datagram queued.
+		read := drain(t, tr, conn, nil)
+		// The kernel tells its count with the next datagram it queues.
 		_, err := from.WriteToUDPAddrPort(dgram, local)
 		require.NoError(t, err)
-		read += drain(t, tr, conn)
+		read += drain(t, tr, conn, func(n uint64) bool {
+			d := tr.Drops()
+			return read+n+d.Kernel+d.OtherSource == flood+1+strays
+		})
 		d := tr.Drops()
 		t.Logf("read %d, %+v", read, d)
 		require.NotZero(t, d.Kernel, "the kernel dropped some")
@@ -102,7 +105,10 @@ func TestTransportDropsOnBed(t *testing.T) {
 			_, err := pa.WriteTo(frame(la.MAC()), to)
 			require.NoError(t, err)
 		}
-		read := drain(t, tr, pb)
+		read := drain(t, tr, pb, func(n uint64) bool {
+			d := tr.Drops()
+			return n+d.Kernel+d.OtherSource == flood+strays
+		})
 		d := tr.Drops()
 		t.Logf("read %d, %+v", read, d)
 		require.NotZero(t, d.Kernel, "the kernel dropped some")
@@ -110,18 +116,23 @@ func TestTransportDropsOnBed(t *testing.T) {
 	})
 }
 
-// drain reads tr until nothing came for 200 ms and returns how many
+// drain reads tr until done says so, or 10 s passed; with done nil, until
+// nothing came for 100 ms (or a read looked late). It returns how many
 // datagrams it read.
-func drain(t *testing.T, tr statesync.Transport, c interface{ SetReadDeadline(time.Time) error }) uint64 {
+func drain(t *testing.T, tr statesync.Transport, c interface{ SetReadDeadline(time.Time) error }, done func(read uint64) bool) uint64 {
 	t.Helper()
 	var n uint64
 	buf := make([]byte, 1500)
-	for {
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && (done == nil || !done(n)); {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
 		if _, _, err := tr.ReadFrom(buf); err != nil {
 			require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "%v", err)
-			return n
+			if done == nil {
+				break
+			}
+			continue
 		}
 		n++
 	}
+	return n
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/link"
+	"github.com/hakit/hakit/internal/rxqovfl"
 )
 
 // Transport carries sync datagrams between this unit and its peers. It is
@@ -179,7 +180,7 @@ type UDPTransport struct {
 	peers  []netip.AddrPort
 	addrs  []*net.UDPAddr // of peers, for WriteTo and ReadFrom
 	other  atomic.Uint64
-	kernel overflow // drops.go
+	kernel rxqovfl.Counter // the kernel's drops
 }
 
 // ListenUDP opens a UDP socket on local and returns a transport to peers
@@ -204,7 +205,7 @@ func ListenUDP(local netip.AddrPort, peers ...netip.AddrPort) (*UDPTransport, er
 // names, and datagrams from any of them are read.
 func NewUDPTransport(conn *net.UDPConn, peer netip.AddrPort, more ...netip.AddrPort) *UDPTransport {
 	t := &UDPTransport{conn: conn}
-	t.kernel.enable(conn)
+	t.kernel.Enable(conn)
 	for _, p := range append([]netip.AddrPort{peer}, more...) {
 		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
 		t.peers = append(t.peers, p)
@@ -234,7 +235,7 @@ func (t *UDPTransport) WriteTo(b []byte, addr net.Addr) (int, error) {
 // ReadFrom reads the next datagram from a peer into b.
 func (t *UDPTransport) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, from, err := t.kernel.read(t.conn, b)
+		n, from, err := t.kernel.Read(t.conn, b)
 		if err != nil {
 			return 0, nil, err
 		}
