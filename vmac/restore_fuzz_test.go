@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzRecord: a MAC record of any content is no record, or a 6-byte
+// FuzzMACRecord: a MAC record of any content is no record, or a 6-byte
 // unicast MAC that, recorded again, reads back the same.
-func FuzzRecord(f *testing.F) {
+func FuzzMACRecord(f *testing.F) {
 	f.Add([]byte("02:00:5e:00:01:07\n"))
 	f.Add([]byte("01:00:5e:00:00:01"))
 	f.Add([]byte("00:00:00:00:00:00"))
