@@ -187,17 +187,18 @@ func TestMachineStandDown(t *testing.T) {
 		now = now.Add(100 * time.Millisecond)
 		m.Tick(now)
 	}
-	m.StandDown(now, "lease lapsed")
+	m.StandDown(now, CauseWitness, "lease lapsed")
 	m.Witness(now, false)
 	out := m.Tick(now)
 	require.True(t, out.Changed)
 	require.Equal(t, hakit.Secondary, out.Role)
 	require.Equal(t, "lease lapsed", out.Reason)
+	require.Equal(t, CauseWitness, out.Cause)
 	for range 10 {
 		now = now.Add(100 * time.Millisecond)
 		require.Equal(t, hakit.Secondary, m.Tick(now).Role)
 	}
-	m.StandDown(now, "ignored")
+	m.StandDown(now, 0, "ignored")
 	m.Witness(now, true)
 	out = m.Tick(now)
 	require.Equal(t, hakit.Primary, out.Role)

@@ -127,8 +127,9 @@ type Event struct {
 	Kind EventKind
 	// Unit is the peer involved, if any.
 	Unit uint16
-	// From and To are the roles of a role change.
+	// From and To are the roles of a role change, Cause why as a value.
 	From, To hakit.Role
+	Cause    Cause
 	Reason   string
 }
 
@@ -142,6 +143,8 @@ type Output struct {
 	// change away from Primary it releases them.
 	Changed bool
 	Reason  string
+	// Cause is why Role changed, as a value (Reason says it in words).
+	Cause Cause
 	// ReAnnounce asks a primary that kept its role to announce its
 	// addresses again: it won a split brain and the loser has stood down,
 	// so switches may have learnt the loser's port.
@@ -229,6 +232,7 @@ type Machine struct {
 	witnessOK   bool
 	vetoing     bool   // a witness veto episode is in progress
 	standDown   string // as primary: stand down at the next Tick, for this reason
+	standCause  Cause  // and this cause
 	deposes     uint16 // primary we hold a peer malfunction verdict against
 	lostPrimary uint16 // the last primary declared lost, for reasons
 
@@ -626,12 +630,12 @@ func (m *Machine) otherClaims() int {
 // desired returns the unit that should become primary when nobody claims
 // the role, and why: the designated successor of a handover in progress,
 // else the winner of the order.
-func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) {
+func (m *Machine) desired(now time.Time) (unit uint16, cause Cause, why string, from uint16) {
 	for _, c := range m.view {
 		if c.Yield && c.Role != hakit.Primary {
 			for _, t := range m.view {
 				if t.Unit == c.Peer && !t.Degraded {
-					return t.Unit, fmt.Sprintf("handover from unit %d", c.Unit), c.Unit
+					return t.Unit, CauseHandover, fmt.Sprintf("handover from unit %d", c.Unit), c.Unit
 				}
 			}
 		}
@@ -652,35 +656,35 @@ func (m *Machine) desired(now time.Time) (unit uint16, why string, from uint16) 
 		running = m.view
 	}
 	s := m.fallback(now, m.noPrimary).Select(running)
-	why = "no primary: "
+	cause, why = CauseElection, "no primary: "
 	switch {
 	case m.lostPrimary != 0:
-		why = fmt.Sprintf("primary unit %d lost: ", m.lostPrimary)
+		cause, why = CausePeerLost, fmt.Sprintf("primary unit %d lost: ", m.lostPrimary)
 	case m.deposes != 0:
-		why = fmt.Sprintf("primary unit %d has an interface malfunction: ", m.deposes)
+		cause, why = CauseInterfaceFault, fmt.Sprintf("primary unit %d has an interface malfunction: ", m.deposes)
 	}
-	return s.Winner.Unit, why + s.Reason(), 0
+	return s.Winner.Unit, cause, why + s.Reason(), 0
 }
 
 func (m *Machine) tickInitial(now time.Time, out *Output) {
 	if m.otherClaims() > 0 {
-		m.setRole(now, out, hakit.Secondary, fmt.Sprintf("unit %d is primary", m.view[m.ids[0]].Unit))
+		m.setRole(now, out, hakit.Secondary, CausePeerPrimary, fmt.Sprintf("unit %d is primary", m.view[m.ids[0]].Unit))
 		return
 	}
 	if now.Sub(m.start) < m.cfg.InitialWait {
 		return
 	}
-	d, why, from := m.desired(now)
+	d, cause, why, from := m.desired(now)
 	if d == m.cfg.Unit {
 		if m.witnessOK {
-			m.setRole(now, out, hakit.Primary, why)
+			m.setRole(now, out, hakit.Primary, cause, why)
 			m.takenFrom = from
 			return
 		}
 		m.veto(now)
-		why = "witness unreachable"
+		cause, why = CauseWitness, "witness unreachable"
 	}
-	m.setRole(now, out, hakit.Secondary, why)
+	m.setRole(now, out, hakit.Secondary, cause, why)
 }
 
 func (m *Machine) tickSecondary(now time.Time, out *Output) {
@@ -697,7 +701,7 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 		}
 		return
 	}
-	d, why, from := m.desired(now)
+	d, cause, why, from := m.desired(now)
 	if d != m.cfg.Unit {
 		return
 	}
@@ -705,19 +709,19 @@ func (m *Machine) tickSecondary(now time.Time, out *Output) {
 		m.veto(now)
 		return
 	}
-	m.setRole(now, out, hakit.Primary, why)
+	m.setRole(now, out, hakit.Primary, cause, why)
 	m.takenFrom = from
 }
 
 func (m *Machine) tickPrimary(now time.Time, out *Output) {
 	if why := m.standDown; why != "" {
-		m.setRole(now, out, hakit.Secondary, why)
+		m.setRole(now, out, hakit.Secondary, m.standCause, why)
 		return
 	}
 	self := m.view[0]
 	for _, c := range m.view[1:] {
 		if c.Deposes == m.cfg.Unit {
-			m.setRole(now, out, hakit.Secondary, fmt.Sprintf("unit %d reports an interface malfunction on this unit", c.Unit))
+			m.setRole(now, out, hakit.Secondary, CauseInterfaceFault, fmt.Sprintf("unit %d reports an interface malfunction on this unit", c.Unit))
 			return
 		}
 	}
@@ -739,7 +743,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 			m.event(now, Event{Kind: EventSplitBrain, Unit: other(s, m.cfg.Unit), Reason: "split brain: " + s.Reason()})
 		}
 		if s.Winner.Unit != m.cfg.Unit && m.settled(s.Winner.Unit) {
-			m.setRole(now, out, hakit.Secondary, "split brain: "+s.Reason())
+			m.setRole(now, out, hakit.Secondary, CauseSplitBrain, "split brain: "+s.Reason())
 			// Advertise whom we stood down for: the winner may never have
 			// heard us claim the role, and must re-announce all the same.
 			m.handedTo, m.handedAt = s.Winner.Unit, now
@@ -755,11 +759,11 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 	best := m.order.Select(rest).Winner
 	cmp := m.order.Compare(self, best)
 	if cmp.Winner.Unit != m.cfg.Unit && (cmp.Rule == RuleHealthy || cmp.Rule == RuleMonitored) {
-		m.setRole(now, out, hakit.Secondary, "failover: "+cmp.Reason())
+		m.setRole(now, out, hakit.Secondary, CauseLocalFault, "failover: "+cmp.Reason())
 		return
 	}
 
-	target, why := m.handoverTarget(now, self, best)
+	target, cause, why := m.handoverTarget(now, self, best)
 	if target == 0 {
 		m.yieldTo = 0
 		return
@@ -772,7 +776,7 @@ func (m *Machine) tickPrimary(now time.Time, out *Output) {
 		m.counters.Handovers++
 		m.yieldTo = 0
 		m.handedTo, m.handedAt = target, now
-		m.setRole(now, out, hakit.Secondary, why)
+		m.setRole(now, out, hakit.Secondary, cause, why)
 		return
 	}
 	if now.Sub(m.yieldSince) >= m.cfg.HandoverTimeout {
@@ -816,7 +820,7 @@ func (m *Machine) reannounce(now time.Time, out *Output) {
 // to, and why: a unit reclaiming the role, the best other unit during
 // maintenance, or a better unit when preemption is on and its delay,
 // the hold-down and the sync gate allow.
-func (m *Machine) handoverTarget(now time.Time, self, best Candidate) (uint16, string) {
+func (m *Machine) handoverTarget(now time.Time, self, best Candidate) (uint16, Cause, string) {
 	var buf [8]Candidate
 	rc := buf[:0]
 	for _, c := range m.view[1:] {
@@ -826,13 +830,13 @@ func (m *Machine) handoverTarget(now time.Time, self, best Candidate) (uint16, s
 	}
 	if len(rc) > 0 {
 		u := m.order.Select(rc).Winner.Unit
-		return u, fmt.Sprintf("handover: unit %d reclaims the role", u)
+		return u, CauseHandover, fmt.Sprintf("handover: unit %d reclaims the role", u)
 	}
 	if m.maintenance {
 		if best.Degraded || best.Maintenance {
-			return 0, ""
+			return 0, 0, ""
 		}
-		return best.Unit, fmt.Sprintf("planned handover to unit %d", best.Unit)
+		return best.Unit, CauseHandover, fmt.Sprintf("planned handover to unit %d", best.Unit)
 	}
 	var target uint16
 	var why string
@@ -858,7 +862,7 @@ func (m *Machine) handoverTarget(now time.Time, self, best Candidate) (uint16, s
 			target, why = b.Unit, "preempted: "+s.Reason()
 		}
 	}
-	return target, why
+	return target, CausePreempt, why
 }
 
 func other(s Selection, self uint16) uint16 {
@@ -879,12 +883,12 @@ func (m *Machine) veto(now time.Time) {
 	m.event(now, Event{Kind: EventWitnessVeto, Reason: "witness unreachable: not becoming primary"})
 }
 
-func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason string) {
+func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, cause Cause, reason string) {
 	from := m.role
 	m.role, m.roleSince = to, now
-	m.standDown = ""
+	m.standDown, m.standCause = "", 0
 	m.counters.RoleChanges++
-	out.Changed, out.Reason = true, reason
+	out.Changed, out.Cause, out.Reason = true, cause, reason
 	switch to {
 	case hakit.Primary:
 		m.reclaim = false
@@ -897,7 +901,7 @@ func (m *Machine) setRole(now time.Time, out *Output, to hakit.Role, reason stri
 		m.yieldTo = 0
 		m.inSplit = false
 	}
-	m.event(now, Event{Kind: EventRoleChange, From: from, To: to, Reason: reason})
+	m.event(now, Event{Kind: EventRoleChange, From: from, To: to, Cause: cause, Reason: reason})
 }
 
 func (m *Machine) event(now time.Time, e Event) {

@@ -236,6 +236,7 @@ func TestLocalMalfunction(t *testing.T) {
 	require.True(t, out.Changed)
 	require.Equal(t, hakit.Secondary, out.Role)
 	require.Equal(t, "failover: unit 2 selected: no interface malfunction, unit 1 is degraded", out.Reason)
+	require.Equal(t, CauseLocalFault, out.Cause)
 	require.True(t, out.Send)
 	b.step(100 * time.Millisecond)
 	require.Equal(t, map[uint16]hakit.Role{1: hakit.Secondary, 2: hakit.Primary}, b.roles())
@@ -285,6 +286,7 @@ func TestPrimaryLostAndSubordinateLost(t *testing.T) {
 	require.True(t, out.Changed)
 	require.Equal(t, hakit.Primary, out.Role)
 	require.Equal(t, "primary unit 1 lost: unit 2 selected: only candidate", out.Reason)
+	require.Equal(t, CausePeerLost, out.Cause)
 }
 
 func preemptConfig(unit uint16, prio uint8) Config {
@@ -316,6 +318,13 @@ func TestPreemption(t *testing.T) {
 	require.LessOrEqual(t, took, 5*time.Second+400*time.Millisecond, "yield, ready, step down, take over")
 	require.Contains(t, b.outs[1][len(b.outs[1])-1].Reason+strings.Join(reasons(b.outs[1]), "|"),
 		"preempted: unit 2 selected: higher priority, 200 > 100")
+	var causes []Cause
+	for _, o := range b.outs[1] {
+		if o.Changed {
+			causes = append(causes, o.Cause)
+		}
+	}
+	require.Equal(t, []Cause{CauseElection, CausePreempt}, causes)
 }
 
 func reasons(outs []Output) []string {
@@ -412,7 +421,7 @@ func TestEventsAndLogging(t *testing.T) {
 	}
 	require.Len(t, ev, 1)
 	require.Equal(t, Event{Time: clock.Epoch.Add(800 * time.Millisecond), Kind: EventRoleChange, From: hakit.Initial, To: hakit.Primary,
-		Reason: "no primary: unit 1 selected: only candidate"}, ev[0])
+		Cause: CauseElection, Reason: "no primary: unit 1 selected: only candidate"}, ev[0])
 	require.Contains(t, buf.String(), `msg="election: role change" unit=1 event="role change"`)
 	require.Contains(t, buf.String(), `from=initial to=primary reason="no primary: unit 1 selected: only candidate"`)
 	require.Equal(t, uint64(1), b.m(1).Counters().RoleChanges)

@@ -58,6 +58,14 @@ type Config struct {
 	// seals, all of them verify, and hakit.Keyring.Set rotates them while
 	// the Driver runs. Nil means frames are not authenticated.
 	Keys *hakit.Keyring
+	// ClusterName, with Keys, makes the cluster tag every frame carries
+	// (see ClusterTag): a frame of our ClusterID with another tag is of
+	// another cluster given the same ID, and is dropped and reported as a
+	// collision (see Collision). Every unit of a cluster must have the same
+	// name. Empty is a valid name: clusters with different keys already
+	// have different tags; give each cluster its own name so that two
+	// clusters with no keys, or with one copied key, are told apart too.
+	ClusterName string
 	// MaxPeers caps the peers a Machine tracks: a frame of a new unit
 	// beyond it is dropped and counted (Drops.PeerLimit), so that forged
 	// unit IDs (possible without Keys) cannot grow the table. Zero means

@@ -181,13 +181,13 @@
 // rate and does not flap: virtual-time tests run 10 minutes at 20% loss
 // with no verdict, on the pure core and on the simulated segment.
 //
-// # Frame (version 2)
+// # Frame (version 3)
 //
 // The frame is the payload of an Ethernet frame of EtherType 0xC14B (by
 // default) or of a UDP datagram. Integers are big endian.
 //
 //	offset  size  field
-//	0       1     version (2)
+//	0       1     version (3)
 //	1       1     role of the sender (hakit.Role: 1 initial, 2 primary,
 //	              3 secondary)
 //	2       1     key ID (0: unauthenticated, no tag)
@@ -200,10 +200,11 @@
 //	16      8     epoch (one per start of the sender, increasing)
 //	24      8     sequence number of the send round (from 1; the same on
 //	              every interface of a round)
-//	32      A     sender's address on the interface
-//	32+A    P     opaque caller payload
-//	32+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
-//	              bytes 0 to 32+A+P) truncated to 128 bits, where subkey
+//	32      4     cluster tag (see Cluster identity)
+//	36      A     sender's address on the interface
+//	36+A    P     opaque caller payload
+//	36+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
+//	              bytes 0 to 36+A+P) truncated to 128 bits, where subkey
 //	              is HKDF-SHA256(secret of the key ID, info "hakit
 //	              heartbeat v1")
 //
@@ -226,6 +227,35 @@
 // per round, in the order they were sent, and a stale one is never
 // observed after a newer one, even across a restart of the sender (its
 // new epoch is larger).
+//
+// # Cluster identity
+//
+// The cluster ID must be unique on a network, and a second cluster given
+// the same ID is a common mistake. Every frame carries a 32-bit cluster tag
+// (see ClusterTag), derived from the key that seals it (HKDF, so it tells
+// nothing of the secret) and from Config.ClusterName, or from the name
+// alone without keys. A frame of our cluster ID with another tag is of
+// another cluster: it is dropped before anything else looks at it
+// (Drops.ClusterTag), so it never reaches the election and neither cluster
+// changes a role because of the other. Each such frame counts in
+// Counters.Collisions, and the Machine outputs a Collision (a Driver logs
+// it at error level) for the first frame of each unit ID and interface,
+// then once every CollisionReportEvery. So two clusters are kept apart
+// when their keys differ or their names do.
+//
+// A cluster that copied both our configuration and our key has our tag.
+// Its units are still noticed within a few heartbeats: a frame with our
+// own unit ID from another epoch (OwnUnit), and a peer's unit ID sending
+// from two epochs at once, both advancing (TwoSources). These are
+// detected and reported, not kept apart: a unit may follow the other
+// cluster's unit of its peer's ID, so give each cluster its own name (or
+// key). Not detected: a copied cluster whose units all have IDs unused by
+// ours (frames of a new unit ID are taken as a new peer, up to MaxPeers),
+// and mixes of a cluster with keys and one without (their frames are
+// dropped as unauthenticated, ErrAuth, and warned about). Echo messages
+// (see Echo) carry the tag too and are dropped the same way. A forger can
+// raise any of these alarms (the tag is read before the frame is
+// verified); none changes a role.
 //
 // # Addresses
 //

@@ -226,6 +226,9 @@ func (d *Driver) flushLocked(out Output) {
 	for _, r := range out.Reports {
 		d.calls.Push(delivery{report: r})
 	}
+	for _, c := range out.Collisions {
+		d.calls.Push(delivery{collision: c, isCollision: true})
+	}
 	if d.cfg.OnHeard != nil {
 		for _, h := range out.Heard {
 			h.Payload = slices.Clone(h.Payload) // the Machine's storage is reused
@@ -267,6 +270,9 @@ type delivery struct {
 	report  Report
 	heard   Heard
 	isHeard bool
+	// A collision is logged only.
+	collision   Collision
+	isCollision bool
 }
 
 // deliver logs a report and calls the callback of x, on the delivery
@@ -274,6 +280,11 @@ type delivery struct {
 func (d *Driver) deliver(x delivery) {
 	if x.isHeard {
 		d.cfg.OnHeard(x.heard)
+		return
+	}
+	if c := x.collision; x.isCollision {
+		d.log.Error("heartbeat: another cluster uses this cluster ID", "kind", c.Kind.String(),
+			"interface", c.Interface, "claimed_unit", c.Unit, "frames", c.Frames, "reason", c.Reason)
 		return
 	}
 	r := x.report
@@ -539,6 +550,14 @@ func (d *Driver) Counters() Counters {
 	c.SendErrors = d.sendErr.Load()
 	c.ReadErrors = d.readErr.Load()
 	return c
+}
+
+// Collisions returns the signs seen that another cluster uses this
+// cluster's ID (see Machine.Collisions).
+func (d *Driver) Collisions() []Collision {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Collisions()
 }
 
 // Peers returns what the Driver knows of each peer.

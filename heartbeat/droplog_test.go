@@ -15,8 +15,9 @@ import (
 	"github.com/hakit/hakit/internal/testlog"
 )
 
-// TestDriverDropWarnings: a peer with the wrong key sends ten frames a
-// second; the unit warns about it once, then once every ten seconds with
+// TestDriverDropWarnings: a peer with a key we do not hold sends ten
+// frames a second (a key ID we hold with another secret is another
+// cluster tag: see TestCollisionOtherKey); the unit warns about it once, then once every ten seconds with
 // the number held back; frames of another cluster are only debug lines.
 func TestDriverDropWarnings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -27,7 +28,7 @@ func TestDriverDropWarnings(t *testing.T) {
 		var log testlog.Buffer
 		a := simDriver(t, seg, Config{ClusterID: 7, Keys: testRing(t), EtherType: DefaultEtherType,
 			Logger: log.Logger(slog.LevelDebug)}, 1, ns)
-		wrong := testRing(t, hakit.Key{ID: 1, Secret: []byte("another key, 16+ bytes")})
+		wrong := testRing(t, hakit.Key{ID: 2, Secret: []byte("another key, 16+ bytes")})
 		b := simDriver(t, seg, Config{ClusterID: 7, Keys: wrong, EtherType: DefaultEtherType}, 2, ns)
 		other := simDriver(t, seg, Config{ClusterID: 8, Keys: testRing(t), EtherType: DefaultEtherType}, 3, ns)
 		for _, u := range []*simUnit{a, b, other} {

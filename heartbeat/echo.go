@@ -8,16 +8,17 @@ import (
 
 // EchoVersion is the version of the echo message this package writes and
 // the only one it reads.
-const EchoVersion = 1
+// Version 2 adds the cluster tag (Echo.ClusterTag).
+const EchoVersion = 2
 
 // echoMark is set in the first byte of every echo message, where a
-// heartbeat frame carries its version (2): the two share a channel and the
+// heartbeat frame carries its version (3): the two share a channel and the
 // first byte tells them apart.
 const echoMark = 0x80
 
 // EchoLen is the length of an encoded echo message without its tag (and
 // without Ethernet padding).
-const EchoLen = 28
+const EchoLen = 32
 
 // EchoOp is the operation of an echo message. The zero value is invalid.
 type EchoOp uint8
@@ -53,8 +54,8 @@ func (o EchoOp) String() string {
 // heartbeat frame (see Sealer):
 //
 //	offset  size  field
-//	0       1     0x80 | version (0x81); a heartbeat frame has its
-//	              version (2) here
+//	0       1     0x80 | version (0x82); a heartbeat frame has its
+//	              version (3) here
 //	1       1     operation (1 request, 2 reply)
 //	2       1     key ID (0: unauthenticated, no tag)
 //	3       1     reserved, 0
@@ -65,7 +66,8 @@ func (o EchoOp) String() string {
 //	12      8     epoch of the requester
 //	20      8     sequence number of the request (from 1, increasing
 //	              within the requester's epoch)
-//	28      16    tag, if key ID != 0
+//	28      4     cluster tag of the sender (see Frame.ClusterTag)
+//	32      16    tag, if key ID != 0
 //
 // The requester's epoch and sequence are the nonce: a reply is believed
 // only for a request of this start of the unit still awaiting it, and a
@@ -76,8 +78,10 @@ func (o EchoOp) String() string {
 type Echo struct {
 	// Op is the operation.
 	Op EchoOp
-	// ClusterID identifies the cluster.
-	ClusterID uint16
+	// ClusterID identifies the cluster, and ClusterTag tells apart two
+	// clusters given the same ID (see Frame.ClusterTag).
+	ClusterID  uint16
+	ClusterTag uint32
 	// UnitID is the sender; 0 is invalid.
 	UnitID uint16
 	// To is, in a reply, the unit whose request it answers; 0 in a request.
@@ -128,6 +132,7 @@ func (e *Echo) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, e.Interface)
 	b = binary.BigEndian.AppendUint64(b, e.Epoch)
 	b = binary.BigEndian.AppendUint64(b, e.Seq)
+	b = binary.BigEndian.AppendUint32(b, e.ClusterTag)
 	if e.KeyID != 0 {
 		b = append(b, e.Tag[:]...)
 	}
@@ -178,14 +183,15 @@ func (e *Echo) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("heartbeat: echo reserved byte %d: %w", b[3], ErrMalformed)
 	}
 	g := Echo{
-		Op:        EchoOp(b[1]),
-		KeyID:     b[2],
-		ClusterID: binary.BigEndian.Uint16(b[4:6]),
-		UnitID:    binary.BigEndian.Uint16(b[6:8]),
-		To:        binary.BigEndian.Uint16(b[8:10]),
-		Interface: binary.BigEndian.Uint16(b[10:12]),
-		Epoch:     binary.BigEndian.Uint64(b[12:20]),
-		Seq:       binary.BigEndian.Uint64(b[20:28]),
+		Op:         EchoOp(b[1]),
+		KeyID:      b[2],
+		ClusterID:  binary.BigEndian.Uint16(b[4:6]),
+		UnitID:     binary.BigEndian.Uint16(b[6:8]),
+		To:         binary.BigEndian.Uint16(b[8:10]),
+		Interface:  binary.BigEndian.Uint16(b[10:12]),
+		Epoch:      binary.BigEndian.Uint64(b[12:20]),
+		Seq:        binary.BigEndian.Uint64(b[20:28]),
+		ClusterTag: binary.BigEndian.Uint32(b[28:32]),
 	}
 	if err := g.check(); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 )
 
 func testEcho() Echo {
-	return Echo{Op: EchoRequest, ClusterID: 7, UnitID: 1, Interface: 1, Epoch: 1_700_000_000_000_000_000, Seq: 42}
+	return Echo{Op: EchoRequest, ClusterID: 7, ClusterTag: 0xC0FFEE01, UnitID: 1, Interface: 1, Epoch: 1_700_000_000_000_000_000, Seq: 42}
 }
 
 func TestEchoRoundTrip(t *testing.T) {
@@ -28,7 +28,7 @@ func TestEchoRoundTrip(t *testing.T) {
 		require.NoError(t, g.UnmarshalBinary(b))
 		require.Equal(t, e, g)
 		// Ethernet padding is accepted.
-		require.NoError(t, g.UnmarshalBinary(append(bytes.Clone(b), make([]byte, MinEthernetPayload-len(b))...)))
+		require.NoError(t, g.UnmarshalBinary(append(bytes.Clone(b), make([]byte, max(MinEthernetPayload-len(b), 0))...)))
 		require.Equal(t, e, g)
 		require.True(t, isEcho(b))
 	}
@@ -46,7 +46,8 @@ func TestEchoErrors(t *testing.T) {
 		{"empty", nil, io.ErrUnexpectedEOF},
 		{"short", good[:EchoLen-1], io.ErrUnexpectedEOF},
 		{"short tag", set(2, 1), io.ErrUnexpectedEOF},
-		{"version", set(0, echoMark|2), ErrVersion},
+		{"version", set(0, echoMark|3), ErrVersion},
+		{"version 1", set(0, echoMark|1), ErrVersion},
 		{"frame version", set(0, Version), ErrVersion},
 		{"operation 0", set(1, 0), ErrMalformed},
 		{"operation 3", set(1, 3), ErrMalformed},
@@ -95,10 +96,10 @@ func TestEchoSealing(t *testing.T) {
 }
 
 func FuzzEchoRoundTrip(f *testing.F) {
-	f.Add(uint8(1), uint16(7), uint16(1), uint16(0), uint16(0), uint64(1), uint64(2), uint8(0), []byte{})
-	f.Add(uint8(2), uint16(7), uint16(2), uint16(1), uint16(3), uint64(0), uint64(9), uint8(4), []byte{1, 2})
-	f.Fuzz(func(t *testing.T, op uint8, cluster, unit, to, ifc uint16, epoch, seq uint64, keyID uint8, tag []byte) {
-		e := Echo{Op: EchoOp(op), ClusterID: cluster, UnitID: unit, To: to, Interface: ifc, Epoch: epoch, Seq: seq, KeyID: keyID}
+	f.Add(uint8(1), uint16(7), uint16(1), uint16(0), uint16(0), uint64(1), uint64(2), uint8(0), []byte{}, uint32(0))
+	f.Add(uint8(2), uint16(7), uint16(2), uint16(1), uint16(3), uint64(0), uint64(9), uint8(4), []byte{1, 2}, uint32(0xC0FFEE01))
+	f.Fuzz(func(t *testing.T, op uint8, cluster, unit, to, ifc uint16, epoch, seq uint64, keyID uint8, tag []byte, ctag uint32) {
+		e := Echo{Op: EchoOp(op), ClusterID: cluster, ClusterTag: ctag, UnitID: unit, To: to, Interface: ifc, Epoch: epoch, Seq: seq, KeyID: keyID}
 		if keyID != 0 {
 			copy(e.Tag[:], tag)
 		}

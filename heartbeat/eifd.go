@@ -279,8 +279,14 @@ func (m *Machine) echo(now time.Time, i int, n int, out *Output) {
 func (m *Machine) sendEcho(i int, e *Echo, out *Output) {
 	buf := make([]byte, 0, EchoLen+TagLen)
 	var err error
+	e.ClusterTag = m.primaryTag()
 	if m.sealer != nil {
 		buf, err = m.sealer.SealEcho(buf, e)
+		if tag := m.tags.keyed[e.KeyID]; err == nil && tag != e.ClusterTag {
+			// The ring changed between the two reads: seal again.
+			e.ClusterTag = tag
+			buf, err = m.sealer.SealEcho(buf[:0], e)
+		}
 	} else {
 		buf, err = e.AppendBinary(buf)
 	}
@@ -694,7 +700,13 @@ func (m *Machine) receiveEcho(now time.Time, i int, b []byte, out *Output) error
 		m.c.Dropped.Malformed++
 		return err
 	}
-	if err := m.authentic(e.ClusterID, e.KeyID, e.UnitID, b, m.verifyEcho); err != nil {
+	if err := m.checkTag(now, e.ClusterID, e.ClusterTag, e.KeyID, e.UnitID, i, out); err != nil {
+		return err
+	}
+	if err := m.authentic(e.ClusterID, e.KeyID, b, m.verifyEcho); err != nil {
+		return err
+	}
+	if err := m.notOwn(e.UnitID); err != nil {
 		return err
 	}
 	p := m.peers[e.UnitID]

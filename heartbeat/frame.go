@@ -12,8 +12,9 @@ import (
 
 // Version is the version of the heartbeat frame this package writes and the
 // only one it reads. Version 2 keys the tag with a subkey derived from the
-// shared secret (see Sealer); version 1 frames are dropped as ErrVersion.
-const Version = 2
+// shared secret (see Sealer); version 3 adds the cluster tag
+// (Frame.ClusterTag). Frames of other versions are dropped as ErrVersion.
+const Version = 3
 
 // DefaultEtherType is the EtherType of heartbeat frames unless configured
 // otherwise (Clavister's 0xC14B).
@@ -22,7 +23,7 @@ const DefaultEtherType = 0xC14B
 // Frame size limits, in bytes, of the heartbeat PDU (the Ethernet payload).
 const (
 	// HeaderLen is the length of the fixed part of a frame.
-	HeaderLen = 32
+	HeaderLen = 36
 	// TagLen is the length of the truncated HMAC-SHA256 tag (128 bits).
 	TagLen = 16
 	// MaxPayload is the largest caller payload a frame carries.
@@ -46,6 +47,11 @@ const maxInterval = time.Duration(1<<32-1) * time.Microsecond
 type Frame struct {
 	// ClusterID identifies the cluster; frames of other clusters are dropped.
 	ClusterID uint16
+	// ClusterTag tells apart two clusters that were given the same
+	// ClusterID (see the package documentation, Cluster identity): every
+	// unit of one cluster sends the same tag, derived from the cluster's
+	// key and name (see ClusterTag).
+	ClusterTag uint32
 	// UnitID identifies the sending unit within the cluster; 0 is invalid.
 	UnitID uint16
 	// Role is the sender's advertised role.
@@ -132,6 +138,7 @@ func (f *Frame) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, uint32(f.Interval/time.Microsecond))
 	b = binary.BigEndian.AppendUint64(b, f.Epoch)
 	b = binary.BigEndian.AppendUint64(b, f.Seq)
+	b = binary.BigEndian.AppendUint32(b, f.ClusterTag)
 	switch al {
 	case 4:
 		a := f.Addr.As4()
@@ -234,6 +241,7 @@ func (f *Frame) UnmarshalBinary(b []byte) error {
 	f.Interval = time.Duration(binary.BigEndian.Uint32(b[12:16])) * time.Microsecond
 	f.Epoch = binary.BigEndian.Uint64(b[16:24])
 	f.Seq = binary.BigEndian.Uint64(b[24:32])
+	f.ClusterTag = binary.BigEndian.Uint32(b[32:36])
 	f.Addr = addr
 	p := b[HeaderLen+al : HeaderLen+al+pl]
 	if len(p) == 0 {

@@ -15,15 +15,16 @@ import (
 
 func testFrame() Frame {
 	return Frame{
-		ClusterID: 7,
-		UnitID:    1,
-		Role:      hakit.Primary,
-		Interface: 2,
-		Epoch:     1_700_000_000_000_000_000,
-		Seq:       42,
-		Interval:  100 * time.Millisecond,
-		Addr:      netip.MustParseAddr("198.18.0.1"),
-		Payload:   []byte("candidate: prio 200, in sync"),
+		ClusterID:  7,
+		UnitID:     1,
+		Role:       hakit.Primary,
+		Interface:  2,
+		Epoch:      1_700_000_000_000_000_000,
+		Seq:        42,
+		Interval:   100 * time.Millisecond,
+		Addr:       netip.MustParseAddr("198.18.0.1"),
+		Payload:    []byte("candidate: prio 200, in sync"),
+		ClusterTag: 0xC0FFEE01,
 	}
 }
 
@@ -117,7 +118,8 @@ func TestFrameUnmarshalErrors(t *testing.T) {
 		{"short body", good[:len(good)-1], io.ErrUnexpectedEOF},
 		{"version 0", set(0, 0), ErrVersion},
 		{"version 1", set(0, 1), ErrVersion},
-		{"version 3", set(0, 3), ErrVersion},
+		{"version 2", set(0, 2), ErrVersion},
+		{"version 4", set(0, 4), ErrVersion},
 		{"unit 0", set(7, 0), ErrMalformed},
 		{"role 0", set(1, 0), ErrMalformed},
 		{"address length 5", set(3, 5), ErrMalformed},
@@ -218,11 +220,11 @@ func TestEveryByteFlipRejected(t *testing.T) {
 }
 
 func FuzzFrameRoundTrip(f *testing.F) {
-	f.Add(uint16(7), uint16(1), uint8(2), uint16(0), uint64(1), uint64(2), uint32(100000), []byte{198, 18, 0, 1}, []byte("x"), uint8(0), []byte{})
-	f.Add(uint16(0), uint16(0), uint8(1), uint16(9), uint64(0), uint64(0), uint32(0), []byte{}, []byte{}, uint8(3), []byte{1, 2, 3})
-	f.Fuzz(func(t *testing.T, cluster, unit uint16, role uint8, ifc uint16, epoch, seq uint64, interval uint32, addr, payload []byte, keyID uint8, tag []byte) {
+	f.Add(uint16(7), uint16(1), uint8(2), uint16(0), uint64(1), uint64(2), uint32(100000), []byte{198, 18, 0, 1}, []byte("x"), uint8(0), []byte{}, uint32(0))
+	f.Add(uint16(0), uint16(0), uint8(1), uint16(9), uint64(0), uint64(0), uint32(0), []byte{}, []byte{}, uint8(3), []byte{1, 2, 3}, uint32(0xC0FFEE01))
+	f.Fuzz(func(t *testing.T, cluster, unit uint16, role uint8, ifc uint16, epoch, seq uint64, interval uint32, addr, payload []byte, keyID uint8, tag []byte, ctag uint32) {
 		fr := Frame{
-			ClusterID: cluster, UnitID: unit, Role: hakit.Role(role), Interface: ifc,
+			ClusterID: cluster, ClusterTag: ctag, UnitID: unit, Role: hakit.Role(role), Interface: ifc,
 			Epoch: epoch, Seq: seq, Interval: time.Duration(interval) * time.Microsecond,
 			KeyID: keyID,
 		}
@@ -333,4 +335,19 @@ func BenchmarkFrame(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFrameClusterTagOffset: the cluster tag is the last field of the fixed
+// header, big endian at offset 32, and the tag covers it.
+func TestFrameClusterTagOffset(t *testing.T) {
+	f := testFrame()
+	b, err := f.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, []byte{0xC0, 0xFF, 0xEE, 0x01}, b[32:36])
+	s := testKeyring(t)
+	sealed, err := s.Seal(nil, &f)
+	require.NoError(t, err)
+	require.NoError(t, s.Verify(sealed))
+	sealed[35] ^= 1
+	require.ErrorIs(t, s.Verify(sealed), ErrAuth, "the cluster tag is authenticated")
 }

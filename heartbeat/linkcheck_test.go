@@ -75,7 +75,7 @@ func TestMaxPeers(t *testing.T) {
 	require.NoError(t, err)
 	now := time.Unix(1000, 0)
 	frame := func(unit uint16, seq uint64) []byte {
-		f := Frame{ClusterID: cfg.ClusterID, UnitID: unit, Role: hakit.Secondary, Epoch: 1, Seq: seq}
+		f := Frame{ClusterID: cfg.ClusterID, ClusterTag: ClusterTag("", nil), UnitID: unit, Role: hakit.Secondary, Epoch: 1, Seq: seq}
 		b, err := f.MarshalBinary()
 		require.NoError(t, err)
 		return b

@@ -38,6 +38,10 @@ type Machine struct {
 	seq      uint64
 	nextSend time.Time
 	heard    [1]Heard // Output.Heard's storage
+	// The cluster's tags, and the collisions seen (collision.go).
+	tags           *clusterTags
+	collisions     map[collisionKey]*collisionRecord
+	collisionOrder []collisionKey
 }
 
 // port is one interface and what EIFD knows of it, whichever peer it
@@ -115,6 +119,9 @@ type peerLink struct {
 	seq    uint64
 	addr   netip.Addr
 	loss   lossWindow
+	// An older epoch's frames still arriving (see rival).
+	rivalEpoch, rivalSeq uint64
+	rivalRun             int
 	// The newest echo request of the peer answered here: older ones are
 	// replays.
 	echoEpoch, echoSeq uint64
@@ -163,6 +170,7 @@ func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 	if c.Keys != nil {
 		m.sealer = NewSealer(c.Keys, c.EtherType)
 	}
+	m.tags = newClusterTags(c.ClusterName, c.Keys)
 	for i, ifc := range ifaces {
 		m.ports = append(m.ports, &port{
 			name: ifc.Name, addr: ifc.Addr.WithZone(""),
@@ -364,8 +372,14 @@ func (m *Machine) emit(i int, out *Output) {
 	}
 	buf := make([]byte, 0, f.Len()+TagLen)
 	var err error
+	f.ClusterTag = m.primaryTag()
 	if m.sealer != nil {
 		buf, err = m.sealer.Seal(buf, &f)
+		if tag := m.tags.keyed[f.KeyID]; err == nil && tag != f.ClusterTag {
+			// The ring changed between the two reads: seal again.
+			f.ClusterTag = tag
+			buf, err = m.sealer.Seal(buf[:0], &f)
+		}
 	} else {
 		buf, err = f.AppendBinary(buf)
 	}
@@ -416,7 +430,14 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 		m.c.Dropped.Malformed++
 		return out, err
 	}
-	if err := m.authentic(f.ClusterID, f.KeyID, f.UnitID, b, m.verifyFrame); err != nil {
+	if err := m.checkTag(now, f.ClusterID, f.ClusterTag, f.KeyID, f.UnitID, i, &out); err != nil {
+		return out, err
+	}
+	if err := m.authentic(f.ClusterID, f.KeyID, b, m.verifyFrame); err != nil {
+		return out, err
+	}
+	if err := m.notOwn(f.UnitID); err != nil {
+		m.ownUnit(now, f, i, &out)
 		return out, err
 	}
 	if err := m.checkInterface(f, i); err != nil {
@@ -427,6 +448,7 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 		l := p.links[i]
 		if l.heard && f.Epoch < l.epoch {
 			m.c.Dropped.Stale++
+			m.rival(now, f, i, l, &out)
 			return out, fmt.Errorf("heartbeat: unit %d epoch %d older than %d: %w", f.UnitID, f.Epoch, l.epoch, ErrStale)
 		}
 		if l.heard && f.Epoch == l.epoch && f.Seq <= l.seq {
@@ -488,9 +510,9 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 
 func (m *Machine) verifyFrame(b []byte) error { return m.sealer.Verify(b) }
 
-// authentic checks the cluster ID, the authentication and the sender of a
-// decoded frame or echo b, counting a drop if they are wrong.
-func (m *Machine) authentic(cluster uint16, keyID uint8, unit uint16, b []byte, verify func([]byte) error) error {
+// authentic checks the cluster ID and the authentication of a decoded
+// frame or echo b, counting a drop if they are wrong.
+func (m *Machine) authentic(cluster uint16, keyID uint8, b []byte, verify func([]byte) error) error {
 	if cluster != m.cfg.ClusterID {
 		m.c.Dropped.OtherCluster++
 		return fmt.Errorf("heartbeat: frame of cluster %d, want %d: %w", cluster, m.cfg.ClusterID, ErrCluster)
@@ -509,6 +531,11 @@ func (m *Machine) authentic(cluster uint16, keyID uint8, unit uint16, b []byte, 
 		m.c.Dropped.Auth++
 		return fmt.Errorf("heartbeat: authenticated frame (key %d) but no keys configured: %w", keyID, ErrAuth)
 	}
+	return nil
+}
+
+// notOwn drops an authentic frame or echo of this unit's own ID.
+func (m *Machine) notOwn(unit uint16) error {
 	if unit == m.cfg.UnitID {
 		m.c.Dropped.Own++
 		return fmt.Errorf("heartbeat: frame with our own unit ID %d: %w", unit, ErrMalformed)

@@ -134,6 +134,9 @@ type Output struct {
 	// received is the newest of its peer (see Heard), else empty. It aliases
 	// the Machine's storage until the next call.
 	Heard []Heard
+	// Collisions are signs, new or not reported for CollisionReportEvery,
+	// that another cluster uses this cluster's ID (see Collision).
+	Collisions []Collision
 }
 
 // Drops counts received frames dropped, by reason.
@@ -142,6 +145,9 @@ type Drops struct {
 	Malformed uint64
 	// OtherCluster: a valid frame of another cluster ID.
 	OtherCluster uint64
+	// ClusterTag: a frame of our cluster ID with another cluster's tag
+	// (see ClusterTag): another cluster was given our ID.
+	ClusterTag uint64
 	// Auth: unauthenticated when keys are configured, authenticated when
 	// none are, an unknown key ID, or a bad tag.
 	Auth uint64
@@ -193,6 +199,9 @@ type Counters struct {
 	// ReadErrors counts failed reads of a Conn or Prober that the Driver
 	// retried (Driver only).
 	ReadErrors uint64
+	// Collisions counts the frames that showed another cluster using
+	// this cluster's ID (see Collision), whatever drop counted them.
+	Collisions uint64
 }
 
 // PeerStatus is what a Machine knows of one peer.

@@ -15,9 +15,10 @@ import (
 // keyed the tag with a subkey derived from the shared secret (see
 // SenderConfig.Keys); version 3 names the cluster and the sending and
 // receiving units in every header, so that one Driver can sync with several
-// peers on one transport and drop other clusters' datagrams. Datagrams of
-// other versions are dropped as ErrVersion.
-const Version = 3
+// peers on one transport and drop other clusters' datagrams; version 4
+// adds the records of conntrack expectations (expect_codec.go). Datagrams
+// of other versions are dropped as ErrVersion.
+const Version = 4
 
 // EtherType is the default EtherType of sync frames on raw Ethernet, next to
 // the heartbeats' 0xC14B.
@@ -224,6 +225,10 @@ func (o recordOp) String() string {
 		return "bulk-begin"
 	case opBulkEnd:
 		return "bulk-end"
+	case opExpect:
+		return "expect"
+	case opExpectDelete:
+		return "expect-delete"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -263,6 +268,9 @@ type record struct {
 	Gen uint8
 	// Total is the number of sessions a bulk sync will send (opBulkBegin).
 	Total uint64
+	// Expect is the expectation of opExpect, and carries the key for
+	// opExpectDelete.
+	Expect Expectation
 }
 
 func addrLen(fam uint8) int {
@@ -294,6 +302,10 @@ func (r *record) EncodedLen() int {
 		return 10
 	case opBulkEnd:
 		return 2
+	case opExpect:
+		return expectLen(&r.Expect)
+	case opExpectDelete:
+		return 9 + addrLen(famOf(r.Expect.Key.Src.Addr())) + addrLen(famOf(r.Expect.Key.Dst.Addr()))
 	}
 	k := &r.Session.Key
 	n := 9 + addrLen(famOf(k.Src.Addr())) + addrLen(famOf(k.Dst.Addr()))
@@ -325,6 +337,8 @@ func (r *record) appendTo(b []byte) ([]byte, error) {
 		return binary.BigEndian.AppendUint64(b, r.Total), nil
 	case opBulkEnd:
 		return append(b, byte(r.recordOp), r.Gen), nil
+	case opExpect, opExpectDelete:
+		return appendExpect(b, r.recordOp, &r.Expect)
 	case opUpsert, opDelete:
 	default:
 		return b, fmt.Errorf("statesync: encode record: invalid op %d: %w", r.recordOp, ErrMalformed)
@@ -434,6 +448,9 @@ func (r *record) decode(b []byte) (int, error) {
 		}
 		*r = record{recordOp: op, Gen: b[1]}
 		return 2, nil
+	case opExpect, opExpectDelete:
+		*r = record{recordOp: op}
+		return decodeExpect(b, op, &r.Expect)
 	case opUpsert, opDelete:
 	default:
 		return 0, fmt.Errorf("statesync: record: unknown op %d: %w", b[0], ErrMalformed)
@@ -442,10 +459,8 @@ func (r *record) decode(b []byte) (int, error) {
 		return 0, errShortRecord
 	}
 	fam := b[1]
-	for i := 0; i < 8; i += 2 {
-		if fam>>i&3 == 3 {
-			return 0, fmt.Errorf("statesync: record: address family bits %#x: %w", fam, ErrMalformed)
-		}
+	if err := checkFam(fam); err != nil {
+		return 0, err
 	}
 	if op == opDelete && fam>>4 != 0 {
 		return 0, fmt.Errorf("statesync: record: delete with NAT tuple: %w", ErrMalformed)

@@ -289,6 +289,10 @@ func FuzzRecord(f *testing.F) {
 	x, _ := record{recordOp: opUpsert, Session: ftp}.MarshalBinary()
 	f.Add(x)
 	f.Add([]byte{byte(opBulkBegin), 1, 0, 0, 0, 0, 0, 0, 0, 9})
+	for _, r := range expectRecords() { // expect_test.go
+		b, _ := r.MarshalBinary()
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r record
 		if err := r.UnmarshalBinary(b); err != nil {

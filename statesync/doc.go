@@ -59,7 +59,9 @@
 // receiver restarted, a datagram cannot be decoded, or the receiver asks)
 // it starts a new stream with a full resync: loudly, with a counter
 // (SenderStats.Resyncs), a Warn log and an EventResync; never a silent
-// stall.
+// stall. Sender.Backlog (per peer: PeerStatus.Backlog) says how far
+// behind the receiver is: the updates, datagrams and bytes it has not
+// acknowledged, and the lag, how long ago the oldest of them went out.
 //
 // A stream starts with a bulk sync: the sender walks its table, paced by
 // the window, while changes keep flowing in the same stream; progress is
@@ -87,6 +89,17 @@
 // peer sends (after a takeover, the new primary's bulk sync replaces it);
 // active-active (DriverConfig.ActiveActive), see below. Driver.Peers
 // reports each peer's streams.
+//
+// # After a split brain
+//
+// While two units were primary, each followed the connections that
+// reached it. The one that stands down hands its whole table to the
+// winner first (Driver.HandBack; EventHandedBack once acknowledged); a
+// Driver with DriverConfig.OnMerge, sending and not receiving (a primary),
+// takes in the stream of any peer that sends to it all the same: the
+// sessions it lacks become its own (stored, replicated, and given to
+// OnMerge for the kernel), the ones it held are kept as they are, and the
+// ones it took in stay that peer's to update while its stream lasts.
 //
 // # Commit at takeover
 //

@@ -71,6 +71,15 @@ type DriverConfig struct {
 	// included. The first calls may come before NewDriver returns (a
 	// sending half starts its bulk sync at once).
 	OnEvent func(Event)
+	// OnMerge, if not nil, makes a Driver whose receiving half is off and
+	// whose sending half is on (a primary) take in the stream of a peer
+	// that sends to it all the same (a unit that was primary too, during
+	// a split brain, and that hands its table back: see HandBack): every
+	// session of it that Table lacks is stored as this unit's own and
+	// replicated, and OnMerge is called with them (to write them into the
+	// kernel, say), in order, one call at a time, with no lock held. A
+	// session Table holds is kept as it is. Not with ActiveActive.
+	OnMerge func(peer uint16, merged []Session)
 }
 
 // Peer is another unit a Driver syncs with.
@@ -105,6 +114,9 @@ type DriverStats struct {
 	// Transport is what the transport dropped before the driver saw it,
 	// when it counts its drops (a DropCounter).
 	Transport TransportDrops
+	// Merged counts the sessions taken in from a peer that was primary
+	// too (DriverConfig.OnMerge).
+	Merged uint64
 }
 
 // Driver runs a Sender and/or a Receiver over a Transport: it owns the
@@ -127,7 +139,8 @@ type Driver struct {
 	stats              DriverStats
 	done               chan struct{}
 	events             []Event
-	calls              *deliver.Queue[Event] // OnEvent, if set
+	calls              *deliver.Queue[Event]          // OnEvent, if set
+	merges             *deliver.Queue[mergedSessions] // OnMerge, if set (merge.go)
 
 	// With a pull transport, a writer goroutine does the writes, so that a
 	// transport that blocks never holds the lock (and never delays Commit).
@@ -150,6 +163,8 @@ type peerLink struct {
 	// The last epochs used, so that a half turned on again starts above
 	// them: the peer then takes its stream as a new one, never a replay.
 	sEpoch, rEpoch uint64
+	m              *merger // with OnMerge, a peer's stream taken in while primary (merge.go)
+	handback       bool    // HandBack to this peer waits for its acknowledgement
 }
 
 // outgoing is a datagram and the peer to send it to.
@@ -192,6 +207,9 @@ func NewDriver(cfg *DriverConfig) (*Driver, error) {
 	}
 	if c.OnEvent != nil {
 		d.calls = deliver.New(c.Clock, c.OnEvent)
+	}
+	if c.OnMerge != nil {
+		d.merges = deliver.New(c.Clock, func(m mergedSessions) { c.OnMerge(m.peer, m.sessions) })
 	}
 	// Both halves' settings are checked now, so that switching one on
 	// later cannot fail.
@@ -326,7 +344,9 @@ func (d *Driver) SetSending(on bool) error {
 		for _, l := range d.links {
 			l.sEpoch = l.s.Epoch() // resyncs moved it on
 			l.lastS, l.s = l.s, nil
+			l.handback = false
 		}
+		d.dropMergersLocked()
 		d.sending = false
 	}
 	return nil
@@ -346,6 +366,7 @@ func (d *Driver) SetReceiving(on bool) error {
 	}
 	switch {
 	case on && !d.receiving:
+		d.dropMergersLocked()
 		d.startReceivers()
 	case !on && d.receiving:
 		for _, l := range d.links {
@@ -455,8 +476,11 @@ func (d *Driver) receive(b []byte) {
 	switch {
 	case len(b) > 3 && dgramType(b[3]) == typeAck && l.s != nil:
 		err = l.s.Step(now, b)
+		d.handedBackLocked(l) // merge.go
 	case len(b) > 3 && dgramType(b[3]) != typeAck && l.r != nil:
 		err = l.r.Step(now, b)
+	case len(b) > 3 && dgramType(b[3]) != typeAck && d.mergingLocked(l):
+		err = d.mergeStep(now, l, b)
 	case len(b) <= 3:
 		d.stats.Short++
 		return
@@ -498,6 +522,7 @@ func (d *Driver) tick() {
 			l.r.Tick(now)
 		}
 	}
+	d.tickMergersLocked(now)
 	d.flushLocked()
 	d.stop = d.clk.AfterFunc(d.cfg.TickInterval, d.tick)
 }
@@ -535,6 +560,9 @@ func (d *Driver) flushLocked() {
 		}
 		if l.r != nil {
 			d.bufs = l.r.Output(d.bufs)
+		}
+		if l.m != nil {
+			d.bufs = l.m.r.Output(d.bufs)
 		}
 		for i, b := range d.bufs {
 			d.write(b, l.peer.Addr)
@@ -659,6 +687,7 @@ func (d *Driver) Expire() int {
 		}
 	}
 	n := d.cfg.Table.Expire(now, fn)
+	d.expireExpectsLocked(now) // expect_sync.go
 	d.flushLocked()
 	return n
 }
@@ -844,6 +873,10 @@ type PeerStatus struct {
 	// Sent and Total: the progress of the bulk sync to the peer;
 	// Got and Announced: of the one from it.
 	Sent, Total, Got, Announced uint64
+	// Backlog is what the peer has not acknowledged yet of the stream
+	// to it, and how old the oldest of it is (zero while the sending half
+	// is off).
+	Backlog Backlog
 	// Sender and Receiver are the counters of the streams to and from
 	// the peer (of the last ones, when a half is off).
 	Sender   SenderStats
@@ -856,12 +889,16 @@ func (d *Driver) Peers() []PeerStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]PeerStatus, 0, len(d.links))
+	now := d.clk.Now()
 	for _, l := range d.links {
 		p := PeerStatus{Unit: l.peer.Unit}
 		if s := l.sender(); s != nil {
 			p.Sender = s.Stats()
 			p.Sent, p.Total, _ = s.Progress()
 			p.Acked = l.s != nil && l.s.Acked()
+		}
+		if l.s != nil {
+			p.Backlog = l.s.Backlog(now)
 		}
 		if r := l.receiver(); r != nil {
 			p.Receiver = r.Stats()
@@ -892,6 +929,9 @@ func (d *Driver) Close() error {
 	d.mu.Unlock()
 	if d.calls != nil {
 		d.calls.Close()
+	}
+	if d.merges != nil {
+		d.merges.Close()
 	}
 	if pt, ok := d.cfg.Transport.(PushTransport); ok && canPush(d.cfg.Transport) {
 		pt.SetHandler(nil)

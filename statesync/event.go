@@ -30,6 +30,9 @@ const (
 	// EventOutOfSync: the receiver no longer knows that it holds the
 	// sender's table (new stream, silence, unusable datagram; Reason).
 	EventOutOfSync
+	// EventHandedBack: the peer acknowledged the whole table this unit
+	// handed to it (Driver.HandBack) and every change since.
+	EventHandedBack
 )
 
 // String returns the kind's name, as "in-sync".
@@ -47,6 +50,8 @@ func (k EventKind) String() string {
 		return "in-sync"
 	case EventOutOfSync:
 		return "out-of-sync"
+	case EventHandedBack:
+		return "handed-back"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }

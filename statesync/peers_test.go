@@ -42,8 +42,8 @@ func newGroup(t *testing.T) *group {
 }
 
 // start attaches unit id of cluster, syncing with peers, sending and/or
-// receiving.
-func (g *group) start(cluster, id uint16, peers []uint16, send, receive bool) *member {
+// receiving; opts change the Driver's settings.
+func (g *group) start(cluster, id uint16, peers []uint16, send, receive bool, opts ...func(*statesync.DriverConfig)) *member {
 	g.t.Helper()
 	m := &member{id: id, mac: unitMAC(id), tab: statesync.NewTable(0)}
 	m.port = g.seg.Attach(fmt.Sprint("unit", id), m.mac)
@@ -57,12 +57,16 @@ func (g *group) start(cluster, id uint16, peers []uint16, send, receive bool) *m
 		ps = append(ps, statesync.Peer{Unit: p, Addr: &packet.Addr{HardwareAddr: unitMAC(p)}})
 	}
 	var err error
-	m.d, err = statesync.NewDriver(&statesync.DriverConfig{
+	cfg := &statesync.DriverConfig{
 		Transport: statesync.NewEthernetTransport(m.port, m.mac, macs[0], 0, macs[1:]...),
 		Table:     m.tab, Clock: g.sim, Keys: testKeys(g.t, "sync key"),
 		Cluster: cluster, Unit: id, Peers: ps,
 		Send: send, Receive: receive, Sender: &statesync.SenderConfig{MTU: 1500},
-	})
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	m.d, err = statesync.NewDriver(cfg)
 	require.NoError(g.t, err)
 	g.t.Cleanup(func() { m.d.Close() })
 	g.units[id] = m

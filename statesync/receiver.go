@@ -70,6 +70,7 @@ type ReceiverStats struct {
 	// replays, not resends (DropReplay).
 	Duplicate     uint64
 	DropTableFull uint64 // sessions not stored: the table held its limit (Table.SetLimit)
+	DropExpect    uint64 // expectations not stored: the table held MaxExpectations
 	EventsDropped uint64 // events dropped because Events was not called for long
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow, DropCluster, DropPeer uint64
@@ -87,6 +88,7 @@ func (s *ReceiverStats) add(o ReceiverStats) {
 	s.SweepsSkipped += o.SweepsSkipped
 	s.Duplicate += o.Duplicate
 	s.DropTableFull += o.DropTableFull
+	s.DropExpect += o.DropExpect
 	s.EventsDropped += o.EventsDropped
 	s.DropMalformed += o.DropMalformed
 	s.DropAuth += o.DropAuth
@@ -379,6 +381,8 @@ func (r *Receiver) apply(now time.Time, recs []record) {
 			}
 		case opDelete:
 			t.Delete(rec.Session.Key)
+		case opExpect, opExpectDelete:
+			r.applyExpect(now, rec) // expect_sync.go
 		case opBulkBegin:
 			r.gen = t.nextGen(r.cfg.Origin)
 			r.bulkGen = rec.Gen
@@ -399,6 +403,7 @@ func (r *Receiver) apply(now time.Time, recs []record) {
 					break
 				}
 				t.sweep(r.cfg.Origin, r.gen)
+				t.sweepExpects(r.cfg.Origin, r.gen)
 				r.bulkDone = !r.overflow // limit.go
 				r.ev.emit(Event{Kind: EventBulkDone, Epoch: r.epoch, Sent: r.bulkGot, Total: r.bulkTotal})
 			}

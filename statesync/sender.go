@@ -104,8 +104,10 @@ func (s *SenderStats) add(o SenderStats) {
 }
 
 type wslot struct {
-	b    []byte
-	sent time.Time
+	b     []byte
+	sent  time.Time // last (re)transmission, for MinResend
+	first time.Time // first transmission, for the backlog's lag
+	nrec  int       // records in b
 }
 
 // Sender is the sending half of a replication stream to one receiver: a
@@ -151,6 +153,7 @@ type Sender struct {
 	ack   ackPayload
 	scan  []Session // the bulk sync's current batch
 	stats SenderStats
+	pend  pending // the unacknowledged datagrams' totals (backlog.go)
 }
 
 // NewSender returns a Sender whose first stream starts, at now, with a bulk
@@ -208,6 +211,7 @@ func (s *Sender) Acked() bool {
 func (s *Sender) newStream(now time.Time, reason string) {
 	s.epoch++
 	s.next, s.acked = 1, 0
+	s.pend = pending{}
 	s.open, s.nrec = nil, 0
 	s.out = s.out[:0]
 	for i := range s.win {
@@ -263,7 +267,8 @@ func (s *Sender) seal(now time.Time) {
 	}
 	b := s.fr.seal(s.open)
 	slot := &s.win[s.next%uint64(len(s.win))]
-	slot.b, slot.sent = b, now
+	slot.b, slot.sent, slot.first, slot.nrec = b, now, now, s.nrec
+	s.pend.add(slot)
 	s.out = append(s.out, b)
 	s.stats.Datagrams++
 	s.stats.Records += uint64(s.nrec)
@@ -358,6 +363,10 @@ func (s *Sender) advanceBulk(now time.Time) {
 			}
 		}
 		if done {
+			s.bulkExpects(now) // expect_sync.go
+			if s.epoch != epoch {
+				return
+			}
 			r := record{recordOp: opBulkEnd, Gen: s.bulk.gen}
 			s.append(now, &r)
 			s.seal(now)
@@ -419,7 +428,7 @@ func (s *Sender) Step(now time.Time, b []byte) error {
 		return nil
 	}
 	if a.Cum > s.acked {
-		s.acked = a.Cum
+		s.acknowledge(a.Cum)
 		s.lastProgress = now
 		if s.stalled {
 			s.stalled = false

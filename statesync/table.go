@@ -30,6 +30,7 @@ type Table struct {
 	mark   atomic.Uint32 // the owner's generation, stamped by Upsert (see Mark)
 	feedMu sync.Mutex    // serialises creating and closing the Feed
 	feed   *Feed
+	exp    expectSet // expect.go
 }
 
 // curGen returns the current bulk-sync generation of origin.

@@ -3,7 +3,6 @@ package member
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -301,15 +300,16 @@ func (m *Machine) Checks() []CheckStatus {
 	return out
 }
 
-// standDownReason adds to the reason of a failover or a preemption that
-// took this unit from primary the check that made it worse, while that
-// check still fails: "preempted: unit 3 selected: …; check gw failed 3
-// times: …".
-func (m *Machine) standDownReason(from, to hakit.Role, reason string) string {
-	cause := m.checks.cause()
-	if from != hakit.Primary || to == hakit.Primary || cause == "" ||
-		!(strings.HasPrefix(reason, "failover: ") || strings.HasPrefix(reason, "preempted: ")) {
-		return reason
+// standDownReason names the check that made this unit worse, while that
+// check still fails, in a failover or a preemption that took this unit
+// from primary: the cause becomes CauseCheck and the reason "unit 1 stood
+// down: check gw failed 3 times: …; preempted: unit 3 selected: …" (the
+// election's words last).
+func (m *Machine) standDownReason(from, to hakit.Role, cause election.Cause, reason string) (election.Cause, string) {
+	why := m.checks.cause()
+	if from != hakit.Primary || to == hakit.Primary || why == "" ||
+		cause != election.CauseLocalFault && cause != election.CausePreempt {
+		return cause, reason
 	}
-	return reason + "; " + cause
+	return election.CauseCheck, fmt.Sprintf("unit %d stood down: %s; %s", m.cfg.Election.Unit, why, reason)
 }

@@ -2,6 +2,7 @@ package member_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,11 +145,50 @@ func TestCheckStandDownReason(t *testing.T) {
 	b.run(time.Second)
 	require.Equal(t, hakit.Secondary, u1.role)
 	require.Equal(t, hakit.Primary, b.units[1].role)
-	var reason string
+	var change member.Event
 	for _, e := range u1.events {
 		if e.Kind == member.EventRoleChange && e.To == hakit.Secondary {
-			reason = e.Reason
+			change = e
 		}
 	}
-	require.Contains(t, reason, "check gw-ping failed once: no reply from 198.18.0.254: this unit is not eligible")
+	require.Equal(t, election.CauseCheck, change.Cause)
+	require.True(t, strings.HasPrefix(change.Reason, "unit 1 stood down: check gw-ping failed once: no reply from 198.18.0.254: this unit is not eligible; failover: "), change.Reason)
+	st := u1.m.Status(b.now)
+	require.Equal(t, election.CauseCheck, st.Cause)
+	require.Equal(t, change.Reason, st.Reason)
+	// Unit 2 took over because unit 1 stood down: not a check of its own.
+	for _, e := range b.units[1].events {
+		if e.Kind == member.EventRoleChange && e.To == hakit.Primary {
+			require.NotEqual(t, election.CauseCheck, e.Cause, e.Reason)
+		}
+	}
+}
+
+// TestCheckWeightStandDownReason: a weighted check that lowers a
+// preempting cluster's primary below its peer moves the role, and the
+// role change names the check.
+func TestCheckWeightStandDownReason(t *testing.T) {
+	b := newBench(t)
+	for id := range uint16(2) {
+		u := b.add(id+1, func(c *election.Config) {
+			c.Preempt, c.Priority = true, 190-uint8(id)*10
+			// The bench replicates nothing: the sync gate opens after SyncTimeout.
+			c.PreemptDelay, c.HoldDown, c.SyncTimeout = time.Second, time.Second, time.Second
+		})
+		require.NoError(t, u.m.SetChecks(b.now, []member.Check{{Name: "gw-ping", Fall: 1, Weight: 50}}))
+	}
+	b.run(3 * time.Second)
+	u1 := b.units[0]
+	require.Equal(t, hakit.Primary, u1.role)
+	require.NoError(t, u1.m.CheckResult(b.now, "gw-ping", errors.New("no reply")))
+	b.run(10 * time.Second)
+	require.Equal(t, hakit.Secondary, u1.role)
+	var change member.Event
+	for _, e := range u1.events {
+		if e.Kind == member.EventRoleChange && e.To == hakit.Secondary {
+			change = e
+		}
+	}
+	require.Equal(t, election.CauseCheck, change.Cause, change.Reason)
+	require.Contains(t, change.Reason, "unit 1 stood down: check gw-ping failed once: no reply: priority 190 -> 140; preempted: ")
 }

@@ -150,6 +150,18 @@ type Sync struct {
 	MTU int
 	// TickInterval is how often the replication ticks (default 1 ms).
 	TickInterval time.Duration
+	// OnMerge, if not nil, is called on a primary with the sessions that
+	// another unit, primary too during a split brain, handed to it and
+	// that it lacked, once they are in the table as its own (and
+	// replicated): write them where the traffic needs them (the kernel's
+	// conntrack table). It runs on a goroutine of the replication's, one
+	// call at a time, with no lock held. The sessions this unit held
+	// already are kept as they are: its own state wins.
+	OnMerge func(peer uint16, merged []statesync.Session)
+	// HandbackTimeout bounds how long a unit that lost a split brain keeps
+	// its steps up while the winner takes in its sessions; zero means
+	// DefaultHandbackTimeout.
+	HandbackTimeout time.Duration
 }
 
 // withDefaults returns a copy of c with its defaults applied.
@@ -284,6 +296,9 @@ func (c *Config) machineConfig(sessions, replication Step) *MachineConfig {
 	mc := &MachineConfig{Election: c.ElectionConfig(), Sessions: sessions, Steps: c.Steps,
 		Replication: replication, RetryMin: c.RetryMin, RetryMax: c.RetryMax, Checks: c.Checks, Logger: c.Logger, Assigned: c.Roles != nil,
 		Witness: c.Witness != nil}
+	if c.Sync != nil {
+		mc.HandbackTimeout = c.Sync.HandbackTimeout
+	}
 	for _, ifc := range c.Interfaces {
 		mc.Links = append(mc.Links, Link{Name: ifc.Name, ClusterOnly: ifc.ClusterOnly})
 	}

@@ -24,7 +24,21 @@
 // while the unit is still primary. A demotion that arrives during a
 // takeover reverses from wherever it is; a Down that fails is reported and
 // the reversal goes on. After a split brain this unit won, every step that
-// announces (a Reannouncer) announces again.
+// announces (a Reannouncer) announces again. After one it lost, its steps
+// stay up (its kernel forwarding the connections that reached it) until
+// it has handed its session table to the winner and the winner
+// acknowledged it (Output.HandBack, Machine.HandedBack; the Driver does
+// this with statesync's HandBack), or until MachineConfig.HandbackTimeout:
+// the winner, primary all along, takes in the sessions it lacks
+// (Sync.OnMerge), so the connections of both sides carry on. The winner's
+// role never waits for it.
+//
+// A unit whose own loop stalled (a starved process, a paused VM) reads,
+// when it resumes, its heartbeats' late timers before the heartbeats that
+// waited in its sockets: the verdicts and peer losses reported then wait
+// out the election's resume window, and are applied only if the
+// heartbeats still show them, so that a standby does not take over from
+// a primary that never stopped.
 //
 // # Machine and Driver
 //
@@ -109,6 +123,18 @@
 // is cut off from all of them, one of them becomes primary too, but its
 // steps wait for the lease, which the cut-off primary keeps for as long as
 // it reaches the arbiter.
+//
+// # Transparent (bridging) mode
+//
+// A transparent unit bridges two segments with a Linux bridge and has no
+// address on the path. Its takeover step is Bridge: the bridge forwards
+// only while the step is up and the step's LoopGuard, the pure core that
+// reads the other units' loop probes (LoopProbe) heard on the ports, finds
+// no other bridge forwarding between the segments, whatever the election
+// says (in a split brain both units are primary); once forwarding, it
+// makes the switches learn, through its own ports, every MAC known on the
+// other side. Down blocks the bridge first. The rules and their limits are
+// in LoopGuard's documentation and the README's "Cluster modes".
 //
 // A planned handover is Driver.Handover: the role moves to the best peer
 // once it is ready, and Handover returns when that peer is primary and

@@ -110,7 +110,7 @@ func New(cfg *Config) (_ *Driver, err error) {
 			Sender: &statesync.SenderConfig{MTU: s.MTU, Epoch: c.Epoch}, Receiver: &statesync.ReceiverConfig{Epoch: c.Epoch},
 			Clock:        c.Clock,
 			TickInterval: s.TickInterval, Logger: log.With("part", "statesync"),
-			OnEvent: d.onSync,
+			OnEvent: d.onSync, OnMerge: d.onMerge, // handback.go
 		}); err != nil {
 			return nil, err
 		}
@@ -240,6 +240,8 @@ func (d *Driver) onSync(e statesync.Event) {
 	case statesync.EventInSync, statesync.EventOutOfSync:
 		inSync := d.inSync()
 		d.input(func(m *Machine, now time.Time) { m.Sync(now, inSync) })
+	case statesync.EventHandedBack:
+		d.input(func(m *Machine, now time.Time) { m.HandedBack(now, e.Peer, nil) })
 	}
 }
 
@@ -286,6 +288,7 @@ func (d *Driver) kick() {
 		d.hbRole = role
 		d.mu.Unlock()
 		d.heartbeatOut(role, setRole, payload, out.Send)
+		d.handBack(out.HandBack)
 		d.mu.Lock()
 	}
 	d.busy = false
@@ -542,6 +545,11 @@ func (d *Driver) Status() Status {
 	}
 	d.mu.Unlock()
 	s.Heartbeat, s.Sync = hc, ss
+	if hb, ok := d.hb.(interface{ Collisions() []heartbeat.Collision }); ok {
+		if cs := hb.Collisions(); len(cs) > 0 {
+			s.Collisions = cs
+		}
+	}
 	// Every peer either part knows: the election forgets a lost one, the
 	// heartbeats still show its links.
 	for _, p := range peers {

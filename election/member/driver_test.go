@@ -45,9 +45,15 @@ func newSegment(t *testing.T) *segment {
 	require.NoError(t, err)
 	s := &segment{t: t, seg: simnet.New(&simnet.Config{Seed: 1}), sync: simnet.New(&simnet.Config{Seed: 2}),
 		gw: netip.MustParseAddr("198.18.0.254"), keys: keys}
-	p := s.seg.Attach("router", hw(3, 254))
-	pr, err := heartbeat.NewPacketProber(p, hw(3, 254), s.gw)
-	require.NoError(t, err)
+	s.router("router", hw(3, 254), s.gw)
+	return s
+}
+
+// router attaches a router that answers ARP for addr.
+func (s *segment) router(name string, mac net.HardwareAddr, addr netip.Addr) *simnet.Port {
+	p := s.seg.Attach(name, mac)
+	pr, err := heartbeat.NewPacketProber(p, mac, addr)
+	require.NoError(s.t, err)
 	go func() {
 		for {
 			if _, err := pr.ReadReply(); err != nil {
@@ -55,8 +61,8 @@ func newSegment(t *testing.T) *segment {
 			}
 		}
 	}()
-	t.Cleanup(func() { pr.Close() })
-	return s
+	s.t.Cleanup(func() { pr.Close() })
+	return p
 }
 
 // recorder records a unit's step calls and events; its steps fail on
@@ -113,9 +119,15 @@ type simUnit struct {
 
 // unit starts unit id on s with the steps conntrack, addresses, announce.
 func (s *segment) unit(id uint16, tweak func(*member.Config)) *simUnit {
+	return s.unitNamed(id, "", tweak)
+}
+
+// unitNamed is unit with suffix after the names of its ports: a unit
+// started again gets new ones, with the same MACs.
+func (s *segment) unitNamed(id uint16, suffix string, tweak func(*member.Config)) *simUnit {
 	u := &simUnit{id: id, rec: &recorder{fail: map[string][]error{}}}
-	hbp := s.seg.Attach(fmt.Sprintf("hb%d", id), hw(1, byte(id)))
-	arp := s.seg.Attach(fmt.Sprintf("arp%d", id), hw(2, byte(id)))
+	hbp := s.seg.Attach(fmt.Sprintf("hb%d%s", id, suffix), hw(1, byte(id)))
+	arp := s.seg.Attach(fmt.Sprintf("arp%d%s", id, suffix), hw(2, byte(id)))
 	addr := netip.AddrFrom4([4]byte{198, 18, 0, byte(id)})
 	pr, err := heartbeat.NewPacketProber(arp, hw(2, byte(id)), addr)
 	require.NoError(s.t, err)
@@ -141,7 +153,7 @@ func (s *segment) unit(id uint16, tweak func(*member.Config)) *simUnit {
 				cfg.Sync.Peers = append(cfg.Sync.Peers, statesync.Peer{Unit: uint16(peer), Addr: &packet.Addr{HardwareAddr: macs[len(macs)-1]}})
 			}
 		}
-		p := s.sync.Attach(fmt.Sprintf("sync%d", id), hw(10+byte(id), 0))
+		p := s.sync.Attach(fmt.Sprintf("sync%d%s", id, suffix), hw(10+byte(id), 0))
 		cfg.Sync.Transport = statesync.NewEthernetTransport(p, hw(10+byte(id), 0), macs[0], 0, macs[1:]...)
 	}
 	if tweak != nil {

@@ -58,6 +58,10 @@ const (
 	// EventWitness: what this unit does with the witness's status changed
 	// (Reason, in words: WitnessStatus.Verdict).
 	EventWitness
+	// EventHandedBack: after a split brain this unit lost, the winner
+	// (Peer) acknowledged this unit's sessions, or Err says why they were
+	// not handed; the steps go down next.
+	EventHandedBack
 )
 
 // String returns the event kind's name.
@@ -95,6 +99,8 @@ func (k EventKind) String() string {
 		return "priority"
 	case EventWitness:
 		return "witness"
+	case EventHandedBack:
+		return "handed back"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -105,8 +111,11 @@ type Event struct {
 	Kind EventKind
 	// Peer is the peer involved, if any.
 	Peer uint16
-	// From and To are the roles of a role change.
+	// From and To are the roles of a role change, Cause why as a value
+	// (for metrics and programs: the election's causes, and CauseCheck
+	// when a health check moved the role).
 	From, To hakit.Role
+	Cause    election.Cause
 	// Reason says why, in words.
 	Reason string
 	// Interface and State: a heartbeat report's.
@@ -154,6 +163,11 @@ func (e Event) String() string {
 		s += fmt.Sprintf(": %v", e.Takeover)
 	case EventDropped:
 		s += fmt.Sprintf(": unit %d: %v", e.Peer, e.Err)
+	case EventHandedBack:
+		s += fmt.Sprintf(": unit %d", e.Peer)
+		if e.Err != nil {
+			s += fmt.Sprintf(": %v", e.Err)
+		}
 	}
 	if e.Reason != "" && (e.Kind != EventTakeover || e.Takeover == nil) { // a takeover's reason is its phases
 		s += " (" + e.Reason + ")"
@@ -256,4 +270,9 @@ type Counters struct {
 	// DroppedWrongUnit counts peers' payloads whose candidate names
 	// another unit than the heartbeat frame that carried it.
 	DroppedWrongUnit uint64
+	// Handbacks counts the hand-backs of this unit's sessions to the
+	// winner of a split brain it lost that were acknowledged, and
+	// HandbackTimeouts those that were not (the steps went down at the
+	// bound, or the sessions could not be sent).
+	Handbacks, HandbackTimeouts uint64
 }

@@ -75,8 +75,13 @@ type MachineConfig struct {
 	// fed with Lease, and the rules of package election/witness apply (see
 	// Machine.Lease).
 	Witness bool
+	// HandbackTimeout bounds how long the steps of a unit that lost a
+	// split brain stay up while the winner takes in its sessions (see
+	// Output.HandBack); zero means DefaultHandbackTimeout.
+	HandbackTimeout time.Duration
 
 	interval time.Duration // the election's, after defaults
+	stall    time.Duration // the election's StallTime, after defaults
 }
 
 // Action says what to do with a step.
@@ -144,9 +149,11 @@ func (o Op) String() string { return o.Step.Name() + " " + o.Action.String() }
 type Output struct {
 	// Role is the unit's role after the tick, for the heartbeats too.
 	Role hakit.Role
-	// Changed reports that Role changed in this tick; Reason says why.
+	// Changed reports that Role changed in this tick; Reason says why,
+	// Cause the same as a value.
 	Changed bool
 	Reason  string
+	Cause   election.Cause
 	// Payload is the local candidate to put in every heartbeat from now
 	// on. It is valid until the next Tick.
 	Payload []byte
@@ -158,6 +165,12 @@ type Output struct {
 	Run *Op
 	// Events lists what happened since the previous Tick, oldest first.
 	Events []Event
+	// HandBack, when not zero, names the unit that won a split brain
+	// against this one, which just stood down: hand it this unit's
+	// sessions (statesync.Driver.HandBack) and report the acknowledgement
+	// with HandedBack. The steps stay up until then, or until
+	// MachineConfig.HandbackTimeout.
+	HandBack uint16
 }
 
 // Machine is one cluster member's decisions, as a pure state machine: it
@@ -178,6 +191,7 @@ type Machine struct {
 
 	role     hakit.Role
 	reason   string
+	cause    election.Cause
 	since    time.Time
 	lastTick time.Time
 	links    uint16
@@ -196,7 +210,9 @@ type Machine struct {
 	reannounce []int
 	cur, last  *Takeover
 
-	w *fence // the witness's part, nil without one
+	w    *fence    // the witness's part, nil without one
+	hb   *handback // a split brain lost: the sessions go to the winner first (handback.go)
+	held *held     // verdicts reported right after this unit's own stall (resume.go)
 
 	payload  []byte
 	events   []Event
@@ -229,11 +245,15 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	}
 	c.Election = &ec
 	c.interval = cmp.Or(ec.Interval, election.DefaultConfig().Interval)
+	c.stall = cmp.Or(ec.StallTime, 3*c.interval)
 	if c.RetryMin == 0 {
 		c.RetryMin = c.interval
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 5 * time.Second
+	}
+	if c.HandbackTimeout <= 0 {
+		c.HandbackTimeout = DefaultHandbackTimeout
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		return nil, fmt.Errorf("member: config: retry pause %v to %v: %w", c.RetryMin, c.RetryMax, hakit.ErrConfig)
@@ -242,7 +262,7 @@ func NewMachine(now time.Time, cfg *MachineConfig) (*Machine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ec.Logger = log
+	ec.Logger = nil // its events are the unit's, logged by the unit (electionEvent)
 	el, err := election.New(now, &ec)
 	if err != nil {
 		return nil, err
@@ -296,6 +316,9 @@ func (m *Machine) Plan() []string { return slices.Clone(m.name) }
 func (m *Machine) Report(now time.Time, r heartbeat.Report) {
 	in := m.tr.report(r)
 	m.event(now, Event{Kind: EventHeartbeat, Peer: r.Peer, Interface: r.Interface, State: r.State, Reason: r.Reason})
+	if m.holdAfterStall(now, r, in) {
+		return
+	}
 	for _, v := range in.verdicts {
 		_ = m.el.Verdict(now, v) // refusals are counted by the election
 	}
@@ -479,6 +502,7 @@ func (m *Machine) wantPrimary() bool { return m.role == hakit.Primary && !m.stop
 // Output: the payload and role into the heartbeats (at once if Send), the
 // step in Run.
 func (m *Machine) Tick(now time.Time) Output {
+	m.releaseAfterStall(now)
 	m.lastTick = now
 	m.fenceIn(now)
 	eo := m.decide(now)
@@ -486,8 +510,8 @@ func (m *Machine) Tick(now time.Time) Output {
 		m.electionEvent(e)
 	}
 	if eo.Changed {
-		eo.Reason = m.standDownReason(m.role, eo.Role, eo.Reason)
-		m.roleChanged(now, eo.Role, eo.Reason)
+		eo.Cause, eo.Reason = m.standDownReason(m.role, eo.Role, eo.Cause, eo.Reason)
+		m.roleChanged(now, eo.Role, eo.Cause, eo.Reason)
 	}
 	m.fenceOut(now, eo.Events)
 	if eo.ReAnnounce && m.wantPrimary() {
@@ -499,7 +523,8 @@ func (m *Machine) Tick(now time.Time) Output {
 			}
 		}
 	}
-	out := Output{Role: m.role, Changed: eo.Changed, Reason: eo.Reason, Send: eo.Send || eo.Changed}
+	out := Output{Role: m.role, Changed: eo.Changed, Reason: eo.Reason, Cause: eo.Cause, Send: eo.Send || eo.Changed}
+	out.HandBack = m.handbackOut(now)
 	out.Run = m.next(now)
 	m.payload = m.el.AppendCandidate(m.payload[:0], now)
 	out.Payload = m.payload
@@ -507,8 +532,9 @@ func (m *Machine) Tick(now time.Time) Output {
 	return out
 }
 
-func (m *Machine) roleChanged(now time.Time, to hakit.Role, reason string) {
-	m.role, m.reason, m.since = to, reason, now
+func (m *Machine) roleChanged(now time.Time, to hakit.Role, cause election.Cause, reason string) {
+	m.handbackOnChange(now, m.role, to, reason)
+	m.role, m.reason, m.cause, m.since = to, reason, cause, now
 	m.retryAt, m.backoff = time.Time{}, m.cfg.RetryMin
 	m.reannounce = m.reannounce[:0]
 	m.cur = nil
@@ -522,7 +548,7 @@ func (m *Machine) roleChanged(now time.Time, to hakit.Role, reason string) {
 // primary (after the backoff of a failure), down in reverse otherwise,
 // then the re-announcements.
 func (m *Machine) next(now time.Time) *Op {
-	if m.pending != nil {
+	if m.pending != nil || m.handingBack(now) {
 		return nil
 	}
 	want := m.wantPrimary() && !now.Before(m.retryAt)
@@ -575,6 +601,9 @@ func (m *Machine) Next() time.Time {
 	if at := m.fenceNext(); at.After(m.lastTick) && at.Before(next) {
 		next = at // a cut-off primary stands down the moment its lease lapses
 	}
+	if m.hb != nil && m.hb.until.After(m.lastTick) && m.hb.until.Before(next) {
+		next = m.hb.until
+	}
 	return next
 }
 
@@ -624,7 +653,7 @@ func (m *Machine) Reachable(peer uint16) bool { return m.tr.reachable(peer) }
 // heartbeat links and the session sync.
 func (m *Machine) Status(now time.Time) Status {
 	s := Status{
-		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Since: m.since,
+		Unit: m.cfg.Election.Unit, Role: m.role, Reason: m.reason, Cause: m.cause, Since: m.since,
 		Priority: m.checks.base, Effective: m.el.Priority(), LinksUp: m.links, InSync: m.inSync || m.role == hakit.Primary,
 		Held: m.Held(), Counters: m.Counters(), Checks: m.Checks(),
 	}
@@ -644,18 +673,21 @@ func (m *Machine) Status(now time.Time) Status {
 	return s
 }
 
+// electionEvent reports an event of the election as the unit's own (and
+// logs it: the election is given no logger, so that each line is written
+// once, in the unit's words).
 func (m *Machine) electionEvent(e election.Event) {
-	me := Event{Time: e.Time, Peer: e.Unit, Reason: e.Reason}
+	me := Event{Peer: e.Unit, Reason: e.Reason}
 	switch e.Kind {
 	case election.EventRoleChange:
 		me.Kind, me.From, me.To = EventRoleChange, e.From, e.To
-		me.Reason = m.standDownReason(e.From, e.To, e.Reason)
+		me.Cause, me.Reason = m.standDownReason(e.From, e.To, e.Cause, e.Reason)
 	case election.EventSplitBrain:
 		me.Kind = EventSplitBrain
 	default:
 		me.Kind, me.Election = EventElection, e.Kind
 	}
-	m.events = append(m.events, me)
+	m.event(e.Time, me)
 }
 
 func (m *Machine) event(now time.Time, e Event) {
@@ -665,6 +697,16 @@ func (m *Machine) event(now time.Time, e Event) {
 	switch e.Kind {
 	case EventStepFailed, EventDownFailed, EventReannounceFailed:
 		level = slog.LevelError
+	case EventSplitBrain:
+		level = slog.LevelWarn // needs a human
+	case EventElection:
+		if e.Election == election.EventDropped {
+			level = slog.LevelDebug
+		}
+	case EventHandedBack:
+		if e.Err != nil {
+			level = slog.LevelWarn
+		}
 	case EventCheck:
 		if e.Failing {
 			level = slog.LevelWarn
@@ -676,7 +718,14 @@ func (m *Machine) event(now time.Time, e Event) {
 	case EventDropped, EventStep:
 		level = slog.LevelDebug
 	}
-	if m.log.Enabled(context.Background(), level) {
-		m.log.Log(context.Background(), level, "member: "+e.String())
+	if !m.log.Enabled(context.Background(), level) {
+		return
 	}
+	if e.Kind == EventRoleChange {
+		// The one line an operator reads per role change.
+		m.log.LogAttrs(context.Background(), level, "member: role change", slog.String("from", e.From.String()),
+			slog.String("to", e.To.String()), slog.String("cause", e.Cause.String()), slog.String("reason", e.Reason))
+		return
+	}
+	m.log.Log(context.Background(), level, "member: "+e.String())
 }

@@ -30,6 +30,11 @@ type unit struct {
 	dead    bool
 	cut     bool          // partitioned: hears nobody, heard by nobody
 	opTime  time.Duration // virtual time each op takes
+	// handedTo lists the units this one handed its sessions to after a
+	// split brain it lost (Output.HandBack), each acknowledged at once
+	// unless holdBack.
+	handedTo []uint16
+	holdBack bool
 }
 
 // bench drives pure Machines by hand, in virtual time: every heartbeat
@@ -58,7 +63,7 @@ type reannouncer struct {
 
 func (r reannouncer) Reannounce(context.Context) error { return r.u.op("announce re-announce") }
 
-func (b *bench) add(id uint16) *unit {
+func (b *bench) add(id uint16, opts ...func(*election.Config)) *unit {
 	u := &unit{b: b, id: id, fail: map[string][]error{}}
 	step := func(name string) member.Step {
 		return member.Func(name,
@@ -67,6 +72,9 @@ func (b *bench) add(id uint16) *unit {
 	}
 	ec := election.DefaultConfig()
 	ec.Unit, ec.Priority = id, uint8(200-id) // unit 1 is preferred
+	for _, o := range opts {
+		o(ec)
+	}
 	m, err := member.NewMachine(b.now, &member.MachineConfig{
 		Election:    ec,
 		Links:       []member.Link{{Name: "lan"}, {Name: "sync", ClusterOnly: true}},
@@ -115,6 +123,12 @@ func (u *unit) stepOne() bool {
 }
 
 func (u *unit) absorb(out member.Output) {
+	if out.HandBack != 0 {
+		u.handedTo = append(u.handedTo, out.HandBack)
+		if !u.holdBack {
+			u.m.HandedBack(u.b.now, out.HandBack, nil)
+		}
+	}
 	u.role = out.Role
 	u.payload = append(u.payload[:0], out.Payload...)
 	u.events = append(u.events, out.Events...)
@@ -358,27 +372,40 @@ func TestMachineDownFails(t *testing.T) {
 	require.Empty(t, a.m.Held())
 }
 
-// TestMachineReannounceAfterSplitBrain: both units go active during a
-// partition; when it heals the one primary for longer keeps the role and
-// announces again, the other runs its steps down.
-func TestMachineReannounceAfterSplitBrain(t *testing.T) {
-	b, a, s := startPair(t)
+// splitBrain starts units 1 (primary) and 2 and cuts them apart: both
+// are primary.
+func splitBrain(t *testing.T) (b *bench, a, s *unit) {
+	b, a, s = startPair(t)
 	b.run(5 * time.Second)
 	a.cut, s.cut = true, true
 	a.report(2, heartbeat.PeerDown)
 	s.report(1, heartbeat.PeerDown)
 	b.run(interval)
 	require.Equal(t, hakit.Primary, s.role)
+	return b, a, s
+}
+
+// rejoin joins a and s again.
+func rejoin(a, s *unit) {
+	a.cut, s.cut = false, false
+	a.report(s.id, heartbeat.Alive)
+	s.report(a.id, heartbeat.Alive)
+}
+
+// TestMachineReannounceAfterSplitBrain: both units go active during a
+// partition; when it heals the one primary for longer keeps the role and
+// announces again, the other runs its steps down.
+func TestMachineReannounceAfterSplitBrain(t *testing.T) {
+	b, a, s := splitBrain(t)
 	require.Equal(t, upAll, s.takeOps())
 	require.Empty(t, a.takeOps())
-
-	a.cut, s.cut = false, false
-	a.report(2, heartbeat.Alive)
-	s.report(1, heartbeat.Alive)
+	rejoin(a, s)
 	b.run(time.Second)
 	require.Equal(t, hakit.Primary, a.role)
 	require.Equal(t, hakit.Secondary, s.role)
 	require.Equal(t, downAll, s.takeOps())
+	require.Equal(t, []uint16{1}, s.handedTo, "the loser handed its sessions to the winner first")
+	require.Empty(t, a.handedTo)
 	require.Equal(t, []string{"announce re-announce"}, a.takeOps())
 	require.NotEmpty(t, a.eventsOf(member.EventSplitBrain))
 	require.Equal(t, uint64(1), a.m.Counters().Reannounces)

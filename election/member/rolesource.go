@@ -65,9 +65,10 @@ func (m *Machine) decide(now time.Time) election.Output {
 	}
 	o := election.Output{Role: m.role}
 	if a.role != m.role && a.role != 0 {
-		o.Role, o.Changed, o.Reason = a.role, true, a.reason
+		// The source ran an election of its own (VRRP's Master election).
+		o.Role, o.Changed, o.Cause, o.Reason = a.role, true, election.CauseElection, a.reason
 		o.Events = append(o.Events, election.Event{Kind: election.EventRoleChange, Time: now, From: m.role, To: a.role,
-			Unit: m.cfg.Election.Unit, Reason: a.reason})
+			Unit: m.cfg.Election.Unit, Cause: o.Cause, Reason: a.reason})
 	}
 	return o
 }

@@ -17,9 +17,11 @@ type Status struct {
 	Unit      uint16
 	Priority  uint8
 	Effective uint8
-	// Role is the current role, Reason why it was taken and Since when.
+	// Role is the current role, Reason why it was taken (Cause: the same
+	// as a value) and Since when.
 	Role   hakit.Role
 	Reason string
+	Cause  election.Cause
 	Since  time.Time
 	// LinksUp is the number of monitored interfaces up.
 	LinksUp uint16
@@ -49,6 +51,10 @@ type Status struct {
 	// heartbeat driver's (filled by Driver.Status).
 	Counters  Counters
 	Heartbeat heartbeat.Counters
+	// Collisions are the signs that another cluster uses this cluster's
+	// ID (see heartbeat.Collision), the oldest first; nil when none were
+	// seen (filled by Driver.Status).
+	Collisions []heartbeat.Collision
 }
 
 // SyncStatus is the state of session replication.

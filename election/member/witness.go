@@ -93,7 +93,7 @@ func (m *Machine) fenceIn(now time.Time) {
 	ok := !w.cut || w.s.Held
 	m.el.Witness(now, ok)
 	if !ok && m.role == hakit.Primary {
-		m.el.StandDown(now, "cut off from every peer, and the witness's lease is not held: "+w.s.Reason)
+		m.el.StandDown(now, election.CauseWitness, "cut off from every peer, and the witness's lease is not held: "+w.s.Reason)
 	}
 }
 

@@ -251,7 +251,13 @@ func priorityZeroTakeovers(u stater) int {
 	case *keepalived:
 		return strings.Count(x.logText(), "Backup received priority 0 advertisement")
 	case *hanode:
-		return strings.Count(x.logText(), "took over after Skew_Time")
+		n := 0 // the unit's role change line (the VRRP instance's own says it too)
+		for _, l := range strings.Split(x.logText(), "\n") {
+			if strings.Contains(l, `msg="member: role change"`) && strings.Contains(l, "took over after Skew_Time") {
+				n++
+			}
+		}
+		return n
 	case *ours:
 		x.mu.Lock()
 		defer x.mu.Unlock()

@@ -50,6 +50,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hakit/hakit/internal/conntrackdconf"
 	"github.com/hakit/hakit/internal/testbed"
 	"github.com/hakit/hakit/statesync"
 	"github.com/hakit/hakit/statesync/conntrack"
@@ -451,43 +452,9 @@ func cacheCount(out, which string) int {
 
 // writeConf writes a conntrackd FT-FW configuration for one unit.
 func writeConf(path, dir, name string, self, peer netip.Addr, n int) error {
-	hash := 1
-	for hash < n {
-		hash <<= 1
-	}
-	conf := fmt.Sprintf(`Sync {
-	Mode FTFW {
-	}
-	UDP {
-		IPv4_address %s
-		IPv4_Destination_Address %s
-		Port 3780
-		Interface eth0
-		SndSocketBuffer 24985600
-		RcvSocketBuffer 24985600
-		Checksum on
-	}
-}
-General {
-	HashSize %d
-	HashLimit %d
-	LogFile %s
-	Syslog off
-	LockFile %s
-	UNIX {
-		Path %s
-	}
-	NetlinkBufferSize 2097152
-	NetlinkBufferSizeMaxGrowth 268435456
-	Filter From Userspace {
-		Protocol Accept {
-			TCP
-			UDP
-		}
-	}
-}
-`, self, peer, hash, 4*n, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".lock"), filepath.Join(dir, name+".ctl"))
-	return os.WriteFile(path, []byte(conf), 0o600)
+	c := conntrackdconf.Config{Self: self, Peer: peer, Interface: "eth0", Dir: dir, Name: name}
+	c.HashSize, c.HashLimit = conntrackdconf.Sized(n)
+	return c.Write(path)
 }
 
 func numCPU() int {

@@ -131,9 +131,9 @@ func TestBecameActive(t *testing.T) {
 			"Mon Nov 23 10:58:02 2026: (failbench) Entering MASTER STATE\n" +
 			"Mon Nov 23 10:58:02 2026: (failbench) setting VIPs.\n" +
 			"Mon Nov 23 10:58:09 2026: (failbench) Entering BACKUP STATE\n",
-		"hakit": `time=2026-11-23T10:59:32.003Z level=INFO msg="election: role change" unit=1 event="role change" at=2026-11-23T10:59:32.003Z from=initial to=primary reason="unit 1 selected: priority, 200 > 100"` + "\n" +
+		"hakit": `time=2026-11-23T10:59:32.003Z level=INFO msg="member: role change" unit=1 from=initial to=primary cause=election reason="unit 1 selected: priority, 200 > 100"` + "\n" +
 			`time=2026-11-23T10:59:32.010Z level=INFO msg="member: takeover complete: 7ms in all, sessions 1ms (7ms in all)"` + "\n" +
-			`time=2026-11-23T10:59:32.977Z level=INFO msg="election: role change" unit=1 event="role change" at=2026-11-23T10:59:32.977Z from=primary to=secondary reason="failover: unit 2 selected"` + "\n",
+			`time=2026-11-23T10:59:32.977Z level=INFO msg="member: role change" unit=1 from=primary to=secondary cause=local_fault reason="failover: unit 2 selected"` + "\n",
 	}
 	for _, sys := range []system{keepalived{}, hakit{}} {
 		n := len(sys.becameActive().FindAllString(logs[sys.name()], -1))

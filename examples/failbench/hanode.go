@@ -15,7 +15,7 @@ var hanodePath string
 
 // hanodeActiveLine matches the log line hanode writes when the unit takes
 // the primary role.
-const hanodeActiveLine = `msg="election: role change" [^\n]*to=primary`
+const hanodeActiveLine = `msg="member: role change" [^\n]*to=primary`
 
 // hanodeArgs returns the command line of hanode for unit u: cluster 1, the
 // heartbeat interval, u.ifname as the critical interface carrying the

@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/hakit/hakit/internal/conntrackdconf"
 )
 
 // system is a failover daemon with session sync under test.
@@ -56,7 +58,12 @@ func (h *hanode) start(u, peer *unit, first bool, interval time.Duration) error 
 		"-vip", "eth0=" + gwClient.String(), "-vip", "eth1=" + gwServer.String(),
 		"-iface", "eth0", "-iface", "eth1", "-iface", "eth2", "-interval", interval.String(),
 		"-vmac", "interface", "-sync-peer", netip.AddrPortFrom(peer.syncAddr(), 7946).String(), "-conntrack",
-		"-status", statusAddr, "-state-dir", u.dir}, h.extra...)
+		"-status", statusAddr, "-state-dir", u.dir, "-key-file", filepath.Join(u.dir, "hanode.key")}, h.extra...)
+	// Both units share one key, as a real pair would: authenticated
+	// heartbeats and sync cost what they cost in production.
+	if err := os.WriteFile(filepath.Join(u.dir, "hanode.key"), []byte("fwbench shared key, 32 bytes ok\n"), 0o600); err != nil {
+		return err
+	}
 	_, err := u.start(h.bin, args...)
 	return err
 }
@@ -157,47 +164,11 @@ func (c conntrackd) start(u, peer *unit, first bool, interval time.Duration) err
 	for _, f := range []string{"keepalived.pid", "vrrp.pid", "checkers.pid", "conntrackd.lock", "conntrackd.ctl"} {
 		_ = os.Remove(filepath.Join(u.dir, f))
 	}
-	if err := os.WriteFile(ctdConf, []byte(fmt.Sprintf(`Sync {
-	Mode FTFW {
-	}
-	UDP {
-		IPv4_address %s
-		IPv4_Destination_Address %s
-		Port 3780
-		Interface eth2
-		SndSocketBuffer 24985600
-		RcvSocketBuffer 24985600
-		Checksum on
-	}
-}
-General {
-	HashSize 1048576
-	HashLimit 8388608
-	LogFile %s
-	Syslog off
-	LockFile %s
-	UNIX {
-		Path %s
-	}
-	NetlinkBufferSize 2097152
-	NetlinkBufferSizeMaxGrowth 268435456
-	Filter From Userspace {
-		Protocol Accept {
-			TCP
-			UDP
-		}
-		Address Ignore {
-			IPv4_address 127.0.0.1
-			IPv4_address %s
-			IPv4_address %s
-			IPv4_address 198.18.1.%d
-			IPv4_address 198.18.2.%d
-			IPv4_address %s
-		}
-	}
-}
-`, u.syncAddr(), peer.syncAddr(), filepath.Join(u.dir, "conntrackd.log"), filepath.Join(u.dir, "conntrackd.lock"),
-		filepath.Join(u.dir, "conntrackd.ctl"), gwClient.Addr(), gwServer.Addr(), u.n, u.n, u.syncAddr())), 0o600); err != nil {
+	conf := conntrackdconf.Config{Self: u.syncAddr(), Peer: peer.syncAddr(), Interface: "eth2",
+		Dir: u.dir, Name: "conntrackd", HashSize: 1 << 20, HashLimit: 8 << 20,
+		Ignore: []netip.Addr{netip.MustParseAddr("127.0.0.1"), gwClient.Addr(), gwServer.Addr(),
+			netip.AddrFrom4([4]byte{198, 18, 1, byte(u.n)}), netip.AddrFrom4([4]byte{198, 18, 2, byte(u.n)}), u.syncAddr()}}
+	if err := conf.Write(ctdConf); err != nil {
 		return err
 	}
 	// What Debian's primary-backup.sh does on each transition.

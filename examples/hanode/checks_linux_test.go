@@ -127,7 +127,9 @@ weight = 150
 }
 
 // TestE2EReload needs root: SIGHUP with a higher priority in B's file
-// takes effect without a restart (B preempts A), and so does a new check;
+// takes effect without a restart (B preempts A), and so does a new notify
+// hook and a new check (whose failure stands B down: the role change
+// names it, as a cause of its own in the hook, the log and the metrics);
 // a changed interface list is refused with a message and B keeps running
 // on its old configuration. -check-config validates a file and prints it.
 func TestE2EReload(t *testing.T) {
@@ -141,14 +143,21 @@ func TestE2EReload(t *testing.T) {
 	p.startConfig(p.b, confB)
 	p.waitStatus(p.b, "secondary", secondaryIdle)
 
-	p.writeUnitConfig(p.b, confB, 250, everywhere, "")
+	hooked := filepath.Join(dir, "hooked")
+	hook := fmt.Sprintf("notify = %q\nnotify-timeout = \"2s\"\n", `if [ "$HAKIT_EVENT" = role_change ]; then echo "$HAKIT_TO $HAKIT_CAUSE" >> `+hooked+`; fi`)
+	p.writeUnitConfig(p.b, confB, 250, everywhere, hook)
 	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))
 	p.waitStatus(p.b, "priority 250", func(s Status) bool { return s.Priority == 250 && s.Effective == 250 })
 	p.waitStatus(p.b, "primary with addresses up", primaryActive)
 	p.waitStatus(p.a, "secondary", secondaryIdle)
 	log, err := os.ReadFile(p.b.log)
 	require.NoError(t, err)
-	require.Contains(t, string(log), "configuration reloaded: priority 100 -> 250")
+	require.Contains(t, string(log), `msg="configuration reloaded: notify `)
+	require.Contains(t, string(log), "(timeout 2s), priority 100 -> 250")
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(hooked)
+		return string(b) == "primary handover\n" // A handed the role over
+	}, 5*time.Second, 20*time.Millisecond, "the reloaded hook ran for B's role change")
 	require.Equal(t, 1, strings.Count(string(log), "member: started"), "B was not restarted")
 
 	// A check added by a reload runs at once: its weight takes B below A,
@@ -156,11 +165,36 @@ func TestE2EReload(t *testing.T) {
 	down := filepath.Join(dir, "down")
 	require.NoError(t, os.WriteFile(down, []byte("1\n"), 0o644))
 	fileCheck := fmt.Sprintf("[[check]]\nname = \"maintenance\"\nfile = %q\ninterval = \"100ms\"\nweight = 100\n", down)
-	p.writeUnitConfig(p.b, confB, 250, everywhere, fileCheck)
+	p.writeUnitConfig(p.b, confB, 250, everywhere, hook+fileCheck)
 	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))
 	p.waitStatus(p.b, "effective priority 150", func(s Status) bool { return s.Priority == 250 && s.Effective == 150 })
 	p.waitStatus(p.a, "primary again with addresses up", primaryActive)
 	p.waitStatus(p.b, "secondary again", secondaryIdle)
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(hooked)
+		return string(b) == "primary handover\nsecondary check\n"
+	}, 5*time.Second, 20*time.Millisecond, "B stood down for its check")
+	log, err = os.ReadFile(p.b.log)
+	require.NoError(t, err)
+	var standDown string
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, `msg="member: role change"`) && strings.Contains(line, "to=secondary") {
+			standDown = line
+		}
+	}
+	require.Contains(t, standDown, "level=INFO")
+	require.Contains(t, standDown, "cause=check")
+	require.Contains(t, standDown, `reason="unit 3 stood down: check maintenance failed once: `)
+	require.Equal(t, 1, strings.Count(standDown, " unit="), "the unit named once: %s", standDown)
+	metrics, err := get(p.b, "/metrics")
+	require.NoError(t, err)
+	for name, want := range map[string]float64{"hakit_check_failing": 1, "hakit_check_weight": 100} {
+		v, ok := sample(metrics, name, `check="maintenance"`)
+		require.True(t, ok, name)
+		require.Equal(t, want, v, name)
+	}
+	v, _ := sample(metrics, "hakit_transitions_total", `to="secondary"`, `reason="check"`)
+	require.Equal(t, 1.0, v)
 
 	p.writeUnitConfig(p.b, confB, 10, []string{"eth0", "eth2"}, fileCheck)
 	require.NoError(t, p.b.cmd.Process.Signal(syscall.SIGHUP))

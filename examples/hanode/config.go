@@ -70,6 +70,7 @@ type config struct {
 	KeyFile       string        // -key-file, reread at SIGHUP
 	MaxSessions   int           // -max-sessions (statesync.Table.SetLimit)
 	LogLevel      slog.Level
+	ClusterName   string // -cluster-name (clusterid.go)
 
 	PreemptDelay, HoldDown time.Duration  // zero: the election's defaults
 	File                   string         // -config or -check-config
@@ -78,6 +79,8 @@ type config struct {
 	Flags                  map[string]any // every flag's effective value
 	VRRP                   *vrrpConfig    // with -protocol vrrp (vrrp.go); nil: hakit's heartbeats
 	Hooks                  hookFlags      // -notify, -notify-timeout
+	Bridges                []bridgePorts  // -bridge: transparent mode (bridge.go)
+	BridgeProbe            time.Duration  // -bridge-probe-interval
 }
 
 // syncPeer is one unit sessions are replicated with: its unit ID (0: the
@@ -139,6 +142,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		preemptDelay, holdDown       time.Duration
 	)
 	fs.UintVar(&cluster, "cluster-id", 0, "cluster ID, unique on the network (0-65535; 0-255 gives VRRP-like uniqueness)")
+	clusterName := clusterNameFlag(fs)
 	fs.UintVar(&unit, "unit-id", 0, "this unit's ID, unique in the cluster (1-65535)")
 	fs.UintVar(&priority, "priority", 128, "election priority (0-255, higher wins)")
 	fs.Var(&ifaces, "iface", "critical interface: heartbeats are sent on it and its link is monitored (repeatable, at least one)")
@@ -165,6 +169,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&file, "config", "", "read the configuration from this TOML file (flags on the command line override it)")
 	fs.StringVar(&checkFile, "check-config", "", "validate this configuration file with the other flags, print the effective configuration and exit")
 	vf := vrrpFlags(fs)
+	bf := bridgeFlags(fs)
 	fs.DurationVar(&lifetime, "vip-lifetime", 0, "give the virtual addresses this lifetime in the kernel (whole seconds), refreshed every third of it while primary, so that a daemon killed holding them (SIGKILL) stops answering for them; 0: none")
 	fs.StringVar(&epochFile, "epoch-file", "", "file counting this unit's starts, so that its peers hear a restart whatever its clock says; on storage that survives a reboot (default /var/lib/hanode/c<cluster>-u<unit>.epoch)")
 	if err := fs.Parse(args); err != nil {
@@ -217,6 +222,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return bad("-vip-lifetime %v: whole seconds, at least 3s", lifetime)
 	}
 	c.ClusterID, c.UnitID, c.Priority = uint16(cluster), uint16(unit), uint8(priority)
+	if err := checkClusterName(*clusterName); err != nil {
+		return bad("%v", err)
+	}
+	c.ClusterName = *clusterName
 	c.VIPLifetime = lifetime
 	c.EpochFile = cmp.Or(epochFile, fmt.Sprintf("/var/lib/hanode/c%d-u%d.epoch", cluster, unit))
 	for _, i := range ifaces {
@@ -281,6 +290,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	if err := vf.parse(fs, c); err != nil {
+		return nil, err
+	}
+	if err := bf.parse(c); err != nil {
 		return nil, err
 	}
 	ec := c.memberConfig().ElectionConfig()
@@ -376,7 +388,7 @@ func (c *config) parseSyncPeers(flag, list string, parse func(string, *syncPeer)
 func (c *config) memberConfig() *member.Config {
 	mc := &member.Config{
 		ClusterID: c.ClusterID, UnitID: c.UnitID, Priority: c.Priority, Preempt: c.Preempt, Keys: c.Keys, Unauthenticated: c.Keys == nil,
-		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys,
+		Heartbeat: &heartbeat.Config{ClusterID: c.ClusterID, UnitID: c.UnitID, Keys: c.Keys, ClusterName: c.ClusterName,
 			Interval: c.Interval, Misses: c.Misses, ProbeWindow: c.ProbeWindow, Mode: c.Mode},
 	}
 	if c.PreemptDelay > 0 || c.HoldDown > 0 {

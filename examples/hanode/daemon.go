@@ -48,10 +48,12 @@ type daemon struct {
 	checkClosers []io.Closer // the checks' probers (see checks.go)
 	warm         warmStandby // with -conntrack-warm: the replica kept in the kernel
 
+	bridges []*member.BridgeStep // with -bridge (bridge.go)
+
 	mu     sync.Mutex
 	events []string // recent role changes, newest last
 
-	stopReload func() // security.go
+	guard *macGuard // guard.go
 }
 
 // start checks the interfaces, clears what a crashed run may have left,
@@ -99,6 +101,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	if cfg.VIPLifetime != 0 {
 		steps = slices.Insert(steps, 2, d.lifetimes())
 	}
+	if steps, err = d.withGuard(steps); err != nil {
+		return nil, err
+	}
 	if cfg.Conntrack {
 		// Dialled now, so that a takeover does not wait for it.
 		if d.injector, err = conntrack.DialInjector(&conntrack.Config{Logger: log.With("part", "conntrack"), Guard: d.sessionGuard()}); err != nil {
@@ -121,6 +126,9 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 		steps = append(steps, member.Func("conntrack follower",
 			func(context.Context) error { return d.keeper.Start() },
 			func(context.Context) error { return d.keeper.Stop() }))
+	}
+	if steps, err = d.bridgeSteps(steps); err != nil {
+		return nil, err
 	}
 	if cfg.sync() {
 		if sync, err = d.syncConfig(); err != nil {
@@ -181,9 +189,6 @@ func start(cfg *config, log *slog.Logger) (_ *daemon, err error) {
 	log.Info("started", "cluster", cfg.ClusterID, "unit", cfg.UnitID, "priority", cfg.Priority,
 		"ifaces", cfg.Ifaces, "vips", len(cfg.VIPs), "vmac", cfg.VMAC, "sync", cfg.sync(), "conntrack", cfg.Conntrack)
 	d.warnInsecure()
-	if cfg.KeyFile != "" {
-		d.stopReload = d.watchReload()
-	}
 	return d, nil
 }
 
@@ -229,17 +234,16 @@ func (d *daemon) onEvent(e member.Event) {
 // close releases everything: the unit's steps go down in reverse, nothing
 // is left on the system.
 func (d *daemon) close() {
-	if d.stopReload != nil {
-		d.stopReload()
-	}
 	if d.unit != nil {
 		d.unit.Close()
 	}
+	d.closeBridges()
 	d.mu.Lock()
 	closeAll(d.checkClosers)
 	d.checkClosers = nil
 	d.mu.Unlock()
 	d.closeObservers()
+	d.guard.close()
 	if d.speaker != nil {
 		d.speaker.Stop()
 	}

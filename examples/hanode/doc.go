@@ -18,6 +18,14 @@
 //
 //	-cluster-id N      cluster ID, unique on the network (0-65535); it sets the
 //	                   heartbeat MACs and the virtual MACs
+//	-cluster-name S    the cluster's name, the same on each of its units: with
+//	                   the key it makes the cluster tag of every heartbeat,
+//	                   so a second cluster given the same -cluster-id (a
+//	                   copied configuration) is told apart, reported at
+//	                   error level and in the status ("collisions") and
+//	                   /metrics (hakit_cluster_id_collisions_total), and
+//	                   never mixed into the election (see heartbeat,
+//	                   Cluster identity)
 //	-unit-id N         this unit's ID, unique in the cluster (1-65535)
 //	-priority N        election priority, 0-255, higher wins (default 128)
 //	-iface IFACE       critical interface (repeatable, at least one): heartbeats
@@ -30,7 +38,8 @@
 //	                   or IPv6); an interface carrying one is monitored too
 //	-vmac MODE         off: only the addresses move (announced with the
 //	                   interface's own MAC); interface (default): the virtual
-//	                   MAC vmac.LocalMAC(cluster, n) is put on the n-th address
+//	                   MAC vmac.LocalMAC(cluster, n) (its bytes 1 and 2 from
+//	                   a hash of -cluster-name if given) is put on the n-th address
 //	                   interface itself; macvlan: on a macvlan child hk<cluster>v<n>
 //	-sync-iface IFACE  replicate sessions over raw Ethernet (EtherType 0xC14C)
 //	-sync-peer-mac MAC   … to the peer with this MAC; three units or more:
@@ -108,11 +117,24 @@
 //	                   the command line override it
 //	-check-config FILE validate FILE with the other flags, print the effective
 //	                   configuration, exit (0, or 2 if invalid)
+//	-bridge BR=P0,P1   transparent mode (repeatable): the unit bridges two
+//	                   segments with the Linux bridge BR and its ports P0 and
+//	                   P1 (create them with both ports isolated, `bridge link
+//	                   set dev P isolated on`, so that nothing forwards before
+//	                   hanode runs); only the primary's bridge forwards, the
+//	                   others' ports stay isolated; the ports' links are
+//	                   monitored; every unit names the same segment's port
+//	                   first; no -vip is needed (the cluster has no address
+//	                   on the path): give the heartbeats an -iface of their own
+//	-bridge-probe-interval D  the loop probes' interval (default 10ms): a
+//	                   takeover waits two of them, a bridge unheard for five
+//	                   counts as gone
 //
 // The file, the health checks (script, file, process, link, a gateway
 // answering ARP/NDP; with a weight off the priority, or a fault), SIGHUP
-// (applies priority, checks and log level; refuses any other change and
-// keeps running) and a table of keepalived's options are in README.md.
+// (applies the keys, priority, checks, notify hook and log level; refuses
+// any other change, or a file that does not read, as a whole and keeps
+// running) and a table of keepalived's options are in README.md.
 //
 // # Lifecycle
 //
@@ -175,7 +197,9 @@
 // than misses + 1 intervals, or half the detection time) treats itself as
 // having lost contact: if its peer took over meanwhile, the split brain
 // is settled for the peer (election.RuleRunning), whatever the
-// priorities.
+// priorities. Its heartbeat verdicts right after the stall wait until the
+// heartbeats that queued meanwhile are read, so a standby starved for a
+// moment does not take over from a live primary.
 //
 // Send heartbeats on every interface (the Clavister and NetDefendOS way) where you can: a
 // dedicated heartbeat link has the peer as its only neighbour, so a dead
@@ -183,6 +207,10 @@
 // split brain: each side loses the other and both go active; when they hear
 // each other again the election settles it (the unit that went active
 // during the partition stands down and the winner announces again).
+// Before the loser's addresses go down it hands its conntrack sessions to
+// the winner, which injects the ones it lacked: connections opened through
+// either side during the partition, or through a frozen unit's kernel,
+// carry on (member.Sync.OnMerge).
 // Cutting only the sync link, with heartbeats on the other interfaces,
 // changes no role.
 //
@@ -192,6 +220,32 @@
 // interface puts the recorded MAC back (vmac.Restore: a random locally
 // administered one if there is no record), so that the standby does not
 // answer with the primary's MAC.
+//
+// # Transparent mode (-bridge)
+//
+// With -bridge the unit is a transparent (bridging) firewall: the hosts on
+// both segments are in one subnet and never see the cluster's addresses.
+// The takeover step "bridge" (member.Bridge) lets the bridge forward
+// (ports not isolated, learning on) only while the unit is primary and its
+// loop guard (member.LoopGuard) finds no other bridge forwarding between
+// the segments; then the switch on each side learns, through the new
+// primary's ports, every MAC known on the other side (garp's learning
+// frames, for the MACs the old primary's probes listed and those its own
+// bridge learnt). The probes are sealed with the -key-file keys. Down isolates the ports before anything else, so that
+// in a handover the old primary stops before the new one starts. The
+// status shows each bridge (forwarding, why a primary's is held, the
+// probes' counters). A stateful firewall keeps its sessions as in routed
+// mode (-conntrack): with bridge-family conntrack (nf_conntrack_bridge)
+// or with br_netfilter (net.bridge.bridge-nf-call-iptables, or the bridge's
+// nf_call_iptables option) and an inet-family ruleset.
+//
+//	ip link add br0 type bridge
+//	ip link set eth0 master br0; ip link set eth1 master br0
+//	bridge link set dev eth0 isolated on; bridge link set dev eth1 isolated on
+//	ip link set br0 up
+//	hanode -cluster-id 7 -unit-id 1 -priority 200 -iface eth2 \
+//		-bridge br0=eth0,eth1 -sync-peer 198.18.3.2:7946 -conntrack \
+//		-key-file /etc/hanode/key -status 127.0.0.1:9100
 //
 // # VRRP mode (-protocol vrrp)
 //

@@ -186,15 +186,7 @@ func (p *pair) newUnit(name string, n int) *unit {
 	cmd.Stdin = strings.NewReader(ruleset)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "nft: %s", out)
-	u.log = filepath.Join(t.TempDir(), name+".log")
-	u.status = "127.0.0.1:9100"
-	u.stateDir = t.TempDir()
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("HANODE_E2E_LOGS") != "" {
-			b, _ := os.ReadFile(u.log)
-			t.Logf("%s's log (every run):\n%s", u.name, b)
-		}
-	})
+	unitFiles(t, u)
 	return u
 }
 
@@ -535,19 +527,7 @@ func TestE2ESplitBrain(t *testing.T) {
 			for _, heal := range heals {
 				heal()
 			}
-			var winner *unit
-			require.Eventually(t, func() bool {
-				sa, errA := statusOf(p.a)
-				sb, errB := statusOf(p.b)
-				if errA != nil || errB != nil || sa.Active == sb.Active || len(sa.Peers) == 0 || len(sb.Peers) == 0 {
-					return false
-				}
-				winner = p.a
-				if sb.Active {
-					winner = p.b
-				}
-				return true
-			}, 15*time.Second, 20*time.Millisecond, "one primary after the heal")
+			winner := p.onePrimary("one primary after the heal")
 			t.Logf("after the heal %s is primary", winner.name)
 			time.Sleep(500 * time.Millisecond) // the winner's re-announcement moves the switches back
 			p.flowing(st, 200)
@@ -576,9 +556,38 @@ func TestE2ESyncCut(t *testing.T) {
 	}
 	p.onlyForwarder(st, p.a)
 	p.report(st, "sync link cut")
+	// B acknowledges nothing now: a new session waits in A's sync
+	// backlog, and its lag grows with the cut (syncBacklog).
+	p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8081))
+	var lag float64
+	require.Eventually(t, func() bool {
+		n, l := syncBacklog(t, p.a)
+		lag = l
+		return n >= 1 && l > 0
+	}, 5*time.Second, 50*time.Millisecond, "the new session in A's backlog")
+	time.Sleep(500 * time.Millisecond)
+	_, later := syncBacklog(t, p.a)
+	require.GreaterOrEqual(t, later, lag+0.45, "the lag grows while B does not acknowledge")
 	heal()
 	p.waitStatus(p.b, "the sync link back", func(s Status) bool { return linkState(s, 2, "eth2") == "alive" })
 	p.onlyForwarder(st, p.a)
+	require.Eventually(t, func() bool {
+		n, l := syncBacklog(t, p.a)
+		return n == 0 && l == 0
+	}, 10*time.Second, 50*time.Millisecond, "A's backlog drained")
+}
+
+// syncBacklog returns the records u's sync peer has not acknowledged and
+// the age of the oldest, in seconds, from u's /metrics.
+func syncBacklog(t *testing.T, u *unit) (records, lag float64) {
+	t.Helper()
+	m, err := get(u, "/metrics")
+	require.NoError(t, err)
+	records, ok := sample(m, "hakit_sync_backlog_records")
+	require.True(t, ok, "hakit_sync_backlog_records")
+	lag, ok = sample(m, "hakit_sync_lag_seconds")
+	require.True(t, ok, "hakit_sync_lag_seconds")
+	return records, lag
 }
 
 // linkState returns the state the status gives for peer on ifname, or "".
@@ -790,13 +799,7 @@ func TestE2EIPv6AndKey(t *testing.T) {
 // stream survives both, with no reset.
 func TestE2EThreeUnitsTwoFailovers(t *testing.T) {
 	p := newPair(t)
-	c := p.addThird()
-	p.start(p.a, 200)
-	p.waitStatus(p.a, "primary with addresses up", func(s Status) bool { return s.Role == "primary" && s.Active })
-	p.start(p.b, 150)
-	p.start(c, 100)
-	st := p.startStreamTo(netip.AddrPortFrom(serverAddr.Addr(), 8080))
-	p.flowing(st, 100)
+	c, st := p.threeUnits()
 	holds := func(from int) func(Status) bool {
 		return func(s Status) bool {
 			if s.Role != "secondary" || s.Sync == nil || s.Sync.Sessions < 1 {

@@ -89,7 +89,7 @@ func TestE2EForgedFlood(t *testing.T) {
 	sb, err = statusOf(p.b)
 	require.NoError(t, err)
 	hb := sb.Counters.Heartbeat.Dropped
-	counted := hb.Auth + sb.Counters.Transport.KernelDrops["eth0"]
+	counted := hb.Auth + hb.ClusterTag + sb.Counters.Transport.KernelDrops["eth0"]
 	t.Logf("B: dropped %+v, kernel drops %v; %d of %d forged frames counted", hb, sb.Counters.Transport.KernelDrops, counted, sent.Load())
 	require.NotNil(t, sb.Counters.SyncDriver, "the sync driver's drops in the status")
 	t.Logf("B's sync driver: %+v", *sb.Counters.SyncDriver)

@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	var level slog.LevelVar // SIGHUP may change it
 	level.Set(cfg.LogLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &level})).
+	log := slog.New(newDedupHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &level}))).
 		With("unit", cfg.UnitID)
 	d, err := start(cfg, log)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 type observers struct {
 	metrics *metrics.Collector
 	reg     *prometheus.Registry
-	hook    *notify.Hook // with -notify
+	hook    notifier // -notify, replaced by a reload (notifier.go)
 	stream  *notify.Stream
 }
 
@@ -33,22 +33,20 @@ func (d *daemon) startObservers() error {
 	o.reg = prometheus.NewRegistry()
 	o.reg.MustRegister(o.metrics)
 	o.stream = notify.NewStream(&notify.StreamConfig{Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID})
-	if h := d.cfg.Hooks; h.Command != "" {
-		var err error
-		o.hook, err = notify.NewHook(&notify.HookConfig{Command: []string{"/bin/sh", "-c", h.Command},
-			Cluster: d.cfg.ClusterID, Unit: d.cfg.UnitID, Timeout: h.Timeout, Logger: d.log})
-		if err != nil {
-			return err
-		}
-		hookStat := func(name, help string, v func(notify.HookStats) uint64) {
-			o.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "hakit", Name: name, Help: help},
-				func() float64 { return float64(v(o.hook.Stats())) }))
-		}
-		hookStat("notify_runs_total", "Notify commands started.", func(s notify.HookStats) uint64 { return s.Runs })
-		hookStat("notify_failures_total", "Notify commands that failed or could not start.", func(s notify.HookStats) uint64 { return s.Failed })
-		hookStat("notify_timeouts_total", "Notify commands killed at the timeout.", func(s notify.HookStats) uint64 { return s.TimedOut })
-		hookStat("notify_dropped_total", "Events that ran no notify command: the ones before were still running.", func(s notify.HookStats) uint64 { return s.Dropped })
+	h, err := d.newHook(d.cfg.Hooks)
+	if err != nil {
+		return err
 	}
+	o.hook.set(h)
+	// Registered without -notify too: a reload may add one.
+	hookStat := func(name, help string, v func(notify.HookStats) uint64) {
+		o.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "hakit", Name: name, Help: help},
+			func() float64 { return float64(v(o.hook.Stats())) }))
+	}
+	hookStat("notify_runs_total", "Notify commands started.", func(s notify.HookStats) uint64 { return s.Runs })
+	hookStat("notify_failures_total", "Notify commands that failed or could not start.", func(s notify.HookStats) uint64 { return s.Failed })
+	hookStat("notify_timeouts_total", "Notify commands killed at the timeout.", func(s notify.HookStats) uint64 { return s.TimedOut })
+	hookStat("notify_dropped_total", "Events that ran no notify command: the ones before were still running.", func(s notify.HookStats) uint64 { return s.Dropped })
 	return nil
 }
 
@@ -57,9 +55,7 @@ func (d *daemon) observe(e member.Event) {
 	o := &d.obs
 	o.metrics.Observe(e)
 	o.stream.Observe(e)
-	if o.hook != nil {
-		o.hook.Observe(e)
-	}
+	o.hook.Observe(e)
 }
 
 // handler is the status server: /metrics (Prometheus), /events (a stream
@@ -78,7 +74,5 @@ func (d *daemon) closeObservers() {
 	if d.obs.stream != nil {
 		d.obs.stream.Close()
 	}
-	if d.obs.hook != nil {
-		d.obs.hook.Close()
-	}
+	d.obs.hook.close()
 }

@@ -221,7 +221,8 @@ func failoverObserved(t *testing.T, check func(p *pair), flags ...string) failov
 	var changes []string
 	for _, line := range strings.Split(string(b), "\n") {
 		require.NotContains(t, line, "level=ERROR")
-		if strings.Contains(line, `msg="election: role change"`) {
+		require.LessOrEqual(t, strings.Count(line, " unit="), 1, "the unit named once: %s", line)
+		if strings.Contains(line, `msg="member: role change"`) {
 			require.Contains(t, line, "level=INFO")
 			_, reason, _ := strings.Cut(line, " reason=")
 			changes = append(changes, reason)

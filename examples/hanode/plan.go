@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/mdlayher/packet"
 
@@ -17,7 +18,7 @@ import (
 // ones) and plans the takeover on them.
 func (d *daemon) interfaces() (map[string]*net.Interface, error) {
 	ifis := map[string]*net.Interface{}
-	for _, name := range append(append([]string{}, d.cfg.Ifaces...), d.cfg.vipIfaces()...) {
+	for _, name := range slices.Concat(d.cfg.Ifaces, d.cfg.vipIfaces(), d.cfg.bridgePorts()) {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			return nil, fmt.Errorf("%w: interface %s: %w", errConfig, name, err)
@@ -62,6 +63,9 @@ func (d *daemon) plan(ifis map[string]*net.Interface) error {
 // syncConfig opens the sync transport to the peers.
 func (d *daemon) syncConfig() (*member.Sync, error) {
 	s := &member.Sync{Table: d.table}
+	if d.cfg.Conntrack {
+		s.OnMerge = d.merged // merge.go
+	}
 	var err error
 	if d.cfg.SyncIface != "" {
 		var macs []net.HardwareAddr

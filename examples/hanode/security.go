@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hakit/hakit"
@@ -103,46 +101,6 @@ func readKeys(path string) ([]hakit.Key, error) {
 		keys = append(keys, hakit.Key{ID: uint8(id), Secret: []byte(f[2])})
 	}
 	return keys, nil
-}
-
-// reloadKeys rereads the key file at path into ring, the running unit's
-// keys (SIGHUP): heartbeats and sync change keys without a restart. On
-// error the keys are unchanged.
-func (d *daemon) reloadKeys(path string, ring *hakit.Keyring) error {
-	keys, err := readKeys(path)
-	if err == nil {
-		err = ring.Set(keys[0], keys[1:]...)
-	}
-	if err != nil {
-		d.log.Error("keys not reloaded", "file", path, "err", err)
-		return err
-	}
-	ids := make([]uint8, len(keys))
-	for i, k := range keys {
-		ids[i] = k.ID
-	}
-	d.log.Info("keys reloaded", "sealing", keys[0].ID, "verifying", ids)
-	return nil
-}
-
-// watchReload reloads the keys at every SIGHUP until the returned stop is
-// called (beside the configuration's reload, which leaves the keys to it).
-func (d *daemon) watchReload() (stop func()) {
-	path, ring := d.cfg.KeyFile, d.cfg.Keys // the running unit's, whatever a reload does to d.cfg
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-ch:
-				_ = d.reloadKeys(path, ring) // logged
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
 }
 
 // checkAuth is the rule for the key flags: a key, or an explicit choice to

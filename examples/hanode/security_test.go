@@ -206,7 +206,8 @@ func TestKeyFileRotation(t *testing.T) {
 	var logs bytes.Buffer
 	d := &daemon{cfg: c, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	ring := c.Keys
-	reload := func() error { return d.reloadKeys(p, ring) }
+	var level slog.LevelVar
+	reload := func() error { return d.reload(args("-key-file", p), &level) }
 
 	for _, step := range []struct {
 		file string
@@ -219,6 +220,7 @@ func TestKeyFileRotation(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, []byte(step.file), 0o600))
 		require.NoError(t, reload())
 		require.Equal(t, step.want, ring.Keys())
+		require.Same(t, ring, d.cfg.Keys, "the running unit's ring, with the new keys")
 	}
 	require.Contains(t, logs.String(), "keys reloaded")
 	for _, bad := range []string{

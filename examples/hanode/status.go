@@ -11,6 +11,7 @@ import (
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
 	"github.com/hakit/hakit/statesync"
+	"github.com/hakit/hakit/vmac"
 )
 
 // Status is the JSON document the -status server returns.
@@ -27,7 +28,8 @@ type Status struct {
 	Sync         *SyncStatus       `json:"sync,omitempty"`
 	RoleLog      []string          `json:"role_log"`
 	Counters     Counters          `json:"counters"`
-	VRRP         *VRRPStatus       `json:"vrrp,omitempty"` // with -protocol vrrp
+	Collisions   []CollisionStatus `json:"collisions,omitempty"` // another cluster uses our cluster ID (clusterid.go)
+	VRRP         *VRRPStatus       `json:"vrrp,omitempty"`       // with -protocol vrrp
 
 	// Priority is the configured priority, Effective the one advertised
 	// (less the weights of the failing checks).
@@ -36,6 +38,8 @@ type Status struct {
 	Checks    []CheckStatus `json:"checks,omitempty"`
 	// Warnings say what this unit's configuration gives up (no key).
 	Warnings []string `json:"warnings,omitempty"`
+	// Bridges are the transparent mode's bridges (-bridge, bridge.go).
+	Bridges []BridgeStatus `json:"bridges,omitempty"`
 }
 
 // CheckStatus is one health check's state.
@@ -104,6 +108,7 @@ type Counters struct {
 	TakeoverFailures uint64                   `json:"takeover_failures"` // steps that failed (each rolled back, retried)
 	FollowerRestarts uint64                   `json:"conntrack_follower_restarts"`
 	Transport        TransportDrops           `json:"transport_drops"` // drops.go
+	VMACGuard        vmac.GuardStats          `json:"vmac_guard"`      // guard.go
 	// SyncDriver counts what the sync driver and its transport dropped
 	// before the halves saw it (short datagrams, acks to a receive-only
 	// standby, other clusters, unknown units, the socket's own drops).
@@ -119,6 +124,10 @@ func (d *daemon) snapshot() Status {
 		s.Checks = append(s.Checks, CheckStatus{Name: c.Name, Weight: c.Weight, Failing: c.Failing, LastErr: c.LastErr, Runs: c.Runs, Failures: c.Failures})
 	}
 	s.Warnings = d.cfg.warnings()
+	s.Bridges = d.bridgeStatus()
+	s.Collisions = collisionStatus(st.Collisions)
+	found, gs := d.guard.collisions()
+	s.Collisions = append(s.Collisions, found...)
 	for _, p := range st.Peers {
 		ps := PeerStatus{Unit: p.Unit, Role: p.Candidate.Role.String()}
 		for _, l := range p.Links {
@@ -138,6 +147,7 @@ func (d *daemon) snapshot() Status {
 	s.Counters = Counters{Heartbeat: st.Heartbeat, Member: st.Counters, GARP: d.speaker.Stats(),
 		TakeoverFailures: st.Counters.StepFailures}
 	s.Counters.Transport = d.links.drops()
+	s.Counters.VMACGuard = gs
 	if d.keeper != nil {
 		s.Counters.FollowerRestarts = d.keeper.Restarts()
 	}

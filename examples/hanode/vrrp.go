@@ -183,11 +183,12 @@ func (c *config) vrrpConfig(primary netip.Addr) *vrrp.Config {
 
 // virtualMAC returns the virtual MAC of the n-th virtual-address
 // interface: VRRP's 00-00-5E-00-01-{VRID} (00-00-5E-00-02-{VRID} for
-// IPv6) with -protocol vrrp, else hakit's own for the cluster.
+// IPv6) with -protocol vrrp, else hakit's own for the cluster (and its
+// -cluster-name).
 func (c *config) virtualMAC(n int) (net.HardwareAddr, error) {
 	switch {
 	case c.VRRP == nil:
-		return vmac.LocalMAC(c.ClusterID, n)
+		return c.localMAC(n) // clusterid.go
 	case c.VIPs[0].Prefix.Addr().Is6():
 		return vmac.VRRPv6MAC(int(c.VRRP.VRID))
 	}

@@ -72,7 +72,7 @@ func watchdog(args []string, report io.Reader, stderr io.Writer) int {
 	if crash == "" {
 		return 0
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
+	log := slog.New(newDedupHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))).
 		With("unit", cfg.UnitID, "part", "watchdog")
 	log.Error("the daemon crashed: releasing the virtual MAC and addresses", "crash", crash)
 	d := &daemon{cfg: cfg, log: log}

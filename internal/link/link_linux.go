@@ -40,6 +40,20 @@ func ListenEtherType(ifi *net.Interface, etherType uint16) (*packet.Conn, error)
 	return packet.Listen(ifi, packet.Raw, int(etherType), &packet.Config{Filter: filter})
 }
 
+// ListenBridgePort is ListenEtherType for a port of a Linux bridge: the
+// socket is bound to every EtherType (ETH_P_ALL) and the filter keeps
+// etherType's, because the bridge takes each frame a port receives before
+// the sockets bound to one EtherType see it; only ETH_P_ALL sockets see
+// the frames, whatever the bridge then does with them (forward, drop on a
+// blocked or isolated port, deliver locally).
+func ListenBridgePort(ifi *net.Interface, etherType uint16) (*packet.Conn, error) {
+	filter, err := EtherTypeFilter(etherType)
+	if err != nil {
+		return nil, err
+	}
+	return packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, &packet.Config{Filter: filter})
+}
+
 // ByName returns the interface called name as c's network namespace knows
 // it, and whether there is one.
 func ByName(c *rtnetlink.Conn, name string) (rtnetlink.LinkMessage, bool, error) {

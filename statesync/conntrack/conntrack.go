@@ -73,3 +73,11 @@ type Sink interface {
 	Upsert(s statesync.Session) statesync.Session
 	Delete(k statesync.Key) (statesync.Session, bool)
 }
+
+// ExpectSink receives a Follower's expectations. *statesync.Driver
+// implements it (it stores and replicates them). When Config.Sink does
+// not, the Follower writes them to its table only.
+type ExpectSink interface {
+	UpsertExpect(e statesync.Expectation) bool
+	DeleteExpect(k statesync.Key) (statesync.Expectation, bool)
+}

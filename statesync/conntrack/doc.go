@@ -116,13 +116,35 @@
 // (TestFailoverKeepsFTPThroughNAT). The kernel sends no event when a
 // helper changes an entry's adjustments, so the Follower reads the entries
 // with a helper at each Refresh: a takeover within a Refresh of a resized
-// command misses that change. Two more limits: the expectations pending
-// at the takeover (a data connection announced in the old unit's last
-// moments and opened after) are not replicated; and the kernel's FTP
-// helper recognises a command only at the start of a line it has seen,
-// so on the new unit the first command after the takeover is not
-// inspected (the next ones are). The standby needs the helper registered
-// (a ct helper rule like the active unit's) and a NAT hook on prerouting.
+// command misses that change. One more limit: the kernel's FTP helper
+// recognises a command only at the start of a line it has seen, so on
+// the new unit the first command after the takeover is not inspected
+// (the next ones are). The standby needs the helper registered (a ct
+// helper rule like the active unit's) and a NAT hook on prerouting.
+//
+// # Expectations
+//
+// A helper that reads a connection's payload announces the connections
+// it expects: an FTP data connection (PORT, PASV, EPSV), the media of a
+// SIP call (its SDP), with the NAT helper's translation when the master
+// is translated. The kernel lets the first packet of such a connection
+// through as related to its master (nftables ct state related), once. The
+// Follower reads the kernel's expectations with its dump and follows
+// their NEW and DESTROY events, and writes them as
+// statesync.Expectation through Config.Sink when it is an ExpectSink (a
+// statesync.Driver, an election/member Driver), which replicates them with
+// the sessions; at Commit the Injector creates the table's expectations
+// in the kernel after the sessions, each on its master (one the table
+// holds no master for is skipped), checked by Guard.CheckExpect
+// (InjectorStats.Expectations, ExpectSkipped, ExpectFailed). So a
+// connection announced through the old active unit and opened after the
+// takeover passes the new one (TestFailoverKeepsExpectations: FTP passive
+// mode through NAT, SIP RTP and RTCP). Limits: the kernel gives an
+// expectation created this way its helper's whole timeout (FTP 5 min, SIP
+// 3 min) rather than the time it had left; a warm standby's Follow
+// does not write expectations as they change, only Commit does (they are
+// few, and short-lived); and what github.com/ti-mo/conntrack lacks for
+// them is listed in expect_linux.go.
 //
 // ctnetlink lets user space set only some status bits when it creates an
 // entry: the Injector sends IPS_SEEN_REPLY, IPS_ASSURED and

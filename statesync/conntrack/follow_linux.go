@@ -155,7 +155,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 	// Subscribe before dumping, so that no change falls between the two:
 	// events queued meanwhile are applied after the dump, newer than it.
-	errs, err := f.events.Listen(evs, 1, netfilter.GroupsCT)
+	errs, err := f.events.Listen(evs, 1, append(append([]netfilter.NetlinkGroup(nil), netfilter.GroupsCT...), netfilter.GroupsCTExp...))
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("conntrack: listen: %w", err)
@@ -274,7 +274,7 @@ func (f *Follower) dumpAll() error {
 		}
 	}
 	f.cfg.Logger.Info("conntrack: dumped the kernel's table", "flows", n, "sessions", f.table.Len())
-	return nil
+	return f.dumpExpects()
 }
 
 // refresh looks up the sessions whose deadline is within RefreshAhead and
@@ -405,6 +405,10 @@ func (f *Follower) merge(s *statesync.Session, old statesync.Session, hasProto b
 }
 
 func (f *Follower) apply(ev ct.Event) {
+	if ev.Expect != nil {
+		f.applyExpect(ev) // expect_linux.go
+		return
+	}
 	if ev.Flow == nil {
 		return
 	}

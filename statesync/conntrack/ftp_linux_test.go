@@ -63,6 +63,10 @@ func ftpServer(t *testing.T, h *testbed.Host) net.Listener {
 						return
 					}
 					line = strings.TrimSpace(line)
+					if line == "PASV" {
+						io.WriteString(c, pasv(t, h)+"\r\n")
+						continue
+					}
 					arg, ok := strings.CutPrefix(line, "PORT ")
 					if !ok {
 						io.WriteString(c, "200 ok\r\n")
@@ -97,6 +101,34 @@ func ftpServer(t *testing.T, h *testbed.Host) net.Listener {
 		}
 	}()
 	return ln
+}
+
+// pasv listens for one passive-mode data connection on the server and
+// returns the 227 reply announcing it; the connection gets a line naming
+// the address it came from.
+func pasv(t *testing.T, h *testbed.Host) string {
+	var ln net.Listener
+	err := h.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(serverAddr.Addr(), 0).String())
+		return err
+	})
+	if err != nil {
+		t.Logf("server: PASV: %v", err)
+		return "425 cannot listen"
+	}
+	go func() {
+		defer ln.Close()
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
+		dc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.WriteString(dc, "data for "+dc.RemoteAddr().String()+"\n")
+		dc.Close()
+	}()
+	a, port := serverAddr.Addr().As4(), ln.Addr().(*net.TCPAddr).Port
+	return fmt.Sprintf("227 Entering Passive Mode (%d,%d,%d,%d,%d,%d)", a[0], a[1], a[2], a[3], port>>8, port&0xff)
 }
 
 // ftpClient is a control connection from the client.

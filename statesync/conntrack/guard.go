@@ -56,14 +56,8 @@ func (g *Guard) Check(now time.Time, s *statesync.Session) error {
 	}
 	src, dst := s.Reply()
 	for _, ap := range [...]netip.AddrPort{s.Key.Src, s.Key.Dst, src, dst} {
-		a := ap.Addr().Unmap().WithZone("")
-		switch {
-		case !a.IsValid():
-			return fmt.Errorf("conntrack: session %v: no address: %w", s.Key, ErrRefused)
-		case a.IsLoopback(), a.IsUnspecified(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-			return fmt.Errorf("conntrack: session %v: address %v is not a forwarded host's: %w", s.Key, a, ErrRefused)
-		case g.Local != nil && g.Local(a):
-			return fmt.Errorf("conntrack: session %v: address %v is this unit's own: %w", s.Key, a, ErrRefused)
+		if why := g.refuse(ap.Addr()); why != "" {
+			return fmt.Errorf("conntrack: session %v: %s: %w", s.Key, why, ErrRefused)
 		}
 	}
 	max := g.MaxTimeout
@@ -77,4 +71,20 @@ func (g *Guard) Check(now time.Time, s *statesync.Session) error {
 		s.Mark = 0
 	}
 	return nil
+}
+
+// refuse returns why a replicated address is refused, "" if it is not:
+// missing, not a forwarded host's (loopback, unspecified, multicast,
+// broadcast) or this unit's own.
+func (g *Guard) refuse(a netip.Addr) string {
+	a = a.Unmap().WithZone("")
+	switch {
+	case !a.IsValid():
+		return "no address"
+	case a.IsLoopback(), a.IsUnspecified(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Sprintf("address %v is not a forwarded host's", a)
+	case g.Local != nil && g.Local(a):
+		return fmt.Sprintf("address %v is this unit's own", a)
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	ct "github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 
 	"github.com/hakit/hakit/statesync"
@@ -21,6 +22,7 @@ type Injector struct {
 
 	mu      sync.Mutex
 	nl      *nlConn
+	exp     *ct.Conn // creates expectations (expect_linux.go)
 	stats   InjectorStats
 	pend    []pending // the requests of the batch being built, in order
 	redo    []pending // refused requests to send again in another form
@@ -59,7 +61,12 @@ func DialInjector(cfg *Config) (*Injector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: injector: %w", err)
 	}
-	return &Injector{cfg: cfg.withDefaults(), nl: nl}, nil
+	exp, err := ct.Dial(nil)
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("conntrack: injector: %w", err)
+	}
+	return &Injector{cfg: cfg.withDefaults(), nl: nl, exp: exp}, nil
 }
 
 // Close closes the socket. A running Follow returns.
@@ -70,7 +77,7 @@ func (in *Injector) Close() error {
 		in.warm = nil
 		close(w.stop)
 	}
-	return in.nl.Close()
+	return errors.Join(in.nl.Close(), in.exp.Close())
 }
 
 // warmTable returns the table Follow keeps in step, if any.
@@ -297,6 +304,7 @@ func (in *Injector) Commit(now time.Time, table *statesync.Table) (int, error) {
 		in.warm = nil
 		close(w.stop)
 		n, err := in.commitTail(now, w)
+		in.writeExpects(now, table)
 		if err == nil {
 			in.cfg.Logger.Info("conntrack: committed the tail", "written", n, "sessions", table.Len(), "took", time.Since(start))
 		} else {
@@ -305,6 +313,7 @@ func (in *Injector) Commit(now time.Time, table *statesync.Table) (int, error) {
 		return n, err
 	}
 	n, err := in.writeAll(now, table)
+	in.writeExpects(now, table)
 	if err == nil {
 		in.cfg.Logger.Info("conntrack: committed", "written", n, "sessions", table.Len(), "took", time.Since(start))
 	} else {

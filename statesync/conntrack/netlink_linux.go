@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mdlayher/netlink"
 	ct "github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 )
@@ -120,11 +119,7 @@ type reply struct {
 
 // flow decodes the conntrack entry a data reply holds (a dump's, a GET's).
 func (r *reply) flow() (ct.Flow, error) {
-	var ev ct.Event
-	err := ev.Unmarshal(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(r.Type), Flags: netlink.HeaderFlags(r.Flags), Sequence: r.Seq},
-		Data:   r.Msg,
-	})
+	ev, err := r.event()
 	if err != nil || ev.Flow == nil {
 		return ct.Flow{}, fmt.Errorf("conntrack: decode a kernel entry: %w (%v)", ErrUnsupportedFlow, err)
 	}

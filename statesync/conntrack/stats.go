@@ -19,6 +19,10 @@ type FollowerStats struct {
 	// (upserted with its new deadline); Vanished those it no longer had
 	// (deleted: their DESTROY event was lost).
 	Checked, Refreshed, Vanished uint64
+	// Expectations counts the expectations (connections a helper
+	// expects) written to the table, from dumps and events; ExpectDrops
+	// those the table refused (it held statesync.MaxExpectations).
+	Expectations, ExpectDrops uint64
 }
 
 // InjectorStats counts what an Injector did.
@@ -44,4 +48,8 @@ type InjectorStats struct {
 	// Followed counts the changes Follow wrote as they arrived; Tail
 	// those the last Commit of a followed table had left to write.
 	Followed, Tail uint64
+	// Expectations counts the expectations Commit created; ExpectSkipped
+	// those it did not write (their master is not in the table, or they
+	// cannot be converted); ExpectFailed those the kernel refused.
+	Expectations, ExpectSkipped, ExpectFailed uint64
 }

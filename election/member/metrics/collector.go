@@ -84,7 +84,7 @@ func (c *Collector) Observe(e member.Event) {
 	switch e.Kind {
 	case member.EventRoleChange:
 		c.mu.Lock()
-		c.transitions[[2]string{e.To.String(), Cause(e.Reason)}]++
+		c.transitions[[2]string{e.To.String(), e.Cause.String()}]++
 		c.mu.Unlock()
 	case member.EventHeartbeat:
 		if e.State.Verdict() {
@@ -100,37 +100,6 @@ func (c *Collector) Observe(e member.Event) {
 			c.total.Observe(t.Total().Seconds())
 		}
 	}
-}
-
-// Cause returns the reason label of transitions_total for a role change's
-// reason (see the package documentation). It reads the head of the
-// election's words, before the first ": " (the rest is the selection's
-// rule, which may name any criterion).
-func Cause(reason string) string {
-	head, rest, _ := strings.Cut(reason, ": ")
-	switch {
-	case head == "split brain":
-		return "split_brain"
-	case head == "failover":
-		return "local_fault"
-	case head == "preempted":
-		return "preempt"
-	case head == "handover" || strings.HasPrefix(head, "planned handover"):
-		return "handover"
-	case strings.HasPrefix(head, "witness"):
-		return "witness"
-	case strings.HasSuffix(head, " lost"):
-		return "peer_lost"
-	case strings.Contains(head, "interface malfunction"):
-		return "interface_fault"
-	case strings.HasSuffix(head, " is primary"):
-		return "peer_primary"
-	case strings.HasPrefix(rest, "check "):
-		return "check"
-	case head == "no primary" || strings.HasSuffix(head, " selected"):
-		return "election"
-	}
-	return "other"
 }
 
 // label turns a state name ("local-fault") into a label value
@@ -191,6 +160,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
+	for _, k := range s.Checks {
+		g(d.checkFailing, b2f(k.Failing), k.Name)
+		g(d.checkWeight, float64(k.Weight), k.Name)
+		n(d.checkRuns, k.Runs, k.Name)
+		n(d.checkFailures, k.Failures, k.Name)
+	}
+
 	h := s.Heartbeat
 	n(d.hbSent, h.Sent)
 	n(d.hbReceived, h.Received)
@@ -202,6 +178,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	n(d.probeReplies, h.ProbeReplies)
 	n(d.suspicions, h.Suspicions)
 	n(d.recoveries, h.Recoveries)
+	n(d.collisions, h.Collisions)
 
 	m := s.Counters
 	n(d.takeovers, m.Takeovers)
@@ -250,6 +227,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			g(d.bulkDone, float64(p.Got), sp, "receive")
 			g(d.bulkTotal, float64(p.Total), sp, "send")
 			g(d.bulkTotal, float64(p.Announced), sp, "receive")
+			g(d.syncLag, p.Backlog.Lag.Seconds(), sp)
+			g(d.backlogRecords, float64(p.Backlog.Records), sp)
+			g(d.backlogBytes, float64(p.Backlog.Bytes), sp)
 			n(d.recordsSent, p.Sender.Records, sp)
 			n(d.recordsReceived, p.Receiver.Records, sp)
 			n(d.resent, p.Sender.Resent, sp)
@@ -281,7 +261,7 @@ type drop struct {
 }
 
 func heartbeatDrops(d heartbeat.Drops) []drop {
-	return []drop{{"malformed", d.Malformed}, {"other_cluster", d.OtherCluster}, {"auth", d.Auth},
+	return []drop{{"malformed", d.Malformed}, {"other_cluster", d.OtherCluster}, {"cluster_tag", d.ClusterTag}, {"auth", d.Auth},
 		{"replay", d.Replay}, {"stale", d.Stale}, {"own", d.Own}, {"unknown_interface", d.UnknownInterface}}
 }
 

@@ -153,6 +153,8 @@ func TestCollectorFailover(t *testing.T) {
 		require.Equal(t, 1.0, value(t, m1, "hakit_peer_reachable", "peer=2"))
 		require.Equal(t, 1.0, value(t, m1, "hakit_peer_link_state", "peer=2", "interface=eth0"))
 		require.Equal(t, 1.0, value(t, m1, "hakit_sync_sending", "sync_peer=0"))
+		require.Equal(t, 0.0, value(t, m1, "hakit_sync_backlog_records", "sync_peer=0"), "every update acknowledged")
+		require.Equal(t, 0.0, value(t, m1, "hakit_sync_lag_seconds", "sync_peer=0"))
 		require.Equal(t, 3.0, value(t, m1, "hakit_garp_sent_total", "kind=arp"))
 		require.Positive(t, value(t, m1, "hakit_heartbeats_sent_total"))
 		m2 := gather(t, c.regs[1])
@@ -200,8 +202,11 @@ func fullStatus() member.Status {
 					{Interface: "eth1", State: heartbeat.Suspect, LastHeard: now}}},
 			{Unit: 3, Links: []heartbeat.LinkStatus{{Interface: "eth0", State: heartbeat.PeerDown}}},
 		},
-		Sync: &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10}},
+		Sync: &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10},
+			{Unit: 3, Backlog: statesync.Backlog{Records: 40, Datagrams: 2, Bytes: 2200, Lag: 1500 * time.Millisecond}}},
 			Driver: statesync.DriverStats{Short: 1, Transport: statesync.TransportDrops{Kernel: 4}}},
+		Checks: []member.CheckStatus{{Name: "gw-ping", Weight: 20, Known: true, Failing: true, Runs: 9, Failures: 4},
+			{Name: "vrrp-script", Known: true, Runs: 9}},
 		Heartbeat: heartbeat.Counters{Sent: 10, Received: 9, Dropped: heartbeat.Drops{Auth: 2}},
 	}
 }
@@ -219,6 +224,24 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.Equal(t, 2.0, value(t, m, "hakit_heartbeats_dropped_total", "reason=auth"))
 	require.Equal(t, 4.0, value(t, m, "hakit_sync_driver_dropped_total", "reason=kernel"))
 	require.Equal(t, 1.0, value(t, m, "hakit_sync_driver_dropped_total", "reason=short"))
+	require.Equal(t, 1.5, value(t, m, "hakit_sync_lag_seconds", "sync_peer=3"))
+	require.Equal(t, 40.0, value(t, m, "hakit_sync_backlog_records", "sync_peer=3"))
+	require.Equal(t, 2200.0, value(t, m, "hakit_sync_backlog_bytes", "sync_peer=3"))
+	require.Equal(t, 0.0, value(t, m, "hakit_sync_lag_seconds", "sync_peer=0"))
+	require.Equal(t, 1.0, value(t, m, "hakit_check_failing", "check=gw-ping"))
+	require.Equal(t, 20.0, value(t, m, "hakit_check_weight", "check=gw-ping"))
+	require.Equal(t, 4.0, value(t, m, "hakit_check_failures_total", "check=gw-ping"))
+	require.Equal(t, 0.0, value(t, m, "hakit_check_failing", "check=vrrp-script"))
+	require.Equal(t, 9.0, value(t, m, "hakit_check_runs_total", "check=vrrp-script"))
+
+	src.s.Sync.Peers = src.s.Sync.Peers[:1]
+	src.s.Checks = src.s.Checks[1:]
+	m = gather(t, reg)
+	require.Nil(t, find(m, "hakit_sync_lag_seconds", "sync_peer=3"), "a removed sync peer's series are gone")
+	require.Nil(t, find(m, "hakit_sync_backlog_records", "sync_peer=3"))
+	require.NotNil(t, find(m, "hakit_sync_lag_seconds", "sync_peer=0"))
+	require.Nil(t, find(m, "hakit_check_failing", "check=gw-ping"), "a removed check's series are gone")
+	require.NotNil(t, find(m, "hakit_check_failing", "check=vrrp-script"))
 
 	src.s.Peers = src.s.Peers[:1]
 	src.s.Peers[0].Links = src.s.Peers[0].Links[:1]
@@ -231,29 +254,6 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.Nil(t, m["hakit_sync_sending"])
 	require.Nil(t, m["hakit_sync_sessions"])
 	require.Nil(t, m["hakit_sync_driver_dropped_total"])
-}
-
-func TestCause(t *testing.T) {
-	for reason, want := range map[string]string{
-		"primary unit 2 lost: unit 3 selected: available, unit 2 is":            "peer_lost",
-		"primary unit 2 has an interface malfunction: unit 3 selected: healthy": "interface_fault",
-		"unit 3 reports an interface malfunction on this unit":                  "interface_fault",
-		"split brain: unit 2 selected: tenure by more than the 1s margin":       "split_brain",
-		"failover: unit 3 selected: more monitored interfaces up, 3 > 2":        "local_fault",
-		"unit 2 is primary":                                                                  "peer_primary",
-		"witness unreachable":                                                                "witness",
-		"planned handover to unit 3":                                                         "handover",
-		"handover: unit 2 reclaims the role":                                                 "handover",
-		"preempted: unit 2 selected: priority, 200 > 100":                                    "preempt",
-		"unit 2 selected: priority, 200 > 100":                                               "election",
-		"no primary: unit 3 selected: no interface malfunction, unit 2 is degraded":          "election",
-		"no primary: unit 1 selected: only candidate":                                        "election",
-		"primary unit 2 lost: unit 3 selected: no interface malfunction, unit 2 is degraded": "peer_lost",
-		"unit 1 stood down: check gw-ping failed 3 times":                                    "check",
-		"something new": "other",
-	} {
-		require.Equal(t, want, metrics.Cause(reason), reason)
-	}
 }
 
 // TestPromtool: the exposition passes `promtool check metrics` (its lint
@@ -269,7 +269,7 @@ func TestPromtool(t *testing.T) {
 	}
 	col := metrics.New(&fakeSource{fullStatus()}, &metrics.Options{GARP: func() garp.Stats { return garp.Stats{} }})
 	now := time.Now()
-	col.Observe(member.Event{Kind: member.EventRoleChange, From: hakit.Secondary, To: hakit.Primary, Reason: "primary unit 2 lost"})
+	col.Observe(member.Event{Kind: member.EventRoleChange, From: hakit.Secondary, To: hakit.Primary, Cause: election.CausePeerLost, Reason: "primary unit 2 lost"})
 	col.Observe(member.Event{Kind: member.EventHeartbeat, State: heartbeat.PeerDown})
 	col.Observe(member.Event{Kind: member.EventTakeover, Takeover: &member.Takeover{Fault: now, Elected: now.Add(time.Millisecond),
 		Steps: []member.StepTime{{Step: "sessions", Done: now.Add(2 * time.Millisecond)}}, Done: now.Add(2 * time.Millisecond)}})

@@ -11,6 +11,7 @@ type descs struct {
 
 	hbSent, hbReceived, hbSendErrors, hbDropped                *prometheus.Desc
 	probesSent, probeReplies, suspicions, recoveries           *prometheus.Desc
+	collisions                                                 *prometheus.Desc
 	takeovers, releases, stepFailures, downFailures            *prometheus.Desc
 	reannounces, reannounceFailures, payloadDropped            *prometheus.Desc
 	peersLost, splitBrains, handovers, handoverTimeouts        *prometheus.Desc
@@ -18,6 +19,8 @@ type descs struct {
 	garpSent, garpSendErrors, garpDropped                      *prometheus.Desc
 	syncSessions, syncSending, syncReceiving, syncPeerInSync   *prometheus.Desc
 	bulkRunning, bulkDone, bulkTotal                           *prometheus.Desc
+	syncLag, backlogRecords, backlogBytes                      *prometheus.Desc
+	checkFailing, checkWeight, checkRuns, checkFailures        *prometheus.Desc
 	recordsSent, recordsReceived, resent, resyncs, syncDropped *prometheus.Desc
 	syncDriverDropped                                          *prometheus.Desc
 
@@ -62,6 +65,7 @@ func newDescs(ns string, cl prometheus.Labels) descs {
 		probeReplies: m("eifd_probe_replies_total", "Early Interface Failure Detection probe replies received."),
 		suspicions:   m("eifd_suspicions_total", "Peers' interfaces suspected after missed heartbeats."),
 		recoveries:   m("eifd_recoveries_total", "Suspicions ended by heartbeats before a verdict."),
+		collisions:   m("cluster_id_collisions_total", "Heartbeat frames that showed another cluster using this cluster's ID (the cluster ID must be unique on a network)."),
 
 		takeovers:          m("takeovers_total", "Takeovers completed (every step up)."),
 		releases:           m("releases_total", "Demotions completed (every step down)."),
@@ -90,6 +94,9 @@ func newDescs(ns string, cl prometheus.Labels) descs {
 		bulkRunning:     m("sync_bulk_running", "1 while a bulk sync runs.", spd...),
 		bulkDone:        m("sync_bulk_records", "Records of the current or last bulk sync sent or applied.", spd...),
 		bulkTotal:       m("sync_bulk_records_expected", "Records in the current or last bulk sync.", spd...),
+		syncLag:         m("sync_lag_seconds", "Age of the oldest update sent to the sync peer and not acknowledged yet (0 when every one is).", sp...),
+		backlogRecords:  m("sync_backlog_records", "Updates sent to the sync peer and not acknowledged yet.", sp...),
+		backlogBytes:    m("sync_backlog_bytes", "Bytes of the datagrams sent to the sync peer and not acknowledged yet.", sp...),
 		recordsSent:     m("sync_records_sent_total", "Session records sent (first transmission).", sp...),
 		recordsReceived: m("sync_records_received_total", "Session records applied.", sp...),
 		resent:          m("sync_datagrams_resent_total", "Sync datagrams sent again on request.", sp...),
@@ -97,6 +104,11 @@ func newDescs(ns string, cl prometheus.Labels) descs {
 		syncDropped:     m("sync_datagrams_dropped_total", "Sync datagrams dropped, by half and reason.", "sync_peer", "direction", "reason"),
 		syncDriverDropped: m("sync_driver_dropped_total",
 			"Sync datagrams dropped before either half saw them (by the kernel, the transport or the driver), by reason.", "reason"),
+
+		checkFailing:  m("check_failing", "1 while the health check fails (after its fall count), else 0.", "check"),
+		checkWeight:   m("check_weight", "What the failing health check takes off the priority; 0: it makes the unit ineligible.", "check"),
+		checkRuns:     m("check_runs_total", "Runs of the health check.", "check"),
+		checkFailures: m("check_failures_total", "Runs of the health check that failed.", "check"),
 	}
 	d.all = all
 	return d

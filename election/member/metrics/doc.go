@@ -54,21 +54,28 @@
 //	sync_sending{sync_peer}, sync_receiving{sync_peer}, sync_peer_in_sync{sync_peer}
 //	sync_bulk_running{sync_peer,direction}, sync_bulk_records{sync_peer,direction},
 //	sync_bulk_records_expected{sync_peer,direction}   bulk sync progress: done of expected
+//	sync_lag_seconds{sync_peer}        gauge  age of the oldest update the peer has not acknowledged
+//	sync_backlog_records{sync_peer}, sync_backlog_bytes{sync_peer}   gauges: what it has not acknowledged
 //	sync_records_sent_total, sync_records_received_total, sync_datagrams_resent_total,
 //	sync_resyncs_total{sync_peer,direction}, sync_datagrams_dropped_total{sync_peer,direction,reason}
 //	sync_driver_dropped_total{reason}  dropped before a half saw them: kernel, other_source,
 //	                                   short_frame, other_ethertype, short, ignored, other_cluster,
 //	                                   unknown_unit, write_queue_full
+//	check_failing{check}               gauge  1 while the health check fails
+//	check_weight{check}                gauge  what it takes off the priority; 0: the unit is ineligible
+//	check_runs_total{check}, check_failures_total{check}
 //	failover_phase_seconds{phase}      histogram: election, then each takeover step by name
 //	failover_seconds                   histogram: fault (or election) to the last step up
 //
-// The reason of transitions_total is the cause of the role change, one
-// of: peer_lost (the primary was lost), interface_fault (an interface
-// malfunction verdict on the primary), local_fault (this primary became
-// worse than a peer: degraded or fewer links up), split_brain,
-// peer_primary (another unit already holds the role), handover (planned,
-// or a reclaim), preempt, witness, check (a health check stood the unit
-// down), election (no primary was heard, or a plain selection), other. The words of the reason are in the logs and
+// The reason of transitions_total is the role change's cause
+// (member.Event.Cause, an election.Cause), one of: peer_lost (the primary
+// was lost), interface_fault (an interface malfunction verdict on the
+// primary), local_fault (this primary became worse than a peer: degraded
+// or fewer links up), split_brain, peer_primary (another unit already
+// holds the role), handover (planned, or a reclaim), preempt, witness,
+// stand_down (the program told the primary to stand down), check (a
+// health check stood the unit down), election (no primary was heard, or a
+// plain selection, or a VRRP Master election), other. The words of the reason are in the logs and
 // the events.
 //
 // sync_peer is the sync peer's place in the member configuration, from

@@ -32,6 +32,8 @@
 //	HAKIT_TIME       when, RFC 3339 with nanoseconds, UTC
 //	HAKIT_CLUSTER    HAKIT_UNIT: this unit
 //	HAKIT_FROM       HAKIT_TO: the roles of a role change (initial, primary, secondary)
+//	HAKIT_CAUSE      a role change's cause, as a value: peer_lost, interface_fault, local_fault,
+//	                 split_brain, peer_primary, handover, preempt, witness, check, election, …
 //	HAKIT_REASON     why, in words
 //	HAKIT_PEER       the peer involved
 //	HAKIT_INTERFACE  HAKIT_STATE: a heartbeat verdict's interface and state

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/election"
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/election/member/notify"
 	"github.com/hakit/hakit/heartbeat"
@@ -30,7 +31,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 
 func roleChange() member.Event {
 	return member.Event{Time: t0, Kind: member.EventRoleChange, From: hakit.Secondary, To: hakit.Primary,
-		Reason: "primary unit 2 lost: unit 1 selected: available, unit 2 is", Peer: 2}
+		Cause: election.CausePeerLost, Reason: "primary unit 2 lost: unit 1 selected: available, unit 2 is", Peer: 2}
 }
 
 func TestKind(t *testing.T) {
@@ -47,7 +48,7 @@ func TestRecordEnv(t *testing.T) {
 	env := notify.NewRecord(7, 1, roleChange()).Env()
 	require.Equal(t, []string{"HAKIT_EVENT=role_change", "HAKIT_TIME=2026-01-02T03:04:05.000000006Z",
 		"HAKIT_CLUSTER=7", "HAKIT_UNIT=1", "HAKIT_PEER=2", "HAKIT_FROM=secondary", "HAKIT_TO=primary",
-		"HAKIT_REASON=primary unit 2 lost: unit 1 selected: available, unit 2 is"}, env)
+		"HAKIT_CAUSE=peer_lost", "HAKIT_REASON=primary unit 2 lost: unit 1 selected: available, unit 2 is"}, env)
 
 	tk := &member.Takeover{Fault: t0, Elected: t0.Add(225 * time.Millisecond), Attempts: 1,
 		Steps: []member.StepTime{{Step: "sessions", Done: t0.Add(226 * time.Millisecond)}, {Step: "record own MACs", Done: t0.Add(230 * time.Millisecond)}},
@@ -92,7 +93,7 @@ func TestHookEnvironment(t *testing.T) {
 	h.Observe(roleChange()) // closed: dropped
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
-	require.Equal(t, "HAKIT_CLUSTER=7\nHAKIT_EVENT=role_change\nHAKIT_FROM=secondary\nHAKIT_PEER=2\n"+
+	require.Equal(t, "HAKIT_CAUSE=peer_lost\nHAKIT_CLUSTER=7\nHAKIT_EVENT=role_change\nHAKIT_FROM=secondary\nHAKIT_PEER=2\n"+
 		"HAKIT_REASON=primary unit 2 lost: unit 1 selected: available, unit 2 is\n"+
 		"HAKIT_TIME=2026-01-02T03:04:05.000000006Z\nHAKIT_TO=primary\nHAKIT_UNIT=1\n\n", string(b))
 	require.Equal(t, notify.HookStats{Runs: 1, Dropped: 1}, h.Stats())
@@ -204,7 +205,7 @@ func TestStream(t *testing.T) {
 	sc := bufio.NewScanner(resp.Body)
 	require.True(t, sc.Scan())
 	require.JSONEq(t, `{"time":"2026-01-02T03:04:05.000000006Z","kind":"role_change","cluster":7,"unit":1,"peer":2,
-		"from":"secondary","to":"primary","reason":"primary unit 2 lost: unit 1 selected: available, unit 2 is"}`, sc.Text())
+		"from":"secondary","to":"primary","cause":"peer_lost","reason":"primary unit 2 lost: unit 1 selected: available, unit 2 is"}`, sc.Text())
 	require.True(t, sc.Scan())
 	require.JSONEq(t, `{"time":"2026-01-02T03:04:05.000000006Z","kind":"heartbeat","cluster":7,"unit":1,"peer":2,
 		"interface":"eth0","state":"peer-down"}`, sc.Text())

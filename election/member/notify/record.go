@@ -11,17 +11,20 @@ import (
 // Record is an event in the form hooks and streams carry: plain strings
 // and numbers, the fields that do not apply empty (and omitted in JSON).
 type Record struct {
-	Time      time.Time `json:"time"`
-	Kind      string    `json:"kind"`
-	Cluster   uint16    `json:"cluster"`
-	Unit      uint16    `json:"unit"`
-	Peer      uint16    `json:"peer,omitempty"`
-	From      string    `json:"from,omitempty"`
-	To        string    `json:"to,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Interface string    `json:"interface,omitempty"`
-	State     string    `json:"state,omitempty"`
-	Election  string    `json:"election,omitempty"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Cluster uint16    `json:"cluster"`
+	Unit    uint16    `json:"unit"`
+	Peer    uint16    `json:"peer,omitempty"`
+	From    string    `json:"from,omitempty"`
+	To      string    `json:"to,omitempty"`
+	// Cause is a role change's cause, as the metrics' label
+	// (election.Cause: peer_lost, check, …).
+	Cause     string `json:"cause,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	State     string `json:"state,omitempty"`
+	Election  string `json:"election,omitempty"`
 	// InSync is set on sync events only.
 	InSync *bool  `json:"in_sync,omitempty"`
 	Step   string `json:"step,omitempty"`
@@ -52,7 +55,7 @@ func NewRecord(cluster, unit uint16, e member.Event) Record {
 	r := Record{Time: e.Time.UTC(), Kind: Kind(e.Kind), Cluster: cluster, Unit: unit, Peer: e.Peer, Reason: e.Reason,
 		Interface: e.Interface, Step: e.Step}
 	if e.Kind == member.EventRoleChange {
-		r.From, r.To = e.From.String(), e.To.String()
+		r.From, r.To, r.Cause = e.From.String(), e.To.String(), e.Cause.String()
 	}
 	if e.State != 0 {
 		r.State = e.State.String()
@@ -118,6 +121,7 @@ func (r Record) Env() []string {
 	}
 	add("FROM", r.From)
 	add("TO", r.To)
+	add("CAUSE", r.Cause)
 	add("REASON", r.Reason)
 	add("INTERFACE", r.Interface)
 	add("STATE", r.State)
