@@ -10,8 +10,13 @@ import (
 // KernelDrops returns how many frames the kernel dropped on c's socket
 // before they were read (its receive queue was full: a flood, or a reader
 // starved of CPU), since c was opened: real heartbeats may be among them.
-// ok is false when c cannot tell (a UDP or simulated conn).
+// ok is false when c cannot tell (a simulated conn, or not on Linux). On
+// a UDP conn the kernel tells its drops with the first datagram it queues
+// after them, so they show once that one is read.
 func KernelDrops(c Conn) (drops uint64, ok bool) {
+	if u, isUDP := c.(*UDPConn); isUDP {
+		return u.kernel.Total(), u.kernel.Supported()
+	}
 	e, isEth := c.(*ethernetConn)
 	if !isEth {
 		return 0, false

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/rxqovfl"
 )
 
 // maxDatagram is the largest UDP payload ListenUDP reads.
@@ -30,6 +31,7 @@ type UDPConn struct {
 
 	foreign   atomic.Uint64
 	truncated atomic.Uint64
+	kernel    rxqovfl.Counter // the kernel's drops (KernelDrops)
 }
 
 // UDPStats counts what a UDPConn dropped.
@@ -80,7 +82,9 @@ func ListenUDP(laddr netip.AddrPort, peers ...netip.AddrPort) (Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: listen udp: %w", err)
 	}
-	return &UDPConn{pc: pc, peers: ps, rbuf: make([]byte, maxDatagram)}, nil
+	c := &UDPConn{pc: pc, peers: ps, rbuf: make([]byte, maxDatagram)}
+	c.kernel.Enable(pc)
+	return c, nil
 }
 
 // LocalAddr returns the address the connection listens on.
@@ -114,7 +118,7 @@ func (c *UDPConn) ReadFrame(b []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
-		n, from, err := c.pc.ReadFromUDPAddrPort(c.rbuf)
+		n, from, err := c.kernel.Read(c.pc, c.rbuf)
 		if err != nil {
 			return 0, err // a *net.OpError
 		}

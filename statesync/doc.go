@@ -183,7 +183,12 @@
 // foreign-cluster datagrams, and those from or for another unit, are
 // counted (SenderStats, ReceiverStats, DriverStats) and dropped. A data datagram is
 // decoded whole before any record is applied, so a batch is never half
-// applied.
+// applied. A data datagram of the current stream older than anything the
+// sender can still resend is counted as a replay (ReceiverStats.DropReplay);
+// one within the window it resends from is a Duplicate, as a replay of it
+// cannot be told from a resend. What the socket dropped before the Driver
+// read it (the kernel's drops on a full receive queue, other sources,
+// Ethernet frames of another type) is in DriverStats.Transport.
 //
 // # Active-active
 //

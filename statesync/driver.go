@@ -102,12 +102,18 @@ type DriverStats struct {
 	// keep up (the write queue was full); the protocol resends them.
 	WriteDrops uint64
 	ReadErrors uint64 // transport reads that failed (other than closing)
-	Ignored    uint64 // datagrams for a half this driver does not run
-	Errors     uint64 // datagrams a core rejected (see the cores' stats)
+	// Ignored counts datagrams for a half this driver does not run (an
+	// acknowledgement to a receive-only standby, data to a sender only);
+	// Short those of 3 bytes or less, too short to have a type.
+	Ignored, Short uint64
+	Errors         uint64 // datagrams a core rejected (see the cores' stats)
 	// Foreign counts datagrams of another cluster; Unknown those from a
 	// unit that is not a peer, for another unit, or of another version
 	// (with several peers, where they cannot be routed).
 	Foreign, Unknown uint64
+	// Transport is what the transport dropped before the driver saw it,
+	// when it counts its drops (a DropCounter).
+	Transport TransportDrops
 	// Merged counts the sessions taken in from a peer that was primary
 	// too (DriverConfig.OnMerge).
 	Merged uint64
@@ -475,6 +481,9 @@ func (d *Driver) receive(b []byte) {
 		err = l.r.Step(now, b)
 	case len(b) > 3 && dgramType(b[3]) != typeAck && d.mergingLocked(l):
 		err = d.mergeStep(now, l, b)
+	case len(b) <= 3:
+		d.stats.Short++
+		return
 	default:
 		d.stats.Ignored++
 		return
@@ -815,9 +824,12 @@ func (d *Driver) ReceiverStats() ReceiverStats {
 // Stats returns the driver's own counters.
 func (d *Driver) Stats() DriverStats {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	st := d.stats
+	d.mu.Unlock()
 	st.WriteErrors += d.werr.Load()
+	if c, ok := d.cfg.Transport.(DropCounter); ok {
+		st.Transport = c.Drops()
+	}
 	return st
 }
 

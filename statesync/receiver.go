@@ -65,7 +65,10 @@ type ReceiverStats struct {
 	Streams       uint64 // streams (epochs) started
 	Resyncs       uint64 // resyncs requested by this receiver
 	SweepsSkipped uint64 // bulk ends applied after a lost datagram at Commit, so not swept
-	Duplicate     uint64 // datagrams received twice (resends, reordering)
+	// Duplicate counts data datagrams received twice within the window
+	// the sender resends from (resends, reordering); older ones are
+	// replays, not resends (DropReplay).
+	Duplicate     uint64
 	DropTableFull uint64 // sessions not stored: the table held its limit (Table.SetLimit)
 	DropExpect    uint64 // expectations not stored: the table held MaxExpectations
 	EventsDropped uint64 // events dropped because Events was not called for long
@@ -292,6 +295,10 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 			r.requestResync(now, "undecodable datagram in sequence")
 		}
 		return err
+	}
+	if h.Epoch == r.epoch && r.beyondResend(h.Seq) { // drops.go
+		r.stats.DropReplay++
+		return fmt.Errorf("statesync: datagram %d older than any the sender can resend after %d: %w", h.Seq, r.head, ErrReplay)
 	}
 	if h.Epoch > r.epoch {
 		r.newStream(now, h.Epoch)

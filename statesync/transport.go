@@ -13,6 +13,7 @@ import (
 
 	"github.com/hakit/hakit"
 	"github.com/hakit/hakit/internal/link"
+	"github.com/hakit/hakit/internal/rxqovfl"
 )
 
 // Transport carries sync datagrams between this unit and its peers. It is
@@ -72,6 +73,9 @@ type EthernetTransport struct {
 func NewEthernetTransport(pc net.PacketConn, src, dst net.HardwareAddr, etherType uint16, more ...net.HardwareAddr) *EthernetTransport {
 	if etherType == 0 {
 		etherType = EtherType
+	}
+	if c, ok := pc.(*packet.Conn); ok {
+		pc = countKernelDrops(c) // drops.go
 	}
 	t := &EthernetTransport{pc: pc, src: src, etherType: etherType, rbuf: make([]byte, 65536)}
 	for _, mac := range append([]net.HardwareAddr{dst}, more...) {
@@ -172,10 +176,11 @@ func (t *EthernetTransport) Close() error { return t.pc.Close() }
 // without raw Ethernet (clouds). Datagrams from other sources are ignored
 // and counted.
 type UDPTransport struct {
-	conn  *net.UDPConn
-	peers []netip.AddrPort
-	addrs []*net.UDPAddr // of peers, for WriteTo and ReadFrom
-	other atomic.Uint64
+	conn   *net.UDPConn
+	peers  []netip.AddrPort
+	addrs  []*net.UDPAddr // of peers, for WriteTo and ReadFrom
+	other  atomic.Uint64
+	kernel rxqovfl.Counter // the kernel's drops
 }
 
 // ListenUDP opens a UDP socket on local and returns a transport to peers
@@ -200,6 +205,7 @@ func ListenUDP(local netip.AddrPort, peers ...netip.AddrPort) (*UDPTransport, er
 // names, and datagrams from any of them are read.
 func NewUDPTransport(conn *net.UDPConn, peer netip.AddrPort, more ...netip.AddrPort) *UDPTransport {
 	t := &UDPTransport{conn: conn}
+	t.kernel.Enable(conn)
 	for _, p := range append([]netip.AddrPort{peer}, more...) {
 		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
 		t.peers = append(t.peers, p)
@@ -229,7 +235,7 @@ func (t *UDPTransport) WriteTo(b []byte, addr net.Addr) (int, error) {
 // ReadFrom reads the next datagram from a peer into b.
 func (t *UDPTransport) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, from, err := t.conn.ReadFromUDPAddrPort(b)
+		n, from, err := t.kernel.Read(t.conn, b)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -39,7 +39,7 @@ func BootEpoch(path string, now time.Time) (uint64, error) {
 		}
 	}
 	epoch := max(uint64(max(now.UnixNano(), 0)), stored+1)
-	if epoch > ^uint64(0)-epochReserve {
+	if stored >= ^uint64(0)-epochReserve || epoch > ^uint64(0)-epochReserve { // stored+1 may wrap
 		return 0, fmt.Errorf("member: boot epoch: %s: counter %d exhausted", path, stored)
 	}
 	if err := writeAtomic(path, strconv.AppendUint(nil, epoch+epochReserve, 10)); err != nil {

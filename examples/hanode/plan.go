@@ -89,7 +89,6 @@ func (d *daemon) syncConfig() (*member.Sync, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync transport: %w", err)
 	}
-	d.links.sync = s.Transport
 	if len(s.Peers) == 1 && s.Peers[0].Unit == 0 {
 		s.Peers = nil // the transport's only peer
 	}

@@ -109,6 +109,10 @@ type Counters struct {
 	FollowerRestarts uint64                   `json:"conntrack_follower_restarts"`
 	Transport        TransportDrops           `json:"transport_drops"` // drops.go
 	VMACGuard        vmac.GuardStats          `json:"vmac_guard"`      // guard.go
+	// SyncDriver counts what the sync driver and its transport dropped
+	// before the halves saw it (short datagrams, acks to a receive-only
+	// standby, other clusters, unknown units, the socket's own drops).
+	SyncDriver *statesync.DriverStats `json:"sync_driver,omitempty"`
 }
 
 func (d *daemon) snapshot() Status {
@@ -149,6 +153,7 @@ func (d *daemon) snapshot() Status {
 	}
 	if y := st.Sync; y != nil {
 		ss := &SyncStatus{Sending: y.Sending, InSync: st.InSync, Sessions: y.Sessions}
+		s.Counters.SyncDriver = &y.Driver
 		if y.Sending {
 			ss.Done, ss.Total, ss.Bulk = y.Sent, y.SendTotal, y.SendBulk
 			s.Counters.Sender = &y.Sender

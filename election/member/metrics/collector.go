@@ -11,6 +11,7 @@ import (
 	"github.com/hakit/hakit/election/member"
 	"github.com/hakit/hakit/garp"
 	"github.com/hakit/hakit/heartbeat"
+	"github.com/hakit/hakit/statesync"
 )
 
 // Source is what the Collector reads at every scrape; *member.Driver is
@@ -209,6 +210,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 	if y := s.Sync; y != nil {
 		g(d.syncSessions, float64(y.Sessions))
+		for _, r := range syncDriverDrops(y.Driver) {
+			n(d.syncDriverDropped, r.n, r.reason)
+		}
 		for i, p := range y.Peers {
 			sp := strconv.Itoa(i)
 			if p.Unit != 0 {
@@ -259,6 +263,14 @@ type drop struct {
 func heartbeatDrops(d heartbeat.Drops) []drop {
 	return []drop{{"malformed", d.Malformed}, {"other_cluster", d.OtherCluster}, {"cluster_tag", d.ClusterTag}, {"auth", d.Auth},
 		{"replay", d.Replay}, {"stale", d.Stale}, {"own", d.Own}, {"unknown_interface", d.UnknownInterface}}
+}
+
+// syncDriverDrops are the sync driver's and its transport's drops.
+func syncDriverDrops(d statesync.DriverStats) []drop {
+	return []drop{{"kernel", d.Transport.Kernel}, {"other_source", d.Transport.OtherSource},
+		{"short_frame", d.Transport.Short}, {"other_ethertype", d.Transport.OtherType},
+		{"short", d.Short}, {"ignored", d.Ignored}, {"other_cluster", d.Foreign}, {"unknown_unit", d.Unknown},
+		{"write_queue_full", d.WriteDrops}}
 }
 
 func unix(s member.Status) float64 { return float64(s.Since.UnixNano()) / 1e9 }

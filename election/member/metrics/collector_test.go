@@ -203,7 +203,8 @@ func fullStatus() member.Status {
 			{Unit: 3, Links: []heartbeat.LinkStatus{{Interface: "eth0", State: heartbeat.PeerDown}}},
 		},
 		Sync: &member.SyncStatus{Sessions: 10, Sending: true, Peers: []statesync.PeerStatus{{Sent: 5, Total: 10},
-			{Unit: 3, Backlog: statesync.Backlog{Records: 40, Datagrams: 2, Bytes: 2200, Lag: 1500 * time.Millisecond}}}},
+			{Unit: 3, Backlog: statesync.Backlog{Records: 40, Datagrams: 2, Bytes: 2200, Lag: 1500 * time.Millisecond}}},
+			Driver: statesync.DriverStats{Short: 1, Transport: statesync.TransportDrops{Kernel: 4}}},
 		Checks: []member.CheckStatus{{Name: "gw-ping", Weight: 20, Known: true, Failing: true, Runs: 9, Failures: 4},
 			{Name: "vrrp-script", Known: true, Runs: 9}},
 		Heartbeat: heartbeat.Counters{Sent: 10, Received: 9, Dropped: heartbeat.Drops{Auth: 2}},
@@ -221,6 +222,8 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.NotNil(t, find(m, "hakit_peer_reachable", "peer=3"))
 	require.NotNil(t, find(m, "hakit_sync_sending", "sync_peer=0"))
 	require.Equal(t, 2.0, value(t, m, "hakit_heartbeats_dropped_total", "reason=auth"))
+	require.Equal(t, 4.0, value(t, m, "hakit_sync_driver_dropped_total", "reason=kernel"))
+	require.Equal(t, 1.0, value(t, m, "hakit_sync_driver_dropped_total", "reason=short"))
 	require.Equal(t, 1.5, value(t, m, "hakit_sync_lag_seconds", "sync_peer=3"))
 	require.Equal(t, 40.0, value(t, m, "hakit_sync_backlog_records", "sync_peer=3"))
 	require.Equal(t, 2200.0, value(t, m, "hakit_sync_backlog_bytes", "sync_peer=3"))
@@ -250,6 +253,7 @@ func TestCollectorRemovedSeries(t *testing.T) {
 	require.Nil(t, find(m, "hakit_peer_link_state", "peer=3"))
 	require.Nil(t, m["hakit_sync_sending"])
 	require.Nil(t, m["hakit_sync_sessions"])
+	require.Nil(t, m["hakit_sync_driver_dropped_total"])
 }
 
 // TestPromtool: the exposition passes `promtool check metrics` (its lint

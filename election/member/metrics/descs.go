@@ -22,6 +22,7 @@ type descs struct {
 	syncLag, backlogRecords, backlogBytes                      *prometheus.Desc
 	checkFailing, checkWeight, checkRuns, checkFailures        *prometheus.Desc
 	recordsSent, recordsReceived, resent, resyncs, syncDropped *prometheus.Desc
+	syncDriverDropped                                          *prometheus.Desc
 
 	all []*prometheus.Desc // every one of them, for Describe
 }
@@ -101,6 +102,8 @@ func newDescs(ns string, cl prometheus.Labels) descs {
 		resent:          m("sync_datagrams_resent_total", "Sync datagrams sent again on request.", sp...),
 		resyncs:         m("sync_resyncs_total", "Full resyncs: started by the sending half, requested by the receiving half.", spd...),
 		syncDropped:     m("sync_datagrams_dropped_total", "Sync datagrams dropped, by half and reason.", "sync_peer", "direction", "reason"),
+		syncDriverDropped: m("sync_driver_dropped_total",
+			"Sync datagrams dropped before either half saw them (by the kernel, the transport or the driver), by reason.", "reason"),
 
 		checkFailing:  m("check_failing", "1 while the health check fails (after its fall count), else 0.", "check"),
 		checkWeight:   m("check_weight", "What the failing health check takes off the priority; 0: it makes the unit ineligible.", "check"),

@@ -58,6 +58,9 @@
 //	sync_backlog_records{sync_peer}, sync_backlog_bytes{sync_peer}   gauges: what it has not acknowledged
 //	sync_records_sent_total, sync_records_received_total, sync_datagrams_resent_total,
 //	sync_resyncs_total{sync_peer,direction}, sync_datagrams_dropped_total{sync_peer,direction,reason}
+//	sync_driver_dropped_total{reason}  dropped before a half saw them: kernel, other_source,
+//	                                   short_frame, other_ethertype, short, ignored, other_cluster,
+//	                                   unknown_unit, write_queue_full
 //	check_failing{check}               gauge  1 while the health check fails
 //	check_weight{check}                gauge  what it takes off the priority; 0: the unit is ineligible
 //	check_runs_total{check}, check_failures_total{check}
