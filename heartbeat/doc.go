@@ -117,7 +117,11 @@
 // unanswered probes, at most 10 windows more; the reason then says how long
 // and at what loss. A link that lost nothing in its history keeps the
 // Clavister 0.8 s. The gap of an outage that reached a verdict, and a peer's
-// restart, start a new loss history.
+// restart, start a new loss history. Where the kernel dropped frames unread
+// within the last window (its receive queue full: a flood of frames, or a
+// reader starved of CPU; see KernelDrops and Machine.Overrun), the peer's
+// heartbeats may have been among them: a PeerFault verdict there waits the
+// same way, while a peer silent on every interface still gets PeerDown.
 //
 // # Routed interfaces (unicast UDP)
 //

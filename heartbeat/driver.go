@@ -60,7 +60,10 @@ type Driver struct {
 	// newest fed.
 	failedAt []atomic.Int64
 	fedFail  []int64
-	done     chan struct{} // closed by Close: ends the readers' waits
+	// kernelSeen[i] is interface i's kernel drop count last fed to the
+	// Machine (Overrun).
+	kernelSeen []uint64
+	done       chan struct{} // closed by Close: ends the readers' waits
 
 	// wmu serialises the writes in the order the Machine produced them; it
 	// is taken before mu is released, and never held while a callback runs.
@@ -109,7 +112,7 @@ func NewDriver(cfg *Config, ifaces ...Interface) (*Driver, error) {
 	}
 	return &Driver{cfg: c, clk: c.Clock, log: log, ifaces: ifaces, m: m,
 		failedAt: make([]atomic.Int64, len(ifaces)), fedFail: make([]int64, len(ifaces)),
-		done: make(chan struct{}), drops: ratelog.New(dropLogEvery, 64)}, nil
+		kernelSeen: make([]uint64, len(ifaces)), done: make(chan struct{}), drops: ratelog.New(dropLogEvery, 64)}, nil
 }
 
 // Start sends the first heartbeats and starts the goroutines and the timer.
@@ -192,7 +195,21 @@ func (d *Driver) fire() {
 		now = d.clk.Now()
 	}
 	d.feedFailuresLocked()
+	d.feedOverrunsLocked(now)
 	d.tickLocked(now)
+}
+
+// feedOverrunsLocked tells the Machine of the interfaces whose kernel
+// dropped frames unread since the last call (a flood, or readers starved
+// of CPU): the peer's heartbeats may be among them. It is called with mu
+// held.
+func (d *Driver) feedOverrunsLocked(now time.Time) {
+	for i, ifc := range d.ifaces {
+		if n, ok := KernelDrops(ifc.Conn); ok && n > d.kernelSeen[i] {
+			d.kernelSeen[i] = n
+			d.m.Overrun(now, ifc.Name)
+		}
+	}
 }
 
 // feedFailuresLocked tells the Machine of the sends that failed since the

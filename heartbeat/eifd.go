@@ -570,7 +570,9 @@ func (m *Machine) windowVerdict(now time.Time, p *peer, i int, out *Output) {
 			chance *= math.Pow(q, float64(l.fails))
 		}
 	default:
-		if extend && echoing {
+		// The kernel dropping frames here unread may have dropped the
+		// peer's heartbeats: wait, as for echoes.
+		if extend && (echoing || m.overrunAt(i, now)) {
 			l.waiting = true
 			return
 		}

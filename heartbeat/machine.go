@@ -66,6 +66,9 @@ type port struct {
 	nextNeigh int // round robin over neighbours
 	// sendErr is when the caller last failed to send here (SendFailed).
 	sendErr time.Time
+	// overrun is when the kernel was last seen dropping frames here
+	// before they were read (Overrun).
+	overrun time.Time
 	// nextRecover is when a port with a LocalFault probes again for
 	// evidence that it works (see recover).
 	nextRecover time.Time
@@ -541,6 +544,28 @@ func (m *Machine) notOwn(unit uint16) error {
 		return fmt.Errorf("heartbeat: frame with our own unit ID %d: %w", unit, ErrMalformed)
 	}
 	return nil
+}
+
+// Overrun records that by now the kernel dropped frames received on the
+// interface named ifname before they were read (a full receive queue: a
+// flood, or a reader starved of CPU; see KernelDrops). The peer's
+// heartbeats may be among them, so for a probe window after it a silence
+// there is no evidence of a fault of the peer's interface or of this
+// one: in ModeEarly those verdicts wait, as for a lossy link, at most
+// the window's extensions, while a peer silent on every interface still
+// gets its verdict. A Driver calls it when the socket's drop counter
+// rises.
+func (m *Machine) Overrun(now time.Time, ifname string) {
+	if i, ok := m.byName[ifname]; ok && now.After(m.ports[i].overrun) {
+		m.ports[i].overrun = now
+	}
+}
+
+// overrunAt reports whether the kernel dropped frames on interface i within
+// a probe window of now.
+func (m *Machine) overrunAt(i int, now time.Time) bool {
+	o := m.ports[i].overrun
+	return !o.IsZero() && now.Sub(o) < m.cfg.ProbeWindow
 }
 
 // SendFailed records that the caller failed to send a frame (a heartbeat
