@@ -181,13 +181,13 @@
 // rate and does not flap: virtual-time tests run 10 minutes at 20% loss
 // with no verdict, on the pure core and on the simulated segment.
 //
-// # Frame (version 2)
+// # Frame (version 3)
 //
 // The frame is the payload of an Ethernet frame of EtherType 0xC14B (by
 // default) or of a UDP datagram. Integers are big endian.
 //
 //	offset  size  field
-//	0       1     version (2)
+//	0       1     version (3)
 //	1       1     role of the sender (hakit.Role: 1 initial, 2 primary,
 //	              3 secondary)
 //	2       1     key ID (0: unauthenticated, no tag)
@@ -200,16 +200,18 @@
 //	16      8     epoch (one per start of the sender, increasing)
 //	24      8     sequence number of the send round (from 1; the same on
 //	              every interface of a round)
-//	32      A     sender's address on the interface
-//	32+A    P     opaque caller payload
-//	32+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
-//	              bytes 0 to 32+A+P) truncated to 128 bits, where subkey
+//	32      8     nonce of the sender (random, one per start)
+//	40      8     echo: the nonce of one peer the sender heard, or 0
+//	48      A     sender's address on the interface
+//	48+A    P     opaque caller payload
+//	48+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
+//	              bytes 0 to 48+A+P) truncated to 128 bits, where subkey
 //	              is HKDF-SHA256(secret of the key ID, info "hakit
 //	              heartbeat v1")
 //
-// A frame shorter than the Ethernet minimum (46 bytes) may arrive padded
-// with zeros; UnmarshalBinary accepts that padding and nothing else after
-// the frame.
+// Every frame is at least as long as the Ethernet minimum payload (46
+// bytes), so it never arrives padded; UnmarshalBinary accepts nothing
+// after the frame.
 //
 // # Payloads
 //

@@ -11,9 +11,11 @@ import (
 )
 
 // Version is the version of the heartbeat frame this package writes and the
-// only one it reads. Version 2 keys the tag with a subkey derived from the
-// shared secret (see Sealer); version 1 frames are dropped as ErrVersion.
-const Version = 2
+// only one it reads. Version 2 keyed the tag with a subkey derived from the
+// shared secret (see Sealer); version 3 adds the sender's nonce and the
+// echo of a peer's (see Frame.Nonce). Frames of other versions are dropped
+// as ErrVersion.
+const Version = 3
 
 // DefaultEtherType is the EtherType of heartbeat frames unless configured
 // otherwise (Clavister's 0xC14B).
@@ -22,7 +24,7 @@ const DefaultEtherType = 0xC14B
 // Frame size limits, in bytes, of the heartbeat PDU (the Ethernet payload).
 const (
 	// HeaderLen is the length of the fixed part of a frame.
-	HeaderLen = 32
+	HeaderLen = 48
 	// TagLen is the length of the truncated HMAC-SHA256 tag (128 bits).
 	TagLen = 16
 	// MaxPayload is the largest caller payload a frame carries.
@@ -63,6 +65,15 @@ type Frame struct {
 	// of different interfaces by it (see Heard); on each interface Seq
 	// still grows by one per frame.
 	Seq uint64
+	// Nonce is the sender's nonce: a random number drawn at each start of
+	// the sender (a Machine draws its own), 0 for none.
+	Nonce uint64
+	// Echo is the nonce of one peer the sender heard (the newest start of
+	// that peer it knows), 0 for none. A receiver takes a peer's start as
+	// live only from a frame echoing the receiver's own nonce: a frame
+	// recorded before the receiver started cannot (see the package
+	// documentation, Replays across restarts).
+	Echo uint64
 	// Interval is the sender's heartbeat interval, carried in whole
 	// microseconds (0 to about 71 minutes).
 	Interval time.Duration
@@ -132,6 +143,8 @@ func (f *Frame) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, uint32(f.Interval/time.Microsecond))
 	b = binary.BigEndian.AppendUint64(b, f.Epoch)
 	b = binary.BigEndian.AppendUint64(b, f.Seq)
+	b = binary.BigEndian.AppendUint64(b, f.Nonce)
+	b = binary.BigEndian.AppendUint64(b, f.Echo)
 	switch al {
 	case 4:
 		a := f.Addr.As4()
@@ -234,6 +247,8 @@ func (f *Frame) UnmarshalBinary(b []byte) error {
 	f.Interval = time.Duration(binary.BigEndian.Uint32(b[12:16])) * time.Microsecond
 	f.Epoch = binary.BigEndian.Uint64(b[16:24])
 	f.Seq = binary.BigEndian.Uint64(b[24:32])
+	f.Nonce = binary.BigEndian.Uint64(b[32:40])
+	f.Echo = binary.BigEndian.Uint64(b[40:48])
 	f.Addr = addr
 	p := b[HeaderLen+al : HeaderLen+al+pl]
 	if len(p) == 0 {
