@@ -38,6 +38,13 @@ type Machine struct {
 	seq      uint64
 	nextSend time.Time
 	heard    [1]Heard // Output.Heard's storage
+	// This start's nonce and what is known of the peers' starts (with
+	// keys only; nonce.go).
+	nonce     uint64
+	live      map[uint16]*liveness
+	liveOrder []uint16
+	echoTurn  int
+	roundEcho uint64 // the nonce the current round echoes
 }
 
 // port is one interface and what EIFD knows of it, whichever peer it
@@ -159,6 +166,8 @@ func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 		byName: make(map[string]int, len(ifaces)),
 		peers:  make(map[uint16]*peer),
 		role:   c.Role,
+		nonce:  newNonce(),
+		live:   make(map[uint16]*liveness),
 	}
 	if c.Keys != nil {
 		m.sealer = NewSealer(c.Keys, c.EtherType)
@@ -344,6 +353,7 @@ func (m *Machine) SendNow(now time.Time) Output {
 // number.
 func (m *Machine) round(out *Output) {
 	m.seq++
+	m.roundEcho = m.echoNonce() // nonce.go
 	for i := range m.ports {
 		m.emit(i, out)
 	}
@@ -358,6 +368,8 @@ func (m *Machine) emit(i int, out *Output) {
 		Interface: uint16(i),
 		Epoch:     m.cfg.Epoch,
 		Seq:       m.seq,
+		Nonce:     m.nonce,
+		Echo:      m.roundEcho,
 		Interval:  m.cfg.Interval,
 		Addr:      p.addr,
 		Payload:   m.payload,
@@ -420,6 +432,9 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 		return out, err
 	}
 	if err := m.checkInterface(f, i); err != nil {
+		return out, err
+	}
+	if err := m.fresh(now, f, &out); err != nil { // nonce.go
 		return out, err
 	}
 	p := m.peers[f.UnitID]
