@@ -207,7 +207,7 @@ func TestReplicationLossReorder(t *testing.T) {
 				p.src.Upsert(testSession(i))
 			}
 			p.s, _ = NewSender(p.now, &SenderConfig{Table: p.src, Keys: testKeys(t, []byte("k3y")), Window: 512})
-	introduce(p.s, p.r)
+			introduce(p.s, p.r)
 			introduce(p.s, p.r)
 			p.churn(20000, 6000, rand.New(rand.NewPCG(2, 2)))
 			p.settle(20 * time.Second)
