@@ -245,8 +245,48 @@
 // Tags are compared in constant time, and frames without a tag are dropped. Each receiver keeps, per peer
 // and interface, the newest (epoch, sequence) accepted: an older epoch is
 // stale, an equal epoch with a sequence not above the mark is a replay. The
-// mark moves only after the tag verifies. A restarted sender uses a larger
-// epoch and is accepted with its first frame. Without keys frames are still
+// mark moves only after the tag verifies. Without keys frames are still
 // checked for version, sanity and cluster ID. Every dropped frame is counted
 // by reason in Counters and changes no state.
+//
+// # Replays across restarts
+//
+// The marks live in memory: a unit that restarts has none, and a frame
+// recorded earlier (of a primary since dead) would look new to it. So with
+// keys each Machine draws a random 64-bit nonce when it is made (one per
+// start of the unit, nothing on disk) and sends it in every frame; each
+// frame also echoes the nonce of one peer it heard (the newest start of
+// that peer; the peers in turn, one a round, a newly heard one first). A
+// receiver takes a start (epoch) of a peer as live only from an
+// authenticated frame that echoes the receiver's own current nonce, which
+// the peer can have learned only from a frame sent since the receiver
+// started; from then on the frames of that start are taken in sequence
+// order, and frames of it at or below the one that proved it are
+// replays. Any other frame is dropped and counted as Drops.StaleNonce
+// (ErrStaleNonce, logged at debug level only: a peer's first frames after
+// either unit starts are such drops too). A recording made before the
+// receiver started cannot carry its nonce, however old it is: replayed
+// into a restarted unit, not one of its frames is taken (no peer, no
+// report, no payload; TestReplayIntoRestartedReceiver, with a recording
+// of the last 2 s and one 72 hours old).
+//
+// First contact costs one exchange: a unit that hears a new nonce of a
+// peer sends a round at once echoing it, so a restarted unit is taken as
+// live by its peer, and takes the peer as live, within three one-way
+// trips of its first frame, not an interval (TestNonceRestartHeardAtOnce).
+// The epoch rule is unchanged, so a unit whose clock went back across a
+// restart still needs an epoch above its last (election/member's
+// BootEpoch gives one).
+//
+// The limits: the nonce only proves that a frame was made after the
+// receiver started, not when: within one run of the receiver, freshness
+// rests on the (epoch, sequence) marks as before, so a frame recorded
+// since the receiver started and delayed is dropped as a replay only if a
+// newer one was taken. With more than one peer, a unit echoes one nonce a
+// round, so in a cluster of n units a restarted unit may wait up to n-2
+// rounds more to be taken as live by the last of them (the immediate round
+// goes to the newest nonce). A peer's nonce changes only with a larger
+// epoch, so replays cannot make a unit send more than one extra round per
+// recorded start of a peer. Without keys nothing is checked: anything can
+// be forged anyway.
 package heartbeat
