@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/auth"
 )
 
 // maxTargets bounds the neighbours probed per interface.
@@ -166,7 +167,7 @@ func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 		byName: make(map[string]int, len(ifaces)),
 		peers:  make(map[uint16]*peer),
 		role:   c.Role,
-		nonce:  newNonce(),
+		nonce:  auth.Nonce(),
 		live:   make(map[uint16]*liveness),
 	}
 	if c.Keys != nil {

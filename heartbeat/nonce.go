@@ -1,8 +1,6 @@
 package heartbeat
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"time"
 )
@@ -21,18 +19,6 @@ type liveness struct {
 	heardEpoch   uint64 // the newest start heard (live or not)
 	nonce        uint64 // its nonce: what this unit echoes to the peer
 	echoNextTurn bool   // a new nonce learned: echo it in the next round
-}
-
-// newNonce draws a Machine's nonce: 64 random bits, never 0 (0 is no
-// nonce on the wire).
-func newNonce() uint64 {
-	var b [8]byte
-	for {
-		rand.Read(b[:])
-		if n := binary.BigEndian.Uint64(b[:]); n != 0 {
-			return n
-		}
-	}
 }
 
 // fresh tells whether an authenticated frame f is of a start of its sender

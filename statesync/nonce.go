@@ -1,7 +1,6 @@
 package statesync
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,18 +14,6 @@ import (
 // its nonce in its next acknowledgement, and the sender starts a new stream
 // that echoes it.
 var ErrStaleNonce = errors.New("stream does not echo the receiver's nonce")
-
-// newNonce draws a Receiver's nonce: 64 random bits, never 0 (0 is no
-// nonce on the wire).
-func newNonce() uint64 {
-	var b [8]byte
-	for {
-		rand.Read(b[:])
-		if n := binary.BigEndian.Uint64(b[:]); n != 0 {
-			return n
-		}
-	}
-}
 
 // fresh checks, with keys, that a data or probe datagram h of a stream
 // newer than the one followed (or the first) echoes this Receiver's nonce:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/auth"
 )
 
 // ReceiverConfig configures a Receiver. Zero fields take their defaults (see
@@ -176,7 +177,7 @@ func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
 		ev:    events{side: SideReceiver, log: c.Logger},
 		ring:  make([]rslot, c.Window),
 		gen:   c.Table.curGen(c.Origin),
-		nonce: newNonce(),
+		nonce: auth.Nonce(),
 	}
 	r.ctlEpoch = c.Epoch
 	if r.ctlEpoch == 0 {
