@@ -260,9 +260,10 @@
 // receiver takes a start (epoch) of a peer as live only from an
 // authenticated frame that echoes the receiver's own current nonce, which
 // the peer can have learned only from a frame sent since the receiver
-// started; from then on the frames of that start are taken in sequence
-// order, and frames of it at or below the one that proved it are
-// replays. Any other frame is dropped and counted as Drops.StaleNonce
+// started; from then on the frames of that start sent after it are taken
+// (in sequence order on each interface, as before), and so are earlier
+// ones that echo the nonce too (delayed on another interface). Any other
+// frame is dropped and counted as Drops.StaleNonce
 // (ErrStaleNonce, logged at debug level only: a peer's first frames after
 // either unit starts are such drops too). A recording made before the
 // receiver started cannot carry its nonce, however old it is: replayed

@@ -26,7 +26,8 @@ type liveness struct {
 // Machine started. A start of a peer is taken as live from its first
 // frame that echoes this Machine's nonce (which the peer can only have
 // learned from a frame this Machine sent); later frames of that start, in
-// sequence order, are live too. Any other frame is dropped and counted
+// sequence order, are live too (and earlier ones that echo it, delayed on
+// another interface). Any other frame is dropped and counted
 // (Drops.StaleNonce); the nonce it carries is remembered (for the newest
 // start heard), the next round echoes it, and when it is new that round is
 // sent at once (in out), so that first contact costs one exchange. Without
@@ -62,14 +63,14 @@ func (m *Machine) fresh(now time.Time, f *Frame, out *Output) error {
 		}
 	}
 	switch {
-	case lv.live && f.Epoch == lv.epoch && f.Seq > lv.seq:
+	case lv.live && f.Epoch == lv.epoch && (f.Seq > lv.seq || f.Echo == m.nonce):
+		// Sent after the frame that proved the start live, or itself
+		// proof (an earlier round, delayed on its interface): the
+		// per-link marks tell a replay within this run.
 		return nil
 	case lv.live && f.Epoch < lv.epoch:
 		m.c.Dropped.Stale++
 		return fmt.Errorf("heartbeat: unit %d epoch %d older than its live start's %d: %w", f.UnitID, f.Epoch, lv.epoch, ErrStale)
-	case lv.live && f.Epoch == lv.epoch:
-		m.c.Dropped.Replay++
-		return fmt.Errorf("heartbeat: unit %d sequence %d not above %d, the first taken live: %w", f.UnitID, f.Seq, lv.seq, ErrReplay)
 	case f.Echo == m.nonce:
 		// Made after the peer heard this start: the peer's start is live
 		// from this frame on.

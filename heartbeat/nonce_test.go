@@ -173,3 +173,39 @@ func TestReplayNextToLivePeer(t *testing.T) {
 	require.Len(t, ps, 1)
 	require.Equal(t, Alive, ps[0].Links[0].State)
 }
+
+// TestNonceDelayedOnAnotherInterface: a round delayed on one interface
+// behind the round that proved the peer's start live is taken if it
+// echoes this unit's nonce too, and counted as StaleNonce (not a replay)
+// if it does not.
+func TestNonceDelayedOnAnotherInterface(t *testing.T) {
+	cfg := nonceConfig(t)
+	ifs := []Interface{{Name: "eth0"}, {Name: "eth1"}}
+	rx, err := NewMachine(&cfg, ifs...)
+	require.NoError(t, err)
+	cfg.UnitID = 2
+	tx, err := NewMachine(&cfg, ifs...)
+	require.NoError(t, err)
+	now := time.Unix(1000, 0)
+	rounds := func() [][]byte {
+		out := tx.Tick(now)
+		now = now.Add(100 * ms)
+		return [][]byte{out.Frames[0].Data, out.Frames[1].Data}
+	}
+	r1 := rounds() // before tx heard rx: no echo
+	knows(tx, rx)
+	r2, r3 := rounds(), rounds()
+	_, err = rx.Receive(now, "eth0", r3[0])
+	require.NoError(t, err, "proves tx's start live")
+	_, err = rx.Receive(now, "eth1", r2[1])
+	require.NoError(t, err, "an earlier round that echoes: taken")
+	_, err = rx.Receive(now, "eth1", r1[1])
+	require.ErrorIs(t, err, ErrStaleNonce, "an earlier round that does not echo")
+	_, err = rx.Receive(now, "eth1", r3[1])
+	require.NoError(t, err)
+	_, err = rx.Receive(now, "eth1", r2[1])
+	require.ErrorIs(t, err, ErrReplay, "the per-link marks still hold")
+	d := rx.Counters().Dropped
+	require.Equal(t, uint64(1), d.StaleNonce)
+	require.Equal(t, uint64(1), d.Replay)
+}
