@@ -16,9 +16,10 @@ import (
 // SenderConfig.Keys); version 3 names the cluster and the sending and
 // receiving units in every header, so that one Driver can sync with several
 // peers on one transport and drop other clusters' datagrams; version 4
+// adds the records of conntrack expectations (expect_codec.go); version 5
 // adds the receiver's nonce (see ReceiverStats.DropStaleNonce). Datagrams
 // of other versions are dropped as ErrVersion.
-const Version = 4
+const Version = 5
 
 // EtherType is the default EtherType of sync frames on raw Ethernet, next to
 // the heartbeats' 0xC14B.

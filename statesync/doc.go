@@ -97,13 +97,13 @@
 // announces them) only after Commit returns, so no packet of a known
 // session reaches this unit before the session is in its table.
 //
-// # Wire format (version 4)
+// # Wire format (version 5)
 //
 // Every datagram starts with a 40-byte header (big-endian):
 //
 //	offset size field
 //	0      2    magic "hs"
-//	2      1    version (4)
+//	2      1    version (5)
 //	3      1    type: 1 data, 2 ack, 3 probe
 //	4      1    flags: bit 0 authenticated
 //	5      1    key ID
