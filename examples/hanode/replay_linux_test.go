@@ -331,9 +331,9 @@ func startToPrimary(t *testing.T, u *unit) (time.Duration, bool) {
 		switch {
 		case strings.Contains(line, `msg="member: started"`):
 			start, primary, stalled = stamp(), time.Time{}, false
-		case strings.Contains(line, `msg="election: stalled"`) && primary.IsZero():
+		case strings.Contains(line, "loop stalled") && primary.IsZero():
 			stalled = true
-		case strings.Contains(line, `msg="election: role change"`) && strings.Contains(line, " to=primary ") && primary.IsZero():
+		case strings.Contains(line, `role change"`) && strings.Contains(line, " to=primary ") && primary.IsZero():
 			primary = stamp()
 		}
 	}
