@@ -435,7 +435,7 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 	if err := m.checkInterface(f, i); err != nil {
 		return out, err
 	}
-	if err := m.fresh(now, f, &out); err != nil { // nonce.go
+	if err := m.fresh(now, f, i, &out); err != nil { // nonce.go
 		return out, err
 	}
 	p := m.peers[f.UnitID]

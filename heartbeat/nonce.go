@@ -21,9 +21,9 @@ type liveness struct {
 	echoNextTurn bool   // a new nonce learned: echo it in the next round
 }
 
-// fresh tells whether an authenticated frame f is of a start of its sender
-// that is live now, that is, it is not a recording made before this
-// Machine started. A start of a peer is taken as live from its first
+// fresh tells whether an authenticated frame f (received on interface i)
+// is of a start of its sender that is live now, that is, it is not a
+// recording made before this Machine started. A start of a peer is taken as live from its first
 // frame that echoes this Machine's nonce (which the peer can only have
 // learned from a frame this Machine sent); later frames of that start, in
 // sequence order, are live too (and earlier ones that echo it, delayed on
@@ -32,7 +32,7 @@ type liveness struct {
 // start heard), the next round echoes it, and when it is new that round is
 // sent at once (in out), so that first contact costs one exchange. Without
 // keys anything can be forged and every frame is taken (nil).
-func (m *Machine) fresh(now time.Time, f *Frame, out *Output) error {
+func (m *Machine) fresh(now time.Time, f *Frame, i int, out *Output) error {
 	if m.sealer == nil {
 		return nil
 	}
@@ -69,6 +69,9 @@ func (m *Machine) fresh(now time.Time, f *Frame, out *Output) error {
 		// per-link marks tell a replay within this run.
 		return nil
 	case lv.live && f.Epoch < lv.epoch:
+		if p := m.peers[f.UnitID]; p != nil && p.links[i].heard && f.Epoch < p.links[i].epoch {
+			return nil // the link's own epoch check drops it, as ever
+		}
 		m.c.Dropped.Stale++
 		return fmt.Errorf("heartbeat: unit %d epoch %d older than its live start's %d: %w", f.UnitID, f.Epoch, lv.epoch, ErrStale)
 	case f.Echo == m.nonce:
