@@ -25,6 +25,7 @@ func TestBadFramesChangeNothing(t *testing.T) {
 	tx, err := NewMachine(&sender, Interface{Name: "eth0"})
 	require.NoError(t, err)
 
+	knows(tx, rx)
 	now := time.Unix(1000, 0)
 	var frames [][]byte
 	for i := range 3 {

@@ -185,13 +185,13 @@
 // rate and does not flap: virtual-time tests run 10 minutes at 20% loss
 // with no verdict, on the pure core and on the simulated segment.
 //
-// # Frame (version 3)
+// # Frame (version 4)
 //
 // The frame is the payload of an Ethernet frame of EtherType 0xC14B (by
 // default) or of a UDP datagram. Integers are big endian.
 //
 //	offset  size  field
-//	0       1     version (3)
+//	0       1     version (4)
 //	1       1     role of the sender (hakit.Role: 1 initial, 2 primary,
 //	              3 secondary)
 //	2       1     key ID (0: unauthenticated, no tag)
@@ -205,16 +205,18 @@
 //	24      8     sequence number of the send round (from 1; the same on
 //	              every interface of a round)
 //	32      4     cluster tag (see Cluster identity)
-//	36      A     sender's address on the interface
-//	36+A    P     opaque caller payload
-//	36+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
-//	              bytes 0 to 36+A+P) truncated to 128 bits, where subkey
+//	36      8     nonce of the sender (random, one per start)
+//	44      8     echo: the nonce of one peer the sender heard, or 0
+//	52      A     sender's address on the interface
+//	52+A    P     opaque caller payload
+//	52+A+P  16    tag, if key ID != 0: HMAC-SHA256(subkey, EtherType ‖
+//	              bytes 0 to 52+A+P) truncated to 128 bits, where subkey
 //	              is HKDF-SHA256(secret of the key ID, info "hakit
 //	              heartbeat v1")
 //
-// A frame shorter than the Ethernet minimum (46 bytes) may arrive padded
-// with zeros; UnmarshalBinary accepts that padding and nothing else after
-// the frame.
+// Every frame is at least as long as the Ethernet minimum payload (46
+// bytes), so it never arrives padded; UnmarshalBinary accepts nothing
+// after the frame.
 //
 // # Payloads
 //
@@ -277,8 +279,49 @@
 // Tags are compared in constant time, and frames without a tag are dropped. Each receiver keeps, per peer
 // and interface, the newest (epoch, sequence) accepted: an older epoch is
 // stale, an equal epoch with a sequence not above the mark is a replay. The
-// mark moves only after the tag verifies. A restarted sender uses a larger
-// epoch and is accepted with its first frame. Without keys frames are still
+// mark moves only after the tag verifies. Without keys frames are still
 // checked for version, sanity and cluster ID. Every dropped frame is counted
 // by reason in Counters and changes no state.
+//
+// # Replays across restarts
+//
+// The marks live in memory: a unit that restarts has none, and a frame
+// recorded earlier (of a primary since dead) would look new to it. So with
+// keys each Machine draws a random 64-bit nonce when it is made (one per
+// start of the unit, nothing on disk) and sends it in every frame; each
+// frame also echoes the nonce of one peer it heard (the newest start of
+// that peer; the peers in turn, one a round, a newly heard one first). A
+// receiver takes a start (epoch) of a peer as live only from an
+// authenticated frame that echoes the receiver's own current nonce, which
+// the peer can have learned only from a frame sent since the receiver
+// started; from then on the frames of that start sent after it are taken
+// (in sequence order on each interface, as before), and so are earlier
+// ones that echo the nonce too (delayed on another interface). Any other
+// frame is dropped and counted as Drops.StaleNonce
+// (ErrStaleNonce, logged at debug level only: a peer's first frames after
+// either unit starts are such drops too). A recording made before the
+// receiver started cannot carry its nonce, however old it is: replayed
+// into a restarted unit, not one of its frames is taken (no peer, no
+// report, no payload; TestReplayIntoRestartedReceiver, with a recording
+// of the last 2 s and one 72 hours old).
+//
+// First contact costs one exchange: a unit that hears a new nonce of a
+// peer sends a round at once echoing it, so a restarted unit is taken as
+// live by its peer, and takes the peer as live, within three one-way
+// trips of its first frame, not an interval (TestNonceRestartHeardAtOnce).
+// The epoch rule is unchanged, so a unit whose clock went back across a
+// restart still needs an epoch above its last (election/member's
+// BootEpoch gives one).
+//
+// The limits: the nonce only proves that a frame was made after the
+// receiver started, not when: within one run of the receiver, freshness
+// rests on the (epoch, sequence) marks as before, so a frame recorded
+// since the receiver started and delayed is dropped as a replay only if a
+// newer one was taken. With more than one peer, a unit echoes one nonce a
+// round, so in a cluster of n units a restarted unit may wait up to n-2
+// rounds more to be taken as live by the last of them (the immediate round
+// goes to the newest nonce). A peer's nonce changes only with a larger
+// epoch, so replays cannot make a unit send more than one extra round per
+// recorded start of a peer. Without keys nothing is checked: anything can
+// be forged anyway.
 package heartbeat

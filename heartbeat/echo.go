@@ -12,7 +12,7 @@ import (
 const EchoVersion = 2
 
 // echoMark is set in the first byte of every echo message, where a
-// heartbeat frame carries its version (3): the two share a channel and the
+// heartbeat frame carries its version (4): the two share a channel and the
 // first byte tells them apart.
 const echoMark = 0x80
 
@@ -55,7 +55,7 @@ func (o EchoOp) String() string {
 //
 //	offset  size  field
 //	0       1     0x80 | version (0x82); a heartbeat frame has its
-//	              version (3) here
+//	              version (4) here
 //	1       1     operation (1 request, 2 reply)
 //	2       1     key ID (0: unauthenticated, no tag)
 //	3       1     reserved, 0

@@ -173,6 +173,8 @@ func TestMachineEcho(t *testing.T) {
 	cfg.UnitID, cfg.Epoch = 2, 20
 	b, err := NewMachine(&cfg, Interface{Name: "eth0"})
 	require.NoError(t, err)
+	knows(a, b)
+	knows(b, a)
 	now := time.Unix(1000, 0)
 	_, err = a.Receive(now, "eth0", b.Tick(now).Frames[0].Data)
 	require.NoError(t, err)

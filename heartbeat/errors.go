@@ -21,6 +21,12 @@ var (
 	ErrReplay = errors.New("replayed frame")
 	// ErrStale reports a frame from an earlier start (epoch) of the sender.
 	ErrStale = errors.New("stale epoch")
+	// ErrStaleNonce reports an authenticated frame of a start of its sender
+	// not yet shown to be live: it does not echo this start's nonce, so it
+	// may have been recorded before this unit started (see the package
+	// documentation, Replays across restarts). A peer's first frames after
+	// either unit starts are dropped so too, until the nonces are exchanged.
+	ErrStaleNonce = errors.New("stale nonce")
 	// ErrClosed reports use of a closed Driver.
 	ErrClosed = errors.New("driver closed")
 )

@@ -45,7 +45,7 @@ func ExampleFrame() {
 	b[20] ^= 1 // any flipped byte is rejected
 	fmt.Println(keys.Verify(b))
 	// Output:
-	// 64 bytes
+	// 80 bytes
 	// 7 1 primary 1 198.18.0.1 prio=200
 	// heartbeat: bad tag for key ID 1: authentication failed
 }

@@ -13,8 +13,10 @@ import (
 // Version is the version of the heartbeat frame this package writes and the
 // only one it reads. Version 2 keys the tag with a subkey derived from the
 // shared secret (see Sealer); version 3 adds the cluster tag
-// (Frame.ClusterTag). Frames of other versions are dropped as ErrVersion.
-const Version = 3
+// (Frame.ClusterTag); version 4 the sender's nonce and the echo of a
+// peer's (see Frame.Nonce). Frames of other versions are dropped as
+// ErrVersion.
+const Version = 4
 
 // DefaultEtherType is the EtherType of heartbeat frames unless configured
 // otherwise (Clavister's 0xC14B).
@@ -23,7 +25,7 @@ const DefaultEtherType = 0xC14B
 // Frame size limits, in bytes, of the heartbeat PDU (the Ethernet payload).
 const (
 	// HeaderLen is the length of the fixed part of a frame.
-	HeaderLen = 36
+	HeaderLen = 52
 	// TagLen is the length of the truncated HMAC-SHA256 tag (128 bits).
 	TagLen = 16
 	// MaxPayload is the largest caller payload a frame carries.
@@ -69,6 +71,15 @@ type Frame struct {
 	// of different interfaces by it (see Heard); on each interface Seq
 	// still grows by one per frame.
 	Seq uint64
+	// Nonce is the sender's nonce: a random number drawn at each start of
+	// the sender (a Machine draws its own), 0 for none.
+	Nonce uint64
+	// Echo is the nonce of one peer the sender heard (the newest start of
+	// that peer it knows), 0 for none. A receiver takes a peer's start as
+	// live only from a frame echoing the receiver's own nonce: a frame
+	// recorded before the receiver started cannot (see the package
+	// documentation, Replays across restarts).
+	Echo uint64
 	// Interval is the sender's heartbeat interval, carried in whole
 	// microseconds (0 to about 71 minutes).
 	Interval time.Duration
@@ -139,6 +150,8 @@ func (f *Frame) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, f.Epoch)
 	b = binary.BigEndian.AppendUint64(b, f.Seq)
 	b = binary.BigEndian.AppendUint32(b, f.ClusterTag)
+	b = binary.BigEndian.AppendUint64(b, f.Nonce)
+	b = binary.BigEndian.AppendUint64(b, f.Echo)
 	switch al {
 	case 4:
 		a := f.Addr.As4()
@@ -242,6 +255,8 @@ func (f *Frame) UnmarshalBinary(b []byte) error {
 	f.Epoch = binary.BigEndian.Uint64(b[16:24])
 	f.Seq = binary.BigEndian.Uint64(b[24:32])
 	f.ClusterTag = binary.BigEndian.Uint32(b[32:36])
+	f.Nonce = binary.BigEndian.Uint64(b[36:44])
+	f.Echo = binary.BigEndian.Uint64(b[44:52])
 	f.Addr = addr
 	p := b[HeaderLen+al : HeaderLen+al+pl]
 	if len(p) == 0 {

@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -184,7 +185,7 @@ func (h *harness) handle(u *hunit, out Output) {
 						return
 					}
 					o, err := v.m.Receive(h.clk.Now(), h.ifnames[i], data)
-					if echo {
+					if echo || errors.Is(err, ErrStaleNonce) {
 						// An echo of a unit not heard yet (a restart) is
 						// dropped, as it should be.
 						h.handle(v, o)

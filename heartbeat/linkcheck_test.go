@@ -22,6 +22,7 @@ func TestRelayedFrameDropped(t *testing.T) {
 	sender.UnitID = 2
 	tx, err := NewMachine(&sender, Interface{Name: "eth0"}, Interface{Name: "eth1"})
 	require.NoError(t, err)
+	knows(tx, rx)
 
 	now := time.Unix(1000, 0)
 	frames := func() (eth0, eth1 []byte) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/auth"
 )
 
 // maxTargets bounds the neighbours probed per interface.
@@ -42,6 +43,13 @@ type Machine struct {
 	tags           *clusterTags
 	collisions     map[collisionKey]*collisionRecord
 	collisionOrder []collisionKey
+	// This start's nonce and what is known of the peers' starts (with
+	// keys only; nonce.go).
+	nonce     uint64
+	live      map[uint16]*liveness
+	liveOrder []uint16
+	echoTurn  int
+	roundEcho uint64 // the nonce the current round echoes
 }
 
 // port is one interface and what EIFD knows of it, whichever peer it
@@ -169,6 +177,8 @@ func NewMachine(cfg *Config, ifaces ...Interface) (*Machine, error) {
 		byName: make(map[string]int, len(ifaces)),
 		peers:  make(map[uint16]*peer),
 		role:   c.Role,
+		nonce:  auth.Nonce(),
+		live:   make(map[uint16]*liveness),
 	}
 	if c.Keys != nil {
 		m.sealer = NewSealer(c.Keys, c.EtherType)
@@ -355,6 +365,7 @@ func (m *Machine) SendNow(now time.Time) Output {
 // number.
 func (m *Machine) round(out *Output) {
 	m.seq++
+	m.roundEcho = m.echoNonce() // nonce.go
 	for i := range m.ports {
 		m.emit(i, out)
 	}
@@ -369,6 +380,8 @@ func (m *Machine) emit(i int, out *Output) {
 		Interface: uint16(i),
 		Epoch:     m.cfg.Epoch,
 		Seq:       m.seq,
+		Nonce:     m.nonce,
+		Echo:      m.roundEcho,
 		Interval:  m.cfg.Interval,
 		Addr:      p.addr,
 		Payload:   m.payload,
@@ -444,6 +457,12 @@ func (m *Machine) Receive(now time.Time, ifname string, b []byte) (Output, error
 		return out, err
 	}
 	if err := m.checkInterface(f, i); err != nil {
+		return out, err
+	}
+	if err := m.fresh(now, f, i, &out); err != nil { // nonce.go
+		if p := m.peers[f.UnitID]; errors.Is(err, ErrStaleNonce) && p != nil && p.links[i].heard && f.Epoch > p.links[i].epoch {
+			m.rival(now, f, i, p.links[i], &out) // collision.go
+		}
 		return out, err
 	}
 	p := m.peers[f.UnitID]

@@ -156,6 +156,12 @@ type Drops struct {
 	Replay uint64
 	// Stale: an epoch older than the sender's newest on that interface.
 	Stale uint64
+	// StaleNonce (with keys): an authenticated frame of a start of its
+	// sender not shown to be live, because it does not echo this unit's
+	// nonce: recorded before this unit started and replayed, or one of the
+	// first frames of a peer before the nonces were exchanged (one or two
+	// at each start).
+	StaleNonce uint64
 	// Own: this unit's own unit ID (a looped-back frame, or a duplicate
 	// unit ID in the cluster).
 	Own uint64

@@ -16,16 +16,17 @@ import (
 // SenderConfig.Keys); version 3 names the cluster and the sending and
 // receiving units in every header, so that one Driver can sync with several
 // peers on one transport and drop other clusters' datagrams; version 4
-// adds the records of conntrack expectations (expect_codec.go). Datagrams
+// adds the records of conntrack expectations (expect_codec.go); version 5
+// adds the receiver's nonce (see ReceiverStats.DropStaleNonce). Datagrams
 // of other versions are dropped as ErrVersion.
-const Version = 4
+const Version = 5
 
 // EtherType is the default EtherType of sync frames on raw Ethernet, next to
 // the heartbeats' 0xC14B.
 const EtherType = 0xC14C
 
 // headerLen is the length of the datagram header.
-const headerLen = 32
+const headerLen = 40
 
 // tagLen is the length of the truncated HMAC-SHA256 tag of an authenticated
 // datagram (128 bits).
@@ -89,10 +90,10 @@ const flagAuth = 1
 
 // header is the fixed part at the start of every datagram.
 //
-//	0      2        3     4      5       6       8        10     12   14         16      24    32
-//	+------+--------+-----+------+-------+-------+--------+------+----+----------+-------+-----+
-//	| "hs" | version| type| flags| key ID| length| cluster| from | to | reserved | epoch | seq |
-//	+------+--------+-----+------+-------+-------+--------+------+----+----------+-------+-----+
+//	0      2        3     4      5       6       8        10     12   14         16      24    32      40
+//	+------+--------+-----+------+-------+-------+--------+------+----+----------+-------+-----+-------+
+//	| "hs" | version| type| flags| key ID| length| cluster| from | to | reserved | epoch | seq | nonce |
+//	+------+--------+-----+------+-------+-------+--------+------+----+----------+-------+-----+-------+
 //
 // All integers are big-endian; reserved is zero.
 type header struct {
@@ -120,6 +121,11 @@ type header struct {
 	// Seq is the data sequence number (typeData, from 1) or the control
 	// sequence number (typeAck, typeProbe, from 1) within the epoch.
 	Seq uint64
+	// Nonce is, in an acknowledgement, the receiver's nonce (random, one
+	// per Receiver); in data and probes, the echo of the newest one the
+	// sender accepted (0: none yet). A receiver with keys adopts a new
+	// stream only from a datagram echoing its own nonce.
+	Nonce uint64
 }
 
 // AppendBinary appends the encoded header to b.
@@ -135,7 +141,8 @@ func (h header) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, h.To)
 	b = append(b, 0, 0)
 	b = binary.BigEndian.AppendUint64(b, h.Epoch)
-	return binary.BigEndian.AppendUint64(b, h.Seq), nil
+	b = binary.BigEndian.AppendUint64(b, h.Seq)
+	return binary.BigEndian.AppendUint64(b, h.Nonce), nil
 }
 
 // MarshalBinary returns the encoded header.
@@ -179,6 +186,7 @@ func (h *header) UnmarshalBinary(b []byte) error {
 		To:        binary.BigEndian.Uint16(b[12:14]),
 		Epoch:     binary.BigEndian.Uint64(b[16:24]),
 		Seq:       binary.BigEndian.Uint64(b[24:32]),
+		Nonce:     binary.BigEndian.Uint64(b[32:40]),
 	}
 	return nil
 }
@@ -725,8 +733,8 @@ func newFramer(keys *hakit.Keyring, id identity) framer {
 }
 
 // begin appends a header to b (key ID, length and tag filled in by seal).
-func (f *framer) begin(b []byte, t dgramType, epoch, seq uint64) []byte {
-	h := header{Version: Version, dgramType: t, Epoch: epoch, Seq: seq, Auth: f.mac != nil,
+func (f *framer) begin(b []byte, t dgramType, epoch, seq, nonce uint64) []byte {
+	h := header{Version: Version, dgramType: t, Epoch: epoch, Seq: seq, Nonce: nonce, Auth: f.mac != nil,
 		Cluster: f.id.Cluster, From: f.id.Self, To: f.id.Peer}
 	b, _ = h.AppendBinary(b)
 	return b

@@ -77,7 +77,7 @@ func TestRecordRoundTrip(t *testing.T) {
 
 func TestHeaderAndAckErrors(t *testing.T) {
 	h := header{Version: Version, dgramType: typeData, Auth: true, KeyID: 3, Length: 100,
-		Cluster: 7, From: 1, To: 65535, Epoch: 5, Seq: 9}
+		Cluster: 7, From: 1, To: 65535, Epoch: 5, Seq: 9, Nonce: 0xfedcba9876543210}
 	b, err := h.MarshalBinary()
 	require.NoError(t, err)
 	require.Len(t, b, headerLen)
@@ -121,7 +121,7 @@ func TestHeaderAndAckErrors(t *testing.T) {
 func TestFramerIdentity(t *testing.T) {
 	seal := func(id identity) []byte {
 		f := newFramer(nil, id)
-		b := f.begin(nil, typeProbe, 1, 1)
+		b := f.begin(nil, typeProbe, 1, 1, 0)
 		b, _ = probePayload{}.AppendBinary(b)
 		return f.seal(b)
 	}
@@ -164,6 +164,7 @@ func newPair(t *testing.T, skey, rkey []byte) (*Sender, *Receiver, *Table, *Tabl
 	require.NoError(t, err)
 	r, err := NewReceiver(t0, &ReceiverConfig{Table: dst, Keys: testKeys(t, rkey)})
 	require.NoError(t, err)
+	introduce(s, r)
 	return s, r, src, dst
 }
 
@@ -214,6 +215,7 @@ func TestBadInputCountedAndDropped(t *testing.T) {
 	// A replay of an older epoch is rejected once a newer one is seen.
 	s2, err := NewSender(t0.Add(time.Hour), &SenderConfig{Table: src, Keys: testKeys(t, key)})
 	require.NoError(t, err)
+	introduce(s2, r)
 	s2.Tick(t0)
 	for _, b := range s2.Output(nil) {
 		require.NoError(t, r.Step(t0, b))

@@ -110,13 +110,13 @@
 // announces them) only after Commit returns, so no packet of a known
 // session reaches this unit before the session is in its table.
 //
-// # Wire format (version 2)
+// # Wire format (version 5)
 //
-// Every datagram starts with a 32-byte header (big-endian):
+// Every datagram starts with a 40-byte header (big-endian):
 //
 //	offset size field
 //	0      2    magic "hs"
-//	2      1    version (3)
+//	2      1    version (5)
 //	3      1    type: 1 data, 2 ack, 3 probe
 //	4      1    flags: bit 0 authenticated
 //	5      1    key ID
@@ -127,6 +127,7 @@
 //	14     2    reserved, zero
 //	16     8    epoch: the stream (data, probe) or the receiver's control stream (ack)
 //	24     8    sequence number: data from 1; ack and probe have their own counter
+//	32     8    nonce: the receiver's (ack), or its echo (data, probe; 0 for none)
 //
 // A data payload is a sequence of records, each starting with its
 // operation byte (1 upsert, 2 delete, 3 bulk-begin, 4 bulk-end). Upsert and
@@ -167,13 +168,37 @@
 // rejected by epoch (a stream's epoch only grows; by default it is the
 // sender's start time in nanoseconds) and sequence number. A datagram of
 // another version is dropped with an error wrapping ErrVersion and counted.
-// Two limits follow from this design: a receiver that has just started
-// accepts the first authentic stream it hears, so a recorded datagram of an
-// older stream replayed to it first is applied until the live stream's bulk
-// sync replaces it; and a sender whose clock went backwards across a
-// restart must be given an Epoch above its previous one
-// (SenderConfig.Epoch), or receivers reject its stream as stale (counted,
-// and the receiver falls out of sync: not silent).
+// A sender whose clock went backwards across a restart must be given an
+// Epoch above its previous one (SenderConfig.Epoch), or receivers reject
+// its stream as stale (counted, and the receiver falls out of sync: not
+// silent).
+//
+// # Replays across restarts
+//
+// Epochs and sequence numbers stop replays only while the receiver
+// remembers them. So that a datagram recorded before a receiver started
+// is never applied, with keys each Receiver draws a random 64-bit nonce and
+// puts it in the nonce field of its acknowledgements; the Sender puts the
+// newest nonce it accepted in every data datagram and probe it seals; and
+// a receiver follows a new stream (or its first) only from an authentic
+// datagram that echoes its own nonce. Anything else of a stream it does
+// not follow is dropped and counted (ReceiverStats.DropStaleNonce, error
+// ErrStaleNonce): a recording made before the receiver started cannot
+// echo a nonce that did not exist yet, so replaying one into a restarted
+// standby changes nothing in its replica and never makes it report in
+// sync, however old the recording (the tests replay one 72 hours old). The
+// receiver then acknowledges at once (at most once per NackInterval) to
+// tell the sender its nonce; a sender that hears a new nonce from a
+// receiver that does not follow its current stream starts a new one
+// echoing it (a resync, counted, unless it is the sender's first contact).
+// First contact so costs one round trip and the restart of the sender's
+// first bulk sync. The limits: once a stream is followed, its datagrams
+// are checked by sequence number only (a replay of one is a duplicate of
+// the live stream's own data); acknowledgements are not protected by the
+// nonce (a replayed one is refused by the control epoch, which only
+// grows, and at worst makes the sender restart its stream once per
+// recorded receiver start); and without keys nothing is checked, since
+// anything can be forged.
 // On raw Ethernet the EtherType is 0xC14C (EtherType), next to the
 // heartbeats' 0xC14B.
 //

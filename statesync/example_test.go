@@ -44,6 +44,10 @@ func Example() {
 		Expires: statesync.Deadline(now.Add(time.Hour)),
 	}
 	s.Upsert(now, primary.Upsert(sess))
+	// With keys, the first exchange tells the sender the receiver's
+	// nonce (the receiver drops a stream that does not echo it); the
+	// second carries the stream that does.
+	exchange()
 	exchange()
 	fmt.Println("in sync:", r.InSync(), "acked:", s.Acked())
 	for _, e := range events {
@@ -56,6 +60,8 @@ func Example() {
 	fmt.Println("committed, lost:", res.Lost, "present:", ok, "version:", got.Version)
 	// Output:
 	// in sync: true acked: true
+	// sender bulk-start
+	// sender bulk-done
 	// sender bulk-start
 	// sender bulk-done
 	// receiver bulk-start

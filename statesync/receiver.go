@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hakit/hakit"
+	"github.com/hakit/hakit/internal/auth"
 )
 
 // ReceiverConfig configures a Receiver. Zero fields take their defaults (see
@@ -74,6 +75,10 @@ type ReceiverStats struct {
 	EventsDropped uint64 // events dropped because Events was not called for long
 	// Drops of received datagrams, by reason.
 	DropMalformed, DropAuth, DropVersion, DropReplay, DropWindow, DropCluster, DropPeer uint64
+	// DropStaleNonce (with keys): authentic datagrams of a stream the
+	// receiver did not follow that do not echo its nonce, so may have
+	// been recorded before it started (nonce.go).
+	DropStaleNonce uint64
 }
 
 // add adds o's counters to s's.
@@ -97,6 +102,7 @@ func (s *ReceiverStats) add(o ReceiverStats) {
 	s.DropWindow += o.DropWindow
 	s.DropCluster += o.DropCluster
 	s.DropPeer += o.DropPeer
+	s.DropStaleNonce += o.DropStaleNonce
 }
 
 type rslot struct {
@@ -154,6 +160,8 @@ type Receiver struct {
 	ackNow    bool
 
 	ctlEpoch, ctlSeq uint64
+	nonce            uint64 // this Receiver's, in every ack (nonce.go)
+	hello            bool   // an ack is due to tell a sender the nonce
 	ack              ackPayload
 	ackBuf           []byte
 	out              [][]byte
@@ -169,11 +177,12 @@ func NewReceiver(now time.Time, cfg *ReceiverConfig) (*Receiver, error) {
 		return nil, err
 	}
 	r := &Receiver{
-		cfg:  c,
-		fr:   newFramer(c.Keys, identity{Cluster: c.Cluster, Self: c.Unit, Peer: c.Peer}),
-		ev:   events{side: SideReceiver, log: c.Logger},
-		ring: make([]rslot, c.Window),
-		gen:  c.Table.curGen(c.Origin),
+		cfg:   c,
+		fr:    newFramer(c.Keys, identity{Cluster: c.Cluster, Self: c.Unit, Peer: c.Peer}),
+		ev:    events{side: SideReceiver, log: c.Logger},
+		ring:  make([]rslot, c.Window),
+		gen:   c.Table.curGen(c.Origin),
+		nonce: auth.Nonce(),
 	}
 	r.ctlEpoch = c.Epoch
 	if r.ctlEpoch == 0 {
@@ -254,6 +263,9 @@ func (r *Receiver) Step(now time.Time, b []byte) error {
 	}
 	if err == nil && h.Epoch < r.epoch {
 		err = fmt.Errorf("statesync: epoch %d older than %d: %w", h.Epoch, r.epoch, ErrReplay)
+	}
+	if err == nil {
+		err = r.fresh(h) // nonce.go
 	}
 	if err != nil {
 		r.countDrop(err)
@@ -447,12 +459,12 @@ func (r *Receiver) requestResync(now time.Time, reason string) {
 // missing datagrams, and updates the in-sync state. Call it every
 // millisecond or so.
 func (r *Receiver) Tick(now time.Time) {
-	if r.committed || r.epoch == 0 {
+	if r.committed || r.epoch == 0 && !r.hello {
 		return
 	}
 	r.refreshSync(now)
 	gaps := r.head >= r.next
-	due := r.ackNow ||
+	due := r.ackNow || r.hello && now.Sub(r.lastAck) >= r.cfg.NackInterval ||
 		r.unacked && now.Sub(r.lastAck) >= r.cfg.AckDelay ||
 		gaps && now.Sub(r.lastNack) >= r.cfg.NackInterval
 	if !due {
@@ -465,13 +477,13 @@ func (r *Receiver) Tick(now time.Time) {
 		r.ack.Missing = r.missing(r.ack.Missing)
 	}
 	r.ctlSeq++
-	b := r.fr.begin(r.ackBuf[:0], typeAck, r.ctlEpoch, r.ctlSeq)
+	b := r.fr.begin(r.ackBuf[:0], typeAck, r.ctlEpoch, r.ctlSeq, r.nonce)
 	b, _ = r.ack.AppendBinary(b)
 	r.ackBuf = r.fr.seal(b)
 	r.out = append(r.out, r.ackBuf)
 	r.stats.Acks++
 	r.lastAck = now
-	r.unacked, r.ackNow = false, false
+	r.unacked, r.ackNow, r.hello = false, false, false
 }
 
 // missing appends the ranges between next and head that are not buffered.
@@ -550,6 +562,8 @@ func (r *Receiver) countDrop(err error) {
 		r.stats.DropCluster++
 	case errors.Is(err, ErrPeer):
 		r.stats.DropPeer++
+	case errors.Is(err, ErrStaleNonce):
+		r.stats.DropStaleNonce++
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrMalformed), errors.Is(err, ErrNotSync):
 		r.stats.DropMalformed++
 	default:

@@ -134,6 +134,7 @@ type Sender struct {
 	ctlSeq uint64
 
 	peerEpoch, peerSeq uint64
+	peerNonce          uint64 // the receiver's nonce, echoed in data and probes (nonce.go)
 	lastProgress       time.Time
 	lastProbe          time.Time
 	lastSend           time.Time
@@ -255,7 +256,7 @@ func (s *Sender) startDatagram(now time.Time) bool {
 	if cap(slot.b) < s.cfg.MTU {
 		slot.b = make([]byte, 0, s.cfg.MTU)
 	}
-	s.open = s.fr.begin(slot.b[:0], typeData, s.epoch, s.next)
+	s.open = s.fr.begin(slot.b[:0], typeData, s.epoch, s.next, s.peerNonce)
 	s.nrec = 0
 	return true
 }
@@ -265,6 +266,7 @@ func (s *Sender) seal(now time.Time) {
 	if s.open == nil {
 		return
 	}
+	putNonce(s.open, s.peerNonce) // the newest, not the one at begin (nonce.go)
 	b := s.fr.seal(s.open)
 	slot := &s.win[s.next%uint64(len(s.win))]
 	slot.b, slot.sent, slot.first, slot.nrec = b, now, now, s.nrec
@@ -378,7 +380,7 @@ func (s *Sender) advanceBulk(now time.Time) {
 
 func (s *Sender) probe(now time.Time) {
 	s.ctlSeq++
-	b := s.fr.begin(s.ctl[:0], typeProbe, s.epoch, s.ctlSeq)
+	b := s.fr.begin(s.ctl[:0], typeProbe, s.epoch, s.ctlSeq, s.peerNonce)
 	b, _ = probePayload{Head: s.next - 1}.AppendBinary(b)
 	s.ctl = s.fr.seal(b)
 	s.out = append(s.out, s.ctl)
@@ -414,6 +416,9 @@ func (s *Sender) Step(now time.Time, b []byte) error {
 	}
 	s.peerEpoch, s.peerSeq = h.Epoch, h.Seq
 	a := &s.ack
+	if s.learnNonce(now, h.Nonce, a.Epoch) { // nonce.go
+		return nil
+	}
 	if a.Epoch != s.epoch {
 		s.stats.DropStale++
 		return nil // about an older stream: already replaced

@@ -191,7 +191,12 @@
 //
 // Each start takes its heartbeat and sync epochs from the counter in
 // -epoch-file (member.BootEpoch): a unit whose clock came back behind is
-// still heard by its peer at once.
+// still heard by its peer at once. With a key, each start also draws a
+// random nonce that its peer must echo (see the heartbeat and statesync
+// package documentation, Replays across restarts): frames recorded before
+// a unit started and replayed into it are never taken, and are counted in
+// the status (counters.heartbeat.Dropped.StaleNonce,
+// counters.receiver.DropStaleNonce).
 //
 // A unit whose own loop stalled (the process stopped or starved for more
 // than misses + 1 intervals, or half the detection time) treats itself as
