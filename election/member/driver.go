@@ -99,6 +99,9 @@ func New(cfg *Config) (_ *Driver, err error) {
 	}
 	d.opCtx, d.opCancel = context.WithCancel(context.Background())
 	var sessions, replication Step
+	// The sync driver reads from its transport as soon as it exists: its
+	// first events wait on mu (input) until the Machine is set.
+	d.mu.Lock()
 	if s := c.Sync; s != nil {
 		d.table = s.Table
 		if d.table == nil {
@@ -112,11 +115,14 @@ func New(cfg *Config) (_ *Driver, err error) {
 			TickInterval: s.TickInterval, Logger: log.With("part", "statesync"),
 			OnEvent: d.onSync, OnMerge: d.onMerge, // handback.go
 		}); err != nil {
+			d.mu.Unlock()
 			return nil, err
 		}
 		sessions, replication = sessionsStep{d}, replicationStep{d}
 	}
-	if d.m, err = NewMachine(d.clk.Now(), c.machineConfig(sessions, replication)); err != nil {
+	d.m, err = NewMachine(d.clk.Now(), c.machineConfig(sessions, replication))
+	d.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	if c.Roles != nil {
@@ -238,8 +244,7 @@ func (d *Driver) onHeard(h heartbeat.Heard) {
 func (d *Driver) onSync(e statesync.Event) {
 	switch e.Kind {
 	case statesync.EventInSync, statesync.EventOutOfSync:
-		inSync := d.inSync()
-		d.input(func(m *Machine, now time.Time) { m.Sync(now, inSync) })
+		d.input(func(m *Machine, now time.Time) { m.Sync(now, d.inSync()) })
 	case statesync.EventHandedBack:
 		d.input(func(m *Machine, now time.Time) { m.HandedBack(now, e.Peer, nil) })
 	}
@@ -248,7 +253,7 @@ func (d *Driver) onSync(e statesync.Event) {
 // input applies f to the Machine and ticks it.
 func (d *Driver) input(f func(m *Machine, now time.Time)) bool {
 	d.mu.Lock()
-	if d.closed {
+	if d.closed || d.m == nil { // closed, or New failed
 		d.mu.Unlock()
 		return false
 	}
